@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posd/posd/internal/migrate"
+	"github.com/posd/posd/internal/seed"
+)
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("migrate", "Apply pending schema migrations. Connect as the role that owns (or will own)\n"+
+		"posd's tables; the migrations create the NOLOGIN role posd_app and grant it\n"+
+		"what the server needs.", stderr)
+	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("DATABASE_URL (or --database-url) is required")
+	}
+	v, err := migrate.Up(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", v)
+	return nil
+}
+
+func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("seed", "Write demo data: venues demo (T1…T30) and demo2 (T1…T5), their menu, and the\n"+
+		"demo device tokens. Idempotent; never touches orders. Connect as the table owner.", stderr)
+	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	demo := fs.Bool("demo", false, "write the demo venues, menu and tokens (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !*demo {
+		return errors.New("nothing to seed: pass --demo")
+	}
+	if *dbURL == "" {
+		return errors.New("DATABASE_URL (or --database-url) is required")
+	}
+	if err := seedDemo(ctx, *dbURL); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "demo data written; tokens:")
+	for _, d := range seed.DemoDevices {
+		fmt.Fprintf(stdout, "  %-15s venue=%-6s role=%s\n", d.Token, d.Venue, d.Role)
+	}
+	return nil
+}
+
+// connT is a single database connection for administrative commands.
+type connT = *pgx.Conn
+
+// withConn runs f on a fresh connection to url and closes it.
+func withConn(ctx context.Context, url string, f func(connT) error) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.Background())
+	return f(conn)
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/posd/posd/internal/migrate"
+	"github.com/posd/posd/internal/natsembed"
+	"github.com/posd/posd/internal/pgcluster"
+	"github.com/posd/posd/internal/seed"
+)
+
+// devDatabase and devAppRole are the database and login role posd dev creates.
+const (
+	devDatabase = "posd"
+	devAppRole  = "posd"
+)
+
+func runDev(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("dev", "Run a throwaway local stack: a Postgres cluster under --data-dir (started with the\n"+
+		"machine's initdb/pg_ctl, as the postgres user when run as root), an embedded NATS\n"+
+		"server with JetStream, migrations, demo data and the HTTP API. Both servers listen\n"+
+		"on 127.0.0.1 only. Ctrl-C stops everything; a second start reuses the data.", stderr)
+	addr := fs.String("addr", envString("POSD_ADDR", "127.0.0.1:8080"), "HTTP listen address (POSD_ADDR)")
+	dataDir := fs.String("data-dir", envString("POSD_DATA_DIR", ".data"), "directory for the Postgres cluster and the JetStream store (POSD_DATA_DIR)")
+	natsPort := fs.Int("nats-port", envInt("POSD_NATS_PORT", 4222), "embedded NATS client port on 127.0.0.1 (POSD_NATS_PORT)")
+	pgPort := fs.Int("pg-port", envInt("POSD_PG_PORT", 5433), "local Postgres port on 127.0.0.1 (POSD_PG_PORT)")
+	logFormat := fs.String("log-format", envString("POSD_LOG_FORMAT", "console"), "log format: json or console (POSD_LOG_FORMAT)")
+	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"--nats-port", *natsPort}, {"--pg-port", *pgPort}} {
+		if err := validPort(p.name, p.v); err != nil {
+			return err
+		}
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create --data-dir: %w", err)
+	}
+
+	log.Info().Str("data_dir", dir).Int("pg_port", *pgPort).Msg("starting local Postgres")
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
+		DataDir: filepath.Join(dir, "postgres"), Port: *pgPort, Durable: true,
+		Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("start Postgres: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := cluster.Stop(stopCtx); err != nil {
+			log.Error().Err(err).Msg("stop Postgres")
+		} else {
+			log.Info().Msg("Postgres stopped")
+		}
+	}()
+	if err := cluster.EnsureDatabase(ctx, devDatabase); err != nil {
+		return err
+	}
+	adminURL := cluster.URL(devDatabase)
+	v, err := migrate.Up(ctx, adminURL)
+	if err != nil {
+		return err
+	}
+	if err := migrate.EnsureLoginRole(ctx, adminURL, devAppRole); err != nil {
+		return err
+	}
+	if err := seedDemo(ctx, adminURL); err != nil {
+		return err
+	}
+	log.Info().Int64("schema_version", v).Msg("database migrated and demo data seeded")
+
+	ns, err := natsembed.Start(natsembed.Options{
+		Port: *natsPort, StoreDir: filepath.Join(dir, "nats"),
+		Log: log.With().Str("component", "nats").Logger(),
+	})
+	if err != nil {
+		return fmt.Errorf("start NATS: %w", err)
+	}
+	defer func() {
+		ns.Shutdown()
+		log.Info().Msg("NATS stopped")
+	}()
+
+	appURL := (&url.URL{Scheme: "postgres", User: url.User(devAppRole), Host: "127.0.0.1:" + strconv.Itoa(cluster.Port()),
+		Path: devDatabase, RawQuery: "sslmode=disable"}).String()
+	return serveStack(ctx, log, stack{
+		addr: *addr, databaseURL: appURL, natsURL: ns.ClientURL(),
+		onListening: func(bound string) { devBanner(log, bound, adminURL, ns.ClientURL()) },
+	})
+}
+
+func seedDemo(ctx context.Context, url string) error {
+	return withConn(ctx, url, func(c connT) error { return seed.Demo(ctx, c) })
+}
+
+// devBanner logs where everything is and the demo tokens (public by design,
+// valid only for the demo venues).
+func devBanner(log zerolog.Logger, addr, pgURL, natsURL string) {
+	log.Info().Str("api", "http://"+addr).Str("postgres", pgURL).Str("nats", natsURL).
+		Msg("posd dev is up (psql: local superuser postgres, database posd)")
+	for _, d := range seed.DemoDevices {
+		log.Info().Str("token", d.Token).Str("venue", d.Venue).Str("role", d.Role).Str("staff", d.Staff).Msg("demo token")
+	}
+	log.Info().Str("try", "curl -H 'Authorization: Bearer demo-waiter-1' http://"+addr+"/v1/tables").Msg("ready; Ctrl-C stops everything")
+}

@@ -1,0 +1,72 @@
+// Command posd is the restaurant order backend: versioned table orders over
+// HTTP, an append-only event log in Postgres, delivery to kitchens over NATS.
+//
+//	posd dev       local Postgres + embedded NATS + demo data, for trying it out
+//	posd serve     production server (DATABASE_URL, NATS_URL)
+//	posd migrate   bring the database schema up to date (DATABASE_URL)
+//	posd seed      write the demo venues, menu and tokens (DATABASE_URL)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `posd — restaurant order backend
+
+Usage:
+  posd <command> [flags]
+
+Commands:
+  dev       run a throwaway local stack: Postgres under --data-dir, embedded NATS
+            with JetStream, migrations, demo data, and the HTTP API
+  serve     run the HTTP API against DATABASE_URL and NATS_URL (production)
+  migrate   apply pending schema migrations to DATABASE_URL (table owner)
+  seed      write demo data to DATABASE_URL (seed --demo)
+
+Run "posd <command> --help" for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "posd:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches to a command; it returns when the command is done or ctx is
+// cancelled (Ctrl-C, SIGTERM) and the command has shut down.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "dev":
+		return runDev(ctx, rest, stderr)
+	case "serve":
+		return runServe(ctx, rest, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
+	case "seed":
+		return runSeed(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/metrics"
+	"github.com/posd/posd/internal/store"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish after
+// a stop signal.
+const shutdownTimeout = 10 * time.Second
+
+// defaultMaxConns is the pool size when DATABASE_URL does not set
+// pool_max_conns.
+const defaultMaxConns = 16
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", "Serve the HTTP API against an existing Postgres and NATS.\n"+
+		"Connect as posd's own role (a member of posd_app), not as the table owner;\n"+
+		"run \"posd migrate\" first, as the owner.", stderr)
+	addr := fs.String("addr", envString("POSD_ADDR", "127.0.0.1:8080"), "HTTP listen address (POSD_ADDR)")
+	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of posd's role (DATABASE_URL)")
+	natsURL := fs.String("nats-url", envString("NATS_URL", nats.DefaultURL), "NATS server URL (NATS_URL)")
+	logFormat := fs.String("log-format", envString("POSD_LOG_FORMAT", "json"), "log format: json or console (POSD_LOG_FORMAT)")
+	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("DATABASE_URL (or --database-url) is required")
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL})
+}
+
+// stack is what serveStack connects to.
+type stack struct {
+	addr        string
+	databaseURL string
+	natsURL     string
+	// onListening, if set, is called with the bound address once the HTTP
+	// listener is up.
+	onListening func(addr string)
+}
+
+// serveStack runs the server until ctx is cancelled, then shuts down in
+// reverse order: stop accepting and drain HTTP, close NATS, close the pool.
+func serveStack(ctx context.Context, log zerolog.Logger, st stack) error {
+	log.Info().Str("addr", st.addr).Str("database_url", redactURL(st.databaseURL)).
+		Str("nats_url", redactURL(st.natsURL)).Msg("starting posd")
+
+	poolCfg, err := pgxpool.ParseConfig(st.databaseURL)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if _, set := poolCfg.ConnConfig.RuntimeParams["pool_max_conns"]; !set && poolCfg.MaxConns < defaultMaxConns {
+		poolCfg.MaxConns = defaultMaxConns
+	}
+	poolCfg.ConnConfig.RuntimeParams["application_name"] = "posd"
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("connect to Postgres: %w", err)
+	}
+	defer pool.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = pool.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to Postgres: %w", err)
+	}
+
+	// posd keeps serving orders while NATS is away; delivery resumes when it
+	// is back, so the first connection may fail and is retried forever.
+	nc, err := nats.Connect(st.natsURL, nats.Name("posd"), nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS disconnected")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("nats_url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }))
+	if err != nil {
+		return fmt.Errorf("connect to NATS: %w", err)
+	}
+	defer nc.Close()
+
+	m := metrics.New()
+	srv := httpapi.New(httpapi.Config{
+		Store:   store.New(pool),
+		Auth:    auth.NewAuthenticator(pool),
+		Metrics: m,
+		Log:     log,
+		Ready: []httpapi.Check{
+			{Name: "postgres", Run: pool.Ping},
+			{Name: "nats", Run: func(context.Context) error {
+				if !nc.IsConnected() {
+					return fmt.Errorf("not connected (%s)", nc.Status())
+				}
+				return nil
+			}},
+		},
+	})
+
+	ln, err := net.Listen("tcp", st.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", st.addr, err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.App().Listener(ln) }()
+	log.Info().Str("url", "http://"+ln.Addr().String()).Msg("HTTP API listening")
+	if st.onListening != nil {
+		st.onListening(ln.Addr().String())
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("HTTP server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: draining HTTP requests")
+	if err := srv.App().ShutdownWithTimeout(shutdownTimeout); err != nil {
+		log.Warn().Err(err).Msg("HTTP shutdown")
+	}
+	if err := nc.Drain(); err != nil {
+		log.Warn().Err(err).Msg("NATS drain")
+	}
+	log.Info().Msg("posd stopped")
+	return nil
+}

@@ -1,0 +1,11 @@
+// Package db holds posd's SQL: the migrations in schema/ (also sqlc's schema)
+// and the queries in queries/ that sqlc turns into internal/dbsqlc.
+package db
+
+import "embed"
+
+// Schema is the migrations directory, embedded so the binary can migrate a
+// database without the source tree.
+//
+//go:embed schema/*.sql
+var Schema embed.FS

@@ -1,0 +1,13 @@
+-- name: InsertEvent :exec
+INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
+                          actor_role, ops, forced, overridden_version)
+VALUES (@venue_id, @order_id, @version, @id, @type, @at, @actor_device, @actor_staff,
+        @actor_role, @ops, @forced, @overridden_version);
+
+-- name: ListEvents :many
+SELECT venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops,
+       forced, overridden_version
+FROM order_events
+WHERE venue_id = @venue_id AND order_id = @order_id
+  AND version > @after_version AND version <= @until_version
+ORDER BY version;

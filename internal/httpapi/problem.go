@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/order"
+)
+
+// ProblemBase prefixes every problem type; the last path segment names the
+// problem and is what clients should match on.
+const ProblemBase = "https://posd.dev/problems/"
+
+// Problem is an RFC 9457 problem details body with posd's extension members.
+type Problem struct {
+	Type            string               `json:"type"`
+	Title           string               `json:"title"`
+	Status          int                  `json:"status"`
+	Detail          string               `json:"detail"`
+	Instance        string               `json:"instance,omitempty"`
+	RequestID       string               `json:"request_id,omitempty"`
+	Errors          []order.FieldProblem `json:"errors,omitempty"`
+	ExpectedVersion *int64               `json:"expected_version,omitempty"`
+	CurrentVersion  *int64               `json:"current_version,omitempty"`
+	Current         *order.Order         `json:"current,omitempty"`
+	Changes         *[]order.Event       `json:"changes,omitempty"`
+}
+
+// requestError is a problem the HTTP edge itself finds in a request: bad JSON,
+// wrong content type, missing precondition, bad query parameter.
+type requestError struct {
+	status int
+	slug   string
+	detail string
+	field  string
+}
+
+func (e *requestError) Error() string { return e.detail }
+
+func badRequest(field, detail string) error {
+	return &requestError{status: http.StatusBadRequest, slug: "bad-request", detail: detail, field: field}
+}
+
+// errorTable is the one place that maps errors to statuses and problem types.
+func toProblem(err error) (p Problem, conflictKind string) {
+	var (
+		reqErr    *requestError
+		fiberErr  *fiber.Error
+		valErr    *order.ValidationError
+		forbidOp  *order.ForbiddenOpError
+		conflict  *order.ConflictError
+		closed    *order.ClosedError
+		occupied  *order.TableOccupiedError
+		problemOf = func(status int, slug, title, detail string) Problem {
+			return Problem{Type: ProblemBase + slug, Title: title, Status: status, Detail: detail}
+		}
+	)
+	switch {
+	case errors.As(err, &reqErr):
+		p = problemOf(reqErr.status, reqErr.slug, http.StatusText(reqErr.status), reqErr.detail)
+		if reqErr.field != "" {
+			p.Errors = []order.FieldProblem{{Field: reqErr.field, Detail: reqErr.detail}}
+		}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		p = problemOf(401, "unauthorized", "Unauthorized", "a valid bearer token is required")
+	case errors.Is(err, auth.ErrForbidden):
+		p = problemOf(403, "forbidden", "Forbidden", "this device's role may not do this")
+	case errors.As(err, &forbidOp):
+		p = problemOf(403, "forbidden", "Forbidden", forbidOp.Error())
+		p.Errors = forbidOp.Problems
+	case errors.Is(err, order.ErrNotFound):
+		p = problemOf(404, "not-found", "Not Found", "no such order")
+	case errors.As(err, &valErr):
+		p = problemOf(422, "validation-failed", "Unprocessable Content", valErr.Error())
+		p.Errors = valErr.Problems
+	case errors.As(err, &conflict):
+		status := http.StatusConflict
+		if conflict.IfMatch {
+			status = http.StatusPreconditionFailed
+		}
+		p = problemOf(status, "version-conflict", "Version conflict",
+			"the order changed since version "+strconv.FormatInt(conflict.Expected, 10)+
+				"; merge the changes and retry with expected_version "+strconv.FormatInt(conflict.Current.Version, 10))
+		exp, cur := conflict.Expected, conflict.Current.Version
+		changes := conflict.Changes
+		if changes == nil {
+			changes = []order.Event{}
+		}
+		p.ExpectedVersion, p.CurrentVersion, p.Current, p.Changes = &exp, &cur, &conflict.Current, &changes
+		conflictKind = "version-conflict"
+	case errors.As(err, &closed):
+		p = problemOf(409, "order-closed", "Order closed", "the order is closed and cannot change")
+		cur := closed.Current.Version
+		p.CurrentVersion, p.Current = &cur, &closed.Current
+		conflictKind = "order-closed"
+	case errors.As(err, &occupied):
+		p = problemOf(409, "table-occupied", "Table occupied", "table "+occupied.Table+" already has an open order")
+		p.Current = occupied.Current
+		conflictKind = "table-occupied"
+	case errors.As(err, &fiberErr):
+		p = fiberProblem(fiberErr)
+	default:
+		p = problemOf(500, "internal", "Internal Server Error", "something went wrong on our side; the request id identifies it in the logs")
+	}
+	return p, conflictKind
+}
+
+func fiberProblem(e *fiber.Error) Problem {
+	slug := map[int]string{
+		400: "bad-request", 404: "not-found", 405: "method-not-allowed",
+		413: "payload-too-large", 415: "unsupported-media-type", 431: "headers-too-large",
+	}[e.Code]
+	if slug == "" {
+		slug = "http-" + strconv.Itoa(e.Code)
+	}
+	detail := e.Message
+	if e.Code == 413 {
+		detail = "request body is larger than 64 KiB"
+	}
+	return Problem{Type: ProblemBase + slug, Title: http.StatusText(e.Code), Status: e.Code, Detail: detail}
+}

@@ -1,0 +1,253 @@
+// Package httpapi is posd's HTTP edge: routing, authentication, request
+// decoding, problem responses and request logs. It calls into the order store
+// and never decides business rules itself.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/metrics"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store"
+)
+
+// MaxBodyBytes is the largest request body posd reads (64 KiB).
+const MaxBodyBytes = 64 << 10
+
+// Check is one readiness dependency; Run returns nil when it is reachable.
+type Check struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Config is what the HTTP edge needs.
+type Config struct {
+	Store   *store.Store
+	Auth    *auth.Authenticator
+	Metrics *metrics.Metrics
+	Log     zerolog.Logger
+	// Ready lists the dependencies /readyz checks (Postgres, NATS).
+	Ready []Check
+}
+
+// Server is the Fiber application with posd's routes.
+type Server struct {
+	cfg Config
+	app *fiber.App
+}
+
+// locals keys set by handlers for the request log line.
+const (
+	localPrincipal       = "principal"
+	localRequestID       = "request_id"
+	localOrderID         = "order_id"
+	localVersion         = "version"
+	localExpectedVersion = "expected_version"
+	localCurrentVersion  = "current_version"
+	localErr             = "error"
+)
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "posd",
+		BodyLimit:             MaxBodyBytes,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.handleError,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.app.Use(s.observe)
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", s.readyz)
+	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
+
+	all := []string{order.RoleWaiter, order.RoleManager, order.RoleKitchen, order.RoleAuditor}
+	writers := []string{order.RoleWaiter, order.RoleManager}
+	readers := []string{order.RoleWaiter, order.RoleManager, order.RoleAuditor}
+
+	v1 := s.app.Group("/v1", s.authenticate)
+	v1.Get("/menu", allow(all), s.menu)
+	v1.Get("/tables", allow(all), s.tables)
+	v1.Post("/orders", allow(writers), s.openOrder)
+	v1.Get("/orders", allow(readers), s.listOrders)
+	v1.Get("/orders/:id", allow(readers), s.getOrder)
+	v1.Patch("/orders/:id", allow(writers), s.patchOrder)
+	v1.Get("/orders/:id/events", allow(readers), s.orderEvents)
+	v1.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	return s
+}
+
+// App exposes the Fiber app (for Listen, Shutdown and in-process tests).
+func (s *Server) App() *fiber.App { return s.app }
+
+// observe assigns the request id, and after the handler writes one log line
+// and updates the request metrics.
+func (s *Server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	rid := sanitizeRequestID(c.Get(fiber.HeaderXRequestID))
+	if rid == "" {
+		rid = newRequestID()
+	}
+	c.Locals(localRequestID, rid)
+	c.Set(fiber.HeaderXRequestID, rid)
+
+	err := c.Next()
+	if err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if status == fiber.StatusNotFound && route == "/" {
+		route = "unmatched"
+	}
+	elapsed := time.Since(start)
+	s.cfg.Metrics.Requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
+	s.cfg.Metrics.Duration.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
+	if route == "/metrics" || route == "/healthz" || route == "/readyz" {
+		return nil
+	}
+
+	ev := s.cfg.Log.Info()
+	if status >= 500 {
+		ev = s.cfg.Log.Error()
+		if e, ok := c.Locals(localErr).(error); ok {
+			ev = ev.Err(e)
+		}
+	}
+	ev = ev.Str("request_id", rid).Str("method", c.Method()).Str("path", c.Path()).
+		Str("route", route).Int("status", status).Dur("latency", elapsed)
+	if p, ok := c.Locals(localPrincipal).(auth.Principal); ok {
+		ev = ev.Str("venue", p.Venue).Str("device", p.Device).Str("role", p.Role)
+	}
+	if v, ok := c.Locals(localOrderID).(string); ok {
+		ev = ev.Str("order_id", v)
+	}
+	for _, k := range []string{localVersion, localExpectedVersion, localCurrentVersion} {
+		if v, ok := c.Locals(k).(int64); ok {
+			ev = ev.Int64(k, v)
+		}
+	}
+	if status == fiber.StatusConflict || status == fiber.StatusPreconditionFailed {
+		ev = ev.Str("outcome", "conflict")
+	}
+	ev.Msg("request")
+	return nil
+}
+
+// handleError is the single place errors become problem responses.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	p, conflictKind := toProblem(err)
+	if p.Status >= 500 {
+		c.Locals(localErr, err)
+	}
+	if conflictKind != "" {
+		s.cfg.Metrics.Conflicts.WithLabelValues(conflictKind).Inc()
+	}
+	if p.CurrentVersion != nil {
+		c.Locals(localCurrentVersion, *p.CurrentVersion)
+	}
+	if p.Current != nil {
+		c.Set(fiber.HeaderETag, etag(p.Current.Version))
+	}
+	if rid, ok := c.Locals(localRequestID).(string); ok {
+		p.RequestID = rid
+	}
+	p.Instance = c.Path()
+	if p.Status == fiber.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="posd"`)
+	}
+	c.Status(p.Status)
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	body, merr := c.App().Config().JSONEncoder(p)
+	if merr != nil {
+		return merr
+	}
+	return c.Send(body)
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	checks := fiber.Map{}
+	ok := true
+	for _, ch := range s.cfg.Ready {
+		if err := ch.Run(ctx); err != nil {
+			checks[ch.Name] = err.Error()
+			ok = false
+			continue
+		}
+		checks[ch.Name] = "ok"
+	}
+	if !ok {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "checks": checks})
+	}
+	return c.JSON(fiber.Map{"status": "ready", "checks": checks})
+}
+
+// authenticate resolves the bearer token to a principal for every /v1 route.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	token, found := strings.CutPrefix(h, "Bearer ")
+	if !found {
+		return auth.ErrUnauthenticated
+	}
+	p, err := s.cfg.Auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
+	if err != nil {
+		return err
+	}
+	c.Locals(localPrincipal, p)
+	return c.Next()
+}
+
+// allow lets only the given roles through.
+func allow(roles []string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !principal(c).Is(roles...) {
+			return auth.ErrForbidden
+		}
+		return c.Next()
+	}
+}
+
+func principal(c *fiber.Ctx) auth.Principal {
+	p, _ := c.Locals(localPrincipal).(auth.Principal)
+	return p
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+func sanitizeRequestID(s string) string {
+	if len(s) == 0 || len(s) > 64 {
+		return ""
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return ""
+		}
+	}
+	return s
+}
+
+func newRequestID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "unknown"
+	}
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,101 @@
+package order
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotFound means the order does not exist in the caller's venue. Another
+// venue's order is indistinguishable from a missing one.
+var ErrNotFound = errors.New("order not found")
+
+// FieldProblem names one thing wrong with a request: the op it belongs to
+// (nil for a top-level field), the field and what is wrong with it.
+type FieldProblem struct {
+	OpIndex *int   `json:"op_index,omitempty"`
+	Field   string `json:"field"`
+	Detail  string `json:"detail"`
+}
+
+func (p FieldProblem) String() string {
+	if p.OpIndex != nil {
+		return fmt.Sprintf("ops[%d].%s: %s", *p.OpIndex, p.Field, p.Detail)
+	}
+	return p.Field + ": " + p.Detail
+}
+
+// ValidationError is a request that is well-formed JSON but breaks a rule:
+// unknown op, sku, line or table, a value out of range, a missing reason, or
+// an op not allowed in the line's state. Nothing was written.
+type ValidationError struct {
+	Problems []FieldProblem
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// ForbiddenOpError is an op the actor's role may not perform (void and comp
+// are for managers). Nothing was written.
+type ForbiddenOpError struct {
+	Problems []FieldProblem
+}
+
+func (e *ForbiddenOpError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return "forbidden: " + strings.Join(parts, "; ")
+}
+
+// ConflictError is a write whose precondition named a version that is no
+// longer current. Current is the authoritative order read after the refused
+// write; Changes are the events after Expected, oldest first.
+type ConflictError struct {
+	Expected int64
+	Current  Order
+	Changes  []Event
+	// IfMatch is true when the precondition came from the If-Match header
+	// (answered 412) rather than expected_version (answered 409).
+	IfMatch bool
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("version conflict: expected %d, current %d", e.Expected, e.Current.Version)
+}
+
+// ClosedError is a change to an order that is already closed.
+type ClosedError struct {
+	Current Order
+}
+
+func (e *ClosedError) Error() string { return "order " + e.Current.ID.String() + " is closed" }
+
+// TableOccupiedError is an open or move onto a table that already has an open
+// order. Current is that order when it could be read.
+type TableOccupiedError struct {
+	Table   string
+	Current *Order
+}
+
+func (e *TableOccupiedError) Error() string { return "table " + e.Table + " already has an open order" }
+
+// invalid builds a one-problem ValidationError for op i (i < 0: top level).
+func invalid(i int, field, detail string) *ValidationError {
+	return &ValidationError{Problems: []FieldProblem{problem(i, field, detail)}}
+}
+
+func problem(i int, field, detail string) FieldProblem {
+	p := FieldProblem{Field: field, Detail: detail}
+	if i >= 0 {
+		idx := i
+		p.OpIndex = &idx
+	}
+	return p
+}

@@ -1,0 +1,343 @@
+package order
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Op kinds a client may send, plus OpOpen which only the server writes as the
+// single op of an order.opened event.
+const (
+	OpAddItem    = "add_item"
+	OpSetQty     = "set_qty"
+	OpRemoveItem = "remove_item"
+	OpVoidItem   = "void_item"
+	OpCompItem   = "comp_item"
+	OpSetGuests  = "set_guests"
+	OpSetNote    = "set_note"
+	OpMoveTable  = "move_table"
+	OpSend       = "send"
+	OpAddPayment = "add_payment"
+	OpClose      = "close"
+	OpOpen       = "open"
+)
+
+// Limits on what a client may send. They are part of the API contract.
+const (
+	MaxOps          = 100
+	MinQty          = 1
+	MaxQty          = 99
+	MaxSeat         = 99
+	MaxCourse       = 9
+	MaxGuests       = 999
+	MaxModifiers    = 10
+	MaxModifierLen  = 80
+	MaxNoteLen      = 280
+	MaxReasonLen    = 280
+	MaxSKULen       = 64
+	MaxTableLen     = 32
+	MaxAmountCents  = 100_000_000
+	DefaultQty      = 1
+	DefaultCourse   = 1
+	DefaultSeat     = 0
+	defaultTipCents = 0
+)
+
+// Tenders accepted by add_payment.
+var Tenders = []string{"card", "cash", "voucher", "other"}
+
+// Op is one operation. A request op carries what the client sent; an applied
+// op (in an event) carries what the server did, with line ids assigned and
+// menu name, price and station resolved, so folding never consults the menu.
+type Op struct {
+	Op             string      `json:"op"`
+	LineID         *uuid.UUID  `json:"line_id,omitempty"`
+	SKU            string      `json:"sku,omitempty"`
+	Name           string      `json:"name,omitempty"`
+	UnitPriceCents *int64      `json:"unit_price_cents,omitempty"`
+	Station        string      `json:"station,omitempty"`
+	Qty            *int        `json:"qty,omitempty"`
+	Seat           *int        `json:"seat,omitempty"`
+	Course         *int        `json:"course,omitempty"`
+	Modifiers      []string    `json:"modifiers,omitempty"`
+	Note           *string     `json:"note,omitempty"`
+	Reason         string      `json:"reason,omitempty"`
+	Guests         *int        `json:"guests,omitempty"`
+	Table          string      `json:"table,omitempty"`
+	Lines          []uuid.UUID `json:"lines,omitempty"`
+	Tender         string      `json:"tender,omitempty"`
+	AmountCents    *int64      `json:"amount_cents,omitempty"`
+	TipCents       *int64      `json:"tip_cents,omitempty"`
+}
+
+// opFields lists, per op, the fields a client may send besides "op".
+var opFields = map[string][]string{
+	OpAddItem:    {"sku", "qty", "seat", "course", "modifiers", "note", "line_id"},
+	OpSetQty:     {"line_id", "qty"},
+	OpRemoveItem: {"line_id"},
+	OpVoidItem:   {"line_id", "reason"},
+	OpCompItem:   {"line_id", "reason"},
+	OpSetGuests:  {"guests"},
+	OpSetNote:    {"note"},
+	OpMoveTable:  {"table"},
+	OpSend:       {"course"},
+	OpAddPayment: {"tender", "amount_cents", "tip_cents"},
+	OpClose:      {},
+}
+
+// managerOps may only be applied by a manager.
+var managerOps = map[string]bool{OpVoidItem: true, OpCompItem: true}
+
+// DecodeOps decodes the raw ops of a PATCH strictly: each must be an object
+// with a known "op", only the fields that op takes, each of the right type.
+// Every problem found is reported with its op index and field.
+func DecodeOps(raws []json.RawMessage) ([]Op, error) {
+	ops := make([]Op, len(raws))
+	var probs []FieldProblem
+	for i, raw := range raws {
+		op, p := decodeOp(i, raw)
+		ops[i] = op
+		probs = append(probs, p...)
+	}
+	if len(probs) > 0 {
+		return nil, &ValidationError{Problems: probs}
+	}
+	return ops, nil
+}
+
+func decodeOp(i int, raw json.RawMessage) (Op, []FieldProblem) {
+	var op Op
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return op, []FieldProblem{problem(i, "op", "each op must be a JSON object")}
+	}
+	kindRaw, ok := fields["op"]
+	if !ok {
+		return op, []FieldProblem{problem(i, "op", "missing; one of "+strings.Join(opNames(), ", "))}
+	}
+	if err := json.Unmarshal(kindRaw, &op.Op); err != nil {
+		return op, []FieldProblem{problem(i, "op", "must be a string")}
+	}
+	allowed, known := opFields[op.Op]
+	if !known {
+		return op, []FieldProblem{problem(i, "op", fmt.Sprintf("unknown op %q; one of %s", op.Op, strings.Join(opNames(), ", ")))}
+	}
+	var probs []FieldProblem
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if name == "op" {
+			continue
+		}
+		if !contains(allowed, name) {
+			probs = append(probs, problem(i, name, fmt.Sprintf("not a field of %s", op.Op)))
+			continue
+		}
+		if bytes.Equal(bytes.TrimSpace(fields[name]), []byte("null")) {
+			continue // null is the same as absent
+		}
+		if err := decodeField(&op, name, fields[name]); err != nil {
+			probs = append(probs, problem(i, name, err.Error()))
+		}
+	}
+	return op, probs
+}
+
+func decodeField(op *Op, name string, raw json.RawMessage) error {
+	var dst any
+	want := ""
+	switch name {
+	case "sku":
+		dst, want = &op.SKU, "a string"
+	case "note":
+		dst, want = &op.Note, "a string"
+	case "reason":
+		dst, want = &op.Reason, "a string"
+	case "table":
+		dst, want = &op.Table, "a string"
+	case "tender":
+		dst, want = &op.Tender, "a string"
+	case "qty":
+		dst, want = &op.Qty, "an integer"
+	case "seat":
+		dst, want = &op.Seat, "an integer"
+	case "course":
+		dst, want = &op.Course, "an integer"
+	case "guests":
+		dst, want = &op.Guests, "an integer"
+	case "amount_cents":
+		dst, want = &op.AmountCents, "an integer (cents)"
+	case "tip_cents":
+		dst, want = &op.TipCents, "an integer (cents)"
+	case "modifiers":
+		dst, want = &op.Modifiers, "an array of strings"
+	case "line_id":
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return fmt.Errorf("must be a UUID string")
+		}
+		id, err := uuid.Parse(s)
+		if err != nil || id == uuid.Nil || len(s) != 36 {
+			return fmt.Errorf("must be a UUID string")
+		}
+		op.LineID = &id
+		return nil
+	default:
+		return fmt.Errorf("not a field of %s", op.Op)
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return fmt.Errorf("must be %s", want)
+	}
+	return nil
+}
+
+func opNames() []string {
+	names := make([]string, 0, len(opFields))
+	for k := range opFields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate checks the ops that need no order state: required fields, ranges,
+// lengths, and whether role may perform each op. Role problems come back as a
+// *ForbiddenOpError, everything else as a *ValidationError.
+func Validate(ops []Op, role string) error {
+	var probs, forbidden []FieldProblem
+	if len(ops) == 0 {
+		return &ValidationError{Problems: []FieldProblem{problem(-1, "ops", "at least one op is required")}}
+	}
+	for i, op := range ops {
+		if managerOps[op.Op] && role != RoleManager {
+			forbidden = append(forbidden, problem(i, "op", op.Op+" is for managers only"))
+		}
+		probs = append(probs, validateOp(i, op)...)
+	}
+	if len(forbidden) > 0 {
+		return &ForbiddenOpError{Problems: forbidden}
+	}
+	if len(probs) > 0 {
+		return &ValidationError{Problems: probs}
+	}
+	return nil
+}
+
+func validateOp(i int, op Op) []FieldProblem {
+	var probs []FieldProblem
+	add := func(field, detail string) { probs = append(probs, problem(i, field, detail)) }
+	needLine := func() {
+		if op.LineID == nil {
+			add("line_id", "required")
+		}
+	}
+	intRange := func(field string, v *int, lo, hi int, required bool) {
+		switch {
+		case v == nil && required:
+			add(field, "required")
+		case v != nil && (*v < lo || *v > hi):
+			add(field, fmt.Sprintf("must be between %d and %d", lo, hi))
+		}
+	}
+	text := func(field, v string, max int, required bool) {
+		switch {
+		case required && strings.TrimSpace(v) == "":
+			add(field, "required")
+		case !utf8.ValidString(v):
+			add(field, "must be valid UTF-8")
+		case utf8.RuneCountInString(v) > max:
+			add(field, fmt.Sprintf("at most %d characters", max))
+		}
+	}
+	switch op.Op {
+	case OpAddItem:
+		text("sku", op.SKU, MaxSKULen, true)
+		intRange("qty", op.Qty, MinQty, MaxQty, false)
+		intRange("seat", op.Seat, 0, MaxSeat, false)
+		intRange("course", op.Course, 1, MaxCourse, false)
+		if len(op.Modifiers) > MaxModifiers {
+			add("modifiers", fmt.Sprintf("at most %d modifiers", MaxModifiers))
+		}
+		for _, m := range op.Modifiers {
+			if strings.TrimSpace(m) == "" || utf8.RuneCountInString(m) > MaxModifierLen || !utf8.ValidString(m) {
+				add("modifiers", fmt.Sprintf("each modifier must be 1 to %d characters", MaxModifierLen))
+				break
+			}
+		}
+		if op.Note != nil {
+			text("note", *op.Note, MaxNoteLen, false)
+		}
+	case OpSetQty:
+		needLine()
+		intRange("qty", op.Qty, MinQty, MaxQty, true)
+	case OpRemoveItem:
+		needLine()
+	case OpVoidItem, OpCompItem:
+		needLine()
+		text("reason", op.Reason, MaxReasonLen, true)
+	case OpSetGuests:
+		intRange("guests", op.Guests, 1, MaxGuests, true)
+	case OpSetNote:
+		if op.Note == nil {
+			add("note", "required (an empty string clears the note)")
+		} else {
+			text("note", *op.Note, MaxNoteLen, false)
+		}
+	case OpMoveTable:
+		text("table", op.Table, MaxTableLen, true)
+	case OpSend:
+		intRange("course", op.Course, 1, MaxCourse, false)
+	case OpAddPayment:
+		if !contains(Tenders, op.Tender) {
+			add("tender", "must be one of "+strings.Join(Tenders, ", "))
+		}
+		switch {
+		case op.AmountCents == nil:
+			add("amount_cents", "required")
+		case *op.AmountCents < 1 || *op.AmountCents > MaxAmountCents:
+			add("amount_cents", fmt.Sprintf("must be between 1 and %d", MaxAmountCents))
+		}
+		if op.TipCents != nil && (*op.TipCents < 0 || *op.TipCents > MaxAmountCents) {
+			add("tip_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
+		}
+	case OpClose:
+	default:
+		add("op", fmt.Sprintf("unknown op %q", op.Op))
+	}
+	return probs
+}
+
+// ValidateOpen checks the fields of a request to open an order.
+func ValidateOpen(table string, guests int) error {
+	var probs []FieldProblem
+	if strings.TrimSpace(table) == "" {
+		probs = append(probs, problem(-1, "table", "required"))
+	} else if utf8.RuneCountInString(table) > MaxTableLen {
+		probs = append(probs, problem(-1, "table", fmt.Sprintf("at most %d characters", MaxTableLen)))
+	}
+	if guests < 1 || guests > MaxGuests {
+		probs = append(probs, problem(-1, "guests", fmt.Sprintf("must be between 1 and %d", MaxGuests)))
+	}
+	if len(probs) > 0 {
+		return &ValidationError{Problems: probs}
+	}
+	return nil
+}

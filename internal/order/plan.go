@@ -1,0 +1,328 @@
+package order
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Env is what planning needs from outside the order: the menu entries of the
+// SKUs being added, which tables exist, and a source of new line ids.
+type Env struct {
+	Menu   map[string]MenuItem
+	Tables map[string]bool
+	NewID  func() uuid.UUID
+}
+
+// Plan applies validated request ops to cur, in order, all or nothing. It
+// returns the next state and the ops as applied (ops that change nothing are
+// left out). When nothing changes, applied is empty and next equals cur with
+// the same version. cur itself is never modified.
+func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op, err error) {
+	if cur.Status == StatusClosed {
+		return cur, nil, &ClosedError{Current: cur}
+	}
+	next = cur.Clone()
+	for i, op := range ops {
+		if next.Status == StatusClosed {
+			return cur, nil, &ClosedError{Current: cur}
+		}
+		a, err := resolve(&next, i, op, env)
+		if err != nil {
+			return cur, nil, err
+		}
+		if a == nil {
+			continue
+		}
+		if err := apply(&next, *a, at, Actor{}); err != nil {
+			return cur, nil, fmt.Errorf("apply op %d: %w", i, err)
+		}
+		applied = append(applied, *a)
+	}
+	if len(applied) == 0 {
+		return cur, nil, nil
+	}
+	next.Version = cur.Version + 1
+	next.UpdatedAt = at
+	next.ComputeTotals()
+	return next, applied, nil
+}
+
+// resolve turns request op i into the op to apply, or nil when it would change
+// nothing. It enforces the rules that depend on the order's current state.
+func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
+	lineAt := func() (int, error) {
+		idx := o.line(*op.LineID)
+		if idx < 0 {
+			return -1, invalid(i, "line_id", "no such line on this order")
+		}
+		return idx, nil
+	}
+	switch op.Op {
+	case OpAddItem:
+		item, ok := env.Menu[op.SKU]
+		if !ok {
+			return nil, invalid(i, "sku", fmt.Sprintf("unknown sku %q", op.SKU))
+		}
+		id := env.NewID()
+		if op.LineID != nil {
+			if o.line(*op.LineID) >= 0 {
+				return nil, invalid(i, "line_id", "already used by a line of this order")
+			}
+			id = *op.LineID
+		}
+		price := item.PriceCents
+		a := Op{
+			Op: OpAddItem, LineID: &id, SKU: item.SKU, Name: item.Name, UnitPriceCents: &price,
+			Station: item.Station, Qty: intOr(op.Qty, DefaultQty), Seat: intOr(op.Seat, DefaultSeat),
+			Course: intOr(op.Course, DefaultCourse), Modifiers: append([]string{}, op.Modifiers...),
+			Note: strOr(op.Note, ""),
+		}
+		return &a, nil
+	case OpSetQty:
+		idx, err := lineAt()
+		if err != nil {
+			return nil, err
+		}
+		l := o.Lines[idx]
+		if l.Status != LinePending {
+			return nil, invalid(i, "line_id", "line is "+l.Status+"; only pending lines change quantity (void_item takes back a sent line)")
+		}
+		if l.Qty == *op.Qty {
+			return nil, nil
+		}
+		return &Op{Op: OpSetQty, LineID: op.LineID, Qty: op.Qty}, nil
+	case OpRemoveItem:
+		idx, err := lineAt()
+		if err != nil {
+			return nil, err
+		}
+		if s := o.Lines[idx].Status; s != LinePending {
+			return nil, invalid(i, "line_id", "line is "+s+"; only pending lines can be removed (void_item takes back a sent line)")
+		}
+		return &Op{Op: OpRemoveItem, LineID: op.LineID, SKU: o.Lines[idx].SKU}, nil
+	case OpVoidItem:
+		idx, err := lineAt()
+		if err != nil {
+			return nil, err
+		}
+		l := o.Lines[idx]
+		switch l.Status {
+		case LineVoided:
+			return nil, nil
+		case LinePending:
+			return nil, invalid(i, "line_id", "line is pending; remove_item takes it off, void_item is for sent lines")
+		}
+		return lineRecord(OpVoidItem, l, op.Reason), nil
+	case OpCompItem:
+		idx, err := lineAt()
+		if err != nil {
+			return nil, err
+		}
+		l := o.Lines[idx]
+		if l.Status == LineVoided {
+			return nil, invalid(i, "line_id", "line is voided; there is nothing to comp")
+		}
+		if l.Comped {
+			return nil, nil
+		}
+		return lineRecord(OpCompItem, l, op.Reason), nil
+	case OpSetGuests:
+		if o.Guests == *op.Guests {
+			return nil, nil
+		}
+		return &Op{Op: OpSetGuests, Guests: op.Guests}, nil
+	case OpSetNote:
+		if o.Note == *op.Note {
+			return nil, nil
+		}
+		return &Op{Op: OpSetNote, Note: op.Note}, nil
+	case OpMoveTable:
+		if o.Table == op.Table {
+			return nil, nil
+		}
+		if !env.Tables[op.Table] {
+			return nil, invalid(i, "table", fmt.Sprintf("unknown table %q", op.Table))
+		}
+		return &Op{Op: OpMoveTable, Table: op.Table}, nil
+	case OpSend:
+		var ids []uuid.UUID
+		for _, l := range o.Lines {
+			if l.Status == LinePending && (op.Course == nil || l.Course == *op.Course) {
+				ids = append(ids, l.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		return &Op{Op: OpSend, Course: op.Course, Lines: ids}, nil
+	case OpAddPayment:
+		tip := int64(defaultTipCents)
+		if op.TipCents != nil {
+			tip = *op.TipCents
+		}
+		return &Op{Op: OpAddPayment, Tender: op.Tender, AmountCents: op.AmountCents, TipCents: &tip}, nil
+	case OpClose:
+		for _, l := range o.Lines {
+			if l.Status == LinePending {
+				return nil, invalid(i, "op", "order has pending lines; send or remove them before closing")
+			}
+		}
+		o.ComputeTotals()
+		if o.Totals.DueCents > 0 {
+			return nil, invalid(i, "op", fmt.Sprintf("order has %d cents due; take payment before closing", o.Totals.DueCents))
+		}
+		return &Op{Op: OpClose}, nil
+	}
+	return nil, invalid(i, "op", fmt.Sprintf("unknown op %q", op.Op))
+}
+
+// lineRecord is a void or comp as applied: it carries what the line was, so
+// the log alone says what was taken off the check and why.
+func lineRecord(kind string, l Line, reason string) *Op {
+	id, qty, price := l.ID, l.Qty, l.UnitPriceCents
+	return &Op{Op: kind, LineID: &id, SKU: l.SKU, Name: l.Name, Qty: &qty, UnitPriceCents: &price,
+		Station: l.Station, Reason: reason}
+}
+
+// apply performs one applied op on o. Planning and folding both go through it,
+// so an order rebuilt from its log is the order that was written.
+func apply(o *Order, op Op, at time.Time, actor Actor) error {
+	lineIdx := func() (int, error) {
+		if op.LineID == nil {
+			return -1, fmt.Errorf("%s without line_id", op.Op)
+		}
+		idx := o.line(*op.LineID)
+		if idx < 0 {
+			return -1, fmt.Errorf("%s of unknown line %s", op.Op, op.LineID)
+		}
+		return idx, nil
+	}
+	switch op.Op {
+	case OpOpen:
+		o.Table, o.Guests, o.Status = op.Table, derefInt(op.Guests), StatusOpen
+		o.OpenedAt, o.Server = at, actor.Staff
+	case OpAddItem:
+		if op.LineID == nil || op.UnitPriceCents == nil {
+			return fmt.Errorf("add_item without line_id or price")
+		}
+		o.Lines = append(o.Lines, Line{
+			ID: *op.LineID, Position: o.nextPosition(), SKU: op.SKU, Name: op.Name,
+			Qty: derefInt(op.Qty), UnitPriceCents: *op.UnitPriceCents, Seat: derefInt(op.Seat),
+			Course: derefInt(op.Course), Modifiers: append([]string{}, op.Modifiers...),
+			Note: derefStr(op.Note), Station: op.Station, Status: LinePending,
+		})
+	case OpSetQty:
+		idx, err := lineIdx()
+		if err != nil {
+			return err
+		}
+		o.Lines[idx].Qty = derefInt(op.Qty)
+	case OpRemoveItem:
+		idx, err := lineIdx()
+		if err != nil {
+			return err
+		}
+		o.Lines = append(o.Lines[:idx], o.Lines[idx+1:]...)
+	case OpVoidItem:
+		idx, err := lineIdx()
+		if err != nil {
+			return err
+		}
+		o.Lines[idx].Status = LineVoided
+	case OpCompItem:
+		idx, err := lineIdx()
+		if err != nil {
+			return err
+		}
+		o.Lines[idx].Comped = true
+	case OpSetGuests:
+		o.Guests = derefInt(op.Guests)
+	case OpSetNote:
+		o.Note = derefStr(op.Note)
+	case OpMoveTable:
+		o.Table = op.Table
+	case OpSend:
+		for _, id := range op.Lines {
+			idx := o.line(id)
+			if idx < 0 {
+				return fmt.Errorf("send of unknown line %s", id)
+			}
+			o.Lines[idx].Status = LineSent
+		}
+	case OpAddPayment:
+		var tip int64
+		if op.TipCents != nil {
+			tip = *op.TipCents
+		}
+		if op.AmountCents == nil {
+			return fmt.Errorf("add_payment without amount")
+		}
+		o.Payments = append(o.Payments, Payment{Tender: op.Tender, AmountCents: *op.AmountCents, TipCents: tip})
+	case OpClose:
+		t := at
+		o.Status, o.ClosedAt = StatusClosed, &t
+	default:
+		return fmt.Errorf("unknown op %q", op.Op)
+	}
+	return nil
+}
+
+// OpenOp is the single op of an order.opened event.
+func OpenOp(table string, guests int) Op {
+	g := guests
+	return Op{Op: OpOpen, Table: table, Guests: &g}
+}
+
+// Fold rebuilds an order from its events, oldest first. The events must be
+// versions 1, 2, … without gaps; anything else is a corrupt log.
+func Fold(events []Event) (Order, error) {
+	if len(events) == 0 {
+		return Order{}, ErrNotFound
+	}
+	o := Order{ID: events[0].OrderID, Venue: events[0].Venue, Lines: []Line{}, Payments: []Payment{}}
+	for _, ev := range events {
+		if ev.Version != o.Version+1 {
+			return Order{}, fmt.Errorf("fold order %s: version %d follows %d", o.ID, ev.Version, o.Version)
+		}
+		for j, op := range ev.Ops {
+			if err := apply(&o, op, ev.At, ev.Actor); err != nil {
+				return Order{}, fmt.Errorf("fold order %s version %d op %d: %w", o.ID, ev.Version, j, err)
+			}
+		}
+		o.Version, o.UpdatedAt = ev.Version, ev.At
+	}
+	o.ComputeTotals()
+	return o, nil
+}
+
+func intOr(p *int, def int) *int {
+	v := def
+	if p != nil {
+		v = *p
+	}
+	return &v
+}
+
+func strOr(p *string, def string) *string {
+	v := def
+	if p != nil {
+		v = *p
+	}
+	return &v
+}
+
+func derefInt(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func derefStr(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

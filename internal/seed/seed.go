@@ -1,0 +1,106 @@
+// Package seed writes the demo venues of the design: "demo" (Demo Bistro,
+// tables T1…T30) and "demo2" (tables T1…T5), each with the same menu over the
+// grill, fry, cold and bar stations, and the demo device tokens. Seeding is
+// idempotent: running it again resets the demo data's definitions but never
+// touches orders.
+package seed
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/order"
+)
+
+// DemoDevice is one seeded device and its well-known token. Demo tokens are
+// public by design and valid only for the demo venues.
+type DemoDevice struct {
+	Venue, Name, Staff, Role, Token string
+}
+
+// DemoDevices are the tokens printed at start-up by posd dev.
+var DemoDevices = []DemoDevice{
+	{"demo", "waiter-1", "Alice", order.RoleWaiter, "demo-waiter-1"},
+	{"demo", "waiter-2", "Bruno", order.RoleWaiter, "demo-waiter-2"},
+	{"demo", "waiter-3", "Chloe", order.RoleWaiter, "demo-waiter-3"},
+	{"demo", "waiter-4", "Dmitri", order.RoleWaiter, "demo-waiter-4"},
+	{"demo", "manager", "Maria", order.RoleManager, "demo-manager"},
+	{"demo", "kitchen", "Kitchen", order.RoleKitchen, "demo-kitchen"},
+	{"demo", "auditor", "Olga", order.RoleAuditor, "demo-auditor"},
+	{"demo2", "waiter", "Zoe", order.RoleWaiter, "demo2-waiter"},
+}
+
+// DemoMenu is the menu of both demo venues (prices in cents).
+var DemoMenu = []order.MenuItem{
+	{SKU: "steak", Name: "Steak frites", PriceCents: 2400, Station: "grill"},
+	{SKU: "burger", Name: "Bistro burger", PriceCents: 1600, Station: "grill"},
+	{SKU: "salmon", Name: "Grilled salmon", PriceCents: 2200, Station: "grill"},
+	{SKU: "chicken", Name: "Roast chicken", PriceCents: 1900, Station: "grill"},
+	{SKU: "fries", Name: "Fries", PriceCents: 500, Station: "fry"},
+	{SKU: "calamari", Name: "Fried calamari", PriceCents: 1100, Station: "fry"},
+	{SKU: "fish-chips", Name: "Fish and chips", PriceCents: 1700, Station: "fry"},
+	{SKU: "caesar", Name: "Caesar salad", PriceCents: 1200, Station: "cold"},
+	{SKU: "tartare", Name: "Beef tartare", PriceCents: 1500, Station: "cold"},
+	{SKU: "oysters", Name: "Oysters (6)", PriceCents: 1800, Station: "cold"},
+	{SKU: "mousse", Name: "Chocolate mousse", PriceCents: 800, Station: "cold"},
+	{SKU: "wine-red", Name: "House red (glass)", PriceCents: 900, Station: "bar"},
+	{SKU: "beer", Name: "Draft beer", PriceCents: 700, Station: "bar"},
+	{SKU: "espresso", Name: "Espresso", PriceCents: 300, Station: "bar"},
+	{SKU: "lemonade", Name: "Lemonade", PriceCents: 450, Station: "bar"},
+}
+
+// demoVenues are the venues and their table counts.
+var demoVenues = []struct {
+	ID, Name string
+	Tables   int
+}{
+	{"demo", "Demo Bistro", 30},
+	{"demo2", "Demo Bistro Two", 5},
+}
+
+// Demo writes the demo venues, tables, menu and devices in one transaction.
+// db must be a connection allowed to write them (the table owner).
+func Demo(ctx context.Context, db *pgx.Conn) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		q := dbsqlc.New()
+		for _, v := range demoVenues {
+			if err := q.UpsertVenue(ctx, tx, dbsqlc.UpsertVenueParams{ID: v.ID, Name: v.Name}); err != nil {
+				return fmt.Errorf("seed venue %s: %w", v.ID, err)
+			}
+			for i := 1; i <= v.Tables; i++ {
+				seats := int32(4)
+				if i%5 == 0 {
+					seats = 8
+				}
+				if err := q.UpsertTable(ctx, tx, dbsqlc.UpsertTableParams{
+					VenueID: v.ID, ID: fmt.Sprintf("T%d", i), Label: fmt.Sprintf("Table %d", i), Seats: seats,
+				}); err != nil {
+					return fmt.Errorf("seed table: %w", err)
+				}
+			}
+			for _, m := range DemoMenu {
+				if err := q.UpsertMenuItem(ctx, tx, dbsqlc.UpsertMenuItemParams{
+					VenueID: v.ID, Sku: m.SKU, Name: m.Name, PriceCents: m.PriceCents, Station: m.Station,
+				}); err != nil {
+					return fmt.Errorf("seed menu: %w", err)
+				}
+			}
+		}
+		for _, d := range DemoDevices {
+			// A stable id per demo device keeps re-seeding idempotent.
+			id := uuid.NewSHA1(uuid.NameSpaceURL, []byte("posd-demo:"+d.Venue+":"+d.Name))
+			if err := q.UpsertDevice(ctx, tx, dbsqlc.UpsertDeviceParams{
+				VenueID: d.Venue, ID: id, Name: d.Name, Role: d.Role, Staff: d.Staff,
+				TokenHash: auth.HashToken(d.Token),
+			}); err != nil {
+				return fmt.Errorf("seed device %s: %w", d.Name, err)
+			}
+		}
+		return nil
+	})
+}

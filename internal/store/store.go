@@ -1,0 +1,511 @@
+// Package store keeps orders in Postgres. Every accepted change is one
+// versioned UPDATE of the order row plus its line and payment rows and exactly
+// one order_events row, in one transaction; a write computed from a version
+// that is no longer current changes nothing and comes back as a conflict.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/order"
+)
+
+// maxForceAttempts bounds how often a forced write re-reads the order when
+// other writes keep landing between its read and its UPDATE.
+const maxForceAttempts = 20
+
+// Store reads and writes orders of any venue; every method is scoped to the
+// venue it is given.
+type Store struct {
+	pool  *pgxpool.Pool
+	q     *dbsqlc.Queries
+	now   func() time.Time
+	newID func() uuid.UUID
+}
+
+// New returns a Store over pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{
+		pool: pool,
+		q:    dbsqlc.New(),
+		now:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		newID: func() uuid.UUID {
+			return uuid.Must(uuid.NewV7())
+		},
+	}
+}
+
+// Table is a dining table and the order open on it, if any.
+type Table struct {
+	ID          string     `json:"id"`
+	Label       string     `json:"label"`
+	Seats       int        `json:"seats"`
+	OpenOrderID *uuid.UUID `json:"open_order_id"`
+}
+
+// Menu lists the venue's menu.
+func (s *Store) Menu(ctx context.Context, venue string) ([]order.MenuItem, error) {
+	rows, err := s.q.ListMenuItems(ctx, s.pool, venue)
+	if err != nil {
+		return nil, fmt.Errorf("list menu: %w", err)
+	}
+	items := make([]order.MenuItem, len(rows))
+	for i, r := range rows {
+		items[i] = order.MenuItem{SKU: r.Sku, Name: r.Name, PriceCents: r.PriceCents, Station: r.Station}
+	}
+	return items, nil
+}
+
+// Tables lists the venue's tables with the id of the order open on each.
+func (s *Store) Tables(ctx context.Context, venue string) ([]Table, error) {
+	rows, err := s.q.ListTablesWithOpenOrder(ctx, s.pool, venue)
+	if err != nil {
+		return nil, fmt.Errorf("list tables: %w", err)
+	}
+	tables := make([]Table, len(rows))
+	for i, r := range rows {
+		tables[i] = Table{ID: r.ID, Label: r.Label, Seats: int(r.Seats), OpenOrderID: r.OpenOrderID}
+	}
+	return tables, nil
+}
+
+// Open opens an order on a free table: the order row at version 1 and its
+// order.opened event commit together. A table that already has an open order
+// gives *order.TableOccupiedError carrying that order, also when two opens
+// race: the database's unique index lets exactly one of them in.
+func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor order.Actor) (order.Order, error) {
+	if err := order.ValidateOpen(table, guests); err != nil {
+		return order.Order{}, err
+	}
+	at := s.now()
+	o := order.Order{
+		ID: s.newID(), Venue: venue, Table: table, Status: order.StatusOpen, Guests: guests,
+		Version: 1, Server: actor.Staff, Lines: []order.Line{}, Payments: []order.Payment{},
+		OpenedAt: at, UpdatedAt: at,
+	}
+	ev := order.Event{
+		ID: s.newID(), Venue: venue, OrderID: o.ID, Version: 1, Type: order.EventOpened, At: at,
+		Actor: actor, Ops: []order.Op{order.OpenOp(table, guests)},
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.q.InsertOrder(ctx, tx, dbsqlc.InsertOrderParams{
+			VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
+			ServerStaff: actor.Staff, OpenedAt: at,
+		}); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return order.Order{}, s.translate(ctx, venue, table, nil, err)
+	}
+	return o, nil
+}
+
+// Get reads one order with its lines and payments from a single snapshot.
+func (s *Store) Get(ctx context.Context, venue string, id uuid.UUID) (order.Order, error) {
+	row, err := s.q.GetOrderFull(ctx, s.pool, dbsqlc.GetOrderFullParams{VenueID: venue, ID: id})
+	if err != nil {
+		return order.Order{}, s.translate(ctx, venue, "", nil, err)
+	}
+	return fromRow(dbsqlc.ListOrdersFullRow(row))
+}
+
+// ListFilter narrows List; empty fields do not filter.
+type ListFilter struct {
+	Status string
+	Table  string
+	Limit  int
+}
+
+// List returns the venue's orders, newest first.
+func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.Order, error) {
+	p := dbsqlc.ListOrdersFullParams{VenueID: venue, RowLimit: int32(f.Limit)}
+	if f.Status != "" {
+		p.Status = &f.Status
+	}
+	if f.Table != "" {
+		p.TableID = &f.Table
+	}
+	rows, err := s.q.ListOrdersFull(ctx, s.pool, p)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	orders := make([]order.Order, 0, len(rows))
+	for _, r := range rows {
+		o, err := fromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		orders = append(orders, o)
+	}
+	return orders, nil
+}
+
+// Events returns the order's events with a version above after, oldest first.
+// A missing order is order.ErrNotFound, not an empty list.
+func (s *Store) Events(ctx context.Context, venue string, id uuid.UUID, after int64) ([]order.Event, error) {
+	evs, err := s.events(ctx, s.pool, venue, id, after, 1<<62)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		// Either the order does not exist or nothing happened after "after".
+		if _, err := s.q.GetOrderFull(ctx, s.pool, dbsqlc.GetOrderFullParams{VenueID: venue, ID: id}); err != nil {
+			return nil, s.translate(ctx, venue, "", nil, err)
+		}
+	}
+	return evs, nil
+}
+
+// At rebuilds the order as it was at version by folding its log. A version
+// the order never had is a *order.ValidationError on at_version.
+func (s *Store) At(ctx context.Context, venue string, id uuid.UUID, version int64) (order.Order, error) {
+	evs, err := s.events(ctx, s.pool, venue, id, 0, version)
+	if err != nil {
+		return order.Order{}, err
+	}
+	if len(evs) == 0 {
+		if _, err := s.Get(ctx, venue, id); err != nil {
+			return order.Order{}, err
+		}
+	}
+	if int64(len(evs)) < version || version < 1 {
+		return order.Order{}, &order.ValidationError{Problems: []order.FieldProblem{{
+			Field: "at_version", Detail: fmt.Sprintf("the order has versions 1 to %d", len(evs)),
+		}}}
+	}
+	return order.Fold(evs)
+}
+
+// Patch is one versioned write request.
+type Patch struct {
+	// Expected is the version the client's change was made against; nil only
+	// when Force is set.
+	Expected *int64
+	// IfMatch records that Expected came from the If-Match header.
+	IfMatch bool
+	// Force skips the version check (managers only; checked by the caller).
+	Force bool
+	Ops   []order.Op
+}
+
+// errStale is the versioned UPDATE touching no row: the order moved on between
+// the read the change was planned on and the write.
+var errStale = errors.New("order version moved")
+
+// Patch applies p to the order. Without Force it succeeds only if the order is
+// at *p.Expected when the UPDATE runs, and otherwise returns
+// *order.ConflictError with the current order and the events since
+// *p.Expected; it never retries or merges. With Force it re-reads and
+// re-plans until its write lands, and its event records forced and the version
+// it overrode. A patch that changes nothing returns the order unchanged and
+// changed == false, with no event written.
+func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, actor order.Actor) (o order.Order, changed bool, err error) {
+	if !p.Force && p.Expected == nil {
+		return order.Order{}, false, errors.New("patch without precondition")
+	}
+	for attempt := 1; ; attempt++ {
+		cur, err := s.Get(ctx, venue, id)
+		if err != nil {
+			return order.Order{}, false, err
+		}
+		if !p.Force && cur.Version != *p.Expected {
+			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch)
+		}
+		env, err := s.env(ctx, venue, p.Ops)
+		if err != nil {
+			return order.Order{}, false, err
+		}
+		at := s.now()
+		next, applied, err := order.Plan(cur, p.Ops, at, env)
+		if err != nil {
+			return order.Order{}, false, err
+		}
+		if len(applied) == 0 {
+			return cur, false, nil
+		}
+		ev := order.Event{
+			ID: s.newID(), Venue: venue, OrderID: id, Version: next.Version, Type: order.EventPatched,
+			At: at, Actor: actor, Ops: applied,
+		}
+		if p.Force {
+			overridden := cur.Version
+			ev.Forced, ev.OverriddenVersion = true, &overridden
+		}
+		err = s.write(ctx, cur, next, ev)
+		if errors.Is(err, errStale) {
+			if p.Force && attempt < maxForceAttempts {
+				continue
+			}
+			latest, gerr := s.Get(ctx, venue, id)
+			if gerr != nil {
+				return order.Order{}, false, gerr
+			}
+			return order.Order{}, false, s.conflict(ctx, latest, cur.Version, p.IfMatch)
+		}
+		if err != nil {
+			return order.Order{}, false, s.translate(ctx, venue, next.Table, p.Ops, err)
+		}
+		return next, true, nil
+	}
+}
+
+// write commits one accepted change: the versioned UPDATE first (which takes
+// the row lock and re-checks the version), then lines, payments and the event.
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev order.Event) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		n, err := s.q.BumpOrderVersion(ctx, tx, dbsqlc.BumpOrderVersionParams{
+			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
+			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
+			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt,
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return errStale
+		}
+		if err := s.writeLines(ctx, tx, cur, next); err != nil {
+			return err
+		}
+		if err := s.writePayments(ctx, tx, cur, next); err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, ev)
+	})
+}
+
+func (s *Store) writeLines(ctx context.Context, tx pgx.Tx, cur, next order.Order) error {
+	old := make(map[uuid.UUID]order.Line, len(cur.Lines))
+	for _, l := range cur.Lines {
+		old[l.ID] = l
+	}
+	var ins dbsqlc.InsertLinesParams
+	var upd dbsqlc.UpdateLinesParams
+	for _, l := range next.Lines {
+		prev, ok := old[l.ID]
+		delete(old, l.ID)
+		switch {
+		case !ok:
+			mods, err := json.Marshal(l.Modifiers)
+			if err != nil {
+				return fmt.Errorf("encode modifiers: %w", err)
+			}
+			ins.Ids = append(ins.Ids, l.ID)
+			ins.Positions = append(ins.Positions, int32(l.Position))
+			ins.Skus = append(ins.Skus, l.SKU)
+			ins.Names = append(ins.Names, l.Name)
+			ins.Qtys = append(ins.Qtys, int32(l.Qty))
+			ins.UnitPrices = append(ins.UnitPrices, l.UnitPriceCents)
+			ins.Seats = append(ins.Seats, int32(l.Seat))
+			ins.Courses = append(ins.Courses, int32(l.Course))
+			ins.Modifiers = append(ins.Modifiers, mods)
+			ins.Notes = append(ins.Notes, l.Note)
+			ins.Stations = append(ins.Stations, l.Station)
+			ins.Statuses = append(ins.Statuses, l.Status)
+			ins.Compeds = append(ins.Compeds, l.Comped)
+		case prev.Qty != l.Qty || prev.Status != l.Status || prev.Comped != l.Comped:
+			upd.Ids = append(upd.Ids, l.ID)
+			upd.Qtys = append(upd.Qtys, int32(l.Qty))
+			upd.Statuses = append(upd.Statuses, l.Status)
+			upd.Compeds = append(upd.Compeds, l.Comped)
+		}
+	}
+	if len(ins.Ids) > 0 {
+		ins.VenueID, ins.OrderID = next.Venue, next.ID
+		if err := s.q.InsertLines(ctx, tx, ins); err != nil {
+			return err
+		}
+	}
+	if len(upd.Ids) > 0 {
+		upd.VenueID, upd.OrderID = next.Venue, next.ID
+		if err := s.q.UpdateLines(ctx, tx, upd); err != nil {
+			return err
+		}
+	}
+	if len(old) > 0 {
+		ids := make([]uuid.UUID, 0, len(old))
+		for id := range old {
+			ids = append(ids, id)
+		}
+		if err := s.q.DeleteLines(ctx, tx, dbsqlc.DeleteLinesParams{VenueID: next.Venue, OrderID: next.ID, Ids: ids}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) writePayments(ctx context.Context, tx pgx.Tx, cur, next order.Order) error {
+	if len(next.Payments) == len(cur.Payments) {
+		return nil
+	}
+	p := dbsqlc.InsertPaymentsParams{VenueID: next.Venue, OrderID: next.ID}
+	for i := len(cur.Payments); i < len(next.Payments); i++ {
+		pay := next.Payments[i]
+		p.Positions = append(p.Positions, int32(i))
+		p.Tenders = append(p.Tenders, pay.Tender)
+		p.Amounts = append(p.Amounts, pay.AmountCents)
+		p.Tips = append(p.Tips, pay.TipCents)
+	}
+	return s.q.InsertPayments(ctx, tx, p)
+}
+
+func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev order.Event) error {
+	ops, err := json.Marshal(ev.Ops)
+	if err != nil {
+		return fmt.Errorf("encode ops: %w", err)
+	}
+	return s.q.InsertEvent(ctx, tx, dbsqlc.InsertEventParams{
+		VenueID: ev.Venue, OrderID: ev.OrderID, Version: ev.Version, ID: ev.ID, Type: ev.Type,
+		At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff, ActorRole: ev.Actor.Role,
+		Ops: ops, Forced: ev.Forced, OverriddenVersion: ev.OverriddenVersion,
+	})
+}
+
+// conflict builds the answer to a stale write: the authoritative order and
+// every event after the version the client had.
+func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, ifMatch bool) error {
+	changes, err := s.events(ctx, s.pool, cur.Venue, cur.ID, expected, cur.Version)
+	if err != nil {
+		return err
+	}
+	return &order.ConflictError{Expected: expected, Current: cur, Changes: changes, IfMatch: ifMatch}
+}
+
+// env loads what planning the ops needs: menu entries of added SKUs and the
+// existence of tables moved to. Nothing is read for ops that need nothing.
+func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.Env, error) {
+	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: s.newID}
+	var skus []string
+	for _, op := range ops {
+		switch op.Op {
+		case order.OpAddItem:
+			skus = append(skus, op.SKU)
+		case order.OpMoveTable:
+			ok, err := s.q.TableExists(ctx, s.pool, dbsqlc.TableExistsParams{VenueID: venue, TableID: op.Table})
+			if err != nil {
+				return env, fmt.Errorf("check table: %w", err)
+			}
+			env.Tables[op.Table] = ok
+		}
+	}
+	if len(skus) > 0 {
+		items, err := s.q.GetMenuItems(ctx, s.pool, dbsqlc.GetMenuItemsParams{VenueID: venue, Skus: skus})
+		if err != nil {
+			return env, fmt.Errorf("read menu: %w", err)
+		}
+		for _, it := range items {
+			env.Menu[it.Sku] = order.MenuItem{SKU: it.Sku, Name: it.Name, PriceCents: it.PriceCents, Station: it.Station}
+		}
+	}
+	return env, nil
+}
+
+func (s *Store) events(ctx context.Context, db dbsqlc.DBTX, venue string, id uuid.UUID, after, until int64) ([]order.Event, error) {
+	rows, err := s.q.ListEvents(ctx, db, dbsqlc.ListEventsParams{
+		VenueID: venue, OrderID: id, AfterVersion: after, UntilVersion: until,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	evs := make([]order.Event, len(rows))
+	for i, r := range rows {
+		evs[i] = order.Event{
+			ID: r.ID, Venue: r.VenueID, OrderID: r.OrderID, Version: r.Version, Type: r.Type, At: r.At.UTC(),
+			Actor:  order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
+			Forced: r.Forced, OverriddenVersion: r.OverriddenVersion,
+		}
+		if err := json.Unmarshal(r.Ops, &evs[i].Ops); err != nil {
+			return nil, fmt.Errorf("decode ops of event %s: %w", r.ID, err)
+		}
+	}
+	return evs, nil
+}
+
+// lineJSON is a line as GetOrderFull aggregates it.
+type lineJSON struct {
+	order.Line
+	Position int `json:"position"`
+}
+
+func fromRow(r dbsqlc.ListOrdersFullRow) (order.Order, error) {
+	o := order.Order{
+		ID: r.ID, Venue: r.VenueID, Table: r.TableID, Status: r.Status, Guests: int(r.Guests),
+		Note: r.Note, Version: r.Version, Server: r.ServerStaff, OpenedAt: r.OpenedAt.UTC(),
+		UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.ClosedAt != nil {
+		t := r.ClosedAt.UTC()
+		o.ClosedAt = &t
+	}
+	var lines []lineJSON
+	if err := json.Unmarshal(r.Lines, &lines); err != nil {
+		return o, fmt.Errorf("decode lines of order %s: %w", r.ID, err)
+	}
+	o.Lines = make([]order.Line, len(lines))
+	for i, l := range lines {
+		l.Line.Position = l.Position
+		o.Lines[i] = l.Line
+	}
+	if err := json.Unmarshal(r.Payments, &o.Payments); err != nil {
+		return o, fmt.Errorf("decode payments of order %s: %w", r.ID, err)
+	}
+	if o.Payments == nil {
+		o.Payments = []order.Payment{}
+	}
+	o.ComputeTotals()
+	return o, nil
+}
+
+// translate maps database errors to domain errors, in one place. table and
+// ops give context for constraint violations.
+func (s *Store) translate(ctx context.Context, venue, table string, ops []order.Op, err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return order.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch {
+	case pgErr.Code == "23505" && pgErr.ConstraintName == "orders_one_open_per_table":
+		occ := &order.TableOccupiedError{Table: table}
+		if id, gerr := s.q.GetOpenOrderIDByTable(ctx, s.pool, dbsqlc.GetOpenOrderIDByTableParams{VenueID: venue, TableID: table}); gerr == nil {
+			if o, gerr := s.Get(ctx, venue, id); gerr == nil {
+				occ.Current = &o
+			}
+		}
+		return occ
+	case pgErr.Code == "23505" && pgErr.ConstraintName == "order_lines_pkey":
+		idx := -1
+		for i, op := range ops {
+			if op.Op == order.OpAddItem && op.LineID != nil {
+				idx = i
+				break
+			}
+		}
+		return &order.ValidationError{Problems: []order.FieldProblem{opProblem(idx, "line_id", "already used by another line")}}
+	case pgErr.Code == "23503" && pgErr.ConstraintName == "orders_venue_id_table_id_fkey":
+		return &order.ValidationError{Problems: []order.FieldProblem{{Field: "table", Detail: fmt.Sprintf("unknown table %q", table)}}}
+	}
+	return fmt.Errorf("postgres: %w", err)
+}
+
+func opProblem(i int, field, detail string) order.FieldProblem {
+	p := order.FieldProblem{Field: field, Detail: detail}
+	if i >= 0 {
+		p.OpIndex = &i
+	}
+	return p
+}
