@@ -68,9 +68,12 @@ type Options struct {
 	DataDir string
 	// Port is the TCP port the server listens on, on 127.0.0.1 only.
 	Port int
-	// Durable selects crash-safe settings. When false (tests) fsync,
-	// synchronous_commit and full_page_writes are turned off; when true
-	// (development) PostgreSQL's defaults are kept.
+	// Durable selects crash-safe settings. When true (development)
+	// PostgreSQL's defaults are kept. When false (tests) fsync,
+	// synchronous_commit and full_page_writes are turned off: a clean Stop
+	// keeps all data, but if the server process is killed the most recent
+	// commits (those not yet written by the WAL writer, typically well under
+	// a second's worth) can be lost, and an OS crash can corrupt the cluster.
 	Durable bool
 	// Log receives progress messages. The zero value discards them.
 	Log zerolog.Logger
@@ -439,17 +442,10 @@ func (c *Cluster) serverRunning(ctx context.Context) bool {
 // some process with the recorded PID exists. A postmaster's working directory
 // is its data directory, so when /proc tells us the process's cwd we require
 // it to match. If /proc is unavailable we trust pg_ctl.
-//
-// A zombie (exited but not yet reaped, which happens when the postmaster was
-// reparented to an init that reaps lazily) still passes pg_ctl's kill(pid, 0)
-// test but is not a server, so it does not count.
+// A zombie does not count either.
 func (c *Cluster) pidServesDataDir(pid int) bool {
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Format: "pid (comm) state ...". comm may contain spaces and
-		// parentheses, so look after the last ')'.
-		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-			return false
-		}
+	if isZombie(pid) {
+		return false
 	}
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 	if err != nil {
@@ -565,7 +561,8 @@ func (c *Cluster) waitForConnection(ctx context.Context) error {
 
 // stopServer runs "pg_ctl stop -m fast" and, if that fails, "-m immediate".
 // Like pg_ctl, it takes a missing postmaster.pid to mean that no server is
-// running, which counts as success.
+// running, which counts as success; so does a postmaster that died on its own
+// (e.g. killed) while we were stopping it, whose pid file is then removed.
 func (c *Cluster) stopServer(ctx context.Context) error {
 	pidPath := filepath.Join(c.dataDir, pidFileName)
 	if !fileExists(pidPath) {
@@ -574,16 +571,61 @@ func (c *Cluster) stopServer(ctx context.Context) error {
 	}
 	timeout := strconv.Itoa(int(pgCtlTimeout / time.Second))
 	out, err := c.run(ctx, c.bins.pgCtl, "stop", "-D", c.dataDir, "-m", "fast", "-w", "-t", timeout)
-	if err == nil || !fileExists(pidPath) {
+	if err == nil {
 		return nil
+	}
+	if gone, rmErr := c.serverGone(pidPath); gone || rmErr != nil {
+		return rmErr
 	}
 	c.log.Warn().Err(err).Str("output", string(bytes.TrimSpace(out))).Msg("fast shutdown failed, trying immediate")
 	out2, err2 := c.run(ctx, c.bins.pgCtl, "stop", "-D", c.dataDir, "-m", "immediate", "-w", "-t", timeout)
-	if err2 != nil {
-		return fmt.Errorf("pgcluster: pg_ctl stop %s: fast: %v (%s); immediate: %w (%s)",
-			c.dataDir, err, bytes.TrimSpace(out), err2, bytes.TrimSpace(out2))
+	if err2 == nil {
+		return nil
 	}
-	return nil
+	if gone, rmErr := c.serverGone(pidPath); gone || rmErr != nil {
+		return rmErr
+	}
+	return fmt.Errorf("pgcluster: pg_ctl stop %s: fast: %v (%s); immediate: %w (%s)",
+		c.dataDir, err, bytes.TrimSpace(out), err2, bytes.TrimSpace(out2))
+}
+
+// serverGone reports whether no postmaster is alive for the data directory:
+// either postmaster.pid is missing, or the process it names no longer exists
+// (or is a zombie), in which case the stale pid file is removed.
+func (c *Cluster) serverGone(pidPath string) (bool, error) {
+	pid, err := readPostmasterPID(pidPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil || processAlive(pid) {
+		return false, nil
+	}
+	c.log.Warn().Int("pid", pid).Msg("postmaster died without removing postmaster.pid; removing it")
+	if err := removeStalePIDFile(pidPath); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// processAlive reports whether pid names a live process we may signal. As in
+// pg_ctl, EPERM counts as not alive: such a process belongs to another user
+// and so cannot be the postmaster of a data directory we own.
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil && !isZombie(pid)
+}
+
+// isZombie reports whether /proc says pid has exited but not been reaped
+// yet. A postmaster reparented to an init that reaps lazily can linger in
+// this state; it still passes kill(pid, 0) but is no server.
+func isZombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// Format: "pid (comm) state ...". comm may contain spaces and
+	// parentheses, so look after the last ')'.
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z'
 }
 
 // run executes a PostgreSQL program (as the postgres user when we are root)

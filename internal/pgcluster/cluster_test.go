@@ -209,6 +209,9 @@ func TestStartAfterPostmasterKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	o := testOptions(t)
+	// With Durable false, synchronous_commit=off lets a commit return before
+	// its WAL is written, so a killed server may lose the last commits.
+	o.Durable = true
 
 	c := startCluster(t, ctx, o)
 	conn := connect(t, ctx, c.URL("postgres"))
