@@ -117,8 +117,10 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		route = "unmatched"
 	}
 	elapsed := time.Since(start)
-	s.cfg.Metrics.Requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
-	s.cfg.Metrics.Duration.WithLabelValues(route, c.Method()).Observe(elapsed.Seconds())
+	// Fiber's strings point into reused buffers; the metric keeps its labels.
+	method := strings.Clone(c.Method())
+	s.cfg.Metrics.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.cfg.Metrics.Duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
 	if route == "/metrics" || route == "/healthz" || route == "/readyz" {
 		return nil
 	}

@@ -1,0 +1,48 @@
+# posd — run `make` for the list of targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SQLC_VERSION := v1.31.1
+GOBIN        := $(shell go env GOPATH)/bin
+SQLC         := $(GOBIN)/sqlc
+POSD_FLAGS   ?=
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/posd and bin/posbench
+	go build -o bin/posd ./cmd/posd
+	go build -o bin/posbench ./cmd/posbench
+
+.PHONY: run
+run: ## Run posd dev: local Postgres + embedded NATS + demo data on http://127.0.0.1:8080
+	go build -o bin/posd ./cmd/posd
+	./bin/posd dev $(POSD_FLAGS)
+
+.PHONY: test
+test: ## Run every test against a real Postgres and NATS (started by the tests)
+	go vet ./...
+	go test -race -count=1 -timeout 20m ./...
+
+.PHONY: sqlc
+sqlc: $(SQLC) ## Install the pinned sqlc
+$(SQLC):
+	go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
+
+.PHONY: generate
+generate: $(SQLC) ## Regenerate internal/dbsqlc from db/queries and db/schema
+	$(SQLC) generate
+
+.PHONY: verify-generated
+verify-generated: $(SQLC) ## Fail if the committed sqlc output is stale
+	$(SQLC) diff
+
+.PHONY: fmt
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: clean
+clean: ## Remove build output and the dev data directory
+	rm -rf bin .data
