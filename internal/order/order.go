@@ -125,7 +125,7 @@ func (o Order) Clone() Order {
 	c := o
 	c.Lines = make([]Line, len(o.Lines))
 	for i, l := range o.Lines {
-		l.Modifiers = append([]string(nil), l.Modifiers...)
+		l.Modifiers = append(make([]string, 0, len(l.Modifiers)), l.Modifiers...)
 		c.Lines[i] = l
 	}
 	c.Payments = append(make([]Payment, 0, len(o.Payments)), o.Payments...)
