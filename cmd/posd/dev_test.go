@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/pgcluster"
+)
+
+var posdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "posd-bin-")
+	if err != nil {
+		panic(err)
+	}
+	posdBin = filepath.Join(dir, "posd")
+	if out, err := exec.Command("go", "build", "-o", posdBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build posd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// devProc is a running "posd dev" subprocess.
+type devProc struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+func freePorts(t *testing.T, n int) []int {
+	ports := make([]int, n)
+	for i := range ports {
+		p, err := pgcluster.FreePort()
+		require.NoError(t, err)
+		ports[i] = p
+	}
+	return ports
+}
+
+// startDev runs posd dev on dataDir and waits until it serves /readyz.
+func startDev(t *testing.T, dataDir string, ports []int) *devProc {
+	t.Helper()
+	p := &devProc{addr: "127.0.0.1:" + strconv.Itoa(ports[0]), done: make(chan error, 1)}
+	p.cmd = exec.Command(posdBin, "dev", "--log-format", "json")
+	// Flags through the environment, as the --help text promises.
+	p.cmd.Env = append(os.Environ(), "POSD_ADDR="+p.addr, "POSD_DATA_DIR="+dataDir,
+		"POSD_PG_PORT="+strconv.Itoa(ports[1]), "POSD_NATS_PORT="+strconv.Itoa(ports[2]))
+	stderr, err := p.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+		p.done <- p.cmd.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			t.Fatalf("posd dev exited early: %v\n%s", err, p.logText())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	_ = p.cmd.Process.Kill()
+	t.Fatalf("posd dev not ready in time\n%s", p.logText())
+	return nil
+}
+
+func (p *devProc) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+func (p *devProc) request(t *testing.T, method, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m
+}
+
+// TestDevLifecycle runs the posd binary as "make run" does: first start on an
+// empty data dir, a clean stop on SIGTERM (Postgres stopped too), a second
+// start that keeps the data, and a start after posd was SIGKILLed with its
+// Postgres still running.
+func TestDevLifecycle(t *testing.T) {
+	dataDir := t.TempDir()
+	ports := freePorts(t, 3)
+
+	p := startDev(t, dataDir, ports)
+	logs := p.logText()
+	for _, want := range []string{"demo-waiter-1", "demo-manager", "demo2-waiter", "nats://127.0.0.1:" + strconv.Itoa(ports[2]),
+		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {
+		require.Contains(t, logs, want)
+	}
+	status, o := p.request(t, "POST", "/v1/orders", "demo-waiter-1", `{"table":"T4","guests":2}`)
+	require.Equal(t, 201, status)
+	id := o["id"].(string)
+
+	// posd connects as its own role, which is neither superuser nor owner.
+	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/posd?sslmode=disable", ports[1]))
+	require.NoError(t, err)
+	var super, owner bool
+	require.NoError(t, conn.QueryRow(context.Background(),
+		`SELECT r.rolsuper, EXISTS (SELECT 1 FROM pg_tables WHERE tableowner = r.rolname)
+		   FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename
+		  WHERE a.application_name = 'posd' LIMIT 1`).Scan(&super, &owner))
+	require.False(t, super)
+	require.False(t, owner)
+	conn.Close(context.Background())
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, p.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatal("posd dev did not stop on SIGTERM")
+	}
+	require.Contains(t, p.logText(), "Postgres stopped")
+	require.NoFileExists(t, filepath.Join(dataDir, "postgres", "postmaster.pid"))
+
+	// Second start: the order is still there.
+	p = startDev(t, dataDir, ports)
+	status, o = p.request(t, "GET", "/v1/orders/"+id, "demo-waiter-1", "")
+	require.Equal(t, 200, status)
+	require.Equal(t, "T4", o["table"])
+
+	// Crash: posd dies, its Postgres keeps running; the next start recovers.
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+	require.FileExists(t, filepath.Join(dataDir, "postgres", "postmaster.pid"))
+	p = startDev(t, dataDir, ports)
+	status, _ = p.request(t, "GET", "/v1/orders/"+id, "demo-waiter-1", "")
+	require.Equal(t, 200, status)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, p.logText())
+	case <-time.After(30 * time.Second):
+		t.Fatal("posd dev did not stop on SIGINT")
+	}
+}
+
+func TestHelpIsTrue(t *testing.T) {
+	for _, cmd := range []string{"dev", "serve", "migrate", "seed"} {
+		out, err := exec.Command(posdBin, cmd, "--help").CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "Usage: posd "+cmd)
+	}
+	out, _ := exec.Command(posdBin, "dev", "--help").CombinedOutput()
+	for _, flag := range []string{"-addr", "-data-dir", "-nats-port", "-pg-port", "POSD_ADDR", "POSD_DATA_DIR", "POSD_NATS_PORT", "POSD_PG_PORT"} {
+		require.Contains(t, string(out), flag)
+	}
+	out, _ = exec.Command(posdBin, "serve", "--help").CombinedOutput()
+	require.Contains(t, string(out), "DATABASE_URL")
+	require.Contains(t, string(out), "NATS_URL")
+
+	out, err := exec.Command(posdBin, "serve").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "DATABASE_URL")
+	out, err = exec.Command(posdBin, "bogus").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `unknown command "bogus"`)
+	out, err = exec.Command(posdBin, "dev", "--pg-port", "0").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "--pg-port")
+}
