@@ -82,9 +82,13 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		if conflict.IfMatch {
 			status = http.StatusPreconditionFailed
 		}
-		p = problemOf(status, "version-conflict", "Version conflict",
-			"the order changed since version "+strconv.FormatInt(conflict.Expected, 10)+
-				"; merge the changes and retry with expected_version "+strconv.FormatInt(conflict.Current.Version, 10))
+		detail := "the order changed since version " + strconv.FormatInt(conflict.Expected, 10) +
+			"; merge the changes and retry with expected_version " + strconv.FormatInt(conflict.Current.Version, 10)
+		if conflict.Expected > conflict.Current.Version {
+			detail = "the order has no version " + strconv.FormatInt(conflict.Expected, 10) +
+				" yet; it is at version " + strconv.FormatInt(conflict.Current.Version, 10)
+		}
+		p = problemOf(status, "version-conflict", "Version conflict", detail)
 		exp, cur := conflict.Expected, conflict.Current.Version
 		changes := conflict.Changes
 		if changes == nil {

@@ -387,11 +387,20 @@ func (c *Cluster) initIfNeeded(ctx context.Context) error {
 	return nil
 }
 
-// recoverLeftovers deals with a postmaster.pid left by an earlier run: a
+// recoverLeftovers deals with the lock files left by an earlier run: a
 // server still running on the data directory is stopped (so that our options
-// apply when we start it again), and a pid file without a live server is
+// apply when we start it again), and lock files naming no live process are
 // removed.
 func (c *Cluster) recoverLeftovers(ctx context.Context) error {
+	if err := c.stopLeftoverServer(ctx); err != nil {
+		return err
+	}
+	return c.removeStaleSocketLocks()
+}
+
+// stopLeftoverServer stops a server recorded in postmaster.pid if it is still
+// running on our data directory, and otherwise removes the stale pid file.
+func (c *Cluster) stopLeftoverServer(ctx context.Context) error {
 	pidPath := filepath.Join(c.dataDir, pidFileName)
 	pid, err := readPostmasterPID(pidPath)
 	if errors.Is(err, os.ErrNotExist) {
@@ -410,7 +419,32 @@ func (c *Cluster) recoverLeftovers(ctx context.Context) error {
 	return removeStalePIDFile(pidPath)
 }
 
-// readPostmasterPID returns the PID on the first line of postmaster.pid.
+// removeStaleSocketLocks removes Unix socket lock files (and their sockets)
+// in the data directory, our socket directory, whose PID is no live process.
+// PostgreSQL clears such files itself when the PID is gone entirely, but
+// refuses to start while it names a zombie: a killed postmaster that init has
+// not reaped yet still passes PostgreSQL's kill(pid, 0) test.
+func (c *Cluster) removeStaleSocketLocks() error {
+	locks, err := filepath.Glob(filepath.Join(c.dataDir, ".s.PGSQL.*.lock"))
+	if err != nil {
+		return fmt.Errorf("pgcluster: list socket lock files: %w", err)
+	}
+	for _, lock := range locks {
+		if pid, err := readPostmasterPID(lock); err == nil && processAlive(pid) {
+			continue // someone's live socket: leave it for PostgreSQL to report
+		}
+		c.log.Warn().Str("file", lock).Msg("removing stale socket lock file")
+		for _, f := range []string{lock, strings.TrimSuffix(lock, ".lock")} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("pgcluster: remove stale %s: %w", f, err)
+			}
+		}
+	}
+	return nil
+}
+
+// readPostmasterPID returns the PID on the first line of postmaster.pid (or
+// of a socket lock file, which has the same layout).
 func readPostmasterPID(path string) (int, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

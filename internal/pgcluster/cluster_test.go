@@ -24,9 +24,10 @@ import (
 // tests run as root.
 func testOptions(t *testing.T) Options {
 	t.Helper()
-	if _, err := findBinaries(); err != nil {
-		t.Skipf("PostgreSQL not installed: %v", err)
-	}
+	// posd needs the PostgreSQL server binaries; their absence is a failure,
+	// not a reason to skip.
+	_, err := findBinaries()
+	require.NoError(t, err, "PostgreSQL server binaries not found")
 	port, err := FreePort()
 	require.NoError(t, err)
 	return Options{
