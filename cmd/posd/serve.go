@@ -10,11 +10,14 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -25,6 +28,9 @@ const shutdownTimeout = 10 * time.Second
 // defaultMaxConns is the pool size when DATABASE_URL does not set
 // pool_max_conns.
 const defaultMaxConns = 16
+
+// outboxAckTimeout bounds the wait for a JetStream acknowledgement.
+const outboxAckTimeout = 5 * time.Second
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Serve the HTTP API against an existing Postgres and NATS.\n"+
@@ -60,11 +66,11 @@ type stack struct {
 
 // serveStack runs the server until ctx is cancelled, then shuts down in
 // reverse order: stop accepting and drain HTTP, close NATS, close the pool.
-func serveStack(ctx context.Context, log zerolog.Logger, st stack) error {
-	log.Info().Str("addr", st.addr).Str("database_url", redactURL(st.databaseURL)).
-		Str("nats_url", redactURL(st.natsURL)).Msg("starting posd")
+func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
+	log.Info().Str("addr", sc.addr).Str("database_url", redactURL(sc.databaseURL)).
+		Str("nats_url", redactURL(sc.natsURL)).Msg("starting posd")
 
-	poolCfg, err := pgxpool.ParseConfig(st.databaseURL)
+	poolCfg, err := pgxpool.ParseConfig(sc.databaseURL)
 	if err != nil {
 		return fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
@@ -86,7 +92,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, st stack) error {
 
 	// posd keeps serving orders while NATS is away; delivery resumes when it
 	// is back, so the first connection may fail and is retried forever.
-	nc, err := nats.Connect(st.natsURL, nats.Name("posd"), nats.RetryOnFailedConnect(true),
+	nc, err := nats.Connect(sc.natsURL, nats.Name("posd"), nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn().Err(err).Msg("NATS disconnected")
@@ -97,9 +103,31 @@ func serveStack(ctx context.Context, log zerolog.Logger, st stack) error {
 	}
 	defer nc.Close()
 
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(outboxAckTimeout))
+	if err != nil {
+		return fmt.Errorf("JetStream: %w", err)
+	}
+
 	m := metrics.New()
+	st := store.New(pool)
+	relayCtx, stopRelay := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	relay := outbox.New(poolCfg.ConnConfig.Copy(), js, outbox.Options{
+		Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(m.Registry),
+	})
+	go func() {
+		defer close(relayDone)
+		if err := relay.Run(relayCtx); err != nil {
+			log.Error().Err(err).Msg("outbox relay stopped")
+		}
+	}()
+	stopRelayAndWait := func() {
+		stopRelay()
+		<-relayDone
+	}
 	srv := httpapi.New(httpapi.Config{
-		Store:   store.New(pool),
+		Store:   st,
+		KDS:     kds.NewGateway(js, st.OpenTickets, 15*time.Second),
 		Auth:    auth.NewAuthenticator(pool),
 		Metrics: m,
 		Log:     log,
@@ -114,26 +142,30 @@ func serveStack(ctx context.Context, log zerolog.Logger, st stack) error {
 		},
 	})
 
-	ln, err := net.Listen("tcp", st.addr)
+	ln, err := net.Listen("tcp", sc.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", st.addr, err)
+		stopRelayAndWait()
+		return fmt.Errorf("listen on %s: %w", sc.addr, err)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.App().Listener(ln) }()
 	log.Info().Str("url", "http://"+ln.Addr().String()).Msg("HTTP API listening")
-	if st.onListening != nil {
-		st.onListening(ln.Addr().String())
+	if sc.onListening != nil {
+		sc.onListening(ln.Addr().String())
 	}
 
 	select {
 	case err := <-serveErr:
+		stopRelayAndWait()
 		return fmt.Errorf("HTTP server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info().Msg("shutting down: draining HTTP requests")
+	srv.CloseStreams()
 	if err := srv.App().ShutdownWithTimeout(shutdownTimeout); err != nil {
 		log.Warn().Err(err).Msg("HTTP shutdown")
 	}
+	stopRelayAndWait()
 	if err := nc.Drain(); err != nil {
 		log.Warn().Err(err).Msg("NATS drain")
 	}

@@ -11,53 +11,39 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/natsembed"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
 )
 
-// Main starts Postgres and NATS for the test binary. Use it from TestMain.
+// Main starts Postgres for the test binary. Use it from TestMain.
 func Main(m *testing.M) {
-	pgtest.Main(&natsM{m})
+	pgtest.Main(m)
 }
 
-// natsM wraps the test run so NATS starts after Postgres and stops before it.
-type natsM struct{ m *testing.M }
-
-func (n *natsM) Run() int {
-	dir, err := os.MkdirTemp("", "posd-natstest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "apitest:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ns, err := natsembed.Start(natsembed.Options{StoreDir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "apitest: start NATS:", err)
-		return 1
-	}
-	defer ns.Shutdown()
-	natsURL = ns.ClientURL()
-	return n.m.Run()
+// Options tune Start.
+type Options struct {
+	// NoRelay leaves the outbox relay off (tests start their own).
+	NoRelay bool
+	// Heartbeat is the kitchen stream's heartbeat interval.
+	Heartbeat time.Duration
 }
 
-var natsURL string
-
-// NATSURL is the test binary's embedded NATS server.
-func NATSURL() string { return natsURL }
-
-// Stack is one running posd over its own database.
+// Stack is one running posd over its own database and its own NATS server.
 type Stack struct {
 	DB      *pgtest.DB
 	Store   *store.Store
@@ -66,24 +52,49 @@ type Stack struct {
 	Client  *http.Client
 	Logs    *bytes.Buffer
 	logMu   *sync.Mutex
+
+	// NATS is this test's server; NATSDir its JetStream store, so a test can
+	// stop it and start it again (RestartNATS) on the same port.
+	NATS    *natsembed.Server
+	NATSDir string
+	NC      *nats.Conn
+	JS      jetstream.JetStream
 }
 
 // Start runs posd for one test and stops it when the test ends.
-func Start(t testing.TB) *Stack {
+func Start(t testing.TB, opts ...Options) *Stack {
 	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	db := pgtest.NewDB(t)
-	nc, err := nats.Connect(natsURL)
+	dir := t.TempDir()
+	ns, err := natsembed.Start(natsembed.Options{StoreDir: dir})
+	if err != nil {
+		t.Fatalf("apitest: start NATS: %v", err)
+	}
+	s := &Stack{DB: db, NATS: ns, NATSDir: dir, Logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	t.Cleanup(func() { s.NATS.Shutdown() })
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		t.Fatalf("apitest: connect NATS: %v", err)
 	}
 	t.Cleanup(nc.Close)
-	logs := &bytes.Buffer{}
-	mu := &sync.Mutex{}
-	st := store.New(db.Pool)
-	m := metrics.New()
+	s.NC = nc
+	s.JS, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second))
+	if err != nil {
+		t.Fatalf("apitest: JetStream: %v", err)
+	}
+	if _, err := outbox.EnsureStream(context.Background(), s.JS, 1); err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	s.Store = store.New(db.Pool)
+	s.Metrics = metrics.New()
 	srv := httpapi.New(httpapi.Config{
-		Store: st, Auth: auth.NewAuthenticator(db.Pool), Metrics: m,
-		Log: zerolog.New(lockedWriter{w: logs, mu: mu}),
+		Store: s.Store, Auth: auth.NewAuthenticator(db.Pool), Metrics: s.Metrics,
+		KDS: kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
+		Log: zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: db.Pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {
@@ -99,12 +110,52 @@ func Start(t testing.TB) *Stack {
 		t.Fatalf("apitest: listen: %v", err)
 	}
 	go func() { _ = srv.App().Listener(ln) }()
-	t.Cleanup(func() { _ = srv.App().ShutdownWithTimeout(5 * time.Second) })
-	return &Stack{
-		DB: db, Store: st, Metrics: m, BaseURL: "http://" + ln.Addr().String(),
-		Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
-		Logs:   logs, logMu: mu,
+	t.Cleanup(func() {
+		srv.CloseStreams()
+		_ = srv.App().ShutdownWithTimeout(5 * time.Second)
+	})
+	s.BaseURL = "http://" + ln.Addr().String()
+	s.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	if !o.NoRelay {
+		s.StartRelay(t, outbox.Options{})
 	}
+	return s
+}
+
+// StartRelay runs an outbox relay over the stack's database and NATS until
+// the returned stop function is called (or the test ends). Its Run error, if
+// any, is delivered on the returned channel once it stops.
+func (s *Stack) StartRelay(t testing.TB, o outbox.Options) (stop func(), done <-chan error) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(s.DB.AppURL)
+	if err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	r := outbox.New(cfg, s.JS, o)
+	go func() { ch <- r.Run(ctx) }()
+	var once sync.Once
+	stopped := make(chan error, 1)
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			stopped <- <-ch
+		})
+	}
+	t.Cleanup(stop)
+	return stop, stopped
+}
+
+// RestartNATS starts the stack's NATS server again on the same port and
+// store after a test shut it down.
+func (s *Stack) RestartNATS(t testing.TB) {
+	t.Helper()
+	ns, err := natsembed.Start(natsembed.Options{Port: s.NATS.Port(), StoreDir: s.NATSDir})
+	if err != nil {
+		t.Fatalf("apitest: restart NATS: %v", err)
+	}
+	s.NATS = ns
 }
 
 // LogText returns what the server logged so far.

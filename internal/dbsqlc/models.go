@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type Device struct {
@@ -27,6 +28,31 @@ type DiningTable struct {
 	ID      string
 	Label   string
 	Seats   int32
+}
+
+type KitchenTicket struct {
+	VenueID      string
+	ID           uuid.UUID
+	OrderID      uuid.UUID
+	TableID      string
+	Station      string
+	Kind         string
+	Lines        []byte
+	Status       string
+	Server       string
+	OrderVersion int64
+	CreatedAt    time.Time
+	BumpedAt     *time.Time
+}
+
+type KitchenTicketEvent struct {
+	VenueID     string
+	ID          uuid.UUID
+	TicketID    uuid.UUID
+	Action      string
+	At          time.Time
+	ActorDevice string
+	ActorStaff  string
 }
 
 type MenuItem struct {
@@ -91,6 +117,26 @@ type OrderPayment struct {
 	Tender      string
 	AmountCents int64
 	TipCents    int64
+}
+
+type Outbox struct {
+	ID           int64
+	Txid         pgtype.Uint64
+	VenueID      string
+	Subject      string
+	MsgID        string
+	MsgType      string
+	OrderID      uuid.UUID
+	OrderVersion int64
+	Payload      []byte
+	CreatedAt    time.Time
+}
+
+type OutboxCursor struct {
+	Name      string
+	Txid      pgtype.Uint64
+	ID        int64
+	UpdatedAt time.Time
 }
 
 type Venue struct {

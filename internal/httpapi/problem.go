@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )
 
@@ -28,6 +29,7 @@ type Problem struct {
 	CurrentVersion  *int64               `json:"current_version,omitempty"`
 	Current         *order.Order         `json:"current,omitempty"`
 	Changes         *[]order.Event       `json:"changes,omitempty"`
+	Ticket          *kitchen.Ticket      `json:"ticket,omitempty"`
 }
 
 // requestError is a problem the HTTP edge itself finds in a request: bad JSON,
@@ -48,14 +50,15 @@ func badRequest(field, detail string) error {
 // errorTable is the one place that maps errors to statuses and problem types.
 func toProblem(err error) (p Problem, conflictKind string) {
 	var (
-		reqErr    *requestError
-		fiberErr  *fiber.Error
-		valErr    *order.ValidationError
-		forbidOp  *order.ForbiddenOpError
-		conflict  *order.ConflictError
-		closed    *order.ClosedError
-		occupied  *order.TableOccupiedError
-		problemOf = func(status int, slug, title, detail string) Problem {
+		reqErr      *requestError
+		fiberErr    *fiber.Error
+		valErr      *order.ValidationError
+		forbidOp    *order.ForbiddenOpError
+		conflict    *order.ConflictError
+		closed      *order.ClosedError
+		occupied    *order.TableOccupiedError
+		ticketState *kitchen.StateError
+		problemOf   = func(status int, slug, title, detail string) Problem {
 			return Problem{Type: ProblemBase + slug, Title: title, Status: status, Detail: detail}
 		}
 	)
@@ -74,6 +77,11 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		p.Errors = forbidOp.Problems
 	case errors.Is(err, order.ErrNotFound):
 		p = problemOf(404, "not-found", "Not Found", "no such order")
+	case errors.Is(err, kitchen.ErrNotFound):
+		p = problemOf(404, "not-found", "Not Found", "no such ticket")
+	case errors.As(err, &ticketState):
+		p = problemOf(409, "ticket-state", "Ticket state", ticketState.Error())
+		p.Ticket = &ticketState.Current
 	case errors.As(err, &valErr):
 		p = problemOf(422, "validation-failed", "Unprocessable Content", valErr.Error())
 		p.Errors = valErr.Problems

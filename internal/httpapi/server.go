@@ -17,10 +17,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store"
 )
+
+// streamPath is the one route that accepts ?access_token=.
+const streamPath = "/v1/kitchen/stream"
 
 // MaxBodyBytes is the largest request body posd reads (64 KiB).
 const MaxBodyBytes = 64 << 10
@@ -33,8 +37,10 @@ type Check struct {
 
 // Config is what the HTTP edge needs.
 type Config struct {
-	Store   *store.Store
-	Auth    *auth.Authenticator
+	Store *store.Store
+	Auth  *auth.Authenticator
+	// KDS serves the kitchen stream.
+	KDS     *kds.Gateway
 	Metrics *metrics.Metrics
 	Log     zerolog.Logger
 	// Ready lists the dependencies /readyz checks (Postgres, NATS).
@@ -45,6 +51,10 @@ type Config struct {
 type Server struct {
 	cfg Config
 	app *fiber.App
+	// streams is cancelled by CloseStreams so long-lived kitchen streams end
+	// before the HTTP server drains.
+	streams      context.Context
+	closeStreams context.CancelFunc
 }
 
 // locals keys set by handlers for the request log line.
@@ -61,6 +71,7 @@ const (
 // New builds the server and its routes.
 func New(cfg Config) *Server {
 	s := &Server{cfg: cfg}
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "posd",
 		BodyLimit:             MaxBodyBytes,
@@ -87,8 +98,21 @@ func New(cfg Config) *Server {
 	v1.Get("/orders/:id", allow(readers), s.getOrder)
 	v1.Patch("/orders/:id", allow(writers), s.patchOrder)
 	v1.Get("/orders/:id/events", allow(readers), s.orderEvents)
+	cooks := []string{order.RoleKitchen, order.RoleManager}
+	v1.Get("/kitchen/tickets", allow(cooks), s.kitchenTickets)
+	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), s.moveTicket("bump"))
+	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), s.moveTicket("recall"))
+	v1.Get("/kitchen/stream", allow(cooks), s.kitchenStream)
 	v1.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return s
+}
+
+// CloseStreams ends every open kitchen stream; call it before shutting the
+// app down, or the drain waits for streams that never end on their own.
+func (s *Server) CloseStreams() { s.closeStreams() }
+
+func (s *Server) streamContext() (context.Context, context.CancelFunc) {
+	return context.WithCancel(s.streams)
 }
 
 // App exposes the Fiber app (for Listen, Shutdown and in-process tests).
@@ -206,6 +230,11 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
 	token, found := strings.CutPrefix(h, "Bearer ")
+	if !found && h == "" && c.Path() == streamPath {
+		// EventSource cannot send headers, so the kitchen stream (and only
+		// it) accepts the token as a query parameter.
+		token, found = c.Query("access_token"), true
+	}
 	if !found {
 		return auth.ErrUnauthenticated
 	}

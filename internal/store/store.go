@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )
 
@@ -98,13 +99,17 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 		Actor: actor, Ops: []order.Op{order.OpenOp(table, guests)},
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.q.InsertOrder(ctx, tx, dbsqlc.InsertOrderParams{
+		var b batchDB
+		if err := s.q.InsertOrder(ctx, &b, dbsqlc.InsertOrderParams{
 			VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
 			ServerStaff: actor.Staff, OpenedAt: at,
 		}); err != nil {
 			return err
 		}
-		return s.insertEvent(ctx, tx, ev)
+		if err := s.queueChange(ctx, &b, o, ev, nil); err != nil {
+			return err
+		}
+		return b.send(ctx, tx, nil)
 	})
 	if err != nil {
 		return order.Order{}, s.translate(ctx, venue, table, nil, err)
@@ -243,7 +248,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, ev)
+		err = s.write(ctx, cur, next, ev, kitchen.TicketsFor(next, applied, at, s.newID))
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {
 				continue
@@ -261,32 +266,83 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 	}
 }
 
-// write commits one accepted change: the versioned UPDATE first (which takes
-// the row lock and re-checks the version), then lines, payments and the event.
-func (s *Store) write(ctx context.Context, cur, next order.Order, ev order.Event) error {
+// write commits one accepted change in one round trip after BEGIN: the
+// versioned UPDATE first (which takes the row lock and re-checks the version;
+// zero rows means the order moved on and nothing is kept), then lines,
+// payments, the event, its outbox messages and any kitchen tickets.
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev order.Event, tickets []kitchen.Ticket) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		n, err := s.q.BumpOrderVersion(ctx, tx, dbsqlc.BumpOrderVersionParams{
+		var b batchDB
+		_, _ = s.q.BumpOrderVersion(ctx, &b, dbsqlc.BumpOrderVersionParams{
 			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
 			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
 			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt,
 		})
-		if err != nil {
+		if err := s.queueChange(ctx, &b, next, ev, tickets); err != nil {
 			return err
 		}
-		if n == 0 {
-			return errStale
-		}
-		if err := s.writeLines(ctx, tx, cur, next); err != nil {
+		if err := s.writeLines(ctx, &b, cur, next); err != nil {
 			return err
 		}
-		if err := s.writePayments(ctx, tx, cur, next); err != nil {
+		if err := s.writePayments(ctx, &b, cur, next); err != nil {
 			return err
 		}
-		return s.insertEvent(ctx, tx, ev)
+		return b.send(ctx, tx, func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 0 {
+				return errStale
+			}
+			return nil
+		})
 	})
 }
 
-func (s *Store) writeLines(ctx context.Context, tx pgx.Tx, cur, next order.Order) error {
+// queueChange queues the event of a change, the tickets it creates, and one
+// outbox message for the event and for each ticket.
+func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev order.Event, tickets []kitchen.Ticket) error {
+	evJSON, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode event: %w", err)
+	}
+	if err := s.insertEvent(ctx, b, ev); err != nil {
+		return err
+	}
+	out := dbsqlc.InsertOutboxParams{
+		VenueID: ev.Venue, OrderID: ev.OrderID, OrderVersion: ev.Version,
+		Subjects: []string{kitchen.OrderSubject(ev.Venue, ev.OrderID)},
+		MsgIds:   []string{ev.ID.String()}, MsgTypes: []string{ev.Type}, Payloads: [][]byte{evJSON},
+	}
+	if len(tickets) > 0 {
+		tp := dbsqlc.InsertTicketsParams{VenueID: o.Venue, OrderID: o.ID, TableID: o.Table, Server: o.Server,
+			OrderVersion: ev.Version, CreatedAt: ev.At}
+		te := dbsqlc.InsertTicketEventsParams{VenueID: o.Venue, At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff}
+		for _, t := range tickets {
+			lines, err := json.Marshal(t.Lines)
+			if err != nil {
+				return fmt.Errorf("encode ticket lines: %w", err)
+			}
+			msg, err := json.Marshal(kitchen.Message{Type: kitchen.MsgCreated, Ticket: t})
+			if err != nil {
+				return fmt.Errorf("encode ticket: %w", err)
+			}
+			evID := s.newID()
+			tp.Ids, tp.Stations, tp.Kinds, tp.Lines = append(tp.Ids, t.ID), append(tp.Stations, t.Station), append(tp.Kinds, t.Kind), append(tp.Lines, lines)
+			te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, "created")
+			out.Subjects = append(out.Subjects, kitchen.Subject(o.Venue, t.Station))
+			out.MsgIds = append(out.MsgIds, evID.String())
+			out.MsgTypes = append(out.MsgTypes, kitchen.MsgCreated)
+			out.Payloads = append(out.Payloads, msg)
+		}
+		if err := s.q.InsertTickets(ctx, b, tp); err != nil {
+			return err
+		}
+		if err := s.q.InsertTicketEvents(ctx, b, te); err != nil {
+			return err
+		}
+	}
+	return s.q.InsertOutbox(ctx, b, out)
+}
+
+func (s *Store) writeLines(ctx context.Context, tx dbsqlc.DBTX, cur, next order.Order) error {
 	old := make(map[uuid.UUID]order.Line, len(cur.Lines))
 	for _, l := range cur.Lines {
 		old[l.ID] = l
@@ -346,7 +402,7 @@ func (s *Store) writeLines(ctx context.Context, tx pgx.Tx, cur, next order.Order
 	return nil
 }
 
-func (s *Store) writePayments(ctx context.Context, tx pgx.Tx, cur, next order.Order) error {
+func (s *Store) writePayments(ctx context.Context, tx dbsqlc.DBTX, cur, next order.Order) error {
 	if len(next.Payments) == len(cur.Payments) {
 		return nil
 	}
@@ -361,7 +417,7 @@ func (s *Store) writePayments(ctx context.Context, tx pgx.Tx, cur, next order.Or
 	return s.q.InsertPayments(ctx, tx, p)
 }
 
-func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, ev order.Event) error {
+func (s *Store) insertEvent(ctx context.Context, tx dbsqlc.DBTX, ev order.Event) error {
 	ops, err := json.Marshal(ev.Ops)
 	if err != nil {
 		return fmt.Errorf("encode ops: %w", err)

@@ -1,0 +1,37 @@
+-- name: InsertOutbox :exec
+INSERT INTO outbox (venue_id, subject, msg_id, msg_type, order_id, order_version, payload)
+SELECT @venue_id, unnest(@subjects::text[]), unnest(@msg_ids::text[]), unnest(@msg_types::text[]),
+       @order_id, @order_version, unnest(@payloads::bytea[]);
+
+-- OutboxBatch returns the next committed rows after the cursor, in commit-safe
+-- order: only transactions older than the oldest one still running are read,
+-- because a running transaction with a lower txid may still commit rows that
+-- sort before anything newer.
+-- name: OutboxBatch :many
+SELECT id, txid::text AS txid, venue_id, subject, msg_id, msg_type, order_id, order_version, payload, created_at
+FROM outbox
+WHERE (txid, id) > ((sqlc.arg(after_txid)::text)::xid8, @after_id::bigint)
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY txid, id
+LIMIT @batch_size;
+
+-- name: GetOutboxCursor :one
+SELECT txid::text AS txid, id FROM outbox_cursor WHERE name = @name;
+
+-- SaveOutboxCursor only moves the cursor forward.
+-- name: SaveOutboxCursor :execrows
+UPDATE outbox_cursor
+SET txid = (sqlc.arg(txid)::text)::xid8, id = @id, updated_at = now()
+WHERE name = @name AND (txid, id) < ((sqlc.arg(txid)::text)::xid8, @id);
+
+-- RelayLagSeconds is the age of the oldest row after the cursor (0 when the
+-- relay has caught up).
+-- name: RelayLagSeconds :one
+SELECT coalesce(extract(epoch FROM clock_timestamp() - min(o.created_at)), 0)::float8 AS lag_seconds
+FROM outbox o, outbox_cursor c
+WHERE c.name = @name AND (o.txid, o.id) > (c.txid, c.id);
+
+-- name: PruneOutbox :execrows
+DELETE FROM outbox o
+USING outbox_cursor c
+WHERE c.name = @name AND (o.txid, o.id) <= (c.txid, c.id) AND o.created_at < @before;

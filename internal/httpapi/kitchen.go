@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"bufio"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/posd/posd/internal/kds"
+	"github.com/posd/posd/internal/kitchen"
+)
+
+// station reads and checks the station query parameter against the venue's
+// stations.
+func (s *Server) station(c *fiber.Ctx) (string, error) {
+	st := c.Query("station")
+	if st == "" {
+		return "", badRequest("station", "station is required, e.g. ?station=grill")
+	}
+	stations, err := s.cfg.Store.Stations(c.UserContext(), principal(c).Venue)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(stations, st) {
+		return "", badRequest("station", fmt.Sprintf("unknown station %q; this venue has %s", st, strings.Join(stations, ", ")))
+	}
+	return strings.Clone(st), nil
+}
+
+func (s *Server) kitchenTickets(c *fiber.Ctx) error {
+	st, err := s.station(c)
+	if err != nil {
+		return err
+	}
+	tickets, err := s.cfg.Store.OpenTickets(c.UserContext(), principal(c).Venue, st)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"tickets": tickets})
+}
+
+func (s *Server) moveTicket(move string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		id, err := uuid.Parse(c.Params("id"))
+		if err != nil {
+			return kitchen.ErrNotFound
+		}
+		p := principal(c)
+		t, err := s.cfg.Store.MoveTicket(c.UserContext(), p.Venue, id, move, p.Actor())
+		if err != nil {
+			return err
+		}
+		return c.JSON(t)
+	}
+}
+
+// kitchenStream is the Server-Sent Events stream of one station. The cursor
+// comes from Last-Event-ID (what browsers send on reconnect) or ?after=.
+func (s *Server) kitchenStream(c *fiber.Ctx) error {
+	st, err := s.station(c)
+	if err != nil {
+		return err
+	}
+	var after *uint64
+	cursor := c.Get("Last-Event-ID")
+	if cursor == "" {
+		cursor = c.Query("after")
+	}
+	if cursor != "" {
+		n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 64)
+		if err != nil {
+			return badRequest("Last-Event-ID", "the cursor must be the id of a message received earlier")
+		}
+		after = &n
+	}
+	venue := principal(c).Venue
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	ctx, cancel := s.streamContext()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer cancel()
+		// Tell browsers to come back quickly after a drop.
+		fmt.Fprint(w, "retry: 2000\n\n")
+		if err := w.Flush(); err != nil {
+			return
+		}
+		err := s.cfg.KDS.Stream(ctx, venue, st, after, func(ev kds.Event) error {
+			if ev.Type == "" {
+				fmt.Fprint(w, ": heartbeat\n\n")
+			} else {
+				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Cursor, ev.Type, ev.Data)
+			}
+			return w.Flush()
+		})
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Log.Debug().Err(err).Str("venue", venue).Str("station", st).Msg("kitchen stream ended")
+		}
+	})
+	return nil
+}
