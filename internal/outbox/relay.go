@@ -116,8 +116,8 @@ type Options struct {
 	Retention time.Duration
 	// Replicas is the POS stream's replica count (1 for one server).
 	Replicas int
-	Log       zerolog.Logger
-	Metrics   *Metrics
+	Log      zerolog.Logger
+	Metrics  *Metrics
 	// AfterPublish, when set, runs after a batch is acknowledged and before
 	// the cursor is saved. An error stops the relay there, as a crash would.
 	// It is a seam for tests.
