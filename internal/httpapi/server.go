@@ -7,12 +7,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
@@ -85,6 +87,8 @@ func New(cfg Config) *Server {
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
+	s.app.Get("/kds", kdsPage)
+	s.app.Use("/kds/assets", filesystem.New(filesystem.Config{Root: http.FS(kds.Web), PathPrefix: "web/assets", MaxAge: 300}))
 
 	all := []string{order.RoleWaiter, order.RoleManager, order.RoleKitchen, order.RoleAuditor}
 	writers := []string{order.RoleWaiter, order.RoleManager}
@@ -281,4 +285,16 @@ func newRequestID() string {
 		return "unknown"
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// kdsPage serves the browser kitchen display; it reads ?station= and
+// ?token= itself.
+func kdsPage(c *fiber.Ctx) error {
+	page, err := kds.Web.ReadFile("web/kds.html")
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	return c.Send(page)
 }
