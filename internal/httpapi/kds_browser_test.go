@@ -1,0 +1,526 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/apitest"
+)
+
+// kdsChromium is the machine's Chromium (Debian package chromium; .ci/run
+// installs it).
+const kdsChromium = "/usr/bin/chromium"
+
+// kdsScreenshot is where POSD_UPDATE_SCREENSHOT=1 puts the screenshot of the
+// page taken at the end of TestKDSBrowser.
+const kdsScreenshot = "../../docs/kds-screenshot.png"
+
+// TestKDSBrowser drives the /kds page in a real Chromium against the whole
+// stack: a ticket fired through the API appears as a card, a tap bumps it
+// (the API and the database show it ready), "Recall last" brings it back, a
+// void shows as a void, a ticket fired while NATS is down shows once NATS is
+// back, and after the page loses its stream it reconnects from its cursor
+// and shows what happened meanwhile (new tickets, another screen's bump),
+// ending with exactly the API's open tickets.
+func TestKDSBrowser(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{Heartbeat: 500 * time.Millisecond})
+	f := fixture{Stack: s, t: t}
+	// The browser talks to posd through a proxy the test can cut, like a
+	// kitchen tablet losing its Wi-Fi.
+	proxy := newKDSProxy(t, s.BaseURL)
+	start := time.Now()
+	phase := func(name string) { t.Logf("%6.2fs %s", time.Since(start).Seconds(), name) }
+	p := openKDS(t, proxy.URL+"/kds?station=grill&token="+kitchen)
+	phase("browser open")
+
+	p.waitFor("the stream to be live", `document.querySelector('#conn').dataset.state === 'live'`)
+	require.NotContains(t, p.eval(`location.href`), "token=", "the token stays off the address bar")
+	require.Equal(t, kitchen, p.eval(`localStorage.getItem('posd.kds.token')`))
+
+	phase("live")
+
+	// A ticket fired through the API appears with its table and line.
+	o4 := kdsFire(f, "T4",
+		addItem("steak", "seat", 1, "course", 2, "modifiers", []string{"no onions", "sauce on side"}, "note", "medium rare"),
+		addItem("fries", "seat", 1, "course", 2))
+	steak4 := kdsTicket(f, o4, "fire")
+	p.waitCard(steak4)
+	c := p.card(steak4)
+	require.Equal(t, "T4", c.Table)
+	require.Equal(t, "fire", c.Kind)
+	for _, want := range []string{"T4", "1 ×", "Steak frites", "seat 1", "course 2", "no onions", "sauce on side", "medium rare"} {
+		require.Contains(t, c.Text, want)
+	}
+	require.NotContains(t, c.Text, "Fries", "the fry line is on the fry station's ticket")
+	require.Len(t, p.cards(), 1, "only grill tickets on the grill screen")
+
+	phase("first card")
+
+	// A tap bumps it: the card goes, the API has no open ticket, the
+	// database has it ready.
+	p.tap(steak4)
+	p.waitGone(steak4)
+	p.waitFor("the bump to be acknowledged", fmt.Sprintf(`document.querySelector('#recall').dataset.ticketId === %q`, steak4))
+	require.Empty(t, kdsOpenTickets(f))
+	require.EqualValues(t, 1, s.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE id = $1 AND status = 'ready' AND bumped_at IS NOT NULL", steak4))
+
+	phase("bumped")
+
+	// "Recall last" puts it back on the rail and in the API's open tickets.
+	p.press("#recall")
+	p.waitCard(steak4)
+	require.Equal(t, []string{steak4}, kdsTicketIDs(kdsOpenTickets(f)))
+	require.EqualValues(t, 1, s.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE id = $1 AND status = 'new'", steak4))
+	p.tap(steak4)
+	p.waitGone(steak4)
+	require.Eventually(t, func() bool { return len(kdsOpenTickets(f)) == 0 }, 5*time.Second, 20*time.Millisecond)
+
+	phase("recalled and bumped again")
+
+	// The manager voids the steak: a void card, struck through.
+	var steakLine string
+	for _, l := range o4["lines"].([]any) {
+		if m := l.(map[string]any); m["sku"] == "steak" {
+			steakLine = m["id"].(string)
+		}
+	}
+	f.mustPatch(manager, o4["id"].(string), 2, map[string]any{"op": "void_item", "line_id": steakLine, "reason": "guest left"})
+	void4 := kdsTicket(f, o4, "void")
+	p.waitCard(void4)
+	c = p.card(void4)
+	require.Equal(t, "void", c.Kind)
+	require.Contains(t, c.Text, "VOID — STOP")
+	require.Contains(t, c.Text, "Steak frites")
+	require.Equal(t, "line-through", p.eval(fmt.Sprintf(
+		`getComputedStyle(document.querySelector('[data-ticket-id=%q] .name')).textDecorationLine`, void4)))
+
+	o7 := kdsFire(f, "T7",
+		addItem("burger", "qty", 2, "seat", 2, "course", 1, "modifiers", []string{"no cheese"}),
+		addItem("steak", "seat", 1, "course", 1, "note", "allergy: no salt"))
+	t7 := kdsTicket(f, o7, "fire")
+	p.waitCard(t7)
+
+	phase("void shown")
+
+	// NATS goes away: writes still succeed (the outbox keeps them) and the
+	// page's stream rides it out (heartbeats keep it open) but hears
+	// nothing. Another screen bumps T7, so the page's card is stale: a tap
+	// gets 409 and the page takes the server's word for it, quietly. Tickets
+	// fired meanwhile show once NATS is back.
+	reconnects := p.reconnects()
+	s.NATS.Shutdown()
+	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + t7 + "/bump", Token: kitchen})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	p.tap(t7)
+	p.waitGone(t7)
+	p.waitFor("the 409 to be reconciled", fmt.Sprintf(`document.querySelector('#recall').dataset.ticketId === %q`, t7))
+	require.Equal(t, "true", p.eval(`String(document.querySelector('#toast').hidden)`), "no error for a ticket already bumped")
+	o9 := kdsFire(f, "T9", addItem("steak", "qty", 2, "seat", 3, "course", 2, "modifiers", []string{"extra sauce"}))
+	o11 := kdsFire(f, "T11", addItem("burger", "seat", 1, "course", 1))
+	t9, t11 := kdsTicket(f, o9, "fire"), kdsTicket(f, o11, "fire")
+	s.RestartNATS(t)
+	p.waitCard(t9)
+	p.waitCard(t11)
+	p.waitGone(t7)
+
+	phase(fmt.Sprintf("NATS outage caught up (page reconnects: %d before, %d after)", reconnects, p.reconnects()))
+
+	// The page loses its network. A tap on T11 fails: the card stays and
+	// the page says why. Meanwhile another screen bumps T11 and two tables
+	// fire. The page reconnects from its cursor and catches up.
+	proxy.cut()
+	p.waitFor("the page to notice the drop", `document.querySelector('#conn').dataset.state !== 'live'`)
+	cursor := p.cursor()
+	require.NotEmpty(t, cursor)
+	p.tap(t11)
+	p.waitFor("the failed bump to be reported", `!document.querySelector('#toast').hidden`)
+	require.Contains(t, p.eval(`document.querySelector('#toast').textContent`), "Could not bump T11")
+	p.waitCard(t11)
+	r = f.Do(t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + t11 + "/bump", Token: kitchen})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	o12 := kdsFire(f, "T12", addItem("steak", "qty", 3, "seat", 1, "course", 2, "note", "one rare, two medium"))
+	o2 := kdsFire(f, "T2", addItem("burger", "seat", 4, "course", 1, "modifiers", []string{"gluten-free bun"}))
+	t12, t2 := kdsTicket(f, o12, "fire"), kdsTicket(f, o2, "fire")
+	// Both ways back were tried from the cursor and refused: the browser's
+	// own retry (Last-Event-ID) and the page's own reconnect (?after=).
+	require.Eventually(t, func() bool {
+		return proxy.saw(func(q kdsStreamReq) bool { return q.Refused && q.LastEventID == cursor }) &&
+			proxy.saw(func(q kdsStreamReq) bool { return q.Refused && q.After == cursor })
+	}, 10*time.Second, 20*time.Millisecond, "stream requests: %+v", proxy.requests())
+	proxy.restore()
+	p.waitFor("the stream to be live again", fmt.Sprintf(
+		`document.querySelector('#conn').dataset.state === 'live' && +document.querySelector('#conn').dataset.reconnects > %d`, reconnects))
+	p.waitCard(t12)
+	p.waitCard(t2)
+	p.waitGone(t11)
+	phase("reconnected and caught up")
+
+	// The rail is exactly the station's open tickets, each once.
+	want := kdsTicketIDs(kdsOpenTickets(f))
+	slices.Sort(want)
+	require.Equal(t, kdsSorted(void4, t9, t12, t2), want)
+	require.Eventually(t, func() bool {
+		got := kdsCardIDs(p.cards())
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	}, 5*time.Second, 20*time.Millisecond, "cards %v, want %v", kdsCardIDs(p.cards()), want)
+	// It resumed from its cursor: after the first connection, no stream
+	// request went without one (a fresh snapshot would not have removed T11).
+	reqs := proxy.requests()
+	for i, q := range reqs[1:] {
+		require.True(t, q.After != "" || q.LastEventID != "", "stream request %d without a cursor: %+v", i+1, reqs)
+	}
+	last := reqs[len(reqs)-1]
+	require.False(t, last.Refused)
+	require.Equal(t, cursor, last.After, "the page resumed with ?after=<last id>: %+v", reqs)
+	require.Equal(t, "↶ Recall T11", p.eval(`document.querySelector('#recall').textContent`))
+
+	phase("checks done")
+
+	// The failed bump's message is moot now; a tap dismisses it.
+	p.press("#toast")
+	p.waitFor("the message to go", `document.querySelector('#toast').hidden`)
+	png := p.screenshot()
+	shot := filepath.Join(t.TempDir(), "kds.png")
+	require.NoError(t, os.WriteFile(shot, png, 0o644))
+	if os.Getenv("POSD_UPDATE_SCREENSHOT") == "1" {
+		require.NoError(t, os.WriteFile(kdsScreenshot, png, 0o644))
+		t.Logf("wrote %s", kdsScreenshot)
+	}
+	p.noExceptions()
+}
+
+// ---- the API side ------------------------------------------------------
+
+type kdsTicketJSON struct {
+	ID      string `json:"id"`
+	OrderID string `json:"order_id"`
+	Table   string `json:"table"`
+	Kind    string `json:"kind"`
+	Status  string `json:"status"`
+}
+
+// kdsFire opens an order on table, adds items and sends them; it returns
+// the order (version 2).
+func kdsFire(f fixture, table string, items ...map[string]any) map[string]any {
+	f.t.Helper()
+	id := f.open(table)
+	return f.mustPatch(waiter, id, 1, append(items, map[string]any{"op": "send"})...)
+}
+
+// kdsOpenTickets is GET /v1/kitchen/tickets?station=grill.
+func kdsOpenTickets(f fixture) []kdsTicketJSON {
+	f.t.Helper()
+	r := f.Do(f.t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	require.Equal(f.t, 200, r.Status, string(r.Body))
+	var body struct {
+		Tickets []kdsTicketJSON `json:"tickets"`
+	}
+	r.JSON(f.t, &body)
+	return body.Tickets
+}
+
+// kdsTicket is the id of the order's open grill ticket of kind.
+func kdsTicket(f fixture, o map[string]any, kind string) string {
+	f.t.Helper()
+	for _, tk := range kdsOpenTickets(f) {
+		if tk.OrderID == o["id"] && tk.Kind == kind {
+			require.Equal(f.t, "new", tk.Status)
+			require.Equal(f.t, o["table"], tk.Table)
+			return tk.ID
+		}
+	}
+	f.t.Fatalf("no open %s ticket for order %v", kind, o["id"])
+	return ""
+}
+
+func kdsTicketIDs(list []kdsTicketJSON) []string {
+	ids := []string{}
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	return ids
+}
+
+func kdsCardIDs(list []kdsCard) []string {
+	ids := []string{}
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	return ids
+}
+
+func kdsSorted(ids ...string) []string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return s
+}
+
+// ---- the network between the tablet and posd ----------------------------
+
+// kdsProxy forwards the browser's requests to posd. cut closes every
+// connection and answers 503 until restore, like a tablet that lost its
+// network behind a reverse proxy. It records the kitchen stream requests.
+type kdsProxy struct {
+	*httptest.Server
+	down atomic.Bool
+	mu   sync.Mutex
+	reqs []kdsStreamReq
+}
+
+type kdsStreamReq struct {
+	After, LastEventID string
+	Refused            bool
+}
+
+func newKDSProxy(t *testing.T, target string) *kdsProxy {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // cut streams are expected
+	p := &kdsProxy{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		down := p.down.Load()
+		if r.URL.Path == "/v1/kitchen/stream" {
+			p.mu.Lock()
+			p.reqs = append(p.reqs, kdsStreamReq{After: r.URL.Query().Get("after"), LastEventID: r.Header.Get("Last-Event-ID"), Refused: down})
+			p.mu.Unlock()
+		}
+		if down {
+			http.Error(w, "network down", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		p.CloseClientConnections()
+		p.Close()
+	})
+	return p
+}
+
+func (p *kdsProxy) cut() {
+	p.down.Store(true)
+	p.CloseClientConnections()
+}
+
+func (p *kdsProxy) restore() { p.down.Store(false) }
+
+func (p *kdsProxy) requests() []kdsStreamReq {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.reqs)
+}
+
+func (p *kdsProxy) saw(match func(kdsStreamReq) bool) bool {
+	return slices.ContainsFunc(p.requests(), match)
+}
+
+// ---- the browser ----------------------------------------------------------
+
+type kdsCard struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Table string `json:"table"`
+	Text  string `json:"text"`
+}
+
+type kdsBrowser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu         sync.Mutex
+	console    []string
+	exceptions []string
+}
+
+// openKDS starts a headless Chromium as a landscape touch tablet, opens
+// pageURL, and closes the browser when the test ends. A missing Chromium
+// fails the test: CI installs it.
+func openKDS(t *testing.T, pageURL string) *kdsBrowser {
+	t.Helper()
+	if _, err := os.Stat(kdsChromium); err != nil {
+		t.Fatalf("the KDS browser test needs Chromium at %s (apt-get install chromium; .ci/run installs it): %v", kdsChromium, err)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(kdsChromium),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	b := &kdsBrowser{t: t, ctx: ctx}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		wg.Wait()
+		if t.Failed() {
+			b.mu.Lock()
+			t.Logf("browser console:\n%s", strings.Join(b.console, "\n"))
+			b.mu.Unlock()
+		}
+	})
+	start, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Start the browser with ctx (no timeout), then read its console.
+	require.NoError(t, chromedp.Do(ctx), "start %s", kdsChromium)
+	messages := chromedp.Console(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, fmt.Sprintf("%s %s:%d %s", m.Type, m.URL, m.Line+1, m))
+			if m.IsException() {
+				b.exceptions = append(b.exceptions, m.String())
+			}
+			b.mu.Unlock()
+		}
+	}()
+	require.NoError(t, chromedp.Do(start,
+		chromedp.EmulateViewport(1280, 800, chromedp.EmulateTouch),
+		chromedp.Navigate(pageURL),
+	))
+	return b
+}
+
+func (b *kdsBrowser) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	require.NoError(b.t, chromedp.Do(ctx, actions...))
+}
+
+func (b *kdsBrowser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	require.NoError(b.t, err, "evaluate %s", expr)
+	return v
+}
+
+// waitFor polls the page until expr is true.
+func (b *kdsBrowser) waitFor(what, expr string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
+	if err != nil {
+		conn := b.eval(`JSON.stringify(document.querySelector('#conn').dataset)`)
+		b.t.Fatalf("waiting for %s (%s): %v\nconnection %s\ncards %+v", what, expr, err, conn, b.cards())
+	}
+}
+
+func (b *kdsBrowser) waitCard(id string) {
+	b.t.Helper()
+	b.waitFor("card "+id, fmt.Sprintf(`!!document.querySelector('#rail [data-ticket-id=%q]')`, id))
+}
+
+func (b *kdsBrowser) waitGone(id string) {
+	b.t.Helper()
+	b.waitFor("card "+id+" to go", fmt.Sprintf(`!document.querySelector('#rail [data-ticket-id=%q]')`, id))
+}
+
+func (b *kdsBrowser) cards() []kdsCard {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	cards, err := chromedp.Run(ctx, chromedp.Evaluate[[]kdsCard](`[...document.querySelectorAll('#rail .card')].map(c => ({
+		id: c.dataset.ticketId, kind: c.dataset.kind, table: c.dataset.table, text: c.innerText}))`))
+	require.NoError(b.t, err)
+	return cards
+}
+
+func (b *kdsBrowser) card(id string) kdsCard {
+	b.t.Helper()
+	for _, c := range b.cards() {
+		if c.ID == id {
+			return c
+		}
+	}
+	b.t.Fatalf("no card %s", id)
+	return kdsCard{}
+}
+
+// tap touches a card, as a cook does.
+func (b *kdsBrowser) tap(id string) {
+	b.t.Helper()
+	b.do(chromedp.Tap(chromedp.CSS(fmt.Sprintf(`#rail [data-ticket-id=%q]`, id))))
+}
+
+func (b *kdsBrowser) press(sel string) {
+	b.t.Helper()
+	b.do(chromedp.Tap(chromedp.CSS(sel)))
+}
+
+func (b *kdsBrowser) reconnects() int {
+	b.t.Helper()
+	var n int
+	_, err := fmt.Sscan(b.eval(`document.querySelector('#conn').dataset.reconnects`), &n)
+	require.NoError(b.t, err)
+	return n
+}
+
+func (b *kdsBrowser) cursor() string {
+	b.t.Helper()
+	return b.eval(`document.querySelector('#conn').dataset.cursor`)
+}
+
+func (b *kdsBrowser) screenshot() []byte {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(b.t, err)
+	require.True(b.t, len(png) > 8 && string(png[1:4]) == "PNG", "a PNG")
+	return png
+}
+
+// noExceptions fails the test if the page threw.
+func (b *kdsBrowser) noExceptions() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.exceptions) > 0 {
+		b.t.Errorf("the page threw: %s", strings.Join(b.exceptions, "\n"))
+	}
+}

@@ -1,0 +1,371 @@
+// posd kitchen display: one station's open tickets, live over Server-Sent
+// Events, tap to bump, recall the last bumped. No dependencies.
+//
+// URL: /kds?station=grill&token=TOKEN. The token is kept in localStorage, so
+// later visits need only ?station=. Test hooks: every card has
+// data-ticket-id and data-kind; #conn has data-state (connecting, live,
+// reconnecting, offline), data-reconnects and data-cursor.
+(() => {
+  'use strict';
+
+  const TOKEN_KEY = 'posd.kds.token';
+  const WARN_SECS = 5 * 60; // card age turns amber
+  const LATE_SECS = 10 * 60; // and red
+  const BACKOFF_MIN = 500;
+  const BACKOFF_MAX = 10000;
+  const BUMPED_KEEP = 20;
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, cls, text) => {
+    const n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text !== undefined) n.textContent = text;
+    return n;
+  };
+
+  // ---- configuration from the URL ------------------------------------
+  const params = new URLSearchParams(location.search);
+  const station = (params.get('station') || 'grill').trim();
+  let token = (params.get('token') || '').trim();
+  if (token) {
+    try { localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* private mode */ }
+    // Keep the token off the screen and out of bookmarks.
+    params.delete('token');
+    params.set('station', station);
+    history.replaceState(null, '', location.pathname + '?' + params.toString());
+  } else {
+    try { token = localStorage.getItem(TOKEN_KEY) || ''; } catch (e) { token = ''; }
+  }
+
+  // ---- state -----------------------------------------------------------
+  const tickets = new Map(); // id -> ticket (status new), what the rail shows
+  const pending = new Set(); // ids with a bump in flight (hidden optimistically)
+  let bumped = []; // recently bumped tickets, most recent last
+  let cursor = null; // id of the last stream message received
+  let es = null; // the current EventSource
+  let everOpen = false;
+  let reconnects = 0;
+  let backoff = BACKOFF_MIN;
+  let retryTimer = 0;
+  let fatal = false; // token or station rejected: wait for the user
+
+  // ---- connection indicator -------------------------------------------
+  const conn = $('conn');
+  function setConn(state, text) {
+    conn.dataset.state = state;
+    conn.dataset.reconnects = String(reconnects);
+    conn.dataset.cursor = cursor === null ? '' : cursor;
+    $('conn-text').textContent = text || {
+      connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', offline: 'offline',
+    }[state];
+  }
+
+  let toastTimer = 0;
+  function toast(msg) {
+    const t = $('toast');
+    t.textContent = msg;
+    t.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.hidden = true; }, 6000);
+  }
+
+  // ---- the stream ------------------------------------------------------
+  function streamURL() {
+    let u = '/v1/kitchen/stream?station=' + encodeURIComponent(station) +
+      '&access_token=' + encodeURIComponent(token);
+    if (cursor !== null) u += '&after=' + encodeURIComponent(cursor);
+    return u;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    if (es) es.close();
+    if (!token) {
+      askToken();
+      return;
+    }
+    setConn(everOpen ? 'reconnecting' : 'connecting');
+    const src = new EventSource(streamURL());
+    es = src;
+    src.onopen = () => {
+      if (src !== es) return;
+      if (everOpen) reconnects++;
+      everOpen = true;
+      backoff = BACKOFF_MIN;
+      setConn('live');
+    };
+    src.onerror = () => {
+      if (src !== es) return;
+      if (src.readyState === EventSource.CLOSED) {
+        // The browser gave up (an HTTP error, a wrong content type): find
+        // out why, then reconnect ourselves from the last cursor.
+        src.close();
+        es = null;
+        diagnose();
+      } else {
+        // The browser reconnects by itself, sending Last-Event-ID.
+        setConn('reconnecting');
+      }
+    };
+    for (const type of ['ticket.created', 'ticket.bumped', 'ticket.recalled']) {
+      src.addEventListener(type, (ev) => { if (src === es) onMessage(ev); });
+    }
+  }
+
+  function scheduleReconnect() {
+    const wait = backoff + Math.floor(Math.random() * backoff / 4);
+    backoff = Math.min(backoff * 2, BACKOFF_MAX);
+    setConn(navigator.onLine === false ? 'offline' : 'reconnecting',
+      (navigator.onLine === false ? 'offline' : 'reconnecting…') + ' (' + Math.ceil(wait / 1000) + ' s)');
+    retryTimer = setTimeout(connect, wait);
+  }
+
+  // diagnose asks the API why the stream was refused: a bad token or
+  // station needs a person; anything else is retried with back-off.
+  async function diagnose() {
+    let res = null;
+    try {
+      res = await fetch('/v1/kitchen/tickets?station=' + encodeURIComponent(station), { headers: auth() });
+    } catch (e) { /* network down */ }
+    if (res && (res.status === 401 || res.status === 403 || res.status === 400)) {
+      const p = await problem(res);
+      fatal = true;
+      if (res.status !== 400) {
+        try { localStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ }
+        $('token').hidden = false;
+      }
+      setConn('offline', res.status === 400 ? 'offline: ' + p.detail : 'offline: token not accepted');
+      toast(p.detail || p.title || ('HTTP ' + res.status));
+      return;
+    }
+    scheduleReconnect();
+  }
+
+  function onMessage(ev) {
+    let msg;
+    try { msg = JSON.parse(ev.data); } catch (e) { return; }
+    if (ev.lastEventId) cursor = ev.lastEventId;
+    conn.dataset.cursor = cursor === null ? '' : cursor;
+    const t = msg && msg.ticket;
+    if (!t || !t.id || t.station !== station) return;
+    switch (ev.type) {
+      case 'ticket.created':
+      case 'ticket.recalled':
+        // created may arrive twice (snapshot, then live): an upsert.
+        if (t.status === 'new') {
+          tickets.set(t.id, t);
+          forgetBumped(t.id);
+        } else {
+          tickets.delete(t.id);
+        }
+        break;
+      case 'ticket.bumped':
+        tickets.delete(t.id);
+        rememberBumped(t);
+        break;
+    }
+    render();
+  }
+
+  // ---- bump and recall -------------------------------------------------
+  function auth() { return { Authorization: 'Bearer ' + token }; }
+
+  async function problem(res) {
+    try { return await res.json(); } catch (e) { return { title: 'HTTP ' + res.status }; }
+  }
+
+  async function move(id, action) {
+    let res;
+    try {
+      res = await fetch('/v1/kitchen/tickets/' + encodeURIComponent(id) + '/' + action, { method: 'POST', headers: auth() });
+    } catch (e) {
+      return { ok: false, error: 'network error — is the screen online?' };
+    }
+    if (res.ok) return { ok: true, ticket: await res.json() };
+    const p = await problem(res);
+    return { ok: false, status: res.status, ticket: p.ticket, error: p.detail || p.title || ('HTTP ' + res.status) };
+  }
+
+  // apply puts a ticket as the server has it into the model.
+  function apply(t) {
+    if (!t || t.station !== station) return;
+    if (t.status === 'new') {
+      tickets.set(t.id, t);
+      forgetBumped(t.id);
+    } else {
+      tickets.delete(t.id);
+      rememberBumped(t);
+    }
+  }
+
+  async function bump(id) {
+    const t = tickets.get(id);
+    if (!t || pending.has(id)) return;
+    pending.add(id);
+    render();
+    const r = await move(id, 'bump');
+    pending.delete(id);
+    if (r.ok || r.status === 409) {
+      // 409: someone bumped it first; the problem carries the ticket as it is.
+      apply(r.ticket);
+    } else if (r.status === 404) {
+      tickets.delete(id);
+      toast('Ticket ' + t.table + ' no longer exists');
+    } else {
+      toast('Could not bump ' + t.table + ': ' + r.error);
+    }
+    render();
+  }
+
+  async function recallLast() {
+    const t = bumped[bumped.length - 1];
+    if (!t) return;
+    const btn = $('recall');
+    btn.disabled = true;
+    const r = await move(t.id, 'recall');
+    if (r.ok || r.status === 409) {
+      forgetBumped(t.id);
+      apply(r.ticket);
+    } else if (r.status === 404) {
+      forgetBumped(t.id);
+      toast('Ticket ' + t.table + ' no longer exists');
+    } else {
+      toast('Could not recall ' + t.table + ': ' + r.error);
+    }
+    render();
+  }
+
+  function rememberBumped(t) {
+    bumped = bumped.filter((b) => b.id !== t.id);
+    bumped.push(t);
+    if (bumped.length > BUMPED_KEEP) bumped.shift();
+  }
+  function forgetBumped(id) { bumped = bumped.filter((b) => b.id !== id); }
+
+  // ---- rendering -------------------------------------------------------
+  const rail = $('rail');
+
+  function age(t) {
+    const s = Math.max(0, Math.floor((Date.now() - Date.parse(t.created_at)) / 1000));
+    const mm = Math.floor(s / 60);
+    return {
+      secs: s,
+      text: (mm < 10 ? '0' : '') + mm + ':' + String(s % 60).padStart(2, '0'),
+      level: s >= LATE_SECS ? 'late' : s >= WARN_SECS ? 'warn' : 'ok',
+    };
+  }
+
+  function card(t) {
+    const isVoid = t.kind === 'void';
+    const c = el('article', 'card ' + (isVoid ? 'void' : 'fire'));
+    c.dataset.ticketId = t.id;
+    c.dataset.kind = t.kind;
+    c.dataset.table = t.table;
+    c.tabIndex = 0;
+    c.setAttribute('role', 'button');
+    c.setAttribute('aria-label', (isVoid ? 'Void ticket' : 'Ticket') + ' table ' + t.table + ', tap to bump');
+
+    const head = el('header', 'head');
+    head.append(el('span', 'table', t.table));
+    head.append(el('span', 'kind', isVoid ? 'VOID — STOP' : t.station));
+    const a = el('span', 'age');
+    a.dataset.created = t.created_at;
+    head.append(a);
+    c.append(head);
+
+    const ul = el('ul', 'lines');
+    for (const l of t.lines || []) {
+      const li = el('li', 'line');
+      const top = el('div', 'what');
+      top.append(el('span', 'qty', l.qty + ' ×'), el('span', 'name', l.name));
+      li.append(top);
+      const where = [];
+      if (l.seat) where.push('seat ' + l.seat);
+      if (l.course) where.push('course ' + l.course);
+      if (where.length) li.append(el('div', 'where', where.join(' · ')));
+      if (l.modifiers && l.modifiers.length) {
+        const mods = el('ul', 'mods');
+        for (const m of l.modifiers) mods.append(el('li', '', m));
+        li.append(mods);
+      }
+      if (l.note) li.append(el('div', 'note', l.note));
+      ul.append(li);
+    }
+    c.append(ul);
+    c.append(el('footer', 'foot', (t.server ? t.server + ' · ' : '') + (isVoid ? 'tap to acknowledge' : 'tap to bump')));
+    return c;
+  }
+
+  function order(a, b) {
+    // Voids first (stop cooking now), then oldest first.
+    const va = a.kind === 'void' ? 0 : 1;
+    const vb = b.kind === 'void' ? 0 : 1;
+    if (va !== vb) return va - vb;
+    return Date.parse(a.created_at) - Date.parse(b.created_at) || (a.id < b.id ? -1 : 1);
+  }
+
+  function render() {
+    const list = [...tickets.values()].filter((t) => !pending.has(t.id)).sort(order);
+    rail.replaceChildren(...list.map(card));
+    tick();
+    $('count').textContent = list.length + ' open';
+    $('empty').hidden = list.length > 0;
+    const last = bumped[bumped.length - 1];
+    const btn = $('recall');
+    btn.disabled = !last;
+    btn.textContent = last ? '↶ Recall ' + last.table : '↶ Recall last';
+    btn.dataset.ticketId = last ? last.id : '';
+  }
+
+  // tick refreshes the age timers (once a second).
+  function tick() {
+    for (const a of rail.querySelectorAll('.age')) {
+      const g = age({ created_at: a.dataset.created });
+      a.textContent = g.text;
+      const c = a.closest('.card');
+      c.classList.toggle('warn', g.level === 'warn');
+      c.classList.toggle('late', g.level === 'late');
+    }
+    const now = new Date();
+    $('clock').textContent = String(now.getHours()).padStart(2, '0') + ':' + String(now.getMinutes()).padStart(2, '0');
+  }
+
+  // ---- wiring ------------------------------------------------------------
+  function askToken() {
+    const v = (prompt('Device token for the ' + station + ' kitchen display') || '').trim();
+    if (!v) {
+      $('token').hidden = false;
+      setConn('offline', 'offline: no token');
+      return;
+    }
+    token = v;
+    try { localStorage.setItem(TOKEN_KEY, token); } catch (e) { /* ignore */ }
+    $('token').hidden = true;
+    fatal = false;
+    connect();
+  }
+
+  rail.addEventListener('click', (e) => {
+    const c = e.target.closest('.card');
+    if (c) bump(c.dataset.ticketId);
+  });
+  rail.addEventListener('keydown', (e) => {
+    const c = e.target.closest('.card');
+    if (c && (e.key === 'Enter' || e.key === ' ')) {
+      e.preventDefault();
+      bump(c.dataset.ticketId);
+    }
+  });
+  $('recall').addEventListener('click', recallLast);
+  $('toast').addEventListener('click', () => { $('toast').hidden = true; });
+  $('token').addEventListener('click', askToken);
+  window.addEventListener('online', () => { if (retryTimer && !fatal) connect(); });
+  window.addEventListener('offline', () => { if (!es || es.readyState !== EventSource.OPEN) setConn('offline'); });
+
+  $('station').textContent = station;
+  document.title = station + ' · Kitchen display';
+  setInterval(tick, 1000);
+  render();
+  connect();
+})();
