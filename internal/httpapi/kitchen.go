@@ -78,10 +78,15 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 		after = &n
 	}
 	venue := principal(c).Venue
+	ctx, cancel := s.streamContext()
+	sub, err := s.cfg.KDS.Open(ctx, venue, st, after)
+	if err != nil {
+		cancel()
+		return err
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
-	ctx, cancel := s.streamContext()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer cancel()
 		// Tell browsers to come back quickly after a drop.
@@ -89,10 +94,13 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 		if err := w.Flush(); err != nil {
 			return
 		}
-		err := s.cfg.KDS.Stream(ctx, venue, st, after, func(ev kds.Event) error {
-			if ev.Type == "" {
+		err := sub.Run(ctx, func(ev kds.Event) error {
+			switch {
+			case ev.Type == "":
 				fmt.Fprint(w, ": heartbeat\n\n")
-			} else {
+			case ev.Cursor == 0:
+				fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, ev.Data)
+			default:
 				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Cursor, ev.Type, ev.Data)
 			}
 			return w.Flush()

@@ -8,6 +8,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )
@@ -113,6 +114,8 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		p = problemOf(409, "table-occupied", "Table occupied", "table "+occupied.Table+" already has an open order")
 		p.Current = occupied.Current
 		conflictKind = "table-occupied"
+	case errors.Is(err, kds.ErrUnavailable):
+		p = problemOf(503, "kitchen-unavailable", "Service Unavailable", "the kitchen stream cannot reach NATS right now; retry with your last cursor")
 	case errors.As(err, &fiberErr):
 		p = fiberProblem(fiberErr)
 	default:

@@ -80,8 +80,9 @@ func New(cfg Config) *Server {
 		DisableStartupMessage: true,
 		ErrorHandler:          s.handleError,
 		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		// No WriteTimeout: it would cut kitchen streams, which live for
+		// hours; every other response is bounded by its handler.
+		IdleTimeout: 120 * time.Second,
 	})
 	s.app.Use(s.observe)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })

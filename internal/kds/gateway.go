@@ -46,66 +46,98 @@ func NewGateway(js jetstream.JetStream, tickets Tickets, heartbeat time.Duration
 	return &Gateway{js: js, tickets: tickets, heartbeat: heartbeat}
 }
 
-// Stream sends a station's kitchen messages to send until ctx ends or send
-// fails. With after == nil it first sends the station's open tickets as
-// ticket.created, each with the cursor of the station's latest message at
-// that moment, then every message after that cursor. With a cursor it sends
-// exactly the messages after it. A message that is both in the snapshot and
-// published just after it arrives twice; screens treat ticket.created as an
-// upsert by ticket id.
-func (g *Gateway) Stream(ctx context.Context, venue, station string, after *uint64, send func(Event) error) error {
+// ErrUnavailable means the gateway cannot reach NATS right now; the screen
+// should retry with its cursor.
+var ErrUnavailable = errors.New("kitchen stream unavailable: NATS is not reachable")
+
+// Subscription is one screen's opened stream: the snapshot to send first (if
+// it asked without a cursor) and the live messages after it.
+type Subscription struct {
+	g        *Gateway
+	snapshot []Event
+	it       jetstream.MessagesContext
+}
+
+// Open prepares a station's stream before anything is sent to the screen, so
+// a NATS outage is an error the caller can answer (503) rather than a stream
+// that looks live and is not. With after == nil the subscription starts with
+// the station's open tickets as ticket.created, then every message after the
+// station's latest message at that moment; only the last snapshot item
+// carries that cursor, so a screen cut off halfway through the snapshot
+// reconnects without a cursor and gets the whole snapshot again. With a
+// cursor it carries exactly the messages after it. A ticket can be both in
+// the snapshot and published just after it; screens treat ticket.created as
+// an upsert by ticket id.
+func (g *Gateway) Open(ctx context.Context, venue, station string, after *uint64) (*Subscription, error) {
+	if !g.js.Conn().IsConnected() {
+		return nil, ErrUnavailable
+	}
 	subject := kitchen.Subject(venue, station)
 	stream, err := g.js.Stream(ctx, outbox.StreamName)
 	if err != nil {
-		return fmt.Errorf("open stream: %w", err)
+		return nil, fmt.Errorf("%w: open stream: %v", ErrUnavailable, err)
 	}
+	sub := &Subscription{g: g}
 	var start uint64
 	if after != nil {
 		start = *after + 1
 	} else {
 		last, err := lastSeq(ctx, stream, subject)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tickets, err := g.tickets(ctx, venue, station)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, t := range tickets {
+		for i, t := range tickets {
 			data, err := json.Marshal(kitchen.Message{Type: kitchen.MsgCreated, Ticket: t})
 			if err != nil {
-				return fmt.Errorf("encode ticket: %w", err)
+				return nil, fmt.Errorf("encode ticket: %w", err)
 			}
-			if err := send(Event{Cursor: last, Type: kitchen.MsgCreated, Data: data}); err != nil {
-				return err
+			ev := Event{Type: kitchen.MsgCreated, Data: data}
+			if i == len(tickets)-1 {
+				ev.Cursor = last
 			}
+			sub.snapshot = append(sub.snapshot, ev)
 		}
 		start = last + 1
-	}
-	if start == 0 {
-		start = 1
 	}
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject},
 		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    start,
+		OptStartSeq:    max(start, 1),
 	})
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", subject, err)
+		return nil, fmt.Errorf("%w: consume %s: %v", ErrUnavailable, subject, err)
 	}
-	it, err := cons.Messages()
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", subject, err)
+	if sub.it, err = cons.Messages(); err != nil {
+		return nil, fmt.Errorf("%w: consume %s: %v", ErrUnavailable, subject, err)
 	}
-	defer it.Stop()
+	return sub, nil
+}
+
+// Run sends the snapshot, then live messages and heartbeats, until ctx ends,
+// send fails, or NATS goes away (the screen then reconnects with its cursor
+// and shows that it is reconnecting meanwhile). An Event with Cursor 0 and a
+// type carries no cursor.
+func (s *Subscription) Run(ctx context.Context, send func(Event) error) error {
+	defer s.it.Stop()
+	for _, ev := range s.snapshot {
+		if err := send(ev); err != nil {
+			return err
+		}
+	}
 	for ctx.Err() == nil {
-		msg, err := it.Next(jetstream.NextMaxWait(g.heartbeat))
+		msg, err := s.it.Next(jetstream.NextMaxWait(s.g.heartbeat))
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 			return nil
 		}
 		if err != nil {
-			// Nothing arrived within the heartbeat interval (or the
-			// server is away and the consumer is being recreated).
+			if !s.g.js.Conn().IsConnected() {
+				return ErrUnavailable
+			}
+			// Nothing arrived within the heartbeat interval.
 			if err := send(Event{}); err != nil {
 				return err
 			}
