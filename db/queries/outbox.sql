@@ -8,11 +8,13 @@ SELECT @venue_id, unnest(@subjects::text[]), unnest(@msg_ids::text[]), unnest(@m
 -- because a running transaction with a lower txid may still commit rows that
 -- sort before anything newer.
 -- name: OutboxBatch :many
-SELECT id, txid::text AS txid, venue_id, subject, msg_id, msg_type, order_id, order_version, payload, created_at
-FROM outbox
-WHERE (txid, id) > ((sqlc.arg(after_txid)::text)::xid8, @after_id::bigint)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY txid, id
+SELECT o.id, o.txid::text AS txid, o.venue_id, o.subject, o.msg_id, o.msg_type, o.order_id,
+       o.order_version, o.payload, o.created_at
+FROM outbox o
+WHERE (o.txid, o.id) > ((sqlc.arg(after_txid)::text)::xid8, @after_id::bigint)
+  AND o.txid < pg_snapshot_xmin(pg_current_snapshot())
+-- Order by the xid8 column itself, not the text copy in the select list.
+ORDER BY o.txid, o.id
 LIMIT @batch_size;
 
 -- name: GetOutboxCursor :one

@@ -58,11 +58,12 @@ func (q *Queries) InsertOutbox(ctx context.Context, db DBTX, arg InsertOutboxPar
 }
 
 const outboxBatch = `-- name: OutboxBatch :many
-SELECT id, txid::text AS txid, venue_id, subject, msg_id, msg_type, order_id, order_version, payload, created_at
-FROM outbox
-WHERE (txid, id) > (($1::text)::xid8, $2::bigint)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY txid, id
+SELECT o.id, o.txid::text AS txid, o.venue_id, o.subject, o.msg_id, o.msg_type, o.order_id,
+       o.order_version, o.payload, o.created_at
+FROM outbox o
+WHERE (o.txid, o.id) > (($1::text)::xid8, $2::bigint)
+  AND o.txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY o.txid, o.id
 LIMIT $3
 `
 
@@ -89,6 +90,7 @@ type OutboxBatchRow struct {
 // order: only transactions older than the oldest one still running are read,
 // because a running transaction with a lower txid may still commit rows that
 // sort before anything newer.
+// Order by the xid8 column itself, not the text copy in the select list.
 func (q *Queries) OutboxBatch(ctx context.Context, db DBTX, arg OutboxBatchParams) ([]OutboxBatchRow, error) {
 	rows, err := db.Query(ctx, outboxBatch, arg.AfterTxid, arg.AfterID, arg.BatchSize)
 	if err != nil {
