@@ -1,12 +1,12 @@
 -- name: InsertOrder :exec
-INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at)
-VALUES (@venue_id, @id, @table_id, 'open', @guests, '', 1, @server_staff, @opened_at, @opened_at);
+INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+VALUES (@venue_id, @id, @table_id, 'open', @guests, '', 1, @server_staff, @opened_at, @opened_at, @last_hash);
 
 -- GetOrderFull reads an order with its lines and payments in one statement, so
 -- the three come from one snapshot.
 -- name: GetOrderFull :one
 SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
+       o.opened_at, o.updated_at, o.closed_at, o.last_hash,
        COALESCE((SELECT jsonb_agg(jsonb_build_object(
                     'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
                     'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
@@ -28,7 +28,7 @@ WHERE venue_id = @venue_id AND table_id = @table_id AND status = 'open';
 
 -- name: ListOrdersFull :many
 SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
+       o.opened_at, o.updated_at, o.closed_at, o.last_hash,
        COALESCE((SELECT jsonb_agg(jsonb_build_object(
                     'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
                     'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
@@ -58,5 +58,6 @@ SET version    = version + 1,
     guests     = @guests,
     note       = @note,
     updated_at = @updated_at,
-    closed_at  = @closed_at
+    closed_at  = @closed_at,
+    last_hash  = @last_hash
 WHERE venue_id = @venue_id AND id = @id AND version = @expected_version;

@@ -20,8 +20,9 @@ SET version    = version + 1,
     guests     = $3,
     note       = $4,
     updated_at = $5,
-    closed_at  = $6
-WHERE venue_id = $7 AND id = $8 AND version = $9
+    closed_at  = $6,
+    last_hash  = $7
+WHERE venue_id = $8 AND id = $9 AND version = $10
 `
 
 type BumpOrderVersionParams struct {
@@ -31,6 +32,7 @@ type BumpOrderVersionParams struct {
 	Note            string
 	UpdatedAt       time.Time
 	ClosedAt        *time.Time
+	LastHash        []byte
 	VenueID         string
 	ID              uuid.UUID
 	ExpectedVersion int64
@@ -46,6 +48,7 @@ func (q *Queries) BumpOrderVersion(ctx context.Context, db DBTX, arg BumpOrderVe
 		arg.Note,
 		arg.UpdatedAt,
 		arg.ClosedAt,
+		arg.LastHash,
 		arg.VenueID,
 		arg.ID,
 		arg.ExpectedVersion,
@@ -75,7 +78,7 @@ func (q *Queries) GetOpenOrderIDByTable(ctx context.Context, db DBTX, arg GetOpe
 
 const getOrderFull = `-- name: GetOrderFull :one
 SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
+       o.opened_at, o.updated_at, o.closed_at, o.last_hash,
        COALESCE((SELECT jsonb_agg(jsonb_build_object(
                     'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
                     'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
@@ -109,6 +112,7 @@ type GetOrderFullRow struct {
 	OpenedAt    time.Time
 	UpdatedAt   time.Time
 	ClosedAt    *time.Time
+	LastHash    []byte
 	Lines       []byte
 	Payments    []byte
 }
@@ -130,6 +134,7 @@ func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullPar
 		&i.OpenedAt,
 		&i.UpdatedAt,
 		&i.ClosedAt,
+		&i.LastHash,
 		&i.Lines,
 		&i.Payments,
 	)
@@ -137,8 +142,8 @@ func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullPar
 }
 
 const insertOrder = `-- name: InsertOrder :exec
-INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at)
-VALUES ($1, $2, $3, 'open', $4, '', 1, $5, $6, $6)
+INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+VALUES ($1, $2, $3, 'open', $4, '', 1, $5, $6, $6, $7)
 `
 
 type InsertOrderParams struct {
@@ -148,6 +153,7 @@ type InsertOrderParams struct {
 	Guests      int32
 	ServerStaff string
 	OpenedAt    time.Time
+	LastHash    []byte
 }
 
 func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParams) error {
@@ -158,13 +164,14 @@ func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParam
 		arg.Guests,
 		arg.ServerStaff,
 		arg.OpenedAt,
+		arg.LastHash,
 	)
 	return err
 }
 
 const listOrdersFull = `-- name: ListOrdersFull :many
 SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
+       o.opened_at, o.updated_at, o.closed_at, o.last_hash,
        COALESCE((SELECT jsonb_agg(jsonb_build_object(
                     'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
                     'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
@@ -204,6 +211,7 @@ type ListOrdersFullRow struct {
 	OpenedAt    time.Time
 	UpdatedAt   time.Time
 	ClosedAt    *time.Time
+	LastHash    []byte
 	Lines       []byte
 	Payments    []byte
 }
@@ -234,6 +242,7 @@ func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFul
 			&i.OpenedAt,
 			&i.UpdatedAt,
 			&i.ClosedAt,
+			&i.LastHash,
 			&i.Lines,
 			&i.Payments,
 		); err != nil {

@@ -64,6 +64,9 @@ type ConflictError struct {
 	// IfMatch is true when the precondition came from the If-Match header
 	// (answered 412) rather than expected_version (answered 409).
 	IfMatch bool
+	// RecordErr is set when the refusal could not be recorded in the
+	// conflict log; the answer to the client is the same.
+	RecordErr error
 }
 
 func (e *ConflictError) Error() string {

@@ -1,0 +1,111 @@
+-- name: InsertConflict :exec
+INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
+                             expected_version, current_version, via, at)
+VALUES (@venue_id, @id, @order_id, @table_id, @device, @staff, @role,
+        @expected_version, @current_version, @via, @at);
+
+-- ShiftSalesByServer: orders closed in [from, to) per server (the staff who
+-- opened them), with sales (voided and comped lines excluded) and tips.
+-- name: ShiftSalesByServer :many
+SELECT o.server_staff AS staff,
+       count(*)::bigint AS orders_closed,
+       coalesce(sum(l.sales), 0)::bigint AS sales_cents,
+       coalesce(sum(p.tips), 0)::bigint AS tips_cents
+FROM orders o
+LEFT JOIN LATERAL (
+    SELECT sum(ol.qty::bigint * ol.unit_price_cents) AS sales
+    FROM order_lines ol
+    WHERE ol.venue_id = o.venue_id AND ol.order_id = o.id AND ol.status <> 'voided' AND NOT ol.comped
+) l ON true
+LEFT JOIN LATERAL (
+    SELECT sum(op.tip_cents) AS tips
+    FROM order_payments op
+    WHERE op.venue_id = o.venue_id AND op.order_id = o.id
+) p ON true
+WHERE o.venue_id = @venue_id AND o.status = 'closed'
+  AND o.closed_at >= @from_time::timestamptz AND o.closed_at < @to_time::timestamptz
+GROUP BY o.server_staff
+ORDER BY o.server_staff;
+
+-- ShiftLineActions lists the voids and comps made in [from, to), from the log.
+-- name: ShiftLineActions :many
+SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff,
+       (op ->> 'op')::text AS kind,
+       (op ->> 'line_id')::text AS line_id,
+       (op ->> 'sku')::text AS sku,
+       (op ->> 'qty')::bigint AS qty,
+       ((op ->> 'qty')::bigint * (op ->> 'unit_price_cents')::bigint)::bigint AS amount_cents,
+       (op ->> 'reason')::text AS reason
+FROM order_events e
+JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+CROSS JOIN LATERAL json_array_elements(e.ops) AS op
+WHERE e.venue_id = @venue_id AND e.at >= @from_time AND e.at < @to_time
+  AND e.type = 'order.patched' AND (op ->> 'op') IN ('void_item', 'comp_item')
+ORDER BY e.at, e.order_id, e.version;
+
+-- name: ShiftForcedOverrides :many
+SELECT e.order_id, o.table_id, e.version, e.overridden_version::bigint AS overridden_version,
+       e.actor_staff, e.at
+FROM order_events e
+JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+WHERE e.venue_id = @venue_id AND e.forced AND e.at >= @from_time AND e.at < @to_time
+ORDER BY e.at, e.order_id, e.version;
+
+-- name: ShiftConflictsByTable :many
+SELECT table_id, count(*)::bigint AS conflicts
+FROM order_conflicts
+WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
+GROUP BY table_id
+ORDER BY conflicts DESC, table_id;
+
+-- VerifyEvents streams a venue's log in chain order, after a position, for
+-- the verifier (keyset pagination).
+-- name: VerifyEvents :many
+SELECT order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
+       forced, overridden_version, hash
+FROM order_events
+WHERE venue_id = @venue_id AND (order_id, version) > (@after_order::uuid, @after_version::bigint)
+ORDER BY order_id, version
+LIMIT @page_size;
+
+-- name: VerifyOrders :many
+SELECT id, version, last_hash
+FROM orders
+WHERE venue_id = @venue_id AND id > @after_order::uuid
+ORDER BY id
+LIMIT @page_size;
+
+-- name: EventHead :one
+SELECT hash FROM order_events
+WHERE venue_id = @venue_id AND order_id = @order_id AND version = @version;
+
+-- name: ListSeals :many
+SELECT seq, sealed_at, heads::text AS heads, hash
+FROM venue_seals
+WHERE venue_id = @venue_id
+ORDER BY seq;
+
+-- name: LastSeal :one
+SELECT seq, sealed_at, hash FROM venue_seals
+WHERE venue_id = @venue_id
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: InsertSeal :exec
+INSERT INTO venue_seals (venue_id, seq, sealed_at, heads, hash)
+VALUES (@venue_id, @seq, @sealed_at, @heads, @hash);
+
+-- OrderHeadsSince lists the heads of orders that changed at or after since.
+-- name: OrderHeadsSince :many
+SELECT id, version, last_hash
+FROM orders
+WHERE venue_id = @venue_id AND updated_at >= @since
+ORDER BY id;
+
+-- name: ListVenues :many
+SELECT id FROM venues ORDER BY id;
+
+-- name: SQLEventHash :one
+SELECT posd_event_hash(@prev::bytea, e) AS hash
+FROM order_events e
+WHERE e.venue_id = @venue_id AND e.order_id = @order_id AND e.version = @version;
