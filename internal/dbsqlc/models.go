@@ -135,6 +135,23 @@ type OrderPayment struct {
 	TipCents    int64
 }
 
+type OrdersFull struct {
+	VenueID     string
+	ID          uuid.UUID
+	TableID     string
+	Status      string
+	Guests      int32
+	Note        string
+	Version     int64
+	ServerStaff string
+	OpenedAt    time.Time
+	UpdatedAt   time.Time
+	ClosedAt    *time.Time
+	LastHash    []byte
+	Lines       []byte
+	Payments    []byte
+}
+
 type Outbox struct {
 	ID           int64
 	Txid         pgtype.Uint64

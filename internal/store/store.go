@@ -128,7 +128,7 @@ func (s *Store) Get(ctx context.Context, venue string, id uuid.UUID) (order.Orde
 	if err != nil {
 		return order.Order{}, s.translate(ctx, venue, "", nil, err)
 	}
-	return fromRow(dbsqlc.ListOrdersFullRow(row))
+	return fromRow(row)
 }
 
 // ListFilter narrows List; empty fields do not filter.
@@ -524,7 +524,7 @@ type lineJSON struct {
 	Position int `json:"position"`
 }
 
-func fromRow(r dbsqlc.ListOrdersFullRow) (order.Order, error) {
+func fromRow(r dbsqlc.OrdersFull) (order.Order, error) {
 	o := order.Order{
 		ID: r.ID, Venue: r.VenueID, Table: r.TableID, Status: r.Status, Guests: int(r.Guests),
 		Note: r.Note, Version: r.Version, Server: r.ServerStaff, OpenedAt: r.OpenedAt.UTC(),
