@@ -27,20 +27,15 @@ WHERE o.venue_id = @venue_id AND o.status = 'closed'
 GROUP BY o.server_staff
 ORDER BY o.server_staff;
 
--- ShiftLineActions lists the voids and comps made in [from, to), from the log.
--- name: ShiftLineActions :many
-SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff,
-       (op ->> 'op')::text AS kind,
-       (op ->> 'line_id')::text AS line_id,
-       (op ->> 'sku')::text AS sku,
-       (op ->> 'qty')::bigint AS qty,
-       ((op ->> 'qty')::bigint * (op ->> 'unit_price_cents')::bigint)::bigint AS amount_cents,
-       (op ->> 'reason')::text AS reason
+-- ShiftLineEvents lists the events in [from, to) that void or comp a line;
+-- the ops are decoded by the caller.
+-- name: ShiftLineEvents :many
+SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, e.ops::text AS ops
 FROM order_events e
 JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
-CROSS JOIN LATERAL json_array_elements(e.ops) AS op
 WHERE e.venue_id = @venue_id AND e.at >= @from_time AND e.at < @to_time
-  AND e.type = 'order.patched' AND (op ->> 'op') IN ('void_item', 'comp_item')
+  AND e.type = 'order.patched'
+  AND (strpos(e.ops::text, '"op":"void_item"') > 0 OR strpos(e.ops::text, '"op":"comp_item"') > 0)
 ORDER BY e.at, e.order_id, e.version;
 
 -- name: ShiftForcedOverrides :many
@@ -58,22 +53,32 @@ WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
 GROUP BY table_id
 ORDER BY conflicts DESC, table_id;
 
--- VerifyEvents streams a venue's log in chain order, after a position, for
--- the verifier (keyset pagination).
--- name: VerifyEvents :many
-SELECT order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
-       forced, overridden_version, hash
-FROM order_events
-WHERE venue_id = @venue_id AND (order_id, version) > (@after_order::uuid, @after_version::bigint)
-ORDER BY order_id, version
-LIMIT @page_size;
+-- name: VenueExists :one
+SELECT EXISTS (SELECT 1 FROM venues WHERE id = @venue_id);
 
--- name: VerifyOrders :many
-SELECT id, version, last_hash
-FROM orders
+-- VerifyOrdersFull pages through a venue's orders for the verifier.
+-- name: VerifyOrdersFull :many
+SELECT * FROM orders_full
 WHERE venue_id = @venue_id AND id > @after_order::uuid
 ORDER BY id
 LIMIT @page_size;
+
+-- name: VerifyOrderEvents :many
+SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
+       forced, overridden_version, hash
+FROM order_events
+WHERE venue_id = @venue_id AND order_id = @order_id
+ORDER BY version;
+
+-- OrphanEvents finds events whose order row is gone.
+-- name: OrphanEvents :many
+SELECT DISTINCT e.order_id, max(e.version)::bigint AS version
+FROM order_events e
+WHERE e.venue_id = @venue_id
+  AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.venue_id = e.venue_id AND o.id = e.order_id)
+GROUP BY e.order_id
+ORDER BY e.order_id
+LIMIT 1;
 
 -- name: EventHead :one
 SELECT hash FROM order_events

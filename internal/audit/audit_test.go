@@ -304,8 +304,9 @@ func docHash(prev []byte, fields ...string) []byte {
 }
 
 type eventRow struct {
-	venue string
-	dbsqlc.VerifyEventsRow
+	venue   string
+	OrderID uuid.UUID
+	dbsqlc.VerifyOrderEventsRow
 }
 
 func allEvents(t *testing.T, q interface {
@@ -412,8 +413,9 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	}
 	ops := []string{`[{"op":"open","table":"T9","guests":2}]`, `[ {"op":"set_note", "note":"naïve 🍷"} ]`,
 		`[{"op":"set_guests","guests":3}]`, "[{\"op\":\"set_note\",\"note\":\"\\u00e9\\n\"}]\n"}
-	_, err := db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, version, server_staff, opened_at, updated_at, last_hash)
-		VALUES ('demo', $1, 'T9', 'open', 3, 4, 'Alice', $2, $3, $4)`, id, times[0], times[3], make([]byte, 32))
+	// The order row is what its log folds to (Verify compares them).
+	_, err := db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+		VALUES ('demo', $1, 'T9', 'open', 3, E'\u00e9\n', 4, 'Ålice "A"', $2, $3, $4)`, id, times[0], times[3], make([]byte, 32))
 	require.NoError(t, err)
 	prev := audit.ZeroHash
 	for i, at := range times {
@@ -561,9 +563,21 @@ func TestTamperDetected(t *testing.T) {
 			// D's version 4 was written after the first seal and sealed by
 			// the second; the attacker removes it and rewinds the order row.
 			x.exec("DELETE FROM order_events WHERE order_id = $1 AND version = 4", j.D)
-			x.exec(`UPDATE orders o SET version = 3, last_hash = e.hash, note = ''
+			x.exec(`UPDATE orders o SET version = 3, last_hash = e.hash, note = '', updated_at = e.at
 				FROM order_events e WHERE e.order_id = o.id AND o.id = $1 AND e.version = 3`, j.D)
 			return audit.Broken{OrderID: &j.D, Version: 4, Seal: 2, Reason: "sealed event is missing"}
+		}},
+		{"lower a tip through the app role", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE order_payments SET tip_cents = 0 WHERE order_id = $1", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 5, Reason: "differs from its log: payments"}
+		}},
+		{"credit another server through the app role", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE orders SET server_staff = 'Chloe' WHERE id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, Reason: "differs from its log: server"}
+		}},
+		{"change a line's quantity through the app role", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE order_lines SET qty = qty + 1 WHERE order_id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, Reason: "differs from its log: line"}
 		}},
 		{"delete all of an order's events", "demo", false, func(x tx) audit.Broken {
 			x.exec("DELETE FROM order_events WHERE order_id = $1", j.D)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -118,19 +119,40 @@ func Shift(ctx context.Context, db dbsqlc.DBTX, venue string, from, to time.Time
 		s.OrdersClosed, s.SalesCents, s.TipsCents = row.OrdersClosed, row.SalesCents, row.TipsCents
 	}
 
-	actions, err := q.ShiftLineActions(ctx, db, dbsqlc.ShiftLineActionsParams{VenueID: venue, FromTime: from, ToTime: to})
+	lineEvents, err := q.ShiftLineEvents(ctx, db, dbsqlc.ShiftLineEventsParams{VenueID: venue, FromTime: from, ToTime: to})
 	if err != nil {
 		return r, fmt.Errorf("voids and comps: %w", err)
 	}
-	for _, a := range actions {
-		la := LineAction{OrderID: a.OrderID, Version: a.Version, Table: a.TableID, LineID: a.LineID, SKU: a.Sku,
-			Qty: a.Qty, AmountCents: a.AmountCents, Reason: a.Reason, By: a.ActorStaff, At: a.At.UTC()}
-		if a.Kind == order.OpVoidItem {
-			r.Voids = append(r.Voids, la)
-			get(a.ActorStaff).Voids++
-		} else {
-			r.Comps = append(r.Comps, la)
-			get(a.ActorStaff).Comps++
+	for _, e := range lineEvents {
+		var ops []order.Op
+		if err := json.Unmarshal([]byte(e.Ops), &ops); err != nil {
+			return r, fmt.Errorf("decode ops of order %s version %d: %w", e.OrderID, e.Version, err)
+		}
+		for _, op := range ops {
+			if op.Op != order.OpVoidItem && op.Op != order.OpCompItem {
+				continue
+			}
+			la := LineAction{OrderID: e.OrderID, Version: e.Version, Table: e.TableID, SKU: op.SKU,
+				Reason: op.Reason, By: e.ActorStaff, At: e.At.UTC()}
+			if op.Table != "" {
+				la.Table = op.Table // where the order was at the time
+			}
+			if op.LineID != nil {
+				la.LineID = op.LineID.String()
+			}
+			if op.Qty != nil {
+				la.Qty = int64(*op.Qty)
+			}
+			if op.UnitPriceCents != nil {
+				la.AmountCents = la.Qty * *op.UnitPriceCents
+			}
+			if op.Op == order.OpVoidItem {
+				r.Voids = append(r.Voids, la)
+				get(e.ActorStaff).Voids++
+			} else {
+				r.Comps = append(r.Comps, la)
+				get(e.ActorStaff).Comps++
+			}
 		}
 	}
 

@@ -214,6 +214,42 @@ func (q *Queries) OrderHeadsSince(ctx context.Context, db DBTX, arg OrderHeadsSi
 	return items, nil
 }
 
+const orphanEvents = `-- name: OrphanEvents :many
+SELECT DISTINCT e.order_id, max(e.version)::bigint AS version
+FROM order_events e
+WHERE e.venue_id = $1
+  AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.venue_id = e.venue_id AND o.id = e.order_id)
+GROUP BY e.order_id
+ORDER BY e.order_id
+LIMIT 1
+`
+
+type OrphanEventsRow struct {
+	OrderID uuid.UUID
+	Version int64
+}
+
+// OrphanEvents finds events whose order row is gone.
+func (q *Queries) OrphanEvents(ctx context.Context, db DBTX, venueID string) ([]OrphanEventsRow, error) {
+	rows, err := db.Query(ctx, orphanEvents, venueID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OrphanEventsRow
+	for rows.Next() {
+		var i OrphanEventsRow
+		if err := rows.Scan(&i.OrderID, &i.Version); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sQLEventHash = `-- name: SQLEventHash :one
 SELECT posd_event_hash($1::bytea, e) AS hash
 FROM order_events e
@@ -329,64 +365,49 @@ func (q *Queries) ShiftForcedOverrides(ctx context.Context, db DBTX, arg ShiftFo
 	return items, nil
 }
 
-const shiftLineActions = `-- name: ShiftLineActions :many
-SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff,
-       (op ->> 'op')::text AS kind,
-       (op ->> 'line_id')::text AS line_id,
-       (op ->> 'sku')::text AS sku,
-       (op ->> 'qty')::bigint AS qty,
-       ((op ->> 'qty')::bigint * (op ->> 'unit_price_cents')::bigint)::bigint AS amount_cents,
-       (op ->> 'reason')::text AS reason
+const shiftLineEvents = `-- name: ShiftLineEvents :many
+SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, e.ops::text AS ops
 FROM order_events e
 JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
-CROSS JOIN LATERAL json_array_elements(e.ops) AS op
 WHERE e.venue_id = $1 AND e.at >= $2 AND e.at < $3
-  AND e.type = 'order.patched' AND (op ->> 'op') IN ('void_item', 'comp_item')
+  AND e.type = 'order.patched'
+  AND (strpos(e.ops::text, '"op":"void_item"') > 0 OR strpos(e.ops::text, '"op":"comp_item"') > 0)
 ORDER BY e.at, e.order_id, e.version
 `
 
-type ShiftLineActionsParams struct {
+type ShiftLineEventsParams struct {
 	VenueID  string
 	FromTime time.Time
 	ToTime   time.Time
 }
 
-type ShiftLineActionsRow struct {
-	OrderID     uuid.UUID
-	TableID     string
-	Version     int64
-	At          time.Time
-	ActorStaff  string
-	Kind        string
-	LineID      string
-	Sku         string
-	Qty         int64
-	AmountCents int64
-	Reason      string
+type ShiftLineEventsRow struct {
+	OrderID    uuid.UUID
+	TableID    string
+	Version    int64
+	At         time.Time
+	ActorStaff string
+	Ops        string
 }
 
-// ShiftLineActions lists the voids and comps made in [from, to), from the log.
-func (q *Queries) ShiftLineActions(ctx context.Context, db DBTX, arg ShiftLineActionsParams) ([]ShiftLineActionsRow, error) {
-	rows, err := db.Query(ctx, shiftLineActions, arg.VenueID, arg.FromTime, arg.ToTime)
+// ShiftLineEvents lists the events in [from, to) that void or comp a line;
+// the ops are decoded by the caller.
+func (q *Queries) ShiftLineEvents(ctx context.Context, db DBTX, arg ShiftLineEventsParams) ([]ShiftLineEventsRow, error) {
+	rows, err := db.Query(ctx, shiftLineEvents, arg.VenueID, arg.FromTime, arg.ToTime)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []ShiftLineActionsRow
+	var items []ShiftLineEventsRow
 	for rows.Next() {
-		var i ShiftLineActionsRow
+		var i ShiftLineEventsRow
 		if err := rows.Scan(
 			&i.OrderID,
 			&i.TableID,
 			&i.Version,
 			&i.At,
 			&i.ActorStaff,
-			&i.Kind,
-			&i.LineID,
-			&i.Sku,
-			&i.Qty,
-			&i.AmountCents,
-			&i.Reason,
+			&i.Ops,
 		); err != nil {
 			return nil, err
 		}
@@ -460,24 +481,31 @@ func (q *Queries) ShiftSalesByServer(ctx context.Context, db DBTX, arg ShiftSale
 	return items, nil
 }
 
-const verifyEvents = `-- name: VerifyEvents :many
-SELECT order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
-       forced, overridden_version, hash
-FROM order_events
-WHERE venue_id = $1 AND (order_id, version) > ($2::uuid, $3::bigint)
-ORDER BY order_id, version
-LIMIT $4
+const venueExists = `-- name: VenueExists :one
+SELECT EXISTS (SELECT 1 FROM venues WHERE id = $1)
 `
 
-type VerifyEventsParams struct {
-	VenueID      string
-	AfterOrder   uuid.UUID
-	AfterVersion int64
-	PageSize     int32
+func (q *Queries) VenueExists(ctx context.Context, db DBTX, venueID string) (bool, error) {
+	row := db.QueryRow(ctx, venueExists, venueID)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
 
-type VerifyEventsRow struct {
-	OrderID           uuid.UUID
+const verifyOrderEvents = `-- name: VerifyOrderEvents :many
+SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
+       forced, overridden_version, hash
+FROM order_events
+WHERE venue_id = $1 AND order_id = $2
+ORDER BY version
+`
+
+type VerifyOrderEventsParams struct {
+	VenueID string
+	OrderID uuid.UUID
+}
+
+type VerifyOrderEventsRow struct {
 	Version           int64
 	ID                uuid.UUID
 	Type              string
@@ -491,24 +519,16 @@ type VerifyEventsRow struct {
 	Hash              []byte
 }
 
-// VerifyEvents streams a venue's log in chain order, after a position, for
-// the verifier (keyset pagination).
-func (q *Queries) VerifyEvents(ctx context.Context, db DBTX, arg VerifyEventsParams) ([]VerifyEventsRow, error) {
-	rows, err := db.Query(ctx, verifyEvents,
-		arg.VenueID,
-		arg.AfterOrder,
-		arg.AfterVersion,
-		arg.PageSize,
-	)
+func (q *Queries) VerifyOrderEvents(ctx context.Context, db DBTX, arg VerifyOrderEventsParams) ([]VerifyOrderEventsRow, error) {
+	rows, err := db.Query(ctx, verifyOrderEvents, arg.VenueID, arg.OrderID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []VerifyEventsRow
+	var items []VerifyOrderEventsRow
 	for rows.Next() {
-		var i VerifyEventsRow
+		var i VerifyOrderEventsRow
 		if err := rows.Scan(
-			&i.OrderID,
 			&i.Version,
 			&i.ID,
 			&i.Type,
@@ -531,36 +551,45 @@ func (q *Queries) VerifyEvents(ctx context.Context, db DBTX, arg VerifyEventsPar
 	return items, nil
 }
 
-const verifyOrders = `-- name: VerifyOrders :many
-SELECT id, version, last_hash
-FROM orders
+const verifyOrdersFull = `-- name: VerifyOrdersFull :many
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments FROM orders_full
 WHERE venue_id = $1 AND id > $2::uuid
 ORDER BY id
 LIMIT $3
 `
 
-type VerifyOrdersParams struct {
+type VerifyOrdersFullParams struct {
 	VenueID    string
 	AfterOrder uuid.UUID
 	PageSize   int32
 }
 
-type VerifyOrdersRow struct {
-	ID       uuid.UUID
-	Version  int64
-	LastHash []byte
-}
-
-func (q *Queries) VerifyOrders(ctx context.Context, db DBTX, arg VerifyOrdersParams) ([]VerifyOrdersRow, error) {
-	rows, err := db.Query(ctx, verifyOrders, arg.VenueID, arg.AfterOrder, arg.PageSize)
+// VerifyOrdersFull pages through a venue's orders for the verifier.
+func (q *Queries) VerifyOrdersFull(ctx context.Context, db DBTX, arg VerifyOrdersFullParams) ([]OrdersFull, error) {
+	rows, err := db.Query(ctx, verifyOrdersFull, arg.VenueID, arg.AfterOrder, arg.PageSize)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []VerifyOrdersRow
+	var items []OrdersFull
 	for rows.Next() {
-		var i VerifyOrdersRow
-		if err := rows.Scan(&i.ID, &i.Version, &i.LastHash); err != nil {
+		var i OrdersFull
+		if err := rows.Scan(
+			&i.VenueID,
+			&i.ID,
+			&i.TableID,
+			&i.Status,
+			&i.Guests,
+			&i.Note,
+			&i.Version,
+			&i.ServerStaff,
+			&i.OpenedAt,
+			&i.UpdatedAt,
+			&i.ClosedAt,
+			&i.LastHash,
+			&i.Lines,
+			&i.Payments,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -20,6 +20,7 @@ import (
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/orderrow"
 )
 
 // maxForceAttempts bounds how often a forced write re-reads the order when
@@ -128,7 +129,7 @@ func (s *Store) Get(ctx context.Context, venue string, id uuid.UUID) (order.Orde
 	if err != nil {
 		return order.Order{}, s.translate(ctx, venue, "", nil, err)
 	}
-	return fromRow(row)
+	return orderrow.FromRow(row)
 }
 
 // ListFilter narrows List; empty fields do not filter.
@@ -153,7 +154,7 @@ func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.O
 	}
 	orders := make([]order.Order, 0, len(rows))
 	for _, r := range rows {
-		o, err := fromRow(r)
+		o, err := orderrow.FromRow(r)
 		if err != nil {
 			return nil, err
 		}
@@ -516,41 +517,6 @@ func (s *Store) events(ctx context.Context, db dbsqlc.DBTX, venue string, id uui
 		}
 	}
 	return evs, nil
-}
-
-// lineJSON is a line as GetOrderFull aggregates it.
-type lineJSON struct {
-	order.Line
-	Position int `json:"position"`
-}
-
-func fromRow(r dbsqlc.OrdersFull) (order.Order, error) {
-	o := order.Order{
-		ID: r.ID, Venue: r.VenueID, Table: r.TableID, Status: r.Status, Guests: int(r.Guests),
-		Note: r.Note, Version: r.Version, Server: r.ServerStaff, OpenedAt: r.OpenedAt.UTC(),
-		UpdatedAt: r.UpdatedAt.UTC(), ChainHead: r.LastHash,
-	}
-	if r.ClosedAt != nil {
-		t := r.ClosedAt.UTC()
-		o.ClosedAt = &t
-	}
-	var lines []lineJSON
-	if err := json.Unmarshal(r.Lines, &lines); err != nil {
-		return o, fmt.Errorf("decode lines of order %s: %w", r.ID, err)
-	}
-	o.Lines = make([]order.Line, len(lines))
-	for i, l := range lines {
-		l.Line.Position = l.Position
-		o.Lines[i] = l.Line
-	}
-	if err := json.Unmarshal(r.Payments, &o.Payments); err != nil {
-		return o, fmt.Errorf("decode payments of order %s: %w", r.ID, err)
-	}
-	if o.Payments == nil {
-		o.Payments = []order.Payment{}
-	}
-	o.ComputeTotals()
-	return o, nil
 }
 
 // translate maps database errors to domain errors, in one place. table and
