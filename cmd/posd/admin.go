@@ -55,11 +55,8 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// connT is a single database connection for administrative commands.
-type connT = *pgx.Conn
-
 // withConn runs f on a fresh connection to url and closes it.
-func withConn(ctx context.Context, url string, f func(connT) error) error {
+func withConn(ctx context.Context, url string, f func(*pgx.Conn) error) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)

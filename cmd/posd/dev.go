@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/migrate"
@@ -112,7 +113,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 func seedDemo(ctx context.Context, url string) error {
-	return withConn(ctx, url, func(c connT) error { return seed.Demo(ctx, c) })
+	return withConn(ctx, url, func(c *pgx.Conn) error { return seed.Demo(ctx, c) })
 }
 
 // devBanner logs where everything is and the demo tokens (public by design,

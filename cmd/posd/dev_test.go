@@ -22,23 +22,32 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/pgcluster"
+	"github.com/posd/posd/internal/pgtest"
 )
 
 var posdBin string
 
-func TestMain(m *testing.M) {
+// TestMain runs the tests with a Postgres cluster up (pgtest) and the posd
+// binary built into a temporary directory.
+func TestMain(m *testing.M) { pgtest.Main(binRunner{m}) }
+
+// binRunner builds the binary, runs the tests and removes the binary again;
+// pgtest.Main exits the process after Run returns, so the clean-up lives here.
+type binRunner struct{ m *testing.M }
+
+func (r binRunner) Run() int {
 	dir, err := os.MkdirTemp("", "posd-bin-")
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		return 1
 	}
+	defer os.RemoveAll(dir)
 	posdBin = filepath.Join(dir, "posd")
 	if out, err := exec.Command("go", "build", "-o", posdBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build posd: %v\n%s", err, out)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return r.m.Run()
 }
 
 // devProc is a running "posd dev" subprocess.

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/kds"
@@ -28,6 +29,9 @@ const shutdownTimeout = 10 * time.Second
 // defaultMaxConns is the pool size when DATABASE_URL does not set
 // pool_max_conns.
 const defaultMaxConns = 16
+
+// sealInterval is how often each venue's order heads are sealed.
+const sealInterval = time.Minute
 
 // outboxAckTimeout bounds the wait for a JetStream acknowledgement.
 const outboxAckTimeout = 5 * time.Second
@@ -121,9 +125,16 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 			log.Error().Err(err).Msg("outbox relay stopped")
 		}
 	}()
+	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Log: log.With().Str("component", "sealer").Logger()}
+	sealerDone := make(chan struct{})
+	go func() {
+		defer close(sealerDone)
+		sealer.Run(relayCtx)
+	}()
 	stopRelayAndWait := func() {
 		stopRelay()
 		<-relayDone
+		<-sealerDone
 	}
 	srv := httpapi.New(httpapi.Config{
 		Store:   st,

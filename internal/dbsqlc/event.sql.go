@@ -15,9 +15,9 @@ import (
 
 const insertEvent = `-- name: InsertEvent :exec
 INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
-                          actor_role, ops, forced, overridden_version)
+                          actor_role, ops, forced, overridden_version, hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-        $9, $10, $11, $12)
+        $9, $10, $11, $12, $13)
 `
 
 type InsertEventParams struct {
@@ -33,6 +33,7 @@ type InsertEventParams struct {
 	Ops               json.RawMessage
 	Forced            bool
 	OverriddenVersion *int64
+	Hash              []byte
 }
 
 func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParams) error {
@@ -49,13 +50,14 @@ func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParam
 		arg.Ops,
 		arg.Forced,
 		arg.OverriddenVersion,
+		arg.Hash,
 	)
 	return err
 }
 
 const listEvents = `-- name: ListEvents :many
 SELECT venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops,
-       forced, overridden_version
+       forced, overridden_version, hash
 FROM order_events
 WHERE venue_id = $1 AND order_id = $2
   AND version > $3 AND version <= $4
@@ -96,6 +98,7 @@ func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams)
 			&i.Ops,
 			&i.Forced,
 			&i.OverriddenVersion,
+			&i.Hash,
 		); err != nil {
 			return nil, err
 		}

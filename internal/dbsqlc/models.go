@@ -75,6 +75,21 @@ type Order struct {
 	OpenedAt    time.Time
 	UpdatedAt   time.Time
 	ClosedAt    *time.Time
+	LastHash    []byte
+}
+
+type OrderConflict struct {
+	VenueID         string
+	ID              uuid.UUID
+	OrderID         uuid.UUID
+	TableID         string
+	Device          string
+	Staff           string
+	Role            string
+	ExpectedVersion int64
+	CurrentVersion  int64
+	Via             string
+	At              time.Time
 }
 
 type OrderEvent struct {
@@ -90,6 +105,7 @@ type OrderEvent struct {
 	Ops               json.RawMessage
 	Forced            bool
 	OverriddenVersion *int64
+	Hash              []byte
 }
 
 type OrderLine struct {
@@ -119,6 +135,23 @@ type OrderPayment struct {
 	TipCents    int64
 }
 
+type OrdersFull struct {
+	VenueID     string
+	ID          uuid.UUID
+	TableID     string
+	Status      string
+	Guests      int32
+	Note        string
+	Version     int64
+	ServerStaff string
+	OpenedAt    time.Time
+	UpdatedAt   time.Time
+	ClosedAt    *time.Time
+	LastHash    []byte
+	Lines       []byte
+	Payments    []byte
+}
+
 type Outbox struct {
 	ID           int64
 	Txid         pgtype.Uint64
@@ -143,4 +176,12 @@ type Venue struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+}
+
+type VenueSeal struct {
+	VenueID  string
+	Seq      int64
+	SealedAt time.Time
+	Heads    []byte
+	Hash     []byte
 }

@@ -20,8 +20,9 @@ SET version    = version + 1,
     guests     = $3,
     note       = $4,
     updated_at = $5,
-    closed_at  = $6
-WHERE venue_id = $7 AND id = $8 AND version = $9
+    closed_at  = $6,
+    last_hash  = $7
+WHERE venue_id = $8 AND id = $9 AND version = $10
 `
 
 type BumpOrderVersionParams struct {
@@ -31,6 +32,7 @@ type BumpOrderVersionParams struct {
 	Note            string
 	UpdatedAt       time.Time
 	ClosedAt        *time.Time
+	LastHash        []byte
 	VenueID         string
 	ID              uuid.UUID
 	ExpectedVersion int64
@@ -46,6 +48,7 @@ func (q *Queries) BumpOrderVersion(ctx context.Context, db DBTX, arg BumpOrderVe
 		arg.Note,
 		arg.UpdatedAt,
 		arg.ClosedAt,
+		arg.LastHash,
 		arg.VenueID,
 		arg.ID,
 		arg.ExpectedVersion,
@@ -74,22 +77,8 @@ func (q *Queries) GetOpenOrderIDByTable(ctx context.Context, db DBTX, arg GetOpe
 }
 
 const getOrderFull = `-- name: GetOrderFull :one
-SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
-                    'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
-                    'modifiers', l.modifiers, 'note', l.note, 'station', l.station,
-                    'status', l.status, 'comped', l.comped) ORDER BY l.position)
-                 FROM order_lines l WHERE l.venue_id = o.venue_id AND l.order_id = o.id),
-                '[]')::jsonb AS lines,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'tender', p.tender, 'amount_cents', p.amount_cents, 'tip_cents', p.tip_cents)
-                    ORDER BY p.position)
-                 FROM order_payments p WHERE p.venue_id = o.venue_id AND p.order_id = o.id),
-                '[]')::jsonb AS payments
-FROM orders o
-WHERE o.venue_id = $1 AND o.id = $2
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments FROM orders_full
+WHERE venue_id = $1 AND id = $2
 `
 
 type GetOrderFullParams struct {
@@ -97,27 +86,11 @@ type GetOrderFullParams struct {
 	ID      uuid.UUID
 }
 
-type GetOrderFullRow struct {
-	VenueID     string
-	ID          uuid.UUID
-	TableID     string
-	Status      string
-	Guests      int32
-	Note        string
-	Version     int64
-	ServerStaff string
-	OpenedAt    time.Time
-	UpdatedAt   time.Time
-	ClosedAt    *time.Time
-	Lines       []byte
-	Payments    []byte
-}
-
 // GetOrderFull reads an order with its lines and payments in one statement, so
 // the three come from one snapshot.
-func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullParams) (GetOrderFullRow, error) {
+func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullParams) (OrdersFull, error) {
 	row := db.QueryRow(ctx, getOrderFull, arg.VenueID, arg.ID)
-	var i GetOrderFullRow
+	var i OrdersFull
 	err := row.Scan(
 		&i.VenueID,
 		&i.ID,
@@ -130,6 +103,7 @@ func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullPar
 		&i.OpenedAt,
 		&i.UpdatedAt,
 		&i.ClosedAt,
+		&i.LastHash,
 		&i.Lines,
 		&i.Payments,
 	)
@@ -137,8 +111,8 @@ func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullPar
 }
 
 const insertOrder = `-- name: InsertOrder :exec
-INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at)
-VALUES ($1, $2, $3, 'open', $4, '', 1, $5, $6, $6)
+INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+VALUES ($1, $2, $3, 'open', $4, '', 1, $5, $6, $6, $7)
 `
 
 type InsertOrderParams struct {
@@ -148,6 +122,7 @@ type InsertOrderParams struct {
 	Guests      int32
 	ServerStaff string
 	OpenedAt    time.Time
+	LastHash    []byte
 }
 
 func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParams) error {
@@ -158,30 +133,17 @@ func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParam
 		arg.Guests,
 		arg.ServerStaff,
 		arg.OpenedAt,
+		arg.LastHash,
 	)
 	return err
 }
 
 const listOrdersFull = `-- name: ListOrdersFull :many
-SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
-                    'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
-                    'modifiers', l.modifiers, 'note', l.note, 'station', l.station,
-                    'status', l.status, 'comped', l.comped) ORDER BY l.position)
-                 FROM order_lines l WHERE l.venue_id = o.venue_id AND l.order_id = o.id),
-                '[]')::jsonb AS lines,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'tender', p.tender, 'amount_cents', p.amount_cents, 'tip_cents', p.tip_cents)
-                    ORDER BY p.position)
-                 FROM order_payments p WHERE p.venue_id = o.venue_id AND p.order_id = o.id),
-                '[]')::jsonb AS payments
-FROM orders o
-WHERE o.venue_id = $1
-  AND ($2::text IS NULL OR o.status = $2)
-  AND ($3::text IS NULL OR o.table_id = $3)
-ORDER BY o.opened_at DESC, o.id DESC
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments FROM orders_full
+WHERE venue_id = $1
+  AND ($2::text IS NULL OR status = $2)
+  AND ($3::text IS NULL OR table_id = $3)
+ORDER BY opened_at DESC, id DESC
 LIMIT $4
 `
 
@@ -192,23 +154,7 @@ type ListOrdersFullParams struct {
 	RowLimit int32
 }
 
-type ListOrdersFullRow struct {
-	VenueID     string
-	ID          uuid.UUID
-	TableID     string
-	Status      string
-	Guests      int32
-	Note        string
-	Version     int64
-	ServerStaff string
-	OpenedAt    time.Time
-	UpdatedAt   time.Time
-	ClosedAt    *time.Time
-	Lines       []byte
-	Payments    []byte
-}
-
-func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFullParams) ([]ListOrdersFullRow, error) {
+func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFullParams) ([]OrdersFull, error) {
 	rows, err := db.Query(ctx, listOrdersFull,
 		arg.VenueID,
 		arg.Status,
@@ -219,9 +165,9 @@ func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFul
 		return nil, err
 	}
 	defer rows.Close()
-	var items []ListOrdersFullRow
+	var items []OrdersFull
 	for rows.Next() {
-		var i ListOrdersFullRow
+		var i OrdersFull
 		if err := rows.Scan(
 			&i.VenueID,
 			&i.ID,
@@ -234,6 +180,7 @@ func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFul
 			&i.OpenedAt,
 			&i.UpdatedAt,
 			&i.ClosedAt,
+			&i.LastHash,
 			&i.Lines,
 			&i.Payments,
 		); err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,6 +109,9 @@ func New(cfg Config) *Server {
 	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), s.moveTicket("bump"))
 	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), s.moveTicket("recall"))
 	v1.Get("/kitchen/stream", allow(cooks), s.kitchenStream)
+	auditors := []string{order.RoleManager, order.RoleAuditor}
+	v1.Get("/audit/verify", allow(auditors), s.auditVerify)
+	v1.Get("/audit/shift", allow(auditors), s.auditShift)
 	v1.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 	return s
 }
@@ -189,6 +193,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if conflictKind != "" {
 		s.cfg.Metrics.Conflicts.WithLabelValues(conflictKind).Inc()
+	}
+	var conflict *order.ConflictError
+	if errors.As(err, &conflict) && conflict.RecordErr != nil {
+		s.cfg.Log.Error().Err(conflict.RecordErr).Msg("refused stale write not recorded")
 	}
 	if p.CurrentVersion != nil {
 		c.Locals(localCurrentVersion, *p.CurrentVersion)

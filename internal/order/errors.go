@@ -32,12 +32,14 @@ type ValidationError struct {
 	Problems []FieldProblem
 }
 
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
+func (e *ValidationError) Error() string { return "invalid request: " + joinProblems(e.Problems) }
+
+func joinProblems(probs []FieldProblem) string {
+	parts := make([]string, len(probs))
+	for i, p := range probs {
 		parts[i] = p.String()
 	}
-	return "invalid request: " + strings.Join(parts, "; ")
+	return strings.Join(parts, "; ")
 }
 
 // ForbiddenOpError is an op the actor's role may not perform (void and comp
@@ -46,13 +48,7 @@ type ForbiddenOpError struct {
 	Problems []FieldProblem
 }
 
-func (e *ForbiddenOpError) Error() string {
-	parts := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		parts[i] = p.String()
-	}
-	return "forbidden: " + strings.Join(parts, "; ")
-}
+func (e *ForbiddenOpError) Error() string { return "forbidden: " + joinProblems(e.Problems) }
 
 // ConflictError is a write whose precondition named a version that is no
 // longer current. Current is the authoritative order read after the refused
@@ -64,6 +60,9 @@ type ConflictError struct {
 	// IfMatch is true when the precondition came from the If-Match header
 	// (answered 412) rather than expected_version (answered 409).
 	IfMatch bool
+	// RecordErr is set when the refusal could not be recorded in the
+	// conflict log; the answer to the client is the same.
+	RecordErr error
 }
 
 func (e *ConflictError) Error() string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -263,6 +264,8 @@ func validateOp(i int, op Op) []FieldProblem {
 			add(field, "required")
 		case !utf8.ValidString(v):
 			add(field, "must be valid UTF-8")
+		case hasControl(v, field == "note" || field == "reason"):
+			add(field, "must not contain control characters")
 		case utf8.RuneCountInString(v) > max:
 			add(field, fmt.Sprintf("at most %d characters", max))
 		}
@@ -277,7 +280,7 @@ func validateOp(i int, op Op) []FieldProblem {
 			add("modifiers", fmt.Sprintf("at most %d modifiers", MaxModifiers))
 		}
 		for _, m := range op.Modifiers {
-			if strings.TrimSpace(m) == "" || utf8.RuneCountInString(m) > MaxModifierLen || !utf8.ValidString(m) {
+			if strings.TrimSpace(m) == "" || utf8.RuneCountInString(m) > MaxModifierLen || !utf8.ValidString(m) || hasControl(m, false) {
 				add("modifiers", fmt.Sprintf("each modifier must be 1 to %d characters", MaxModifierLen))
 				break
 			}
@@ -332,6 +335,8 @@ func ValidateOpen(table string, guests int) error {
 		probs = append(probs, problem(-1, "table", "required"))
 	} else if utf8.RuneCountInString(table) > MaxTableLen {
 		probs = append(probs, problem(-1, "table", fmt.Sprintf("at most %d characters", MaxTableLen)))
+	} else if hasControl(table, false) {
+		probs = append(probs, problem(-1, "table", "must not contain control characters"))
 	}
 	if guests < 1 || guests > MaxGuests {
 		probs = append(probs, problem(-1, "guests", fmt.Sprintf("must be between 1 and %d", MaxGuests)))
@@ -340,4 +345,19 @@ func ValidateOpen(table string, guests int) error {
 		return &ValidationError{Problems: probs}
 	}
 	return nil
+}
+
+// hasControl reports whether s holds a control character (NUL included,
+// which Postgres cannot store in text). Free text may keep tabs and line
+// breaks when multiline is set.
+func hasControl(s string, multiline bool) bool {
+	for _, r := range s {
+		if multiline && (r == '\n' || r == '\t' || r == '\r') {
+			continue
+		}
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@
 package order
 
 import (
+	"encoding/hex"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +54,8 @@ type Order struct {
 	OpenedAt  time.Time  `json:"opened_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 	ClosedAt  *time.Time `json:"closed_at"`
+	// ChainHead is the hash of the order's latest event (see package audit).
+	ChainHead []byte `json:"-"`
 }
 
 // Line is one item on an order. Name, price and station are copied from the
@@ -108,7 +111,20 @@ type Event struct {
 	Ops               []Op      `json:"ops"`
 	Forced            bool      `json:"forced"`
 	OverriddenVersion *int64    `json:"overridden_version"`
-	Hash              string    `json:"hash,omitempty"`
+	// Hash is the event's link in its order's hash chain, hex-encoded.
+	Hash string `json:"hash"`
+}
+
+// SetHash records the event's chain hash.
+func (e *Event) SetHash(h []byte) { e.Hash = hex.EncodeToString(h) }
+
+// HashBytes is the event's chain hash as bytes (nil if unset or malformed).
+func (e Event) HashBytes() []byte {
+	b, err := hex.DecodeString(e.Hash)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // MenuItem is what the menu says about a SKU.

@@ -114,7 +114,7 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		case LinePending:
 			return nil, invalid(i, "line_id", "line is pending; remove_item takes it off, void_item is for sent lines")
 		}
-		return lineRecord(OpVoidItem, l, op.Reason), nil
+		return lineRecord(OpVoidItem, o.Table, l, op.Reason), nil
 	case OpCompItem:
 		idx, err := lineAt()
 		if err != nil {
@@ -127,7 +127,7 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if l.Comped {
 			return nil, nil
 		}
-		return lineRecord(OpCompItem, l, op.Reason), nil
+		return lineRecord(OpCompItem, o.Table, l, op.Reason), nil
 	case OpSetGuests:
 		if o.Guests == *op.Guests {
 			return nil, nil
@@ -178,12 +178,13 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 	return nil, invalid(i, "op", fmt.Sprintf("unknown op %q", op.Op))
 }
 
-// lineRecord is a void or comp as applied: it carries what the line was, so
-// the log alone says what was taken off the check and why.
-func lineRecord(kind string, l Line, reason string) *Op {
+// lineRecord is a void or comp as applied: it carries what the line was and
+// the table the order was on, so the log alone says what was taken off the
+// check, where and why.
+func lineRecord(kind, table string, l Line, reason string) *Op {
 	id, qty, price := l.ID, l.Qty, l.UnitPriceCents
 	return &Op{Op: kind, LineID: &id, SKU: l.SKU, Name: l.Name, Qty: &qty, UnitPriceCents: &price,
-		Station: l.Station, Reason: reason}
+		Station: l.Station, Table: table, Reason: reason}
 }
 
 // apply performs one applied op on o. Planning and folding both go through it,

@@ -16,9 +16,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/orderrow"
 )
 
 // maxForceAttempts bounds how often a forced write re-reads the order when
@@ -98,15 +100,19 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 		ID: s.newID(), Venue: venue, OrderID: o.ID, Version: 1, Type: order.EventOpened, At: at,
 		Actor: actor, Ops: []order.Op{order.OpenOp(table, guests)},
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	ops, err := chain(audit.ZeroHash, &ev)
+	if err != nil {
+		return order.Order{}, err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var b batchDB
 		if err := s.q.InsertOrder(ctx, &b, dbsqlc.InsertOrderParams{
 			VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
-			ServerStaff: actor.Staff, OpenedAt: at,
+			ServerStaff: actor.Staff, OpenedAt: at, LastHash: ev.HashBytes(),
 		}); err != nil {
 			return err
 		}
-		if err := s.queueChange(ctx, &b, o, ev, nil); err != nil {
+		if err := s.queueChange(ctx, &b, o, ev, ops, nil); err != nil {
 			return err
 		}
 		return b.send(ctx, tx, nil)
@@ -123,7 +129,7 @@ func (s *Store) Get(ctx context.Context, venue string, id uuid.UUID) (order.Orde
 	if err != nil {
 		return order.Order{}, s.translate(ctx, venue, "", nil, err)
 	}
-	return fromRow(dbsqlc.ListOrdersFullRow(row))
+	return orderrow.FromRow(row)
 }
 
 // ListFilter narrows List; empty fields do not filter.
@@ -148,7 +154,7 @@ func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.O
 	}
 	orders := make([]order.Order, 0, len(rows))
 	for _, r := range rows {
-		o, err := fromRow(r)
+		o, err := orderrow.FromRow(r)
 		if err != nil {
 			return nil, err
 		}
@@ -226,7 +232,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, err
 		}
 		if !p.Force && cur.Version != *p.Expected {
-			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch)
+			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch, actor)
 		}
 		env, err := s.env(ctx, venue, p.Ops)
 		if err != nil {
@@ -248,7 +254,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, ev, kitchen.TicketsFor(next, applied, at, s.newID))
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID))
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {
 				continue
@@ -257,11 +263,12 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			if gerr != nil {
 				return order.Order{}, false, gerr
 			}
-			return order.Order{}, false, s.conflict(ctx, latest, cur.Version, p.IfMatch)
+			return order.Order{}, false, s.conflict(ctx, latest, cur.Version, p.IfMatch, actor)
 		}
 		if err != nil {
 			return order.Order{}, false, s.translate(ctx, venue, next.Table, p.Ops, err)
 		}
+		next.ChainHead = ev.HashBytes()
 		return next, true, nil
 	}
 }
@@ -270,15 +277,19 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 // versioned UPDATE first (which takes the row lock and re-checks the version;
 // zero rows means the order moved on and nothing is kept), then lines,
 // payments, the event, its outbox messages and any kitchen tickets.
-func (s *Store) write(ctx context.Context, cur, next order.Order, ev order.Event, tickets []kitchen.Ticket) error {
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket) error {
+	ops, err := chain(cur.ChainHead, ev)
+	if err != nil {
+		return err
+	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var b batchDB
 		_, _ = s.q.BumpOrderVersion(ctx, &b, dbsqlc.BumpOrderVersionParams{
 			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
 			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
-			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt,
+			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
 		})
-		if err := s.queueChange(ctx, &b, next, ev, tickets); err != nil {
+		if err := s.queueChange(ctx, &b, next, *ev, ops, tickets); err != nil {
 			return err
 		}
 		if err := s.writeLines(ctx, &b, cur, next); err != nil {
@@ -296,14 +307,30 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev order.Event
 	})
 }
 
-// queueChange queues the event of a change, the tickets it creates, and one
-// outbox message for the event and for each ticket.
-func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev order.Event, tickets []kitchen.Ticket) error {
+// chain encodes ev's ops once (the stored text is what the hash covers),
+// links ev to the order's chain after prev and records the hash on ev.
+func chain(prev []byte, ev *order.Event) (ops []byte, err error) {
+	ops, err = json.Marshal(ev.Ops)
+	if err != nil {
+		return nil, fmt.Errorf("encode ops: %w", err)
+	}
+	ev.SetHash(audit.EventHash(prev, *ev, ops))
+	return ops, nil
+}
+
+// queueChange queues the event of a change (ops is its stored JSON text), the
+// tickets it creates, and one outbox message for the event and for each
+// ticket.
+func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev order.Event, ops []byte, tickets []kitchen.Ticket) error {
 	evJSON, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("encode event: %w", err)
 	}
-	if err := s.insertEvent(ctx, b, ev); err != nil {
+	if err := s.q.InsertEvent(ctx, b, dbsqlc.InsertEventParams{
+		VenueID: ev.Venue, OrderID: ev.OrderID, Version: ev.Version, ID: ev.ID, Type: ev.Type,
+		At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff, ActorRole: ev.Actor.Role,
+		Ops: ops, Forced: ev.Forced, OverriddenVersion: ev.OverriddenVersion, Hash: ev.HashBytes(),
+	}); err != nil {
 		return err
 	}
 	out := dbsqlc.InsertOutboxParams{
@@ -417,26 +444,28 @@ func (s *Store) writePayments(ctx context.Context, tx dbsqlc.DBTX, cur, next ord
 	return s.q.InsertPayments(ctx, tx, p)
 }
 
-func (s *Store) insertEvent(ctx context.Context, tx dbsqlc.DBTX, ev order.Event) error {
-	ops, err := json.Marshal(ev.Ops)
-	if err != nil {
-		return fmt.Errorf("encode ops: %w", err)
-	}
-	return s.q.InsertEvent(ctx, tx, dbsqlc.InsertEventParams{
-		VenueID: ev.Venue, OrderID: ev.OrderID, Version: ev.Version, ID: ev.ID, Type: ev.Type,
-		At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff, ActorRole: ev.Actor.Role,
-		Ops: ops, Forced: ev.Forced, OverriddenVersion: ev.OverriddenVersion,
-	})
-}
-
-// conflict builds the answer to a stale write: the authoritative order and
-// every event after the version the client had.
-func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, ifMatch bool) error {
+// conflict builds the answer to a stale write (the authoritative order and
+// every event after the version the client had) and records the refusal in
+// order_conflicts, outside the refused transaction. A failure to record does
+// not change the answer; it is reported on the error for the caller to log.
+func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, ifMatch bool, actor order.Actor) error {
 	changes, err := s.events(ctx, s.pool, cur.Venue, cur.ID, expected, cur.Version)
 	if err != nil {
 		return err
 	}
-	return &order.ConflictError{Expected: expected, Current: cur, Changes: changes, IfMatch: ifMatch}
+	via := "expected_version"
+	if ifMatch {
+		via = "if-match"
+	}
+	recErr := s.q.InsertConflict(ctx, s.pool, dbsqlc.InsertConflictParams{
+		VenueID: cur.Venue, ID: s.newID(), OrderID: cur.ID, TableID: cur.Table, Device: actor.Device,
+		Staff: actor.Staff, Role: actor.Role, ExpectedVersion: expected, CurrentVersion: cur.Version,
+		Via: via, At: s.now(),
+	})
+	if recErr != nil {
+		recErr = fmt.Errorf("record conflict: %w", recErr)
+	}
+	return &order.ConflictError{Expected: expected, Current: cur, Changes: changes, IfMatch: ifMatch, RecordErr: recErr}
 }
 
 // env loads what planning the ops needs: menu entries of added SKUs and the
@@ -482,46 +511,12 @@ func (s *Store) events(ctx context.Context, db dbsqlc.DBTX, venue string, id uui
 			Actor:  order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
 			Forced: r.Forced, OverriddenVersion: r.OverriddenVersion,
 		}
+		evs[i].SetHash(r.Hash)
 		if err := json.Unmarshal(r.Ops, &evs[i].Ops); err != nil {
 			return nil, fmt.Errorf("decode ops of event %s: %w", r.ID, err)
 		}
 	}
 	return evs, nil
-}
-
-// lineJSON is a line as GetOrderFull aggregates it.
-type lineJSON struct {
-	order.Line
-	Position int `json:"position"`
-}
-
-func fromRow(r dbsqlc.ListOrdersFullRow) (order.Order, error) {
-	o := order.Order{
-		ID: r.ID, Venue: r.VenueID, Table: r.TableID, Status: r.Status, Guests: int(r.Guests),
-		Note: r.Note, Version: r.Version, Server: r.ServerStaff, OpenedAt: r.OpenedAt.UTC(),
-		UpdatedAt: r.UpdatedAt.UTC(),
-	}
-	if r.ClosedAt != nil {
-		t := r.ClosedAt.UTC()
-		o.ClosedAt = &t
-	}
-	var lines []lineJSON
-	if err := json.Unmarshal(r.Lines, &lines); err != nil {
-		return o, fmt.Errorf("decode lines of order %s: %w", r.ID, err)
-	}
-	o.Lines = make([]order.Line, len(lines))
-	for i, l := range lines {
-		l.Line.Position = l.Position
-		o.Lines[i] = l.Line
-	}
-	if err := json.Unmarshal(r.Payments, &o.Payments); err != nil {
-		return o, fmt.Errorf("decode payments of order %s: %w", r.ID, err)
-	}
-	if o.Payments == nil {
-		o.Payments = []order.Payment{}
-	}
-	o.ComputeTotals()
-	return o, nil
 }
 
 // translate maps database errors to domain errors, in one place. table and

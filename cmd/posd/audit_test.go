@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/audit"
+)
+
+// runPosd runs the built binary with DATABASE_URL set and returns its
+// output and exit code.
+func runPosd(t *testing.T, dbURL string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(posdBin, args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("run posd %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func shiftArgs(sc apitest.ShiftScript, format string) []string {
+	return []string{"audit", "shift", "--venue", "demo", "--from", sc.From.Format(time.RFC3339), "--to", sc.To.Format(time.RFC3339), "--format", format}
+}
+
+// TestAuditShiftCLI: "posd audit shift" over a scripted shift gives, in
+// JSON, CSV and table form, the same figures as the expected report and as
+// the HTTP API.
+func TestAuditShiftCLI(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	sc := apitest.ScriptShift(t, s)
+	url := s.DB.AdminURL
+
+	t.Run("json", func(t *testing.T) {
+		out, errOut, code := runPosd(t, url, shiftArgs(sc, "json")...)
+		require.Zero(t, code, errOut)
+		var rep audit.Report
+		require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+		sc.RequireReport(t, rep)
+
+		// The same data as GET /v1/audit/shift, member for member.
+		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query(), Token: "demo-auditor"})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		var fromAPI, fromCLI any
+		require.NoError(t, json.Unmarshal(r.Body, &fromAPI))
+		require.NoError(t, json.Unmarshal([]byte(out), &fromCLI))
+		require.Equal(t, fromAPI, fromCLI)
+	})
+
+	t.Run("csv", func(t *testing.T) {
+		out, errOut, code := runPosd(t, url, shiftArgs(sc, "csv")...)
+		require.Zero(t, code, errOut)
+		recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		require.NoError(t, err, out)
+		header := []string{"section", "staff", "orders_closed", "sales_cents", "tips_cents", "voids", "comps",
+			"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
+			"overridden_version", "count"}
+		require.Equal(t, header, recs[0])
+		var got []map[string]string
+		for _, rec := range recs[1:] {
+			require.Len(t, rec, len(header))
+			row := map[string]string{}
+			for i, h := range header {
+				if rec[i] != "" {
+					row[h] = rec[i]
+				}
+			}
+			if at, ok := row["at"]; ok {
+				ts, err := time.Parse(time.RFC3339Nano, at)
+				require.NoError(t, err)
+				require.False(t, ts.Before(sc.From) || !ts.Before(sc.To), "at %s outside the range", ts)
+				delete(row, "at")
+			}
+			got = append(got, row)
+		}
+		want := []map[string]string{
+			{"section": "staff", "staff": "Alice", "orders_closed": "1", "sales_cents": "4800", "tips_cents": "500", "voids": "0", "comps": "0"},
+			{"section": "staff", "staff": "Bruno", "orders_closed": "2", "sales_cents": "2800", "tips_cents": "300", "voids": "0", "comps": "0"},
+			{"section": "staff", "staff": "Maria", "orders_closed": "0", "sales_cents": "0", "tips_cents": "0", "voids": "1", "comps": "1"},
+			{"section": "void", "order_id": sc.Orders["T2"].String(), "version": "4", "table": "T2", "line_id": sc.Lines["T2/fries"].String(),
+				"sku": "fries", "qty": "1", "amount_cents": "500", "reason": "dropped", "by": "Maria"},
+			{"section": "comp", "order_id": sc.Orders["T1"].String(), "version": "4", "table": "T1", "line_id": sc.Lines["T1/beer"].String(),
+				"sku": "beer", "qty": "1", "amount_cents": "700", "reason": "birthday", "by": "Maria"},
+			{"section": "forced_override", "order_id": sc.Orders["T4"].String(), "version": "3", "table": "T4", "by": "Maria", "overridden_version": "2"},
+			{"section": "conflicts", "table": "T4", "count": "2"},
+		}
+		require.Equal(t, want, got)
+	})
+
+	t.Run("table", func(t *testing.T) {
+		out, errOut, code := runPosd(t, url, shiftArgs(sc, "table")...)
+		require.Zero(t, code, errOut)
+		lines := strings.Split(out, "\n")
+		require.Equal(t, "Shift report for demo, "+sc.From.Format(time.RFC3339)+" to "+sc.To.Format(time.RFC3339), strings.TrimSpace(lines[0]))
+		rows := map[string][]string{} // by the line's text without its leading time
+		var plain []string
+		for _, l := range lines {
+			f := strings.Fields(l)
+			if len(f) == 0 {
+				continue
+			}
+			plain = append(plain, strings.Join(f, " "))
+			if ts, err := time.Parse(time.RFC3339, f[0]); err == nil {
+				require.False(t, ts.Before(sc.From) || ts.After(sc.To), "%s outside the range", l)
+				rows[strings.Join(f[1:], " ")] = f
+			}
+		}
+		for _, want := range []string{
+			"Alice 1 48.00 5.00 0 0",
+			"Bruno 2 28.00 3.00 0 0",
+			"Maria 0 0.00 0.00 1 1",
+			"VOIDS (1)", "COMPS (1)", "FORCED OVERRIDES (1)",
+			"CONFLICTS (2 refused stale writes)",
+			"T4 2",
+		} {
+			require.Contains(t, plain, want, out)
+		}
+		for _, want := range []string{
+			"T2 fries 1 5.00 Maria dropped " + sc.Orders["T2"].String() + " 4",
+			"T1 beer 1 7.00 Maria birthday " + sc.Orders["T1"].String() + " 4",
+			"T4 3 2 Maria " + sc.Orders["T4"].String(),
+		} {
+			require.Contains(t, rows, want, out)
+		}
+		require.NotContains(t, out, "Chloe", "Chloe closed, voided and comped nothing")
+	})
+
+	t.Run("bad arguments", func(t *testing.T) {
+		for _, c := range []struct {
+			args []string
+			msg  string
+		}{
+			{[]string{"audit", "shift", "--venue", "demo", "--from", sc.To.Format(time.RFC3339), "--to", sc.From.Format(time.RFC3339)}, "from must be before to"},
+			{[]string{"audit", "shift", "--venue", "demo", "--from", "yesterday", "--to", sc.To.Format(time.RFC3339)}, "--from"},
+			{[]string{"audit", "shift", "--venue", "demo", "--from", sc.From.Format(time.RFC3339), "--to", sc.From.Add(32 * 24 * time.Hour).Format(time.RFC3339)}, "31 days"},
+			{[]string{"audit", "shift", "--from", sc.From.Format(time.RFC3339), "--to", sc.To.Format(time.RFC3339)}, "--venue"},
+			{shiftArgs(sc, "xml"), "--format"},
+			{[]string{"audit", "verify"}, "--venue"},
+			{[]string{"audit"}, "subcommand"},
+		} {
+			out, errOut, code := runPosd(t, url, c.args...)
+			require.Equal(t, 1, code, "%v: %s%s", c.args, out, errOut)
+			require.Contains(t, errOut, c.msg, "%v", c.args)
+		}
+	})
+}
+
+// TestAuditVerifyCLI: "posd audit verify" exits 0 and says ok on an intact
+// journal, and exits 1 naming the order and version after a superuser edited
+// an event with the triggers off.
+func TestAuditVerifyCLI(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	sc := apitest.ScriptShift(t, s)
+	events := s.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'")
+	require.EqualValues(t, 18, events)
+
+	// posd's own (non-owner) role is enough to audit.
+	for _, url := range []string{s.DB.AdminURL, s.DB.AppURL} {
+		out, errOut, code := runPosd(t, url, "audit", "verify", "--venue", "demo")
+		require.Zero(t, code, out+errOut)
+		require.True(t, strings.HasPrefix(out, "ok"), out)
+		require.Contains(t, out, "(18 events, 4 orders, 0 seals)")
+	}
+	out, errOut, code := runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json")
+	require.Zero(t, code, errOut)
+	var res audit.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.Equal(t, audit.Result{OK: true, EventsChecked: events, OrdersChecked: 4}, res)
+
+	// Behind posd's back: who voided the fries (T2 version 4).
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, s.DB.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE order_events SET actor_staff = 'Bruno' WHERE order_id = $1 AND version = 4", sc.Orders["T2"])
+		return err
+	}))
+	out, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo")
+	require.Equal(t, 1, code, out+errOut)
+	require.True(t, strings.HasPrefix(out, "BROKEN: "), out)
+	require.Contains(t, out, "order "+sc.Orders["T2"].String()+" version 4")
+	require.Contains(t, errOut, "does not verify")
+
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json")
+	require.Equal(t, 1, code, out)
+	var broken struct {
+		OK     bool `json:"ok"`
+		Broken struct {
+			OrderID string `json:"order_id"`
+			Version int64  `json:"version"`
+			EventID string `json:"event_id"`
+			Reason  string `json:"reason"`
+		} `json:"broken"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &broken), out)
+	require.False(t, broken.OK)
+	require.Equal(t, sc.Orders["T2"].String(), broken.Broken.OrderID)
+	require.EqualValues(t, 4, broken.Broken.Version)
+	var eventID string
+	require.NoError(t, s.DB.Admin.QueryRow(ctx, "SELECT id::text FROM order_events WHERE order_id = $1 AND version = 4", sc.Orders["T2"]).Scan(&eventID))
+	require.Equal(t, eventID, broken.Broken.EventID)
+	require.Contains(t, broken.Broken.Reason, "hash does not match")
+
+	// The other venue is untouched and still verifies.
+	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2")
+	require.Zero(t, code)
+}

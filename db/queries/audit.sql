@@ -1,0 +1,116 @@
+-- name: InsertConflict :exec
+INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
+                             expected_version, current_version, via, at)
+VALUES (@venue_id, @id, @order_id, @table_id, @device, @staff, @role,
+        @expected_version, @current_version, @via, @at);
+
+-- ShiftSalesByServer: orders closed in [from, to) per server (the staff who
+-- opened them), with sales (voided and comped lines excluded) and tips.
+-- name: ShiftSalesByServer :many
+SELECT o.server_staff AS staff,
+       count(*)::bigint AS orders_closed,
+       coalesce(sum(l.sales), 0)::bigint AS sales_cents,
+       coalesce(sum(p.tips), 0)::bigint AS tips_cents
+FROM orders o
+LEFT JOIN LATERAL (
+    SELECT sum(ol.qty::bigint * ol.unit_price_cents) AS sales
+    FROM order_lines ol
+    WHERE ol.venue_id = o.venue_id AND ol.order_id = o.id AND ol.status <> 'voided' AND NOT ol.comped
+) l ON true
+LEFT JOIN LATERAL (
+    SELECT sum(op.tip_cents) AS tips
+    FROM order_payments op
+    WHERE op.venue_id = o.venue_id AND op.order_id = o.id
+) p ON true
+WHERE o.venue_id = @venue_id AND o.status = 'closed'
+  AND o.closed_at >= @from_time::timestamptz AND o.closed_at < @to_time::timestamptz
+GROUP BY o.server_staff
+ORDER BY o.server_staff;
+
+-- ShiftLineEvents lists the events in [from, to) that void or comp a line;
+-- the ops are decoded by the caller.
+-- name: ShiftLineEvents :many
+SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, e.ops::text AS ops
+FROM order_events e
+JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+WHERE e.venue_id = @venue_id AND e.at >= @from_time AND e.at < @to_time
+  AND e.type = 'order.patched'
+  AND (strpos(e.ops::text, '"op":"void_item"') > 0 OR strpos(e.ops::text, '"op":"comp_item"') > 0)
+ORDER BY e.at, e.order_id, e.version;
+
+-- name: ShiftForcedOverrides :many
+SELECT e.order_id, o.table_id, e.version, e.overridden_version::bigint AS overridden_version,
+       e.actor_staff, e.at
+FROM order_events e
+JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+WHERE e.venue_id = @venue_id AND e.forced AND e.at >= @from_time AND e.at < @to_time
+ORDER BY e.at, e.order_id, e.version;
+
+-- name: ShiftConflictsByTable :many
+SELECT table_id, count(*)::bigint AS conflicts
+FROM order_conflicts
+WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
+GROUP BY table_id
+ORDER BY conflicts DESC, table_id;
+
+-- name: VenueExists :one
+SELECT EXISTS (SELECT 1 FROM venues WHERE id = @venue_id);
+
+-- VerifyOrdersFull pages through a venue's orders for the verifier.
+-- name: VerifyOrdersFull :many
+SELECT * FROM orders_full
+WHERE venue_id = @venue_id AND id > @after_order::uuid
+ORDER BY id
+LIMIT @page_size;
+
+-- name: VerifyOrderEvents :many
+SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
+       forced, overridden_version, hash
+FROM order_events
+WHERE venue_id = @venue_id AND order_id = @order_id
+ORDER BY version;
+
+-- OrphanEvents finds events whose order row is gone.
+-- name: OrphanEvents :many
+SELECT DISTINCT e.order_id, max(e.version)::bigint AS version
+FROM order_events e
+WHERE e.venue_id = @venue_id
+  AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.venue_id = e.venue_id AND o.id = e.order_id)
+GROUP BY e.order_id
+ORDER BY e.order_id
+LIMIT 1;
+
+-- name: EventHead :one
+SELECT hash FROM order_events
+WHERE venue_id = @venue_id AND order_id = @order_id AND version = @version;
+
+-- name: ListSeals :many
+SELECT seq, sealed_at, heads::text AS heads, hash
+FROM venue_seals
+WHERE venue_id = @venue_id
+ORDER BY seq;
+
+-- name: LastSeal :one
+SELECT seq, sealed_at, hash FROM venue_seals
+WHERE venue_id = @venue_id
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: InsertSeal :exec
+INSERT INTO venue_seals (venue_id, seq, sealed_at, heads, hash)
+VALUES (@venue_id, @seq, @sealed_at, @heads, @hash);
+
+-- OrderHeadsSince lists the heads of orders that changed at or after since.
+-- name: OrderHeadsSince :many
+SELECT id, version, last_hash
+FROM orders
+WHERE venue_id = @venue_id AND updated_at >= @since
+ORDER BY id;
+
+-- name: ListVenues :many
+SELECT id FROM venues ORDER BY id;
+
+-- name: SQLEventHash :one
+SELECT posd_event_hash(@prev::bytea, e) AS hash
+FROM order_events e
+WHERE e.venue_id = @venue_id AND e.order_id = @order_id AND e.version = @version;

@@ -1,0 +1,681 @@
+package audit_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/store"
+)
+
+var (
+	alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+	bruno = order.Actor{Device: "waiter-2", Staff: "Bruno", Role: order.RoleWaiter}
+	maria = order.Actor{Device: "manager", Staff: "Maria", Role: order.RoleManager}
+	zoe   = order.Actor{Device: "waiter", Staff: "Zoe", Role: order.RoleWaiter}
+)
+
+// journal is a fresh database with orders written through the store, as
+// posd writes them:
+//
+//	A  demo T1, Alice: 5 events (add with unicode and JSON escapes, send, comp, pay and close)
+//	B  demo T2, Bruno: 6 events (add, send, void, note, a forced override)
+//	C  demo T3: opened only (1 event)
+//	D  demo T4, Alice: 3 events (add, a refused stale write, move to T5)
+//	E  demo2 T1, Zoe: 2 events
+type journal struct {
+	t             *testing.T
+	db            *pgtest.DB
+	st            *store.Store
+	A, B, C, D, E uuid.UUID
+}
+
+func newJournal(t *testing.T) *journal {
+	t.Helper()
+	db := pgtest.NewDB(t)
+	j := &journal{t: t, db: db, st: store.New(db.Pool)}
+
+	j.A = j.open("demo", "T1", alice)
+	o := j.patch("demo", j.A, 1, alice,
+		`{"op":"add_item","sku":"steak","qty":2,"modifiers":["no onions","sauce à part"],"note":"He said \"no salt\" \\ café ☕\n"}`,
+		`{"op":"add_item","sku":"beer"}`)
+	j.patch("demo", j.A, 2, alice, `{"op":"send"}`)
+	j.patch("demo", j.A, 3, maria, fmt.Sprintf(`{"op":"comp_item","line_id":%q,"reason":"anniversaire — 🎂"}`, lineID(t, o, "beer")))
+	j.patch("demo", j.A, 4, alice, `{"op":"add_payment","tender":"card","amount_cents":4800,"tip_cents":500}`, `{"op":"close"}`)
+
+	j.B = j.open("demo", "T2", bruno)
+	o = j.patch("demo", j.B, 1, bruno, `{"op":"add_item","sku":"burger"}`, `{"op":"add_item","sku":"fries"}`)
+	j.patch("demo", j.B, 2, bruno, `{"op":"send"}`)
+	j.patch("demo", j.B, 3, maria, fmt.Sprintf(`{"op":"void_item","line_id":%q,"reason":"dropped"}`, lineID(t, o, "fries")))
+	j.patch("demo", j.B, 4, bruno, `{"op":"set_note","note":"window"}`)
+	j.patch("demo", j.B, 0, maria, `{"op":"set_guests","guests":6}`)
+
+	j.C = j.open("demo", "T3", bruno)
+
+	j.D = j.open("demo", "T4", alice)
+	j.patch("demo", j.D, 1, alice, `{"op":"add_item","sku":"caesar"}`)
+	j.stale("demo", j.D, 1, bruno, `{"op":"set_guests","guests":3}`)
+	j.patch("demo", j.D, 2, alice, `{"op":"move_table","table":"T5"}`)
+
+	j.E = j.open("demo2", "T1", zoe)
+	j.patch("demo2", j.E, 1, zoe, `{"op":"add_item","sku":"steak"}`)
+	return j
+}
+
+func lineID(t *testing.T, o order.Order, sku string) string {
+	t.Helper()
+	for _, l := range o.Lines {
+		if l.SKU == sku {
+			return l.ID.String()
+		}
+	}
+	t.Fatalf("no %s line in %v", sku, o.Lines)
+	return ""
+}
+
+func (j *journal) open(venue, table string, actor order.Actor) uuid.UUID {
+	j.t.Helper()
+	o, err := j.st.Open(context.Background(), venue, table, 2, actor)
+	require.NoError(j.t, err)
+	return o.ID
+}
+
+func (j *journal) ops(actor order.Actor, ops []string) []order.Op {
+	j.t.Helper()
+	raws := make([]json.RawMessage, len(ops))
+	for i, o := range ops {
+		raws[i] = json.RawMessage(o)
+	}
+	parsed, err := order.DecodeOps(raws)
+	require.NoError(j.t, err)
+	require.NoError(j.t, order.Validate(parsed, actor.Role))
+	return parsed
+}
+
+// patch applies ops made against expected, or forced when expected is 0.
+func (j *journal) patch(venue string, id uuid.UUID, expected int64, actor order.Actor, ops ...string) order.Order {
+	j.t.Helper()
+	p := store.Patch{Ops: j.ops(actor, ops)}
+	if expected == 0 {
+		p.Force = true
+	} else {
+		p.Expected = &expected
+	}
+	o, changed, err := j.st.Patch(context.Background(), venue, id, p, actor)
+	require.NoError(j.t, err)
+	require.True(j.t, changed)
+	return o
+}
+
+// stale makes a write against an old version, which must be refused.
+func (j *journal) stale(venue string, id uuid.UUID, expected int64, actor order.Actor, ops ...string) {
+	j.t.Helper()
+	_, _, err := j.st.Patch(context.Background(), venue, id, store.Patch{Expected: &expected, Ops: j.ops(actor, ops)}, actor)
+	var ce *order.ConflictError
+	require.ErrorAs(j.t, err, &ce)
+	require.NoError(j.t, ce.RecordErr)
+}
+
+// seal appends the venue's next seal, as the sealer does, as the app role.
+func (j *journal) seal(venue string) {
+	j.t.Helper()
+	err := pgx.BeginFunc(context.Background(), j.db.Pool, func(tx pgx.Tx) error {
+		ok, err := audit.Seal(context.Background(), tx, venue, time.Now())
+		if err == nil && !ok {
+			err = errors.New("nothing to seal")
+		}
+		return err
+	})
+	require.NoError(j.t, err)
+}
+
+// tx is one tampering attempt: a transaction in which a case changes the
+// journal and Verify looks at the result; it is rolled back afterwards, so
+// every case starts from the same journal.
+type tx struct {
+	t  *testing.T
+	tx pgx.Tx
+}
+
+// exec runs one statement that must change something.
+func (x tx) exec(sql string, args ...any) {
+	x.t.Helper()
+	tag, err := x.tx.Exec(context.Background(), sql, args...)
+	require.NoError(x.t, err, sql)
+	require.NotZero(x.t, tag.RowsAffected(), "%s changed nothing", sql)
+}
+
+func (x tx) eventID(id uuid.UUID, version int64) *uuid.UUID {
+	x.t.Helper()
+	var eid uuid.UUID
+	require.NoError(x.t, x.tx.QueryRow(context.Background(),
+		"SELECT id FROM order_events WHERE order_id = $1 AND version = $2", id, version).Scan(&eid))
+	return &eid
+}
+
+func (x tx) count(sql string, args ...any) int64 {
+	x.t.Helper()
+	var n int64
+	require.NoError(x.t, x.tx.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func (x tx) verify(venue string) audit.Result {
+	x.t.Helper()
+	res, err := audit.Verify(context.Background(), x.tx, venue)
+	require.NoError(x.t, err)
+	return res
+}
+
+func (x tx) requireOK(venue string) {
+	x.t.Helper()
+	res := x.verify(venue)
+	require.True(x.t, res.OK, "verify %s: %+v", venue, res.Broken)
+}
+
+func (j *journal) verify(venue string) audit.Result {
+	j.t.Helper()
+	res, err := j.st.Verify(context.Background(), venue)
+	require.NoError(j.t, err)
+	return res
+}
+
+func (j *journal) requireOK(venue string) audit.Result {
+	j.t.Helper()
+	res := j.verify(venue)
+	require.True(j.t, res.OK, "verify %s: %+v", venue, res.Broken)
+	require.Nil(j.t, res.Broken)
+	return res
+}
+
+func requireBroken(t *testing.T, res audit.Result, want audit.Broken) {
+	t.Helper()
+	require.False(t, res.OK, "tampering went unnoticed: %+v", res)
+	require.NotNil(t, res.Broken)
+	got := *res.Broken
+	require.Equal(t, want.OrderID, got.OrderID, "broken order (%s)", got)
+	require.Equal(t, want.Version, got.Version, "broken version (%s)", got)
+	require.Equal(t, want.EventID, got.EventID, "broken event (%s)", got)
+	require.Equal(t, want.Seal, got.Seal, "broken seal (%s)", got)
+	require.Contains(t, got.Reason, want.Reason)
+	if want.OrderID != nil && want.Seal == 0 {
+		// (Broken.String drops the order and version of a broken seal
+		// head: "seal 1: a sealed event is missing from the log".)
+		require.Contains(t, got.String(), fmt.Sprintf("order %s version %d", want.OrderID, want.Version))
+	}
+}
+
+func pgErr(t *testing.T, err error) *pgconn.PgError {
+	t.Helper()
+	var pe *pgconn.PgError
+	require.ErrorAs(t, err, &pe)
+	return pe
+}
+
+// journalTables are the tables that refuse UPDATE, DELETE and TRUNCATE.
+var journalTables = []string{"order_events", "kitchen_ticket_events", "order_conflicts", "venue_seals"}
+
+// fingerprint is a digest of every row of the journal tables.
+func fingerprint(t *testing.T, j *journal) string {
+	t.Helper()
+	var b strings.Builder
+	for _, tbl := range journalTables {
+		var n int64
+		var sum string
+		require.NoError(t, j.db.Admin.QueryRow(context.Background(),
+			"SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM "+tbl+" x").Scan(&n, &sum))
+		require.NotZero(t, n, "%s must have rows for the test to mean anything", tbl)
+		fmt.Fprintf(&b, "%s=%d/%s ", tbl, n, sum)
+	}
+	return b.String()
+}
+
+// TestAppendOnly: the journal tables refuse UPDATE, DELETE and TRUNCATE to
+// the owner (a superuser here) through the triggers, and to posd's own role
+// already through its privileges; the app role can neither switch the
+// triggers off nor disable them. Nothing changes and the journal verifies.
+func TestAppendOnly(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	j.seal("demo")
+	ctx := context.Background()
+	before := fingerprint(t, j)
+
+	for _, tbl := range journalTables {
+		for _, st := range []struct{ op, sql string }{
+			{"UPDATE", "UPDATE " + tbl + " SET venue_id = venue_id"},
+			{"DELETE", "DELETE FROM " + tbl},
+			{"TRUNCATE", "TRUNCATE " + tbl},
+		} {
+			_, err := j.db.Admin.Exec(ctx, st.sql)
+			pe := pgErr(t, err)
+			require.Equal(t, "42501", pe.Code, "owner: %s: %v", st.sql, err)
+			require.Equal(t, tbl+" is append-only: "+st.op+" refused", pe.Message, st.sql)
+
+			_, err = j.db.Pool.Exec(ctx, st.sql)
+			pe = pgErr(t, err)
+			require.Equal(t, "42501", pe.Code, "app: %s: %v", st.sql, err)
+			require.Equal(t, "permission denied for table "+tbl, pe.Message, "the privilege, not the trigger, stops the app role: %s", st.sql)
+		}
+	}
+	// Also inside a transaction and through a CTE, the owner gets nowhere.
+	_, err := j.db.Admin.Exec(ctx, "WITH d AS (DELETE FROM order_events WHERE order_id = $1 RETURNING 1) SELECT count(*) FROM d", j.A)
+	require.Contains(t, pgErr(t, err).Message, "append-only")
+
+	// The app role cannot take the triggers out of the way.
+	_, err = j.db.Pool.Exec(ctx, "SET session_replication_role = replica")
+	require.Equal(t, "42501", pgErr(t, err).Code, "%v", err)
+	_, err = j.db.Pool.Exec(ctx, "ALTER TABLE order_events DISABLE TRIGGER append_only_rows")
+	require.Equal(t, "42501", pgErr(t, err).Code, "%v", err)
+	require.Contains(t, pgErr(t, err).Message, "must be owner")
+	_, err = j.db.Pool.Exec(ctx, "DROP TRIGGER append_only_rows ON order_events")
+	require.Equal(t, "42501", pgErr(t, err).Code, "%v", err)
+
+	require.Equal(t, before, fingerprint(t, j))
+	j.requireOK("demo")
+}
+
+// docHash is the chain link exactly as docs/AUDIT.md specifies it, written
+// from the document rather than from the code.
+func docHash(prev []byte, fields ...string) []byte {
+	var b strings.Builder
+	b.Write(prev)
+	for _, f := range fields {
+		fmt.Fprintf(&b, "%d:%s,", len(f), f)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return sum[:]
+}
+
+type eventRow struct {
+	venue   string
+	OrderID uuid.UUID
+	dbsqlc.VerifyOrderEventsRow
+}
+
+func allEvents(t *testing.T, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) []eventRow {
+	t.Helper()
+	rows, err := q.Query(context.Background(), `SELECT venue_id, order_id, version, id, type, at, actor_device, actor_staff,
+		actor_role, ops::text, forced, overridden_version, hash FROM order_events ORDER BY venue_id, order_id, version`)
+	require.NoError(t, err)
+	var out []eventRow
+	for rows.Next() {
+		var r eventRow
+		require.NoError(t, rows.Scan(&r.venue, &r.OrderID, &r.Version, &r.ID, &r.Type, &r.At, &r.ActorDevice, &r.ActorStaff,
+			&r.ActorRole, &r.Ops, &r.Forced, &r.OverriddenVersion, &r.Hash))
+		out = append(out, r)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// requireChainsAgree walks every order's chain and checks, per event, that
+// the stored hash, the Go implementation, the SQL implementation
+// (posd_event_hash, called as the app role) and the documented encoding
+// agree, and that each order's last_hash is its chain's head.
+func requireChainsAgree(t *testing.T, j *journal, sqlDB dbsqlc.DBTX) int {
+	t.Helper()
+	ctx := context.Background()
+	q := dbsqlc.New()
+	evs := allEvents(t, j.db.Admin)
+	heads := map[uuid.UUID][]byte{}
+	var prev []byte
+	for i, e := range evs {
+		if i == 0 || e.OrderID != evs[i-1].OrderID {
+			prev = audit.ZeroHash
+			require.EqualValues(t, 1, e.Version)
+		} else {
+			require.Equal(t, evs[i-1].Version+1, e.Version)
+		}
+		ev := order.Event{ID: e.ID, Venue: e.venue, OrderID: e.OrderID, Version: e.Version, Type: e.Type, At: e.At,
+			Actor: order.Actor{Device: e.ActorDevice, Staff: e.ActorStaff, Role: e.ActorRole}, Forced: e.Forced,
+			OverriddenVersion: e.OverriddenVersion}
+		goHash := audit.EventHash(prev, ev, []byte(e.Ops))
+		sqlHash, err := q.SQLEventHash(ctx, sqlDB, dbsqlc.SQLEventHashParams{Prev: prev, VenueID: e.venue, OrderID: e.OrderID, Version: e.Version})
+		require.NoError(t, err)
+		overridden := ""
+		if e.OverriddenVersion != nil {
+			overridden = strconv.FormatInt(*e.OverriddenVersion, 10)
+		}
+		doc := docHash(prev, "posd.event.v1", e.venue, e.OrderID.String(), strconv.FormatInt(e.Version, 10), e.ID.String(), e.Type,
+			e.At.UTC().Format("2006-01-02T15:04:05.000000Z"), e.ActorDevice, e.ActorStaff, e.ActorRole, strconv.FormatBool(e.Forced),
+			overridden, e.Ops)
+		where := fmt.Sprintf("%s order %s version %d", e.venue, e.OrderID, e.Version)
+		require.Equal(t, hex.EncodeToString(e.Hash), hex.EncodeToString(goHash), "Go, %s", where)
+		require.Equal(t, hex.EncodeToString(e.Hash), hex.EncodeToString(sqlHash), "SQL, %s", where)
+		require.Equal(t, hex.EncodeToString(e.Hash), hex.EncodeToString(doc), "docs/AUDIT.md, %s", where)
+		prev = e.Hash
+		heads[e.OrderID] = e.Hash
+	}
+	rows, err := j.db.Admin.Query(ctx, "SELECT id, last_hash FROM orders")
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		var id uuid.UUID
+		var h []byte
+		require.NoError(t, rows.Scan(&id, &h))
+		require.Equal(t, hex.EncodeToString(heads[id]), hex.EncodeToString(h), "order %s head", id)
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, heads, n)
+	return len(evs)
+}
+
+// TestChainGoEqualsSQL: for every event posd wrote (unicode, escapes,
+// voids, comps, a forced override, two venues) the Go link, the SQL link
+// and the documented encoding are the same bytes.
+func TestChainGoEqualsSQL(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	n := requireChainsAgree(t, j, j.db.Pool)
+	require.Equal(t, 5+6+1+3+2, n)
+	// The multi-byte text really is in the hashed ops, so byte and
+	// character lengths differ and the netstrings must count bytes.
+	require.EqualValues(t, 2, j.db.Count(t, `SELECT count(*) FROM order_events WHERE ops::text LIKE '%☕%' OR ops::text LIKE '%🎂%'`))
+	var ns string
+	require.NoError(t, j.db.Pool.QueryRow(context.Background(), "SELECT convert_from(posd_netstring('café ☕'), 'UTF8')").Scan(&ns))
+	require.Equal(t, "9:café ☕,", ns) // 6 characters, 9 bytes
+}
+
+// TestChainGoEqualsSQLEdgeTimes: events with awkward times (no fraction, one
+// microsecond, just before a second boundary, another century), a forced
+// override and verbatim JSON whitespace, hashed by Go, agree with the SQL
+// link computed in a session whose time zone is not UTC, and verify.
+func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	id := uuid.Must(uuid.NewV7())
+	times := []time.Time{
+		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 3, 29, 1, 0, 0, 1000, time.UTC),
+		time.Date(2026, 6, 30, 23, 59, 59, 999999000, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 500000000, time.FixedZone("x", 5*3600+45*60)),
+	}
+	ops := []string{`[{"op":"open","table":"T9","guests":2}]`, `[ {"op":"set_note", "note":"naïve 🍷"} ]`,
+		`[{"op":"set_guests","guests":3}]`, "[{\"op\":\"set_note\",\"note\":\"\\u00e9\\n\"}]\n"}
+	// The order row is what its log folds to (Verify compares them).
+	_, err := db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+		VALUES ('demo', $1, 'T9', 'open', 3, E'\u00e9\n', 4, 'Ålice "A"', $2, $3, $4)`, id, times[0], times[3], make([]byte, 32))
+	require.NoError(t, err)
+	prev := audit.ZeroHash
+	for i, at := range times {
+		v := int64(i + 1)
+		ev := order.Event{ID: uuid.Must(uuid.NewV7()), Venue: "demo", OrderID: id, Version: v, Type: order.EventPatched, At: at,
+			Actor: order.Actor{Device: "waiter-1", Staff: "Ålice \"A\"", Role: order.RoleWaiter}}
+		if i == 0 {
+			ev.Type = order.EventOpened
+		}
+		if i == 2 {
+			two := int64(2)
+			ev.Forced, ev.OverriddenVersion, ev.Actor = true, &two, maria
+		}
+		h := audit.EventHash(prev, ev, []byte(ops[i]))
+		_, err := db.Admin.Exec(ctx, `INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
+			actor_role, ops, forced, overridden_version, hash) VALUES ('demo', $1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, $11, $12)`,
+			id, v, ev.ID, ev.Type, at, ev.Actor.Device, ev.Actor.Staff, ev.Actor.Role, ops[i], ev.Forced, ev.OverriddenVersion, h)
+		require.NoError(t, err)
+		prev = h
+	}
+	_, err = db.Admin.Exec(ctx, "UPDATE orders SET last_hash = $2 WHERE id = $1", id, prev)
+	require.NoError(t, err)
+	// The stored ops are the text written, byte for byte.
+	var stored string
+	require.NoError(t, db.Admin.QueryRow(ctx, "SELECT ops::text FROM order_events WHERE order_id = $1 AND version = 4", id).Scan(&stored))
+	require.Equal(t, ops[3], stored)
+
+	cfg, err := pgx.ParseConfig(db.AppURL)
+	require.NoError(t, err)
+	cfg.RuntimeParams["TimeZone"] = "Pacific/Chatham"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	j := &journal{t: t, db: db, st: store.New(db.Pool)}
+	require.Equal(t, 4, requireChainsAgree(t, j, conn))
+	res, err := audit.Verify(ctx, conn, "demo")
+	require.NoError(t, err)
+	require.True(t, res.OK, "%+v", res.Broken)
+	require.EqualValues(t, 4, res.EventsChecked)
+}
+
+// TestVerifyClean: a venue with several orders and two seals verifies, with
+// every event, order and seal counted, and only its own.
+func TestVerifyClean(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	res := j.requireOK("demo")
+	require.Equal(t, audit.Result{OK: true, EventsChecked: 15, OrdersChecked: 4}, res)
+
+	j.seal("demo")
+	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the first seal"}`)
+	j.patch("demo", j.C, 1, bruno, `{"op":"add_item","sku":"espresso"}`)
+	// The periodic sealer seals every venue with changes: demo's second
+	// seal and demo2's first.
+	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool}).SealAll(context.Background()))
+	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
+
+	res = j.requireOK("demo")
+	require.Equal(t, audit.Result{OK: true, EventsChecked: 17, OrdersChecked: 4, SealsChecked: 2}, res)
+	require.Equal(t, j.db.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'"), res.EventsChecked)
+	res = j.requireOK("demo2")
+	require.Equal(t, audit.Result{OK: true, EventsChecked: 2, OrdersChecked: 1, SealsChecked: 1}, res)
+	// The second seal holds every order's head as it is now.
+	var heads string
+	require.NoError(t, j.db.Admin.QueryRow(context.Background(), "SELECT heads::text FROM venue_seals WHERE venue_id = 'demo' AND seq = 2").Scan(&heads))
+	var hs []audit.Head
+	require.NoError(t, json.Unmarshal([]byte(heads), &hs))
+	want := map[uuid.UUID]int64{j.A: 5, j.B: 6, j.C: 2, j.D: 4}
+	require.Len(t, hs, len(want))
+	for _, h := range hs {
+		require.Equal(t, want[h.OrderID], h.Version, "head of %s", h.OrderID)
+	}
+}
+
+// TestTamperDetected: each change made behind posd's back (as a superuser
+// with every trigger off, or through the app role's own privileges on the
+// order rows) is reported by Verify, naming the first bad link. All cases
+// share one sealed journal: each tampers in a transaction that it rolls back,
+// and checks first that the journal verifies in that transaction.
+func TestTamperDetected(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	j.seal("demo")
+	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the first seal"}`)
+	j.seal("demo")
+	j.seal("demo2")
+	cases := []struct {
+		name  string
+		venue string
+		// app runs the case as posd's own role; otherwise it runs as the
+		// superuser with session_replication_role = replica.
+		app    bool
+		tamper func(x tx) audit.Broken
+	}{
+		{"edit an event's actor", "demo", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET actor_staff = 'Bruno' WHERE order_id = $1 AND version = 4", j.B)
+			return audit.Broken{OrderID: &j.B, Version: 4, EventID: x.eventID(j.B, 4), Reason: "hash does not match"}
+		}},
+		{"edit an event's ops", "demo", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET ops = replace(ops::text, 'anniversaire', 'staff meal')::json WHERE order_id = $1 AND version = 4", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 4, EventID: x.eventID(j.A, 4), Reason: "hash does not match"}
+		}},
+		{"reformat an event's ops", "demo", false, func(x tx) audit.Broken {
+			// The same JSON value with one more space: the bytes are hashed.
+			x.exec("UPDATE order_events SET ops = (' ' || ops::text)::json WHERE order_id = $1 AND version = 2", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 2, EventID: x.eventID(j.A, 2), Reason: "hash does not match"}
+		}},
+		{"move an event's time by a microsecond", "demo", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET at = at + interval '1 microsecond' WHERE order_id = $1 AND version = 2", j.B)
+			return audit.Broken{OrderID: &j.B, Version: 2, EventID: x.eventID(j.B, 2), Reason: "hash does not match"}
+		}},
+		{"hide a forced override", "demo", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET forced = false, overridden_version = NULL WHERE order_id = $1 AND version = 6", j.B)
+			return audit.Broken{OrderID: &j.B, Version: 6, EventID: x.eventID(j.B, 6), Reason: "hash does not match"}
+		}},
+		{"edit an event and recompute its hash", "demo", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET actor_staff = 'Alice' WHERE order_id = $1 AND version = 3", j.B)
+			x.exec(`UPDATE order_events e SET hash = posd_event_hash(
+				(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = 2), e)
+				WHERE e.order_id = $1 AND e.version = 3`, j.B)
+			// Version 3 now checks out; version 4 no longer follows it.
+			return audit.Broken{OrderID: &j.B, Version: 4, EventID: x.eventID(j.B, 4), Reason: "hash does not match"}
+		}},
+		{"rewrite a sealed order's whole chain consistently", "demo", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET actor_staff = 'Alice' WHERE order_id = $1 AND version = 4", j.B)
+			for v := 4; v <= 6; v++ {
+				x.exec(`UPDATE order_events e SET hash = posd_event_hash(
+					(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = e.version - 1), e)
+					WHERE e.order_id = $1 AND e.version = $2`, j.B, v)
+			}
+			x.exec("UPDATE orders o SET last_hash = e.hash FROM order_events e WHERE e.order_id = o.id AND o.id = $1 AND e.version = 6", j.B)
+			// Every chain is consistent again; the seal still has the old head.
+			return audit.Broken{OrderID: &j.B, Version: 6, Seal: 1, Reason: "differs from the seal"}
+		}},
+		{"delete an event in the middle", "demo", false, func(x tx) audit.Broken {
+			want := x.eventID(j.A, 4)
+			x.exec("DELETE FROM order_events WHERE order_id = $1 AND version = 3", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 4, EventID: want, Reason: "version 4 follows version 2"}
+		}},
+		{"delete the last event", "demo", false, func(x tx) audit.Broken {
+			x.exec("DELETE FROM order_events WHERE order_id = $1 AND version = 5", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 5, Reason: "at version 5 but its log ends at version 4"}
+		}},
+		{"roll an order back one change consistently", "demo", false, func(x tx) audit.Broken {
+			// D's version 4 was written after the first seal and sealed by
+			// the second; the attacker removes it and rewinds the order row.
+			x.exec("DELETE FROM order_events WHERE order_id = $1 AND version = 4", j.D)
+			x.exec(`UPDATE orders o SET version = 3, last_hash = e.hash, note = '', updated_at = e.at
+				FROM order_events e WHERE e.order_id = o.id AND o.id = $1 AND e.version = 3`, j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, Seal: 2, Reason: "sealed event is missing"}
+		}},
+		{"lower a tip through the app role", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE order_payments SET tip_cents = 0 WHERE order_id = $1", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 5, Reason: "differs from its log: payments"}
+		}},
+		{"credit another server through the app role", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE orders SET server_staff = 'Chloe' WHERE id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, Reason: "differs from its log: server"}
+		}},
+		{"change a line's quantity through the app role", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE order_lines SET qty = qty + 1 WHERE order_id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, Reason: "differs from its log: line"}
+		}},
+		{"delete all of an order's events", "demo", false, func(x tx) audit.Broken {
+			x.exec("DELETE FROM order_events WHERE order_id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 1, Reason: "no events"}
+		}},
+		{"delete an order row but not its events", "demo", false, func(x tx) audit.Broken {
+			x.exec("DELETE FROM orders WHERE id = $1", j.C)
+			return audit.Broken{OrderID: &j.C, Version: 1, Reason: "events exist for an order that does not"}
+		}},
+		{"delete a sealed order entirely", "demo", false, func(x tx) audit.Broken {
+			for _, sql := range []string{
+				"DELETE FROM order_events WHERE order_id = $1",
+				"DELETE FROM order_lines WHERE order_id = $1",
+				"DELETE FROM order_payments WHERE order_id = $1",
+				"DELETE FROM kitchen_ticket_events WHERE ticket_id IN (SELECT id FROM kitchen_tickets WHERE order_id = $1)",
+				"DELETE FROM kitchen_tickets WHERE order_id = $1",
+				"DELETE FROM outbox WHERE order_id = $1",
+				"DELETE FROM orders WHERE id = $1",
+			} {
+				x.exec(sql, j.A)
+			}
+			require.Zero(x.t, x.count("SELECT count(*) FROM order_conflicts WHERE order_id = $1", j.A))
+			// Every remaining chain is intact; only the seal remembers A.
+			return audit.Broken{OrderID: &j.A, Version: 5, Seal: 1, Reason: "sealed event is missing"}
+		}},
+		{"swap two events", "demo", false, func(x tx) audit.Broken {
+			v3 := x.eventID(j.A, 3)
+			for _, st := range [][2]int{{2, 1000}, {3, 2}, {1000, 3}} {
+				x.exec("UPDATE order_events SET version = $3 WHERE order_id = $1 AND version = $2", j.A, st[0], st[1])
+			}
+			return audit.Broken{OrderID: &j.A, Version: 2, EventID: v3, Reason: "hash does not match"}
+		}},
+		{"app role rewrites an order's head hash", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE orders SET last_hash = sha256('forged') WHERE id = $1", j.A)
+			return audit.Broken{OrderID: &j.A, Version: 5, Reason: "recorded head hash does not match"}
+		}},
+		{"app role moves an order's version ahead of its log", "demo", true, func(x tx) audit.Broken {
+			x.exec("UPDATE orders SET version = version + 1 WHERE id = $1", j.B)
+			return audit.Broken{OrderID: &j.B, Version: 7, Reason: "at version 7 but its log ends at version 6"}
+		}},
+		{"drop a head from a seal", "demo", false, func(x tx) audit.Broken {
+			x.exec(`UPDATE venue_seals SET heads = (SELECT json_agg(h) FROM json_array_elements(heads) h WHERE h->>'order_id' <> $1)
+				WHERE venue_id = 'demo' AND seq = 1`, j.A.String())
+			return audit.Broken{Seal: 1, Reason: "seal hash does not match"}
+		}},
+		{"forge a seal and recompute its hash", "demo", false, func(x tx) audit.Broken {
+			var at time.Time
+			var raw string
+			require.NoError(x.t, x.tx.QueryRow(context.Background(),
+				"SELECT sealed_at, heads::text FROM venue_seals WHERE venue_id = 'demo' AND seq = 1").Scan(&at, &raw))
+			var heads, kept []audit.Head
+			require.NoError(x.t, json.Unmarshal([]byte(raw), &heads))
+			for _, h := range heads {
+				if h.OrderID != j.A {
+					kept = append(kept, h)
+				}
+			}
+			require.Len(x.t, kept, len(heads)-1)
+			forged, err := json.Marshal(kept)
+			require.NoError(x.t, err)
+			x.exec("UPDATE venue_seals SET heads = $1::text::json, hash = $2 WHERE venue_id = 'demo' AND seq = 1",
+				string(forged), audit.SealHash(audit.ZeroHash, "demo", 1, at, kept))
+			// Seal 1 checks out by itself; seal 2 was chained to the original.
+			return audit.Broken{Seal: 2, Reason: "seal hash does not match"}
+		}},
+		{"delete the first seal", "demo", false, func(x tx) audit.Broken {
+			x.exec("DELETE FROM venue_seals WHERE venue_id = 'demo' AND seq = 1")
+			return audit.Broken{Seal: 2, Reason: "seal 2 follows seal 0"}
+		}},
+		{"edit another venue's event", "demo2", false, func(x tx) audit.Broken {
+			x.exec("UPDATE order_events SET actor_staff = 'Mallory' WHERE order_id = $1 AND version = 2", j.E)
+			// The venue tampered with is broken; the other is not affected.
+			x.requireOK("demo")
+			return audit.Broken{OrderID: &j.E, Version: 2, EventID: x.eventID(j.E, 2), Reason: "hash does not match"}
+		}},
+	}
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool := j.db.Admin
+			if c.app {
+				pool = j.db.Pool
+			}
+			ptx, err := pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = ptx.Rollback(ctx) }()
+			x := tx{t: t, tx: ptx}
+			if !c.app {
+				_, err := ptx.Exec(ctx, "SET LOCAL session_replication_role = replica")
+				require.NoError(t, err)
+			}
+			x.requireOK("demo")
+			x.requireOK("demo2")
+			want := c.tamper(x)
+			requireBroken(t, x.verify(c.venue), want)
+		})
+	}
+	// Every case was rolled back: the journal verifies as it did.
+	require.Equal(t, audit.Result{OK: true, EventsChecked: 16, OrdersChecked: 4, SealsChecked: 2}, j.requireOK("demo"))
+	j.requireOK("demo2")
+}

@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/posd/posd/internal/audit"
+)
+
+func (s *Server) auditVerify(c *fiber.Ctx) error {
+	r, err := s.cfg.Store.Verify(c.UserContext(), principal(c).Venue)
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+func (s *Server) auditShift(c *fiber.Ctx) error {
+	from, err := queryTime(c, "from")
+	if err != nil {
+		return err
+	}
+	to, err := queryTime(c, "to")
+	if err != nil {
+		return err
+	}
+	if err := audit.CheckRange(from, to); err != nil {
+		return badRequest("to", err.Error())
+	}
+	r, err := s.cfg.Store.Shift(c.UserContext(), principal(c).Venue, from, to)
+	if errors.Is(err, audit.ErrRange) {
+		return badRequest("to", err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(r)
+}
+
+// queryTime reads a required RFC 3339 time from the query string.
+func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
+	v := c.Query(name)
+	if v == "" {
+		return time.Time{}, badRequest(name, name+" is required (RFC 3339, e.g. 2026-11-22T17:00:00Z)")
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		// An unescaped "+01:00" arrives as " 01:00".
+		t, err = time.Parse(time.RFC3339Nano, strings.Replace(v, " ", "+", 1))
+	}
+	if err != nil {
+		return time.Time{}, badRequest(name, name+" must be an RFC 3339 time such as 2026-11-22T17:00:00Z")
+	}
+	return t, nil
+}

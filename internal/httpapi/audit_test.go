@@ -1,0 +1,337 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/url"
+	"sort"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store"
+)
+
+// keys returns the member names of a JSON object, sorted.
+func keys(m any) []string {
+	obj := m.(map[string]any)
+	ks := make([]string, 0, len(obj))
+	for k := range obj {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func shiftPath(from, to time.Time) string {
+	return "/v1/audit/shift?from=" + url.QueryEscape(from.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339Nano))
+}
+
+// demo2Noise writes, in venue demo2 and on the same table names, everything
+// the demo report counts: a closed order with sales and tips, a refused stale
+// write, a void, a comp and a forced override (the last three straight through
+// the store, as demo2 has no manager token). closed is left closed, open
+// stays open.
+func demo2Noise(t *testing.T, f fixture, closed, open string) {
+	t.Helper()
+	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: other, Body: map[string]any{"table": closed, "guests": 3}})
+	require.Equal(t, 201, r.Status, string(r.Body))
+	z1 := r.Map(t)["id"].(string)
+	f.mustPatch(other, z1, 1, addItem("steak"), addItem("beer"), map[string]any{"op": "send"})
+	f.mustPatch(other, z1, 2, map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 3100, "tip_cents": 999}, map[string]any{"op": "close"})
+
+	r = f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: other, Body: map[string]any{"table": open, "guests": 3}})
+	require.Equal(t, 201, r.Status, string(r.Body))
+	z2 := r.Map(t)["id"].(string)
+	o := f.mustPatch(other, z2, 1, addItem("burger"), addItem("fries"), map[string]any{"op": "send"})
+	requireProblem(t, f.patch(other, z2, 1, map[string]any{"op": "set_note", "note": "late"}), 409, "version-conflict")
+
+	ctx := context.Background()
+	yuri := order.Actor{Device: "backoffice", Staff: "Yuri", Role: order.RoleManager}
+	id := uuid.MustParse(z2)
+	lineIDs := map[string]uuid.UUID{}
+	for _, l := range o["lines"].([]any) {
+		m := l.(map[string]any)
+		lineIDs[m["sku"].(string)] = uuid.MustParse(m["id"].(string))
+	}
+	v := int64(2)
+	for _, op := range []order.Op{
+		{Op: order.OpVoidItem, LineID: ptr(lineIDs["fries"]), Reason: "demo2 void"},
+		{Op: order.OpCompItem, LineID: ptr(lineIDs["burger"]), Reason: "demo2 comp"},
+	} {
+		_, changed, err := f.Store.Patch(ctx, "demo2", id, store.Patch{Expected: &v, Ops: []order.Op{op}}, yuri)
+		require.NoError(t, err)
+		require.True(t, changed)
+		v++
+	}
+	_, changed, err := f.Store.Patch(ctx, "demo2", id, store.Patch{Force: true, Ops: []order.Op{{Op: order.OpSetGuests, Guests: ptr(7)}}}, yuri)
+	require.NoError(t, err)
+	require.True(t, changed)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestAuditShiftReport drives a scripted shift through the API and checks the
+// post-shift report figure by figure, that every void, comp and override
+// leads to its event and to the order as it was, that the range is half-open,
+// and that another venue's data written in the same range never appears.
+func TestAuditShiftReport(t *testing.T) {
+	f := setup(t)
+	wideFrom := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	demo2Noise(t, f, "T1", "T4") // before the script…
+	sc := apitest.ScriptShift(t, f.Stack)
+	demo2Noise(t, f, "T2", "T3") // …and inside its range, on the same table names.
+	wideTo := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+
+	// The noise is really there, in range, for demo2's own report.
+	z, err := f.Store.Shift(context.Background(), "demo2", wideFrom, wideTo)
+	require.NoError(t, err)
+	require.Equal(t, []audit.StaffSummary{
+		{Staff: "Yuri", Voids: 2, Comps: 2},
+		{Staff: "Zoe", OrdersClosed: 2, SalesCents: 2 * 3100, TipsCents: 2 * 999},
+	}, z.ByStaff)
+	require.Len(t, z.ForcedOverrides, 2)
+	require.EqualValues(t, 2, z.Conflicts.Total)
+
+	for _, tok := range []string{auditor, manager} {
+		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query(), Token: tok})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		require.Equal(t, "application/json", r.Header.Get("Content-Type"))
+
+		// The wire format is the design's, member by member.
+		raw := r.Map(t)
+		require.Equal(t, []string{"by_staff", "comps", "conflicts", "forced_overrides", "from", "to", "voids"}, keys(raw))
+		require.Equal(t, sc.From.Format(time.RFC3339), raw["from"])
+		require.Equal(t, sc.To.Format(time.RFC3339), raw["to"])
+		require.Equal(t, []string{"comps", "orders_closed", "sales_cents", "staff", "tips_cents", "voids"}, keys(raw["by_staff"].([]any)[0]))
+		lineKeys := []string{"amount_cents", "at", "by", "line_id", "order_id", "qty", "reason", "sku", "table", "version"}
+		require.Equal(t, lineKeys, keys(raw["voids"].([]any)[0]))
+		require.Equal(t, lineKeys, keys(raw["comps"].([]any)[0]))
+		require.Equal(t, []string{"at", "by", "order_id", "overridden_version", "table", "version"}, keys(raw["forced_overrides"].([]any)[0]))
+		require.Equal(t, []string{"by_table", "total"}, keys(raw["conflicts"]))
+		require.Equal(t, []string{"count", "table"}, keys(raw["conflicts"].(map[string]any)["by_table"].([]any)[0]))
+
+		var rep audit.Report
+		r.JSON(t, &rep)
+		sc.RequireReport(t, rep)
+	}
+
+	// Over a wider range the report is the same: nothing of demo2 leaks in.
+	r := f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(wideFrom, wideTo), Token: auditor})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	var rep audit.Report
+	r.JSON(t, &rep)
+	wide := sc
+	wide.From, wide.To = wideFrom, wideTo
+	wide.Expected.From, wide.Expected.To = wideFrom, wideTo
+	wide.RequireReport(t, rep)
+
+	// Every void, comp and override leads to its event and to the order as
+	// it was before and after.
+	events := func(id uuid.UUID) map[int64]map[string]any {
+		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id.String() + "/events", Token: auditor})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		byVersion := map[int64]map[string]any{}
+		for _, e := range r.Map(t)["events"].([]any) {
+			m := e.(map[string]any)
+			byVersion[int64(m["version"].(float64))] = m
+		}
+		return byVersion
+	}
+	at := func(id uuid.UUID, version int64) map[string]any {
+		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id.String() + "?at_version=" + strconv.FormatInt(version, 10), Token: auditor})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		return r.Map(t)
+	}
+	lineOf := func(o map[string]any, id string) map[string]any {
+		for _, l := range o["lines"].([]any) {
+			if m := l.(map[string]any); m["id"] == id {
+				return m
+			}
+		}
+		t.Fatalf("no line %s in %v", id, o["lines"])
+		return nil
+	}
+	for _, sec := range []struct {
+		op   string
+		rows []audit.LineAction
+	}{{"void_item", rep.Voids}, {"comp_item", rep.Comps}} {
+		for _, a := range sec.rows {
+			ev := events(a.OrderID)[a.Version]
+			require.NotNil(t, ev, "no event %d of %s", a.Version, a.OrderID)
+			require.Equal(t, a.OrderID.String(), ev["order_id"])
+			require.Equal(t, "order.patched", ev["type"])
+			require.Equal(t, a.By, ev["actor"].(map[string]any)["staff"])
+			require.Equal(t, "manager", ev["actor"].(map[string]any)["role"])
+			evAt, err := time.Parse(time.RFC3339Nano, ev["at"].(string))
+			require.NoError(t, err)
+			require.True(t, evAt.Equal(a.At), "event at %s, report at %s", evAt, a.At)
+			ops := ev["ops"].([]any)
+			require.Len(t, ops, 1)
+			op := ops[0].(map[string]any)
+			require.Equal(t, sec.op, op["op"])
+			require.Equal(t, a.LineID, op["line_id"])
+			require.Equal(t, a.SKU, op["sku"])
+			require.Equal(t, a.Reason, op["reason"])
+			require.EqualValues(t, a.Qty, op["qty"])
+			require.EqualValues(t, a.AmountCents, op["qty"].(float64)*op["unit_price_cents"].(float64))
+
+			before, after := lineOf(at(a.OrderID, a.Version-1), a.LineID), lineOf(at(a.OrderID, a.Version), a.LineID)
+			if sec.op == "void_item" {
+				require.Equal(t, "sent", before["status"])
+				require.Equal(t, "voided", after["status"])
+			} else {
+				require.Equal(t, false, before["comped"])
+				require.Equal(t, true, after["comped"])
+			}
+		}
+	}
+	for _, fo := range rep.ForcedOverrides {
+		ev := events(fo.OrderID)[fo.Version]
+		require.NotNil(t, ev)
+		require.Equal(t, true, ev["forced"])
+		require.EqualValues(t, fo.OverriddenVersion, ev["overridden_version"])
+		require.Equal(t, fo.By, ev["actor"].(map[string]any)["staff"])
+		evAt, err := time.Parse(time.RFC3339Nano, ev["at"].(string))
+		require.NoError(t, err)
+		require.True(t, evAt.Equal(fo.At))
+		require.EqualValues(t, 2, at(fo.OrderID, fo.OverriddenVersion)["guests"])
+		require.EqualValues(t, 6, at(fo.OrderID, fo.Version)["guests"])
+	}
+	// The refused writes were recorded with how they were refused.
+	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_conflicts WHERE venue_id = 'demo' AND via = 'expected_version' AND staff = 'Alice' AND expected_version = 1 AND current_version = 2 AND order_id = $1", sc.Orders["T4"]))
+	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_conflicts WHERE venue_id = 'demo' AND via = 'if-match' AND staff = 'Bruno' AND expected_version = 1 AND current_version = 2 AND order_id = $1", sc.Orders["T4"]))
+
+	// [from, to) is half-open: the void is in a range starting at its time
+	// and not in one ending there.
+	void := rep.Voids[0]
+	var part audit.Report
+	r = f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(void.At, void.At.Add(time.Microsecond)), Token: auditor})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	r.JSON(t, &part)
+	require.Len(t, part.Voids, 1)
+	require.Equal(t, void.OrderID, part.Voids[0].OrderID)
+	require.Empty(t, part.Comps)
+	r = f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(void.At.Add(-time.Minute), void.At), Token: auditor})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	part = audit.Report{}
+	r.JSON(t, &part)
+	require.Empty(t, part.Voids)
+	require.Len(t, part.Comps, 1, "the comp of T1 came before the void")
+
+	// A range with nothing in it has empty lists, not nulls.
+	r = f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(wideFrom.Add(-48*time.Hour), wideFrom.Add(-24*time.Hour)), Token: manager})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	empty := r.Map(t)
+	for _, k := range []string{"by_staff", "voids", "comps", "forced_overrides"} {
+		require.Equal(t, []any{}, empty[k], k)
+	}
+	require.Equal(t, map[string]any{"total": float64(0), "by_table": []any{}}, empty["conflicts"])
+}
+
+// TestAuditVerifyAPI: the venue's journal verifies, counting exactly the
+// venue's events and orders; an edit made behind posd's back is reported
+// with the order and version it broke.
+func TestAuditVerifyAPI(t *testing.T) {
+	f := setup(t)
+	demo2Noise(t, f, "T1", "T2")
+	sc := apitest.ScriptShift(t, f.Stack)
+
+	for _, tok := range []string{auditor, manager} {
+		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: tok})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		var res audit.Result
+		r.JSON(t, &res)
+		require.True(t, res.OK, string(r.Body))
+		require.Nil(t, res.Broken)
+		require.EqualValues(t, 18, res.EventsChecked) // T1 5, T2 5, T3 5, T4 3
+		require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'"), res.EventsChecked)
+		require.Less(t, res.EventsChecked, f.DB.Count(t, "SELECT count(*) FROM order_events"), "demo2 has events too")
+		require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM orders WHERE venue_id = 'demo'"), res.OrdersChecked)
+		require.EqualValues(t, 4, res.OrdersChecked)
+		require.EqualValues(t, 0, res.SealsChecked)
+	}
+
+	// A superuser edits who voided the fries, with the triggers off.
+	err := pgx.BeginFunc(context.Background(), f.DB.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(context.Background(), "UPDATE order_events SET actor_staff = 'Bruno' WHERE venue_id = 'demo' AND order_id = $1 AND version = 4", sc.Orders["T2"])
+		return err
+	})
+	require.NoError(t, err)
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	raw := r.Map(t)
+	require.Equal(t, false, raw["ok"])
+	broken := raw["broken"].(map[string]any)
+	require.Equal(t, sc.Orders["T2"].String(), broken["order_id"])
+	require.EqualValues(t, 4, broken["version"])
+	require.NotEmpty(t, broken["event_id"])
+	require.Contains(t, broken["reason"], "hash")
+}
+
+// TestAuditShiftBadRange: a missing, unparseable, empty, reversed or too long
+// range is a 400 problem naming the field.
+func TestAuditShiftBadRange(t *testing.T) {
+	f := setup(t)
+	base := time.Date(2026, 11, 22, 17, 0, 0, 0, time.UTC)
+	ts := func(t time.Time) string { return url.QueryEscape(t.Format(time.RFC3339)) }
+	cases := []struct {
+		name, query, field string
+	}{
+		{"no range", "", "from"},
+		{"missing from", "to=" + ts(base), "from"},
+		{"missing to", "from=" + ts(base), "to"},
+		{"empty from", "from=&to=" + ts(base), "from"},
+		{"garbage from", "from=yesterday&to=" + ts(base), "from"},
+		{"garbage to", "from=" + ts(base) + "&to=2026-13-01T00:00:00Z", "to"},
+		{"date only", "from=2026-11-22&to=" + ts(base.Add(time.Hour)), "from"},
+		{"no zone", "from=2026-11-22T17:00:00&to=" + ts(base.Add(time.Hour)), "from"},
+		{"reversed", "from=" + ts(base.Add(time.Hour)) + "&to=" + ts(base), "to"},
+		{"empty range", "from=" + ts(base) + "&to=" + ts(base), "to"},
+		{"over 31 days", "from=" + ts(base) + "&to=" + ts(base.Add(audit.MaxShiftRange+time.Second)), "to"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + c.query, Token: auditor}), 400, "bad-request")
+			requireFieldError(t, p, -1, c.field)
+		})
+	}
+
+	// Exactly 31 days is allowed; an offset is accepted (also with its "+"
+	// left unescaped) and answered in UTC.
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=" + ts(base) + "&to=" + ts(base.Add(audit.MaxShiftRange)), Token: auditor})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=2026-11-22T18:00:00+01:00&to=2026-11-23T03:00:00%2B01:00", Token: auditor})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	m := r.Map(t)
+	require.Equal(t, "2026-11-22T17:00:00Z", m["from"])
+	require.Equal(t, "2026-11-23T02:00:00Z", m["to"])
+}
+
+// TestAuditRoles: the audit endpoints are for managers and auditors only.
+func TestAuditRoles(t *testing.T) {
+	f := setup(t)
+	now := time.Now().UTC()
+	shift := shiftPath(now.Add(-time.Hour), now)
+	for _, path := range []string{"/v1/audit/verify", shift} {
+		requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path}), 401, "unauthorized")
+		for _, tok := range []string{waiter, waiter2, kitchen, other} {
+			requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: tok}), 403, "forbidden")
+		}
+		for _, tok := range []string{auditor, manager} {
+			r := f.Do(t, apitest.Req{Method: "GET", Path: path, Token: tok})
+			require.Equal(t, 200, r.Status, "%s as %s: %s", path, tok, r.Body)
+		}
+	}
+	// The role is checked before the range.
+	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=x", Token: waiter}), 403, "forbidden")
+}

@@ -1,0 +1,38 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posd/posd/internal/audit"
+)
+
+// readSnapshot runs f in a read-only repeatable-read transaction, so every
+// query it makes sees the same snapshot.
+func (s *Store) readSnapshot(ctx context.Context, f func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, f)
+}
+
+// Shift builds the venue's post-shift report for [from, to) from one snapshot.
+func (s *Store) Shift(ctx context.Context, venue string, from, to time.Time) (audit.Report, error) {
+	var r audit.Report
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = audit.Shift(ctx, tx, venue, from, to)
+		return err
+	})
+	return r, err
+}
+
+// Verify checks the venue's journal from one snapshot.
+func (s *Store) Verify(ctx context.Context, venue string) (audit.Result, error) {
+	var r audit.Result
+	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+		var err error
+		r, err = audit.Verify(ctx, tx, venue)
+		return err
+	})
+	return r, err
+}
