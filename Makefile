@@ -6,6 +6,7 @@ SQLC_VERSION := v1.31.1
 GOBIN        := $(shell go env GOPATH)/bin
 SQLC         := $(GOBIN)/sqlc
 POSD_FLAGS   ?=
+BENCH_FLAGS  ?=
 
 .PHONY: help
 help: ## Show this help
@@ -25,6 +26,12 @@ run: ## Run posd dev: local Postgres + embedded NATS + demo data on http://127.0
 test: ## Run every test against a real Postgres and NATS (started by the tests)
 	go vet ./...
 	go test -race -count=1 -timeout 20m ./...
+
+.PHONY: bench
+bench: ## Benchmark PATCH on the real stack against pgbench (report also in bin/bench.md; see docs/BENCHMARKS.md)
+	go build -o bin/posd ./cmd/posd
+	go build -o bin/posbench ./cmd/posbench
+	./bin/posbench --posd bin/posd --out bin/bench.md $(BENCH_FLAGS)
 
 .PHONY: sqlc
 sqlc: $(SQLC) ## Install the pinned sqlc

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgbenchOrderID is the SQL expression of the id of pgbench client :client_id's
+// order: a fixed UUID per client, so the script needs no lookup.
+const pgbenchOrderID = `('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid`
+
+// dbInfo describes the Postgres server the run used.
+type dbInfo struct {
+	Version           string
+	SynchronousCommit string
+	Fsync             string
+	SharedBuffers     string
+	Features          schemaFeatures
+}
+
+// schemaFeatures are the parts of posd's schema that change what one PATCH
+// writes; the pgbench script and pgbench's orders follow them.
+type schemaFeatures struct {
+	// Outbox: every change also inserts an outbox row (pgbench writes the
+	// same rows to outbox_bench).
+	Outbox bool
+	// OrdersFull: GetOrderFull reads the orders_full view.
+	OrdersFull bool
+	// Hash: events carry a 32-byte chain hash and orders the last one.
+	Hash bool
+	// OpsJSON: order_events.ops is json (verbatim text), not jsonb.
+	OpsJSON bool
+}
+
+// String lists the features for the report.
+func (f schemaFeatures) String() string {
+	var on []string
+	for _, x := range []struct {
+		set  bool
+		name string
+	}{{f.OrdersFull, "orders_full view"}, {f.Hash, "event hash chain"}, {f.OpsJSON, "json ops"}, {f.Outbox, "outbox"}} {
+		if x.set {
+			on = append(on, x.name)
+		}
+	}
+	if len(on) == 0 {
+		return "none of orders_full, hash chain, json ops, outbox"
+	}
+	return strings.Join(on, ", ")
+}
+
+// currentFeatures are those of posd's schema when this was written, for
+// --print-script.
+var currentFeatures = schemaFeatures{Outbox: true, OrdersFull: true, Hash: true, OpsJSON: true}
+
+// detectFeatures reads the schema's features from the catalog.
+func detectFeatures(ctx context.Context, conn *pgx.Conn) (schemaFeatures, error) {
+	var f schemaFeatures
+	err := conn.QueryRow(ctx, `
+		SELECT to_regclass('public.outbox') IS NOT NULL,
+		       to_regclass('public.orders_full') IS NOT NULL,
+		       EXISTS (SELECT FROM information_schema.columns
+		               WHERE table_schema = 'public' AND table_name = 'order_events' AND column_name = 'hash'),
+		       EXISTS (SELECT FROM information_schema.columns
+		               WHERE table_schema = 'public' AND table_name = 'order_events' AND column_name = 'ops'
+		                 AND data_type = 'json')`).Scan(&f.Outbox, &f.OrdersFull, &f.Hash, &f.OpsJSON)
+	return f, err
+}
+
+// prepareDatabase, as the superuser, adds the dining tables posbench uses to
+// venue "demo" (B1..Bn for the low-contention orders, H1..Hk for the banquet
+// orders, P0..Pn-1 for the pgbench orders) and creates pgbench's orders: one
+// per client, each with lines pending lines, at version lines+1 with a
+// matching event log (order.opened, then one add_item event per line).
+func prepareDatabase(ctx context.Context, superURL string, clients, banquets, lines int) (dbInfo, error) {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return dbInfo{}, fmt.Errorf("connect as superuser: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var info dbInfo
+	for _, s := range []struct {
+		name string
+		dst  *string
+	}{{"server_version", &info.Version}, {"synchronous_commit", &info.SynchronousCommit},
+		{"fsync", &info.Fsync}, {"shared_buffers", &info.SharedBuffers}} {
+		if err := conn.QueryRow(ctx, "SHOW "+s.name).Scan(s.dst); err != nil {
+			return info, fmt.Errorf("SHOW %s: %w", s.name, err)
+		}
+	}
+
+	if info.Features, err = detectFeatures(ctx, conn); err != nil {
+		return info, fmt.Errorf("read posd's schema: %w", err)
+	}
+	f := info.Features
+	// Column lists and values that depend on the schema.
+	jsonFn, orderHashCol, orderHashVal, eventHashCol, eventHashVal := "jsonb", "", "", "", ""
+	if f.OpsJSON {
+		jsonFn = "json"
+	}
+	if f.Hash {
+		orderHashCol, orderHashVal = ", last_hash", ", "+benchHash
+		eventHashCol, eventHashVal = ", hash", ", "+benchHash
+	}
+
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if f.Outbox {
+			// pgbench's outbox rows: same shape as posd's, out of the
+			// relay's sight.
+			for _, q := range []string{
+				"CREATE TABLE IF NOT EXISTS outbox_bench (LIKE outbox INCLUDING ALL)",
+				"GRANT SELECT, INSERT ON outbox_bench TO posd_app",
+			} {
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return err
+				}
+			}
+		}
+		stmts := []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO dining_tables (venue_id, id, label, seats)
+			  SELECT 'demo', 'B' || g, 'Bench ' || g, 4 FROM generate_series(1, $1::int) g
+			  UNION ALL
+			  SELECT 'demo', 'P' || g, 'pgbench ' || g, 4 FROM generate_series(0, $1::int - 1) g
+			  UNION ALL
+			  SELECT 'demo', 'H' || g, 'Banquet ' || g, 8 FROM generate_series(1, $2::int) g
+			  ON CONFLICT DO NOTHING`, []any{clients, banquets}},
+			{`INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at,
+			                     updated_at` + orderHashCol + `)
+			  SELECT 'demo', ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'P' || g, 'open', 4, '',
+			         $2::bigint + 1, 'Alice', now(), now()` + orderHashVal + `
+			  FROM generate_series(0, $1::int - 1) g`, []any{clients, lines}},
+			{`INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
+			                           seat, course, modifiers, note, station, status, comped)
+			  SELECT 'demo', o.id, gen_random_uuid(), p, 'burger', 'Bistro burger', 1, 1600, 0, 1, '[]', '',
+			         'grill', 'pending', false
+			  FROM orders o, generate_series(1, $1::int) p
+			  WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%'`, []any{lines}},
+			{`INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
+			                            actor_role, ops` + eventHashCol + `)
+			  SELECT 'demo', o.id, 1, gen_random_uuid(), 'order.opened', now(), 'waiter-1', 'Alice', 'waiter',
+			         ` + jsonFn + `_build_array(` + jsonFn + `_build_object('op', 'open', 'table', o.table_id, 'guests', 4))` + eventHashVal + `
+			  FROM orders o WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%'
+			  UNION ALL
+			  SELECT 'demo', o.id, l.position + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice',
+			         'waiter', ` + jsonFn + `_build_array(` + jsonFn + `_build_object('op', 'add_item', 'line_id', l.id,
+			             'sku', l.sku, 'name', l.name, 'unit_price_cents', l.unit_price_cents, 'station', l.station,
+			             'qty', 1, 'seat', 0, 'course', 1, 'note', ''))` + eventHashVal + `
+			  FROM orders o JOIN order_lines l ON l.venue_id = o.venue_id AND l.order_id = o.id
+			  WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%'`, nil},
+		}
+		for _, s := range stmts {
+			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return info, fmt.Errorf("prepare benchmark tables and pgbench orders: %w", err)
+	}
+	// Fresh statistics for the planner, as a long-running database has.
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
+		return info, fmt.Errorf("analyze: %w", err)
+	}
+	return info, nil
+}
+
+// verifyPgbenchOrders checks that pgbench's script did to its orders what it
+// claims: each order's event log has one row per version, and after t
+// transactions (version lines+1+t) it holds lines - t%2 lines, because the
+// script alternates remove and add starting with a remove.
+func verifyPgbenchOrders(ctx context.Context, superURL string, lines int) (txs int64, problems []string, err error) {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `
+		SELECT o.table_id, o.version,
+		       (SELECT count(*) FROM order_lines l WHERE l.venue_id = o.venue_id AND l.order_id = o.id),
+		       (SELECT count(*) FROM order_events e WHERE e.venue_id = o.venue_id AND e.order_id = o.id)
+		FROM orders o WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%' ORDER BY o.table_id`)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var version, nLines, nEvents int64
+		if err := rows.Scan(&table, &version, &nLines, &nEvents); err != nil {
+			return 0, nil, err
+		}
+		t := version - int64(lines) - 1
+		txs += t
+		if want := int64(lines) - t%2; nLines != want || nEvents != version {
+			problems = append(problems, fmt.Sprintf("pgbench order on %s: version %d, %d lines (want %d), %d events (want %d)",
+				table, version, nLines, want, nEvents, version))
+		}
+	}
+	return txs, problems, rows.Err()
+}
