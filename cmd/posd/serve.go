@@ -119,6 +119,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 	relay := outbox.New(poolCfg.ConnConfig.Copy(), js, outbox.Options{
 		Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(m.Registry),
 	})
+	st.OnCommit(relay.Kick)
 	go func() {
 		defer close(relayDone)
 		if err := relay.Run(relayCtx); err != nil {

@@ -33,3 +33,12 @@ SET version    = version + 1,
     closed_at  = @closed_at,
     last_hash  = @last_hash
 WHERE venue_id = @venue_id AND id = @id AND version = @expected_version;
+
+-- AssertOrderHead aborts the transaction unless the order now carries this
+-- version and head hash, i.e. unless this transaction's versioned UPDATE
+-- happened (only it writes that hash).
+-- name: AssertOrderHead :exec
+SELECT posd_assert(EXISTS (
+    SELECT 1 FROM orders
+    WHERE venue_id = @venue_id AND id = @id AND version = @version AND last_hash = @last_hash
+), 'stale write: the order moved on');

@@ -4,11 +4,6 @@ FROM menu_items
 WHERE venue_id = @venue_id
 ORDER BY station, sku;
 
--- name: GetMenuItems :many
-SELECT sku, name, price_cents, station
-FROM menu_items
-WHERE venue_id = @venue_id AND sku = ANY(@skus::text[]);
-
 -- name: ListTablesWithOpenOrder :many
 SELECT t.id, t.label, t.seats, o.id AS open_order_id
 FROM dining_tables t

@@ -134,6 +134,7 @@ func (s *Stack) StartRelay(t testing.TB, o outbox.Options) (stop func(), done <-
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan error, 1)
 	r := outbox.New(cfg, s.JS, o)
+	s.Store.OnCommit(r.Kick)
 	go func() { ch <- r.Run(ctx) }()
 	var once sync.Once
 	stopped := make(chan error, 1)

@@ -12,6 +12,33 @@ import (
 	"github.com/google/uuid"
 )
 
+const assertOrderHead = `-- name: AssertOrderHead :exec
+SELECT posd_assert(EXISTS (
+    SELECT 1 FROM orders
+    WHERE venue_id = $1 AND id = $2 AND version = $3 AND last_hash = $4
+), 'stale write: the order moved on')
+`
+
+type AssertOrderHeadParams struct {
+	VenueID  string
+	ID       uuid.UUID
+	Version  int64
+	LastHash []byte
+}
+
+// AssertOrderHead aborts the transaction unless the order now carries this
+// version and head hash, i.e. unless this transaction's versioned UPDATE
+// happened (only it writes that hash).
+func (q *Queries) AssertOrderHead(ctx context.Context, db DBTX, arg AssertOrderHeadParams) error {
+	_, err := db.Exec(ctx, assertOrderHead,
+		arg.VenueID,
+		arg.ID,
+		arg.Version,
+		arg.LastHash,
+	)
+	return err
+}
+
 const bumpOrderVersion = `-- name: BumpOrderVersion :execrows
 UPDATE orders
 SET version    = version + 1,

@@ -11,49 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const getMenuItems = `-- name: GetMenuItems :many
-SELECT sku, name, price_cents, station
-FROM menu_items
-WHERE venue_id = $1 AND sku = ANY($2::text[])
-`
-
-type GetMenuItemsParams struct {
-	VenueID string
-	Skus    []string
-}
-
-type GetMenuItemsRow struct {
-	Sku        string
-	Name       string
-	PriceCents int64
-	Station    string
-}
-
-func (q *Queries) GetMenuItems(ctx context.Context, db DBTX, arg GetMenuItemsParams) ([]GetMenuItemsRow, error) {
-	rows, err := db.Query(ctx, getMenuItems, arg.VenueID, arg.Skus)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []GetMenuItemsRow
-	for rows.Next() {
-		var i GetMenuItemsRow
-		if err := rows.Scan(
-			&i.Sku,
-			&i.Name,
-			&i.PriceCents,
-			&i.Station,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listMenuItems = `-- name: ListMenuItems :many
 SELECT sku, name, price_cents, station
 FROM menu_items

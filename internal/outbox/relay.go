@@ -34,7 +34,7 @@ const (
 	lockKey          = int64(0x706f73640001) // "posd" + 1: the relay's advisory lock
 	cursorName       = "relay"
 	defaultBatch     = 500
-	defaultPoll      = 5 * time.Millisecond
+	defaultPoll      = 50 * time.Millisecond
 	defaultStandby   = time.Second
 	maxBackoff       = 5 * time.Second
 	ackTimeout       = 5 * time.Second
@@ -108,7 +108,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 type Options struct {
 	// BatchSize is how many rows are read and published at a time.
 	BatchSize int
-	// Poll is how long an idle relay waits before looking again.
+	// Poll is how long an idle relay waits before looking again when
+	// nothing wakes it (Kick wakes it at once).
 	Poll time.Duration
 	// Standby is how often a relay without the lock tries to take it.
 	Standby time.Duration
@@ -130,6 +131,17 @@ type Relay struct {
 	js      jetstream.JetStream
 	o       Options
 	q       *dbsqlc.Queries
+	wake    chan struct{}
+}
+
+// Kick tells the relay that something was committed, so it looks now rather
+// than at its next poll. It never blocks. Writes of other processes are
+// found by the poll.
+func (r *Relay) Kick() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // New returns a relay that takes its lock and reads the outbox through its
@@ -150,7 +162,7 @@ func New(connCfg *pgx.ConnConfig, js jetstream.JetStream, o Options) *Relay {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	return &Relay{connCfg: connCfg, js: js, o: o, q: dbsqlc.New()}
+	return &Relay{connCfg: connCfg, js: js, o: o, q: dbsqlc.New(), wake: make(chan struct{}, 1)}
 }
 
 // errCrash marks an AfterPublish failure: Run returns instead of retrying.
@@ -261,7 +273,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 			}
 			lastPrune = time.Now()
 		}
-		if len(rows) < r.o.BatchSize && !sleep(ctx, r.o.Poll) {
+		if len(rows) < r.o.BatchSize && !r.idle(ctx) {
 			return nil
 		}
 	}
@@ -313,6 +325,21 @@ func (r *Relay) updateLag(ctx context.Context, conn *pgx.Conn) {
 	lag, err := r.q.RelayLagSeconds(ctx, conn, cursorName)
 	if err == nil {
 		r.o.Metrics.Lag.Set(lag)
+	}
+}
+
+// idle waits for a kick or the poll interval; it reports whether ctx is
+// still live.
+func (r *Relay) idle(ctx context.Context) bool {
+	t := time.NewTimer(r.o.Poll)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-r.wake:
+		return true
+	case <-t.C:
+		return true
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // errNotInBatch is returned by batchDB for statements that need their result
@@ -49,4 +50,60 @@ func (q *batchDB) send(ctx context.Context, tx pgx.Tx, check func(pgconn.Command
 		}
 	}
 	return br.Close()
+}
+
+// commit runs BEGIN, the queued statements and COMMIT as one pipeline: one
+// round trip for the whole transaction. check sees the first statement's
+// command tag; an error from it is returned and the transaction is rolled
+// back. Writers queue an assertion after any statement whose effect the rest
+// depends on, so that a transaction that should not commit fails inside the
+// pipeline and Postgres answers the final COMMIT with a rollback; commit
+// treats anything but a real COMMIT as failure.
+func (q *batchDB) commit(ctx context.Context, pool *pgxpool.Pool, check func(pgconn.CommandTag) error) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.QueuedQueries = append(b.QueuedQueries, q.b.QueuedQueries...)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	err = q.read(br, check)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		// A failed statement made Postgres skip the rest of the pipeline,
+		// COMMIT included; end the aborted transaction before the
+		// connection goes back to the pool.
+		if _, rerr := conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
+			conn.Conn().PgConn().Close(context.Background())
+		}
+	}
+	return err
+}
+
+func (q *batchDB) read(br pgx.BatchResults, check func(pgconn.CommandTag) error) error {
+	if _, err := br.Exec(); err != nil { // BEGIN
+		return err
+	}
+	for i := 0; i < q.b.Len(); i++ {
+		tag, err := br.Exec()
+		if err == nil && i == 0 && check != nil {
+			err = check(tag)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return err
+	}
+	if tag.String() != "COMMIT" {
+		return errors.New("store: transaction rolled back at COMMIT")
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,10 +31,22 @@ const maxForceAttempts = 20
 // Store reads and writes orders of any venue; every method is scoped to the
 // venue it is given.
 type Store struct {
-	pool  *pgxpool.Pool
-	q     *dbsqlc.Queries
-	now   func() time.Time
-	newID func() uuid.UUID
+	pool     *pgxpool.Pool
+	q        *dbsqlc.Queries
+	now      func() time.Time
+	newID    func() uuid.UUID
+	menus    menuCache
+	onCommit atomic.Pointer[func()]
+}
+
+// OnCommit registers f to run after every committed write (the outbox relay
+// uses it to publish without waiting for its next poll). f must not block.
+func (s *Store) OnCommit(f func()) { s.onCommit.Store(&f) }
+
+func (s *Store) committed() {
+	if f := s.onCommit.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // New returns a Store over pool.
@@ -104,19 +117,20 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 	if err != nil {
 		return order.Order{}, err
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var b batchDB
-		if err := s.q.InsertOrder(ctx, &b, dbsqlc.InsertOrderParams{
-			VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
-			ServerStaff: actor.Staff, OpenedAt: at, LastHash: ev.HashBytes(),
-		}); err != nil {
-			return err
-		}
-		if err := s.queueChange(ctx, &b, o, ev, ops, nil); err != nil {
-			return err
-		}
-		return b.send(ctx, tx, nil)
-	})
+	var b batchDB
+	if err := s.q.InsertOrder(ctx, &b, dbsqlc.InsertOrderParams{
+		VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
+		ServerStaff: actor.Staff, OpenedAt: at, LastHash: ev.HashBytes(),
+	}); err != nil {
+		return order.Order{}, err
+	}
+	if err := s.queueChange(ctx, &b, o, ev, ops, nil); err != nil {
+		return order.Order{}, err
+	}
+	err = b.commit(ctx, s.pool, nil)
+	if err == nil {
+		s.committed()
+	}
 	if err != nil {
 		return order.Order{}, s.translate(ctx, venue, table, nil, err)
 	}
@@ -282,29 +296,38 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var b batchDB
-		_, _ = s.q.BumpOrderVersion(ctx, &b, dbsqlc.BumpOrderVersionParams{
-			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
-			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
-			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
-		})
-		if err := s.queueChange(ctx, &b, next, *ev, ops, tickets); err != nil {
-			return err
-		}
-		if err := s.writeLines(ctx, &b, cur, next); err != nil {
-			return err
-		}
-		if err := s.writePayments(ctx, &b, cur, next); err != nil {
-			return err
-		}
-		return b.send(ctx, tx, func(tag pgconn.CommandTag) error {
-			if tag.RowsAffected() == 0 {
-				return errStale
-			}
-			return nil
-		})
+	var b batchDB
+	_, _ = s.q.BumpOrderVersion(ctx, &b, dbsqlc.BumpOrderVersionParams{
+		VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
+		TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
+		UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
 	})
+	// Without this the pipeline's COMMIT could keep the rows below even
+	// when the UPDATE found the order at another version.
+	if err := s.q.AssertOrderHead(ctx, &b, dbsqlc.AssertOrderHeadParams{
+		VenueID: next.Venue, ID: next.ID, Version: next.Version, LastHash: ev.HashBytes(),
+	}); err != nil {
+		return err
+	}
+	if err := s.queueChange(ctx, &b, next, *ev, ops, tickets); err != nil {
+		return err
+	}
+	if err := s.writeLines(ctx, &b, cur, next); err != nil {
+		return err
+	}
+	if err := s.writePayments(ctx, &b, cur, next); err != nil {
+		return err
+	}
+	err = b.commit(ctx, s.pool, func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return errStale
+		}
+		return nil
+	})
+	if err == nil {
+		s.committed()
+	}
+	return err
 }
 
 // chain encodes ev's ops once (the stored text is what the hash covers),
@@ -457,11 +480,20 @@ func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, i
 	if ifMatch {
 		via = "if-match"
 	}
-	recErr := s.q.InsertConflict(ctx, s.pool, dbsqlc.InsertConflictParams{
+	// The record is a statistic for the post-shift report, written on every
+	// refusal (a busy banquet refuses many): an asynchronous commit keeps it
+	// cheap, at the price of losing the last few records if Postgres itself
+	// crashes within a fraction of a second.
+	var b batchDB
+	b.b.Queue("SET LOCAL synchronous_commit TO off")
+	recErr := s.q.InsertConflict(ctx, &b, dbsqlc.InsertConflictParams{
 		VenueID: cur.Venue, ID: s.newID(), OrderID: cur.ID, TableID: cur.Table, Device: actor.Device,
 		Staff: actor.Staff, Role: actor.Role, ExpectedVersion: expected, CurrentVersion: cur.Version,
 		Via: via, At: s.now(),
 	})
+	if recErr == nil {
+		recErr = b.commit(ctx, s.pool, nil)
+	}
 	if recErr != nil {
 		recErr = fmt.Errorf("record conflict: %w", recErr)
 	}
@@ -486,13 +518,11 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.En
 		}
 	}
 	if len(skus) > 0 {
-		items, err := s.q.GetMenuItems(ctx, s.pool, dbsqlc.GetMenuItemsParams{VenueID: venue, Skus: skus})
+		menu, err := s.menu(ctx, venue)
 		if err != nil {
-			return env, fmt.Errorf("read menu: %w", err)
+			return env, err
 		}
-		for _, it := range items {
-			env.Menu[it.Sku] = order.MenuItem{SKU: it.Sku, Name: it.Name, PriceCents: it.PriceCents, Station: it.Station}
-		}
+		env.Menu = menu
 	}
 	return env, nil
 }

@@ -1,0 +1,52 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/posd/posd/internal/order"
+)
+
+// menuTTL is how long a venue's menu is served from memory. A price or item
+// changed in the database reaches new lines within this time; lines already
+// on an order keep the price they were added with.
+const menuTTL = 5 * time.Second
+
+// menuCache keeps each venue's menu for menuTTL, so adding items costs no
+// extra round trip.
+type menuCache struct {
+	mu      sync.Mutex
+	byVenue map[string]menuEntry
+}
+
+type menuEntry struct {
+	items  map[string]order.MenuItem
+	loaded time.Time
+}
+
+// menu returns the venue's menu by SKU, from memory when it is fresh.
+func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuItem, error) {
+	s.menus.mu.Lock()
+	e, ok := s.menus.byVenue[venue]
+	s.menus.mu.Unlock()
+	if ok && time.Since(e.loaded) < menuTTL {
+		return e.items, nil
+	}
+	rows, err := s.q.ListMenuItems(ctx, s.pool, venue)
+	if err != nil {
+		return nil, fmt.Errorf("read menu: %w", err)
+	}
+	items := make(map[string]order.MenuItem, len(rows))
+	for _, r := range rows {
+		items[r.Sku] = order.MenuItem{SKU: r.Sku, Name: r.Name, PriceCents: r.PriceCents, Station: r.Station}
+	}
+	s.menus.mu.Lock()
+	if s.menus.byVenue == nil {
+		s.menus.byVenue = map[string]menuEntry{}
+	}
+	s.menus.byVenue[venue] = menuEntry{items: items, loaded: time.Now()}
+	s.menus.mu.Unlock()
+	return items, nil
+}

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+
+func one(v int) *int { return &v }
+
+// TestStaleWriteKeepsNothing drives the versioned write with a plan made
+// from an old version, past the pre-check, straight into the pipelined
+// transaction: the UPDATE finds no row, the assertion aborts the
+// transaction, and none of the event, lines, tickets or outbox rows queued
+// behind it survive the pipeline's COMMIT (invariant 2).
+func TestStaleWriteKeepsNothing(t *testing.T) {
+	db := pgtest.NewDB(t)
+	s := New(db.Pool)
+	ctx := context.Background()
+	o, err := s.Open(ctx, "demo", "T1", 2, alice)
+	require.NoError(t, err)
+	v1, err := s.Get(ctx, "demo", o.ID)
+	require.NoError(t, err)
+	_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &v1.Version, Ops: []order.Op{{Op: order.OpSetGuests, Guests: one(3)}}}, alice)
+	require.NoError(t, err)
+	require.True(t, changed)
+
+	count := func() [5]int64 {
+		var c [5]int64
+		for i, q := range []string{"SELECT count(*) FROM order_events", "SELECT count(*) FROM order_lines",
+			"SELECT count(*) FROM kitchen_tickets", "SELECT count(*) FROM outbox", "SELECT max(version) FROM orders"} {
+			c[i] = db.Count(t, q)
+		}
+		return c
+	}
+	before := count()
+	for i := 0; i < 20; i++ {
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		next, applied, err := order.Plan(v1, []order.Op{{Op: order.OpAddItem, SKU: "steak", Qty: one(1)}, {Op: order.OpSend}}, at,
+			order.Env{Menu: map[string]order.MenuItem{"steak": {SKU: "steak", Name: "Steak", PriceCents: 2400, Station: "grill"}}, NewID: s.newID})
+		require.NoError(t, err)
+		ev := order.Event{ID: s.newID(), Venue: "demo", OrderID: o.ID, Version: next.Version, Type: order.EventPatched, At: at, Actor: alice, Ops: applied}
+		err = s.write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID))
+		require.True(t, errors.Is(err, errStale), "got %v", err)
+		require.Equal(t, before, count())
+	}
+	// The pool's connections are usable after the rolled-back pipelines.
+	cur, err := s.Get(ctx, "demo", o.ID)
+	require.NoError(t, err)
+	_, changed, err = s.Patch(ctx, "demo", o.ID, Patch{Expected: &cur.Version, Ops: []order.Op{{Op: order.OpAddItem, SKU: "steak"}, {Op: order.OpSend}}}, alice)
+	require.NoError(t, err)
+	require.True(t, changed)
+	after := count()
+	require.Equal(t, before[0]+1, after[0])
+	require.Equal(t, before[2]+1, after[2])
+}
