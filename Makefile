@@ -32,6 +32,7 @@ bench: ## Benchmark PATCH on the real stack against pgbench (report also in bin/
 	go build -o bin/posd ./cmd/posd
 	go build -o bin/posbench ./cmd/posbench
 	./bin/posbench --posd bin/posd --out bin/bench.md $(BENCH_FLAGS)
+	go test -run '^$$' -bench 'Patch' -benchtime 5s -count 3 ./internal/store/ | tee bin/bench-chain.txt
 
 .PHONY: sqlc
 sqlc: $(SQLC) ## Install the pinned sqlc
