@@ -132,10 +132,16 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		defer close(sealerDone)
 		sealer.Run(relayCtx)
 	}()
+	sweeperDone := make(chan struct{})
+	go func() {
+		defer close(sweeperDone)
+		sweepIdempotencyKeys(relayCtx, st, log)
+	}()
 	stopRelayAndWait := func() {
 		stopRelay()
 		<-relayDone
 		<-sealerDone
+		<-sweeperDone
 	}
 	srv := httpapi.New(httpapi.Config{
 		Store:   st,
@@ -183,4 +189,23 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 	}
 	log.Info().Msg("posd stopped")
 	return nil
+}
+
+// sweepIdempotencyKeys deletes expired Idempotency-Key records every ten
+// minutes until ctx ends.
+func sweepIdempotencyKeys(ctx context.Context, st *store.Store, log zerolog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := st.SweepIdempotency(ctx); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("sweep idempotency keys")
+		} else if n > 0 {
+			log.Debug().Int64("keys", n).Msg("swept expired idempotency keys")
+		}
+	}
 }

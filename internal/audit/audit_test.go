@@ -91,7 +91,7 @@ func lineID(t *testing.T, o order.Order, sku string) string {
 
 func (j *journal) open(venue, table string, actor order.Actor) uuid.UUID {
 	j.t.Helper()
-	o, err := j.st.Open(context.Background(), venue, table, 2, actor)
+	o, err := j.st.Open(context.Background(), venue, table, 2, actor, nil)
 	require.NoError(j.t, err)
 	return o.ID
 }

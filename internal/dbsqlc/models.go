@@ -30,6 +30,18 @@ type DiningTable struct {
 	Seats   int32
 }
 
+type IdempotencyKey struct {
+	VenueID     string
+	DeviceID    uuid.UUID
+	Key         string
+	Fingerprint []byte
+	Status      int32
+	Headers     []byte
+	Body        []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
 type KitchenTicket struct {
 	VenueID      string
 	ID           uuid.UUID

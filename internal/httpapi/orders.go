@@ -59,10 +59,14 @@ func (s *Server) openOrder(c *fiber.Ctx) error {
 	if len(probs) > 0 {
 		return &order.ValidationError{Problems: probs}
 	}
-	p := principal(c)
-	o, err := s.cfg.Store.Open(c.UserContext(), p.Venue, *req.Table, *req.Guests, p.Actor())
-	if err != nil {
+	idem, replayed, err := s.idempotency(c, s.orderAnswer(fiber.StatusCreated, true))
+	if replayed || err != nil {
 		return err
+	}
+	p := principal(c)
+	o, err := s.cfg.Store.Open(c.UserContext(), p.Venue, *req.Table, *req.Guests, p.Actor(), idem)
+	if err != nil {
+		return s.keyed(c, idem, err)
 	}
 	s.cfg.Metrics.Writes.WithLabelValues("opened").Inc()
 	c.Locals(localOrderID, o.ID.String())
@@ -191,11 +195,29 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	if err := order.Validate(ops, p.Role); err != nil {
 		return err
 	}
-	o, changed, err := s.cfg.Store.Patch(c.UserContext(), p.Venue, id, store.Patch{
-		Expected: expected, IfMatch: fromIfMatch, Force: force, Ops: ops,
-	}, p.Actor())
-	if err != nil {
+	idem, replayed, err := s.idempotency(c, s.orderAnswer(fiber.StatusOK, false))
+	if replayed || err != nil {
 		return err
+	}
+	o, changed, err := s.cfg.Store.Patch(c.UserContext(), p.Venue, id, store.Patch{
+		Expected: expected, IfMatch: fromIfMatch, Force: force, Ops: ops, Idem: idem,
+	}, p.Actor())
+	var conflict *order.ConflictError
+	if errors.As(err, &conflict) && idem != nil {
+		// The version may have moved because a copy of this very request
+		// was answered meanwhile: then that answer is this one's too.
+		if ok, rerr := s.replay(c, idem); ok || rerr != nil {
+			return rerr
+		}
+		// Otherwise the refusal is the answer, and replays as such.
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+		s.saveAnswer(c, idem)
+		return nil
+	}
+	if err != nil {
+		return s.keyed(c, idem, err)
 	}
 	switch {
 	case !changed:
@@ -207,7 +229,13 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	}
 	c.Locals(localVersion, o.Version)
 	c.Set(fiber.HeaderETag, etag(o.Version))
-	return c.JSON(o)
+	if err := c.JSON(o); err != nil {
+		return err
+	}
+	if !changed {
+		s.saveAnswer(c, idem)
+	}
+	return nil
 }
 
 // precondition reads the version a write was made against from If-Match or

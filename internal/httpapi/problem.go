@@ -11,6 +11,7 @@ import (
 	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store"
 )
 
 // ProblemBase prefixes every problem type; the last path segment names the
@@ -114,6 +115,11 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		p = problemOf(409, "table-occupied", "Table occupied", "table "+occupied.Table+" already has an open order")
 		p.Current = occupied.Current
 		conflictKind = "table-occupied"
+	case errors.Is(err, store.ErrInFlight):
+		p = problemOf(409, "idempotency-in-flight", "Request in flight", "a request with this Idempotency-Key is still being processed; retry shortly")
+	case errors.Is(err, errKeyReused):
+		p = problemOf(422, "idempotency-key-reused", "Idempotency-Key reused", "this Idempotency-Key was already used for a different request; use a new key for a new request")
+		p.Errors = []order.FieldProblem{{Field: headerIdempotencyKey, Detail: "already used for a different request"}}
 	case errors.Is(err, kds.ErrUnavailable):
 		p = problemOf(503, "kitchen-unavailable", "Service Unavailable", "the kitchen stream cannot reach NATS right now; retry with your last cursor")
 	case errors.As(err, &fiberErr):

@@ -16,7 +16,15 @@ var errNotInBatch = errors.New("store: only Exec statements can be batched")
 // batchDB queues the statements sqlc would run one by one, so the writes of
 // one change reach Postgres in a single round trip. Only Exec is supported;
 // results are read back in order with send.
-type batchDB struct{ b pgx.Batch }
+type batchDB struct {
+	b pgx.Batch
+	// checkAt is the index of the statement whose command tag commit's
+	// check sees (set with checkNext).
+	checkAt int
+}
+
+// checkNext marks the next queued statement as the one commit's check sees.
+func (q *batchDB) checkNext() { q.checkAt = q.b.Len() }
 
 func (q *batchDB) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	q.b.Queue(sql, args...)
@@ -53,8 +61,8 @@ func (q *batchDB) send(ctx context.Context, tx pgx.Tx, check func(pgconn.Command
 }
 
 // commit runs BEGIN, the queued statements and COMMIT as one pipeline: one
-// round trip for the whole transaction. check sees the first statement's
-// command tag; an error from it is returned and the transaction is rolled
+// round trip for the whole transaction. check sees the command tag of the
+// statement marked by checkNext (the first one by default); an error from it is returned and the transaction is rolled
 // back. Writers queue an assertion after any statement whose effect the rest
 // depends on, so that a transaction that should not commit fails inside the
 // pipeline and Postgres answers the final COMMIT with a rollback; commit
@@ -91,7 +99,7 @@ func (q *batchDB) read(br pgx.BatchResults, check func(pgconn.CommandTag) error)
 	}
 	for i := 0; i < q.b.Len(); i++ {
 		tag, err := br.Exec()
-		if err == nil && i == 0 && check != nil {
+		if err == nil && i == q.checkAt && check != nil {
 			err = check(tag)
 		}
 		if err != nil {

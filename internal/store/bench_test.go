@@ -31,7 +31,7 @@ func BenchmarkPatch(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				table := fmt.Sprintf("T%d", tables.Add(1))
-				o, err := s.Open(ctx, "demo", table, 2, alice)
+				o, err := s.Open(ctx, "demo", table, 2, alice, nil)
 				if err != nil {
 					b.Error(err)
 					return

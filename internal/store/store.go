@@ -103,7 +103,7 @@ func (s *Store) Tables(ctx context.Context, venue string) ([]Table, error) {
 // order.opened event commit together. A table that already has an open order
 // gives *order.TableOccupiedError carrying that order, also when two opens
 // race: the database's unique index lets exactly one of them in.
-func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor order.Actor) (order.Order, error) {
+func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor order.Actor, idem *Idem) (order.Order, error) {
 	if err := order.ValidateOpen(table, guests); err != nil {
 		return order.Order{}, err
 	}
@@ -122,6 +122,11 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 		return order.Order{}, err
 	}
 	var b batchDB
+	if idem != nil {
+		if err := s.claimKey(ctx, &b, idem); err != nil {
+			return order.Order{}, err
+		}
+	}
 	if err := s.q.InsertOrder(ctx, &b, dbsqlc.InsertOrderParams{
 		VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
 		ServerStaff: actor.Staff, OpenedAt: at, LastHash: ev.HashBytes(),
@@ -131,7 +136,13 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 	if err := s.queueChange(ctx, &b, o, ev, ops, nil); err != nil {
 		return order.Order{}, err
 	}
-	err = b.commit(ctx, s.pool, nil)
+	if err := s.queueKeyAnswer(ctx, &b, idem, o); err != nil {
+		return order.Order{}, err
+	}
+	err = keyError(b.commit(ctx, s.pool, nil))
+	if errors.Is(err, ErrInFlight) || errors.Is(err, ErrAnswered) {
+		return order.Order{}, err
+	}
 	if err == nil {
 		s.committed()
 	}
@@ -227,6 +238,8 @@ type Patch struct {
 	// Force skips the version check (managers only; checked by the caller).
 	Force bool
 	Ops   []order.Op
+	// Idem, when set, stores the answer to a change with the change.
+	Idem *Idem
 }
 
 // errStale is the versioned UPDATE touching no row: the order moved on between
@@ -272,7 +285,10 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID))
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID), p.Idem)
+		if errors.Is(err, ErrInFlight) || errors.Is(err, ErrAnswered) {
+			return order.Order{}, false, err
+		}
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {
 				continue
@@ -295,12 +311,18 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 // versioned UPDATE first (which takes the row lock and re-checks the version;
 // zero rows means the order moved on and nothing is kept), then lines,
 // payments, the event, its outbox messages and any kitchen tickets.
-func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket) error {
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem) error {
 	ops, err := s.chain(cur.ChainHead, ev)
 	if err != nil {
 		return err
 	}
 	var b batchDB
+	if idem != nil {
+		if err := s.claimKey(ctx, &b, idem); err != nil {
+			return err
+		}
+	}
+	b.checkNext()
 	_, _ = s.q.BumpOrderVersion(ctx, &b, dbsqlc.BumpOrderVersionParams{
 		VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
 		TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
@@ -322,6 +344,10 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err := s.writePayments(ctx, &b, cur, next); err != nil {
 		return err
 	}
+	next.ChainHead = ev.HashBytes()
+	if err := s.queueKeyAnswer(ctx, &b, idem, next); err != nil {
+		return err
+	}
 	err = b.commit(ctx, s.pool, func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() == 0 {
 			return errStale
@@ -331,7 +357,20 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err == nil {
 		s.committed()
 	}
-	return err
+	return keyError(err)
+}
+
+// queueKeyAnswer queues the stored answer of a keyed change, rendered from
+// the order the change produces.
+func (s *Store) queueKeyAnswer(ctx context.Context, b *batchDB, idem *Idem, o order.Order) error {
+	if idem == nil {
+		return nil
+	}
+	a, err := idem.Answer(o)
+	if err != nil {
+		return fmt.Errorf("render answer: %w", err)
+	}
+	return s.queueAnswer(ctx, b, idem, a)
 }
 
 // chain encodes ev's ops once (the stored text is what the hash covers),

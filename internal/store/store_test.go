@@ -28,7 +28,7 @@ func TestStaleWriteKeepsNothing(t *testing.T) {
 	db := pgtest.NewDB(t)
 	s := New(db.Pool)
 	ctx := context.Background()
-	o, err := s.Open(ctx, "demo", "T1", 2, alice)
+	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
 	require.NoError(t, err)
 	v1, err := s.Get(ctx, "demo", o.ID)
 	require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestStaleWriteKeepsNothing(t *testing.T) {
 			order.Env{Menu: map[string]order.MenuItem{"steak": {SKU: "steak", Name: "Steak", PriceCents: 2400, Station: "grill"}}, NewID: s.newID})
 		require.NoError(t, err)
 		ev := order.Event{ID: s.newID(), Venue: "demo", OrderID: o.ID, Version: next.Version, Type: order.EventPatched, At: at, Actor: alice, Ops: applied}
-		err = s.write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID))
+		err = s.write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID), nil)
 		require.True(t, errors.Is(err, errStale), "got %v", err)
 		require.Equal(t, before, count())
 	}
