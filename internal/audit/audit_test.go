@@ -20,6 +20,7 @@ import (
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgscope"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
 )
@@ -136,6 +137,9 @@ func (j *journal) stale(venue string, id uuid.UUID, expected int64, actor order.
 func (j *journal) seal(venue string) {
 	j.t.Helper()
 	err := pgx.BeginFunc(context.Background(), j.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(context.Background(), pgscope.SetVenue, venue); err != nil {
+			return err
+		}
 		ok, err := audit.Seal(context.Background(), tx, venue, time.Now())
 		if err == nil && !ok {
 			err = errors.New("nothing to seal")
@@ -178,6 +182,8 @@ func (x tx) count(sql string, args ...any) int64 {
 
 func (x tx) verify(venue string) audit.Result {
 	x.t.Helper()
+	_, err := x.tx.Exec(context.Background(), pgscope.SetVenue, venue)
+	require.NoError(x.t, err)
 	res, err := audit.Verify(context.Background(), x.tx, venue)
 	require.NoError(x.t, err)
 	return res
@@ -386,7 +392,7 @@ func requireChainsAgree(t *testing.T, j *journal, sqlDB dbsqlc.DBTX) int {
 func TestChainGoEqualsSQL(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
-	n := requireChainsAgree(t, j, j.db.Pool)
+	n := requireChainsAgree(t, j, pgscope.System(j.db.Pool))
 	require.Equal(t, 5+6+1+3+2, n)
 	// The multi-byte text really is in the hashed ops, so byte and
 	// character lengths differ and the netstrings must count bytes.
@@ -450,6 +456,8 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	require.NoError(t, err)
 	defer conn.Close(ctx)
 	j := &journal{t: t, db: db, st: store.New(db.Pool)}
+	_, err = conn.Exec(ctx, pgscope.SystemSession)
+	require.NoError(t, err)
 	require.Equal(t, 4, requireChainsAgree(t, j, conn))
 	res, err := audit.Verify(ctx, conn, "demo")
 	require.NoError(t, err)
@@ -671,6 +679,8 @@ func TestTamperDetected(t *testing.T) {
 			}
 			x.requireOK("demo")
 			x.requireOK("demo2")
+			_, err = ptx.Exec(ctx, pgscope.SetVenue, c.venue)
+			require.NoError(t, err)
 			want := c.tamper(x)
 			requireBroken(t, x.verify(c.venue), want)
 		})

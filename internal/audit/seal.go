@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 // sealMargin widens each seal's look-back so an order written by a
@@ -88,7 +89,7 @@ func (s *Sealer) Run(ctx context.Context) {
 // SealAll seals each venue in its own transaction, if this process holds
 // the sealing lock.
 func (s *Sealer) SealAll(ctx context.Context) error {
-	venues, err := dbsqlc.New().ListVenues(ctx, s.Pool)
+	venues, err := dbsqlc.New().ListVenues(ctx, pgscope.System(s.Pool))
 	if err != nil {
 		return fmt.Errorf("list venues: %w", err)
 	}
@@ -96,6 +97,9 @@ func (s *Sealer) SealAll(ctx context.Context) error {
 		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 			var got bool
 			if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", sealLockKey).Scan(&got); err != nil || !got {
+				return err
+			}
+			if _, err := tx.Exec(ctx, pgscope.SetVenue, v); err != nil {
 				return err
 			}
 			_, err := Seal(ctx, tx, v, time.Now())

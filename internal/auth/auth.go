@@ -11,9 +11,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 var (
@@ -61,9 +63,11 @@ type Authenticator struct {
 	q  *dbsqlc.Queries
 }
 
-// NewAuthenticator returns an Authenticator reading devices through db.
-func NewAuthenticator(db dbsqlc.DBTX) *Authenticator {
-	return &Authenticator{db: db, q: dbsqlc.New()}
+// NewAuthenticator returns an Authenticator reading devices from pool. The
+// lookup runs across venues (the token says which venue it belongs to), so it
+// is the one request-time read outside a venue's row-level scope.
+func NewAuthenticator(pool *pgxpool.Pool) *Authenticator {
+	return &Authenticator{db: pgscope.System(pool), q: dbsqlc.New()}
 }
 
 // Authenticate returns the principal of token, or ErrUnauthenticated.

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 // StreamName is the JetStream stream that holds every posd message.
@@ -204,6 +205,11 @@ func (r *Relay) lead(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.Background())
+	// The relay publishes every venue's messages: its connection works
+	// outside row-level security's venue scope.
+	if _, err := conn.Exec(ctx, pgscope.SystemSession); err != nil {
+		return fmt.Errorf("scope relay connection: %w", err)
+	}
 	lastLag := time.Time{}
 	for {
 		var got bool

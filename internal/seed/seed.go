@@ -15,6 +15,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 // DemoDevice is one seeded device and its well-known token. Demo tokens are
@@ -67,6 +68,11 @@ var demoVenues = []struct {
 // db must be a connection allowed to write them (the table owner).
 func Demo(ctx context.Context, db *pgx.Conn) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// Seeding writes two venues: it works outside the venue scope of
+		// row-level security.
+		if _, err := tx.Exec(ctx, pgscope.SetSystem); err != nil {
+			return err
+		}
 		q := dbsqlc.New()
 		for _, v := range demoVenues {
 			if err := q.UpsertVenue(ctx, tx, dbsqlc.UpsertVenueParams{ID: v.ID, Name: v.Name}); err != nil {

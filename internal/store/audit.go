@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/posd/posd/internal/pgscope"
+
 	"context"
 	"time"
 
@@ -11,14 +13,19 @@ import (
 
 // readSnapshot runs f in a read-only repeatable-read transaction, so every
 // query it makes sees the same snapshot.
-func (s *Store) readSnapshot(ctx context.Context, f func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, f)
+func (s *Store) readSnapshot(ctx context.Context, venue string, f func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgscope.SetVenue, venue); err != nil {
+			return err
+		}
+		return f(tx)
+	})
 }
 
 // Shift builds the venue's post-shift report for [from, to) from one snapshot.
 func (s *Store) Shift(ctx context.Context, venue string, from, to time.Time) (audit.Report, error) {
 	var r audit.Report
-	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, venue, func(tx pgx.Tx) error {
 		var err error
 		r, err = audit.Shift(ctx, tx, venue, from, to)
 		return err
@@ -29,7 +36,7 @@ func (s *Store) Shift(ctx context.Context, venue string, from, to time.Time) (au
 // Verify checks the venue's journal from one snapshot.
 func (s *Store) Verify(ctx context.Context, venue string) (audit.Result, error) {
 	var r audit.Result
-	err := s.readSnapshot(ctx, func(tx pgx.Tx) error {
+	err := s.readSnapshot(ctx, venue, func(tx pgx.Tx) error {
 		var err error
 		r, err = audit.Verify(ctx, tx, venue)
 		return err

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/posd/posd/internal/pgscope"
+
 	"context"
 	"errors"
 
@@ -60,14 +62,15 @@ func (q *batchDB) send(ctx context.Context, tx pgx.Tx, check func(pgconn.Command
 	return br.Close()
 }
 
-// commit runs BEGIN, the queued statements and COMMIT as one pipeline: one
-// round trip for the whole transaction. check sees the command tag of the
+// commit runs BEGIN, the setting that scopes the transaction to venue, the
+// queued statements and COMMIT as one pipeline: one round trip for the whole
+// transaction. check sees the command tag of the
 // statement marked by checkNext (the first one by default); an error from it is returned and the transaction is rolled
 // back. Writers queue an assertion after any statement whose effect the rest
 // depends on, so that a transaction that should not commit fails inside the
 // pipeline and Postgres answers the final COMMIT with a rollback; commit
 // treats anything but a real COMMIT as failure.
-func (q *batchDB) commit(ctx context.Context, pool *pgxpool.Pool, check func(pgconn.CommandTag) error) error {
+func (q *batchDB) commit(ctx context.Context, pool *pgxpool.Pool, venue string, check func(pgconn.CommandTag) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -75,6 +78,7 @@ func (q *batchDB) commit(ctx context.Context, pool *pgxpool.Pool, check func(pgc
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	b.Queue(pgscope.SetVenue, venue)
 	b.QueuedQueries = append(b.QueuedQueries, q.b.QueuedQueries...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
@@ -94,8 +98,10 @@ func (q *batchDB) commit(ctx context.Context, pool *pgxpool.Pool, check func(pgc
 }
 
 func (q *batchDB) read(br pgx.BatchResults, check func(pgconn.CommandTag) error) error {
-	if _, err := br.Exec(); err != nil { // BEGIN
-		return err
+	for i := 0; i < 2; i++ { // BEGIN, the venue setting
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 	}
 	for i := 0; i < q.b.Len(); i++ {
 		tag, err := br.Exec()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 // IdempotencyTTL is how long an Idempotency-Key's answer is kept.
@@ -54,7 +55,7 @@ type Stored struct {
 
 // Answered returns the live answer stored for a key, or nil.
 func (s *Store) Answered(ctx context.Context, venue string, device uuid.UUID, key string) (*Stored, error) {
-	r, err := s.q.GetIdempotency(ctx, s.pool, dbsqlc.GetIdempotencyParams{VenueID: venue, DeviceID: device, Key: key, Now: s.now()})
+	r, err := s.q.GetIdempotency(ctx, s.scope(venue), dbsqlc.GetIdempotencyParams{VenueID: venue, DeviceID: device, Key: key, Now: s.now()})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -75,7 +76,7 @@ func (s *Store) SaveAnswer(ctx context.Context, idem *Idem, a Answer) error {
 	if err := s.queueAnswer(ctx, &b, idem, a); err != nil {
 		return err
 	}
-	return b.commit(ctx, s.pool, nil)
+	return b.commit(ctx, s.pool, idem.Venue, nil)
 }
 
 func (s *Store) queueAnswer(ctx context.Context, b *batchDB, idem *Idem, a Answer) error {
@@ -116,7 +117,7 @@ func keyError(err error) error {
 
 // SweepIdempotency deletes expired keys and reports how many.
 func (s *Store) SweepIdempotency(ctx context.Context) (int64, error) {
-	n, err := s.q.DeleteExpiredIdempotency(ctx, s.pool, s.now())
+	n, err := s.q.DeleteExpiredIdempotency(ctx, pgscope.System(s.pool), s.now())
 	if err != nil {
 		return 0, fmt.Errorf("sweep idempotency keys: %w", err)
 	}

@@ -12,11 +12,12 @@ import (
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 // Stations lists the venue's kitchen stations (those its menu uses).
 func (s *Store) Stations(ctx context.Context, venue string) ([]string, error) {
-	st, err := s.q.ListStations(ctx, s.pool, venue)
+	st, err := s.q.ListStations(ctx, s.scope(venue), venue)
 	if err != nil {
 		return nil, fmt.Errorf("list stations: %w", err)
 	}
@@ -25,7 +26,7 @@ func (s *Store) Stations(ctx context.Context, venue string) ([]string, error) {
 
 // OpenTickets lists a station's tickets that are not ready, oldest first.
 func (s *Store) OpenTickets(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
-	rows, err := s.q.ListOpenTickets(ctx, s.pool, dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station})
+	rows, err := s.q.ListOpenTickets(ctx, s.scope(venue), dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station})
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
@@ -55,6 +56,9 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 	}
 	var t kitchen.Ticket
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgscope.SetVenue, venue); err != nil {
+			return err
+		}
 		p := dbsqlc.SetTicketStatusParams{VenueID: venue, ID: id, FromStatus: m.from, NewStatus: m.to}
 		at := s.now()
 		if m.to == kitchen.StatusReady {

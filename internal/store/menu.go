@@ -34,7 +34,7 @@ func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuIt
 	if ok && time.Since(e.loaded) < menuTTL {
 		return e.items, nil
 	}
-	rows, err := s.q.ListMenuItems(ctx, s.pool, venue)
+	rows, err := s.q.ListMenuItems(ctx, s.scope(venue), venue)
 	if err != nil {
 		return nil, fmt.Errorf("read menu: %w", err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
+	"github.com/posd/posd/internal/pgscope"
 )
 
 // maxForceAttempts bounds how often a forced write re-reads the order when
@@ -53,6 +54,9 @@ func (s *Store) committed() {
 	}
 }
 
+// scope is the DB for reads on behalf of venue.
+func (s *Store) scope(venue string) pgscope.DB { return pgscope.Venue(s.pool, venue) }
+
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{
@@ -75,7 +79,7 @@ type Table struct {
 
 // Menu lists the venue's menu.
 func (s *Store) Menu(ctx context.Context, venue string) ([]order.MenuItem, error) {
-	rows, err := s.q.ListMenuItems(ctx, s.pool, venue)
+	rows, err := s.q.ListMenuItems(ctx, s.scope(venue), venue)
 	if err != nil {
 		return nil, fmt.Errorf("list menu: %w", err)
 	}
@@ -88,7 +92,7 @@ func (s *Store) Menu(ctx context.Context, venue string) ([]order.MenuItem, error
 
 // Tables lists the venue's tables with the id of the order open on each.
 func (s *Store) Tables(ctx context.Context, venue string) ([]Table, error) {
-	rows, err := s.q.ListTablesWithOpenOrder(ctx, s.pool, venue)
+	rows, err := s.q.ListTablesWithOpenOrder(ctx, s.scope(venue), venue)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}
@@ -139,7 +143,7 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 	if err := s.queueKeyAnswer(ctx, &b, idem, o); err != nil {
 		return order.Order{}, err
 	}
-	err = keyError(b.commit(ctx, s.pool, nil))
+	err = keyError(b.commit(ctx, s.pool, venue, nil))
 	if errors.Is(err, ErrInFlight) || errors.Is(err, ErrAnswered) {
 		return order.Order{}, err
 	}
@@ -154,7 +158,7 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 
 // Get reads one order with its lines and payments from a single snapshot.
 func (s *Store) Get(ctx context.Context, venue string, id uuid.UUID) (order.Order, error) {
-	row, err := s.q.GetOrderFull(ctx, s.pool, dbsqlc.GetOrderFullParams{VenueID: venue, ID: id})
+	row, err := s.q.GetOrderFull(ctx, s.scope(venue), dbsqlc.GetOrderFullParams{VenueID: venue, ID: id})
 	if err != nil {
 		return order.Order{}, s.translate(ctx, venue, "", nil, err)
 	}
@@ -177,7 +181,7 @@ func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.O
 	if f.Table != "" {
 		p.TableID = &f.Table
 	}
-	rows, err := s.q.ListOrdersFull(ctx, s.pool, p)
+	rows, err := s.q.ListOrdersFull(ctx, s.scope(venue), p)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}
@@ -195,13 +199,13 @@ func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.O
 // Events returns the order's events with a version above after, oldest first.
 // A missing order is order.ErrNotFound, not an empty list.
 func (s *Store) Events(ctx context.Context, venue string, id uuid.UUID, after int64) ([]order.Event, error) {
-	evs, err := s.events(ctx, s.pool, venue, id, after, 1<<62)
+	evs, err := s.events(ctx, s.scope(venue), venue, id, after, 1<<62)
 	if err != nil {
 		return nil, err
 	}
 	if len(evs) == 0 {
 		// Either the order does not exist or nothing happened after "after".
-		if _, err := s.q.GetOrderFull(ctx, s.pool, dbsqlc.GetOrderFullParams{VenueID: venue, ID: id}); err != nil {
+		if _, err := s.q.GetOrderFull(ctx, s.scope(venue), dbsqlc.GetOrderFullParams{VenueID: venue, ID: id}); err != nil {
 			return nil, s.translate(ctx, venue, "", nil, err)
 		}
 	}
@@ -211,7 +215,7 @@ func (s *Store) Events(ctx context.Context, venue string, id uuid.UUID, after in
 // At rebuilds the order as it was at version by folding its log. A version
 // the order never had is a *order.ValidationError on at_version.
 func (s *Store) At(ctx context.Context, venue string, id uuid.UUID, version int64) (order.Order, error) {
-	evs, err := s.events(ctx, s.pool, venue, id, 0, version)
+	evs, err := s.events(ctx, s.scope(venue), venue, id, 0, version)
 	if err != nil {
 		return order.Order{}, err
 	}
@@ -348,7 +352,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err := s.queueKeyAnswer(ctx, &b, idem, next); err != nil {
 		return err
 	}
-	err = b.commit(ctx, s.pool, func(tag pgconn.CommandTag) error {
+	err = b.commit(ctx, s.pool, next.Venue, func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() == 0 {
 			return errStale
 		}
@@ -519,7 +523,7 @@ func (s *Store) writePayments(ctx context.Context, tx dbsqlc.DBTX, cur, next ord
 // order_conflicts, outside the refused transaction. A failure to record does
 // not change the answer; it is reported on the error for the caller to log.
 func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, ifMatch bool, actor order.Actor) error {
-	changes, err := s.events(ctx, s.pool, cur.Venue, cur.ID, expected, cur.Version)
+	changes, err := s.events(ctx, s.scope(cur.Venue), cur.Venue, cur.ID, expected, cur.Version)
 	if err != nil {
 		return err
 	}
@@ -539,7 +543,7 @@ func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, i
 		Via: via, At: s.now(),
 	})
 	if recErr == nil {
-		recErr = b.commit(ctx, s.pool, nil)
+		recErr = b.commit(ctx, s.pool, cur.Venue, nil)
 	}
 	if recErr != nil {
 		recErr = fmt.Errorf("record conflict: %w", recErr)
@@ -557,7 +561,7 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.En
 		case order.OpAddItem:
 			skus = append(skus, op.SKU)
 		case order.OpMoveTable:
-			ok, err := s.q.TableExists(ctx, s.pool, dbsqlc.TableExistsParams{VenueID: venue, TableID: op.Table})
+			ok, err := s.q.TableExists(ctx, s.scope(venue), dbsqlc.TableExistsParams{VenueID: venue, TableID: op.Table})
 			if err != nil {
 				return env, fmt.Errorf("check table: %w", err)
 			}
@@ -609,7 +613,7 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 	switch {
 	case pgErr.Code == "23505" && pgErr.ConstraintName == "orders_one_open_per_table":
 		occ := &order.TableOccupiedError{Table: table}
-		if id, gerr := s.q.GetOpenOrderIDByTable(ctx, s.pool, dbsqlc.GetOpenOrderIDByTableParams{VenueID: venue, TableID: table}); gerr == nil {
+		if id, gerr := s.q.GetOpenOrderIDByTable(ctx, s.scope(venue), dbsqlc.GetOpenOrderIDByTableParams{VenueID: venue, TableID: table}); gerr == nil {
 			if o, gerr := s.Get(ctx, venue, id); gerr == nil {
 				occ.Current = &o
 			}
