@@ -5,6 +5,7 @@
 //	posd serve     production server (DATABASE_URL, NATS_URL)
 //	posd migrate   bring the database schema up to date (DATABASE_URL)
 //	posd seed      write the demo venues, menu and tokens (DATABASE_URL)
+//	posd device    add, list and revoke devices and their tokens (DATABASE_URL)
 //	posd audit     the post-shift report and the journal check (DATABASE_URL)
 package main
 
@@ -30,6 +31,7 @@ Commands:
   serve     run the HTTP API against DATABASE_URL and NATS_URL (production)
   migrate   apply pending schema migrations to DATABASE_URL (table owner)
   seed      write demo data to DATABASE_URL (seed --demo)
+  device    device add (print a new token), device list, device revoke
   audit     audit shift (post-shift report) and audit verify (check the hash chains)
 
 Run "posd <command> --help" for a command's flags.
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, rest, stdout, stderr)
 	case "seed":
 		return runSeed(ctx, rest, stdout, stderr)
+	case "device":
+		return runDevice(ctx, rest, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":

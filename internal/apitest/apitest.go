@@ -41,6 +41,8 @@ type Options struct {
 	NoRelay bool
 	// Heartbeat is the kitchen stream's heartbeat interval.
 	Heartbeat time.Duration
+	// StreamAuthCheck is how often a kitchen stream re-checks its device.
+	StreamAuthCheck time.Duration
 }
 
 // Stack is one running posd over its own database and its own NATS server.
@@ -93,8 +95,9 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	s.Metrics = metrics.New()
 	srv := httpapi.New(httpapi.Config{
 		Store: s.Store, Auth: auth.NewAuthenticator(db.Pool), Metrics: s.Metrics,
-		KDS: kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
-		Log: zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
+		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
+		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
+		StreamAuthCheck: o.StreamAuthCheck,
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: db.Pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {

@@ -84,3 +84,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	}
 	return Principal{Venue: d.VenueID, DeviceID: d.ID, Device: d.Name, Staff: d.Staff, Role: d.Role}, nil
 }
+
+// Active reports whether p's device is still there and not revoked. A
+// long-lived request (the kitchen stream) asks again while it runs, so a
+// revoked device's open stream ends too.
+func (a *Authenticator) Active(ctx context.Context, p Principal) (bool, error) {
+	ok, err := a.q.DeviceActive(ctx, a.db, dbsqlc.DeviceActiveParams{VenueID: p.Venue, ID: p.DeviceID})
+	if err != nil {
+		return false, fmt.Errorf("check device: %w", err)
+	}
+	return ok, nil
+}

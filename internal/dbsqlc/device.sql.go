@@ -7,9 +7,31 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const deviceActive = `-- name: DeviceActive :one
+SELECT EXISTS (
+    SELECT 1 FROM devices
+    WHERE venue_id = $1 AND id = $2 AND revoked_at IS NULL
+)
+`
+
+type DeviceActiveParams struct {
+	VenueID string
+	ID      uuid.UUID
+}
+
+// DeviceActive reports whether a device still exists and is not revoked; a
+// long-lived request (the kitchen stream) asks it again while it runs.
+func (q *Queries) DeviceActive(ctx context.Context, db DBTX, arg DeviceActiveParams) (bool, error) {
+	row := db.QueryRow(ctx, deviceActive, arg.VenueID, arg.ID)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
 
 const getDeviceByTokenHash = `-- name: GetDeviceByTokenHash :one
 SELECT venue_id, id, name, role, staff
@@ -38,11 +60,159 @@ func (q *Queries) GetDeviceByTokenHash(ctx context.Context, db DBTX, tokenHash [
 	return i, err
 }
 
+const insertDevice = `-- name: InsertDevice :one
+INSERT INTO devices (venue_id, id, name, role, staff, token_hash)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING created_at
+`
+
+type InsertDeviceParams struct {
+	VenueID   string
+	ID        uuid.UUID
+	Name      string
+	Role      string
+	Staff     string
+	TokenHash []byte
+}
+
+// InsertDevice adds a device; an active device of the same name in the venue
+// is a unique violation (devices_active_name), never a replacement.
+func (q *Queries) InsertDevice(ctx context.Context, db DBTX, arg InsertDeviceParams) (time.Time, error) {
+	row := db.QueryRow(ctx, insertDevice,
+		arg.VenueID,
+		arg.ID,
+		arg.Name,
+		arg.Role,
+		arg.Staff,
+		arg.TokenHash,
+	)
+	var created_at time.Time
+	err := row.Scan(&created_at)
+	return created_at, err
+}
+
+const latestDeviceNamed = `-- name: LatestDeviceNamed :one
+SELECT id, name, role, staff, created_at, revoked_at
+FROM devices
+WHERE venue_id = $1 AND name = $2
+ORDER BY created_at DESC, id DESC
+LIMIT 1
+`
+
+type LatestDeviceNamedParams struct {
+	VenueID string
+	Name    string
+}
+
+type LatestDeviceNamedRow struct {
+	ID        uuid.UUID
+	Name      string
+	Role      string
+	Staff     string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// LatestDeviceNamed is the most recently added device of that name, active
+// or not (to tell "never existed" from "already revoked").
+func (q *Queries) LatestDeviceNamed(ctx context.Context, db DBTX, arg LatestDeviceNamedParams) (LatestDeviceNamedRow, error) {
+	row := db.QueryRow(ctx, latestDeviceNamed, arg.VenueID, arg.Name)
+	var i LatestDeviceNamedRow
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Staff,
+		&i.CreatedAt,
+		&i.RevokedAt,
+	)
+	return i, err
+}
+
+const listDevices = `-- name: ListDevices :many
+SELECT id, name, role, staff, created_at, revoked_at
+FROM devices
+WHERE venue_id = $1
+ORDER BY name, created_at, id
+`
+
+type ListDevicesRow struct {
+	ID        uuid.UUID
+	Name      string
+	Role      string
+	Staff     string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+func (q *Queries) ListDevices(ctx context.Context, db DBTX, venueID string) ([]ListDevicesRow, error) {
+	rows, err := db.Query(ctx, listDevices, venueID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListDevicesRow
+	for rows.Next() {
+		var i ListDevicesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Role,
+			&i.Staff,
+			&i.CreatedAt,
+			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const revokeDevice = `-- name: RevokeDevice :one
+UPDATE devices
+SET revoked_at = now()
+WHERE venue_id = $1 AND name = $2 AND revoked_at IS NULL
+RETURNING id, name, role, staff, created_at, revoked_at
+`
+
+type RevokeDeviceParams struct {
+	VenueID string
+	Name    string
+}
+
+type RevokeDeviceRow struct {
+	ID        uuid.UUID
+	Name      string
+	Role      string
+	Staff     string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// RevokeDevice revokes the active device of that name, if there is one.
+func (q *Queries) RevokeDevice(ctx context.Context, db DBTX, arg RevokeDeviceParams) (RevokeDeviceRow, error) {
+	row := db.QueryRow(ctx, revokeDevice, arg.VenueID, arg.Name)
+	var i RevokeDeviceRow
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Role,
+		&i.Staff,
+		&i.CreatedAt,
+		&i.RevokedAt,
+	)
+	return i, err
+}
+
 const upsertDevice = `-- name: UpsertDevice :exec
 INSERT INTO devices (venue_id, id, name, role, staff, token_hash)
 VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (venue_id, name) DO UPDATE
-SET role = EXCLUDED.role, staff = EXCLUDED.staff, token_hash = EXCLUDED.token_hash, revoked_at = NULL
+ON CONFLICT (venue_id, id) DO UPDATE
+SET name = EXCLUDED.name, role = EXCLUDED.role, staff = EXCLUDED.staff, token_hash = EXCLUDED.token_hash
 `
 
 type UpsertDeviceParams struct {
@@ -54,6 +224,9 @@ type UpsertDeviceParams struct {
 	TokenHash []byte
 }
 
+// UpsertDevice writes a seeded device under its stable id. It never clears
+// revoked_at: a device an operator revoked stays revoked when seeding runs
+// again.
 func (q *Queries) UpsertDevice(ctx context.Context, db DBTX, arg UpsertDeviceParams) error {
 	_, err := db.Exec(ctx, upsertDevice,
 		arg.VenueID,

@@ -2,14 +2,17 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/kitchen"
 )
@@ -77,13 +80,15 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 		}
 		after = &n
 	}
-	venue := principal(c).Venue
+	p := principal(c)
+	venue := p.Venue
 	ctx, cancel := s.streamContext()
 	sub, err := s.cfg.KDS.Open(ctx, venue, st, after)
 	if err != nil {
 		cancel()
 		return err
 	}
+	go s.endWhenRevoked(ctx, cancel, p)
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
@@ -110,4 +115,32 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// endWhenRevoked cancels a stream once its device is revoked: the stream was
+// authenticated once, when it opened, and may stay open for a whole shift.
+// A failed check (Postgres briefly unreachable) keeps the stream; the next
+// check decides.
+func (s *Server) endWhenRevoked(ctx context.Context, cancel context.CancelFunc, p auth.Principal) {
+	t := time.NewTicker(s.cfg.StreamAuthCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		active, err := s.cfg.Auth.Active(ctx, p)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Log.Warn().Err(err).Str("venue", p.Venue).Str("device", p.Device).Msg("kitchen stream: device check failed")
+			}
+			continue
+		}
+		if !active {
+			s.cfg.Log.Info().Str("venue", p.Venue).Str("device", p.Device).Msg("kitchen stream ended: device revoked")
+			cancel()
+			return
+		}
+	}
 }

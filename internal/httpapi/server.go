@@ -48,6 +48,10 @@ type Config struct {
 	Log     zerolog.Logger
 	// Ready lists the dependencies /readyz checks (Postgres, NATS).
 	Ready []Check
+	// StreamAuthCheck is how often an open kitchen stream checks that its
+	// device is still active, so revoking a device also ends its streams
+	// (default 5s).
+	StreamAuthCheck time.Duration
 }
 
 // Server is the Fiber application with posd's routes.
@@ -73,6 +77,9 @@ const (
 
 // New builds the server and its routes.
 func New(cfg Config) *Server {
+	if cfg.StreamAuthCheck <= 0 {
+		cfg.StreamAuthCheck = 5 * time.Second
+	}
 	s := &Server{cfg: cfg}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{

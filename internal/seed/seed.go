@@ -2,7 +2,7 @@
 // tables T1…T30) and "demo2" (tables T1…T5), each with the same menu over the
 // grill, fry, cold and bar stations, and the demo device tokens. Seeding is
 // idempotent: running it again resets the demo data's definitions but never
-// touches orders.
+// touches orders, and never brings back a demo device an operator revoked.
 package seed
 
 import (
