@@ -141,6 +141,9 @@ func TestDevLifecycle(t *testing.T) {
 	ports := freePorts(t, 3)
 
 	p := startDev(t, dataDir, ports)
+	// The banner is logged once the listener is up; /readyz can answer
+	// before the log pipe has been read that far.
+	require.Eventually(t, func() bool { return strings.Contains(p.logText(), "demo2-waiter") }, 10*time.Second, 20*time.Millisecond)
 	logs := p.logText()
 	for _, want := range []string{"demo-waiter-1", "demo-manager", "demo2-waiter", "nats://127.0.0.1:" + strconv.Itoa(ports[2]),
 		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {

@@ -47,12 +47,19 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return errors.New("device needs a subcommand: add, list or revoke")
 }
 
-// deviceConn runs f on a connection to url, or says that the URL is missing.
-func deviceConn(ctx context.Context, url string, f func(*pgx.Conn) error) error {
+// deviceConn runs f on a connection to url scoped to venue (row-level
+// security shows the connection that venue's rows only), or says that the URL
+// is missing.
+func deviceConn(ctx context.Context, url, venue string, f func(*pgx.Conn) error) error {
 	if url == "" {
 		return errors.New("DATABASE_URL (or --database-url) is required")
 	}
-	return withConn(ctx, url, f)
+	return withConn(ctx, url, func(c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, "SELECT set_config('posd.venue', $1, false)", venue); err != nil {
+			return fmt.Errorf("scope connection: %w", err)
+		}
+		return f(c)
+	})
 }
 
 func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -76,7 +83,7 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	return deviceConn(ctx, *dbURL, func(c *pgx.Conn) error {
+	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
 		d, token, err := device.Add(ctx, c, spec)
 		if err != nil {
 			return err
@@ -103,7 +110,7 @@ func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *venue == "" {
 		return errors.New("--venue is required")
 	}
-	return deviceConn(ctx, *dbURL, func(c *pgx.Conn) error {
+	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
 		ds, err := device.List(ctx, c, *venue)
 		if err != nil {
 			return err
@@ -149,7 +156,7 @@ func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 	if *name == "" {
 		return errors.New("--name is required")
 	}
-	return deviceConn(ctx, *dbURL, func(c *pgx.Conn) error {
+	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
 		d, err := device.Revoke(ctx, c, *venue, *name)
 		if err != nil {
 			return err

@@ -118,7 +118,8 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		_ = srv.App().ShutdownWithTimeout(5 * time.Second)
 	})
 	s.BaseURL = "http://" + ln.Addr().String()
-	s.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	s.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 64, ExpectContinueTimeout: 5 * time.Second}}
 	if !o.NoRelay {
 		s.StartRelay(t, outbox.Options{})
 	}
