@@ -159,8 +159,9 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	elapsed := time.Since(start)
 	// Fiber's strings point into reused buffers; the metric keeps its labels.
 	method := strings.Clone(c.Method())
-	s.cfg.Metrics.Requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	s.cfg.Metrics.Duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+	code := strconv.Itoa(status)
+	s.cfg.Metrics.Requests.WithLabelValues(route, method, code).Inc()
+	s.cfg.Metrics.Duration.WithLabelValues(route, method, code).Observe(elapsed.Seconds())
 	if route == "/metrics" || route == "/healthz" || route == "/readyz" {
 		return nil
 	}

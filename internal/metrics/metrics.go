@@ -12,7 +12,8 @@ type Metrics struct {
 	Registry *prometheus.Registry
 	// Requests counts HTTP requests by route pattern, method and status.
 	Requests *prometheus.CounterVec
-	// Duration observes HTTP request latency by route pattern and method.
+	// Duration observes HTTP request latency by route pattern, method and
+	// status.
 	Duration *prometheus.HistogramVec
 	// Conflicts counts refused stale writes by kind (version-conflict,
 	// table-occupied, order-closed).
@@ -33,9 +34,9 @@ func New() *Metrics {
 		}, []string{"route", "method", "status"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "posd_http_request_duration_seconds",
-			Help:    "HTTP request latency by route pattern and method.",
+			Help:    "HTTP request latency by route pattern, method and status code.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"route", "method"}),
+		}, []string{"route", "method", "status"}),
 		Conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "posd_order_conflicts_total",
 			Help: "Refused order writes by kind: version-conflict, table-occupied, order-closed.",
