@@ -27,7 +27,9 @@ import (
 //   - every refusal is an error the server's own table (toProblem) answers
 //     with a 4xx problem that says what is wrong;
 //   - an accepted request carries a precondition (or is forced by a
-//     manager), 1 to 100 ops, and only text Postgres can store;
+//     manager), 1 to 100 ops, and only text Postgres can store, and it
+//     means the same to plain encoding/json (which takes the last of two
+//     keys and matches names in any case): nothing accepted is ambiguous;
 //   - Plan either refuses with a typed domain error (4xx) and leaves the
 //     order alone, or changes nothing (same order, same version), or returns
 //     version + 1 with totals that add up, and folding the sample's log plus
@@ -56,6 +58,7 @@ func FuzzPatchDecode(f *testing.F) {
 		require.NotEmpty(t, in.ops)
 		require.LessOrEqual(t, len(in.ops), order.MaxOps)
 		requireStorable(t, in.ops)
+		requireSameToLenientParser(t, body, in)
 
 		cur := sample.Clone()
 		next, applied, err := order.Plan(cur, in.ops, at, fuzzEnv())
@@ -111,6 +114,24 @@ func requireClientError(t *testing.T, err error) {
 	}
 	_, err = json.Marshal(p)
 	require.NoError(t, err)
+}
+
+// requireSameToLenientParser decodes an accepted body the lenient way,
+// with plain json.Unmarshal into the request and order.Op structs, and
+// checks it says the same thing.
+func requireSameToLenientParser(t *testing.T, body []byte, in patchInput) {
+	t.Helper()
+	var req patchRequest
+	require.NoError(t, json.Unmarshal(body, &req))
+	require.Equal(t, in.force, req.Force != nil && *req.Force)
+	if !in.ifMatch {
+		require.Equal(t, in.expected, req.ExpectedVersion)
+	}
+	ops := make([]order.Op, len(req.Ops))
+	for i, raw := range req.Ops {
+		require.NoError(t, json.Unmarshal(raw, &ops[i]))
+	}
+	require.Equal(t, in.ops, ops)
 }
 
 // requireStorable checks every string of ops is text Postgres can store in

@@ -76,6 +76,7 @@ func TestHostilePatch(t *testing.T) {
 	pendingID, sentID := uuid.NewString(), uuid.NewString()
 	f.mustPatch(waiter, id, 1, addItem("steak", "line_id", sentID), map[string]any{"op": "send"}, addItem("fries", "line_id", pendingID))
 	path := "/v1/orders/" + id
+	path2 := "/v1/orders/" + f.open("T2")
 
 	patch := func(body any) apitest.Req {
 		return apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: body}
@@ -150,6 +151,8 @@ func TestHostilePatch(t *testing.T) {
 		{"sku null", op(`{"op":"add_item","sku":null}`), 422, "validation-failed", 0, "sku"},
 		{"line_id null", op(`{"op":"remove_item","line_id":null}`), 422, "validation-failed", 0, "line_id"},
 		{"line_id braces", op(`{"op":"remove_item","line_id":"{` + pendingID + `}"}`), 422, "validation-failed", 0, "line_id"},
+		{"line_id of another order", apitest.Req{Method: "PATCH", Path: path2, Token: waiter,
+			Body: `{"expected_version":1,"ops":[{"op":"add_item","sku":"beer","line_id":"` + sentID + `"}]}`}, 422, "validation-failed", 0, "line_id"},
 		{"line_id nil uuid", op(`{"op":"remove_item","line_id":"00000000-0000-0000-0000-000000000000"}`), 422, "validation-failed", 0, "line_id"},
 		{"force string", patch(`{"force":"true","expected_version":2,"ops":[` + send + `]}`), 422, "validation-failed", -1, "force"},
 		{"force number", patch(`{"force":1,"expected_version":2,"ops":[` + send + `]}`), 422, "validation-failed", -1, "force"},
