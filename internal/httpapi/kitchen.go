@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/google/uuid"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
@@ -48,8 +47,8 @@ func (s *Server) kitchenTickets(c *fiber.Ctx) error {
 
 func (s *Server) moveTicket(move string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		id, err := uuid.Parse(c.Params("id"))
-		if err != nil {
+		id, ok := pathUUID(c)
+		if !ok {
 			return kitchen.ErrNotFound
 		}
 		p := principal(c)
@@ -69,14 +68,16 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 		return err
 	}
 	var after *uint64
-	cursor := c.Get("Last-Event-ID")
+	cursor, from := c.Get("Last-Event-ID"), "Last-Event-ID"
 	if cursor == "" {
-		cursor = c.Query("after")
+		cursor, from = c.Query("after"), "after"
 	}
 	if cursor != "" {
-		n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 64)
+		// 63 bits: a stream sequence never gets there, and the cursor + 1
+		// the subscription starts at cannot wrap to 0 (the whole history).
+		n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 63)
 		if err != nil {
-			return badRequest("Last-Event-ID", "the cursor must be the id of a message received earlier")
+			return badRequest(from, "the cursor must be the id of a message received earlier")
 		}
 		after = &n
 	}

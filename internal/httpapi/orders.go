@@ -9,13 +9,13 @@ import (
 	"mime"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store"
+	"github.com/posd/posd/internal/strictjson"
 )
 
 const (
@@ -44,9 +44,16 @@ type openRequest struct {
 	Guests *int    `json:"guests"`
 }
 
+// openFields and patchFields are the top-level keys of the request bodies,
+// spelled exactly (encoding/json alone would also take "Table" or "OPS").
+var (
+	openFields  = []string{"table", "guests"}
+	patchFields = []string{"expected_version", "ops", "force"}
+)
+
 func (s *Server) openOrder(c *fiber.Ctx) error {
 	var req openRequest
-	if err := decodeJSON(c, &req); err != nil {
+	if err := decodeJSON(c, &req, openFields); err != nil {
 		return err
 	}
 	var probs []order.FieldProblem
@@ -157,42 +164,22 @@ type patchRequest struct {
 	Force           *bool             `json:"force"`
 }
 
-// patchOrder is the versioned write. The order of checks is part of the
-// contract: role, body, force (403 before any precondition), size, the
-// precondition itself (428, 400 on disagreement), then the ops.
+// patchOrder is the versioned write.
 func (s *Server) patchOrder(c *fiber.Ctx) error {
 	id, err := orderID(c)
 	if err != nil {
 		return err
 	}
 	p := principal(c)
-	var req patchRequest
-	if err := decodeJSON(c, &req); err != nil {
-		return err
-	}
-	force := req.Force != nil && *req.Force
-	if force && !p.Is(order.RoleManager) {
-		return &order.ForbiddenOpError{Problems: []order.FieldProblem{{Field: "force", Detail: "only a manager may force a write"}}}
-	}
-	if len(req.Ops) > order.MaxOps {
-		return &requestError{status: fiber.StatusRequestEntityTooLarge, slug: "payload-too-large", field: "ops",
-			detail: fmt.Sprintf("at most %d ops per request", order.MaxOps)}
-	}
-	expected, fromIfMatch, err := precondition(c.Get(fiber.HeaderIfMatch), req.ExpectedVersion, force)
+	body, err := jsonBody(c)
 	if err != nil {
 		return err
 	}
-	if expected != nil {
-		c.Locals(localExpectedVersion, *expected)
+	in, err := readPatch(body, c.Get(fiber.HeaderIfMatch), p.Role)
+	if in.expected != nil {
+		c.Locals(localExpectedVersion, *in.expected)
 	}
-	if req.Ops == nil {
-		return &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: "required"}}}
-	}
-	ops, err := order.DecodeOps(req.Ops)
 	if err != nil {
-		return err
-	}
-	if err := order.Validate(ops, p.Role); err != nil {
 		return err
 	}
 	idem, replayed, err := s.idempotency(c, s.orderAnswer(fiber.StatusOK, false))
@@ -200,7 +187,7 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 		return err
 	}
 	o, changed, err := s.cfg.Store.Patch(c.UserContext(), p.Venue, id, store.Patch{
-		Expected: expected, IfMatch: fromIfMatch, Force: force, Ops: ops, Idem: idem,
+		Expected: in.expected, IfMatch: in.ifMatch, Force: in.force, Ops: in.ops, Idem: idem,
 	}, p.Actor())
 	var conflict *order.ConflictError
 	if errors.As(err, &conflict) && idem != nil {
@@ -222,7 +209,7 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	switch {
 	case !changed:
 		s.cfg.Metrics.Writes.WithLabelValues("noop").Inc()
-	case force:
+	case in.force:
 		s.cfg.Metrics.Writes.WithLabelValues("forced").Inc()
 	default:
 		s.cfg.Metrics.Writes.WithLabelValues("patched").Inc()
@@ -236,6 +223,49 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 		s.saveAnswer(c, idem)
 	}
 	return nil
+}
+
+// patchInput is a PATCH as far as it can be checked without the order.
+type patchInput struct {
+	expected *int64 // the version the write was made against; nil when forced without one
+	ifMatch  bool   // expected came from If-Match (a conflict is then 412)
+	force    bool
+	ops      []order.Op
+}
+
+// readPatch decodes and checks a PATCH body and its If-Match header for a
+// device of the given role. The order of checks is part of the contract:
+// body, force (403 before any precondition), size, the precondition itself
+// (428, 400 on disagreement), then the ops. Every error it returns is a
+// client mistake (4xx). expected is set as soon as the precondition is known,
+// even when a later check fails, so the request log can carry it.
+func readPatch(body []byte, ifMatch, role string) (in patchInput, err error) {
+	var req patchRequest
+	if err := decodeBody(body, &req, patchFields); err != nil {
+		return in, err
+	}
+	in.force = req.Force != nil && *req.Force
+	if in.force && role != order.RoleManager {
+		return in, &order.ForbiddenOpError{Problems: []order.FieldProblem{{Field: "force", Detail: "only a manager may force a write"}}}
+	}
+	if len(req.Ops) > order.MaxOps {
+		return in, &requestError{status: fiber.StatusRequestEntityTooLarge, slug: "payload-too-large", field: "ops",
+			detail: fmt.Sprintf("at most %d ops per request", order.MaxOps)}
+	}
+	if in.expected, in.ifMatch, err = precondition(ifMatch, req.ExpectedVersion, in.force); err != nil {
+		return in, err
+	}
+	if req.Ops == nil {
+		return in, &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: "required"}}}
+	}
+	if in.ops, err = order.DecodeOps(req.Ops); err != nil {
+		return in, err
+	}
+	if err := order.Validate(in.ops, role); err != nil {
+		in.ops = nil
+		return in, err
+	}
+	return in, nil
 }
 
 // precondition reads the version a write was made against from If-Match or
@@ -292,42 +322,128 @@ func etagListContains(list, tag string) bool {
 	return false
 }
 
-// orderID parses the :id path segment; anything that is not a UUID names no
-// order, so it is 404 like any other missing order.
+// orderID parses the :id path segment; anything that is not a UUID in its
+// canonical 36-character form names no order, so it is 404 like any other
+// missing order.
 func orderID(c *fiber.Ctx) (uuid.UUID, error) {
-	id, err := uuid.Parse(c.Params("id"))
-	if err != nil {
+	id, ok := pathUUID(c)
+	if !ok {
 		return uuid.Nil, order.ErrNotFound
 	}
 	c.Locals(localOrderID, id.String())
 	return id, nil
 }
 
-// decodeJSON reads a JSON request body strictly: JSON content type, valid
-// UTF-8, one object, no unknown fields, no trailing data. Syntax problems are
-// 400; a well-formed body of the wrong shape is 422 naming the field.
-func decodeJSON(c *fiber.Ctx, dst any) error {
-	mt, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+// pathUUID reads the :id path segment as a UUID in canonical form only
+// (uuid.Parse also takes braces, a urn: prefix and no dashes, which would
+// give one order many URLs).
+func pathUUID(c *fiber.Ctx) (uuid.UUID, bool) {
+	s := c.Params("id")
+	if len(s) != 36 {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(s)
+	return id, err == nil
+}
+
+// MaxJSONDepth is how deeply objects and arrays may nest in a request body.
+// The deepest real one is a PATCH's modifiers: body, ops, op, modifiers (4).
+const MaxJSONDepth = 8
+
+// decodeJSON reads a JSON request body strictly into dst, whose top-level
+// keys are fields: see jsonBody and decodeBody.
+func decodeJSON(c *fiber.Ctx, dst any, fields []string) error {
+	body, err := jsonBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, dst, fields)
+}
+
+// jsonBody returns the raw request body after checking it is declared as
+// JSON in UTF-8 and not compressed. Compressed bodies are refused (415)
+// because they would get round the 64 KiB limit, which counts the bytes on
+// the wire: 64 KiB of gzip can hold 64 MiB of JSON.
+func jsonBody(c *fiber.Ctx) ([]byte, error) {
+	mt, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mt != fiber.MIMEApplicationJSON {
-		return &requestError{status: fiber.StatusUnsupportedMediaType, slug: "unsupported-media-type",
+		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, slug: "unsupported-media-type",
 			field: "Content-Type", detail: "send the body as application/json"}
 	}
-	body := c.Body()
-	if len(bytes.TrimSpace(body)) == 0 {
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, slug: "unsupported-media-type",
+			field: "Content-Type", detail: "JSON bodies are UTF-8; leave out charset or send charset=utf-8"}
+	}
+	if ce := strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, &requestError{status: fiber.StatusUnsupportedMediaType, slug: "unsupported-media-type",
+			field: "Content-Encoding", detail: "request bodies are not decompressed; send the body without Content-Encoding"}
+	}
+	// BodyRaw, not Body: Body would decompress whatever Content-Encoding says.
+	return c.BodyRaw(), nil
+}
+
+// decodeBody decodes body strictly into dst: exactly one JSON object in
+// valid UTF-8, no key twice at any depth, nesting at most MaxJSONDepth deep,
+// only the given top-level keys spelled exactly, each of the right type.
+// Syntax problems are 400; a well-formed body of the wrong shape (duplicate
+// key, too deep, unknown field, wrong type) is 422 naming the field.
+func decodeBody(body []byte, dst any, fields []string) error {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
 		return badRequest("", "request body is empty")
 	}
-	if !utf8.Valid(body) {
-		return badRequest("", "request body is not valid UTF-8")
+	if trimmed[0] != '{' {
+		return badRequest("", "request body must be a JSON object")
+	}
+	if err := strictjson.Check(body, strictjson.Options{MaxDepth: MaxJSONDepth, Fields: fields}); err != nil {
+		return strictError(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return jsonError(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return badRequest("", "unexpected data after the JSON body")
-	}
 	return nil
+}
+
+// strictError maps what strictjson finds to problems.
+func strictError(err error) error {
+	var (
+		syn   *strictjson.SyntaxError
+		dup   *strictjson.DuplicateKeyError
+		depth *strictjson.DepthError
+		unk   *strictjson.UnknownFieldError
+	)
+	switch {
+	case errors.As(err, &syn):
+		if syn.Msg == "invalid UTF-8" {
+			return badRequest("", fmt.Sprintf("request body is not valid UTF-8 (byte %d)", syn.Offset))
+		}
+		return badRequest("", syn.Error())
+	case errors.As(err, &dup):
+		return &order.ValidationError{Problems: []order.FieldProblem{pathProblem(dup.Path, "duplicate key")}}
+	case errors.As(err, &depth):
+		return &order.ValidationError{Problems: []order.FieldProblem{
+			pathProblem(depth.Path, fmt.Sprintf("nested deeper than %d levels", depth.Limit))}}
+	case errors.As(err, &unk):
+		return &order.ValidationError{Problems: []order.FieldProblem{{Field: unk.Key, Detail: "unknown field"}}}
+	}
+	return badRequest("", "malformed JSON: "+err.Error())
+}
+
+// pathProblem names the value at path the way every other problem does: a
+// value inside ops[i] by op_index i and its path within the op (field "op"
+// when the op itself is not an object), anything else by its whole path.
+func pathProblem(path strictjson.Path, detail string) order.FieldProblem {
+	if len(path) < 2 || path[0].Index >= 0 || path[0].Key != "ops" || path[1].Index < 0 {
+		return order.FieldProblem{Field: path.String(), Detail: detail}
+	}
+	i := path[1].Index
+	field := path[2:].String()
+	if len(path) == 2 || path[2].Index >= 0 {
+		field, detail = "op", detail+" at "+path.String()
+	}
+	return order.FieldProblem{OpIndex: &i, Field: field, Detail: detail}
 }
 
 func jsonError(err error) error {

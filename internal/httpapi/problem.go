@@ -139,7 +139,12 @@ func fiberProblem(e *fiber.Error) Problem {
 		slug = "http-" + strconv.Itoa(e.Code)
 	}
 	detail := e.Message
-	if e.Code == 413 {
+	switch e.Code {
+	case 404:
+		detail = "no such resource"
+	case 405:
+		detail = "this resource does not take that method; Allow lists the ones it does"
+	case 413:
 		detail = "request body is larger than 64 KiB"
 	}
 	return Problem{Type: ProblemBase + slug, Title: http.StatusText(e.Code), Status: e.Code, Detail: detail}

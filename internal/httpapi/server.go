@@ -7,17 +7,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
@@ -93,6 +98,7 @@ func New(cfg Config) *Server {
 		IdleTimeout: 120 * time.Second,
 	})
 	s.app.Use(s.observe)
+	s.app.Use(noBodyOnReads)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
@@ -103,23 +109,39 @@ func New(cfg Config) *Server {
 	writers := []string{order.RoleWaiter, order.RoleManager}
 	readers := []string{order.RoleWaiter, order.RoleManager, order.RoleAuditor}
 
+	// Each route names the query parameters it reads (query); any other, or
+	// one given twice, is refused rather than silently ignored.
 	v1 := s.app.Group("/v1", s.authenticate)
-	v1.Get("/menu", allow(all), s.menu)
-	v1.Get("/tables", allow(all), s.tables)
-	v1.Post("/orders", allow(writers), s.openOrder)
-	v1.Get("/orders", allow(readers), s.listOrders)
-	v1.Get("/orders/:id", allow(readers), s.getOrder)
-	v1.Patch("/orders/:id", allow(writers), s.patchOrder)
-	v1.Get("/orders/:id/events", allow(readers), s.orderEvents)
+	v1.Get("/menu", allow(all), query(), s.menu)
+	v1.Get("/tables", allow(all), query(), s.tables)
+	v1.Post("/orders", allow(writers), query(), s.openOrder)
+	v1.Get("/orders", allow(readers), query("status", "table", "limit"), s.listOrders)
+	v1.Get("/orders/:id", allow(readers), query("at_version"), s.getOrder)
+	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
+	v1.Get("/orders/:id/events", allow(readers), query("after_version"), s.orderEvents)
 	cooks := []string{order.RoleKitchen, order.RoleManager}
-	v1.Get("/kitchen/tickets", allow(cooks), s.kitchenTickets)
-	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), s.moveTicket("bump"))
-	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), s.moveTicket("recall"))
-	v1.Get("/kitchen/stream", allow(cooks), s.kitchenStream)
+	v1.Get("/kitchen/tickets", allow(cooks), query("station"), s.kitchenTickets)
+	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), query(), noBody, s.moveTicket("bump"))
+	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), query(), noBody, s.moveTicket("recall"))
+	v1.Get("/kitchen/stream", allow(cooks), query("station", "after", "access_token"), s.kitchenStream)
 	auditors := []string{order.RoleManager, order.RoleAuditor}
-	v1.Get("/audit/verify", allow(auditors), s.auditVerify)
-	v1.Get("/audit/shift", allow(auditors), s.auditShift)
-	v1.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	v1.Get("/audit/verify", allow(auditors), query(), s.auditVerify)
+	v1.Get("/audit/shift", allow(auditors), query("from", "to"), s.auditShift)
+	// No catch-all: a path no route matches falls through to Fiber, which
+	// answers 405 (with Allow) when another method has a route there, else 404.
+
+	// Fiber answers a method it does not know with a bare text 400 before
+	// any handler runs; answer it with a problem like everything else.
+	known := s.app.Config().RequestMethods
+	next := s.app.Server().Handler
+	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		if slices.Contains(known, string(ctx.Method())) {
+			next(ctx)
+			return
+		}
+		writeProblem(ctx, Problem{Type: ProblemBase + "method-not-allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
+			Status: http.StatusMethodNotAllowed, Detail: "unknown HTTP method", Instance: string(ctx.Path())})
+	}
 	return s
 }
 
@@ -265,6 +287,80 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	}
 	c.Locals(localPrincipal, p)
 	return c.Next()
+}
+
+// query refuses query parameters other than names, a parameter given more
+// than once, and values that are not valid UTF-8 or hold control characters
+// (a NUL reached Postgres and came back as a 500). 400, naming the parameter.
+func query(names ...string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		var err error
+		args := c.Context().QueryArgs()
+		args.VisitAll(func(k, v []byte) {
+			if err != nil {
+				return
+			}
+			key := string(k)
+			switch {
+			case !slices.Contains(names, key):
+				err = badRequest(shortParam(key), "unknown query parameter")
+			case len(args.PeekMulti(key)) > 1:
+				err = badRequest(key, key+" is given more than once")
+			case !utf8.Valid(v) || hasControl(v):
+				err = badRequest(key, key+" must be UTF-8 text without control characters")
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return c.Next()
+	}
+}
+
+func hasControl(b []byte) bool {
+	for _, r := range string(b) {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// shortParam keeps an unknown parameter's name short enough to echo.
+func shortParam(s string) string {
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "") + "…"
+	}
+	return s
+}
+
+// noBodyOnReads refuses a body on GET and HEAD: it would be ignored, and a
+// client that sent one expects it to mean something.
+func noBodyOnReads(c *fiber.Ctx) error {
+	if c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead {
+		return noBody(c)
+	}
+	return c.Next()
+}
+
+// noBody refuses a request body on a route that reads none.
+func noBody(c *fiber.Ctx) error {
+	if len(c.Request().Body()) > 0 {
+		return badRequest("", c.Method()+" "+c.Path()+" takes no request body")
+	}
+	return c.Next()
+}
+
+// writeProblem answers with p outside Fiber (before it has a context).
+func writeProblem(ctx *fasthttp.RequestCtx, p Problem) {
+	body, err := json.Marshal(p)
+	if err != nil {
+		ctx.Error(http.StatusText(p.Status), p.Status)
+		return
+	}
+	ctx.SetStatusCode(p.Status)
+	ctx.SetContentType("application/problem+json")
+	ctx.SetBody(body)
 }
 
 // allow lets only the given roles through.

@@ -1,0 +1,163 @@
+package strictjson_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/strictjson"
+)
+
+func TestCheck(t *testing.T) {
+	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
+	cases := []struct {
+		name string
+		in   string
+		opts strictjson.Options
+		// want is "" for no error, else the error kind and what it names.
+		want string
+	}{
+		{"object", `{"a":1,"b":[1,2,{"c":null}],"d":"x"}`, strictjson.Options{}, ""},
+		{"scalar", ` 12 `, strictjson.Options{}, ""},
+		{"huge number", `{"n":1e400,"m":-0,"k":123456789012345678901234567890}`, strictjson.Options{}, ""},
+		{"same key in sibling objects", `{"ops":[{"qty":1},{"qty":2}]}`, strictjson.Options{}, ""},
+		{"same key at two depths", `{"a":{"a":{"a":1}}}`, strictjson.Options{}, ""},
+		{"many keys", manyKeys(40, false), strictjson.Options{}, ""},
+		{"depth at limit", deep(8), strictjson.Options{}, ""},
+
+		{"duplicate top", `{"expected_version":1,"ops":[],"expected_version":2}`, strictjson.Options{}, "dup expected_version"},
+		{"duplicate in op", `{"ops":[{"op":"send"},{"op":"send"},{"op":"add_item","qty":1,"qty":2}]}`, strictjson.Options{}, "dup ops[2].qty"},
+		{"duplicate escaped", `{"ops":[{"qty":1,"q\u0074y":2}]}`, strictjson.Options{}, "dup ops[0].qty"},
+		{"duplicate deep", `{"a":[[{"b":{"c":1,"c":1}}]]}`, strictjson.Options{}, "dup a[0][0].b.c"},
+		{"duplicate odd key", `{"ops":[{"a.b":1,"a.b":2}]}`, strictjson.Options{}, `dup ops[0]["a.b"]`},
+		{"duplicate among many", manyKeys(40, true), strictjson.Options{}, "dup k0"},
+		{"duplicate empty key", `{"":1,"":2}`, strictjson.Options{}, `dup [""]`},
+
+		{"too deep array", deep(9), strictjson.Options{}, "depth [0][0][0][0][0][0][0][0]"},
+		{"too deep in op", `{"ops":[{"modifiers":[[[[[["x"]]]]]]}]}`, strictjson.Options{}, "depth ops[0].modifiers[0][0][0][0][0]"},
+		{"too deep custom", `{"a":{"b":{}}}`, strictjson.Options{MaxDepth: 2}, "depth a.b"},
+		{"very deep", deep(30000), strictjson.Options{}, "depth [0][0][0][0][0][0][0][0]"},
+
+		{"known fields", `{"table":"T1","guests":2}`, strictjson.Options{Fields: []string{"table", "guests"}}, ""},
+		{"case variant", `{"table":"T1","Guests":2}`, strictjson.Options{Fields: []string{"table", "guests"}}, "unknown Guests"},
+		{"fold variant", `{"table":"T1","guеsts":2}`, strictjson.Options{Fields: []string{"table", "guests"}}, "unknown"},
+		{"nested keys are not fields", `{"table":{"x":1}}`, strictjson.Options{Fields: []string{"table"}}, ""},
+
+		{"empty", ``, strictjson.Options{}, "syntax 0"},
+		{"truncated", `{"a":[1,`, strictjson.Options{}, "syntax 8"},
+		{"trailing", `{"a":1} {}`, strictjson.Options{}, "syntax 8"},
+		{"trailing garbage", `{"a":1}x`, strictjson.Options{}, "syntax 7"},
+		{"bad token", `{"a":01}`, strictjson.Options{}, "syntax"},
+		{"missing colon", `{"a" 1}`, strictjson.Options{}, "syntax"},
+		{"unmatched", `{"a":1]`, strictjson.Options{}, "syntax"},
+		{"invalid utf-8", "{\"a\":\"\xff\"}", strictjson.Options{}, "syntax 6"},
+		{"bom", "\ufeff{}", strictjson.Options{}, "syntax"},
+		{"single quotes", `{'a':1}`, strictjson.Options{}, "syntax"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := strictjson.Check([]byte(c.in), c.opts)
+			if c.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			kind, what, _ := strings.Cut(c.want, " ")
+			var (
+				dup   *strictjson.DuplicateKeyError
+				depth *strictjson.DepthError
+				unk   *strictjson.UnknownFieldError
+				syn   *strictjson.SyntaxError
+			)
+			switch kind {
+			case "dup":
+				require.ErrorAs(t, err, &dup)
+				require.Equal(t, what, dup.Path.String())
+			case "depth":
+				require.ErrorAs(t, err, &depth)
+				require.Equal(t, what, depth.Path.String())
+				require.Contains(t, "[{", c.in[depth.Offset:depth.Offset+1])
+			case "unknown":
+				require.ErrorAs(t, err, &unk)
+				if what != "" {
+					require.Equal(t, what, unk.Key)
+				}
+			case "syntax":
+				require.ErrorAs(t, err, &syn)
+				if what != "" {
+					require.Equal(t, what, itoa(syn.Offset))
+				}
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func manyKeys(n int, dup bool) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"k` + itoa(int64(i)) + `":1`)
+	}
+	if dup {
+		b.WriteString(`,"k0":2`)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+func TestPathString(t *testing.T) {
+	p := strictjson.Path{{Key: "ops", Index: -1}, {Index: 3}, {Key: "x y", Index: -1}, {Key: strings.Repeat("é", 40), Index: -1}}
+	s := p.String()
+	require.True(t, strings.HasPrefix(s, `ops[3]["x y"]["éé`), s)
+	require.True(t, strings.HasSuffix(s, `…"]`), s)
+	require.Less(t, len(s), 100)
+	require.Equal(t, "", strictjson.Path{}.String())
+}
+
+// FuzzCheck compares Check with encoding/json: a document is free of syntax
+// errors exactly when it is valid UTF-8 and json.Valid says so, and one that
+// passes decodes.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":1,"a":2}`, `[[[[[[[[[]]]]]]]]]`, `{"a":[{"b":1,"b":{}}]}`, `1e400`, `"\ud800"`, "{\"\xff\":1}", `{} {}`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := strictjson.Check(data, strictjson.Options{MaxDepth: 20000})
+		var syn *strictjson.SyntaxError
+		isSyntax := errors.As(err, &syn)
+		require.Equal(t, utf8.Valid(data) && json.Valid(data), !isSyntax, "Check: %v", err)
+		if isSyntax {
+			require.GreaterOrEqual(t, syn.Offset, int64(0))
+			require.LessOrEqual(t, syn.Offset, int64(len(data)))
+		}
+		if err == nil {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.UseNumber()
+			var v any
+			require.NoError(t, dec.Decode(&v))
+		}
+	})
+}
+
+func BenchmarkCheck(b *testing.B) {
+	body := []byte(`{"expected_version":7,"ops":[` +
+		strings.TrimSuffix(strings.Repeat(`{"op":"add_item","sku":"steak","qty":2,"seat":1,"course":2,"modifiers":["no onions","extra sauce"],"note":"medium rare"},`, 100), ",") +
+		`],"force":false}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := strictjson.Check(body, strictjson.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
