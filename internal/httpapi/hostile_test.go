@@ -193,6 +193,7 @@ func TestHostilePatch(t *testing.T) {
 		{"single quotes", patch(`{'expected_version':2}`), 400, "bad-request", -2, ""},
 		{"byte order mark", patch("\ufeff" + valid), 400, "bad-request", -2, ""},
 		{"truncated", patch(valid[:len(valid)-3]), 400, "bad-request", -2, ""},
+		{"truncated after a duplicate", patch(`{"expected_version":2,"expected_version":2,"ops":[`), 400, "bad-request", -2, ""},
 		{"invalid UTF-8 in value", patch([]byte("{\"expected_version\":2,\"ops\":[{\"op\":\"set_note\",\"note\":\"\xc3\x28\"}]}")), 400, "bad-request", -2, ""},
 		{"invalid UTF-8 in key", patch([]byte("{\"expected_version\":2,\"ops\":[{\"op\":\"send\",\"\xff\":1,\"\xfe\":2}]}")), 400, "bad-request", -2, ""},
 		{"overlong UTF-8", patch([]byte("{\"expected_version\":2,\"ops\":[{\"op\":\"set_note\",\"note\":\"\xc0\xaf\"}]}")), 400, "bad-request", -2, ""},

@@ -23,7 +23,8 @@ const DefaultMaxDepth = 8
 // Options tune Check.
 type Options struct {
 	// MaxDepth is the deepest nesting of objects and arrays allowed; the
-	// top-level object or array is depth 1. 0 means DefaultMaxDepth.
+	// top-level object or array is depth 1. 0 means DefaultMaxDepth; more
+	// than encoding/json's limit (10000) means that limit.
 	MaxDepth int
 	// Fields, when not nil, are the only keys the top-level object may
 	// have, compared byte for byte.
@@ -147,6 +148,15 @@ type frame struct {
 	set     map[string]struct{} // object: keys, once there are many
 }
 
+// goMaxDepth is encoding/json's nesting limit; Check's cannot be higher.
+const goMaxDepth = 10000
+
+// skip is a json.Unmarshaler that keeps nothing: unmarshalling into it only
+// checks syntax.
+type skip struct{}
+
+func (*skip) UnmarshalJSON([]byte) error { return nil }
+
 // setAfter is the key count from which an object's keys go into a map: a
 // linear scan is cheaper for the handful of keys a request object has.
 const setAfter = 16
@@ -161,8 +171,28 @@ func Check(data []byte, opts Options) error {
 	if limit <= 0 {
 		limit = DefaultMaxDepth
 	}
+	limit = min(limit, goMaxDepth)
 	if !utf8.Valid(data) {
 		return &SyntaxError{Offset: int64(invalidUTF8At(data)), Msg: "invalid UTF-8"}
+	}
+	// Syntax first, in one cheap pass, so a malformed document is a
+	// *SyntaxError whatever else is wrong with it: the token stream below
+	// would report a duplicate key it meets before the syntax error.
+	// encoding/json's own depth limit is not a syntax error; the token
+	// stream reports it as a *DepthError.
+	if err := json.Unmarshal(data, &skip{}); err != nil {
+		var se *json.SyntaxError
+		if !errors.As(err, &se) {
+			return &SyntaxError{Offset: 0, Msg: err.Error()}
+		}
+		if msg := se.Error(); !strings.HasSuffix(msg, "exceeded max depth") {
+			// Offset counts the bytes read, the bad one included.
+			off := se.Offset
+			if off > 0 && off <= int64(len(data)) && !strings.HasPrefix(msg, "unexpected end") {
+				off--
+			}
+			return &SyntaxError{Offset: off, Msg: msg}
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	// Without UseNumber, Token fails on numbers beyond float64 (1e400).
