@@ -484,12 +484,26 @@ func (b *kdsBrowser) card(id string) kdsCard {
 // tap touches a card, as a cook does.
 func (b *kdsBrowser) tap(id string) {
 	b.t.Helper()
-	b.do(chromedp.Tap(chromedp.CSS(fmt.Sprintf(`#rail [data-ticket-id=%q]`, id))))
+	b.press(fmt.Sprintf(`#rail [data-ticket-id=%q]`, id))
 }
 
+// press taps the element sel selects. The page re-renders its cards as
+// messages arrive, so the node found can be replaced before the tap lands;
+// the tap then fails without touching anything and is tried again on the
+// new node.
 func (b *kdsBrowser) press(sel string) {
 	b.t.Helper()
-	b.do(chromedp.Tap(chromedp.CSS(sel)))
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+		err = chromedp.Do(ctx, chromedp.Tap(chromedp.CSS(sel)))
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "Could not find node") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(b.t, err, "tap %s", sel)
 }
 
 func (b *kdsBrowser) reconnects() int {
