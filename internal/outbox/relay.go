@@ -36,6 +36,7 @@ const (
 	cursorName       = "relay"
 	defaultBatch     = 500
 	defaultPoll      = 50 * time.Millisecond
+	kickCoalesce     = time.Millisecond
 	defaultStandby   = time.Second
 	maxBackoff       = 5 * time.Second
 	ackTimeout       = 5 * time.Second
@@ -210,6 +211,14 @@ func (r *Relay) lead(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, pgscope.SystemSession); err != nil {
 		return fmt.Errorf("scope relay connection: %w", err)
 	}
+	// The relay's own writes (cursor saves, pruning) need not wait for the
+	// WAL flush: a cursor lost in a Postgres crash only means some messages
+	// are published again, and JetStream drops the replays. Without this
+	// every batch costs a flush, which under load rivals the writes
+	// themselves.
+	if _, err := conn.Exec(ctx, "SET synchronous_commit TO off"); err != nil {
+		return fmt.Errorf("configure relay connection: %w", err)
+	}
 	lastLag := time.Time{}
 	for {
 		var got bool
@@ -343,7 +352,9 @@ func (r *Relay) idle(ctx context.Context) bool {
 	case <-ctx.Done():
 		return false
 	case <-r.wake:
-		return true
+		// Let the other writes committing right now join this batch: one
+		// read for several commits instead of one each.
+		return sleep(ctx, kickCoalesce)
 	case <-t.C:
 		return true
 	}
