@@ -26,12 +26,16 @@ UPDATE outbox_cursor
 SET txid = (sqlc.arg(txid)::text)::xid8, id = @id, updated_at = now()
 WHERE name = @name AND (txid, id) < ((sqlc.arg(txid)::text)::xid8, @id);
 
--- RelayLagSeconds is the age of the oldest row after the cursor (0 when the
--- relay has caught up).
+-- RelayLagSeconds is the age of the first row after the cursor in commit
+-- order (the oldest unpublished one, give or take transactions still
+-- running), 0 when the relay has caught up. One index probe.
 -- name: RelayLagSeconds :one
-SELECT coalesce(extract(epoch FROM clock_timestamp() - min(o.created_at)), 0)::float8 AS lag_seconds
-FROM outbox o, outbox_cursor c
-WHERE c.name = @name AND (o.txid, o.id) > (c.txid, c.id);
+SELECT coalesce((
+    SELECT extract(epoch FROM clock_timestamp() - o.created_at)
+    FROM outbox o, outbox_cursor c
+    WHERE c.name = @name AND (o.txid, o.id) > (c.txid, c.id)
+    ORDER BY o.txid, o.id
+    LIMIT 1), 0)::float8 AS lag_seconds;
 
 -- name: PruneOutbox :execrows
 DELETE FROM outbox o

@@ -142,13 +142,17 @@ func (q *Queries) PruneOutbox(ctx context.Context, db DBTX, arg PruneOutboxParam
 }
 
 const relayLagSeconds = `-- name: RelayLagSeconds :one
-SELECT coalesce(extract(epoch FROM clock_timestamp() - min(o.created_at)), 0)::float8 AS lag_seconds
-FROM outbox o, outbox_cursor c
-WHERE c.name = $1 AND (o.txid, o.id) > (c.txid, c.id)
+SELECT coalesce((
+    SELECT extract(epoch FROM clock_timestamp() - o.created_at)
+    FROM outbox o, outbox_cursor c
+    WHERE c.name = $1 AND (o.txid, o.id) > (c.txid, c.id)
+    ORDER BY o.txid, o.id
+    LIMIT 1), 0)::float8 AS lag_seconds
 `
 
-// RelayLagSeconds is the age of the oldest row after the cursor (0 when the
-// relay has caught up).
+// RelayLagSeconds is the age of the first row after the cursor in commit
+// order (the oldest unpublished one, give or take transactions still
+// running), 0 when the relay has caught up. One index probe.
 func (q *Queries) RelayLagSeconds(ctx context.Context, db DBTX, name string) (float64, error) {
 	row := db.QueryRow(ctx, relayLagSeconds, name)
 	var lag_seconds float64

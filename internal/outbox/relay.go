@@ -207,9 +207,16 @@ func (r *Relay) lead(ctx context.Context) error {
 	}
 	defer conn.Close(context.Background())
 	// The relay publishes every venue's messages: its connection works
-	// outside row-level security's venue scope.
-	if _, err := conn.Exec(ctx, pgscope.SystemSession); err != nil {
-		return fmt.Errorf("scope relay connection: %w", err)
+	// outside row-level security's venue scope. The policy's "venue matches
+	// or system scope" condition looks selective to the planner, which then
+	// prefers a bitmap scan and a sort of the whole backlog to walking the
+	// (txid, id) index and stopping at the batch size; on this connection,
+	// which only ever runs the relay's index-shaped queries, those plans are
+	// switched off.
+	for _, stmt := range []string{pgscope.SystemSession, "SET enable_bitmapscan TO off", "SET enable_seqscan TO off"} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("configure relay connection: %w", err)
+		}
 	}
 	// The relay's own writes (cursor saves, pruning) need not wait for the
 	// WAL flush: a cursor lost in a Postgres crash only means some messages

@@ -106,6 +106,9 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 		}
 		return b.send(ctx, tx, nil)
 	})
+	if err == nil {
+		s.committed()
+	}
 	return t, err
 }
 
