@@ -25,6 +25,39 @@ var waiterTokens = []string{"demo-waiter-1", "demo-waiter-2", "demo-waiter-3", "
 // skus are the demo menu items the add_item ops cycle through.
 var skus = []string{"steak", "burger", "fries", "caesar", "beer"}
 
+// menuEntry is a demo menu item.
+type menuEntry struct {
+	SKU, Name  string
+	PriceCents int64
+	Station    string
+}
+
+// demoMenu is the demo venue's menu entry of each of skus, in that order, as
+// posd dev seeds it (internal/seed.DemoMenu). prepareDatabase checks it
+// against the running posd's menu_items: the pgbench script carries a copy
+// (posd serves the menu from memory, so the script reads no menu), and the
+// kitchen scenario computes what an order owes from it.
+var demoMenu = []menuEntry{
+	{"steak", "Steak frites", 2400, "grill"},
+	{"burger", "Bistro burger", 1600, "grill"},
+	{"fries", "Fries", 500, "fry"},
+	{"caesar", "Caesar salad", 1200, "cold"},
+	{"beer", "Draft beer", 700, "bar"},
+}
+
+// benchMenu is demoMenu (one entry per element of skus).
+func benchMenu() []menuEntry { return demoMenu }
+
+// menuPrice is the price of a demo SKU.
+func menuPrice(sku string) int64 {
+	for _, m := range demoMenu {
+		if m.SKU == sku {
+			return m.PriceCents
+		}
+	}
+	return 0
+}
+
 // api is a minimal client of posd's HTTP API, tuned for load generation:
 // keep-alive connections, bodies built by hand, only the fields posbench
 // needs decoded.
@@ -73,10 +106,14 @@ func (a *api) do(ctx context.Context, method, path, token string, body []byte) (
 // orderView is the part of an order (or of a problem body) posbench reads.
 type orderView struct {
 	ID      string `json:"id"`
+	Status  string `json:"status"`
 	Version int64  `json:"version"`
 	Lines   []struct {
 		ID uuid.UUID `json:"id"`
 	} `json:"lines"`
+	Totals struct {
+		DueCents int64 `json:"due_cents"`
+	} `json:"totals"`
 	// CurrentVersion is set in 409 problem bodies.
 	CurrentVersion *int64 `json:"current_version"`
 }

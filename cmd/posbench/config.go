@@ -44,6 +44,15 @@ type Config struct {
 	WaitQuiet time.Duration
 	// PrintScript prints the pgbench script and exits without running.
 	PrintScript bool
+	// DeliveryClients is the client count of the kitchen scenario, which
+	// measures commit→SSE and commit→NATS delivery (0 skips it); SendEvery
+	// makes every SendEvery-th PATCH of its clients an add_item + send on a
+	// kitchen order.
+	DeliveryClients int
+	SendEvery       int
+	// Drain is the size of the outbox backlog whose drain is timed (0 skips
+	// it).
+	Drain int
 }
 
 // parseFlags reads the command line.
@@ -70,8 +79,11 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.BanquetLinesPerClient, "banquet-lines", 2, "lines each banquet client keeps on the hot order")
 	fs.StringVar(&cfg.Out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary data directory")
-	fs.DurationVar(&cfg.WaitQuiet, "wait-quiet", 0, "wait up to this long for the machine to be under 15% busy before starting")
+	fs.DurationVar(&cfg.WaitQuiet, "wait-quiet", 0, "wait up to this long for the machine to stay under 15% busy for 5 s before starting")
 	fs.BoolVar(&cfg.PrintScript, "print-script", false, "print the pgbench script (for the current posd schema) and exit")
+	fs.IntVar(&cfg.DeliveryClients, "delivery-clients", 8, "clients of the kitchen scenario measuring commit→SSE and commit→NATS (0 skips it)")
+	fs.IntVar(&cfg.SendEvery, "send-every", 4, "in the kitchen scenario, every n-th PATCH adds an item and sends it to the kitchen")
+	fs.IntVar(&cfg.Drain, "drain", 50000, "outbox backlog (events) whose drain by the relay is timed (0 skips it)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -96,6 +108,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, fmt.Errorf("--lines must be between 2 and 90")
 	case cfg.BanquetLinesPerClient < 1 || cfg.BanquetLinesPerClient > 20:
 		return cfg, fmt.Errorf("--banquet-lines must be between 1 and 20")
+	case cfg.DeliveryClients < 0 || cfg.DeliveryClients > 256:
+		return cfg, fmt.Errorf("--delivery-clients must be between 0 and 256")
+	case cfg.SendEvery < 1:
+		return cfg, fmt.Errorf("--send-every must be at least 1")
+	case cfg.Drain < 0 || cfg.Drain > 10_000_000:
+		return cfg, fmt.Errorf("--drain must be between 0 and 10000000")
 	}
 	return cfg, nil
 }
@@ -117,10 +135,11 @@ func parseCounts(name, s string) ([]int, error) {
 	return out, nil
 }
 
-// maxClients is the largest low-contention client count: that many orders are
-// prepared for posd and for pgbench.
+// maxClients is the largest low-contention client count (the kitchen
+// scenario's included): that many orders are prepared for posd and for
+// pgbench.
 func (c Config) maxClients() int {
-	m := 0
+	m := c.DeliveryClients
 	for _, n := range c.Clients {
 		m = max(m, n)
 	}

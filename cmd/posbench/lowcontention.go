@@ -122,8 +122,9 @@ func runLowContention(ctx context.Context, a *api, orders []*ownedOrder, target 
 	}
 }
 
-// writeOwned sends the next PATCH of o and records its outcome.
-func writeOwned(a *api, o *ownedOrder, target int, w window, out *outcomes) {
+// writeOwned sends the next PATCH of o and records its outcome. It reports
+// whether the PATCH was answered 200 and when the answer arrived.
+func writeOwned(a *api, o *ownedOrder, target int, w window, out *outcomes) (ok bool, at time.Time) {
 	var ops []byte
 	var added uuid.UUID
 	remove := len(o.lines) >= target
@@ -137,7 +138,8 @@ func writeOwned(a *api, o *ownedOrder, target int, w window, out *outcomes) {
 	// The request is never cancelled: an abandoned write would leave the
 	// client unsure of the order's state.
 	r, err := a.patch(context.Background(), o.token, o.id, o.version, ops)
-	in := w.has(time.Now())
+	at = time.Now()
+	in := w.has(at)
 	switch {
 	case err == nil && r.status == http.StatusOK:
 		o.version = r.version
@@ -150,7 +152,7 @@ func writeOwned(a *api, o *ownedOrder, target int, w window, out *outcomes) {
 			out.ok++
 			out.latencies = append(out.latencies, r.elapsed)
 		}
-		return
+		return true, at
 	case err != nil:
 		if in {
 			out.transport++
@@ -173,6 +175,7 @@ func writeOwned(a *api, o *ownedOrder, target int, w window, out *outcomes) {
 	} else {
 		time.Sleep(10 * time.Millisecond)
 	}
+	return false, at
 }
 
 // verifyOwned reads every order back and reports any whose version or lines

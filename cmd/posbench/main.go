@@ -9,9 +9,15 @@
 //   - pgbench at the same client counts with a script that issues the same SQL
 //     statements one PATCH issues (see pgbench.go), each client on its own
 //     order: the physical limit of this database on this machine;
+//   - kitchen: the low-contention loop at 8 clients with every 4th PATCH an
+//     add_item + send on a kitchen order, while posbench holds the grill
+//     station's SSE stream and a NATS subscription on the order events:
+//     commit→SSE and commit→NATS delivery latency (see kitchen.go);
 //   - banquet: N clients (default 8, 32) on one hot order, re-applying each
 //     write on 409 with the current_version from the problem body, and at the
-//     end checking that no acknowledged line was lost.
+//     end checking that no acknowledged line was lost;
+//   - drain: 50,000 outbox rows committed at once, and the time the outbox
+//     relay takes to publish them (see drain.go).
 //
 // It reports throughput, client-side p50/p95/p99 latency of successful
 // PATCHes, the posd/pgbench ratio, CPU time per write of each process group,

@@ -20,11 +20,16 @@ import (
 
 // pgbenchScript is the SQL one posd PATCH runs, statement for statement, in
 // the same order and the same round trips, as a pgbench custom script. For a
-// PATCH posd looks up the bearer token (auth.Authenticate, no cache), reads the
-// order with its lines and payments (store.Get: GetOrderFull), reads the menu
-// entries of added SKUs (store.env: GetMenuItems, add_item only), then sends
-// BEGIN, one pipelined batch (store.write: the versioned UPDATE, the event
-// INSERT, the outbox INSERT, the line INSERT or DELETE) and COMMIT.
+// PATCH posd looks up the bearer token (auth.Authenticate, no cache) and reads
+// the order with its lines and payments (store.Get: GetOrderFull). Since the
+// write guard (posd_assert, db/schema/0005_write_guard.sql) it takes the menu
+// entries of added SKUs from an in-memory cache (store.menu, 5 s), and sends
+// BEGIN, the versioned UPDATE, the assertion that the UPDATE happened
+// (AssertOrderHead), the event INSERT, the outbox INSERT, the line INSERT or
+// DELETE, and COMMIT as one pipeline: one round trip (batchDB.commit). Before
+// it, posd read the menu entries (GetMenuItems, add_item only) and sent BEGIN,
+// the batch and COMMIT in three round trips; the script follows the schema it
+// runs on (see schemaFeatures).
 //
 // Like the posd clients, each pgbench client owns one order (picked by
 // :client_id) that starts with {{LINES}} lines at version {{LINES}}+1 and
@@ -38,54 +43,50 @@ import (
 // columns, defaults, identity and indexes), so that posd's relay, which is
 // still running during the pgbench runs, does not publish them. The script
 // follows the schema it runs on (see schemaFeatures): the orders_full view,
-// the audit chain's hash columns, json or jsonb ops, the outbox.
+// the audit chain's hash columns, json or jsonb ops, the outbox, the write
+// guard, row-level security (posd pipelines a transaction-local set_config
+// before each read and after BEGIN; the script does the same except before
+// the order read, which \gset keeps out of a pipeline: pgbench's sessions
+// start with posd.venue set instead).
 const pgbenchScript = `-- posbench: the SQL of one posd PATCH (add_item or remove_item), see docs/BENCHMARKS.md.
 -- 1. authenticate the bearer token (auth.Authenticate: GetDeviceByTokenHash)
-SELECT venue_id, id, name, role, staff FROM devices
+{{AUTH_HEAD}}SELECT venue_id, id, name, role, staff FROM devices
 WHERE token_hash = '\x{{TOKEN_HASH}}'::bytea AND revoked_at IS NULL;
--- 2. read the order with its lines and payments (store.Get: GetOrderFull)
+{{AUTH_TAIL}}-- 2. read the order with its lines and payments (store.Get: GetOrderFull){{READ_NOTE}}
 {{ORDER_READ}} \gset o_
 -- Alternate like the posd clients: from {{LINES}} lines at version {{LINES}}+1, remove first.
 \set add (:o_version + {{LINES}} + 1) % 2
 \if :add
--- 3. add_item: read the menu entry (store.env: GetMenuItems)
-\set si random(1, 5)
+\set si random(1, {{NSKUS}})
 \set lid random(1, 281474976710655)
-SELECT sku, name, price_cents, station FROM menu_items
-WHERE venue_id = 'demo' AND sku = ANY(ARRAY[(ARRAY['steak', 'burger', 'fries', 'caesar', 'beer'])[:si]]) \gset m_
--- 4. the write: BEGIN, one pipelined batch, COMMIT (store.write)
-BEGIN;
-\startpipeline
-UPDATE orders
+{{MENU_READ}}{{WRITE_HEAD_ADD}}
+{{SET_VENUE}}UPDATE orders
 SET version = version + 1, table_id = :o_table_id, status = :o_status, guests = :o_guests, note = :o_note,
     updated_at = now(), closed_at = NULL{{SET_LAST_HASH}}
 WHERE venue_id = 'demo' AND id = :o_id AND version = :o_version;
-INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
+{{ASSERT}}INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
                           actor_role, ops, forced, overridden_version{{HASH_COL}})
 VALUES ('demo', :o_id, :o_version + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice', 'waiter',
-        {{JSON}}_build_array({{JSON}}_build_object('op', 'add_item', 'line_id', {{LINE_ID}}, 'sku', :m_sku::text,
-            'name', :m_name::text, 'unit_price_cents', :m_price_cents::bigint, 'station', :m_station::text,
+        {{JSON}}_build_array({{JSON}}_build_object('op', 'add_item', 'line_id', {{LINE_ID}}, 'sku', {{SKU}}::text,
+            'name', {{NAME}}::text, 'unit_price_cents', {{PRICE}}::bigint, 'station', {{STATION}}::text,
             'qty', 1, 'seat', 0, 'course', 1, 'note', '')),
         false, NULL{{HASH_VAL}});
 {{OUTBOX_ADD}}INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
                          seat, course, modifiers, note, station, status, comped)
 SELECT 'demo', :o_id,
-       unnest(ARRAY[{{LINE_ID}}]), unnest(ARRAY[:o_version + 1]::int[]), unnest(ARRAY[:m_sku]::text[]),
-       unnest(ARRAY[:m_name]::text[]), unnest(ARRAY[1]::int[]), unnest(ARRAY[:m_price_cents]::bigint[]),
+       unnest(ARRAY[{{LINE_ID}}]), unnest(ARRAY[:o_version + 1]::int[]), unnest(ARRAY[{{SKU}}]::text[]),
+       unnest(ARRAY[{{NAME}}]::text[]), unnest(ARRAY[1]::int[]), unnest(ARRAY[{{PRICE}}]::bigint[]),
        unnest(ARRAY[0]::int[]), unnest(ARRAY[1]::int[]), unnest(ARRAY['[]']::jsonb[]),
-       unnest(ARRAY['']::text[]), unnest(ARRAY[:m_station]::text[]), unnest(ARRAY['pending']::text[]),
+       unnest(ARRAY['']::text[]), unnest(ARRAY[{{STATION}}]::text[]), unnest(ARRAY['pending']::text[]),
        unnest(ARRAY[false]::bool[]);
-\endpipeline
-COMMIT;
+{{WRITE_TAIL}}
 \else
--- 3. remove_item: no menu read; 4. the write: BEGIN, one pipelined batch, COMMIT (store.write)
-BEGIN;
-\startpipeline
-UPDATE orders
+{{WRITE_HEAD_REMOVE}}
+{{SET_VENUE}}UPDATE orders
 SET version = version + 1, table_id = :o_table_id, status = :o_status, guests = :o_guests, note = :o_note,
     updated_at = now(), closed_at = NULL{{SET_LAST_HASH}}
 WHERE venue_id = 'demo' AND id = :o_id AND version = :o_version;
-INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
+{{ASSERT}}INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
                           actor_role, ops, forced, overridden_version{{HASH_COL}})
 SELECT 'demo', :o_id, :o_version + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice', 'waiter',
        {{JSON}}_build_array({{JSON}}_build_object('op', 'remove_item', 'line_id', l.id, 'sku', l.sku)), false, NULL{{HASH_VAL}}
@@ -94,9 +95,46 @@ FROM order_lines l WHERE l.venue_id = 'demo' AND l.order_id = :o_id ORDER BY l.p
 WHERE venue_id = 'demo' AND order_id = :o_id
   AND id = ANY(ARRAY(SELECT id FROM order_lines WHERE venue_id = 'demo' AND order_id = :o_id
                      ORDER BY position LIMIT 1));
-\endpipeline
-COMMIT;
+{{WRITE_TAIL}}
 \endif
+`
+
+// The write's head and tail: with the write guard, BEGIN and COMMIT are in
+// the pipeline (one round trip); before it, around it (three).
+const (
+	pgbenchHeadGuarded = `\startpipeline
+BEGIN;`
+	pgbenchTailGuarded = `COMMIT;
+\endpipeline`
+	pgbenchHeadBatched = `BEGIN;
+\startpipeline`
+	pgbenchTailBatched = `\endpipeline
+COMMIT;`
+)
+
+// Row-level security (db/schema/0007_row_level_security.sql): posd pipelines
+// the transaction-local scope setting before each read (pgscope) and after
+// BEGIN in each write, in the same round trip.
+const (
+	pgbenchSetSystem = "SELECT set_config('posd.scope', 'system', true);\n"
+	pgbenchSetVenue  = "SELECT set_config('posd.venue', 'demo', true);\n"
+	// pgbenchReadNote explains why the order read has no setting before it.
+	pgbenchReadNote = "\n-- (posd pipelines set_config('posd.venue', …) before it; \\gset is not allowed in a pipeline,\n" +
+		"-- so pgbench's connections start with posd.venue=demo, see pgbench.exec)"
+)
+
+// pgbenchAssert is AssertOrderHead: the statement after the versioned UPDATE
+// that aborts the transaction unless the UPDATE happened.
+const pgbenchAssert = `SELECT posd_assert(EXISTS (
+    SELECT 1 FROM orders
+    WHERE venue_id = 'demo' AND id = :o_id AND version = :o_version + 1{{HEAD_HASH}}
+), 'stale write: the order moved on');
+`
+
+// pgbenchMenuRead is GetMenuItems, which posd ran for add_item before the
+// menu cache.
+const pgbenchMenuRead = `SELECT sku, name, price_cents, station FROM menu_items
+WHERE venue_id = 'demo' AND sku = ANY(ARRAY[{{MENU_SKU}}]) \gset m_
 `
 
 // pgbenchOrderRead is GetOrderFull before the orders_full view existed;
@@ -159,10 +197,11 @@ func renderPgbenchScript(lines int, f schemaFeatures) string {
 	if f.OpsJSON {
 		jsonFn = "json"
 	}
-	setLastHash, hashCol, hashVal, payloadHash := "", "", "", ""
+	setLastHash, hashCol, hashVal, payloadHash, headHash := "", "", "", "", ""
 	if f.Hash {
 		setLastHash, hashCol, hashVal = ", last_hash = "+benchHash, ", hash", ", "+benchHash
 		payloadHash = `,"hash":"` + strings.Repeat("ab", 32) + `"`
+		headHash = " AND last_hash = " + benchHash
 	}
 	outboxAdd, outboxRemove := "", ""
 	if f.Outbox {
@@ -173,12 +212,67 @@ func renderPgbenchScript(lines int, f schemaFeatures) string {
 		outboxAdd = strings.Replace(pgbenchOutbox, "{{PAYLOAD}}", payload(payloadAdd), 1)
 		outboxRemove = strings.Replace(pgbenchOutbox, "{{PAYLOAD}}", payload(payloadRemove), 1)
 	}
+	// The added SKU's menu entry: with the write guard posd has it in
+	// memory, so the script takes it from a constant copy of the demo menu;
+	// before, posd read it (GetMenuItems) and so does the script.
+	menu := benchMenu()
+	col := func(f func(m menuEntry) string) string {
+		var vals []string
+		for _, m := range menu {
+			vals = append(vals, f(m))
+		}
+		return "(ARRAY[" + strings.Join(vals, ", ") + "])[:si]"
+	}
+	skuArr := col(func(m menuEntry) string { return sqlString(m.SKU) })
+	var headAdd, headRemove, tail, assert, menuRead, sku, name, price, station string
+	if f.WriteGuard {
+		headAdd = "-- add_item: the menu entry comes from posd's menu cache (store.menu): no query; here a\n" +
+			"-- constant copy of the demo menu, indexed by :si\n" +
+			"-- 3. the write in one round trip: BEGIN, the statements and COMMIT in one pipeline (store.write)\n" +
+			pgbenchHeadGuarded
+		headRemove = "-- 3. remove_item: the write in one round trip: BEGIN, the statements and COMMIT in one pipeline (store.write)\n" +
+			pgbenchHeadGuarded
+		tail = pgbenchTailGuarded
+		assert = strings.Replace(pgbenchAssert, "{{HEAD_HASH}}", headHash, 1)
+		sku, name = skuArr, col(func(m menuEntry) string { return sqlString(m.Name) })
+		price = col(func(m menuEntry) string { return strconv.FormatInt(m.PriceCents, 10) })
+		station = col(func(m menuEntry) string { return sqlString(m.Station) })
+	} else {
+		menuRead = "-- 3. add_item: read the menu entry (store.env: GetMenuItems)\n" +
+			strings.Replace(pgbenchMenuRead, "{{MENU_SKU}}", skuArr, 1)
+		headAdd = "-- 4. the write: BEGIN, one pipelined batch, COMMIT (store.write)\n" + pgbenchHeadBatched
+		headRemove = "-- 3. remove_item: no menu read; 4. the write: BEGIN, one pipelined batch, COMMIT (store.write)\n" +
+			pgbenchHeadBatched
+		tail = pgbenchTailBatched
+		sku, name, price, station = ":m_sku", ":m_name", ":m_price_cents", ":m_station"
+	}
+	authHead, authTail, readNote, setVenue := "", "", "", ""
+	if f.RLS {
+		authHead = "\\startpipeline\n" + pgbenchSetSystem
+		authTail = "\\endpipeline\n"
+		readNote = pgbenchReadNote
+		setVenue = pgbenchSetVenue
+	}
 	// {{ORDER_READ}} first: it brings its own {{ORDER_ID}}.
 	script := strings.Replace(pgbenchScript, "{{ORDER_READ}}", read, 1)
 	return strings.NewReplacer(
+		"{{AUTH_HEAD}}", authHead,
+		"{{AUTH_TAIL}}", authTail,
+		"{{READ_NOTE}}", readNote,
+		"{{SET_VENUE}}", setVenue,
 		"{{ORDER_ID}}", pgbenchOrderID,
 		"{{TOKEN_HASH}}", hex.EncodeToString(sum[:]),
 		"{{LINES}}", strconv.Itoa(lines),
+		"{{NSKUS}}", strconv.Itoa(len(menu)),
+		"{{MENU_READ}}", menuRead,
+		"{{WRITE_HEAD_ADD}}", headAdd,
+		"{{WRITE_HEAD_REMOVE}}", headRemove,
+		"{{WRITE_TAIL}}", tail,
+		"{{ASSERT}}", assert,
+		"{{SKU}}", sku,
+		"{{NAME}}", name,
+		"{{PRICE}}", price,
+		"{{STATION}}", station,
 		"{{LINE_ID}}", pgbenchLineID,
 		"{{SET_LAST_HASH}}", setLastHash,
 		"{{HASH_COL}}", hashCol,
@@ -188,6 +282,9 @@ func renderPgbenchScript(lines int, f schemaFeatures) string {
 		"{{OUTBOX_REMOVE}}", outboxRemove,
 	).Replace(script)
 }
+
+// sqlString quotes s as an SQL string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // pgbenchResult is one pgbench run.
 type pgbenchResult struct {
@@ -293,7 +390,10 @@ func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration,
 func (p *pgbench) exec(ctx context.Context, args []string) (string, time.Duration, error) {
 	cmd := exec.CommandContext(ctx, p.bin, args...)
 	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), "PGSSLMODE=disable", "PGAPPNAME=pgbench")
+	// posd.venue=demo for the session: under row-level security the order
+	// read (\gset, so not in a pipeline) needs it, where posd pipelines
+	// set_config before the read. Harmless without row-level security.
+	cmd.Env = append(os.Environ(), "PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), 0, fmt.Errorf("pgbench %s: %w\n%s", strings.Join(args, " "), err, out)

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"math"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestSummarizeNearestRank(t *testing.T) {
@@ -66,7 +70,9 @@ func TestHistogramSinceAndStats(t *testing.T) {
 func TestPgbenchScriptRenders(t *testing.T) {
 	known := map[string]bool{"client_id": true, "si": true, "lid": true, "add": true}
 	vars := regexp.MustCompile(`:([A-Za-z0-9_]+)`) // pgbench allows a leading digit
-	for _, f := range []schemaFeatures{{}, currentFeatures, {Outbox: true}, {OrdersFull: true, Hash: true}} {
+	for _, f := range []schemaFeatures{{}, currentFeatures, {Outbox: true}, {OrdersFull: true, Hash: true},
+		{Outbox: true, OrdersFull: true, Hash: true, OpsJSON: true}, {WriteGuard: true}, {RLS: true},
+		{Outbox: true, OrdersFull: true, Hash: true, OpsJSON: true, WriteGuard: true}} {
 		s := renderPgbenchScript(10, f)
 		if strings.Contains(s, "{{") {
 			t.Fatalf("%v: unsubstituted placeholder in\n%s", f, s)
@@ -87,6 +93,118 @@ func TestPgbenchScriptRenders(t *testing.T) {
 		}
 		if f.Outbox != strings.Contains(s, "outbox_bench") || f.Hash != strings.Contains(s, "last_hash") {
 			t.Errorf("%v: script does not follow the features", f)
+		}
+		// With the write guard posd sends BEGIN … COMMIT as one pipeline
+		// with the assertion after the UPDATE, and reads no menu.
+		guarded := strings.Count(s, "\\startpipeline\nBEGIN;\n") == 2 && strings.Count(s, "COMMIT;\n\\endpipeline") == 2 &&
+			strings.Count(s, "posd_assert(") == 2 && !strings.Contains(s, "menu_items")
+		batched := strings.Count(s, "BEGIN;\n\\startpipeline") == 2 && strings.Count(s, "\\endpipeline\nCOMMIT;") == 2 &&
+			!strings.Contains(s, "posd_assert") && strings.Count(s, "FROM menu_items") == 1
+		if f.WriteGuard != guarded || f.WriteGuard == batched {
+			t.Errorf("%v: write guard %v, but the script is guarded %v, batched %v:\n%s", f, f.WriteGuard, guarded, batched, s)
+		}
+		// Under row-level security the token lookup runs in the system
+		// scope and each write names the venue, as posd's do.
+		if rls := strings.Count(s, "set_config('posd.scope', 'system', true)") == 1 &&
+			strings.Count(s, "set_config('posd.venue', 'demo', true)") == 2; rls != f.RLS {
+			t.Errorf("%v: row-level security %v, but the script sets the scope: %v", f, f.RLS, rls)
+		}
+		if strings.Count(s, "\\startpipeline") != strings.Count(s, "\\endpipeline") {
+			t.Errorf("%v: unbalanced pipeline", f)
+		}
+	}
+}
+
+func TestReadSSE(t *testing.T) {
+	stream := "retry: 2000\n\n" +
+		": heartbeat\n\n" +
+		"event: ticket.created\ndata: {\"a\":1}\n\n" +
+		"id: 7\nevent: ticket.bumped\ndata: x\ndata: y\n\n" +
+		"data: plain\n\n" +
+		"event: cut.off\ndata: never dispatched\n"
+	var got []string
+	err := readSSE(strings.NewReader(stream), func(typ, data string, at time.Time) {
+		if at.IsZero() {
+			t.Error("zero receive time")
+		}
+		got = append(got, typ+"|"+data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`ticket.created|{"a":1}`, "ticket.bumped|x\ny", "message|plain"}
+	if strings.Join(got, ";") != strings.Join(want, ";") {
+		t.Fatalf("readSSE = %q, want %q", got, want)
+	}
+}
+
+func TestMatchDeliveries(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	msAfter := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	l1, l2, l3, l4 := newLineID(), newLineID(), newLineID(), newLineID()
+	sent := []sentLine{
+		{line: l1, station: "grill", at: msAfter(10)},
+		{line: l2, station: "grill", at: msAfter(20)},
+		{line: l3, station: "bar", at: msAfter(30)}, // not on the grill stream
+		{line: l4, station: "grill", at: msAfter(40)},
+	}
+	tickets := []sseTicket{
+		{created: msAfter(5), lines: []uuid.UUID{l1}, at: msAfter(15)},
+		{created: msAfter(15), lines: []uuid.UUID{l2}, at: msAfter(18)}, // before the 200
+		{created: msAfter(15), lines: []uuid.UUID{l2}, at: msAfter(50)}, // a duplicate
+		{created: msAfter(1), lines: []uuid.UUID{newLineID()}, at: msAfter(2)},
+	}
+	var r kitchenResult
+	matchTickets(&r, sent, tickets)
+	if r.SSEExpected != 3 || r.SSEReceived != 2 || r.SSEMissing != 1 || r.SSEDuplicate != 1 {
+		t.Fatalf("tickets: %+v", r)
+	}
+	if r.SSEFromCreated.Max != 10*time.Millisecond || r.SSEFromAck.P50 != -2*time.Millisecond {
+		t.Fatalf("ticket latencies: from created %+v, from ack %+v", r.SSEFromCreated, r.SSEFromAck)
+	}
+	acks := []ack{{"o1", 2, msAfter(10)}, {"o1", 3, msAfter(20)}, {"o2", 2, msAfter(20)}}
+	events := []natsEvent{
+		{order: "o1", version: 2, created: msAfter(4), at: msAfter(12)},
+		{order: "o2", version: 2, created: msAfter(14), at: msAfter(16)},
+		{order: "o1", version: 1, created: msAfter(0), at: msAfter(1)},
+	}
+	matchEvents(&r, acks, events)
+	if r.NATSExpected != 3 || r.NATSReceived != 2 || r.NATSMissing != 1 || r.NATSDuplicate != 0 {
+		t.Fatalf("events: %+v", r)
+	}
+	if r.NATSFromAt.Max != 8*time.Millisecond || r.NATSFromAck.P50 != -4*time.Millisecond {
+		t.Fatalf("event latencies: from at %+v, from ack %+v", r.NATSFromAt, r.NATSFromAck)
+	}
+}
+
+// The drain's payload template, filled in as Postgres's format() does, is an
+// order event's JSON of about the size of posd's.
+func TestDrainPayload(t *testing.T) {
+	id, orderID, line := uuid.New().String(), uuid.New().String(), uuid.New().String()
+	s := drainPayload
+	for i, v := range []string{id, orderID, "42", "2026-11-22T02:00:00.123456Z", line, strings.Repeat("ab", 32)} {
+		s = strings.ReplaceAll(s, fmt.Sprintf("%%%d$s", i+1), v)
+	}
+	var ev struct {
+		OrderID string    `json:"order_id"`
+		Version int64     `json:"version"`
+		At      time.Time `json:"at"`
+	}
+	if err := json.Unmarshal([]byte(s), &ev); err != nil {
+		t.Fatalf("%v:\n%s", err, s)
+	}
+	if ev.OrderID != orderID || ev.Version != 42 || ev.At.IsZero() {
+		t.Fatalf("decoded %+v from %s", ev, s)
+	}
+	if len(s) < 400 || len(s) > 700 {
+		t.Fatalf("payload is %d bytes", len(s))
+	}
+}
+
+func TestOrdinal(t *testing.T) {
+	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 112: "112th"} {
+		if got := ordinal(n); got != want {
+			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -15,6 +15,8 @@ const (
 	targetP99     = 15 * time.Millisecond // posd PATCH p99 at 8 clients
 	targetRSS     = 150_000_000           // posd peak RSS, bytes (150 MB)
 	targetClients = 8
+	targetSSEP99  = 50 * time.Millisecond // commit→SSE p99 at the 8-client write load
+	targetDrain   = 5000                  // outbox backlog drained, events per second
 )
 
 // report is everything one run measured.
@@ -26,13 +28,16 @@ type report struct {
 	Low               []lowResult
 	Pgbench           []pgbenchResult
 	Banquet           []banquetResult
-	PeakRSS           int64 // posd VmHWM at the end of the run
+	Kitchen           *kitchenResult // nil when skipped
+	Drain             *drainResult   // nil when skipped
+	PeakRSS           int64          // posd VmHWM at the end of the run
 	ErrorLogLines     int
 	ErrorLogSample    string
 	VerifyProblems    []string
 	PgbenchScript     string
 	StopError         string
-	// PreLoad is the machine's busy share in the second before the run.
+	// PreLoad is the machine's busy share in the quietSamples seconds before
+	// the run.
 	PreLoad float64
 	// Idle is the CPU posd and Postgres used over IdleFor with no load.
 	Idle    cpuUse
@@ -50,6 +55,14 @@ func vcs(rev string) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+
+// latencyCols is "n | p50 | p95 | p99 | max" of s in ms.
+func latencyCols(s latencySummary) string {
+	if s.N == 0 {
+		return "0 | – | – | – | –"
+	}
+	return fmt.Sprintf("%d | %s | %s | %s | %s", s.N, ms(s.P50), ms(s.P95), ms(s.P99), ms(s.Max))
+}
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/1e6) }
 
@@ -168,11 +181,16 @@ func (r *report) writeMarkdown(w io.Writer) {
 		for _, l := range r.Low {
 			dl(fmt.Sprintf("posd, %s", clients(l.Clients)), l.Delivery)
 		}
+		if k := r.Kitchen; k != nil {
+			dl(fmt.Sprintf("kitchen mix, %s", clients(k.Clients)), k.Delivery)
+		}
 		for _, b := range r.Banquet {
 			dl(fmt.Sprintf("banquet, %s", clients(b.Clients)), b.Delivery)
 		}
-		p("\nThe delivery to SSE clients (kitchen screens) is not measured by posbench.\n\n")
+		p("\nMeasured from outside posd, at 8 clients: see the next section.\n\n")
 	}
+	r.writeKitchen(p)
+	r.writeDrain(p)
 
 	p("### CPU time per accepted write and memory\n\n")
 	p("CPU ms per accepted write, charged from /proc during each measured window. \"Machine busy\" is all CPU "+
@@ -198,8 +216,14 @@ func (r *report) writeMarkdown(w io.Writer) {
 		pg.CPU.Posd = 0 // idle during pgbench; counted with the others
 		row(fmt.Sprintf("pgbench, %s", clients(pg.Clients)), pg.TPS, pg.Transactions, pg.CPU, pg.PgbenchCPU+pg.CPU.Posbench, "pgbench", "–")
 	}
+	if k := r.Kitchen; k != nil {
+		row(fmt.Sprintf("kitchen mix, %s", clients(k.Clients)), k.Throughput, k.OK, k.CPU, k.CPU.Posbench, "posbench", mb(k.CPU.MaxRSS))
+	}
 	for _, b := range r.Banquet {
 		row(fmt.Sprintf("banquet, %s", clients(b.Clients)), b.Throughput, b.Accepted, b.CPU, b.CPU.Posbench, "posbench", mb(b.CPU.MaxRSS))
+	}
+	if d := r.Drain; d != nil && d.Drain > 0 {
+		row(fmt.Sprintf("drain, %d events", d.Events), d.Rate, d.Events, d.CPU, d.CPU.Posbench, "posbench", mb(d.CPU.MaxRSS))
 	}
 	p("\n#### Postgres work per accepted write\n\n")
 	p("From pg_stat_database (posd's database) and pg_stat_wal over each window: transactions committed, " +
@@ -220,6 +244,9 @@ func (r *report) writeMarkdown(w io.Writer) {
 	for _, pg := range r.Pgbench {
 		pgRow(fmt.Sprintf("pgbench, %s", clients(pg.Clients)), pg.PG, pg.Transactions)
 	}
+	if k := r.Kitchen; k != nil {
+		pgRow(fmt.Sprintf("kitchen mix, %s", clients(k.Clients)), k.PG, k.OK)
+	}
 	for _, b := range r.Banquet {
 		pgRow(fmt.Sprintf("banquet, %s", clients(b.Clients)), b.PG, b.Accepted)
 	}
@@ -237,7 +264,7 @@ func (r *report) writeMarkdown(w io.Writer) {
 	p("\n")
 
 	p("### Health\n\n")
-	p("- Machine busy in the second before the run (other processes): %.0f%%\n", 100*r.PreLoad)
+	p("- Machine busy in the %d s before the run (other processes): %.0f%%\n", quietSamples, 100*r.PreLoad)
 	p("- posd log lines at level error or worse: %d", r.ErrorLogLines)
 	if r.ErrorLogSample != "" {
 		p(" (first: `%s`)", truncate(r.ErrorLogSample, 300))
@@ -246,7 +273,14 @@ func (r *report) writeMarkdown(w io.Writer) {
 	if len(r.VerifyProblems) == 0 {
 		p("- Every low-contention order read back with exactly the version and lines its client was acknowledged.\n")
 		if len(r.Pgbench) > 0 {
-			p("- Every pgbench order has one event per version and the line count its %d transactions imply.\n", r.PgbenchTxs)
+			if r.DB.Features.Outbox {
+				p("- Every pgbench order has one event per version, the line count its %d transactions imply, and one outbox_bench row for each of them.\n", r.PgbenchTxs)
+			} else {
+				p("- Every pgbench order has one event per version and the line count its %d transactions imply.\n", r.PgbenchTxs)
+			}
+			if r.Kitchen != nil {
+				p("- Every kitchen order read back with the version and line count its client was acknowledged.\n")
+			}
 		}
 	} else {
 		for _, v := range r.VerifyProblems {
@@ -257,6 +291,9 @@ func (r *report) writeMarkdown(w io.Writer) {
 		if l.FirstBad != "" {
 			p("- Low contention, %s, first unexpected answer: `%s`\n", clients(l.Clients), l.FirstBad)
 		}
+	}
+	if k := r.Kitchen; k != nil && k.FirstBad != "" {
+		p("- Kitchen mix, %s, first unexpected answer: `%s`\n", clients(k.Clients), k.FirstBad)
 	}
 	for _, b := range r.Banquet {
 		if b.FirstBad != "" {
@@ -336,6 +373,32 @@ func (r *report) targets() [][3]string {
 		res = fmt.Sprintf("**missed** by %s", mb(r.PeakRSS-targetRSS))
 	}
 	out = append(out, [3]string{"posd peak RSS < 150 MB", mb(r.PeakRSS), res})
+	if k := r.Kitchen; k != nil {
+		sse := k.SSEFromCreated
+		res := "met"
+		switch {
+		case sse.N == 0:
+			res = "not measured (no ticket received)"
+		case sse.P99 >= targetSSEP99:
+			res = fmt.Sprintf("**missed** by %s ms (%.0f%% over)", ms(sse.P99-targetSSEP99), 100*(float64(sse.P99)/float64(targetSSEP99)-1))
+		}
+		if k.SSEMissing > 0 {
+			res += fmt.Sprintf("; **%d of %d tickets never arrived**", k.SSEMissing, k.SSEExpected)
+		}
+		out = append(out, [3]string{fmt.Sprintf("commit→SSE p99 at %s < 50 ms (from the ticket's created_at: upper bound)", clients(k.Clients)),
+			fmt.Sprintf("%s ms (p50 %s ms, %d tickets)", ms(sse.P99), ms(sse.P50), sse.N), res})
+	}
+	if d := r.Drain; d != nil {
+		res := "met"
+		switch {
+		case d.Drain == 0:
+			res = "**not finished**: " + d.Error
+		case d.Rate < targetDrain:
+			res = fmt.Sprintf("**missed** by %.0f events/s (%.0f%% short)", targetDrain-d.Rate, 100*(1-d.Rate/targetDrain))
+		}
+		out = append(out, [3]string{"outbox drain ≥ 5000 events/s",
+			fmt.Sprintf("%.0f events/s (%d in %s)", d.Rate, d.Events, d.Drain.Round(time.Millisecond)), res})
+	}
 	for _, b := range r.Banquet {
 		res := "met"
 		if b.Lost > 0 || b.Unexpected > 0 || b.Version != b.WantVersion || b.EventRows != b.Version {
@@ -347,10 +410,98 @@ func (r *report) targets() [][3]string {
 	return out
 }
 
+// ordinal is "1st", "2nd", "3rd", "4th", "11th", ….
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}
+
 // clients is "1 client" or "n clients".
 func clients(n int) string {
 	if n == 1 {
 		return "1 client"
 	}
 	return fmt.Sprintf("%d clients", n)
+}
+
+// writeKitchen renders the kitchen scenario: commit→SSE and commit→NATS.
+func (r *report) writeKitchen(p func(string, ...any)) {
+	k := r.Kitchen
+	if k == nil {
+		return
+	}
+	p("### Commit → SSE and commit → NATS at %s\n\n", clients(k.Clients))
+	p("The low-contention loop at %s for %s (after a %s warm-up), every %s PATCH of a client replaced by a "+
+		"kitchen PATCH on a second order of its own: add_item + send (steak, fries, burger, beer in turn: one fire "+
+		"ticket for the grill, fry or bar station); a kitchen order holding %d lines is settled (add_payment + close) and "+
+		"a new one opened. Requests in the window: %d add_item and %d remove_item on the clients' own orders, "+
+		"%d add_item + send, %d add_payment + close, %d opens. posbench holds the grill station's SSE stream "+
+		"(/v1/kitchen/stream?station=%s, as the demo kitchen device) and a core NATS subscription on pos.demo.order.>, "+
+		"and keeps listening %s after the window.\n\n",
+		clients(k.Clients), k.Duration, r.Config.Warmup, ordinal(k.SendEvery), r.Config.Lines, k.Mix.Add, k.Mix.Remove, k.Mix.Send,
+		k.Mix.Settle, k.Mix.Open, sseStation, deliveryGrace)
+	p("| | PATCH/s | p50 | p95 | p99 | max | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	p("| kitchen mix, %s | %.0f | %s | %s | %s | %s | %d%s |\n\n", clients(k.Clients), k.Throughput, ms(k.Latency.P50),
+		ms(k.Latency.P95), ms(k.Latency.P99), ms(k.Latency.Max), k.Errors, statusList(k.Statuses))
+	p("Delivery latency in ms. \"from created_at\" / \"from at\": from the time posd stamped on the ticket or event, " +
+		"taken before the write's round trip to Postgres, so it includes the commit itself: an upper bound of " +
+		"commit→delivery. \"from the 200\": from the arrival of the PATCH's answer at the client, which is after " +
+		"the commit: a lower estimate, negative when the message arrived before the answer. Same machine, same clock.\n\n")
+	p("| delivery | expected | received | missing | duplicates | n | p50 | p95 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| commit→SSE, ticket.created on %s, from created_at | %d | %d | %d | %d | %s |\n", sseStation,
+		k.SSEExpected, k.SSEReceived, k.SSEMissing, k.SSEDuplicate, latencyCols(k.SSEFromCreated))
+	p("| commit→SSE, from the 200 | | | | | %s |\n", latencyCols(k.SSEFromAck))
+	p("| commit→NATS, order events, from at | %d | %d | %d | %d | %s |\n",
+		k.NATSExpected, k.NATSReceived, k.NATSMissing, k.NATSDuplicate, latencyCols(k.NATSFromAt))
+	p("| commit→NATS, from the 200 | | | | | %s |\n\n", latencyCols(k.NATSFromAck))
+	p("Expected: grill lines sent (SSE) and PATCHes answered 200 (NATS) inside the window; missing: not received "+
+		"within %s after it.", deliveryGrace)
+	if k.SSEError != "" {
+		p(" The SSE stream ended with: `%s`.", truncate(k.SSEError, 300))
+	}
+	if k.NATSError != "" {
+		p(" NATS reported: `%s`.", truncate(k.NATSError, 300))
+	}
+	p("\n\n")
+}
+
+// writeDrain renders the drain scenario.
+func (r *report) writeDrain(p func(string, ...any)) {
+	d := r.Drain
+	if d == nil {
+		return
+	}
+	p("### Outbox drain: %d events committed at once\n\n", d.Events)
+	p("With posd idle and its relay caught up, posbench inserted %d outbox rows (order.patched events of %d orders, "+
+		"payload %d bytes on average, unique msg_id) as the superuser in one transaction (%s, commit included), "+
+		"and polled the relay's cursor every %s.\n\n", d.Events, drainOrders, d.PayloadBytes, d.Insert.Round(time.Millisecond), drainPoll)
+	p("| events | first progress | drained after | events/s | POS stream messages before → after |\n|---:|---:|---:|---:|---|\n")
+	drained := "not finished"
+	if d.Drain > 0 {
+		drained = d.Drain.Round(time.Millisecond).String()
+	}
+	p("| %d | %s | %s | %.0f | %d → %d (+%d) |\n\n", d.Events, d.FirstProgress.Round(time.Millisecond), drained, d.Rate,
+		d.StreamBefore, d.StreamAfter, int64(d.StreamAfter)-int64(d.StreamBefore))
+	if d.Error != "" {
+		p("%s\n\n", d.Error)
+	}
+	if d.Drain > 0 {
+		p("posd used %s and Postgres %s of CPU time during the drain (%s of one CPU", d.CPU.Posd.Round(time.Millisecond),
+			d.CPU.Postgres.Round(time.Millisecond), share(d.CPU.Posd, d.Drain))
+		p(" and %s)", share(d.CPU.Postgres, d.Drain))
+		if d.PG != nil {
+			p("; Postgres committed %d transactions and flushed the WAL %d times (the relay saves its cursor after every batch)",
+				d.PG.Commits, d.PG.WALSyncs)
+		}
+		p(".\n\n")
+	}
 }

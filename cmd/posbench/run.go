@@ -108,8 +108,18 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 			return nil, err
 		}
 	}
+	if cfg.DeliveryClients > 0 {
+		if err := b.kitchen(ctx, cfg.DeliveryClients); err != nil {
+			return nil, err
+		}
+	}
 	for i, n := range cfg.BanquetClients {
 		if err := b.banquet(ctx, i, n); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Drain > 0 {
+		if err := b.drain(ctx, cfg.Drain); err != nil {
 			return nil, err
 		}
 	}
@@ -131,22 +141,58 @@ func (b *bench) run(ctx context.Context) (rep *report, err error) {
 	return b.rep, nil
 }
 
+// quietSamples is how many consecutive one-second samples must all be under
+// quietLoad for the machine to count as quiet: other work (a test suite, a
+// fuzzer) often pauses for a second or two between steps.
+const quietSamples = 5
+
 // waitQuiet measures how busy the machine is before anything starts (other
-// processes skew every figure) and waits up to cfg.WaitQuiet for it to calm
-// down.
+// processes skew every figure) and waits up to cfg.WaitQuiet for it to stay
+// under quietLoad for quietSamples seconds in a row. It returns the mean busy
+// share of the last quietSamples seconds.
 func (b *bench) waitQuiet(ctx context.Context) (float64, error) {
-	load := machineLoad(time.Second)
-	for deadline := time.Now().Add(b.cfg.WaitQuiet); load > quietLoad && time.Now().Before(deadline); {
-		b.logf("machine %.0f%% busy; waiting for it to be under %.0f%%", 100*load, 100*quietLoad)
-		if err := sleepCtx(ctx, 4*time.Second); err != nil {
-			return 0, err
+	var recent []float64
+	mean := func() float64 {
+		sum := 0.0
+		for _, l := range recent {
+			sum += l
 		}
-		load = machineLoad(time.Second)
+		return sum / float64(len(recent))
 	}
-	if load > quietLoad {
-		b.logf("warning: the machine is already %.0f%% busy before posbench starts; figures will be skewed", 100*load)
+	quiet := func() bool {
+		for _, l := range recent {
+			if l > quietLoad {
+				return false
+			}
+		}
+		return len(recent) == quietSamples
 	}
-	return load, nil
+	deadline := time.Now().Add(b.cfg.WaitQuiet)
+	for {
+		recent = append(recent, machineLoad(time.Second))
+		if len(recent) > quietSamples {
+			recent = recent[1:]
+		}
+		if len(recent) < quietSamples {
+			continue
+		}
+		if quiet() || !time.Now().Before(deadline) {
+			break
+		}
+		if last := recent[len(recent)-1]; last > quietLoad {
+			b.logf("machine %.0f%% busy; waiting for it to stay under %.0f%% for %ds", 100*last, 100*quietLoad, quietSamples)
+			if err := sleepCtx(ctx, 3*time.Second); err != nil {
+				return 0, err
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+	if !quiet() {
+		b.logf("warning: the machine was %.0f%% busy in the %ds before posbench started; figures will be skewed", 100*mean(), quietSamples)
+	}
+	return mean(), nil
 }
 
 // prepare creates the tables and orders every scenario needs, writes the
@@ -155,7 +201,7 @@ func (b *bench) prepare(ctx context.Context) error {
 	cfg := b.cfg
 	var err error
 	maxC := cfg.maxClients()
-	if b.rep.DB, err = prepareDatabase(ctx, b.st.superuserURL(), maxC, len(cfg.BanquetClients), cfg.Lines); err != nil {
+	if b.rep.DB, err = prepareDatabase(ctx, b.st.superuserURL(), maxC, len(cfg.BanquetClients), cfg.DeliveryClients, cfg.Lines); err != nil {
 		return err
 	}
 	conns := maxC
@@ -221,6 +267,44 @@ func (b *bench) lowContention(ctx context.Context, n int) error {
 	return nil
 }
 
+// kitchen runs the kitchen scenario (commit→SSE and commit→NATS delivery)
+// with n clients.
+func (b *bench) kitchen(ctx context.Context, n int) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.logf("kitchen: %s, every %s PATCH sends an item; listening on the %s stream and on NATS", clients(n), ordinal(b.cfg.SendEvery), sseStation)
+	r, err := runKitchen(ctx, b.api, b.st.superuserURL(), b.st.natsURL(), b.orders[:n], b.cfg.Lines, b.cfg.SendEvery,
+		b.cfg.Warmup, b.cfg.Duration, b.smp, b.logf)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return err
+	}
+	b.rep.Kitchen = &r
+	return nil
+}
+
+// drain times the outbox relay through a backlog of n events.
+func (b *bench) drain(ctx context.Context, n int) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.logf("drain: %d outbox rows committed at once", n)
+	r, err := runDrain(ctx, b.st.superuserURL(), b.st.natsURL(), n, b.smp)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return err
+	}
+	b.logf("  %.0f events/s (%s from commit to the relay's cursor at the last row), stream +%d", r.Rate, r.Drain.Round(time.Millisecond),
+		int64(r.StreamAfter)-int64(r.StreamBefore))
+	b.rep.Drain = &r
+	return nil
+}
+
 // banquet runs banquet scenario i with n clients on a fresh hot order.
 func (b *bench) banquet(ctx context.Context, i, n int) error {
 	if ctx.Err() != nil {
@@ -249,10 +333,13 @@ func (b *bench) verify(ctx context.Context) error {
 		return ctx.Err()
 	}
 	b.rep.VerifyProblems = verifyOwned(ctx, b.api, b.orders)
+	if b.rep.Kitchen != nil {
+		b.rep.VerifyProblems = append(b.rep.VerifyProblems, b.rep.Kitchen.VerifyProblems...)
+	}
 	if b.pgb == nil {
 		return nil
 	}
-	txs, problems, err := verifyPgbenchOrders(ctx, b.st.superuserURL(), b.cfg.Lines)
+	txs, problems, err := verifyPgbenchOrders(ctx, b.st.superuserURL(), b.cfg.Lines, b.rep.DB.Features.Outbox)
 	if err != nil {
 		return err
 	}

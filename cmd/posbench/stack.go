@@ -143,6 +143,10 @@ func (s *stack) waitReady(ctx context.Context) error {
 
 func (s *stack) baseURL() string { return "http://" + s.addr }
 
+// natsURL is the embedded NATS server's client URL (posd dev listens on
+// 127.0.0.1:--nats-port, which posbench chose).
+func (s *stack) natsURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.natsPort) }
+
 // pid is the posd process id.
 func (s *stack) pid() int { return s.cmd.Process.Pid }
 
