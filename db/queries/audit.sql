@@ -80,10 +80,6 @@ GROUP BY e.order_id
 ORDER BY e.order_id
 LIMIT 1;
 
--- name: EventHead :one
-SELECT hash FROM order_events
-WHERE venue_id = @venue_id AND order_id = @order_id AND version = @version;
-
 -- name: ListSeals :many
 SELECT seq, sealed_at, heads::text AS heads, hash
 FROM venue_seals

@@ -12,24 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const eventHead = `-- name: EventHead :one
-SELECT hash FROM order_events
-WHERE venue_id = $1 AND order_id = $2 AND version = $3
-`
-
-type EventHeadParams struct {
-	VenueID string
-	OrderID uuid.UUID
-	Version int64
-}
-
-func (q *Queries) EventHead(ctx context.Context, db DBTX, arg EventHeadParams) ([]byte, error) {
-	row := db.QueryRow(ctx, eventHead, arg.VenueID, arg.OrderID, arg.Version)
-	var hash []byte
-	err := row.Scan(&hash)
-	return hash, err
-}
-
 const insertConflict = `-- name: InsertConflict :exec
 INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
                              expected_version, current_version, via, at)
