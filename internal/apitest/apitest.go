@@ -43,6 +43,8 @@ type Options struct {
 	Heartbeat time.Duration
 	// StreamAuthCheck is how often a kitchen stream re-checks its device.
 	StreamAuthCheck time.Duration
+	// StreamLimits bound kitchen streams (zero fields: the defaults).
+	StreamLimits httpapi.StreamLimits
 }
 
 // Stack is one running posd over its own database and its own NATS server.
@@ -98,6 +100,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
 		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		StreamAuthCheck: o.StreamAuthCheck,
+		StreamLimits:    o.StreamLimits,
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: db.Pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {

@@ -55,6 +55,10 @@ type KitchenTicket struct {
 	OrderVersion int64
 	CreatedAt    time.Time
 	BumpedAt     *time.Time
+	OrderNote    string
+	Guests       int32
+	Reason       string
+	VoidedBy     string
 }
 
 type KitchenTicketEvent struct {

@@ -32,6 +32,8 @@ type Problem struct {
 	Current         *order.Order         `json:"current,omitempty"`
 	Changes         *[]order.Event       `json:"changes,omitempty"`
 	Ticket          *kitchen.Ticket      `json:"ticket,omitempty"`
+	// LastCursor is the stream's last message on a cursor-ahead refusal.
+	LastCursor *uint64 `json:"last_cursor,omitempty"`
 }
 
 // requestError is a problem the HTTP edge itself finds in a request: bad JSON,
@@ -60,6 +62,8 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		closed      *order.ClosedError
 		occupied    *order.TableOccupiedError
 		ticketState *kitchen.StateError
+		ahead       *kds.CursorAheadError
+		streamLimit *streamLimitError
 		problemOf   = func(status int, slug, title, detail string) Problem {
 			return Problem{Type: ProblemBase + slug, Title: title, Status: status, Detail: detail}
 		}
@@ -120,6 +124,13 @@ func toProblem(err error) (p Problem, conflictKind string) {
 	case errors.Is(err, errKeyReused):
 		p = problemOf(422, "idempotency-key-reused", "Idempotency-Key reused", "this Idempotency-Key was already used for a different request; use a new key for a new request")
 		p.Errors = []order.FieldProblem{{Field: headerIdempotencyKey, Detail: "already used for a different request"}}
+	case errors.As(err, &ahead):
+		p = problemOf(409, "cursor-ahead", "Cursor ahead of the stream", ahead.Error())
+		last := ahead.Last
+		p.LastCursor = &last
+		p.Errors = []order.FieldProblem{{Field: "cursor", Detail: "after the stream's last message"}}
+	case errors.As(err, &streamLimit):
+		p = problemOf(429, "too-many-streams", "Too Many Requests", streamLimit.Error())
 	case errors.Is(err, kds.ErrUnavailable):
 		p = problemOf(503, "kitchen-unavailable", "Service Unavailable", "the kitchen stream cannot reach NATS right now; retry with your last cursor")
 	case errors.As(err, &fiberErr):

@@ -55,8 +55,11 @@ type Config struct {
 	Ready []Check
 	// StreamAuthCheck is how often an open kitchen stream checks that its
 	// device is still active, so revoking a device also ends its streams
-	// (default 5s).
+	// (default DefaultStreamAuthCheck).
 	StreamAuthCheck time.Duration
+	// StreamLimits bound kitchen streams per device and per venue (zero
+	// fields take DefaultStreamLimits).
+	StreamLimits StreamLimits
 }
 
 // Server is the Fiber application with posd's routes.
@@ -67,6 +70,7 @@ type Server struct {
 	// before the HTTP server drains.
 	streams      context.Context
 	closeStreams context.CancelFunc
+	streamLimits *streamLimiter
 }
 
 // locals keys set by handlers for the request log line.
@@ -83,9 +87,10 @@ const (
 // New builds the server and its routes.
 func New(cfg Config) *Server {
 	if cfg.StreamAuthCheck <= 0 {
-		cfg.StreamAuthCheck = 5 * time.Second
+		cfg.StreamAuthCheck = DefaultStreamAuthCheck
 	}
-	s := &Server{cfg: cfg}
+	cfg.StreamLimits = cfg.StreamLimits.withDefaults()
+	s := &Server{cfg: cfg, streamLimits: newStreamLimiter(cfg.StreamLimits)}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "posd",
@@ -120,7 +125,7 @@ func New(cfg Config) *Server {
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
 	v1.Get("/orders/:id/events", allow(readers), query("after_version"), s.orderEvents)
 	cooks := []string{order.RoleKitchen, order.RoleManager}
-	v1.Get("/kitchen/tickets", allow(cooks), query("station"), s.kitchenTickets)
+	v1.Get("/kitchen/tickets", allow(cooks), query("station", "status"), s.kitchenTickets)
 	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), query(), noBody, s.moveTicket("bump"))
 	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), query(), noBody, s.moveTicket("recall"))
 	v1.Get("/kitchen/stream", allow(cooks), query("station", "after", "access_token"), s.kitchenStream)
@@ -238,6 +243,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		p.RequestID = rid
 	}
 	p.Instance = c.Path()
+	var retry interface{ RetryAfter() time.Duration }
+	if errors.As(err, &retry) {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(max(1, (retry.RetryAfter()+time.Second-1)/time.Second))))
+	}
 	if p.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="posd"`)
 	}

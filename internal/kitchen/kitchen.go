@@ -7,6 +7,8 @@ package kitchen
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +23,20 @@ const (
 
 	StatusNew   = "new"
 	StatusReady = "ready"
+)
+
+// Bounds on what a kitchen screen is sent at once.
+const (
+	// MaxSnapshotTickets is the most open tickets a screen's snapshot (the
+	// start of a stream without a cursor) and GET /v1/kitchen/tickets carry:
+	// the oldest ones, which are cooked first.
+	MaxSnapshotTickets = 1000
+	// MaxRecentReady is the most recently bumped tickets
+	// GET /v1/kitchen/tickets?status=ready lists (so a screen loaded after a
+	// bump can still recall it).
+	MaxRecentReady = 20
+	// RecentReadyWindow is how far back that list looks.
+	RecentReadyWindow = 2 * time.Hour
 )
 
 // Message types on pos.<venue>.kitchen.<station> and the SSE stream.
@@ -43,6 +59,14 @@ type Ticket struct {
 	Server    string     `json:"server"`
 	CreatedAt time.Time  `json:"created_at"`
 	BumpedAt  *time.Time `json:"bumped_at"`
+	// OrderNote is the order's note (allergies) and Guests its guest count,
+	// as they were when the ticket was made.
+	OrderNote string `json:"order_note"`
+	Guests    int    `json:"guests"`
+	// Reason (the voids' reasons) and VoidedBy (the staff member who voided)
+	// are set on void tickets only.
+	Reason   string `json:"reason,omitempty"`
+	VoidedBy string `json:"voided_by,omitempty"`
 }
 
 // Line is one order line as the cook sees it.
@@ -79,12 +103,14 @@ func (e *StateError) Error() string {
 // TicketsFor returns the tickets an accepted change creates: for each send,
 // one fire ticket per station with the lines it sent; for the voids of sent
 // lines, one void ticket per station. next is the order after the change.
-func TicketsFor(next order.Order, applied []order.Op, at time.Time, newID func() uuid.UUID) []Ticket {
+// voidedBy is the staff member who made the change (void tickets name them).
+func TicketsFor(next order.Order, applied []order.Op, voidedBy string, at time.Time, newID func() uuid.UUID) []Ticket {
 	lines := make(map[uuid.UUID]order.Line, len(next.Lines))
 	for _, l := range next.Lines {
 		lines[l.ID] = l
 	}
 	var tickets []Ticket
+	reasons := map[uuid.UUID]string{} // voided line → its void's reason
 	add := func(kind string, ids []uuid.UUID) {
 		byStation := map[string]int{}
 		for _, id := range ids {
@@ -99,7 +125,14 @@ func TicketsFor(next order.Order, applied []order.Op, at time.Time, newID func()
 				tickets = append(tickets, Ticket{
 					ID: newID(), OrderID: next.ID, Table: next.Table, Station: l.Station, Kind: kind,
 					Status: StatusNew, Server: next.Server, CreatedAt: at, Lines: []Line{},
+					OrderNote: next.Note, Guests: next.Guests,
 				})
+				if kind == KindVoid {
+					tickets[i].VoidedBy = voidedBy
+				}
+			}
+			if r := reasons[id]; kind == KindVoid && r != "" && !slices.Contains(strings.Split(tickets[i].Reason, "; "), r) {
+				tickets[i].Reason = strings.TrimPrefix(tickets[i].Reason+"; "+r, "; ")
 			}
 			tickets[i].Lines = append(tickets[i].Lines, Line{
 				LineID: l.ID, Name: l.Name, Qty: l.Qty, Seat: l.Seat, Course: l.Course,
@@ -114,6 +147,7 @@ func TicketsFor(next order.Order, applied []order.Op, at time.Time, newID func()
 			add(KindFire, op.Lines)
 		case order.OpVoidItem:
 			voids = append(voids, *op.LineID)
+			reasons[*op.LineID] = op.Reason
 		}
 	}
 	if len(voids) > 0 {

@@ -24,12 +24,33 @@ func (s *Store) Stations(ctx context.Context, venue string) ([]string, error) {
 	return st, nil
 }
 
-// OpenTickets lists a station's tickets that are not ready, oldest first.
+// OpenTickets lists a station's tickets that are not ready, oldest first: at
+// most kitchen.MaxSnapshotTickets+1, so a caller can tell that there are
+// more than it may send.
 func (s *Store) OpenTickets(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
-	rows, err := s.q.ListOpenTickets(ctx, s.scope(venue), dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station})
+	rows, err := s.q.ListOpenTickets(ctx, s.scope(venue), dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station,
+		MaxTickets: kitchen.MaxSnapshotTickets + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
+	return ticketsFromRows(rows)
+}
+
+// RecentReady lists a station's tickets bumped within
+// kitchen.RecentReadyWindow, most recently bumped first, at most
+// kitchen.MaxRecentReady.
+func (s *Store) RecentReady(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
+	since := s.now().Add(-kitchen.RecentReadyWindow)
+	rows, err := s.q.ListRecentReady(ctx, s.scope(venue), dbsqlc.ListRecentReadyParams{VenueID: venue, Station: station,
+		Since: &since, MaxTickets: kitchen.MaxRecentReady})
+	if err != nil {
+		return nil, fmt.Errorf("list ready tickets: %w", err)
+	}
+	return ticketsFromRows(rows)
+}
+
+func ticketsFromRows(rows []dbsqlc.KitchenTicket) ([]kitchen.Ticket, error) {
+	var err error
 	tickets := make([]kitchen.Ticket, len(rows))
 	for i, r := range rows {
 		if tickets[i], err = ticketFromRow(r); err != nil {
@@ -116,6 +137,7 @@ func ticketFromRow(r dbsqlc.KitchenTicket) (kitchen.Ticket, error) {
 	t := kitchen.Ticket{
 		ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Station: r.Station, Kind: r.Kind,
 		Status: r.Status, Server: r.Server, CreatedAt: r.CreatedAt.UTC(),
+		OrderNote: r.OrderNote, Guests: int(r.Guests), Reason: r.Reason, VoidedBy: r.VoidedBy,
 	}
 	if r.BumpedAt != nil {
 		b := r.BumpedAt.UTC()

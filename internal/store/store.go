@@ -289,7 +289,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID), p.Idem)
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem)
 		if errors.Is(err, ErrInFlight) || errors.Is(err, ErrAnswered) {
 			return order.Order{}, false, err
 		}
@@ -414,7 +414,7 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 	}
 	if len(tickets) > 0 {
 		tp := dbsqlc.InsertTicketsParams{VenueID: o.Venue, OrderID: o.ID, TableID: o.Table, Server: o.Server,
-			OrderVersion: ev.Version, CreatedAt: ev.At}
+			OrderVersion: ev.Version, CreatedAt: ev.At, OrderNote: tickets[0].OrderNote, Guests: int32(tickets[0].Guests)}
 		te := dbsqlc.InsertTicketEventsParams{VenueID: o.Venue, At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff}
 		for _, t := range tickets {
 			lines, err := json.Marshal(t.Lines)
@@ -427,6 +427,7 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 			}
 			evID := s.newID()
 			tp.Ids, tp.Stations, tp.Kinds, tp.Lines = append(tp.Ids, t.ID), append(tp.Stations, t.Station), append(tp.Kinds, t.Kind), append(tp.Lines, lines)
+			tp.Reasons, tp.VoidedBy = append(tp.Reasons, t.Reason), append(tp.VoidedBy, t.VoidedBy)
 			te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, "created")
 			out.Subjects = append(out.Subjects, kitchen.Subject(o.Venue, t.Station))
 			out.MsgIds = append(out.MsgIds, evID.String())
