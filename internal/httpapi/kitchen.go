@@ -25,7 +25,10 @@ import (
 // consumers or the memory other venues need. Zero fields take the defaults
 // of DefaultStreamLimits.
 type StreamLimits struct {
-	// PerDevice and PerVenue are the most streams open at once.
+	// PerDevice is the most streams one device holds at once: opening one
+	// more ends the device's oldest (a screen that lost its network and
+	// reconnects is not locked out by its own dead connection). PerVenue is
+	// the most a venue holds at once: one more is refused.
 	PerDevice, PerVenue int
 	// OpensPerDevice and OpensPerVenue are the most stream opens (accepted
 	// or not) per Window.
@@ -100,7 +103,7 @@ type streamLimiter struct {
 
 	mu          sync.Mutex
 	windowStart time.Time
-	openDevice  map[string]int // device id → streams open
+	openDevice  map[string][]*streamSlot // device → its open streams, oldest first
 	openVenue   map[string]int
 	opensDevice map[string]int // device id → opens in this window
 	opensVenue  map[string]int
@@ -108,13 +111,44 @@ type streamLimiter struct {
 
 func newStreamLimiter(lim StreamLimits) *streamLimiter {
 	return &streamLimiter{lim: lim, now: time.Now,
-		openDevice: map[string]int{}, openVenue: map[string]int{},
+		openDevice: map[string][]*streamSlot{}, openVenue: map[string]int{},
 		opensDevice: map[string]int{}, opensVenue: map[string]int{}}
 }
 
+// streamSlot is one open stream's place in the counts.
+type streamSlot struct {
+	l      *streamLimiter
+	dev    string
+	venue  string
+	cancel context.CancelFunc
+	done   bool // released (under l.mu)
+}
+
+// release gives the stream's place back; safe to call more than once.
+func (sl *streamSlot) release() {
+	sl.l.mu.Lock()
+	defer sl.l.mu.Unlock()
+	sl.releaseLocked()
+}
+
+func (sl *streamSlot) releaseLocked() {
+	if sl.done {
+		return
+	}
+	sl.done = true
+	l := sl.l
+	l.openDevice[sl.dev] = slices.DeleteFunc(l.openDevice[sl.dev], func(o *streamSlot) bool { return o == sl })
+	if len(l.openDevice[sl.dev]) == 0 {
+		delete(l.openDevice, sl.dev)
+	}
+	if l.openVenue[sl.venue]--; l.openVenue[sl.venue] <= 0 {
+		delete(l.openVenue, sl.venue)
+	}
+}
+
 // acquire counts one stream open for p and, within the limits, one open
-// stream; release gives the open stream back (call it once).
-func (l *streamLimiter) acquire(p auth.Principal) (release func(), err error) {
+// stream that cancel ends if the device opens too many.
+func (l *streamLimiter) acquire(p auth.Principal, cancel context.CancelFunc) (*streamSlot, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -127,31 +161,24 @@ func (l *streamLimiter) acquire(p auth.Principal) (release func(), err error) {
 	l.opensDevice[dev]++
 	l.opensVenue[p.Venue]++
 	windowLeft := l.windowStart.Add(l.lim.Window).Sub(now)
+	mine := l.openDevice[dev]
 	switch {
 	case l.opensDevice[dev] > l.lim.OpensPerDevice:
 		return nil, &streamLimitError{fmt.Sprintf("this device opened the kitchen stream more than %d times in %s; retry later", l.lim.OpensPerDevice, l.lim.Window), windowLeft}
 	case l.opensVenue[p.Venue] > l.lim.OpensPerVenue:
 		return nil, &streamLimitError{fmt.Sprintf("this venue's devices opened the kitchen stream more than %d times in %s; retry later", l.lim.OpensPerVenue, l.lim.Window), windowLeft}
-	case l.openDevice[dev] >= l.lim.PerDevice:
-		return nil, &streamLimitError{fmt.Sprintf("this device already has %d kitchen streams open; close one or retry later", l.lim.PerDevice), concurrentRetry}
-	case l.openVenue[p.Venue] >= l.lim.PerVenue:
+	case len(mine) < l.lim.PerDevice && l.openVenue[p.Venue] >= l.lim.PerVenue:
 		return nil, &streamLimitError{fmt.Sprintf("this venue already has %d kitchen streams open; retry later", l.lim.PerVenue), concurrentRetry}
 	}
-	l.openDevice[dev]++
+	if len(mine) >= l.lim.PerDevice {
+		oldest := mine[0]
+		oldest.releaseLocked()
+		oldest.cancel()
+	}
+	sl := &streamSlot{l: l, dev: dev, venue: p.Venue, cancel: cancel}
+	l.openDevice[dev] = append(l.openDevice[dev], sl)
 	l.openVenue[p.Venue]++
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			if l.openDevice[dev]--; l.openDevice[dev] <= 0 {
-				delete(l.openDevice, dev)
-			}
-			if l.openVenue[p.Venue]--; l.openVenue[p.Venue] <= 0 {
-				delete(l.openVenue, p.Venue)
-			}
-		})
-	}, nil
+	return sl, nil
 }
 
 // station reads and checks the station query parameter against the venue's
@@ -252,15 +279,16 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 	}
 	p := principal(c)
 	venue := p.Venue
-	release, err := s.streamLimits.acquire(p)
+	ctx, cancel := s.streamContext()
+	slot, err := s.streamLimits.acquire(p, cancel)
 	if err != nil {
+		cancel()
 		return err
 	}
-	ctx, cancel := s.streamContext()
 	sub, err := s.cfg.KDS.Open(ctx, venue, st, after)
 	if err != nil {
 		cancel()
-		release()
+		slot.release()
 		return err
 	}
 	if n := sub.Truncated(); n > 0 {
@@ -272,11 +300,15 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 	alive.confirmed.Store(time.Now().UnixNano()) // authenticated just now
 	go alive.watch(ctx)
 	conn := c.Context().Conn()
+	// A screen gone without a word (a tablet off the Wi-Fi) leaves writes
+	// unacknowledged: let the kernel give up on it after WriteTimeout too,
+	// rather than after its default of about 15 minutes.
+	setUserTimeout(conn, lim.WriteTimeout)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		// Runs in its own goroutine once the handler returned; also when the
 		// client is already gone (the first flush then fails), so whatever
 		// happens the subscription and its consumer are closed here.
-		defer release()
+		defer slot.release()
 		defer cancel()
 		defer sub.Close()
 		// send bounds each write: a screen that stops reading (its TCP
