@@ -213,7 +213,7 @@
     try {
       res = await fetch(streamURL(), { headers: auth(), signal: ctl.signal });
     } catch (e) { /* network down */ }
-    ctl.abort(); // a 200 is a stream: only its status was wanted
+    if (res && res.ok) ctl.abort(); // a 200 is a stream: only its status was wanted
     if (res && res.status === 409) {
       const p = await problem(res);
       if ((p.type || '').endsWith('/cursor-ahead')) {
@@ -395,6 +395,7 @@
       }
       const top = el('div', 'what');
       top.append(el('span', 'qty', l.qty + ' ×'), el('span', 'name', l.name));
+      if (li.dataset.voided) top.append(el('span', 'voided-tag', 'VOIDED'));
       li.append(top);
       const where = [];
       if (l.seat) where.push('seat ' + l.seat);
