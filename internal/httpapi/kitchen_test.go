@@ -15,6 +15,11 @@ package httpapi_test
 //     tickets, then live messages.
 //   - TestKitchenSSEAcrossNATSRestart: the same across a NATS restart.
 //   - TestKitchenStreamAccessToken: ?access_token= works on the stream only.
+//   - TestKitchenStream* and TestKitchenTicketDetails (issue 8, at the end
+//     of the file): consumers end with their stream, per-device and
+//     per-venue limits, no leak on HEAD or an early close, cursor-ahead,
+//     revocation, stuck readers, the snapshot's memory, and what a ticket
+//     tells the cook. docs/RELIABILITY.md "Kitchen streams" has the figures.
 //
 // Helpers and types here carry a "kt" prefix so they cannot clash with other
 // test files of package httpapi_test.
