@@ -160,8 +160,16 @@ func TestConnectionCaps(t *testing.T) {
 				defer conn.Close()
 				return resp.StatusCode == 200
 			}, 10*time.Second, 50*time.Millisecond)
-			metrics := string(s.Do(t, apitest.Req{Method: "GET", Path: "/metrics"}).Body)
-			require.Contains(t, metrics, fmt.Sprintf(`posd_http_connections_refused_total{status="%d"}`, c.status))
+			// The server frees a slot when it sees the close; wait for one.
+			for _, conn := range conns {
+				conn.Close()
+			}
+			var metrics apitest.Response
+			require.Eventually(t, func() bool {
+				metrics = s.Do(t, apitest.Req{Method: "GET", Path: "/metrics"})
+				return metrics.Status == 200
+			}, 10*time.Second, 50*time.Millisecond)
+			require.Contains(t, string(metrics.Body), fmt.Sprintf(`posd_http_connections_refused_total{status="%d"}`, c.status))
 		})
 	}
 }
