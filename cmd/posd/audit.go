@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -176,12 +177,26 @@ var csvHeader = []string{"section", "staff", "orders_closed", "sales_cents", "ti
 	"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
 	"overridden_version", "count"}
 
+// csvCell neutralises a cell a spreadsheet would run as a formula (one
+// starting with =, +, -, @, a tab or a carriage return: a staff name, a
+// reason) by prefixing a single quote, as OWASP advises. An integer (a
+// figure posd wrote) is left as it is.
+func csvCell(v string) string {
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return v
+	}
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
 func writeShiftCSV(out io.Writer, r audit.Report) error {
 	w := csv.NewWriter(out)
 	row := func(vals map[string]string) error {
 		rec := make([]string, len(csvHeader))
 		for i, h := range csvHeader {
-			rec[i] = vals[h]
+			rec[i] = csvCell(vals[h])
 		}
 		return w.Write(rec)
 	}

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,7 +47,12 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	natsURL := fs.String("nats-url", envString("NATS_URL", nats.DefaultURL), "NATS server URL (NATS_URL)")
 	logFormat := fs.String("log-format", envString("POSD_LOG_FORMAT", "json"), "log format: json or console (POSD_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
+	var lim limits
+	lim.flags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := lim.validate(); err != nil {
 		return err
 	}
 	if *dbURL == "" {
@@ -55,7 +62,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL})
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, limits: lim})
 }
 
 // stack is what serveStack connects to.
@@ -66,6 +73,52 @@ type stack struct {
 	// onListening, if set, is called with the bound address once the HTTP
 	// listener is up.
 	onListening func(addr string)
+	// limits are the deadlines and connection caps (zero: the defaults).
+	limits limits
+}
+
+// limits are the deadlines and connection caps of posd serve.
+type limits struct {
+	requestTimeout   time.Duration
+	statementTimeout time.Duration
+	maxConns         int
+	maxConnsPerIP    int
+}
+
+func (l *limits) flags(fs *flag.FlagSet) {
+	fs.DurationVar(&l.requestTimeout, "request-timeout", envDuration("POSD_REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
+		"deadline of every request but the kitchen stream; past it the request answers 503 (POSD_REQUEST_TIMEOUT)")
+	fs.DurationVar(&l.statementTimeout, "statement-timeout", envDuration("POSD_STATEMENT_TIMEOUT", store.DefaultStatementTimeout),
+		"Postgres statement_timeout of posd's connections, unless DATABASE_URL sets one (POSD_STATEMENT_TIMEOUT)")
+	fs.IntVar(&l.maxConns, "max-conns", envInt("POSD_MAX_CONNS", httpapi.DefaultMaxConns),
+		"most HTTP connections open at once; one more is answered 503 (POSD_MAX_CONNS)")
+	fs.IntVar(&l.maxConnsPerIP, "max-conns-per-ip", envInt("POSD_MAX_CONNS_PER_IP", httpapi.DefaultMaxConnsPerIP),
+		"most HTTP connections from one client address; one more is answered 429 (POSD_MAX_CONNS_PER_IP)")
+}
+
+func (l *limits) validate() error {
+	switch {
+	case l.requestTimeout <= 0:
+		return fmt.Errorf("--request-timeout must be positive, got %s", l.requestTimeout)
+	case l.statementTimeout <= 0:
+		return fmt.Errorf("--statement-timeout must be positive, got %s", l.statementTimeout)
+	case l.maxConns < 1:
+		return fmt.Errorf("--max-conns must be at least 1, got %d", l.maxConns)
+	case l.maxConnsPerIP < 1:
+		return fmt.Errorf("--max-conns-per-ip must be at least 1, got %d", l.maxConnsPerIP)
+	}
+	return nil
+}
+
+// envDuration is envString for durations; a malformed value falls back to
+// def.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
 }
 
 // serveStack runs the server until ctx is cancelled, then shuts down in
@@ -82,6 +135,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		poolCfg.MaxConns = defaultMaxConns
 	}
 	poolCfg.ConnConfig.RuntimeParams["application_name"] = "posd"
+	store.ConfigurePool(poolCfg, sc.limits.statementTimeout)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to Postgres: %w", err)
@@ -144,11 +198,12 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		<-sweeperDone
 	}
 	srv := httpapi.New(httpapi.Config{
-		Store:   st,
-		KDS:     kds.NewGateway(js, st.OpenTickets, 15*time.Second),
-		Auth:    auth.NewAuthenticator(pool),
-		Metrics: m,
-		Log:     log,
+		Store:          st,
+		KDS:            kds.NewGateway(js, st.OpenTickets, 15*time.Second),
+		Auth:           auth.NewAuthenticator(pool),
+		Metrics:        m,
+		Log:            log,
+		RequestTimeout: sc.limits.requestTimeout, MaxConns: sc.limits.maxConns, MaxConnsPerIP: sc.limits.maxConnsPerIP,
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {
@@ -166,7 +221,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		return fmt.Errorf("listen on %s: %w", sc.addr, err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.App().Listener(ln) }()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info().Str("url", "http://"+ln.Addr().String()).Msg("HTTP API listening")
 	if sc.onListening != nil {
 		sc.onListening(ln.Addr().String())

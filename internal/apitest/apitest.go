@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -45,6 +46,15 @@ type Options struct {
 	StreamAuthCheck time.Duration
 	// StreamLimits bound kitchen streams (zero fields: the defaults).
 	StreamLimits httpapi.StreamLimits
+	// RequestTimeout, StatementTimeout, MaxConns and MaxConnsPerIP are
+	// the server's bounds (0: posd's defaults).
+	RequestTimeout   time.Duration
+	StatementTimeout time.Duration
+	MaxConns         int
+	MaxConnsPerIP    int
+	// Pool, when set, adjusts the configuration of the pool the server
+	// uses (not the test's DB handles), e.g. to point it at a dead port.
+	Pool func(*pgxpool.Config)
 }
 
 // Stack is one running posd over its own database and its own NATS server.
@@ -93,16 +103,32 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	if _, err := outbox.EnsureStream(context.Background(), s.JS, 1); err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
-	s.Store = store.New(db.Pool)
+	// The server's pool is configured as posd serve configures its own.
+	poolCfg, err := pgxpool.ParseConfig(db.AppURL)
+	if err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	poolCfg.MaxConns = 16
+	store.ConfigurePool(poolCfg, o.StatementTimeout)
+	if o.Pool != nil {
+		o.Pool(poolCfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
+	if err != nil {
+		t.Fatalf("apitest: pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	s.Store = store.New(pool)
 	s.Metrics = metrics.New()
 	srv := httpapi.New(httpapi.Config{
-		Store: s.Store, Auth: auth.NewAuthenticator(db.Pool), Metrics: s.Metrics,
+		Store: s.Store, Auth: auth.NewAuthenticator(pool), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
 		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		StreamAuthCheck: o.StreamAuthCheck,
 		StreamLimits:    o.StreamLimits,
+		RequestTimeout:  o.RequestTimeout, MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP,
 		Ready: []httpapi.Check{
-			{Name: "postgres", Run: db.Pool.Ping},
+			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {
 				if !nc.IsConnected() {
 					return fmt.Errorf("not connected")
@@ -115,7 +141,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	if err != nil {
 		t.Fatalf("apitest: listen: %v", err)
 	}
-	go func() { _ = srv.App().Listener(ln) }()
+	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {
 		srv.CloseStreams()
 		_ = srv.App().ShutdownWithTimeout(5 * time.Second)

@@ -301,12 +301,24 @@ func precondition(ifMatch string, bodyVersion *int64, force bool) (v *int64, fro
 		field: "expected_version", detail: `a write needs the version it was made against: expected_version in the body or If-Match: "<version>"`}
 }
 
+// parseETag reads a version from a strong entity tag in the one form posd
+// writes: "7", decimal digits without sign or leading zero. strconv alone
+// would also take "+7" and "07", giving one version many tags.
 func parseETag(s string) (int64, error) {
 	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
 		return 0, errors.New("not a strong entity tag")
 	}
-	n, err := strconv.ParseInt(s[1:len(s)-1], 10, 64)
-	if err != nil || n < 1 {
+	digits := s[1 : len(s)-1]
+	if digits[0] < '1' || digits[0] > '9' {
+		return 0, errors.New("not a version")
+	}
+	for i := 1; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, errors.New("not a version")
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
 		return 0, errors.New("not a version")
 	}
 	return n, nil
@@ -413,6 +425,7 @@ func strictError(err error) error {
 		dup   *strictjson.DuplicateKeyError
 		depth *strictjson.DepthError
 		unk   *strictjson.UnknownFieldError
+		sur   *strictjson.SurrogateError
 	)
 	switch {
 	case errors.As(err, &syn):
@@ -425,6 +438,9 @@ func strictError(err error) error {
 	case errors.As(err, &depth):
 		return &order.ValidationError{Problems: []order.FieldProblem{
 			pathProblem(depth.Path, fmt.Sprintf("nested deeper than %d levels", depth.Limit))}}
+	case errors.As(err, &sur):
+		return &order.ValidationError{Problems: []order.FieldProblem{
+			pathProblem(sur.Path, `lone UTF-16 surrogate (\uD800 to \uDFFF outside a pair) in a string escape`)}}
 	case errors.As(err, &unk):
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: unk.Key, Detail: "unknown field"}}}
 	}

@@ -4,11 +4,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -60,7 +62,31 @@ type Config struct {
 	// StreamLimits bound kitchen streams per device and per venue (zero
 	// fields take DefaultStreamLimits).
 	StreamLimits StreamLimits
+	// RequestTimeout bounds every request but the kitchen stream (default
+	// DefaultRequestTimeout): past it, the database work it waits for is
+	// cancelled and it answers 503 with Retry-After.
+	RequestTimeout time.Duration
+	// AuditTimeout is the RequestTimeout of /v1/audit/*, which read a whole
+	// shift or journal (default DefaultAuditTimeout).
+	AuditTimeout time.Duration
+	// MaxConns caps open connections in total (default DefaultMaxConns);
+	// one more is answered 503 and closed.
+	MaxConns int
+	// MaxConnsPerIP caps open connections per client address (default
+	// DefaultMaxConnsPerIP); one more is answered 429 and closed.
+	MaxConnsPerIP int
 }
+
+// Defaults of the edge's bounds (see Config).
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultAuditTimeout   = 60 * time.Second
+	DefaultMaxConns       = 2048
+	DefaultMaxConnsPerIP  = 256
+)
+
+// RetryAfter is what a 503 or 429 answer asks the client to wait.
+const RetryAfter = 2 * time.Second
 
 // Server is the Fiber application with posd's routes.
 type Server struct {
@@ -90,6 +116,18 @@ func New(cfg Config) *Server {
 		cfg.StreamAuthCheck = DefaultStreamAuthCheck
 	}
 	cfg.StreamLimits = cfg.StreamLimits.withDefaults()
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = DefaultAuditTimeout
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxConnsPerIP <= 0 {
+		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
 	s := &Server{cfg: cfg, streamLimits: newStreamLimiter(cfg.StreamLimits)}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
@@ -103,6 +141,8 @@ func New(cfg Config) *Server {
 		IdleTimeout: 120 * time.Second,
 	})
 	s.app.Use(s.observe)
+	s.app.Use(strictHeaders)
+	s.app.Use(s.deadline)
 	s.app.Use(noBodyOnReads)
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.readyz)
@@ -144,10 +184,105 @@ func New(cfg Config) *Server {
 			next(ctx)
 			return
 		}
-		writeProblem(ctx, Problem{Type: ProblemBase + "method-not-allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
+		s.writeProblem(ctx, Problem{Type: ProblemBase + "method-not-allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
 			Status: http.StatusMethodNotAllowed, Detail: "unknown HTTP method", Instance: string(ctx.Path())})
 	}
+	// A request fasthttp cannot read (body over the limit, headers over
+	// the buffer, a malformed head) never reaches the routes: give its
+	// answer a request id too, and read what the client is still sending
+	// before closing, so it gets the answer rather than a reset.
+	readErr := s.app.Server().ErrorHandler
+	s.app.Server().ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+		rid := requestIDOf(ctx)
+		ctx.SetUserValue(localRequestID, rid)
+		ctx.Response.Header.Set(fiber.HeaderXRequestID, rid)
+		if cc, ok := ctx.Conn().(*capConn); ok {
+			cc.drainOnClose()
+		}
+		readErr(ctx, err)
+		s.cfg.Log.Info().Str("request_id", rid).Str("route", "unread").Int("status", ctx.Response.StatusCode()).
+			Str("reason", err.Error()).Msg("request")
+	}
 	return s
+}
+
+// Serve answers HTTP on ln until the app shuts down, within MaxConns and
+// MaxConnsPerIP.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.app.Listener(newCapListener(ln, s))
+}
+
+// deadline bounds the request's context by RequestTimeout (AuditTimeout for
+// the audit routes). The kitchen stream lives for hours and is exempt.
+func (s *Server) deadline(c *fiber.Ctx) error {
+	path := strings.TrimSuffix(c.Path(), "/")
+	if strings.EqualFold(path, streamPath) {
+		return c.Next()
+	}
+	d := s.cfg.RequestTimeout
+	if len(path) >= len("/v1/audit/") && strings.EqualFold(path[:len("/v1/audit/")], "/v1/audit/") {
+		d = s.cfg.AuditTimeout
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), d)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// onceHeaders may appear at most once in a request: given twice, posd and a
+// proxy in front of it could each act on a different one (fasthttp keeps
+// the first of some and the last of others).
+var onceHeaders = [][]byte{
+	[]byte(fiber.HeaderIfMatch), []byte(fiber.HeaderAuthorization), []byte(headerIdempotencyKey),
+	[]byte(fiber.HeaderContentType), []byte(fiber.HeaderContentLength), []byte(fiber.HeaderTransferEncoding),
+}
+
+// strictHeaders refuses (400, naming the header) a request that gives one
+// of onceHeaders twice, frames its body both by Content-Length and by
+// Transfer-Encoding (request smuggling: a proxy may read the other), or
+// sends an empty Idempotency-Key. A framing problem also closes the
+// connection, since where the next request starts is then unknown.
+func strictHeaders(c *fiber.Ctx) error {
+	var count [6]int
+	emptyKey := false
+	raw := c.Request().Header.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		name, value, ok := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
+		if !ok {
+			continue
+		}
+		for i, h := range onceHeaders {
+			if bytes.EqualFold(name, h) {
+				count[i]++
+				if i == 2 && len(bytes.TrimSpace(value)) == 0 {
+					emptyKey = true
+				}
+			}
+		}
+	}
+	for i, n := range count {
+		if n > 1 {
+			if i >= 4 { // Content-Length, Transfer-Encoding
+				c.Context().SetConnectionClose()
+			}
+			name := string(onceHeaders[i])
+			return badRequest(name, name+" is given more than once")
+		}
+	}
+	if count[4] > 0 && count[5] > 0 {
+		c.Context().SetConnectionClose()
+		return badRequest(fiber.HeaderTransferEncoding, "a request may not have both Content-Length and Transfer-Encoding")
+	}
+	if emptyKey {
+		return badRequest(headerIdempotencyKey, "Idempotency-Key is empty; send 1 to 255 printable ASCII characters or leave the header out")
+	}
+	return c.Next()
 }
 
 // CloseStreams ends every open kitchen stream; call it before shutting the
@@ -250,6 +385,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if p.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="posd"`)
 	}
+	if p.Status == fiber.StatusServiceUnavailable || p.Status == fiber.StatusTooManyRequests {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(RetryAfter/time.Second)))
+	}
 	c.Status(p.Status)
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	body, merr := c.App().Config().JSONEncoder(p)
@@ -281,7 +419,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 // authenticate resolves the bearer token to a principal for every /v1 route.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
-	token, found := strings.CutPrefix(h, "Bearer ")
+	// The scheme is case-insensitive (RFC 9110 section 11.1).
+	scheme, token, found := strings.Cut(h, " ")
+	found = found && strings.EqualFold(scheme, "Bearer")
 	if !found && h == "" && c.Path() == streamPath {
 		// EventSource cannot send headers, so the kitchen stream (and only
 		// it) accepts the token as a query parameter.
@@ -290,7 +430,10 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !found {
 		return auth.ErrUnauthenticated
 	}
-	p, err := s.cfg.Auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
+	// Bounded also on the kitchen stream, whose request has no deadline.
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	p, err := s.cfg.Auth.Authenticate(ctx, strings.TrimSpace(token))
 	if err != nil {
 		return err
 	}
@@ -361,7 +504,10 @@ func noBody(c *fiber.Ctx) error {
 }
 
 // writeProblem answers with p outside Fiber (before it has a context).
-func writeProblem(ctx *fasthttp.RequestCtx, p Problem) {
+func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p Problem) {
+	p.RequestID = requestIDOf(ctx)
+	ctx.Response.Header.Set(fiber.HeaderXRequestID, p.RequestID)
+	s.cfg.Log.Info().Str("request_id", p.RequestID).Str("route", "unmatched").Int("status", p.Status).Msg("request")
 	body, err := json.Marshal(p)
 	if err != nil {
 		ctx.Error(http.StatusText(p.Status), p.Status)
@@ -399,6 +545,14 @@ func sanitizeRequestID(s string) string {
 		}
 	}
 	return s
+}
+
+// requestIDOf is the client's X-Request-Id when it is usable, else a new id.
+func requestIDOf(ctx *fasthttp.RequestCtx) string {
+	if rid := sanitizeRequestID(string(ctx.Request.Header.Peek(fiber.HeaderXRequestID))); rid != "" {
+		return rid
+	}
+	return newRequestID()
 }
 
 func newRequestID() string {

@@ -304,7 +304,17 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, s.conflict(ctx, latest, cur.Version, p.IfMatch, actor)
 		}
 		if err != nil {
-			return order.Order{}, false, s.translate(ctx, venue, next.Table, p.Ops, err)
+			err = s.translate(ctx, venue, next.Table, p.Ops, err)
+			var occ *order.TableOccupiedError
+			if errors.As(err, &occ) {
+				// The refusal shows the order the client addressed (the
+				// occupying one is named by OccupiedBy).
+				occ.Current = nil
+				if o, gerr := s.Get(ctx, venue, id); gerr == nil {
+					occ.Current = &o
+				}
+			}
+			return order.Order{}, false, err
 		}
 		next.ChainHead = ev.HashBytes()
 		return next, true, nil
@@ -519,14 +529,47 @@ func (s *Store) writePayments(ctx context.Context, tx dbsqlc.DBTX, cur, next ord
 	return s.q.InsertPayments(ctx, tx, p)
 }
 
+// MaxConflictChanges and MaxConflictChangesBytes bound the changes a
+// stale write's refusal carries: the newest events since the client's
+// version, at most MaxConflictChanges of them and at most
+// MaxConflictChangesBytes of their JSON (the newest event always). Without
+// them one stale PATCH on a long order answered megabytes.
+const (
+	MaxConflictChanges      = 20
+	MaxConflictChangesBytes = 256 << 10
+)
+
 // conflict builds the answer to a stale write (the authoritative order and
-// every event after the version the client had) and records the refusal in
-// order_conflicts, outside the refused transaction. A failure to record does
-// not change the answer; it is reported on the error for the caller to log.
+// the newest events after the version the client had, within
+// MaxConflictChanges and MaxConflictChangesBytes) and records the refusal in
+// order_conflicts, outside the refused transaction. A write against a
+// version the order does not have yet is a client bug, not a colleague's
+// change: it is refused the same way but not recorded. A failure to record
+// does not change the answer; it is reported on the error for the caller to
+// log.
 func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, ifMatch bool, actor order.Actor) error {
-	changes, err := s.events(ctx, s.scope(cur.Venue), cur.Venue, cur.ID, expected, cur.Version)
+	after, truncated := expected, false
+	if cur.Version-expected > MaxConflictChanges {
+		after, truncated = cur.Version-MaxConflictChanges, true
+	}
+	changes, err := s.events(ctx, s.scope(cur.Venue), cur.Venue, cur.ID, after, cur.Version)
 	if err != nil {
 		return err
+	}
+	size := 0
+	for i := len(changes) - 1; i >= 0; i-- {
+		b, err := json.Marshal(changes[i])
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		if size += len(b); size > MaxConflictChangesBytes && i < len(changes)-1 {
+			changes, truncated = changes[i+1:], true
+			break
+		}
+	}
+	refusal := &order.ConflictError{Expected: expected, Current: cur, Changes: changes, Truncated: truncated, IfMatch: ifMatch}
+	if expected > cur.Version {
+		return refusal
 	}
 	via := "expected_version"
 	if ifMatch {
@@ -547,9 +590,9 @@ func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, i
 		recErr = b.commit(ctx, s.pool, cur.Venue, nil)
 	}
 	if recErr != nil {
-		recErr = fmt.Errorf("record conflict: %w", recErr)
+		refusal.RecordErr = fmt.Errorf("record conflict: %w", recErr)
 	}
-	return &order.ConflictError{Expected: expected, Current: cur, Changes: changes, IfMatch: ifMatch, RecordErr: recErr}
+	return refusal
 }
 
 // env loads what planning the ops needs: menu entries of added SKUs and the
@@ -615,6 +658,7 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 	case pgErr.Code == "23505" && pgErr.ConstraintName == "orders_one_open_per_table":
 		occ := &order.TableOccupiedError{Table: table}
 		if id, gerr := s.q.GetOpenOrderIDByTable(ctx, s.scope(venue), dbsqlc.GetOpenOrderIDByTableParams{VenueID: venue, TableID: table}); gerr == nil {
+			occ.OccupiedBy = &id
 			if o, gerr := s.Get(ctx, venue, id); gerr == nil {
 				occ.Current = &o
 			}
