@@ -1,8 +1,9 @@
 -- name: InsertTickets :exec
 INSERT INTO kitchen_tickets (venue_id, id, order_id, table_id, station, kind, lines, status, server,
-                             order_version, created_at)
+                             order_version, created_at, part, parts)
 SELECT @venue_id, unnest(@ids::uuid[]), @order_id, @table_id, unnest(@stations::text[]),
-       unnest(@kinds::text[]), unnest(@lines::jsonb[]), 'new', @server, @order_version, @created_at;
+       unnest(@kinds::text[]), unnest(@lines::jsonb[]), 'new', @server, @order_version, @created_at,
+       unnest(@part_nums::int[]), unnest(@part_counts::int[]);
 
 -- name: InsertTicketEvents :exec
 INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff)
@@ -10,13 +11,13 @@ SELECT @venue_id, unnest(@ids::uuid[]), unnest(@ticket_ids::uuid[]), unnest(@act
        @at, @actor_device, @actor_staff;
 
 -- name: ListOpenTickets :many
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at, part, parts
 FROM kitchen_tickets
 WHERE venue_id = @venue_id AND station = @station AND status = 'new'
 ORDER BY created_at, id;
 
 -- name: GetTicket :one
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at, part, parts
 FROM kitchen_tickets
 WHERE venue_id = @venue_id AND id = @id;
 
@@ -26,7 +27,7 @@ WHERE venue_id = @venue_id AND id = @id;
 UPDATE kitchen_tickets
 SET status = @new_status, bumped_at = sqlc.narg('bumped_at')
 WHERE venue_id = @venue_id AND id = @id AND status = @from_status
-RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at;
+RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at, part, parts;
 
 -- name: ListStations :many
 SELECT DISTINCT station FROM menu_items WHERE venue_id = @venue_id ORDER BY station;

@@ -41,3 +41,17 @@ SELECT coalesce((
 DELETE FROM outbox o
 USING outbox_cursor c
 WHERE c.name = @name AND (o.txid, o.id) <= (c.txid, c.id) AND o.created_at < @before;
+
+-- SetAsideOutbox copies outbox rows NATS refused for good into the dead
+-- letters with their errors. A row already set aside stays as it was.
+-- name: SetAsideOutbox :execrows
+INSERT INTO outbox_dead_letters (outbox_id, txid, venue_id, subject, msg_id, msg_type, order_id,
+                                 order_version, payload, created_at, error)
+SELECT o.id, o.txid, o.venue_id, o.subject, o.msg_id, o.msg_type, o.order_id, o.order_version,
+       o.payload, o.created_at, d.error
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@errors::text[]) AS error) d
+JOIN outbox o ON o.id = d.id
+ON CONFLICT (outbox_id) DO NOTHING;
+
+-- name: CountDeadLetters :one
+SELECT count(*) FROM outbox_dead_letters;

@@ -13,7 +13,7 @@ import (
 )
 
 const getTicket = `-- name: GetTicket :one
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at, part, parts
 FROM kitchen_tickets
 WHERE venue_id = $1 AND id = $2
 `
@@ -39,6 +39,8 @@ func (q *Queries) GetTicket(ctx context.Context, db DBTX, arg GetTicketParams) (
 		&i.OrderVersion,
 		&i.CreatedAt,
 		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
 	)
 	return i, err
 }
@@ -74,9 +76,10 @@ func (q *Queries) InsertTicketEvents(ctx context.Context, db DBTX, arg InsertTic
 
 const insertTickets = `-- name: InsertTickets :exec
 INSERT INTO kitchen_tickets (venue_id, id, order_id, table_id, station, kind, lines, status, server,
-                             order_version, created_at)
+                             order_version, created_at, part, parts)
 SELECT $1, unnest($2::uuid[]), $3, $4, unnest($5::text[]),
-       unnest($6::text[]), unnest($7::jsonb[]), 'new', $8, $9, $10
+       unnest($6::text[]), unnest($7::jsonb[]), 'new', $8, $9, $10,
+       unnest($11::int[]), unnest($12::int[])
 `
 
 type InsertTicketsParams struct {
@@ -90,6 +93,8 @@ type InsertTicketsParams struct {
 	Server       string
 	OrderVersion int64
 	CreatedAt    time.Time
+	PartNums     []int32
+	PartCounts   []int32
 }
 
 func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsParams) error {
@@ -104,12 +109,14 @@ func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsP
 		arg.Server,
 		arg.OrderVersion,
 		arg.CreatedAt,
+		arg.PartNums,
+		arg.PartCounts,
 	)
 	return err
 }
 
 const listOpenTickets = `-- name: ListOpenTickets :many
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at, part, parts
 FROM kitchen_tickets
 WHERE venue_id = $1 AND station = $2 AND status = 'new'
 ORDER BY created_at, id
@@ -142,6 +149,8 @@ func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTick
 			&i.OrderVersion,
 			&i.CreatedAt,
 			&i.BumpedAt,
+			&i.Part,
+			&i.Parts,
 		); err != nil {
 			return nil, err
 		}
@@ -181,7 +190,7 @@ const setTicketStatus = `-- name: SetTicketStatus :one
 UPDATE kitchen_tickets
 SET status = $1, bumped_at = $2
 WHERE venue_id = $3 AND id = $4 AND status = $5
-RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at, part, parts
 `
 
 type SetTicketStatusParams struct {
@@ -216,6 +225,8 @@ func (q *Queries) SetTicketStatus(ctx context.Context, db DBTX, arg SetTicketSta
 		&i.OrderVersion,
 		&i.CreatedAt,
 		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
 	)
 	return i, err
 }

@@ -12,6 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const countDeadLetters = `-- name: CountDeadLetters :one
+SELECT count(*) FROM outbox_dead_letters
+`
+
+func (q *Queries) CountDeadLetters(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, countDeadLetters)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const getOutboxCursor = `-- name: GetOutboxCursor :one
 SELECT txid::text AS txid, id FROM outbox_cursor WHERE name = $1
 `
@@ -175,6 +186,31 @@ type SaveOutboxCursorParams struct {
 // SaveOutboxCursor only moves the cursor forward.
 func (q *Queries) SaveOutboxCursor(ctx context.Context, db DBTX, arg SaveOutboxCursorParams) (int64, error) {
 	result, err := db.Exec(ctx, saveOutboxCursor, arg.Txid, arg.ID, arg.Name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const setAsideOutbox = `-- name: SetAsideOutbox :execrows
+INSERT INTO outbox_dead_letters (outbox_id, txid, venue_id, subject, msg_id, msg_type, order_id,
+                                 order_version, payload, created_at, error)
+SELECT o.id, o.txid, o.venue_id, o.subject, o.msg_id, o.msg_type, o.order_id, o.order_version,
+       o.payload, o.created_at, d.error
+FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS error) d
+JOIN outbox o ON o.id = d.id
+ON CONFLICT (outbox_id) DO NOTHING
+`
+
+type SetAsideOutboxParams struct {
+	Ids    []int64
+	Errors []string
+}
+
+// SetAsideOutbox copies outbox rows NATS refused for good into the dead
+// letters with their errors. A row already set aside stays as it was.
+func (q *Queries) SetAsideOutbox(ctx context.Context, db DBTX, arg SetAsideOutboxParams) (int64, error) {
+	result, err := db.Exec(ctx, setAsideOutbox, arg.Ids, arg.Errors)
 	if err != nil {
 		return 0, err
 	}

@@ -116,6 +116,7 @@ func ticketFromRow(r dbsqlc.KitchenTicket) (kitchen.Ticket, error) {
 	t := kitchen.Ticket{
 		ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Station: r.Station, Kind: r.Kind,
 		Status: r.Status, Server: r.Server, CreatedAt: r.CreatedAt.UTC(),
+		Part: int(r.Part), Parts: int(r.Parts),
 	}
 	if r.BumpedAt != nil {
 		b := r.BumpedAt.UTC()

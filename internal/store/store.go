@@ -427,6 +427,7 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 			}
 			evID := s.newID()
 			tp.Ids, tp.Stations, tp.Kinds, tp.Lines = append(tp.Ids, t.ID), append(tp.Stations, t.Station), append(tp.Kinds, t.Kind), append(tp.Lines, lines)
+			tp.PartNums, tp.PartCounts = append(tp.PartNums, int32(t.Part)), append(tp.PartCounts, int32(t.Parts))
 			te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, "created")
 			out.Subjects = append(out.Subjects, kitchen.Subject(o.Venue, t.Station))
 			out.MsgIds = append(out.MsgIds, evID.String())
@@ -628,11 +629,34 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 			}
 		}
 		return &order.ValidationError{Problems: []order.FieldProblem{opProblem(idx, "line_id", "already used by another line")}}
+	case pgErr.Code == "23514" && boundFields[pgErr.ConstraintName] != "":
+		// posd's validation refuses these first; the schema is the backstop.
+		return &order.ValidationError{Problems: []order.FieldProblem{{Field: boundFields[pgErr.ConstraintName],
+			Detail: "outside the bound the database enforces (" + pgErr.ConstraintName + ")"}}}
 	case pgErr.Code == "23503" && pgErr.ConstraintName == "orders_venue_id_table_id_fkey":
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: "table", Detail: fmt.Sprintf("unknown table %q", table)}}}
 	}
 	return fmt.Errorf("postgres: %w", err)
 }
+
+// boundFields maps the schema's bound constraints (0010_delivery_bounds.sql)
+// to the field of the request that breaks them.
+var boundFields = map[string]string{
+	ConstraintLinesPerOrder:    "lines",
+	ConstraintLinePrice:        "sku",
+	ConstraintPaymentAmount:    "amount_cents",
+	ConstraintPaymentTip:       "tip_cents",
+	ConstraintPaymentsPerOrder: "payments",
+}
+
+// Names of the schema's bound constraints that writes can hit.
+const (
+	ConstraintLinesPerOrder    = "order_lines_per_order"
+	ConstraintLinePrice        = "order_lines_price_bound"
+	ConstraintPaymentAmount    = "order_payments_amount_bound"
+	ConstraintPaymentTip       = "order_payments_tip_bound"
+	ConstraintPaymentsPerOrder = "order_payments_per_order"
+)
 
 func opProblem(i int, field, detail string) order.FieldProblem {
 	p := order.FieldProblem{Field: field, Detail: detail}
