@@ -58,8 +58,10 @@ ALTER TABLE kitchen_tickets
 -- Dead letters: outbox messages NATS refused for good (larger than its
 -- max_payload, an invalid subject, a permanent JetStream error). The relay
 -- copies the row here with the error, moves its cursor past it and goes on
--- with the messages after it. An operator lists them and replays one by
--- moving it back into the outbox (docs/RELIABILITY.md, "Kitchen delivery
+-- with the messages after it. An operator lists them and replays one
+-- (posd outbox dead-letters, posd outbox replay): a replay puts a copy back
+-- into the outbox and stamps replayed_at; no dead letter is ever deleted,
+-- so each one stays on record (docs/RELIABILITY.md, "Kitchen delivery
 -- bounds").
 CREATE TABLE outbox_dead_letters (
     outbox_id     bigint PRIMARY KEY,
@@ -73,7 +75,8 @@ CREATE TABLE outbox_dead_letters (
     payload       bytea NOT NULL,
     created_at    timestamptz NOT NULL,
     error         text NOT NULL,
-    failed_at     timestamptz NOT NULL DEFAULT now()
+    failed_at     timestamptz NOT NULL DEFAULT now(),
+    replayed_at   timestamptz
 );
 ALTER TABLE outbox_dead_letters ENABLE ROW LEVEL SECURITY;
 ALTER TABLE outbox_dead_letters FORCE ROW LEVEL SECURITY;
@@ -81,6 +84,7 @@ CREATE POLICY venue_scope ON outbox_dead_letters
     USING (venue_id = current_setting('posd.venue', true) OR current_setting('posd.scope', true) = 'system')
     WITH CHECK (venue_id = current_setting('posd.venue', true) OR current_setting('posd.scope', true) = 'system');
 GRANT SELECT, INSERT ON outbox_dead_letters TO posd_app;
+GRANT UPDATE (replayed_at) ON outbox_dead_letters TO posd_app;
 
 -- +goose Down
 DROP TABLE outbox_dead_letters;

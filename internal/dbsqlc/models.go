@@ -199,6 +199,7 @@ type OutboxDeadLetter struct {
 	CreatedAt    time.Time
 	Error        string
 	FailedAt     time.Time
+	ReplayedAt   *time.Time
 }
 
 type Venue struct {

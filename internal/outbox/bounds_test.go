@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -141,6 +142,33 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 	require.Contains(t, logs.String(), "poison-"+poisonID.String(), "the set-aside message is logged")
 	eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
 		func() string { return "the dead-letter gauge to show the row" })
+
+	// The operator lists it and replays it as posd's own role: still too
+	// large, it is set aside again under its new row, and the first dead
+	// letter stays on record, marked replayed.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, r.DB.AppURL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	list, err := outbox.ListDeadLetters(ctx, conn, "demo", false, 0)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, poisonRow, list[0].OutboxID)
+	require.Equal(t, "poison-"+poisonID.String(), list[0].MsgID)
+	require.Greater(t, list[0].Bytes, r.NC.MaxPayload())
+	again, err := outbox.ReplayDeadLetter(ctx, conn, poisonRow)
+	require.NoError(t, err)
+	_, err = outbox.ReplayDeadLetter(ctx, conn, poisonRow)
+	require.ErrorIs(t, err, outbox.ErrNoDeadLetter, "a dead letter is replayed once")
+	eventually(t, drainLimit, func() bool { return value(m.SetAside) == 2 }, func() string { return "the replay to be set aside again" })
+	list, err = outbox.ListDeadLetters(ctx, conn, "", true, 0)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.NotNil(t, list[0].ReplayedAt)
+	require.Equal(t, again, list[1].OutboxID)
+	require.Nil(t, list[1].ReplayedAt)
+	eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
+		func() string { return "the gauge to count only the dead letter waiting" })
 }
 
 // open opens an order as token and returns its id.
