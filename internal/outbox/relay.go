@@ -46,6 +46,13 @@ const (
 	defaultRetention = 24 * time.Hour
 )
 
+// MaxMessageBytes bounds the body of every message posd puts in the outbox,
+// half of NATS's default max_payload (1 MiB) so headers and a server with a
+// smaller limit leave room. Writers refuse a change whose message would be
+// larger; kitchen tickets are split well below it (kitchen.MaxTicketLines,
+// kitchen.MaxTicketLineBytes).
+const MaxMessageBytes = 512 << 10
+
 // Headers every message carries besides Nats-Msg-Id.
 const (
 	HeaderVenue        = "Posd-Venue"

@@ -22,6 +22,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgscope"
 )
 
@@ -407,6 +408,9 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 	}); err != nil {
 		return err
 	}
+	if len(evJSON) > outbox.MaxMessageBytes {
+		return tooLarge(len(evJSON))
+	}
 	out := dbsqlc.InsertOutboxParams{
 		VenueID: ev.Venue, OrderID: ev.OrderID, OrderVersion: ev.Version,
 		Subjects: []string{kitchen.OrderSubject(ev.Venue, ev.OrderID)},
@@ -424,6 +428,9 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 			msg, err := json.Marshal(kitchen.Message{Type: kitchen.MsgCreated, Ticket: t})
 			if err != nil {
 				return fmt.Errorf("encode ticket: %w", err)
+			}
+			if len(msg) > outbox.MaxMessageBytes {
+				return tooLarge(len(msg))
 			}
 			evID := s.newID()
 			tp.Ids, tp.Stations, tp.Kinds, tp.Lines = append(tp.Ids, t.ID), append(tp.Stations, t.Station), append(tp.Kinds, t.Kind), append(tp.Lines, lines)
@@ -637,6 +644,13 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: "table", Detail: fmt.Sprintf("unknown table %q", table)}}}
 	}
 	return fmt.Errorf("postgres: %w", err)
+}
+
+// tooLarge refuses a change whose NATS message would pass
+// outbox.MaxMessageBytes: nothing is written.
+func tooLarge(n int) error {
+	return &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: fmt.Sprintf(
+		"this change makes a %d-byte message; a message is at most %d bytes (MaxMessageBytes): send it in smaller PATCHes", n, outbox.MaxMessageBytes)}}}
 }
 
 // boundFields maps the schema's bound constraints (0010_delivery_bounds.sql)
