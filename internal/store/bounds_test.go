@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -75,4 +76,39 @@ func TestBoundConstraintsExist(t *testing.T) {
 		n := db.Count(t, `SELECT (SELECT count(*) FROM pg_constraint WHERE conname = $1) + (SELECT count(*) FROM pg_trigger WHERE tgname = $1)`, name)
 		require.EqualValues(t, 1, n, "constraint %s", name)
 	}
+}
+
+// TestMessageSizeBound: a change whose NATS message would pass
+// outbox.MaxMessageBytes (here 100 add_items with the longest modifiers and
+// notes, all characters JSON escapes six-fold, about 650 KB; HTTP's 64 KiB
+// body limit keeps requests below it, the store checks regardless) is
+// refused naming "ops", and nothing is written.
+func TestMessageSizeBound(t *testing.T) {
+	db := pgtest.NewDB(t)
+	s := New(db.Pool)
+	ctx := context.Background()
+	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
+	require.NoError(t, err)
+	mods := make([]string, order.MaxModifiers)
+	for i := range mods {
+		mods[i] = strings.Repeat("<", order.MaxModifierLen)
+	}
+	note := strings.Repeat(">", order.MaxNoteLen)
+	ops := make([]order.Op, order.MaxOps)
+	for i := range ops {
+		ops[i] = order.Op{Op: order.OpAddItem, SKU: "steak", Modifiers: mods, Note: &note}
+	}
+	require.NoError(t, order.Validate(ops, order.RoleWaiter))
+	before := db.Count(t, "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM order_lines) + (SELECT sum(version) FROM orders)")
+	_, _, err = s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version, Ops: ops}, alice)
+	var verr *order.ValidationError
+	require.True(t, errors.As(err, &verr), "got %v", err)
+	require.Equal(t, "ops", verr.Problems[0].Field)
+	require.Contains(t, verr.Problems[0].Detail, "MaxMessageBytes")
+	require.Equal(t, before, db.Count(t, "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM order_lines) + (SELECT sum(version) FROM orders)"))
+
+	// Half of it goes through.
+	_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version, Ops: ops[:order.MaxOps/2]}, alice)
+	require.NoError(t, err)
+	require.True(t, changed)
 }
