@@ -3,7 +3,10 @@
 // reads the rows in commit-safe order, publishes them with Nats-Msg-Id so
 // JetStream drops replays, and keeps its position in Postgres. A NATS outage
 // or a crash delays delivery and never loses a message; only one relay
-// publishes at a time, however many posd processes share the database.
+// publishes at a time, however many posd processes share the database. A
+// message NATS refuses for good (too large, an invalid subject) is set aside
+// in outbox_dead_letters, counted and logged, and delivery goes on with the
+// next one: no message can hold back the others.
 package outbox
 
 import (
@@ -137,8 +140,9 @@ type Options struct {
 	Replicas int
 	Log      zerolog.Logger
 	Metrics  *Metrics
-	// AfterPublish, when set, runs after a batch is acknowledged and before
-	// the cursor is saved. An error stops the relay there, as a crash would.
+	// AfterPublish, when set, runs after a batch is settled (acknowledged,
+	// or refused for good and about to be set aside) and before the cursor
+	// is saved. An error stops the relay there, as a crash would.
 	// It is a seam for tests.
 	AfterPublish func(published int) error
 }
