@@ -10,7 +10,10 @@
 
 ALTER TABLE menu_items
     ADD CONSTRAINT menu_items_price_bound CHECK (price_cents BETWEEN 0 AND 100000000),
-    ADD CONSTRAINT menu_items_name_len CHECK (length(name) BETWEEN 1 AND 120);
+    ADD CONSTRAINT menu_items_name_len CHECK (length(name) BETWEEN 1 AND 120),
+    -- A station is one token of a NATS subject (pos.<venue>.kitchen.<station>):
+    -- a space or a dot would make every ticket of the station undeliverable.
+    ADD CONSTRAINT menu_items_station_token CHECK (station ~ '^[A-Za-z0-9_-]{1,32}$');
 
 ALTER TABLE order_lines
     ADD CONSTRAINT order_lines_price_bound CHECK (unit_price_cents BETWEEN 0 AND 100000000);
@@ -94,4 +97,5 @@ DROP FUNCTION posd_order_lines_bound();
 ALTER TABLE order_payments DROP CONSTRAINT order_payments_per_order,
     DROP CONSTRAINT order_payments_tip_bound, DROP CONSTRAINT order_payments_amount_bound;
 ALTER TABLE order_lines DROP CONSTRAINT order_lines_price_bound;
-ALTER TABLE menu_items DROP CONSTRAINT menu_items_name_len, DROP CONSTRAINT menu_items_price_bound;
+ALTER TABLE menu_items DROP CONSTRAINT menu_items_station_token, DROP CONSTRAINT menu_items_name_len,
+    DROP CONSTRAINT menu_items_price_bound;

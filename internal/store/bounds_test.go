@@ -14,8 +14,9 @@ import (
 )
 
 // TestSchemaRefusesOverflow: the database itself refuses what could make a
-// total overflow, whoever writes it: a menu price of 10^17 (even from the
-// table's owner), a line price, payment amount or tip past the bounds, the
+// total overflow or a message undeliverable, whoever writes it: a menu price
+// of 10^17, an overlong menu name or a station that is not one subject token
+// (even from the table's owner), a line price, payment amount or tip past the bounds, the
 // payment past MaxPaymentsPerOrder and the line past MaxLinesPerOrder (from
 // posd's own role, bypassing its validation). Each refusal names its
 // constraint, and the store maps the ones a write can hit to a 422 field.
@@ -37,6 +38,8 @@ func TestSchemaRefusesOverflow(t *testing.T) {
 	requireRefused(err, "menu_items_price_bound")
 	_, err = db.Admin.Exec(ctx, "UPDATE menu_items SET name = repeat('x', $1) WHERE venue_id = 'demo' AND sku = 'steak'", order.MaxMenuNameLen+1)
 	requireRefused(err, "menu_items_name_len")
+	_, err = db.Admin.Exec(ctx, "UPDATE menu_items SET station = 'hot grill' WHERE venue_id = 'demo' AND sku = 'steak'")
+	requireRefused(err, "menu_items_station_token")
 
 	app := func(sql string, args ...any) error {
 		tx, err := db.Pool.Begin(ctx)
