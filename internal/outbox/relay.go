@@ -97,7 +97,7 @@ type Metrics struct {
 	Leader    prometheus.Gauge
 	Delivery  prometheus.Histogram
 	// SetAside counts messages NATS refused for good, moved to the dead
-	// letters; DeadLetters is how many dead letters the database holds.
+	// letters; DeadLetters is how many of those are not replayed yet.
 	SetAside    prometheus.Counter
 	DeadLetters prometheus.Gauge
 }
@@ -120,7 +120,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.SetAside = prometheus.NewCounter(prometheus.CounterOpts{Name: "posd_outbox_dead_letters_total",
 		Help: "Outbox messages NATS refused for good (too large, invalid), set aside in outbox_dead_letters so later messages go on."})
 	m.DeadLetters = prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_outbox_dead_letters",
-		Help: "Messages in outbox_dead_letters, waiting for an operator to replay or drop them."})
+		Help: "Messages in outbox_dead_letters not replayed yet (posd outbox dead-letters lists them)."})
 	reg.MustRegister(m.Published, m.Failed, m.Lag, m.Leader, m.Delivery, m.SetAside, m.DeadLetters)
 	return m
 }
