@@ -14,7 +14,7 @@ import (
 
 const getTicket = `-- name: GetTicket :one
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = $1 AND id = $2
 `
@@ -40,6 +40,8 @@ func (q *Queries) GetTicket(ctx context.Context, db DBTX, arg GetTicketParams) (
 		&i.OrderVersion,
 		&i.CreatedAt,
 		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
 		&i.OrderNote,
 		&i.Guests,
 		&i.Reason,
@@ -79,10 +81,11 @@ func (q *Queries) InsertTicketEvents(ctx context.Context, db DBTX, arg InsertTic
 
 const insertTickets = `-- name: InsertTickets :exec
 INSERT INTO kitchen_tickets (venue_id, id, order_id, table_id, station, kind, lines, status, server,
-                             order_version, created_at, order_note, guests, reason, voided_by)
+                             order_version, created_at, part, parts, order_note, guests, reason, voided_by)
 SELECT $1, unnest($2::uuid[]), $3, $4, unnest($5::text[]),
        unnest($6::text[]), unnest($7::jsonb[]), 'new', $8, $9, $10,
-       $11, $12, unnest($13::text[]), unnest($14::text[])
+       unnest($11::int[]), unnest($12::int[]),
+       $13, $14, unnest($15::text[]), unnest($16::text[])
 `
 
 type InsertTicketsParams struct {
@@ -96,6 +99,8 @@ type InsertTicketsParams struct {
 	Server       string
 	OrderVersion int64
 	CreatedAt    time.Time
+	PartNums     []int32
+	PartCounts   []int32
 	OrderNote    string
 	Guests       int32
 	Reasons      []string
@@ -114,6 +119,8 @@ func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsP
 		arg.Server,
 		arg.OrderVersion,
 		arg.CreatedAt,
+		arg.PartNums,
+		arg.PartCounts,
 		arg.OrderNote,
 		arg.Guests,
 		arg.Reasons,
@@ -124,7 +131,7 @@ func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsP
 
 const listOpenTickets = `-- name: ListOpenTickets :many
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = $1 AND station = $2 AND status = 'new'
 ORDER BY created_at, id
@@ -159,6 +166,8 @@ func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTick
 			&i.OrderVersion,
 			&i.CreatedAt,
 			&i.BumpedAt,
+			&i.Part,
+			&i.Parts,
 			&i.OrderNote,
 			&i.Guests,
 			&i.Reason,
@@ -176,7 +185,7 @@ func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTick
 
 const listRecentReady = `-- name: ListRecentReady :many
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = $1 AND station = $2 AND status = 'ready' AND bumped_at > $3
 ORDER BY bumped_at DESC
@@ -218,6 +227,8 @@ func (q *Queries) ListRecentReady(ctx context.Context, db DBTX, arg ListRecentRe
 			&i.OrderVersion,
 			&i.CreatedAt,
 			&i.BumpedAt,
+			&i.Part,
+			&i.Parts,
 			&i.OrderNote,
 			&i.Guests,
 			&i.Reason,
@@ -262,7 +273,7 @@ UPDATE kitchen_tickets
 SET status = $1, bumped_at = $2
 WHERE venue_id = $3 AND id = $4 AND status = $5
 RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by
 `
 
 type SetTicketStatusParams struct {
@@ -297,6 +308,8 @@ func (q *Queries) SetTicketStatus(ctx context.Context, db DBTX, arg SetTicketSta
 		&i.OrderVersion,
 		&i.CreatedAt,
 		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
 		&i.OrderNote,
 		&i.Guests,
 		&i.Reason,

@@ -55,6 +55,8 @@ type KitchenTicket struct {
 	OrderVersion int64
 	CreatedAt    time.Time
 	BumpedAt     *time.Time
+	Part         int32
+	Parts        int32
 	OrderNote    string
 	Guests       int32
 	Reason       string
@@ -186,6 +188,22 @@ type OutboxCursor struct {
 	Txid      pgtype.Uint64
 	ID        int64
 	UpdatedAt time.Time
+}
+
+type OutboxDeadLetter struct {
+	OutboxID     int64
+	Txid         pgtype.Uint64
+	VenueID      string
+	Subject      string
+	MsgID        string
+	MsgType      string
+	OrderID      uuid.UUID
+	OrderVersion int64
+	Payload      []byte
+	CreatedAt    time.Time
+	Error        string
+	FailedAt     time.Time
+	ReplayedAt   *time.Time
 }
 
 type Venue struct {

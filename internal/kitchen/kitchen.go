@@ -5,6 +5,7 @@
 package kitchen
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,6 +40,19 @@ const (
 	RecentReadyWindow = 2 * time.Hour
 )
 
+// Bounds of one ticket. A fire or void with more lines than one ticket
+// holds is split into several tickets for the same station, numbered part
+// 1 to parts, so that every kitchen message stays far below NATS's
+// max_payload (1 MiB by default) and a real banquet is never refused.
+const (
+	// MaxTicketLines is the most lines one ticket carries.
+	MaxTicketLines = 50
+	// MaxTicketLineBytes bounds the JSON encoding of one ticket's lines. A
+	// single line is at most about 10 KiB (its fields are bounded in
+	// package order), so a ticket always makes progress.
+	MaxTicketLineBytes = 256 << 10
+)
+
 // Message types on pos.<venue>.kitchen.<station> and the SSE stream.
 const (
 	MsgCreated  = "ticket.created"
@@ -67,6 +81,10 @@ type Ticket struct {
 	// are set on void tickets only.
 	Reason   string `json:"reason,omitempty"`
 	VoidedBy string `json:"voided_by,omitempty"`
+	// Part and Parts number the tickets one fire or void was split into
+	// for this station (1-based); a whole ticket is part 1 of 1.
+	Part  int `json:"part"`
+	Parts int `json:"parts"`
 }
 
 // Line is one order line as the cook sees it.
@@ -104,6 +122,8 @@ func (e *StateError) Error() string {
 // one fire ticket per station with the lines it sent; for the voids of sent
 // lines, one void ticket per station. next is the order after the change.
 // voidedBy is the staff member who made the change (void tickets name them).
+// A ticket over MaxTicketLines lines or MaxTicketLineBytes of lines is split
+// into parts (see Split).
 func TicketsFor(next order.Order, applied []order.Op, voidedBy string, at time.Time, newID func() uuid.UUID) []Ticket {
 	lines := make(map[uuid.UUID]order.Line, len(next.Lines))
 	for _, l := range next.Lines {
@@ -153,7 +173,47 @@ func TicketsFor(next order.Order, applied []order.Op, voidedBy string, at time.T
 	if len(voids) > 0 {
 		add(KindVoid, voids)
 	}
-	return tickets
+	return Split(tickets, newID)
+}
+
+// Split returns the tickets with each one that holds more than
+// MaxTicketLines lines, or more than MaxTicketLineBytes of encoded lines,
+// cut into consecutive parts for the same station, in line order. Every
+// part is a copy of its ticket with its own lines and, after the first, its
+// own id; Part and Parts number them. A ticket that fits is part 1 of 1.
+func Split(tickets []Ticket, newID func() uuid.UUID) []Ticket {
+	out := make([]Ticket, 0, len(tickets))
+	for _, t := range tickets {
+		var parts [][]Line
+		start, size := 0, 0
+		for i, l := range t.Lines {
+			n := lineSize(l)
+			if i > start && (i-start >= MaxTicketLines || size+n > MaxTicketLineBytes) {
+				parts = append(parts, t.Lines[start:i:i])
+				start, size = i, 0
+			}
+			size += n
+		}
+		parts = append(parts, t.Lines[start:])
+		for i, lines := range parts {
+			p := t
+			if i > 0 {
+				p.ID = newID()
+			}
+			p.Lines, p.Part, p.Parts = lines, i+1, len(parts)
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// lineSize is the length of l in a ticket's JSON, with its separator.
+func lineSize(l Line) int {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return MaxTicketLineBytes // cannot happen for these field types; a part of its own
+	}
+	return len(b) + 1
 }
 
 // Subject is the NATS subject of a station's kitchen messages.

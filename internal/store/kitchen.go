@@ -138,6 +138,7 @@ func ticketFromRow(r dbsqlc.KitchenTicket) (kitchen.Ticket, error) {
 		ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Station: r.Station, Kind: r.Kind,
 		Status: r.Status, Server: r.Server, CreatedAt: r.CreatedAt.UTC(),
 		OrderNote: r.OrderNote, Guests: int(r.Guests), Reason: r.Reason, VoidedBy: r.VoidedBy,
+		Part: int(r.Part), Parts: int(r.Parts),
 	}
 	if r.BumpedAt != nil {
 		b := r.BumpedAt.UTC()

@@ -22,6 +22,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgscope"
 )
 
@@ -417,6 +418,9 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 	}); err != nil {
 		return err
 	}
+	if len(evJSON) > outbox.MaxMessageBytes {
+		return tooLarge(len(evJSON))
+	}
 	out := dbsqlc.InsertOutboxParams{
 		VenueID: ev.Venue, OrderID: ev.OrderID, OrderVersion: ev.Version,
 		Subjects: []string{kitchen.OrderSubject(ev.Venue, ev.OrderID)},
@@ -435,9 +439,13 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 			if err != nil {
 				return fmt.Errorf("encode ticket: %w", err)
 			}
+			if len(msg) > outbox.MaxMessageBytes {
+				return tooLarge(len(msg))
+			}
 			evID := s.newID()
 			tp.Ids, tp.Stations, tp.Kinds, tp.Lines = append(tp.Ids, t.ID), append(tp.Stations, t.Station), append(tp.Kinds, t.Kind), append(tp.Lines, lines)
 			tp.Reasons, tp.VoidedBy = append(tp.Reasons, t.Reason), append(tp.VoidedBy, t.VoidedBy)
+			tp.PartNums, tp.PartCounts = append(tp.PartNums, int32(t.Part)), append(tp.PartCounts, int32(t.Parts))
 			te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, "created")
 			out.Subjects = append(out.Subjects, kitchen.Subject(o.Venue, t.Station))
 			out.MsgIds = append(out.MsgIds, evID.String())
@@ -673,11 +681,41 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 			}
 		}
 		return &order.ValidationError{Problems: []order.FieldProblem{opProblem(idx, "line_id", "already used by another line")}}
+	case pgErr.Code == "23514" && boundFields[pgErr.ConstraintName] != "":
+		// posd's validation refuses these first; the schema is the backstop.
+		return &order.ValidationError{Problems: []order.FieldProblem{{Field: boundFields[pgErr.ConstraintName],
+			Detail: "outside the bound the database enforces (" + pgErr.ConstraintName + ")"}}}
 	case pgErr.Code == "23503" && pgErr.ConstraintName == "orders_venue_id_table_id_fkey":
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: "table", Detail: fmt.Sprintf("unknown table %q", table)}}}
 	}
 	return fmt.Errorf("postgres: %w", err)
 }
+
+// tooLarge refuses a change whose NATS message would pass
+// outbox.MaxMessageBytes: nothing is written.
+func tooLarge(n int) error {
+	return &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: fmt.Sprintf(
+		"this change makes a %d-byte message; a message is at most %d bytes (MaxMessageBytes): send it in smaller PATCHes", n, outbox.MaxMessageBytes)}}}
+}
+
+// boundFields maps the schema's bound constraints (0010_delivery_bounds.sql)
+// to the field of the request that breaks them.
+var boundFields = map[string]string{
+	ConstraintLinesPerOrder:    "lines",
+	ConstraintLinePrice:        "sku",
+	ConstraintPaymentAmount:    "amount_cents",
+	ConstraintPaymentTip:       "tip_cents",
+	ConstraintPaymentsPerOrder: "payments",
+}
+
+// Names of the schema's bound constraints that writes can hit.
+const (
+	ConstraintLinesPerOrder    = "order_lines_per_order"
+	ConstraintLinePrice        = "order_lines_price_bound"
+	ConstraintPaymentAmount    = "order_payments_amount_bound"
+	ConstraintPaymentTip       = "order_payments_tip_bound"
+	ConstraintPaymentsPerOrder = "order_payments_per_order"
+)
 
 func opProblem(i int, field, detail string) order.FieldProblem {
 	p := order.FieldProblem{Field: field, Detail: detail}
