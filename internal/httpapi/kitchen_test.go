@@ -917,8 +917,13 @@ func ktOpen(f fixture, token string) (int, http.Header, []byte, error) {
 // at a time, with the per-device limits out of the way), leave no consumer
 // on the POS stream, and a fresh screen of another venue, and of the same
 // venue, still connect and receive live tickets.
+// manyConns lifts the connection caps for the tests that open hundreds of
+// streams from one address at once: a closed stream's connection is only
+// given back once the server notices the close.
+const manyConns = 8192
+
 func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{StreamLimits: httpapi.StreamLimits{
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
 		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 2000, PerVenue: 2000}})
 	const opens, parallel = 1500, 16
 	var next atomic.Int64
@@ -980,7 +985,7 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 func TestKitchenStreamLimits(t *testing.T) {
 	const window = 3 * time.Second
 	lim := httpapi.StreamLimits{OpensPerDevice: 30, OpensPerVenue: 1000, PerDevice: 2, PerVenue: 3, Window: window}
-	f := ktStreamFixture(t, apitest.Options{StreamLimits: lim})
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: lim})
 	demo2 := ktAddKitchen(t, f, "demo2", "pass")
 
 	start := time.Now()
@@ -1060,7 +1065,7 @@ func TestKitchenStreamLimits(t *testing.T) {
 // consumer and no goroutine behind: after 200 of each the process is back
 // to its goroutine baseline and the POS stream has no consumer.
 func TestKitchenStreamHeadAndEarlyCloseDoNotLeak(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{StreamLimits: httpapi.StreamLimits{
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
 		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
 	// Warm up (first connections start pools and timers), then take the
 	// baseline.
@@ -1196,7 +1201,7 @@ func TestKitchenStreamCutsStuckReader(t *testing.T) {
 // and the process heap (Postgres and the browsers are outside it; posd, NATS
 // and the 500 clients are inside) grows by less than 200 MB.
 func TestKitchenStreamSnapshotMemory(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{Heartbeat: 2 * time.Second, StreamLimits: httpapi.StreamLimits{
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, Heartbeat: 2 * time.Second, StreamLimits: httpapi.StreamLimits{
 		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
 	id := f.open("T1")
 	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})

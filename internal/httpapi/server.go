@@ -378,15 +378,17 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		p.RequestID = rid
 	}
 	p.Instance = c.Path()
+	// An error that knows when to come back says so; any other 503 or 429
+	// asks for the default pause.
 	var retry interface{ RetryAfter() time.Duration }
-	if errors.As(err, &retry) {
+	switch {
+	case errors.As(err, &retry):
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(max(1, (retry.RetryAfter()+time.Second-1)/time.Second))))
+	case p.Status == fiber.StatusServiceUnavailable || p.Status == fiber.StatusTooManyRequests:
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(RetryAfter/time.Second)))
 	}
 	if p.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="posd"`)
-	}
-	if p.Status == fiber.StatusServiceUnavailable || p.Status == fiber.StatusTooManyRequests {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(RetryAfter/time.Second)))
 	}
 	c.Status(p.Status)
 	c.Set(fiber.HeaderContentType, "application/problem+json")
