@@ -100,7 +100,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		StreamAuthCheck: o.StreamAuthCheck,
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: db.Pool.Ping},
-			{Name: "nats", Run: func(context.Context) error {
+			{Name: "nats", Reported: true, Run: func(context.Context) error {
 				if !nc.IsConnected() {
 					return fmt.Errorf("not connected")
 				}

@@ -37,10 +37,15 @@ const streamPath = "/v1/kitchen/stream"
 // MaxBodyBytes is the largest request body posd reads (64 KiB).
 const MaxBodyBytes = 64 << 10
 
-// Check is one readiness dependency; Run returns nil when it is reachable.
+// Check is one dependency /readyz reports; Run returns nil when it is
+// reachable.
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Reported marks a dependency whose state /readyz shows but that is no
+	// reason to answer 503: posd takes orders while NATS is away (delivery
+	// waits in the outbox), so only Postgres decides readiness.
+	Reported bool
 }
 
 // Config is what the HTTP edge needs.
@@ -53,6 +58,8 @@ type Config struct {
 	Log     zerolog.Logger
 	// Ready lists the dependencies /readyz checks (Postgres, NATS).
 	Ready []Check
+	// Version is the build's version, reported by /healthz.
+	Version string
 	// StreamAuthCheck is how often an open kitchen stream checks that its
 	// device is still active, so revoking a device also ends its streams
 	// (default 5s).
@@ -99,7 +106,7 @@ func New(cfg Config) *Server {
 	})
 	s.app.Use(s.observe)
 	s.app.Use(noBodyOnReads)
-	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/kds", kdsPage)
@@ -250,6 +257,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return c.Send(body)
 }
 
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok", "version": s.cfg.Version})
+}
+
+// readyz answers 200 when posd can take orders: every check that is not
+// merely Reported passes. Each check's state is in the body either way.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
@@ -258,7 +271,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	for _, ch := range s.cfg.Ready {
 		if err := ch.Run(ctx); err != nil {
 			checks[ch.Name] = err.Error()
-			ok = false
+			ok = ok && ch.Reported
 			continue
 		}
 		checks[ch.Name] = "ok"
