@@ -122,7 +122,7 @@ func New(cfg Config) *Server {
 	v1.Get("/menu", allow(all), query(), s.menu)
 	v1.Get("/tables", allow(all), query(), s.tables)
 	v1.Post("/orders", allow(writers), query(), s.openOrder)
-	v1.Get("/orders", allow(readers), query("status", "table", "limit"), s.listOrders)
+	v1.Get("/orders", allow(readers), query("status", "table", "limit", "after"), s.listOrders)
 	v1.Get("/orders/:id", allow(readers), query("at_version"), s.getOrder)
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
 	v1.Get("/orders/:id/events", allow(readers), query("after_version"), s.orderEvents)
@@ -133,7 +133,7 @@ func New(cfg Config) *Server {
 	v1.Get("/kitchen/stream", allow(cooks), query("station", "after", "access_token"), s.kitchenStream)
 	auditors := []string{order.RoleManager, order.RoleAuditor}
 	v1.Get("/audit/verify", allow(auditors), query(), s.auditVerify)
-	v1.Get("/audit/shift", allow(auditors), query("from", "to"), s.auditShift)
+	v1.Get("/audit/shift", allow(auditors), query("from", "to", "format"), s.auditShift)
 	// No catch-all: a path no route matches falls through to Fiber, which
 	// answers 405 (with Allow) when another method has a route there, else 404.
 
