@@ -61,6 +61,8 @@ type Stack struct {
 	NATSDir string
 	NC      *nats.Conn
 	JS      jetstream.JetStream
+	// Server is the running HTTP edge (its Fiber app lists the routes).
+	Server *httpapi.Server
 }
 
 // Start runs posd for one test and stops it when the test ends.
@@ -98,6 +100,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
 		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		StreamAuthCheck: o.StreamAuthCheck,
+		Version:         "apitest",
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: db.Pool.Ping},
 			{Name: "nats", Reported: true, Run: func(context.Context) error {
@@ -108,6 +111,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 			}},
 		},
 	})
+	s.Server = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("apitest: listen: %v", err)
