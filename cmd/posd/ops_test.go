@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/natsembed"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgcluster"
@@ -352,4 +353,39 @@ func TestServeKeepsTheOperatorsStreamSettings(t *testing.T) {
 	out, err := posdCmd(t, []string{"DATABASE_URL=" + db.AppURL}, "serve", "--stream-replicas", "0")
 	require.Error(t, err)
 	require.Contains(t, out, "--stream-replicas must be between 1 and 5")
+}
+
+// TestReadmeCurlWalkThroughRunsTwice runs the README's two-tab conflict, as
+// written, twice against the same data: the second run opens another free
+// table instead of tripping over the first run's order.
+func TestReadmeCurlWalkThroughRunsTwice(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	section := string(readme)
+	section = section[strings.Index(section, "## The two-tab conflict"):]
+	section = section[:strings.Index(section[3:], "\n## ")+3]
+	var script strings.Builder
+	script.WriteString("set -eu\n")
+	for _, block := range strings.Split(section, "```sh\n")[1:] {
+		script.WriteString(block[:strings.Index(block, "```")])
+	}
+	s := apitest.Start(t)
+	body := strings.Replace(script.String(), "API=http://127.0.0.1:8080", "API="+s.BaseURL, 1)
+	require.NotEqual(t, script.String(), body, "the walk-through sets API")
+	var tables []string
+	for run := range 2 {
+		out, err := exec.Command("bash", "-c", body).CombinedOutput()
+		require.NoError(t, err, "run %d:\n%s", run+1, out)
+		text := string(out)
+		require.Contains(t, text, "HTTP/1.1 409 Conflict", "run %d: Bruno's stale save is refused", run+1)
+		require.Contains(t, text, `"type":"https://posd.dev/problems/version-conflict"`)
+		require.Contains(t, text, `"version":3`, "run %d: both lines on version 3", run+1)
+		first := strings.SplitN(text, "\n", 2)[0]
+		require.Regexp(t, `^table T\d+, order [0-9a-f-]{36}$`, first)
+		tables = append(tables, strings.Fields(first)[1])
+	}
+	require.NotEqual(t, tables[0], tables[1])
 }
