@@ -149,6 +149,12 @@ func TestDevLifecycle(t *testing.T) {
 		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {
 		require.Contains(t, logs, want)
 	}
+	// JSON lines name their component once (nats, postgres, outbox, sealer).
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		require.LessOrEqual(t, strings.Count(line, `"component":`), 1, line)
+	}
+	require.Contains(t, logs, `"component":"nats"`)
+	require.Contains(t, logs, `"component":"postgres"`)
 	status, o := p.request(t, "POST", "/v1/orders", "demo-waiter-1", `{"table":"T4","guests":2}`)
 	require.Equal(t, 201, status)
 	id := o["id"].(string)
