@@ -204,7 +204,7 @@ func TestDevLifecycle(t *testing.T) {
 }
 
 func TestHelpIsTrue(t *testing.T) {
-	for _, cmd := range []string{"dev", "serve", "migrate", "seed"} {
+	for _, cmd := range []string{"dev", "serve", "migrate", "seed", "version"} {
 		out, err := exec.Command(posdBin, cmd, "--help").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "Usage: posd "+cmd)
@@ -216,6 +216,7 @@ func TestHelpIsTrue(t *testing.T) {
 	out, _ = exec.Command(posdBin, "serve", "--help").CombinedOutput()
 	require.Contains(t, string(out), "DATABASE_URL")
 	require.Contains(t, string(out), "NATS_URL")
+	require.Contains(t, string(out), "POSD_STREAM_REPLICAS")
 
 	out, err := exec.Command(posdBin, "serve").CombinedOutput()
 	require.Error(t, err)
