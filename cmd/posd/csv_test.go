@@ -27,7 +27,7 @@ func TestShiftCSVNeutralisesFormulas(t *testing.T) {
 	recs, err := csv.NewReader(&out).ReadAll()
 	require.NoError(t, err)
 	cell := func(row int, col string) string {
-		for i, h := range csvHeader {
+		for i, h := range audit.CSVHeader {
 			if h == col {
 				return recs[row][i]
 			}

@@ -149,6 +149,12 @@ func TestDevLifecycle(t *testing.T) {
 		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {
 		require.Contains(t, logs, want)
 	}
+	// JSON lines name their component once (nats, postgres, outbox, sealer).
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		require.LessOrEqual(t, strings.Count(line, `"component":`), 1, line)
+	}
+	require.Contains(t, logs, `"component":"nats"`)
+	require.Contains(t, logs, `"component":"postgres"`)
 	status, o := p.request(t, "POST", "/v1/orders", "demo-waiter-1", `{"table":"T4","guests":2}`)
 	require.Equal(t, 201, status)
 	id := o["id"].(string)
@@ -198,7 +204,7 @@ func TestDevLifecycle(t *testing.T) {
 }
 
 func TestHelpIsTrue(t *testing.T) {
-	for _, cmd := range []string{"dev", "serve", "migrate", "seed"} {
+	for _, cmd := range []string{"dev", "serve", "migrate", "seed", "version"} {
 		out, err := exec.Command(posdBin, cmd, "--help").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "Usage: posd "+cmd)
@@ -210,6 +216,7 @@ func TestHelpIsTrue(t *testing.T) {
 	out, _ = exec.Command(posdBin, "serve", "--help").CombinedOutput()
 	require.Contains(t, string(out), "DATABASE_URL")
 	require.Contains(t, string(out), "NATS_URL")
+	require.Contains(t, string(out), "POSD_STREAM_REPLICAS")
 
 	out, err := exec.Command(posdBin, "serve").CombinedOutput()
 	require.Error(t, err)

@@ -8,6 +8,7 @@
 //	posd device    add, list and revoke devices and their tokens (DATABASE_URL)
 //	posd audit     the post-shift report and the journal check (DATABASE_URL)
 //	posd outbox    list and replay messages NATS refused for good (DATABASE_URL)
+//	posd version   print the version
 package main
 
 import (
@@ -35,6 +36,7 @@ Commands:
   device    device add (print a new token), device list, device revoke
   audit     audit shift (post-shift report) and audit verify (check the hash chains)
   outbox    outbox dead-letters (messages NATS refused for good) and outbox replay
+  version   print posd's version
 
 Run "posd <command> --help" for a command's flags.
 `
@@ -75,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runAudit(ctx, rest, stdout, stderr)
 	case "outbox":
 		return runOutbox(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -38,6 +38,17 @@ const sealInterval = time.Minute
 // outboxAckTimeout bounds the wait for a JetStream acknowledgement.
 const outboxAckTimeout = 5 * time.Second
 
+// defaultStreamReplicas is the POS stream's replica count unless
+// --stream-replicas says otherwise (1: one NATS server; posd dev always
+// uses 1). maxStreamReplicas is JetStream's own limit.
+const (
+	defaultStreamReplicas = 1
+	maxStreamReplicas     = 5
+)
+
+// streamCheckTimeout bounds the start-up check of the POS stream.
+const streamCheckTimeout = 10 * time.Second
+
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Serve the HTTP API against an existing Postgres and NATS.\n"+
 		"Connect as posd's own role (a member of posd_app), not as the table owner;\n"+
@@ -49,6 +60,8 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
 	var lim limits
 	lim.flags(fs)
+	replicas := fs.Int("stream-replicas", envInt("POSD_STREAM_REPLICAS", defaultStreamReplicas),
+		"replicas of the POS JetStream stream when posd creates it: 1 for one NATS server, 3 for a cluster (POSD_STREAM_REPLICAS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,11 +71,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *dbURL == "" {
 		return errors.New("DATABASE_URL (or --database-url) is required")
 	}
+	if *replicas < 1 || *replicas > maxStreamReplicas {
+		return fmt.Errorf("--stream-replicas must be between 1 and %d, got %d", maxStreamReplicas, *replicas)
+	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
-	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, limits: lim})
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, limits: lim, streamReplicas: *replicas})
 }
 
 // stack is what serveStack connects to.
@@ -70,6 +86,8 @@ type stack struct {
 	addr        string
 	databaseURL string
 	natsURL     string
+	// streamReplicas is the POS stream's replica count when posd creates it.
+	streamReplicas int
 	// onListening, if set, is called with the bound address once the HTTP
 	// listener is up.
 	onListening func(addr string)
@@ -124,8 +142,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 // serveStack runs the server until ctx is cancelled, then shuts down in
 // reverse order: stop accepting and drain HTTP, close NATS, close the pool.
 func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
-	log.Info().Str("addr", sc.addr).Str("database_url", redactURL(sc.databaseURL)).
-		Str("nats_url", redactURL(sc.natsURL)).Msg("starting posd")
+	log.Info().Str("version", buildVersion()).Str("addr", sc.addr).Str("database_url", redactDSN(sc.databaseURL)).
+		Str("nats_url", redactURL(sc.natsURL)).Int("stream_replicas", sc.streamReplicas).Msg("starting posd")
 
 	poolCfg, err := pgxpool.ParseConfig(sc.databaseURL)
 	if err != nil {
@@ -166,12 +184,17 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		return fmt.Errorf("JetStream: %w", err)
 	}
 
+	if err := checkStream(ctx, log, nc, js, sc.streamReplicas); err != nil {
+		return err
+	}
+
 	m := metrics.New()
 	st := store.New(pool)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	relay := outbox.New(poolCfg.ConnConfig.Copy(), js, outbox.Options{
 		Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(m.Registry),
+		Replicas: sc.streamReplicas,
 	})
 	st.OnCommit(relay.Kick)
 	go func() {
@@ -203,10 +226,11 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		Auth:           auth.NewAuthenticator(pool),
 		Metrics:        m,
 		Log:            log,
+		Version:        buildVersion(),
 		RequestTimeout: sc.limits.requestTimeout, MaxConns: sc.limits.maxConns, MaxConnsPerIP: sc.limits.maxConnsPerIP,
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
-			{Name: "nats", Run: func(context.Context) error {
+			{Name: "nats", Reported: true, Run: func(context.Context) error {
 				if !nc.IsConnected() {
 					return fmt.Errorf("not connected (%s)", nc.Status())
 				}
@@ -243,6 +267,33 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		log.Warn().Err(err).Msg("NATS drain")
 	}
 	log.Info().Msg("posd stopped")
+	return nil
+}
+
+// checkStream creates the POS stream, or checks the existing one, when NATS
+// is reachable at start: settings posd cannot work with stop it here with the
+// reason, other differences from posd's own settings are logged as warnings
+// and left as the operator set them. When NATS is away the relay makes the
+// same check once it can reach it (and publishes nothing until it passes).
+func checkStream(ctx context.Context, log zerolog.Logger, nc *nats.Conn, js jetstream.JetStream, replicas int) error {
+	if !nc.IsConnected() {
+		log.Warn().Str("nats_status", nc.Status().String()).Msg("NATS unreachable at start: orders are taken, delivery waits in the outbox")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamCheckTimeout)
+	defer cancel()
+	_, soft, err := outbox.CheckStream(ctx, js, replicas)
+	for _, d := range soft {
+		log.Warn().Str("stream", outbox.StreamName).Str("difference", d).
+			Msg("the existing stream differs from posd's settings; left as it is")
+	}
+	var mismatch *outbox.StreamMismatchError
+	if errors.As(err, &mismatch) {
+		return err
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("could not check the POS stream at start; the relay retries")
+	}
 	return nil
 }
 

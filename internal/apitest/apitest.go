@@ -73,6 +73,8 @@ type Stack struct {
 	NATSDir string
 	NC      *nats.Conn
 	JS      jetstream.JetStream
+	// Server is the running HTTP edge (its Fiber app lists the routes).
+	Server *httpapi.Server
 }
 
 // Start runs posd for one test and stops it when the test ends.
@@ -127,9 +129,10 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		StreamAuthCheck: o.StreamAuthCheck,
 		StreamLimits:    o.StreamLimits,
 		RequestTimeout:  o.RequestTimeout, MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP,
+		Version: "apitest",
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
-			{Name: "nats", Run: func(context.Context) error {
+			{Name: "nats", Reported: true, Run: func(context.Context) error {
 				if !nc.IsConnected() {
 					return fmt.Errorf("not connected")
 				}
@@ -137,6 +140,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 			}},
 		},
 	})
+	s.Server = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("apitest: listen: %v", err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"time"
@@ -19,6 +20,10 @@ func (s *Server) auditVerify(c *fiber.Ctx) error {
 }
 
 func (s *Server) auditShift(c *fiber.Ctx) error {
+	csvWanted, err := shiftFormat(c)
+	if err != nil {
+		return err
+	}
 	from, err := queryTime(c, "from")
 	if err != nil {
 		return err
@@ -37,7 +42,32 @@ func (s *Server) auditShift(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if csvWanted {
+		var b bytes.Buffer
+		if err := audit.WriteCSV(&b, r); err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="shift.csv"`)
+		return c.Send(b.Bytes())
+	}
 	return c.JSON(r)
+}
+
+// shiftFormat reads ?format= (json or csv); without it, an Accept that
+// names text/csv (and not JSON) asks for CSV.
+func shiftFormat(c *fiber.Ctx) (csv bool, err error) {
+	switch f := c.Query("format"); f {
+	case "csv":
+		return true, nil
+	case "json":
+		return false, nil
+	case "":
+		accept := strings.ToLower(c.Get(fiber.HeaderAccept))
+		return strings.Contains(accept, "text/csv") && !strings.Contains(accept, "json"), nil
+	default:
+		return false, badRequest("format", "format must be json or csv")
+	}
 }
 
 // queryTime reads a required RFC 3339 time from the query string.

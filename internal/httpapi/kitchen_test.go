@@ -185,10 +185,14 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 		}
 		require.Equal(t, want, m["status"], "line %v", m["sku"])
 	}
-	// A send with nothing pending in the course changes nothing and fires nothing.
-	o = f.mustPatch(waiter, id, 3, map[string]any{"op": "send", "course": 5})
-	require.EqualValues(t, 3, o["version"])
+	// A send of a course with nothing pending is refused, naming the course,
+	// and writes and fires nothing (a bare send with nothing pending is a
+	// 200 no-op: internal/order TestSendOfACourseWithNothingPendingNamesTheCourse).
+	p := requireProblem(t, f.patch(waiter, id, 3, map[string]any{"op": "send", "course": 5}), 422, "validation-failed")
+	requireFieldError(t, p, 0, "course")
+	require.Contains(t, string(f.patch(waiter, id, 3, map[string]any{"op": "send", "course": 5}).Body), "course 5 has no pending lines")
 	require.EqualValues(t, 4, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets"))
+	require.EqualValues(t, 3, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 
 	// The manager voids the sent steak: a void ticket for the grill, after
 	// the fire ticket (oldest first).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -83,6 +84,8 @@ func (s *Server) openOrder(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(o)
 }
 
+// listOrders answers one page of the venue's orders, newest first, and
+// "next": the URL of the following page (null on the last one).
 func (s *Server) listOrders(c *fiber.Ctx) error {
 	f := store.ListFilter{Status: c.Query("status"), Table: c.Query("table"), Limit: defaultListLimit}
 	if f.Status != "" && f.Status != order.StatusOpen && f.Status != order.StatusClosed {
@@ -98,11 +101,39 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 		}
 		f.Limit = n
 	}
-	orders, err := s.cfg.Store.List(c.UserContext(), principal(c).Venue, f)
+	venue := principal(c).Venue
+	if v := c.Query("after"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil || len(v) != 36 {
+			return badRequest("after", "after must be the id of an order (a UUID)")
+		}
+		if _, err := s.cfg.Store.Get(c.UserContext(), venue, id); errors.Is(err, order.ErrNotFound) {
+			return badRequest("after", "after names no order of this venue")
+		} else if err != nil {
+			return err
+		}
+		f.After = &id
+	}
+	page := f.Limit
+	f.Limit++ // one more tells whether there is a next page
+	orders, err := s.cfg.Store.List(c.UserContext(), venue, f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"orders": orders})
+	var next *string
+	if len(orders) > page {
+		orders = orders[:page]
+		q := url.Values{}
+		for _, k := range []string{"status", "table", "limit"} {
+			if v := c.Query(k); v != "" {
+				q.Set(k, v)
+			}
+		}
+		q.Set("after", orders[page-1].ID.String())
+		u := "/v1/orders?" + q.Encode()
+		next = &u
+	}
+	return c.JSON(fiber.Map{"orders": orders, "next": next})
 }
 
 func (s *Server) getOrder(c *fiber.Ctx) error {

@@ -39,10 +39,15 @@ const streamPath = "/v1/kitchen/stream"
 // MaxBodyBytes is the largest request body posd reads (64 KiB).
 const MaxBodyBytes = 64 << 10
 
-// Check is one readiness dependency; Run returns nil when it is reachable.
+// Check is one dependency /readyz reports; Run returns nil when it is
+// reachable.
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Reported marks a dependency whose state /readyz shows but that is no
+	// reason to answer 503: posd takes orders while NATS is away (delivery
+	// waits in the outbox), so only Postgres decides readiness.
+	Reported bool
 }
 
 // Config is what the HTTP edge needs.
@@ -55,6 +60,8 @@ type Config struct {
 	Log     zerolog.Logger
 	// Ready lists the dependencies /readyz checks (Postgres, NATS).
 	Ready []Check
+	// Version is the build's version, reported by /healthz.
+	Version string
 	// StreamAuthCheck is how often an open kitchen stream checks that its
 	// device is still active, so revoking a device also ends its streams
 	// (default DefaultStreamAuthCheck).
@@ -144,7 +151,7 @@ func New(cfg Config) *Server {
 	s.app.Use(strictHeaders)
 	s.app.Use(s.deadline)
 	s.app.Use(noBodyOnReads)
-	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/kds", kdsPage)
@@ -160,7 +167,7 @@ func New(cfg Config) *Server {
 	v1.Get("/menu", allow(all), query(), s.menu)
 	v1.Get("/tables", allow(all), query(), s.tables)
 	v1.Post("/orders", allow(writers), query(), s.openOrder)
-	v1.Get("/orders", allow(readers), query("status", "table", "limit"), s.listOrders)
+	v1.Get("/orders", allow(readers), query("status", "table", "limit", "after"), s.listOrders)
 	v1.Get("/orders/:id", allow(readers), query("at_version"), s.getOrder)
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
 	v1.Get("/orders/:id/events", allow(readers), query("after_version"), s.orderEvents)
@@ -171,7 +178,7 @@ func New(cfg Config) *Server {
 	v1.Get("/kitchen/stream", allow(cooks), query("station", "after", "access_token"), s.kitchenStream)
 	auditors := []string{order.RoleManager, order.RoleAuditor}
 	v1.Get("/audit/verify", allow(auditors), query(), s.auditVerify)
-	v1.Get("/audit/shift", allow(auditors), query("from", "to"), s.auditShift)
+	v1.Get("/audit/shift", allow(auditors), query("from", "to", "format"), s.auditShift)
 	// No catch-all: a path no route matches falls through to Fiber, which
 	// answers 405 (with Allow) when another method has a route there, else 404.
 
@@ -399,6 +406,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return c.Send(body)
 }
 
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok", "version": s.cfg.Version})
+}
+
+// readyz answers 200 when posd can take orders: every check that is not
+// merely Reported passes. Each check's state is in the body either way.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
@@ -407,7 +420,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	for _, ch := range s.cfg.Ready {
 		if err := ch.Run(ctx); err != nil {
 			checks[ch.Name] = err.Error()
-			ok = false
+			ok = ok && ch.Reported
 			continue
 		}
 		checks[ch.Name] = "ok"

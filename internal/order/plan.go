@@ -172,6 +172,11 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 				ids = append(ids, l.ID)
 			}
 		}
+		if len(ids) == 0 && op.Course != nil {
+			// Naming a course is a claim that it has something to fire; a
+			// typo'd course must not look like a successful send.
+			return nil, invalid(i, "course", fmt.Sprintf("course %d has no pending lines", *op.Course))
+		}
 		if len(ids) == 0 {
 			return nil, nil
 		}

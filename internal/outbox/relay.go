@@ -65,30 +65,6 @@ const (
 	HeaderPosition     = "Posd-Outbox-Position"
 )
 
-// EnsureStream creates or updates the POS stream with explicit settings:
-// file storage, limits retention (7 days), and a 24 h duplicate window.
-// replicas is 1 for a single server and 3 for a production cluster.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
-	if replicas < 1 {
-		replicas = 1
-	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "posd order events and kitchen tickets",
-		Subjects:    []string{"pos.>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      StreamMaxAge,
-		Duplicates:  DuplicateWindow,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
-	}
-	return s, nil
-}
-
 // Metrics are the relay's instruments.
 type Metrics struct {
 	Published prometheus.Counter

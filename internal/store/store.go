@@ -171,11 +171,13 @@ type ListFilter struct {
 	Status string
 	Table  string
 	Limit  int
+	// After, when set, asks for the orders listed after that one (older).
+	After *uuid.UUID
 }
 
 // List returns the venue's orders, newest first.
 func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.Order, error) {
-	p := dbsqlc.ListOrdersFullParams{VenueID: venue, RowLimit: int32(f.Limit)}
+	p := dbsqlc.ListOrdersFullParams{VenueID: venue, RowLimit: int32(f.Limit), AfterID: f.After}
 	if f.Status != "" {
 		p.Status = &f.Status
 	}
