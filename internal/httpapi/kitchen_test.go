@@ -1069,8 +1069,11 @@ func TestKitchenStreamLimits(t *testing.T) {
 // consumer and no goroutine behind: after 200 of each the process is back
 // to its goroutine baseline and the POS stream has no consumer.
 func TestKitchenStreamHeadAndEarlyCloseDoNotLeak(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
-		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
+	// Not parallel: it counts the goroutines of the whole test binary, which
+	// other tests running at the same time would move.
+	f := fixture{Stack: apitest.Start(t, apitest.Options{Heartbeat: 200 * time.Millisecond,
+		MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
+			OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}}), t: t}
 	// Warm up (first connections start pools and timers), then take the
 	// baseline.
 	status, _, err := ktOpenStatus(f, kitchen)
