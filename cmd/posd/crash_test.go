@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/natsembed"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgcluster"
@@ -40,7 +42,8 @@ func startServe(t *testing.T, dbURL, natsURL string) *serveProc {
 	require.NoError(t, err)
 	p := &serveProc{addr: "127.0.0.1:" + strconv.Itoa(port)}
 	p.cmd = exec.Command(posdBin, "serve", "--log-level", "warn")
-	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "POSD_ADDR="+p.addr)
+	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "POSD_ADDR="+p.addr,
+		"POSD_SEAL_KEY_FILE="+testSealKeyFile(t))
 	p.cmd.Stderr = os.Stderr
 	require.NoError(t, p.cmd.Start())
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
@@ -53,6 +56,15 @@ func startServe(t *testing.T, dbURL, natsURL string) *serveProc {
 		return resp.StatusCode == 200
 	}, 30*time.Second, 50*time.Millisecond)
 	return p
+}
+
+// testSealKeyFile is a fresh seal key file for a posd serve subprocess.
+func testSealKeyFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "seal.key")
+	_, err := audit.WriteSealKey(path)
+	require.NoError(t, err)
+	return path
 }
 
 func call(client *http.Client, method, url, token, body string) (int, map[string]any, error) {
@@ -167,7 +179,7 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 		}
 		require.EqualValues(t, db.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id), o["version"])
 	}
-	res, err := store.New(db.Pool).Verify(ctx, "demo")
+	res, err := store.New(db.Pool).Verify(ctx, "demo", audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res.Broken)
 

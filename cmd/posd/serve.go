@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +32,7 @@ const shutdownTimeout = 10 * time.Second
 const defaultMaxConns = 16
 
 // sealInterval is how often each venue's order heads are sealed.
-const sealInterval = time.Minute
+const sealInterval = audit.DefaultSealInterval
 
 // outboxAckTimeout bounds the wait for a JetStream acknowledgement.
 const outboxAckTimeout = 5 * time.Second
@@ -45,17 +46,26 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	natsURL := fs.String("nats-url", envString("NATS_URL", nats.DefaultURL), "NATS server URL (NATS_URL)")
 	logFormat := fs.String("log-format", envString("POSD_LOG_FORMAT", "json"), "log format: json or console (POSD_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
+	sealKeyFile := fs.String("seal-key-file", envString("POSD_SEAL_KEY_FILE", ""),
+		"file holding the Ed25519 seed that signs the journal's seals, mode 0600 (POSD_SEAL_KEY_FILE; create it with \"posd audit keygen\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dbURL == "" {
 		return errors.New("DATABASE_URL (or --database-url) is required")
 	}
+	if *sealKeyFile == "" {
+		return errors.New("POSD_SEAL_KEY_FILE (or --seal-key-file) is required: create one with \"posd audit keygen --out FILE\"")
+	}
+	sealKey, err := audit.LoadSealKey(*sealKeyFile)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
-	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL})
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, sealKey: sealKey})
 }
 
 // stack is what serveStack connects to.
@@ -63,6 +73,8 @@ type stack struct {
 	addr        string
 	databaseURL string
 	natsURL     string
+	// sealKey signs the journal's seals.
+	sealKey ed25519.PrivateKey
 	// onListening, if set, is called with the bound address once the HTTP
 	// listener is up.
 	onListening func(addr string)
@@ -72,7 +84,7 @@ type stack struct {
 // reverse order: stop accepting and drain HTTP, close NATS, close the pool.
 func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 	log.Info().Str("addr", sc.addr).Str("database_url", redactURL(sc.databaseURL)).
-		Str("nats_url", redactURL(sc.natsURL)).Msg("starting posd")
+		Str("nats_url", redactURL(sc.natsURL)).Str("seal_public_key", audit.PublicKeyHex(sc.sealKey)).Msg("starting posd")
 
 	poolCfg, err := pgxpool.ParseConfig(sc.databaseURL)
 	if err != nil {
@@ -126,7 +138,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 			log.Error().Err(err).Msg("outbox relay stopped")
 		}
 	}()
-	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Log: log.With().Str("component", "sealer").Logger()}
+	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Key: sc.sealKey, Log: log.With().Str("component", "sealer").Logger()}
 	sealerDone := make(chan struct{})
 	go func() {
 		defer close(sealerDone)
@@ -149,6 +161,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		Auth:    auth.NewAuthenticator(pool),
 		Metrics: m,
 		Log:     log,
+		Audit:   audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), SealInterval: sealInterval},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {

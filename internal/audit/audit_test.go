@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,30 @@ import (
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
 )
+
+// sealKey signs the test journals' seals; verifyOpts checks them.
+var (
+	sealKey    = mustKey()
+	verifyOpts = audit.VerifyOptions{PublicKey: sealKey.Public().(ed25519.PublicKey)}
+)
+
+func mustKey() ed25519.PrivateKey {
+	k, err := audit.NewSealKey()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// counts is what a Result says was checked, without its ages.
+type counts struct {
+	OK                             bool
+	Events, Orders, Seals, Tickets int64
+}
+
+func countsOf(r audit.Result) counts {
+	return counts{OK: r.OK, Events: r.EventsChecked, Orders: r.OrdersChecked, Seals: r.SealsChecked, Tickets: r.TicketsChecked}
+}
 
 var (
 	alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
@@ -140,7 +165,7 @@ func (j *journal) seal(venue string) {
 		if _, err := tx.Exec(context.Background(), pgscope.SetVenue, venue); err != nil {
 			return err
 		}
-		ok, err := audit.Seal(context.Background(), tx, venue, time.Now())
+		ok, err := audit.Seal(context.Background(), tx, venue, time.Now(), sealKey)
 		if err == nil && !ok {
 			err = errors.New("nothing to seal")
 		}
@@ -184,7 +209,7 @@ func (x tx) verify(venue string) audit.Result {
 	x.t.Helper()
 	_, err := x.tx.Exec(context.Background(), pgscope.SetVenue, venue)
 	require.NoError(x.t, err)
-	res, err := audit.Verify(context.Background(), x.tx, venue)
+	res, err := audit.Verify(context.Background(), x.tx, venue, verifyOpts)
 	require.NoError(x.t, err)
 	return res
 }
@@ -197,7 +222,7 @@ func (x tx) requireOK(venue string) {
 
 func (j *journal) verify(venue string) audit.Result {
 	j.t.Helper()
-	res, err := j.st.Verify(context.Background(), venue)
+	res, err := j.st.Verify(context.Background(), venue, verifyOpts)
 	require.NoError(j.t, err)
 	return res
 }
@@ -392,7 +417,7 @@ func requireChainsAgree(t *testing.T, j *journal, sqlDB dbsqlc.DBTX) int {
 func TestChainGoEqualsSQL(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
-	n := requireChainsAgree(t, j, pgscope.System(j.db.Pool))
+	n := requireChainsAgree(t, j, j.db.Admin)
 	require.Equal(t, 5+6+1+3+2, n)
 	// The multi-byte text really is in the hashed ops, so byte and
 	// character lengths differ and the netstrings must count bytes.
@@ -415,7 +440,7 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(2026, 3, 29, 1, 0, 0, 1000, time.UTC),
 		time.Date(2026, 6, 30, 23, 59, 59, 999999000, time.UTC),
-		time.Date(1999, 12, 31, 23, 59, 59, 500000000, time.FixedZone("x", 5*3600+45*60)),
+		time.Date(2100, 12, 31, 23, 59, 59, 500000000, time.FixedZone("x", 5*3600+45*60)),
 	}
 	ops := []string{`[{"op":"open","table":"T9","guests":2}]`, `[ {"op":"set_note", "note":"naïve 🍷"} ]`,
 		`[{"op":"set_guests","guests":3}]`, "[{\"op\":\"set_note\",\"note\":\"\\u00e9\\n\"}]\n"}
@@ -449,7 +474,7 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	require.NoError(t, db.Admin.QueryRow(ctx, "SELECT ops::text FROM order_events WHERE order_id = $1 AND version = 4", id).Scan(&stored))
 	require.Equal(t, ops[3], stored)
 
-	cfg, err := pgx.ParseConfig(db.AppURL)
+	cfg, err := pgx.ParseConfig(db.AdminURL)
 	require.NoError(t, err)
 	cfg.RuntimeParams["TimeZone"] = "Pacific/Chatham"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -459,7 +484,7 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	_, err = conn.Exec(ctx, pgscope.SystemSession)
 	require.NoError(t, err)
 	require.Equal(t, 4, requireChainsAgree(t, j, conn))
-	res, err := audit.Verify(ctx, conn, "demo")
+	res, err := audit.Verify(ctx, conn, "demo", audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res.Broken)
 	require.EqualValues(t, 4, res.EventsChecked)
@@ -471,21 +496,28 @@ func TestVerifyClean(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
 	res := j.requireOK("demo")
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 15, OrdersChecked: 4}, res)
+	demoTickets := j.db.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE venue_id = 'demo'")
+	require.NotZero(t, demoTickets)
+	require.Equal(t, counts{OK: true, Events: 15, Orders: 4, Tickets: demoTickets}, countsOf(res))
+	require.True(t, res.SignaturesChecked)
+	require.Nil(t, res.LastSealAt, "no seal yet")
+	require.EqualValues(t, 15, res.UnsealedEvents)
 
 	j.seal("demo")
 	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the first seal"}`)
 	j.patch("demo", j.C, 1, bruno, `{"op":"add_item","sku":"espresso"}`)
 	// The periodic sealer seals every venue with changes: demo's second
 	// seal and demo2's first.
-	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool}).SealAll(context.Background()))
+	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool, Key: sealKey}).SealAll(context.Background()))
 	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
 
 	res = j.requireOK("demo")
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 17, OrdersChecked: 4, SealsChecked: 2}, res)
+	require.Equal(t, counts{OK: true, Events: 17, Orders: 4, Seals: 2, Tickets: demoTickets}, countsOf(res))
+	require.Zero(t, res.UnsealedEvents, "every event is under a signed seal")
+	require.NotNil(t, res.LastSealAgeSeconds)
 	require.Equal(t, j.db.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'"), res.EventsChecked)
 	res = j.requireOK("demo2")
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 2, OrdersChecked: 1, SealsChecked: 1}, res)
+	require.Equal(t, counts{OK: true, Events: 2, Orders: 1, Seals: 1}, countsOf(res))
 	// The second seal holds every order's head as it is now.
 	var heads string
 	require.NoError(t, j.db.Admin.QueryRow(context.Background(), "SELECT heads::text FROM venue_seals WHERE venue_id = 'demo' AND seq = 2").Scan(&heads))
@@ -648,8 +680,9 @@ func TestTamperDetected(t *testing.T) {
 			require.NoError(x.t, err)
 			x.exec("UPDATE venue_seals SET heads = $1::text::json, hash = $2 WHERE venue_id = 'demo' AND seq = 1",
 				string(forged), audit.SealHash(audit.ZeroHash, "demo", 1, at, kept))
-			// Seal 1 checks out by itself; seal 2 was chained to the original.
-			return audit.Broken{Seal: 2, Reason: "seal hash does not match"}
+			// Seal 1's hash checks out by itself, but the app role cannot
+			// sign it with posd's key.
+			return audit.Broken{Seal: 1, Reason: "seal signature does not verify"}
 		}},
 		{"delete the first seal", "demo", false, func(x tx) audit.Broken {
 			x.exec("DELETE FROM venue_seals WHERE venue_id = 'demo' AND seq = 1")
@@ -686,6 +719,7 @@ func TestTamperDetected(t *testing.T) {
 		})
 	}
 	// Every case was rolled back: the journal verifies as it did.
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 16, OrdersChecked: 4, SealsChecked: 2}, j.requireOK("demo"))
+	require.Equal(t, counts{OK: true, Events: 16, Orders: 4, Seals: 2,
+		Tickets: j.db.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE venue_id = 'demo'")}, countsOf(j.requireOK("demo")))
 	j.requireOK("demo2")
 }

@@ -191,9 +191,10 @@ type Venue struct {
 }
 
 type VenueSeal struct {
-	VenueID  string
-	Seq      int64
-	SealedAt time.Time
-	Heads    []byte
-	Hash     []byte
+	VenueID   string
+	Seq       int64
+	SealedAt  time.Time
+	Heads     []byte
+	Hash      []byte
+	Signature []byte
 }

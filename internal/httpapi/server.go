@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
@@ -57,6 +58,10 @@ type Config struct {
 	// device is still active, so revoking a device also ends its streams
 	// (default 5s).
 	StreamAuthCheck time.Duration
+	// Audit is how GET /v1/audit/verify checks the journal: the public half
+	// of the server's seal key and its seal interval (zero: seal signatures
+	// and freshness are not checked).
+	Audit audit.VerifyOptions
 }
 
 // Server is the Fiber application with posd's routes.
