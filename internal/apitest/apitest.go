@@ -6,6 +6,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/kds"
@@ -61,6 +63,11 @@ type Stack struct {
 	NATSDir string
 	NC      *nats.Conn
 	JS      jetstream.JetStream
+
+	// SealKey is the server's seal signing key: GET /v1/audit/verify checks
+	// seals against its public half. No sealer runs; a test seals with
+	// audit.Sealer{Key: SealKey}.
+	SealKey ed25519.PrivateKey
 }
 
 // Start runs posd for one test and stops it when the test ends.
@@ -93,11 +100,15 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	}
 	s.Store = store.New(db.Pool)
 	s.Metrics = metrics.New()
+	if s.SealKey, err = audit.NewSealKey(); err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
 	srv := httpapi.New(httpapi.Config{
 		Store: s.Store, Auth: auth.NewAuthenticator(db.Pool), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
 		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		StreamAuthCheck: o.StreamAuthCheck,
+		Audit:           audit.VerifyOptions{PublicKey: s.SealKey.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: db.Pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {
