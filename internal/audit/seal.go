@@ -103,18 +103,28 @@ type Sealer struct {
 	lastSeq map[string]int64
 }
 
-// Run seals every Interval until ctx ends.
+// finalSealTimeout bounds the last sealing round when the sealer stops.
+const finalSealTimeout = 5 * time.Second
+
+// Run seals once at start (events a previous process left unsealed), then
+// every Interval until ctx ends, then once more so a clean stop leaves
+// nothing unsealed.
 func (s *Sealer) Run(ctx context.Context) {
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 		if err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn().Err(err).Msg("seal venues")
+		}
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), finalSealTimeout)
+			defer cancel()
+			if err := s.SealAll(final); err != nil {
+				s.Log.Warn().Err(err).Msg("seal venues on stop")
+			}
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -274,6 +274,11 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, err
 		}
 		at := s.now()
+		if at.Before(cur.UpdatedAt) {
+			// Another replica's clock ran ahead: an order's times never go
+			// backwards (audit verify checks it).
+			at = cur.UpdatedAt
+		}
 		next, applied, err := order.Plan(cur, p.Ops, at, env)
 		if err != nil {
 			return order.Order{}, false, err
