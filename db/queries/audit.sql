@@ -111,8 +111,8 @@ SELECT posd_event_hash(@prev::bytea, e) AS hash
 FROM order_events e
 WHERE e.venue_id = @venue_id AND e.order_id = @order_id AND e.version = @version;
 
--- VerifyOrderTickets lists an order's kitchen tickets for the verifier, with
--- the actions their log records, oldest first.
+-- VerifyOrderTickets lists the kitchen tickets of a page of orders for the
+-- verifier, with the actions their log records.
 -- name: VerifyOrderTickets :many
 SELECT t.id, t.order_id, t.table_id, t.station, t.kind, t.lines::text AS lines, t.status, t.server,
        t.order_version, t.created_at, t.bumped_at,
@@ -120,8 +120,8 @@ SELECT t.id, t.order_id, t.table_id, t.station, t.kind, t.lines::text AS lines, 
                  FROM kitchen_ticket_events te
                  WHERE te.venue_id = t.venue_id AND te.ticket_id = t.id), '{}')::text[] AS actions
 FROM kitchen_tickets t
-WHERE t.venue_id = @venue_id AND t.order_id = @order_id
-ORDER BY t.order_version, t.id;
+WHERE t.venue_id = @venue_id AND t.order_id = ANY(@order_ids::uuid[])
+ORDER BY t.order_id, t.order_version, t.id;
 
 -- VerifyConflicts finds a recorded refused write that cannot be true: its
 -- order does not exist, or it names a current version the order never

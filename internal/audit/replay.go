@@ -116,72 +116,78 @@ type replay struct {
 }
 
 // step checks event ev (its ops decoded from raw) against the order's state
-// and rules, and moves the state on. It returns why ev could not have been
-// written by posd, or "".
-func (r *replay) step(ev order.Event, raw []byte) (string, error) {
+// and rules, and moves the state on. It returns the decoded ops, and why ev
+// could not have been written by posd (or "").
+func (r *replay) step(ev order.Event, raw []byte) ([]order.Op, string) {
 	ops, err := decodeStoredOps(raw)
 	if err != nil {
-		return err.Error(), nil
+		return nil, err.Error()
 	}
+	reason := r.check(ev, ops)
+	return ops, reason
+}
+
+// check is step on decoded ops.
+func (r *replay) check(ev order.Event, ops []order.Op) string {
 	ev.Ops = ops
 	switch role := ev.Actor.Role; {
 	case role != order.RoleWaiter && role != order.RoleManager:
-		return fmt.Sprintf("the actor's role %q may not change orders", role), nil
+		return fmt.Sprintf("the actor's role %q may not change orders", role)
 	case ev.Forced && role != order.RoleManager:
-		return "a forced write by a " + role + "; force is for managers only", nil
+		return "a forced write by a " + role + "; force is for managers only"
 	case ev.Forced && (ev.OverriddenVersion == nil || *ev.OverriddenVersion < 1 || *ev.OverriddenVersion >= ev.Version):
-		return "a forced write that names no earlier version it overrode", nil
+		return "a forced write that names no earlier version it overrode"
 	case !ev.Forced && ev.OverriddenVersion != nil:
-		return "an overridden version on a write that was not forced", nil
+		return "an overridden version on a write that was not forced"
 	case ev.At.Before(r.last):
 		return fmt.Sprintf("time goes backwards: at %s, before the previous event (%s)",
-			ev.At.UTC().Format(time.RFC3339Nano), r.last.UTC().Format(time.RFC3339Nano)), nil
+			ev.At.UTC().Format(time.RFC3339Nano), r.last.UTC().Format(time.RFC3339Nano))
 	case !r.notAfter.IsZero() && ev.At.After(r.notAfter):
-		return fmt.Sprintf("the event is dated in the future (%s)", ev.At.UTC().Format(time.RFC3339Nano)), nil
+		return fmt.Sprintf("the event is dated in the future (%s)", ev.At.UTC().Format(time.RFC3339Nano))
 	}
 	r.last = ev.At
 
 	if ev.Version == 1 {
 		switch {
 		case ev.Type != order.EventOpened:
-			return "version 1 is not order.opened", nil
+			return "version 1 is not order.opened"
 		case len(ops) != 1 || ops[0].Op != order.OpOpen || ops[0].Guests == nil:
-			return "order.opened must hold exactly one open op with a table and guests", nil
+			return "order.opened must hold exactly one open op with a table and guests"
 		case ev.Forced:
-			return "an order.opened event cannot be forced", nil
+			return "an order.opened event cannot be forced"
 		}
 		if err := order.ValidateOpen(ops[0].Table, *ops[0].Guests); err != nil {
-			return "the open op breaks the rules: " + err.Error(), nil
+			return "the open op breaks the rules: " + err.Error()
 		}
 		if !bytes.Equal(marshal(ops), marshal([]order.Op{order.OpenOp(ops[0].Table, *ops[0].Guests)})) {
-			return "the open op carries more than a table and guests", nil
+			return "the open op carries more than a table and guests"
 		}
 		o, err := order.Fold([]order.Event{ev})
 		if err != nil {
-			return "the open op does not apply: " + err.Error(), nil
+			return "the open op does not apply: " + err.Error()
 		}
 		r.cur = o
-		return "", nil
+		return ""
 	}
 
 	switch {
 	case ev.Type != order.EventPatched:
-		return fmt.Sprintf("version %d is %s, not order.patched", ev.Version, ev.Type), nil
+		return fmt.Sprintf("version %d is %s, not order.patched", ev.Version, ev.Type)
 	case r.cur.Status == order.StatusClosed:
-		return "an op after the order was closed", nil
+		return "an op after the order was closed"
 	case len(ops) == 0:
-		return "an event with no ops", nil
+		return "an event with no ops"
 	}
 	reqs := make([]order.Op, len(ops))
 	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: func() uuid.UUID { return uuid.Nil }}
 	for i, a := range ops {
 		if a.Op == order.OpOpen {
-			return fmt.Sprintf("op %d: open is only the op of order.opened", i), nil
+			return fmt.Sprintf("op %d: open is only the op of order.opened", i)
 		}
 		req, item, table := request(a)
 		if item != nil {
 			if prev, ok := env.Menu[item.SKU]; ok && prev != *item {
-				return fmt.Sprintf("op %d: sku %q has two prices or names in one change", i, item.SKU), nil
+				return fmt.Sprintf("op %d: sku %q has two prices or names in one change", i, item.SKU)
 			}
 			env.Menu[item.SKU] = *item
 		}
@@ -193,20 +199,20 @@ func (r *replay) step(ev order.Event, raw []byte) (string, error) {
 	if err := order.Validate(reqs, ev.Actor.Role); err != nil {
 		var fe *order.ForbiddenOpError
 		if errors.As(err, &fe) {
-			return fmt.Sprintf("an op the actor's role (%s) may not do: %s", ev.Actor.Role, err.Error()), nil
+			return fmt.Sprintf("an op the actor's role (%s) may not do: %s", ev.Actor.Role, err.Error())
 		}
-		return "the ops break the rules: " + err.Error(), nil
+		return "the ops break the rules: " + err.Error()
 	}
 	next, applied, err := order.Plan(r.cur, reqs, ev.At, env)
 	if err != nil {
-		return "the ops break the order's rules: " + err.Error(), nil
+		return "the ops break the order's rules: " + err.Error()
 	}
 	if !bytes.Equal(marshal(applied), marshal(ops)) {
-		return "the ops are not what posd applies for them (a change that changes nothing, a wrong price, line or table)", nil
+		return "the ops are not what posd applies for them (a change that changes nothing, a wrong price, line or table)"
 	}
 	next.Version, next.UpdatedAt = ev.Version, ev.At
 	r.cur = next
-	return "", nil
+	return ""
 }
 
 func marshal(v any) []byte {

@@ -218,6 +218,18 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		if err != nil {
 			return res, fmt.Errorf("read orders: %w", err)
 		}
+		ids := make([]uuid.UUID, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		ticketRows, err := q.VerifyOrderTickets(ctx, db, dbsqlc.VerifyOrderTicketsParams{VenueID: venue, OrderIds: ids})
+		if err != nil {
+			return res, fmt.Errorf("read kitchen tickets: %w", err)
+		}
+		tickets := map[uuid.UUID][]dbsqlc.VerifyOrderTicketsRow{}
+		for _, t := range ticketRows {
+			tickets[t.OrderID] = append(tickets[t.OrderID], t)
+		}
 		for _, row := range rows {
 			stored, err := orderrow.FromRow(row)
 			if err != nil {
@@ -227,11 +239,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
 			}
-			tickets, err := q.VerifyOrderTickets(ctx, db, dbsqlc.VerifyOrderTicketsParams{VenueID: venue, OrderID: row.ID})
-			if err != nil {
-				return res, fmt.Errorf("read tickets of order %s: %w", row.ID, err)
-			}
-			if b := checkOrder(venue, stored, evRows, tickets, want, notAfter, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, notAfter, &res); b != nil {
 				return fail(*b)
 			}
 			for _, r := range evRows {
@@ -343,11 +351,11 @@ func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEvent
 				w[r.Version] = h
 			}
 		}
-		reason, err := rp.step(ev, []byte(r.Ops))
-		if err == nil && reason != "" {
+		ops, reason := rp.step(ev, []byte(r.Ops))
+		if reason != "" {
 			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: "breaks the order's rules: " + reason}
 		}
-		ev.Ops, _ = decodeStoredOps([]byte(r.Ops))
+		ev.Ops = ops
 		got, wantT := byVersion[r.Version], expectedTickets(rp.cur, ev)
 		delete(byVersion, r.Version)
 		sort.Strings(got)

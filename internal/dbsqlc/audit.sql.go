@@ -596,13 +596,13 @@ SELECT t.id, t.order_id, t.table_id, t.station, t.kind, t.lines::text AS lines, 
                  FROM kitchen_ticket_events te
                  WHERE te.venue_id = t.venue_id AND te.ticket_id = t.id), '{}')::text[] AS actions
 FROM kitchen_tickets t
-WHERE t.venue_id = $1 AND t.order_id = $2
-ORDER BY t.order_version, t.id
+WHERE t.venue_id = $1 AND t.order_id = ANY($2::uuid[])
+ORDER BY t.order_id, t.order_version, t.id
 `
 
 type VerifyOrderTicketsParams struct {
-	VenueID string
-	OrderID uuid.UUID
+	VenueID  string
+	OrderIds []uuid.UUID
 }
 
 type VerifyOrderTicketsRow struct {
@@ -620,10 +620,10 @@ type VerifyOrderTicketsRow struct {
 	Actions      []string
 }
 
-// VerifyOrderTickets lists an order's kitchen tickets for the verifier, with
-// the actions their log records, oldest first.
+// VerifyOrderTickets lists the kitchen tickets of a page of orders for the
+// verifier, with the actions their log records.
 func (q *Queries) VerifyOrderTickets(ctx context.Context, db DBTX, arg VerifyOrderTicketsParams) ([]VerifyOrderTicketsRow, error) {
-	rows, err := db.Query(ctx, verifyOrderTickets, arg.VenueID, arg.OrderID)
+	rows, err := db.Query(ctx, verifyOrderTickets, arg.VenueID, arg.OrderIds)
 	if err != nil {
 		return nil, err
 	}
