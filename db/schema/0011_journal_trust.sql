@@ -74,5 +74,5 @@ DROP TRIGGER idempotency_guard ON idempotency_keys;
 DROP FUNCTION posd_idempotency_guard();
 DROP FUNCTION posd_prune_outbox(text, timestamptz);
 GRANT DELETE ON outbox TO posd_app;
-GRANT EXECUTE ON FUNCTION posd_event_hash(bytea, order_events) TO posd_app;
+GRANT EXECUTE ON FUNCTION posd_event_hash(bytea, order_events) TO PUBLIC, posd_app;
 ALTER TABLE venue_seals DROP COLUMN signature;
