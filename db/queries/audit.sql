@@ -135,3 +135,9 @@ WHERE c.venue_id = @venue_id
        OR c.expected_version = c.current_version OR c.expected_version < 0)
 ORDER BY c.at, c.id
 LIMIT 1;
+
+-- VerifyDevices lists who may appear as an event's actor: every device the
+-- venue has had (revoked ones too: their old events stay valid). posd's role
+-- cannot insert devices.
+-- name: VerifyDevices :many
+SELECT name, role, staff FROM devices WHERE venue_id = @venue_id;

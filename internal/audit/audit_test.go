@@ -445,8 +445,13 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	}
 	ops := []string{`[{"op":"open","table":"T9","guests":2}]`, `[ {"op":"set_note", "note":"naïve 🍷"} ]`,
 		`[{"op":"set_guests","guests":3}]`, "[{\"op\":\"set_note\",\"note\":\"\\u00e9\\n\"}]\n"}
-	// The order row is what its log folds to (Verify compares them).
-	_, err := db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+	// The actor is a device of the venue (revoked since: its events stay
+	// valid), and the order row is what its log folds to (Verify compares
+	// them).
+	_, err := db.Admin.Exec(ctx, `INSERT INTO devices (venue_id, id, name, role, staff, token_hash, revoked_at)
+		VALUES ('demo', $1, 'waiter-1', 'waiter', 'Ålice "A"', sha256('edge'), now())`, uuid.Must(uuid.NewV7()))
+	require.NoError(t, err)
+	_, err = db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
 		VALUES ('demo', $1, 'T9', 'open', 3, E'\u00e9\n', 4, 'Ålice "A"', $2, $3, $4)`, id, times[0], times[3], make([]byte, 32))
 	require.NoError(t, err)
 	prev := audit.ZeroHash
@@ -577,11 +582,14 @@ func TestTamperDetected(t *testing.T) {
 			x.exec(`UPDATE order_events e SET hash = posd_event_hash(
 				(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = 2), e)
 				WHERE e.order_id = $1 AND e.version = 3`, j.B)
-			// Version 3 now checks out; version 4 no longer follows it.
-			return audit.Broken{OrderID: &j.B, Version: 4, EventID: x.eventID(j.B, 4), Reason: "hash does not match"}
+			// Version 3's hash checks out, but Alice is no manager... nor the
+			// staff of device waiter-2: the actor is checked against the
+			// venue's devices.
+			return audit.Broken{OrderID: &j.B, Version: 3, EventID: x.eventID(j.B, 3), Reason: "is not a device of the venue"}
 		}},
 		{"rewrite a sealed order's whole chain consistently", "demo", false, func(x tx) audit.Broken {
-			x.exec("UPDATE order_events SET actor_staff = 'Alice' WHERE order_id = $1 AND version = 4", j.B)
+			// A rule-abiding edit: another reason for the void.
+			x.exec("UPDATE order_events SET ops = replace(ops::text, 'dropped', 'spilled')::json WHERE order_id = $1 AND version = 4", j.B)
 			for v := 4; v <= 6; v++ {
 				x.exec(`UPDATE order_events e SET hash = posd_event_hash(
 					(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = e.version - 1), e)
@@ -803,6 +811,15 @@ func TestForgedByAppRole(t *testing.T) {
 			eid := x.appendEvent(j.D, alice, time.Now(), ops)
 			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
 			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "an op the actor's role (waiter) may not do"}
+		}},
+		{"a comp by a waiter's device claiming the manager role", func(x tx) audit.Broken {
+			line, name, station, qty, price := x.lineOf(j.D, "caesar")
+			ops := fmt.Sprintf(`[{"op":"comp_item","line_id":%q,"sku":"caesar","name":%q,"unit_price_cents":%d,"station":%q,"qty":%d,"table":"T5","reason":"x"}]`,
+				line, name, price, station, qty)
+			fake := order.Actor{Device: alice.Device, Staff: alice.Staff, Role: order.RoleManager}
+			eid := x.appendEvent(j.D, fake, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "is not a device of the venue"}
 		}},
 		{"a comp that records another price", func(x tx) audit.Broken {
 			line, name, station, qty, _ := x.lineOf(j.D, "caesar")

@@ -107,12 +107,14 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 // replay holds an order's state while its events are checked one by one
 // against the rules posd enforces when it writes them.
 type replay struct {
-	oid  uuid.UUID
 	cur  order.Order
 	last time.Time
 	// notAfter bounds event times (verify's clock plus a skew); zero when
 	// not checked.
 	notAfter time.Time
+	// devices are the venue's devices (name, staff, role), the only actors
+	// posd writes.
+	devices map[order.Actor]bool
 }
 
 // step checks event ev (its ops decoded from raw) against the order's state
@@ -133,6 +135,8 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 	switch role := ev.Actor.Role; {
 	case role != order.RoleWaiter && role != order.RoleManager:
 		return fmt.Sprintf("the actor's role %q may not change orders", role)
+	case !r.devices[ev.Actor]:
+		return fmt.Sprintf("the actor (device %q, staff %q, role %s) is not a device of the venue", ev.Actor.Device, ev.Actor.Staff, role)
 	case ev.Forced && role != order.RoleManager:
 		return "a forced write by a " + role + "; force is for managers only"
 	case ev.Forced && (ev.OverriddenVersion == nil || *ev.OverriddenVersion < 1 || *ev.OverriddenVersion >= ev.Version):

@@ -210,6 +210,15 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		notAfter = now.Add(maxFutureSkew)
 	}
 
+	devRows, err := q.VerifyDevices(ctx, db, venue)
+	if err != nil {
+		return res, fmt.Errorf("read devices: %w", err)
+	}
+	devices := make(map[order.Actor]bool, len(devRows))
+	for _, d := range devRows {
+		devices[order.Actor{Device: d.Name, Staff: d.Staff, Role: d.Role}] = true
+	}
+
 	// Every order: its chain and rules, its row against the chain's head,
 	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
@@ -239,7 +248,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, notAfter, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter}, &res); b != nil {
 				return fail(*b)
 			}
 			for _, r := range evRows {
@@ -313,7 +322,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 // recording the hashes seals ask for in want. It returns the first broken
 // link, or nil.
 func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEventsRow, tickets []dbsqlc.VerifyOrderTicketsRow,
-	want map[uuid.UUID]map[int64][]byte, notAfter time.Time, res *Result) *Broken {
+	want map[uuid.UUID]map[int64][]byte, rp replay, res *Result) *Broken {
 	oid := stored.ID
 	if len(rows) == 0 {
 		return &Broken{OrderID: &oid, Version: 1, Reason: "the order has no events"}
@@ -331,7 +340,6 @@ func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEvent
 	}
 	prev := ZeroHash
 	events := make([]order.Event, 0, len(rows))
-	rp := replay{oid: oid, notAfter: notAfter}
 	for i, r := range rows {
 		eid := r.ID
 		if r.Version != int64(i+1) {

@@ -530,6 +530,39 @@ func (q *Queries) VerifyConflicts(ctx context.Context, db DBTX, venueID string) 
 	return items, nil
 }
 
+const verifyDevices = `-- name: VerifyDevices :many
+SELECT name, role, staff FROM devices WHERE venue_id = $1
+`
+
+type VerifyDevicesRow struct {
+	Name  string
+	Role  string
+	Staff string
+}
+
+// VerifyDevices lists who may appear as an event's actor: every device the
+// venue has had (revoked ones too: their old events stay valid). posd's role
+// cannot insert devices.
+func (q *Queries) VerifyDevices(ctx context.Context, db DBTX, venueID string) ([]VerifyDevicesRow, error) {
+	rows, err := db.Query(ctx, verifyDevices, venueID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyDevicesRow
+	for rows.Next() {
+		var i VerifyDevicesRow
+		if err := rows.Scan(&i.Name, &i.Role, &i.Staff); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const verifyOrderEvents = `-- name: VerifyOrderEvents :many
 SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
        forced, overridden_version, hash
