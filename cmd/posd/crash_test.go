@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,12 +59,20 @@ func startServe(t *testing.T, dbURL, natsURL string) *serveProc {
 	return p
 }
 
-// testSealKeyFile is a fresh seal key file for a posd serve subprocess.
+// sealKeyFiles holds each test's seal key file: every posd serve a test
+// starts (restarts included) signs with the same key, as replicas do.
+var sealKeyFiles sync.Map
+
+// testSealKeyFile is the test's seal key file, created on first use.
 func testSealKeyFile(t *testing.T) string {
 	t.Helper()
+	if p, ok := sealKeyFiles.Load(t); ok {
+		return p.(string)
+	}
 	path := filepath.Join(t.TempDir(), "seal.key")
 	_, err := audit.WriteSealKey(path)
 	require.NoError(t, err)
+	sealKeyFiles.Store(t, path)
 	return path
 }
 
@@ -179,9 +188,14 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 		}
 		require.EqualValues(t, db.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id), o["version"])
 	}
-	res, err := store.New(db.Pool).Verify(ctx, "demo", audit.VerifyOptions{})
+	// The seals written across the kills verify with the one key.
+	key, err := audit.LoadSealKey(testSealKeyFile(t))
+	require.NoError(t, err)
+	res, err := store.New(db.Pool).Verify(ctx, "demo", audit.VerifyOptions{
+		PublicKey: key.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res.Broken)
+	require.NotZero(t, res.SealsChecked, "each restart seals what the killed process left unsealed")
 
 	// Delivery survived the kills: every committed event is in the stream
 	// once (JetStream dropped the relay's replays).
