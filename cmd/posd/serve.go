@@ -126,6 +126,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 
 	m := metrics.New()
 	st := store.New(pool)
+	st.SignEvents(sc.sealKey)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	relay := outbox.New(poolCfg.ConnConfig.Copy(), js, outbox.Options{

@@ -65,7 +65,7 @@ LIMIT @page_size;
 
 -- name: VerifyOrderEvents :many
 SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
-       forced, overridden_version, hash
+       forced, overridden_version, hash, signature
 FROM order_events
 WHERE venue_id = @venue_id AND order_id = @order_id
 ORDER BY version;

@@ -2,9 +2,9 @@
 -- The journal cannot be forged by posd's own database role (docs/AUDIT.md,
 -- "Threat model").
 --
--- 1. Seals carry an Ed25519 signature made with a key posd holds in its
---    configuration and no database role holds; verify checks it with the
---    public key. (Seals written before this migration have none.)
+-- 1. Seals and events carry an Ed25519 signature made with a key posd holds
+--    in its configuration and no database role holds; verify checks it with
+--    the public key. (Rows written before this migration have none.)
 -- 2. posd_event_hash is a convenience for tests and backfills; the app role
 --    has no use for it. (It uses no secret, so this only states intent: the
 --    seal signature is what the app role cannot compute.)
@@ -17,6 +17,9 @@
 --    superuser turning the trigger off.
 
 ALTER TABLE venue_seals ADD COLUMN signature bytea CHECK (octet_length(signature) = 64);
+-- Each event posd writes from now on is signed with the same key, so an
+-- event appended with the app role alone is detected at once, sealed or not.
+ALTER TABLE order_events ADD COLUMN signature bytea CHECK (octet_length(signature) = 64);
 
 REVOKE EXECUTE ON FUNCTION posd_event_hash(bytea, order_events) FROM posd_app;
 REVOKE EXECUTE ON FUNCTION posd_event_hash(bytea, order_events) FROM PUBLIC;
@@ -75,4 +78,5 @@ DROP FUNCTION posd_idempotency_guard();
 DROP FUNCTION posd_prune_outbox(text, timestamptz);
 GRANT DELETE ON outbox TO posd_app;
 GRANT EXECUTE ON FUNCTION posd_event_hash(bytea, order_events) TO PUBLIC, posd_app;
+ALTER TABLE order_events DROP COLUMN signature;
 ALTER TABLE venue_seals DROP COLUMN signature;

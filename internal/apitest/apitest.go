@@ -103,6 +103,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	if s.SealKey, err = audit.NewSealKey(); err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
+	s.Store.SignEvents(s.SealKey)
 	srv := httpapi.New(httpapi.Config{
 		Store: s.Store, Auth: auth.NewAuthenticator(db.Pool), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),

@@ -77,6 +77,7 @@ func newJournal(t *testing.T) *journal {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	j := &journal{t: t, db: db, st: store.New(db.Pool)}
+	j.st.SignEvents(sealKey)
 
 	j.A = j.open("demo", "T1", alice)
 	o := j.patch("demo", j.A, 1, alice,
@@ -582,10 +583,9 @@ func TestTamperDetected(t *testing.T) {
 			x.exec(`UPDATE order_events e SET hash = posd_event_hash(
 				(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = 2), e)
 				WHERE e.order_id = $1 AND e.version = 3`, j.B)
-			// Version 3's hash checks out, but Alice is no manager... nor the
-			// staff of device waiter-2: the actor is checked against the
-			// venue's devices.
-			return audit.Broken{OrderID: &j.B, Version: 3, EventID: x.eventID(j.B, 3), Reason: "is not a device of the venue"}
+			// Version 3's hash checks out, but posd's signature was over the
+			// old hash (and Alice is not the staff of device waiter-2).
+			return audit.Broken{OrderID: &j.B, Version: 3, EventID: x.eventID(j.B, 3), Reason: "signature does not verify"}
 		}},
 		{"rewrite a sealed order's whole chain consistently", "demo", false, func(x tx) audit.Broken {
 			// A rule-abiding edit: another reason for the void.
@@ -596,8 +596,9 @@ func TestTamperDetected(t *testing.T) {
 					WHERE e.order_id = $1 AND e.version = $2`, j.B, v)
 			}
 			x.exec("UPDATE orders o SET last_hash = e.hash FROM order_events e WHERE e.order_id = o.id AND o.id = $1 AND e.version = 6", j.B)
-			// Every chain is consistent again; the seal still has the old head.
-			return audit.Broken{OrderID: &j.B, Version: 6, Seal: 1, Reason: "differs from the seal"}
+			// Every chain is consistent again, but the events' signatures
+			// were over the old hashes (and the seal still has the old head).
+			return audit.Broken{OrderID: &j.B, Version: 4, EventID: x.eventID(j.B, 4), Reason: "signature does not verify"}
 		}},
 		{"delete an event in the middle", "demo", false, func(x tx) audit.Broken {
 			want := x.eventID(j.A, 4)
@@ -735,8 +736,21 @@ func TestTamperDetected(t *testing.T) {
 
 // appendEvent appends the next event of order id as posd's own role could:
 // a valid chain link (SHA-256 needs no secret) and the order's version,
-// head hash and time moved to match. It returns the event's id.
+// head hash and time moved to match — and signed with posd's key, as if the
+// attacker also held it (a stolen posd host), so the cases show that the
+// order's rules are checked on their own. It returns the event's id.
 func (x tx) appendEvent(id uuid.UUID, actor order.Actor, at time.Time, ops string) *uuid.UUID {
+	x.t.Helper()
+	return x.appendEventSigned(id, actor, at, ops, sealKey)
+}
+
+// appendUnsigned is appendEvent with what the app role alone has: no key.
+func (x tx) appendUnsigned(id uuid.UUID, actor order.Actor, at time.Time, ops string) *uuid.UUID {
+	x.t.Helper()
+	return x.appendEventSigned(id, actor, at, ops, nil)
+}
+
+func (x tx) appendEventSigned(id uuid.UUID, actor order.Actor, at time.Time, ops string, key ed25519.PrivateKey) *uuid.UUID {
 	x.t.Helper()
 	ctx := context.Background()
 	var version int64
@@ -745,9 +759,13 @@ func (x tx) appendEvent(id uuid.UUID, actor order.Actor, at time.Time, ops strin
 	ev := order.Event{ID: uuid.Must(uuid.NewV7()), Venue: "demo", OrderID: id, Version: version + 1, Type: order.EventPatched,
 		At: at.UTC().Truncate(time.Microsecond), Actor: actor}
 	h := audit.EventHash(prev, ev, []byte(ops))
-	x.exec(`INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops, hash)
-		VALUES ('demo', $1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10)`,
-		id, ev.Version, ev.ID, ev.Type, ev.At, actor.Device, actor.Staff, actor.Role, ops, h)
+	var sig []byte
+	if key != nil {
+		sig = audit.SignEvent(key, "demo", h)
+	}
+	x.exec(`INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops, hash, signature)
+		VALUES ('demo', $1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, $11)`,
+		id, ev.Version, ev.ID, ev.Type, ev.At, actor.Device, actor.Staff, actor.Role, ops, h, sig)
 	x.exec("UPDATE orders SET version = $2, last_hash = $3, updated_at = $4 WHERE id = $1", id, ev.Version, h, ev.At)
 	return &ev.ID
 }
@@ -763,9 +781,11 @@ func (x tx) lineOf(id uuid.UUID, sku string) (lineID, name, station string, qty 
 
 // TestForgedByAppRole: events appended with posd's own database role, with
 // valid chain hashes and the order rows updated to match, that posd would
-// never have written, are reported by Verify naming the event; the shift
-// report decodes ops, so a comp written with other spacing is still listed.
-// Every case fails on the verifier that only recomputed hashes.
+// never have written, are reported by Verify naming the event: without
+// posd's signature at once, and with it (a stolen key) by the order's
+// rules; the shift report decodes ops, so a comp written with other spacing
+// is still listed. Every case fails on the verifier that only recomputed
+// hashes.
 func TestForgedByAppRole(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
@@ -796,6 +816,14 @@ func TestForgedByAppRole(t *testing.T) {
 			}
 			require.True(x.t, found, "the forged comp is missing from the report: %+v", r.Comps)
 			return audit.Broken{OrderID: &j.A, Version: 6, EventID: eid, Reason: "an op after the order was closed"}
+		}},
+		{"a rule-abiding comp without posd's signature", func(x tx) audit.Broken {
+			line, name, station, qty, price := x.lineOf(j.D, "caesar")
+			ops := fmt.Sprintf(`[{"op":"comp_item","line_id":%q,"sku":"caesar","name":%q,"unit_price_cents":%d,"station":%q,"qty":%d,"table":"T5","reason":"x"}]`,
+				line, name, price, station, qty)
+			eid := x.appendUnsigned(j.D, maria, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not signed and no signed seal covers it"}
 		}},
 		{"a backdated tip", func(x tx) audit.Broken {
 			var last time.Time
@@ -892,7 +920,7 @@ func TestForgedTailNotSigned(t *testing.T) {
 	// forge appends the rule-abiding event and, if sign is set, a seal
 	// over it signed by sign (or unsigned when sign returns nil).
 	forge := func(x tx, sign func(h []byte) []byte) *uuid.UUID {
-		eid := x.appendEvent(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`)
+		eid := x.appendUnsigned(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`)
 		x.exec("UPDATE orders SET note = 'forged' WHERE id = $1", j.D)
 		if sign == nil {
 			return eid
@@ -928,16 +956,29 @@ func TestForgedTailNotSigned(t *testing.T) {
 		forge(x, func([]byte) []byte { return nil })
 		requireBroken(t, x.verify("demo"), audit.Broken{Seal: 2, Reason: "not signed, after signed seals"})
 	})
-	run("not sealed", func(x tx) {
+	run("not sealed, not signed", func(x tx) {
 		eid := forge(x, nil)
-		// Fresh, it is what every new event is: reported, not yet a failure.
+		// No signature and no seal over it: posd did not write it, at once.
+		requireBroken(t, x.verify("demo"), audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not signed and no signed seal covers it"})
+	})
+	run("signed with another key", func(x tx) {
+		eid := x.appendEventSigned(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`, mustKey())
+		x.exec("UPDATE orders SET note = 'forged' WHERE id = $1", j.D)
+		requireBroken(t, x.verify("demo"), audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "signature does not verify"})
+	})
+	run("signed, not sealed", func(x tx) {
+		// An event signed with the key (posd's own, or a stolen host's)
+		// that no seal covers: fresh, it is what every new event is, so it
+		// is reported, not yet a failure; past the interval and the grace
+		// it fails (a seal was removed or the sealer is stopped).
+		eid := x.appendEvent(j.D, alice, time.Now(), `[{"op":"set_note","note":"signed"}]`)
+		x.exec("UPDATE orders SET note = 'signed' WHERE id = $1", j.D)
 		res, err := audit.Verify(ctx, x.tx, "demo", strict(time.Now()))
 		require.NoError(t, err)
 		require.True(t, res.OK, "%+v", res.Broken)
 		require.EqualValues(t, 1, res.UnsealedEvents)
 		require.NotNil(t, res.OldestUnsealedAt)
 		require.NotNil(t, res.LastSealAgeSeconds)
-		// Past the interval and the grace, no signed seal covers it.
 		res, err = audit.Verify(ctx, x.tx, "demo", strict(time.Now().Add(time.Minute+audit.DefaultSealGrace+time.Minute)))
 		require.NoError(t, err)
 		requireBroken(t, res, audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "1 events are not sealed"})

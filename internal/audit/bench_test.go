@@ -21,6 +21,7 @@ func BenchmarkVerify(b *testing.B) {
 	db := pgtest.NewDB(b)
 	ctx := context.Background()
 	st := store.New(db.Pool)
+	st.SignEvents(sealKey)
 	w := benchWriter{b: b, st: st}
 	for i := 0; i < 200; i++ {
 		w.order(fmt.Sprintf("T%d", i%12+1))

@@ -16,6 +16,20 @@ import (
 // netstring, then the seal's hash (which chains every earlier seal).
 const sealSignatureTag = "posd.seal-signature.v1"
 
+// eventSignatureTag starts the message an event's signature covers: the
+// tag, the venue and the event's chain hash (which covers every field of
+// the event and, through the chain, every earlier event of its order).
+const eventSignatureTag = "posd.event-signature.v1"
+
+// SignEvent is the signature of an event of venue whose chain hash is h.
+func SignEvent(key ed25519.PrivateKey, venue string, h []byte) []byte {
+	return ed25519.Sign(key, netstrings(nil, eventSignatureTag, venue, hex.EncodeToString(h)))
+}
+
+func checkEventSignature(pub ed25519.PublicKey, venue string, h, sig []byte) bool {
+	return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, netstrings(nil, eventSignatureTag, venue, hex.EncodeToString(h)), sig)
+}
+
 // sealSignedMessage is what a seal's Ed25519 signature covers.
 func sealSignedMessage(venue string, sealHash []byte) []byte {
 	return netstrings(nil, sealSignatureTag, venue, hex.EncodeToString(sealHash))

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +116,24 @@ type replay struct {
 	// devices are the venue's devices (name, staff, role), the only actors
 	// posd writes.
 	devices map[order.Actor]bool
+	// pub checks event signatures (nil: not checked); sealedTo is the
+	// order's version covered by a valid seal, below which an unsigned
+	// event may be one from before posd signed events.
+	pub      ed25519.PublicKey
+	sealedTo int64
+}
+
+// signature says why ev's signature does not show posd wrote it, or "".
+func (r *replay) signature(venue string, version int64, hash, sig []byte) string {
+	switch {
+	case r.pub == nil:
+		return ""
+	case sig == nil && version > r.sealedTo:
+		return "the event is not signed and no signed seal covers it: not written by posd"
+	case sig != nil && !checkEventSignature(r.pub, venue, hash, sig):
+		return "the event's signature does not verify with the public key: not written by posd (or another key)"
+	}
+	return ""
 }
 
 // step checks event ev (its ops decoded from raw) against the order's state

@@ -248,7 +248,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter}, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: opts.PublicKey, sealedTo: sealedTo[row.ID]}, &res); b != nil {
 				return fail(*b)
 			}
 			for _, r := range evRows {
@@ -358,6 +358,9 @@ func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEvent
 			if _, ok := w[r.Version]; ok {
 				w[r.Version] = h
 			}
+		}
+		if reason := rp.signature(venue, r.Version, r.Hash, r.Signature); reason != "" {
+			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: reason}
 		}
 		ops, reason := rp.step(ev, []byte(r.Ops))
 		if reason != "" {

@@ -565,7 +565,7 @@ func (q *Queries) VerifyDevices(ctx context.Context, db DBTX, venueID string) ([
 
 const verifyOrderEvents = `-- name: VerifyOrderEvents :many
 SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
-       forced, overridden_version, hash
+       forced, overridden_version, hash, signature
 FROM order_events
 WHERE venue_id = $1 AND order_id = $2
 ORDER BY version
@@ -588,6 +588,7 @@ type VerifyOrderEventsRow struct {
 	Forced            bool
 	OverriddenVersion *int64
 	Hash              []byte
+	Signature         []byte
 }
 
 func (q *Queries) VerifyOrderEvents(ctx context.Context, db DBTX, arg VerifyOrderEventsParams) ([]VerifyOrderEventsRow, error) {
@@ -611,6 +612,7 @@ func (q *Queries) VerifyOrderEvents(ctx context.Context, db DBTX, arg VerifyOrde
 			&i.Forced,
 			&i.OverriddenVersion,
 			&i.Hash,
+			&i.Signature,
 		); err != nil {
 			return nil, err
 		}

@@ -118,6 +118,7 @@ type OrderEvent struct {
 	Forced            bool
 	OverriddenVersion *int64
 	Hash              []byte
+	Signature         []byte
 }
 
 type OrderLine struct {
