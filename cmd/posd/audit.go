@@ -82,20 +82,24 @@ func runAuditPublicKey(_ context.Context, args []string, stdout, stderr io.Write
 	return nil
 }
 
-// publicKeyArg reads --public-key: the key in hex, or a file holding it.
-func publicKeyArg(v string) (ed25519.PublicKey, error) {
-	if k, err := audit.ParsePublicKey(v); err == nil {
-		return k, nil
+// publicKeyArg reads --public-key: keys in hex (comma-separated: the
+// current one first, then rotated-out ones), or a file holding them.
+func publicKeyArg(v string) ([]ed25519.PublicKey, error) {
+	if ks, err := audit.ParsePublicKeys(v); err == nil && len(ks) > 0 {
+		return ks, nil
 	}
 	text, err := os.ReadFile(v)
 	if err != nil {
-		return nil, fmt.Errorf("--public-key: neither 64 hexadecimal digits nor a readable file: %w", err)
+		return nil, fmt.Errorf("--public-key: neither hexadecimal public keys nor a readable file: %w", err)
 	}
-	k, err := audit.ParsePublicKey(string(text))
+	ks, err := audit.ParsePublicKeys(string(text))
+	if err == nil && len(ks) == 0 {
+		err = audit.ErrSealKey
+	}
 	if err != nil {
 		return nil, fmt.Errorf("--public-key %s: %w", v, err)
 	}
-	return k, nil
+	return ks, nil
 }
 
 func auditStore(ctx context.Context, url string) (*store.Store, func(), error) {
@@ -119,7 +123,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pubKey := fs.String("public-key", envString("POSD_SEAL_PUBLIC_KEY", ""),
-		"the seals' public key, 64 hex digits or a file holding them (POSD_SEAL_PUBLIC_KEY; \"posd audit public-key\" prints it)")
+		"the seal key's public half, 64 hex digits, or a file holding it; after a rotation the current key, a comma, the older ones (POSD_SEAL_PUBLIC_KEY; \"posd audit public-key\" prints it)")
 	noSig := fs.Bool("no-signatures", false, "verify without a public key: seals are not checked against posd's key, so a forged tail may pass")
 	interval := fs.Duration("seal-interval", audit.DefaultSealInterval, "how often posd seals (posd serve seals every minute)")
 	grace := fs.Duration("seal-grace", audit.DefaultSealGrace, "how much longer than --seal-interval an event may stay unsealed; 0 does not check")
@@ -135,11 +139,11 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	switch {
 	case *pubKey != "":
-		k, err := publicKeyArg(*pubKey)
+		ks, err := publicKeyArg(*pubKey)
 		if err != nil {
 			return err
 		}
-		opts.PublicKey = k
+		opts.PublicKey, opts.PreviousKeys = ks[0], ks[1:]
 	case !*noSig:
 		return errors.New("--public-key (or POSD_SEAL_PUBLIC_KEY) is required; --no-signatures verifies without it")
 	}

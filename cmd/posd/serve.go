@@ -48,8 +48,14 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
 	sealKeyFile := fs.String("seal-key-file", envString("POSD_SEAL_KEY_FILE", ""),
 		"file holding the Ed25519 seed that signs the journal's seals, mode 0600 (POSD_SEAL_KEY_FILE; create it with \"posd audit keygen\")")
+	prevKeys := fs.String("seal-previous-public-keys", envString("POSD_SEAL_PREVIOUS_PUBLIC_KEYS", ""),
+		"comma-separated public keys of rotated-out seal keys, whose seals posd still chains onto (POSD_SEAL_PREVIOUS_PUBLIC_KEYS)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	previous, err := audit.ParsePublicKeys(*prevKeys)
+	if err != nil {
+		return fmt.Errorf("--seal-previous-public-keys: %w", err)
 	}
 	if *dbURL == "" {
 		return errors.New("DATABASE_URL (or --database-url) is required")
@@ -65,7 +71,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, sealKey: sealKey})
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, sealKey: sealKey, previousKeys: previous})
 }
 
 // stack is what serveStack connects to.
@@ -73,8 +79,10 @@ type stack struct {
 	addr        string
 	databaseURL string
 	natsURL     string
-	// sealKey signs the journal's seals.
-	sealKey ed25519.PrivateKey
+	// sealKey signs the journal's events and seals; previousKeys are the
+	// public halves of rotated-out keys.
+	sealKey      ed25519.PrivateKey
+	previousKeys []ed25519.PublicKey
 	// onListening, if set, is called with the bound address once the HTTP
 	// listener is up.
 	onListening func(addr string)
@@ -139,7 +147,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 			log.Error().Err(err).Msg("outbox relay stopped")
 		}
 	}()
-	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Key: sc.sealKey, Log: log.With().Str("component", "sealer").Logger()}
+	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Key: sc.sealKey, Previous: sc.previousKeys, Log: log.With().Str("component", "sealer").Logger()}
 	sealerDone := make(chan struct{})
 	go func() {
 		defer close(sealerDone)
@@ -162,7 +170,8 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		Auth:    auth.NewAuthenticator(pool),
 		Metrics: m,
 		Log:     log,
-		Audit:   audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), SealInterval: sealInterval},
+		Audit: audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), PreviousKeys: sc.previousKeys,
+			SealInterval: sealInterval},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Run: func(context.Context) error {

@@ -1100,3 +1100,32 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 	require.Contains(t, pgErr(t, err).Message, "permission denied for function posd_event_hash")
 	j.requireOK("demo")
 }
+
+// TestKeyRotation: after the seal key is rotated, the new posd chains onto
+// the seals of the old key only when told its public half, and verify
+// accepts the rows of both only when given both; a key it was not told
+// about is still refused.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ctx := context.Background()
+	j.seal("demo")
+	newKey := mustKey()
+	oldPub := sealKey.Public().(ed25519.PublicKey)
+	newPub := newKey.Public().(ed25519.PublicKey)
+	j.st.SignEvents(newKey)
+	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the rotation"}`)
+
+	require.ErrorIs(t, (&audit.Sealer{Pool: j.db.Pool, Key: newKey}).SealAll(ctx), audit.ErrForeignSeal,
+		"an unknown key's seal is not chained onto")
+	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool, Key: newKey, Previous: []ed25519.PublicKey{oldPub}}).SealAll(ctx))
+	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
+
+	res, err := j.st.Verify(ctx, "demo", audit.VerifyOptions{PublicKey: newPub, PreviousKeys: []ed25519.PublicKey{oldPub}})
+	require.NoError(t, err)
+	require.True(t, res.OK, "%+v", res.Broken)
+	require.Zero(t, res.UnsealedEvents)
+	res, err = j.st.Verify(ctx, "demo", audit.VerifyOptions{PublicKey: newPub})
+	require.NoError(t, err)
+	requireBroken(t, res, audit.Broken{Seal: 1, Reason: "seal signature does not verify"})
+}

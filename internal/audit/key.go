@@ -26,8 +26,21 @@ func SignEvent(key ed25519.PrivateKey, venue string, h []byte) []byte {
 	return ed25519.Sign(key, netstrings(nil, eventSignatureTag, venue, hex.EncodeToString(h)))
 }
 
-func checkEventSignature(pub ed25519.PublicKey, venue string, h, sig []byte) bool {
-	return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, netstrings(nil, eventSignatureTag, venue, hex.EncodeToString(h)), sig)
+func checkEventSignature(keys []ed25519.PublicKey, venue string, h, sig []byte) bool {
+	return anyKey(keys, netstrings(nil, eventSignatureTag, venue, hex.EncodeToString(h)), sig)
+}
+
+// anyKey reports whether sig is the signature of msg by one of keys.
+func anyKey(keys []ed25519.PublicKey, msg, sig []byte) bool {
+	if len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	for _, k := range keys {
+		if len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, sig) {
+			return true
+		}
+	}
+	return false
 }
 
 // sealSignedMessage is what a seal's Ed25519 signature covers.
@@ -40,9 +53,26 @@ func SignSeal(key ed25519.PrivateKey, venue string, sealHash []byte) []byte {
 	return ed25519.Sign(key, sealSignedMessage(venue, sealHash))
 }
 
-// checkSealSignature reports whether sig is pub's signature of the seal.
-func checkSealSignature(pub ed25519.PublicKey, venue string, sealHash, sig []byte) bool {
-	return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, sealSignedMessage(venue, sealHash), sig)
+// checkSealSignature reports whether sig is the signature of the seal by
+// one of keys.
+func checkSealSignature(keys []ed25519.PublicKey, venue string, sealHash, sig []byte) bool {
+	return anyKey(keys, sealSignedMessage(venue, sealHash), sig)
+}
+
+// ParsePublicKeys reads a comma-separated list of public keys (empty: none).
+func ParsePublicKeys(text string) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	for _, f := range strings.Split(text, ",") {
+		if strings.TrimSpace(f) == "" {
+			continue
+		}
+		k, err := ParsePublicKey(f)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // ErrSealKey is a seal key or public key that cannot be used.

@@ -119,7 +119,7 @@ type replay struct {
 	// pub checks event signatures (nil: not checked); sealedTo is the
 	// order's version covered by a valid seal, below which an unsigned
 	// event may be one from before posd signed events.
-	pub      ed25519.PublicKey
+	pub      []ed25519.PublicKey
 	sealedTo int64
 }
 

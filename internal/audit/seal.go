@@ -44,7 +44,10 @@ var ErrForeignSeal = errors.New("seal chain not written by this posd")
 // changed since (shortly before) the previous seal, signed with key. It
 // reports whether a seal was written; nothing changed means no seal. db
 // should be a transaction.
-func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key ed25519.PrivateKey) (bool, error) {
+//
+// The newest seal must be signed by key or by one of previous (the public
+// halves of rotated-out keys); otherwise Seal refuses (ErrForeignSeal).
+func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key ed25519.PrivateKey, previous ...ed25519.PublicKey) (bool, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return false, ErrNoSealKey
 	}
@@ -59,7 +62,7 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key 
 		// Seals from before posd signed them: the first signed seal covers
 		// every order, so everything is under a signature from then on.
 		prev, seq = last.Hash, last.Seq+1
-	case !checkSealSignature(key.Public().(ed25519.PublicKey), venue, last.Hash, last.Signature):
+	case !checkSealSignature(append([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, previous...), venue, last.Hash, last.Signature):
 		return false, fmt.Errorf("%w: seal %d of venue %s is not signed by this posd's key; refusing to chain onto it", ErrForeignSeal, last.Seq, venue)
 	default:
 		prev, seq, since = last.Hash, last.Seq+1, last.SealedAt.Add(-sealMargin)
@@ -96,7 +99,10 @@ type Sealer struct {
 	Interval time.Duration
 	// Key signs the seals; no database role holds it (docs/AUDIT.md).
 	Key ed25519.PrivateKey
-	Log zerolog.Logger
+	// Previous are the public halves of rotated-out keys, whose seals the
+	// sealer still chains onto.
+	Previous []ed25519.PublicKey
+	Log      zerolog.Logger
 
 	// lastSeq is, per venue, the newest seal this process has seen; the
 	// chain going back from it means seals were removed.
@@ -162,7 +168,7 @@ func (s *Sealer) SealAll(ctx context.Context) error {
 				return fmt.Errorf("%w: venue %s had seal %d, now its newest is %d", ErrForeignSeal, v, s.lastSeq[v], last.Seq)
 			}
 			newest = last.Seq
-			sealed, err := Seal(ctx, tx, v, time.Now(), s.Key)
+			sealed, err := Seal(ctx, tx, v, time.Now(), s.Key, s.Previous...)
 			if sealed {
 				newest++
 			}

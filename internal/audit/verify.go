@@ -61,6 +61,9 @@ type VerifyOptions struct {
 	// checked (Result.SignaturesChecked is false) and a database-role
 	// attacker can forge seals.
 	PublicKey ed25519.PublicKey
+	// PreviousKeys are the public halves of rotated-out seal keys: events
+	// and seals signed with them verify too.
+	PreviousKeys []ed25519.PublicKey
 	// SealInterval is how often posd seals. With it, an event left unsealed
 	// for longer than SealInterval + SealGrace (or dated in the future)
 	// fails verification. Zero: freshness is reported, not enforced.
@@ -127,6 +130,10 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		grace = DefaultSealGrace
 	}
 	res := Result{SignaturesChecked: opts.PublicKey != nil}
+	var keys []ed25519.PublicKey
+	if opts.PublicKey != nil {
+		keys = append([]ed25519.PublicKey{opts.PublicKey}, opts.PreviousKeys...)
+	}
 	if opts.SealInterval > 0 {
 		res.SealIntervalSeconds, res.SealGraceSeconds = opts.SealInterval.Seconds(), grace.Seconds()
 	}
@@ -176,7 +183,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			case r.Signature == nil:
 				res.UnsignedSeals++
 				counts = false
-			case !checkSealSignature(opts.PublicKey, venue, r.Hash, r.Signature):
+			case !checkSealSignature(keys, venue, r.Hash, r.Signature):
 				return fail(Broken{Seal: r.Seq, Reason: "seal signature does not verify with the public key: not written by posd (or another key)"})
 			default:
 				signed = true
@@ -248,7 +255,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: opts.PublicKey, sealedTo: sealedTo[row.ID]}, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID]}, &res); b != nil {
 				return fail(*b)
 			}
 			for _, r := range evRows {
