@@ -157,6 +157,8 @@ func TestAuditShiftCLI(t *testing.T) {
 			{[]string{"audit", "shift", "--from", sc.From.Format(time.RFC3339), "--to", sc.To.Format(time.RFC3339)}, "--venue"},
 			{shiftArgs(sc, "xml"), "--format"},
 			{[]string{"audit", "verify"}, "--venue"},
+			{[]string{"audit", "verify", "--venue", "demo", "--public-key", "abc"}, "--public-key"},
+			{[]string{"audit", "keygen"}, "--out"},
 			{[]string{"audit"}, "subcommand"},
 		} {
 			out, errOut, code := runPosd(t, url, c.args...)
@@ -166,28 +168,61 @@ func TestAuditShiftCLI(t *testing.T) {
 	})
 }
 
-// TestAuditVerifyCLI: "posd audit verify" exits 0 and says ok on an intact
-// journal, and exits 1 naming the order and version after a superuser edited
-// an event with the triggers off.
+// TestAuditVerifyCLI: "posd audit verify" needs the seals' public key (or
+// an explicit --no-signatures), exits 0 and says ok on an intact journal,
+// with the last seal's age, and exits 1 naming the order and version after
+// a superuser edited an event with the triggers off.
 func TestAuditVerifyCLI(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	sc := apitest.ScriptShift(t, s)
 	events := s.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'")
 	require.EqualValues(t, 18, events)
+	require.NoError(t, (&audit.Sealer{Pool: s.DB.Pool, Key: s.SealKey}).SealAll(context.Background()))
+	pub := audit.PublicKeyHex(s.SealKey)
 
 	// posd's own (non-owner) role is enough to audit.
 	for _, url := range []string{s.DB.AdminURL, s.DB.AppURL} {
-		out, errOut, code := runPosd(t, url, "audit", "verify", "--venue", "demo")
+		out, errOut, code := runPosd(t, url, "audit", "verify", "--venue", "demo", "--public-key", pub)
 		require.Zero(t, code, out+errOut)
 		require.True(t, strings.HasPrefix(out, "ok"), out)
-		require.Contains(t, out, "(18 events, 4 orders, 0 seals)")
+		require.Contains(t, out, "(18 events, 4 orders, 1 seals)")
+		require.Contains(t, out, "0 events not sealed yet")
 	}
-	out, errOut, code := runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json")
+	out, errOut, code := runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json", "--public-key", pub)
 	require.Zero(t, code, errOut)
 	var res audit.Result
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
-	require.Equal(t, audit.Result{OK: true, EventsChecked: events, OrdersChecked: 4}, res)
+	require.True(t, res.OK)
+	require.True(t, res.SignaturesChecked)
+	require.Equal(t, []int64{events, 4, 1}, []int64{res.EventsChecked, res.OrdersChecked, res.SealsChecked})
+	require.NotNil(t, res.LastSealAt)
+
+	// The key from a file, as keygen writes it; another key fails the seal.
+	dir := t.TempDir()
+	out, errOut, code = runPosd(t, "", "audit", "keygen", "--out", dir+"/other.key")
+	require.Zero(t, code, errOut)
+	fi, err := os.Stat(dir + "/other.key")
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	otherPub, errOut, code := runPosd(t, "", "audit", "public-key", "--seal-key-file", dir+"/other.key")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, "public key: "+strings.TrimSpace(otherPub))
+	_, errOut, code = runPosd(t, "", "audit", "keygen", "--out", dir+"/other.key")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "exists", "keygen never overwrites a key")
+	require.NoError(t, os.WriteFile(dir+"/other.pub", []byte(otherPub), 0o644))
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--public-key", dir+"/other.pub")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "seal 1: seal signature does not verify")
+
+	// Without a key, only on request, and said so.
+	_, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--public-key")
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--no-signatures")
+	require.Zero(t, code, out)
+	require.Contains(t, out, "signatures NOT checked")
 
 	// Behind posd's back: who voided the fries (T2 version 4).
 	ctx := context.Background()
@@ -198,13 +233,13 @@ func TestAuditVerifyCLI(t *testing.T) {
 		_, err := tx.Exec(ctx, "UPDATE order_events SET actor_staff = 'Bruno' WHERE order_id = $1 AND version = 4", sc.Orders["T2"])
 		return err
 	}))
-	out, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo")
+	out, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--public-key", pub)
 	require.Equal(t, 1, code, out+errOut)
 	require.True(t, strings.HasPrefix(out, "BROKEN: "), out)
 	require.Contains(t, out, "order "+sc.Orders["T2"].String()+" version 4")
 	require.Contains(t, errOut, "does not verify")
 
-	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json")
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json", "--public-key", pub)
 	require.Equal(t, 1, code, out)
 	var broken struct {
 		OK     bool `json:"ok"`
@@ -225,6 +260,6 @@ func TestAuditVerifyCLI(t *testing.T) {
 	require.Contains(t, broken.Broken.Reason, "hash does not match")
 
 	// The other venue is untouched and still verifies.
-	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2")
+	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2", "--public-key", pub)
 	require.Zero(t, code)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/migrate"
 	"github.com/posd/posd/internal/natsembed"
 	"github.com/posd/posd/internal/pgcluster"
@@ -26,6 +27,9 @@ import (
 const (
 	devDatabase = "posd"
 	devAppRole  = "posd"
+	// devSealKeyFile is where posd dev keeps the journal's seal signing key,
+	// under --data-dir; created on first start, reused after.
+	devSealKeyFile = "seal.key"
 )
 
 func runDev(ctx context.Context, args []string, stderr io.Writer) error {
@@ -112,10 +116,18 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info().Msg("NATS stopped")
 	}()
 
+	keyPath := filepath.Join(dir, devSealKeyFile)
+	sealKey, created, err := audit.LoadOrCreateSealKey(keyPath)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("seal_key_file", keyPath).Bool("created", created).Str("seal_public_key", audit.PublicKeyHex(sealKey)).
+		Msg("journal seal key (verify with: posd audit verify --public-key <seal_public_key>)")
+
 	appURL := (&url.URL{Scheme: "postgres", User: url.User(devAppRole), Host: "127.0.0.1:" + strconv.Itoa(cluster.Port()),
 		Path: devDatabase, RawQuery: "sslmode=disable"}).String()
 	return serveStack(ctx, log, stack{
-		addr: *addr, databaseURL: appURL, natsURL: ns.ClientURL(), streamReplicas: 1,
+		addr: *addr, databaseURL: appURL, natsURL: ns.ClientURL(), streamReplicas: 1, sealKey: sealKey,
 		onListening: func(bound string) { devBanner(log, bound, adminURL, ns.ClientURL()) },
 	})
 }

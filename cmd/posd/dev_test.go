@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/pgcluster"
 	"github.com/posd/posd/internal/pgtest"
 )
@@ -159,6 +160,16 @@ func TestDevLifecycle(t *testing.T) {
 	require.Equal(t, 201, status)
 	id := o["id"].(string)
 
+	// The first start created the seal key in the data dir, readable by
+	// its owner only, and logged its public half.
+	keyFile := filepath.Join(dataDir, "seal.key")
+	fi, err := os.Stat(keyFile)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	key, err := audit.LoadSealKey(keyFile)
+	require.NoError(t, err)
+	require.Contains(t, logs, audit.PublicKeyHex(key))
+
 	// posd connects as its own role, which is neither superuser nor owner.
 	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/posd?sslmode=disable", ports[1]))
 	require.NoError(t, err)
@@ -181,11 +192,21 @@ func TestDevLifecycle(t *testing.T) {
 	require.Contains(t, p.logText(), "Postgres stopped")
 	require.NoFileExists(t, filepath.Join(dataDir, "postgres", "postmaster.pid"))
 
-	// Second start: the order is still there.
+	// Second start: the order is still there, the key is the same, and the
+	// seals (written on stop, and on start) check out with it.
 	p = startDev(t, dataDir, ports)
 	status, o = p.request(t, "GET", "/v1/orders/"+id, "demo-waiter-1", "")
 	require.Equal(t, 200, status)
 	require.Equal(t, "T4", o["table"])
+	again, err := audit.LoadSealKey(keyFile)
+	require.NoError(t, err)
+	require.Equal(t, key, again)
+	status, v := p.request(t, "GET", "/v1/audit/verify", "demo-manager", "")
+	require.Equal(t, 200, status)
+	require.Equal(t, true, v["ok"], "%v", v)
+	require.Equal(t, true, v["signatures_checked"])
+	require.GreaterOrEqual(t, v["seals_checked"], 1.0, "the stop sealed the new order: %v", v)
+	require.EqualValues(t, 0, v["unsealed_events"], "%v", v)
 
 	// Crash: posd dies, its Postgres keeps running; the next start recovers.
 	require.NoError(t, p.cmd.Process.Kill())

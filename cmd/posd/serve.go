@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,7 +34,7 @@ const shutdownTimeout = 10 * time.Second
 const defaultMaxConns = 16
 
 // sealInterval is how often each venue's order heads are sealed.
-const sealInterval = time.Minute
+const sealInterval = audit.DefaultSealInterval
 
 // outboxAckTimeout bounds the wait for a JetStream acknowledgement.
 const outboxAckTimeout = 5 * time.Second
@@ -62,11 +63,19 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	lim.flags(fs)
 	replicas := fs.Int("stream-replicas", envInt("POSD_STREAM_REPLICAS", defaultStreamReplicas),
 		"replicas of the POS JetStream stream when posd creates it: 1 for one NATS server, 3 for a cluster (POSD_STREAM_REPLICAS)")
+	sealKeyFile := fs.String("seal-key-file", envString("POSD_SEAL_KEY_FILE", ""),
+		"file holding the Ed25519 seed that signs the journal's seals, mode 0600 (POSD_SEAL_KEY_FILE; create it with \"posd audit keygen\")")
+	prevKeys := fs.String("seal-previous-public-keys", envString("POSD_SEAL_PREVIOUS_PUBLIC_KEYS", ""),
+		"comma-separated public keys of rotated-out seal keys, whose seals posd still chains onto (POSD_SEAL_PREVIOUS_PUBLIC_KEYS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := lim.validate(); err != nil {
 		return err
+	}
+	previous, err := audit.ParsePublicKeys(*prevKeys)
+	if err != nil {
+		return fmt.Errorf("--seal-previous-public-keys: %w", err)
 	}
 	if *dbURL == "" {
 		return errors.New("DATABASE_URL (or --database-url) is required")
@@ -74,11 +83,19 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *replicas < 1 || *replicas > maxStreamReplicas {
 		return fmt.Errorf("--stream-replicas must be between 1 and %d, got %d", maxStreamReplicas, *replicas)
 	}
+	if *sealKeyFile == "" {
+		return errors.New("POSD_SEAL_KEY_FILE (or --seal-key-file) is required: create one with \"posd audit keygen --out FILE\"")
+	}
+	sealKey, err := audit.LoadSealKey(*sealKeyFile)
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
-	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, limits: lim, streamReplicas: *replicas})
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, limits: lim,
+		streamReplicas: *replicas, sealKey: sealKey, previousKeys: previous})
 }
 
 // stack is what serveStack connects to.
@@ -88,6 +105,10 @@ type stack struct {
 	natsURL     string
 	// streamReplicas is the POS stream's replica count when posd creates it.
 	streamReplicas int
+	// sealKey signs the journal's events and seals; previousKeys are the
+	// public halves of rotated-out keys.
+	sealKey      ed25519.PrivateKey
+	previousKeys []ed25519.PublicKey
 	// onListening, if set, is called with the bound address once the HTTP
 	// listener is up.
 	onListening func(addr string)
@@ -143,7 +164,8 @@ func envDuration(name string, def time.Duration) time.Duration {
 // reverse order: stop accepting and drain HTTP, close NATS, close the pool.
 func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 	log.Info().Str("version", buildVersion()).Str("addr", sc.addr).Str("database_url", redactDSN(sc.databaseURL)).
-		Str("nats_url", redactURL(sc.natsURL)).Int("stream_replicas", sc.streamReplicas).Msg("starting posd")
+		Str("nats_url", redactURL(sc.natsURL)).Int("stream_replicas", sc.streamReplicas).
+		Str("seal_public_key", audit.PublicKeyHex(sc.sealKey)).Msg("starting posd")
 
 	poolCfg, err := pgxpool.ParseConfig(sc.databaseURL)
 	if err != nil {
@@ -190,6 +212,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 
 	m := metrics.New()
 	st := store.New(pool)
+	st.SignEvents(sc.sealKey)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	relay := outbox.New(poolCfg.ConnConfig.Copy(), js, outbox.Options{
@@ -203,7 +226,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 			log.Error().Err(err).Msg("outbox relay stopped")
 		}
 	}()
-	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Log: log.With().Str("component", "sealer").Logger()}
+	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Key: sc.sealKey, Previous: sc.previousKeys, Log: log.With().Str("component", "sealer").Logger()}
 	sealerDone := make(chan struct{})
 	go func() {
 		defer close(sealerDone)
@@ -228,6 +251,8 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		Log:            log,
 		Version:        buildVersion(),
 		RequestTimeout: sc.limits.requestTimeout, MaxConns: sc.limits.maxConns, MaxConnsPerIP: sc.limits.maxConnsPerIP,
+		Audit: audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), PreviousKeys: sc.previousKeys,
+			SealInterval: sealInterval},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Reported: true, Run: func(context.Context) error {

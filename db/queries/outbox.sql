@@ -37,10 +37,10 @@ SELECT coalesce((
     ORDER BY o.txid, o.id
     LIMIT 1), 0)::float8 AS lag_seconds;
 
--- name: PruneOutbox :execrows
-DELETE FROM outbox o
-USING outbox_cursor c
-WHERE c.name = @name AND (o.txid, o.id) <= (c.txid, c.id) AND o.created_at < @before;
+-- PruneOutbox deletes published rows written before @before. The app role
+-- cannot DELETE from the outbox itself (db/schema/0011_journal_trust.sql).
+-- name: PruneOutbox :one
+SELECT posd_prune_outbox(@name::text, @before::timestamptz)::bigint AS pruned;
 
 -- SetAsideOutbox copies outbox rows NATS refused for good into the dead
 -- letters with their errors. A row already set aside stays as it was.

@@ -6,6 +6,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/kds"
@@ -75,6 +77,11 @@ type Stack struct {
 	JS      jetstream.JetStream
 	// Server is the running HTTP edge (its Fiber app lists the routes).
 	Server *httpapi.Server
+
+	// SealKey is the server's seal signing key: GET /v1/audit/verify checks
+	// seals against its public half. No sealer runs; a test seals with
+	// audit.Sealer{Key: SealKey}.
+	SealKey ed25519.PrivateKey
 }
 
 // Start runs posd for one test and stops it when the test ends.
@@ -122,6 +129,10 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	t.Cleanup(pool.Close)
 	s.Store = store.New(pool)
 	s.Metrics = metrics.New()
+	if s.SealKey, err = audit.NewSealKey(); err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	s.Store.SignEvents(s.SealKey)
 	srv := httpapi.New(httpapi.Config{
 		Store: s.Store, Auth: auth.NewAuthenticator(pool), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
@@ -130,6 +141,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		StreamLimits:    o.StreamLimits,
 		RequestTimeout:  o.RequestTimeout, MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP,
 		Version: "apitest",
+		Audit:   audit.VerifyOptions{PublicKey: s.SealKey.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Reported: true, Run: func(context.Context) error {

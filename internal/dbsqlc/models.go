@@ -124,6 +124,7 @@ type OrderEvent struct {
 	Forced            bool
 	OverriddenVersion *int64
 	Hash              []byte
+	Signature         []byte
 }
 
 type OrderLine struct {
@@ -213,9 +214,10 @@ type Venue struct {
 }
 
 type VenueSeal struct {
-	VenueID  string
-	Seq      int64
-	SealedAt time.Time
-	Heads    []byte
-	Hash     []byte
+	VenueID   string
+	Seq       int64
+	SealedAt  time.Time
+	Heads     []byte
+	Hash      []byte
+	Signature []byte
 }

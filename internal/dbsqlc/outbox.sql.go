@@ -198,10 +198,8 @@ func (q *Queries) OutboxBatch(ctx context.Context, db DBTX, arg OutboxBatchParam
 	return items, nil
 }
 
-const pruneOutbox = `-- name: PruneOutbox :execrows
-DELETE FROM outbox o
-USING outbox_cursor c
-WHERE c.name = $1 AND (o.txid, o.id) <= (c.txid, c.id) AND o.created_at < $2
+const pruneOutbox = `-- name: PruneOutbox :one
+SELECT posd_prune_outbox($1::text, $2::timestamptz)::bigint AS pruned
 `
 
 type PruneOutboxParams struct {
@@ -209,12 +207,13 @@ type PruneOutboxParams struct {
 	Before time.Time
 }
 
+// PruneOutbox deletes published rows written before @before. The app role
+// cannot DELETE from the outbox itself (db/schema/0011_journal_trust.sql).
 func (q *Queries) PruneOutbox(ctx context.Context, db DBTX, arg PruneOutboxParams) (int64, error) {
-	result, err := db.Exec(ctx, pruneOutbox, arg.Name, arg.Before)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	row := db.QueryRow(ctx, pruneOutbox, arg.Name, arg.Before)
+	var pruned int64
+	err := row.Scan(&pruned)
+	return pruned, err
 }
 
 const relayLagSeconds = `-- name: RelayLagSeconds :one

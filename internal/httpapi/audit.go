@@ -12,7 +12,7 @@ import (
 )
 
 func (s *Server) auditVerify(c *fiber.Ctx) error {
-	r, err := s.cfg.Store.Verify(c.UserContext(), principal(c).Venue)
+	r, err := s.cfg.Store.Verify(c.UserContext(), principal(c).Venue, s.cfg.Audit)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
@@ -82,6 +83,10 @@ type Config struct {
 	// MaxConnsPerIP caps open connections per client address (default
 	// DefaultMaxConnsPerIP); one more is answered 429 and closed.
 	MaxConnsPerIP int
+	// Audit is how GET /v1/audit/verify checks the journal: the public half
+	// of the server's seal key and its seal interval (zero: seal signatures
+	// and freshness are not checked).
+	Audit audit.VerifyOptions
 }
 
 // Defaults of the edge's bounds (see Config).

@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ type Store struct {
 	// exists only so the benchmark can measure what chaining costs; nothing
 	// outside this package's tests can set it.
 	unchained bool
+	// eventKey signs each event written (SignEvents); nil: unsigned.
+	eventKey ed25519.PrivateKey
 }
 
 // OnCommit registers f to run after every committed write (the outbox relay
@@ -57,6 +60,19 @@ func (s *Store) committed() {
 
 // scope is the DB for reads on behalf of venue.
 func (s *Store) scope(venue string) pgscope.DB { return pgscope.Venue(s.pool, venue) }
+
+// SignEvents makes the store sign every event it writes with key (the seal
+// key; docs/AUDIT.md), so audit verify can tell posd's events from rows
+// appended with its database role alone.
+func (s *Store) SignEvents(key ed25519.PrivateKey) { s.eventKey = key }
+
+// signEvent is ev's signature, or nil when the store does not sign.
+func (s *Store) signEvent(ev order.Event) []byte {
+	if s.eventKey == nil {
+		return nil
+	}
+	return audit.SignEvent(s.eventKey, ev.Venue, ev.HashBytes())
+}
 
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store {
@@ -277,6 +293,11 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, err
 		}
 		at := s.now()
+		if at.Before(cur.UpdatedAt) {
+			// Another replica's clock ran ahead: an order's times never go
+			// backwards (audit verify checks it).
+			at = cur.UpdatedAt
+		}
 		next, applied, err := order.Plan(cur, p.Ops, at, env)
 		if err != nil {
 			return order.Order{}, false, err
@@ -417,6 +438,7 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 		VenueID: ev.Venue, OrderID: ev.OrderID, Version: ev.Version, ID: ev.ID, Type: ev.Type,
 		At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff, ActorRole: ev.Actor.Role,
 		Ops: ops, Forced: ev.Forced, OverriddenVersion: ev.OverriddenVersion, Hash: ev.HashBytes(),
+		Signature: s.signEvent(ev),
 	}); err != nil {
 		return err
 	}
