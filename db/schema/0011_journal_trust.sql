@@ -29,22 +29,32 @@ REVOKE DELETE ON outbox FROM posd_app;
 -- posd_prune_outbox deletes the outbox rows the named relay has published
 -- (at or before its cursor) that were written before "before", and returns
 -- how many. It runs with its owner's rights and the search_path of the
--- migration. A published row is already in JetStream, so deleting it early
--- loses nothing; an unpublished row cannot be deleted by the app role.
+-- migration, across venues (posd.scope 'system' for its own statement, set
+-- in the body: a function's SET clause may not name a custom parameter
+-- unless a superuser creates it). A published row is already in JetStream,
+-- so deleting it early loses nothing; an unpublished row cannot be deleted
+-- by the app role.
 -- +goose StatementBegin
 CREATE FUNCTION posd_prune_outbox(relay text, before timestamptz) RETURNS bigint
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path FROM CURRENT
-    SET posd.scope = 'system'
-BEGIN ATOMIC
+AS $$
+DECLARE
+    prev text := coalesce(current_setting('posd.scope', true), '');
+    n bigint;
+BEGIN
+    PERFORM set_config('posd.scope', 'system', true);
     WITH d AS (
         DELETE FROM outbox o
         USING outbox_cursor c
         WHERE c.name = relay AND (o.txid, o.id) <= (c.txid, c.id)
           AND o.created_at < before
         RETURNING 1)
-    SELECT count(*) FROM d;
-END;
+    SELECT count(*) INTO n FROM d;
+    PERFORM set_config('posd.scope', prev, true);
+    RETURN n;
+END
+$$;
 -- +goose StatementEnd
 REVOKE EXECUTE ON FUNCTION posd_prune_outbox(text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION posd_prune_outbox(text, timestamptz) TO posd_app;
