@@ -166,7 +166,9 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	o := c.do(open("T10", waiter), 201).Map(t)
 	id := o["id"].(string)
 	c.do(open("T11", waiter), 201)
-	require.Equal(t, "table-occupied", problemType(t, c.do(open("T10", waiter2), 409)))
+	occupied := c.do(open("T10", waiter2), 409)
+	require.Equal(t, "table-occupied", problemType(t, occupied))
+	require.Equal(t, id, occupied.Map(t)["occupied_by"])
 	require.Equal(t, "forbidden", problemType(t, c.do(open("T12", kitchen), 403)))
 	require.Equal(t, "validation-failed", problemType(t, c.do(open("T999", waiter), 422)))
 	require.Equal(t, "bad-request", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: `{"table":`}, 400)))
@@ -203,6 +205,7 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	c.do(patch(waiter, 1, steak, fries), 200)
 	conflict := c.do(patch(waiter2, 1, fries), 409).Map(t)
 	require.Len(t, conflict["changes"], 1)
+	require.Equal(t, false, conflict["changes_truncated"])
 	ifMatch := patch(waiter2, 0, fries)
 	ifMatch.Header = map[string]string{"If-Match": `"1"`}
 	require.Equal(t, "version-conflict", problemType(t, c.do(ifMatch, 412)))
@@ -220,16 +223,24 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	c.do(get("/v1/orders/"+id+"/events?after_version=1", waiter), 200)
 
 	// The kitchen.
-	tickets := c.do(get("/v1/kitchen/tickets?station=grill", kitchen), 200).Map(t)["tickets"].([]any)
+	open1 := c.do(get("/v1/kitchen/tickets?station=grill", kitchen), 200).Map(t)
+	require.Equal(t, false, open1["truncated"])
+	tickets := open1["tickets"].([]any)
 	require.NotEmpty(t, tickets)
 	ticket := tickets[0].(map[string]any)["id"].(string)
 	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets", kitchen), 400)))
 	bump := apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/bump", Token: kitchen}
 	c.do(bump, 200)
 	require.Equal(t, "ticket-state", problemType(t, c.do(bump, 409)))
+	recent := c.do(get("/v1/kitchen/tickets?station=grill&status=ready", kitchen), 200).Map(t)["tickets"].([]any)
+	require.Equal(t, ticket, recent[0].(map[string]any)["id"])
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets?station=grill&status=maybe", kitchen), 400)))
 	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/recall", Token: manager}, 200)
 	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/0190a0a0-0000-7000-8000-000000000000/bump", Token: kitchen}, 404)
 	c.stream("/v1/kitchen/stream?station=grill&access_token="+kitchen, 200, "event: ticket.created")
+	ahead := c.do(get("/v1/kitchen/stream?station=grill&after=999999999", kitchen), 409)
+	require.Equal(t, "cursor-ahead", problemType(t, ahead))
+	require.NotNil(t, ahead.Map(t)["last_cursor"])
 
 	// Closing, then the closed order refuses.
 	cur := c.do(get("/v1/orders/"+id, waiter), 200).Map(t)
