@@ -1242,7 +1242,9 @@ func TestKitchenStreamSnapshotMemory(t *testing.T) {
 	var wg sync.WaitGroup
 	counts := make([]int, screens)
 	conns := make([]net.Conn, screens)
-	opening := make(chan struct{}, 100)
+	// Opens in flight at once: each creates a JetStream consumer, and a
+	// loaded CI machine under -race times out a burst of 100 of them.
+	opening := make(chan struct{}, 25)
 	for i := range screens {
 		wg.Add(1)
 		go func() {
@@ -1252,11 +1254,11 @@ func TestKitchenStreamSnapshotMemory(t *testing.T) {
 			conn := ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0)
 			conns[i] = conn
 			br := bufio.NewReaderSize(conn, 4096)
-			var first []byte
+			var first []byte // the start of the answer, to say why it failed
 			for {
 				line, err := br.ReadSlice('\n')
-				if first == nil {
-					first = bytes.Clone(line)
+				if len(first) < 1024 {
+					first = append(first, line...)
 				}
 				if err != nil {
 					t.Errorf("screen %d: %v after %d tickets (response %q)", i, err, counts[i], first)
