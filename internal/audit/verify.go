@@ -292,6 +292,12 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			"recorded refused write %s (expected version %d, current %d) does not match its order", c.ID, c.ExpectedVersion, c.CurrentVersion)})
 	}
 
+	if b, err := checkSignedRows(ctx, q, db, venue, keys); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return fail(*b)
+	}
 	// Every sealed head must still be in the log, unchanged.
 	for _, s := range seals {
 		for _, h := range s.heads {
@@ -304,6 +310,18 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 				return fail(Broken{OrderID: &oid, Version: h.Version, Seal: s.seq, Reason: "a sealed event's hash differs from the seal"})
 			}
 		}
+	}
+
+	// Every outbox row is a message of the log (checked after the seals:
+	// an event deleted from a sealed order is named by its seal first).
+	outRows, err := q.VerifyOutboxOrphans(ctx, db, venue)
+	if err != nil {
+		return res, fmt.Errorf("read the outbox: %w", err)
+	}
+	for _, o := range outRows {
+		oid := o.OrderID
+		return fail(Broken{OrderID: &oid, Version: o.OrderVersion, Reason: fmt.Sprintf(
+			"outbox row %d (%s message %s) names no event or ticket event of the order: a message the log does not hold", o.ID, o.MsgType, o.MsgID)})
 	}
 
 	if oldest != nil {
@@ -443,4 +461,67 @@ func stateDiff(a, b order.Order) string {
 		}
 	}
 	return ""
+}
+
+// checkSignedRows checks the signature of every kitchen ticket event and
+// every recorded refused write of venue with keys (nothing when keys is
+// empty): a row dated from when posd began signing them (migration 0013)
+// must carry a valid signature. It returns the first bad row, or nil.
+func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venue string, keys []ed25519.PublicKey) (*Broken, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	since, err := q.JournalSignedSince(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("read when signing began: %w", err)
+	}
+	check := func(sig []byte, at time.Time, msg []byte) string {
+		switch {
+		case sig == nil && !at.Before(since):
+			return "is not signed: not written by posd"
+		case sig == nil:
+			return "" // written before posd signed these rows
+		case !anyKey(keys, msg, sig):
+			return "has a signature that does not verify with the public key: not written by posd (or another key)"
+		}
+		return ""
+	}
+	for after := uuid.Nil; ; {
+		rows, err := q.VerifyTicketEventsPage(ctx, db, dbsqlc.VerifyTicketEventsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		if err != nil {
+			return nil, fmt.Errorf("read kitchen ticket events: %w", err)
+		}
+		for _, r := range rows {
+			e := TicketEvent{ID: r.ID, TicketID: r.TicketID, Action: r.Action, At: r.At, ActorDevice: r.ActorDevice, Staff: r.ActorStaff}
+			if reason := check(r.Signature, r.At, e.message(venue)); reason != "" {
+				oid := r.OrderID
+				return &Broken{OrderID: &oid, Version: r.OrderVersion, Reason: fmt.Sprintf(
+					"ticket %s: its %s event %s %s", r.TicketID, r.Action, r.ID, reason)}, nil
+			}
+		}
+		if len(rows) < verifyPage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	for after := uuid.Nil; ; {
+		rows, err := q.VerifyConflictsPage(ctx, db, dbsqlc.VerifyConflictsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		if err != nil {
+			return nil, fmt.Errorf("read refused writes: %w", err)
+		}
+		for _, r := range rows {
+			c := Conflict{ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Device: r.Device, Staff: r.Staff, Role: r.Role,
+				ExpectedVersion: r.ExpectedVersion, CurrentVersion: r.CurrentVersion, Via: r.Via, At: r.At}
+			if reason := check(r.Signature, r.At, c.message(venue)); reason != "" {
+				oid := r.OrderID
+				return &Broken{OrderID: &oid, Version: r.CurrentVersion, Reason: fmt.Sprintf(
+					"recorded refused write %s %s", r.ID, reason)}, nil
+			}
+		}
+		if len(rows) < verifyPage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	return nil, nil
 }
