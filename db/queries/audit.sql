@@ -182,3 +182,13 @@ WHERE o.venue_id = @venue_id
                   WHERE te.venue_id = o.venue_id AND te.id::text = o.msg_id AND t.order_id = o.order_id)
 ORDER BY o.id
 LIMIT 1;
+
+-- VerifyPendingOutbox lists, per order of the venue, the newest order
+-- version with an outbox row the relay has not passed yet (in flight: not
+-- on JetStream yet, rightly). Without a cursor every row is pending.
+-- name: VerifyPendingOutbox :many
+SELECT o.order_id, max(o.order_version)::bigint AS order_version
+FROM outbox o
+LEFT JOIN outbox_cursor c ON c.name = @relay::text
+WHERE o.venue_id = @venue_id AND (c.name IS NULL OR (o.txid, o.id) > (c.txid, c.id))
+GROUP BY o.order_id;

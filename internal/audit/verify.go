@@ -72,6 +72,14 @@ type VerifyOptions struct {
 	SealGrace time.Duration
 	// Now is the time ages are measured against; time.Now() when zero.
 	Now time.Time
+	// Stream, when set, is posd's JetStream stream: each order's last
+	// message there must carry the order's version (unless the order
+	// changed within StreamGrace, its rows are still ahead of the relay,
+	// or the stream no longer keeps messages that old). When the stream
+	// cannot be read, Result.StreamError says why and the rest is checked.
+	Stream Stream
+	// StreamGrace is DefaultStreamGrace when zero.
+	StreamGrace time.Duration
 }
 
 // Result is the outcome of Verify.
@@ -97,7 +105,15 @@ type Result struct {
 	UnsealedAgeSeconds  *float64   `json:"unsealed_age_seconds"`
 	SealIntervalSeconds float64    `json:"seal_interval_seconds,omitempty"`
 	SealGraceSeconds    float64    `json:"seal_grace_seconds,omitempty"`
-	Broken              *Broken    `json:"broken,omitempty"`
+	// StreamChecked says whether the orders were compared with JetStream
+	// (VerifyOptions.Stream), StreamOrdersChecked how many were (the
+	// others changed too recently, are in flight, or are older than the
+	// stream keeps), StreamError why the stream could not be read.
+	// All three are absent when no stream is given.
+	StreamChecked       bool    `json:"stream_checked,omitempty"`
+	StreamOrdersChecked *int64  `json:"stream_orders_checked,omitempty"`
+	StreamError         string  `json:"stream_error,omitempty"`
+	Broken              *Broken `json:"broken,omitempty"`
 }
 
 type seal struct {
@@ -226,6 +242,16 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		devices[order.Actor{Device: d.Name, Staff: d.Staff, Role: d.Role}] = true
 	}
 
+	var sc *streamCheck
+	if opts.Stream != nil {
+		if sc, err = newStreamCheck(ctx, q, db, venue, opts.Stream, opts.StreamGrace, now); err != nil {
+			res.StreamError = err.Error()
+		}
+		if sc != nil {
+			res.StreamChecked, res.StreamOrdersChecked = true, new(int64)
+		}
+	}
+
 	// Every order: its chain and rules, its row against the chain's head,
 	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
@@ -257,6 +283,18 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			}
 			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID]}, &res); b != nil {
 				return fail(*b)
+			}
+			if sc != nil {
+				checked, b, err := sc.order(ctx, venue, row.ID, stored.Version, evRows[len(evRows)-1].At)
+				switch {
+				case err != nil:
+					// NATS went away: the database is still checked.
+					res.StreamError, res.StreamChecked, sc = err.Error(), false, nil
+				case b != nil:
+					return fail(*b)
+				case checked:
+					*res.StreamOrdersChecked++
+				}
 			}
 			for _, r := range evRows {
 				if r.Version <= sealedTo[row.ID] {

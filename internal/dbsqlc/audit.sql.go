@@ -867,6 +867,47 @@ func (q *Queries) VerifyOutboxOrphans(ctx context.Context, db DBTX, venueID stri
 	return items, nil
 }
 
+const verifyPendingOutbox = `-- name: VerifyPendingOutbox :many
+SELECT o.order_id, max(o.order_version)::bigint AS order_version
+FROM outbox o
+LEFT JOIN outbox_cursor c ON c.name = $1::text
+WHERE o.venue_id = $2 AND (c.name IS NULL OR (o.txid, o.id) > (c.txid, c.id))
+GROUP BY o.order_id
+`
+
+type VerifyPendingOutboxParams struct {
+	Relay   string
+	VenueID string
+}
+
+type VerifyPendingOutboxRow struct {
+	OrderID      uuid.UUID
+	OrderVersion int64
+}
+
+// VerifyPendingOutbox lists, per order of the venue, the newest order
+// version with an outbox row the relay has not passed yet (in flight: not
+// on JetStream yet, rightly). Without a cursor every row is pending.
+func (q *Queries) VerifyPendingOutbox(ctx context.Context, db DBTX, arg VerifyPendingOutboxParams) ([]VerifyPendingOutboxRow, error) {
+	rows, err := db.Query(ctx, verifyPendingOutbox, arg.Relay, arg.VenueID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyPendingOutboxRow
+	for rows.Next() {
+		var i VerifyPendingOutboxRow
+		if err := rows.Scan(&i.OrderID, &i.OrderVersion); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const verifyTicketEventsPage = `-- name: VerifyTicketEventsPage :many
 SELECT te.id, te.ticket_id, te.action, te.at, te.actor_device, te.actor_staff, te.signature,
        t.order_id, t.order_version
