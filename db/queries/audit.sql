@@ -171,15 +171,19 @@ LIMIT @page_size;
 -- id names no event or ticket event of their order: messages the log does
 -- not hold.
 -- name: VerifyOutboxOrphans :many
+WITH o AS MATERIALIZED (
+    SELECT id, msg_id, msg_type, order_id, order_version,
+           CASE WHEN msg_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN msg_id::uuid END AS mid
+    FROM outbox WHERE venue_id = @venue_id)
 SELECT o.id, o.msg_id, o.msg_type, o.order_id, o.order_version
-FROM outbox o
-WHERE o.venue_id = @venue_id
-  AND NOT EXISTS (SELECT 1 FROM order_events e
-                  WHERE e.venue_id = o.venue_id AND e.order_id = o.order_id AND e.id::text = o.msg_id
-                    AND e.version = o.order_version)
+FROM o
+WHERE NOT EXISTS (SELECT 1 FROM order_events e
+                  WHERE e.venue_id = @venue_id AND e.order_id = o.order_id AND e.version = o.order_version
+                    AND e.id = o.mid)
   AND NOT EXISTS (SELECT 1 FROM kitchen_ticket_events te
                   JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
-                  WHERE te.venue_id = o.venue_id AND te.id::text = o.msg_id AND t.order_id = o.order_id)
+                  WHERE te.venue_id = @venue_id AND te.id = o.mid AND t.order_id = o.order_id)
 ORDER BY o.id
 LIMIT 1;
 
