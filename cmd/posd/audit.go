@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/store"
@@ -125,6 +127,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	noSig := fs.Bool("no-signatures", false, "verify without a public key: seals are not checked against posd's key, so a forged tail may pass")
 	interval := fs.Duration("seal-interval", audit.DefaultSealInterval, "how often posd seals (posd serve seals every minute)")
 	grace := fs.Duration("seal-grace", audit.DefaultSealGrace, "how much longer than --seal-interval an event may stay unsealed; 0 does not check")
+	natsURL := fs.String("nats-url", "", "also compare each order with posd's JetStream stream at this NATS URL: its last message must carry the order's version (events committed but never published are reported)")
+	streamGrace := fs.Duration("stream-grace", audit.DefaultStreamGrace, "with --nats-url: orders changed more recently than this are not compared (their message may be in flight)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -145,6 +149,18 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	case !*noSig:
 		return errors.New("--public-key (or POSD_SEAL_PUBLIC_KEY) is required; --no-signatures verifies without it")
 	}
+	if *natsURL != "" {
+		nc, err := nats.Connect(*natsURL, nats.Name("posd audit verify"), nats.Timeout(audit.StreamLookupTimeout))
+		if err != nil {
+			return fmt.Errorf("connect to NATS (--nats-url): %w", err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("JetStream: %w", err)
+		}
+		opts.Stream, opts.StreamGrace = audit.JetStreamOf(js), *streamGrace
+	}
 	st, closeDB, err := auditStore(ctx, *dbURL)
 	if err != nil {
 		return err
@@ -153,6 +169,13 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	r, err := st.Verify(ctx, *venue, opts)
 	if err != nil {
 		return err
+	}
+	if *natsURL != "" && r.StreamError != "" {
+		// Asked for explicitly: not checking it is no success.
+		r.OK = false
+		if r.Broken == nil {
+			r.Broken = &audit.Broken{Reason: "JetStream could not be read (--nats-url): " + r.StreamError}
+		}
 	}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(r); err != nil {
@@ -172,6 +195,9 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			unsealed = fmt.Sprintf(", the oldest %s old", (time.Duration(*r.UnsealedAgeSeconds) * time.Second).String())
 		}
 		fmt.Fprintf(stdout, "%s; %d events not sealed yet%s\n", last, r.UnsealedEvents, unsealed)
+		if r.StreamChecked {
+			fmt.Fprintf(stdout, "JetStream: %d orders match their last message (the others changed within --stream-grace, are in flight, or are older than the stream keeps)\n", *r.StreamOrdersChecked)
+		}
 	} else {
 		fmt.Fprintf(stdout, "BROKEN: venue %s: %s (after %d good events)\n", *venue, r.Broken, r.EventsChecked)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +18,11 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/store"
 )
 
 // runPosd runs the built binary with DATABASE_URL set and returns its
@@ -262,4 +268,55 @@ func TestAuditVerifyCLI(t *testing.T) {
 	// The other venue is untouched and still verifies.
 	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2", "--public-key", pub)
 	require.Zero(t, code)
+}
+
+// TestAuditVerifyCLIWithNATS: with --nats-url, "posd audit verify" compares
+// each order with its last JetStream message: ok while every committed
+// change is published (or in flight), exit 1 naming the order and version
+// once posd's own role moved the relay's cursor past an unpublished change;
+// a NATS it cannot reach is an error, never an ok.
+func TestAuditVerifyCLIWithNATS(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{NoRelay: true})
+	ctx := context.Background()
+	stop, _ := s.StartRelay(t, outbox.Options{})
+	pub := audit.PublicKeyHex(s.SealKey)
+	waiter := order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+	o, err := s.Store.Open(ctx, "demo", "T1", 2, waiter, nil)
+	require.NoError(t, err)
+	stream, err := s.JS.Stream(ctx, outbox.StreamName)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := stream.GetLastMsgForSubject(ctx, kitchen.OrderSubject("demo", o.ID))
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond)
+	args := []string{"audit", "verify", "--venue", "demo", "--public-key", pub, "--nats-url", s.NATS.ClientURL(), "--stream-grace", "1ms"}
+	out, errOut, code := runPosd(t, s.DB.AppURL, args...)
+	require.Zero(t, code, out+errOut)
+	require.Contains(t, out, "JetStream: 1 orders match their last message")
+
+	stop()
+	one, guests := int64(1), 4
+	_, _, err = s.Store.Patch(ctx, "demo", o.ID, store.Patch{Expected: &one, Ops: []order.Op{{Op: order.OpSetGuests, Guests: &guests}}}, waiter)
+	require.NoError(t, err)
+	out, errOut, code = runPosd(t, s.DB.AppURL, args...)
+	require.Zero(t, code, "a change in flight is no broken link: "+out+errOut)
+	_, err = pgscope.System(s.DB.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
+		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC LIMIT 1) o WHERE c.name = 'relay'`)
+	require.NoError(t, err)
+	out, errOut, code = runPosd(t, s.DB.AppURL, args...)
+	require.Equal(t, 1, code, out+errOut)
+	require.Contains(t, out, "BROKEN: venue demo: order "+o.ID.String()+" version 2: the last message on JetStream")
+	// Without --nats-url the database alone still verifies: only the
+	// comparison with JetStream shows it.
+	out, errOut, code = runPosd(t, s.DB.AppURL, "audit", "verify", "--venue", "demo", "--public-key", pub)
+	require.Zero(t, code, out+errOut)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "nats://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	_, errOut, code = runPosd(t, s.DB.AppURL, "audit", "verify", "--venue", "demo", "--public-key", pub, "--nats-url", dead)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--nats-url")
 }

@@ -252,7 +252,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		Version:        buildVersion(),
 		RequestTimeout: sc.limits.requestTimeout, MaxConns: sc.limits.maxConns, MaxConnsPerIP: sc.limits.maxConnsPerIP,
 		Audit: audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), PreviousKeys: sc.previousKeys,
-			SealInterval: sealInterval},
+			SealInterval: sealInterval, Stream: audit.JetStreamOf(js)},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Reported: true, Run: func(context.Context) error {

@@ -1,8 +1,8 @@
 -- name: InsertConflict :exec
 INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
-                             expected_version, current_version, via, at)
+                             expected_version, current_version, via, at, signature)
 VALUES (@venue_id, @id, @order_id, @table_id, @device, @staff, @role,
-        @expected_version, @current_version, @via, @at);
+        @expected_version, @current_version, @via, @at, sqlc.narg('signature'));
 
 -- ShiftSalesByServer: orders closed in [from, to) per server (the staff who
 -- opened them), with sales (voided and comped lines excluded) and tips.
@@ -141,3 +141,58 @@ LIMIT 1;
 -- cannot insert devices.
 -- name: VerifyDevices :many
 SELECT name, role, staff FROM devices WHERE venue_id = @venue_id;
+
+-- JournalSignedSince is when posd began signing ticket events and refused
+-- writes (migration 0013): rows dated before it may be unsigned.
+-- name: JournalSignedSince :one
+SELECT at FROM journal_signed_since;
+
+-- VerifyTicketEventsPage is a page of a venue's kitchen ticket events, with
+-- the order (and version) of their ticket, for checking signatures.
+-- name: VerifyTicketEventsPage :many
+SELECT te.id, te.ticket_id, te.action, te.at, te.actor_device, te.actor_staff, te.signature,
+       t.order_id, t.order_version
+FROM kitchen_ticket_events te
+JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
+WHERE te.venue_id = @venue_id AND te.id > @after_id
+ORDER BY te.id
+LIMIT @page_size;
+
+-- VerifyConflictsPage is a page of a venue's recorded refused writes, for
+-- checking signatures.
+-- name: VerifyConflictsPage :many
+SELECT id, order_id, table_id, device, staff, role, expected_version, current_version, via, at, signature
+FROM order_conflicts
+WHERE venue_id = @venue_id AND id > @after_id
+ORDER BY id
+LIMIT @page_size;
+
+-- VerifyOutboxOrphans finds outbox rows (published or not) whose message
+-- id names no event or ticket event of their order: messages the log does
+-- not hold.
+-- name: VerifyOutboxOrphans :many
+WITH o AS MATERIALIZED (
+    SELECT id, msg_id, msg_type, order_id, order_version,
+           CASE WHEN msg_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN msg_id::uuid END AS mid
+    FROM outbox WHERE venue_id = @venue_id)
+SELECT o.id, o.msg_id, o.msg_type, o.order_id, o.order_version
+FROM o
+WHERE NOT EXISTS (SELECT 1 FROM order_events e
+                  WHERE e.venue_id = @venue_id AND e.order_id = o.order_id AND e.version = o.order_version
+                    AND e.id = o.mid)
+  AND NOT EXISTS (SELECT 1 FROM kitchen_ticket_events te
+                  JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
+                  WHERE te.venue_id = @venue_id AND te.id = o.mid AND t.order_id = o.order_id)
+ORDER BY o.id
+LIMIT 1;
+
+-- VerifyPendingOutbox lists, per order of the venue, the newest order
+-- version with an outbox row the relay has not passed yet (in flight: not
+-- on JetStream yet, rightly). Without a cursor every row is pending.
+-- name: VerifyPendingOutbox :many
+SELECT o.order_id, max(o.order_version)::bigint AS order_version
+FROM outbox o
+LEFT JOIN outbox_cursor c ON c.name = @relay::text
+WHERE o.venue_id = @venue_id AND (c.name IS NULL OR (o.txid, o.id) > (c.txid, c.id))
+GROUP BY o.order_id;

@@ -7,9 +7,9 @@ SELECT @venue_id, unnest(@ids::uuid[]), @order_id, @table_id, unnest(@stations::
        @order_note, @guests, unnest(@reasons::text[]), unnest(@voided_by::text[]);
 
 -- name: InsertTicketEvents :exec
-INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff)
+INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff, signature)
 SELECT @venue_id, unnest(@ids::uuid[]), unnest(@ticket_ids::uuid[]), unnest(@actions::text[]),
-       @at, @actor_device, @actor_staff;
+       @at, @actor_device, @actor_staff, unnest(@signatures::bytea[]);
 
 -- name: ListOpenTickets :many
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,

@@ -54,6 +54,10 @@ type Options struct {
 	StatementTimeout time.Duration
 	MaxConns         int
 	MaxConnsPerIP    int
+	// VerifyStream makes GET /v1/audit/verify compare each order with
+	// JetStream (as posd serve does), with StreamGrace (0: the default).
+	VerifyStream bool
+	StreamGrace  time.Duration
 	// Pool, when set, adjusts the configuration of the pool the server
 	// uses (not the test's DB handles), e.g. to point it at a dead port.
 	Pool func(*pgxpool.Config)
@@ -133,6 +137,10 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		t.Fatalf("apitest: %v", err)
 	}
 	s.Store.SignEvents(s.SealKey)
+	verify := audit.VerifyOptions{PublicKey: s.SealKey.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval}
+	if o.VerifyStream {
+		verify.Stream, verify.StreamGrace = audit.JetStreamOf(s.JS), o.StreamGrace
+	}
 	srv := httpapi.New(httpapi.Config{
 		Store: s.Store, Auth: auth.NewAuthenticator(pool), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
@@ -141,7 +149,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		StreamLimits:    o.StreamLimits,
 		RequestTimeout:  o.RequestTimeout, MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP,
 		Version: "apitest",
-		Audit:   audit.VerifyOptions{PublicKey: s.SealKey.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval},
+		Audit:   verify,
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
 			{Name: "nats", Reported: true, Run: func(context.Context) error {

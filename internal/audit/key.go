@@ -9,7 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // sealSignatureTag starts the message a seal's signature covers: the tag as a
@@ -173,4 +177,50 @@ func LoadOrCreateSealKey(path string) (key ed25519.PrivateKey, created bool, err
 		return key, err == nil, err
 	}
 	return key, false, err
+}
+
+// ticketEventSignatureTag and conflictSignatureTag start the messages the
+// signatures of a kitchen ticket event and of a recorded refused write
+// cover (docs/AUDIT.md, "Signed ticket events and refused writes").
+const (
+	ticketEventSignatureTag = "posd.ticket-event-signature.v1"
+	conflictSignatureTag    = "posd.conflict-signature.v1"
+)
+
+// TicketEvent is a kitchen ticket's log row, as signed.
+type TicketEvent struct {
+	ID, TicketID       uuid.UUID
+	Action             string
+	At                 time.Time
+	ActorDevice, Staff string
+}
+
+func (e TicketEvent) message(venue string) []byte {
+	return netstrings(nil, ticketEventSignatureTag, venue, e.ID.String(), e.TicketID.String(), e.Action,
+		e.At.UTC().Format(TimeLayout), e.ActorDevice, e.Staff)
+}
+
+// SignTicketEvent is the signature of a ticket event of venue.
+func SignTicketEvent(key ed25519.PrivateKey, venue string, e TicketEvent) []byte {
+	return ed25519.Sign(key, e.message(venue))
+}
+
+// Conflict is a recorded refused write, as signed.
+type Conflict struct {
+	ID, OrderID                     uuid.UUID
+	Table, Device, Staff, Role      string
+	ExpectedVersion, CurrentVersion int64
+	Via                             string
+	At                              time.Time
+}
+
+func (c Conflict) message(venue string) []byte {
+	return netstrings(nil, conflictSignatureTag, venue, c.ID.String(), c.OrderID.String(), c.Table, c.Device,
+		c.Staff, c.Role, strconv.FormatInt(c.ExpectedVersion, 10), strconv.FormatInt(c.CurrentVersion, 10),
+		c.Via, c.At.UTC().Format(TimeLayout))
+}
+
+// SignConflict is the signature of a refused write recorded for venue.
+func SignConflict(key ed25519.PrivateKey, venue string, c Conflict) []byte {
+	return ed25519.Sign(key, c.message(venue))
 }

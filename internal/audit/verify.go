@@ -72,6 +72,14 @@ type VerifyOptions struct {
 	SealGrace time.Duration
 	// Now is the time ages are measured against; time.Now() when zero.
 	Now time.Time
+	// Stream, when set, is posd's JetStream stream: each order's last
+	// message there must carry the order's version (unless the order
+	// changed within StreamGrace, its rows are still ahead of the relay,
+	// or the stream no longer keeps messages that old). When the stream
+	// cannot be read, Result.StreamError says why and the rest is checked.
+	Stream Stream
+	// StreamGrace is DefaultStreamGrace when zero.
+	StreamGrace time.Duration
 }
 
 // Result is the outcome of Verify.
@@ -97,7 +105,15 @@ type Result struct {
 	UnsealedAgeSeconds  *float64   `json:"unsealed_age_seconds"`
 	SealIntervalSeconds float64    `json:"seal_interval_seconds,omitempty"`
 	SealGraceSeconds    float64    `json:"seal_grace_seconds,omitempty"`
-	Broken              *Broken    `json:"broken,omitempty"`
+	// StreamChecked says whether the orders were compared with JetStream
+	// (VerifyOptions.Stream), StreamOrdersChecked how many were (the
+	// others changed too recently, are in flight, or are older than the
+	// stream keeps), StreamError why the stream could not be read.
+	// All three are absent when no stream is given.
+	StreamChecked       bool    `json:"stream_checked,omitempty"`
+	StreamOrdersChecked *int64  `json:"stream_orders_checked,omitempty"`
+	StreamError         string  `json:"stream_error,omitempty"`
+	Broken              *Broken `json:"broken,omitempty"`
 }
 
 type seal struct {
@@ -226,6 +242,16 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		devices[order.Actor{Device: d.Name, Staff: d.Staff, Role: d.Role}] = true
 	}
 
+	var sc *streamCheck
+	if opts.Stream != nil {
+		if sc, err = newStreamCheck(ctx, q, db, venue, opts.Stream, opts.StreamGrace, now); err != nil {
+			res.StreamError = err.Error()
+		}
+		if sc != nil {
+			res.StreamChecked, res.StreamOrdersChecked = true, new(int64)
+		}
+	}
+
 	// Every order: its chain and rules, its row against the chain's head,
 	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
@@ -257,6 +283,18 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			}
 			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID]}, &res); b != nil {
 				return fail(*b)
+			}
+			if sc != nil {
+				checked, b, err := sc.order(ctx, venue, row.ID, stored.Version, evRows[len(evRows)-1].At)
+				switch {
+				case err != nil:
+					// NATS went away: the database is still checked.
+					res.StreamError, res.StreamChecked, sc = err.Error(), false, nil
+				case b != nil:
+					return fail(*b)
+				case checked:
+					*res.StreamOrdersChecked++
+				}
 			}
 			for _, r := range evRows {
 				if r.Version <= sealedTo[row.ID] {
@@ -292,6 +330,12 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			"recorded refused write %s (expected version %d, current %d) does not match its order", c.ID, c.ExpectedVersion, c.CurrentVersion)})
 	}
 
+	if b, err := checkSignedRows(ctx, q, db, venue, keys); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return fail(*b)
+	}
 	// Every sealed head must still be in the log, unchanged.
 	for _, s := range seals {
 		for _, h := range s.heads {
@@ -304,6 +348,18 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 				return fail(Broken{OrderID: &oid, Version: h.Version, Seal: s.seq, Reason: "a sealed event's hash differs from the seal"})
 			}
 		}
+	}
+
+	// Every outbox row is a message of the log (checked after the seals:
+	// an event deleted from a sealed order is named by its seal first).
+	outRows, err := q.VerifyOutboxOrphans(ctx, db, venue)
+	if err != nil {
+		return res, fmt.Errorf("read the outbox: %w", err)
+	}
+	for _, o := range outRows {
+		oid := o.OrderID
+		return fail(Broken{OrderID: &oid, Version: o.OrderVersion, Reason: fmt.Sprintf(
+			"outbox row %d (%s message %s) names no event or ticket event of the order: a message the log does not hold", o.ID, o.MsgType, o.MsgID)})
 	}
 
 	if oldest != nil {
@@ -443,4 +499,67 @@ func stateDiff(a, b order.Order) string {
 		}
 	}
 	return ""
+}
+
+// checkSignedRows checks the signature of every kitchen ticket event and
+// every recorded refused write of venue with keys (nothing when keys is
+// empty): a row dated from when posd began signing them (migration 0013)
+// must carry a valid signature. It returns the first bad row, or nil.
+func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venue string, keys []ed25519.PublicKey) (*Broken, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	since, err := q.JournalSignedSince(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("read when signing began: %w", err)
+	}
+	check := func(sig []byte, at time.Time, msg []byte) string {
+		switch {
+		case sig == nil && !at.Before(since):
+			return "is not signed: not written by posd"
+		case sig == nil:
+			return "" // written before posd signed these rows
+		case !anyKey(keys, msg, sig):
+			return "has a signature that does not verify with the public key: not written by posd (or another key)"
+		}
+		return ""
+	}
+	for after := uuid.Nil; ; {
+		rows, err := q.VerifyTicketEventsPage(ctx, db, dbsqlc.VerifyTicketEventsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		if err != nil {
+			return nil, fmt.Errorf("read kitchen ticket events: %w", err)
+		}
+		for _, r := range rows {
+			e := TicketEvent{ID: r.ID, TicketID: r.TicketID, Action: r.Action, At: r.At, ActorDevice: r.ActorDevice, Staff: r.ActorStaff}
+			if reason := check(r.Signature, r.At, e.message(venue)); reason != "" {
+				oid := r.OrderID
+				return &Broken{OrderID: &oid, Version: r.OrderVersion, Reason: fmt.Sprintf(
+					"ticket %s: its %s event %s %s", r.TicketID, r.Action, r.ID, reason)}, nil
+			}
+		}
+		if len(rows) < verifyPage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	for after := uuid.Nil; ; {
+		rows, err := q.VerifyConflictsPage(ctx, db, dbsqlc.VerifyConflictsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		if err != nil {
+			return nil, fmt.Errorf("read refused writes: %w", err)
+		}
+		for _, r := range rows {
+			c := Conflict{ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Device: r.Device, Staff: r.Staff, Role: r.Role,
+				ExpectedVersion: r.ExpectedVersion, CurrentVersion: r.CurrentVersion, Via: r.Via, At: r.At}
+			if reason := check(r.Signature, r.At, c.message(venue)); reason != "" {
+				oid := r.OrderID
+				return &Broken{OrderID: &oid, Version: r.CurrentVersion, Reason: fmt.Sprintf(
+					"recorded refused write %s %s", r.ID, reason)}, nil
+			}
+		}
+		if len(rows) < verifyPage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	return nil, nil
 }

@@ -14,9 +14,9 @@ import (
 
 const insertConflict = `-- name: InsertConflict :exec
 INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
-                             expected_version, current_version, via, at)
+                             expected_version, current_version, via, at, signature)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
-        $8, $9, $10, $11)
+        $8, $9, $10, $11, $12)
 `
 
 type InsertConflictParams struct {
@@ -31,6 +31,7 @@ type InsertConflictParams struct {
 	CurrentVersion  int64
 	Via             string
 	At              time.Time
+	Signature       []byte
 }
 
 func (q *Queries) InsertConflict(ctx context.Context, db DBTX, arg InsertConflictParams) error {
@@ -46,6 +47,7 @@ func (q *Queries) InsertConflict(ctx context.Context, db DBTX, arg InsertConflic
 		arg.CurrentVersion,
 		arg.Via,
 		arg.At,
+		arg.Signature,
 	)
 	return err
 }
@@ -74,6 +76,19 @@ func (q *Queries) InsertSeal(ctx context.Context, db DBTX, arg InsertSealParams)
 		arg.Signature,
 	)
 	return err
+}
+
+const journalSignedSince = `-- name: JournalSignedSince :one
+SELECT at FROM journal_signed_since
+`
+
+// JournalSignedSince is when posd began signing ticket events and refused
+// writes (migration 0013): rows dated before it may be unsigned.
+func (q *Queries) JournalSignedSince(ctx context.Context, db DBTX) (time.Time, error) {
+	row := db.QueryRow(ctx, journalSignedSince)
+	var at time.Time
+	err := row.Scan(&at)
+	return at, err
 }
 
 const lastSeal = `-- name: LastSeal :one
@@ -530,6 +545,68 @@ func (q *Queries) VerifyConflicts(ctx context.Context, db DBTX, venueID string) 
 	return items, nil
 }
 
+const verifyConflictsPage = `-- name: VerifyConflictsPage :many
+SELECT id, order_id, table_id, device, staff, role, expected_version, current_version, via, at, signature
+FROM order_conflicts
+WHERE venue_id = $1 AND id > $2
+ORDER BY id
+LIMIT $3
+`
+
+type VerifyConflictsPageParams struct {
+	VenueID  string
+	AfterID  uuid.UUID
+	PageSize int32
+}
+
+type VerifyConflictsPageRow struct {
+	ID              uuid.UUID
+	OrderID         uuid.UUID
+	TableID         string
+	Device          string
+	Staff           string
+	Role            string
+	ExpectedVersion int64
+	CurrentVersion  int64
+	Via             string
+	At              time.Time
+	Signature       []byte
+}
+
+// VerifyConflictsPage is a page of a venue's recorded refused writes, for
+// checking signatures.
+func (q *Queries) VerifyConflictsPage(ctx context.Context, db DBTX, arg VerifyConflictsPageParams) ([]VerifyConflictsPageRow, error) {
+	rows, err := db.Query(ctx, verifyConflictsPage, arg.VenueID, arg.AfterID, arg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyConflictsPageRow
+	for rows.Next() {
+		var i VerifyConflictsPageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.TableID,
+			&i.Device,
+			&i.Staff,
+			&i.Role,
+			&i.ExpectedVersion,
+			&i.CurrentVersion,
+			&i.Via,
+			&i.At,
+			&i.Signature,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const verifyDevices = `-- name: VerifyDevices :many
 SELECT name, role, staff FROM devices WHERE venue_id = $1
 `
@@ -728,6 +805,162 @@ func (q *Queries) VerifyOrdersFull(ctx context.Context, db DBTX, arg VerifyOrder
 			&i.LastHash,
 			&i.Lines,
 			&i.Payments,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const verifyOutboxOrphans = `-- name: VerifyOutboxOrphans :many
+WITH o AS MATERIALIZED (
+    SELECT id, msg_id, msg_type, order_id, order_version,
+           CASE WHEN msg_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN msg_id::uuid END AS mid
+    FROM outbox WHERE venue_id = $1)
+SELECT o.id, o.msg_id, o.msg_type, o.order_id, o.order_version
+FROM o
+WHERE NOT EXISTS (SELECT 1 FROM order_events e
+                  WHERE e.venue_id = $1 AND e.order_id = o.order_id AND e.version = o.order_version
+                    AND e.id = o.mid)
+  AND NOT EXISTS (SELECT 1 FROM kitchen_ticket_events te
+                  JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
+                  WHERE te.venue_id = $1 AND te.id = o.mid AND t.order_id = o.order_id)
+ORDER BY o.id
+LIMIT 1
+`
+
+type VerifyOutboxOrphansRow struct {
+	ID           int64
+	MsgID        string
+	MsgType      string
+	OrderID      uuid.UUID
+	OrderVersion int64
+}
+
+// VerifyOutboxOrphans finds outbox rows (published or not) whose message
+// id names no event or ticket event of their order: messages the log does
+// not hold.
+func (q *Queries) VerifyOutboxOrphans(ctx context.Context, db DBTX, venueID string) ([]VerifyOutboxOrphansRow, error) {
+	rows, err := db.Query(ctx, verifyOutboxOrphans, venueID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyOutboxOrphansRow
+	for rows.Next() {
+		var i VerifyOutboxOrphansRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.MsgID,
+			&i.MsgType,
+			&i.OrderID,
+			&i.OrderVersion,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const verifyPendingOutbox = `-- name: VerifyPendingOutbox :many
+SELECT o.order_id, max(o.order_version)::bigint AS order_version
+FROM outbox o
+LEFT JOIN outbox_cursor c ON c.name = $1::text
+WHERE o.venue_id = $2 AND (c.name IS NULL OR (o.txid, o.id) > (c.txid, c.id))
+GROUP BY o.order_id
+`
+
+type VerifyPendingOutboxParams struct {
+	Relay   string
+	VenueID string
+}
+
+type VerifyPendingOutboxRow struct {
+	OrderID      uuid.UUID
+	OrderVersion int64
+}
+
+// VerifyPendingOutbox lists, per order of the venue, the newest order
+// version with an outbox row the relay has not passed yet (in flight: not
+// on JetStream yet, rightly). Without a cursor every row is pending.
+func (q *Queries) VerifyPendingOutbox(ctx context.Context, db DBTX, arg VerifyPendingOutboxParams) ([]VerifyPendingOutboxRow, error) {
+	rows, err := db.Query(ctx, verifyPendingOutbox, arg.Relay, arg.VenueID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyPendingOutboxRow
+	for rows.Next() {
+		var i VerifyPendingOutboxRow
+		if err := rows.Scan(&i.OrderID, &i.OrderVersion); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const verifyTicketEventsPage = `-- name: VerifyTicketEventsPage :many
+SELECT te.id, te.ticket_id, te.action, te.at, te.actor_device, te.actor_staff, te.signature,
+       t.order_id, t.order_version
+FROM kitchen_ticket_events te
+JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
+WHERE te.venue_id = $1 AND te.id > $2
+ORDER BY te.id
+LIMIT $3
+`
+
+type VerifyTicketEventsPageParams struct {
+	VenueID  string
+	AfterID  uuid.UUID
+	PageSize int32
+}
+
+type VerifyTicketEventsPageRow struct {
+	ID           uuid.UUID
+	TicketID     uuid.UUID
+	Action       string
+	At           time.Time
+	ActorDevice  string
+	ActorStaff   string
+	Signature    []byte
+	OrderID      uuid.UUID
+	OrderVersion int64
+}
+
+// VerifyTicketEventsPage is a page of a venue's kitchen ticket events, with
+// the order (and version) of their ticket, for checking signatures.
+func (q *Queries) VerifyTicketEventsPage(ctx context.Context, db DBTX, arg VerifyTicketEventsPageParams) ([]VerifyTicketEventsPageRow, error) {
+	rows, err := db.Query(ctx, verifyTicketEventsPage, arg.VenueID, arg.AfterID, arg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyTicketEventsPageRow
+	for rows.Next() {
+		var i VerifyTicketEventsPageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.TicketID,
+			&i.Action,
+			&i.At,
+			&i.ActorDevice,
+			&i.ActorStaff,
+			&i.Signature,
+			&i.OrderID,
+			&i.OrderVersion,
 		); err != nil {
 			return nil, err
 		}

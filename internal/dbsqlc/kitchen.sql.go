@@ -51,9 +51,9 @@ func (q *Queries) GetTicket(ctx context.Context, db DBTX, arg GetTicketParams) (
 }
 
 const insertTicketEvents = `-- name: InsertTicketEvents :exec
-INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff)
+INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff, signature)
 SELECT $1, unnest($2::uuid[]), unnest($3::uuid[]), unnest($4::text[]),
-       $5, $6, $7
+       $5, $6, $7, unnest($8::bytea[])
 `
 
 type InsertTicketEventsParams struct {
@@ -64,6 +64,7 @@ type InsertTicketEventsParams struct {
 	At          time.Time
 	ActorDevice string
 	ActorStaff  string
+	Signatures  [][]byte
 }
 
 func (q *Queries) InsertTicketEvents(ctx context.Context, db DBTX, arg InsertTicketEventsParams) error {
@@ -75,6 +76,7 @@ func (q *Queries) InsertTicketEvents(ctx context.Context, db DBTX, arg InsertTic
 		arg.At,
 		arg.ActorDevice,
 		arg.ActorStaff,
+		arg.Signatures,
 	)
 	return err
 }

@@ -42,6 +42,11 @@ type IdempotencyKey struct {
 	ExpiresAt   time.Time
 }
 
+type JournalSignedSince struct {
+	One bool
+	At  time.Time
+}
+
 type KitchenTicket struct {
 	VenueID      string
 	ID           uuid.UUID
@@ -71,6 +76,7 @@ type KitchenTicketEvent struct {
 	At          time.Time
 	ActorDevice string
 	ActorStaff  string
+	Signature   []byte
 }
 
 type MenuItem struct {
@@ -108,6 +114,7 @@ type OrderConflict struct {
 	CurrentVersion  int64
 	Via             string
 	At              time.Time
+	Signature       []byte
 }
 
 type OrderEvent struct {

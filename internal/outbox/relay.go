@@ -37,7 +37,7 @@ const (
 	StreamMaxAge     = 7 * 24 * time.Hour
 	DuplicateWindow  = 24 * time.Hour
 	lockKey          = int64(0x706f73640001) // "posd" + 1: the relay's advisory lock
-	cursorName       = "relay"
+	cursorName       = CursorName
 	defaultBatch     = 500
 	defaultPoll      = 50 * time.Millisecond
 	kickCoalesce     = time.Millisecond
@@ -48,6 +48,10 @@ const (
 	pruneEvery       = time.Minute
 	defaultRetention = 24 * time.Hour
 )
+
+// CursorName is the relay's row in outbox_cursor (audit verify reads it to
+// tell rows in flight from rows the relay has passed).
+const CursorName = "relay"
 
 // MaxMessageBytes bounds the body of every message posd puts in the outbox,
 // half of NATS's default max_payload (1 MiB) so headers and a server with a

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
@@ -115,6 +116,8 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 		if err := s.q.InsertTicketEvents(ctx, &b, dbsqlc.InsertTicketEventsParams{
 			VenueID: venue, Ids: []uuid.UUID{evID}, TicketIds: []uuid.UUID{id}, Actions: []string{m.action},
 			At: at, ActorDevice: actor.Device, ActorStaff: actor.Staff,
+			Signatures: [][]byte{s.signTicketEvent(venue, audit.TicketEvent{ID: evID, TicketID: id, Action: m.action,
+				At: at, ActorDevice: actor.Device, Staff: actor.Staff})},
 		}); err != nil {
 			return err
 		}

@@ -74,6 +74,14 @@ func (s *Store) signEvent(ev order.Event) []byte {
 	return audit.SignEvent(s.eventKey, ev.Venue, ev.HashBytes())
 }
 
+// signTicketEvent is a kitchen ticket event's signature, or nil.
+func (s *Store) signTicketEvent(venue string, e audit.TicketEvent) []byte {
+	if s.eventKey == nil {
+		return nil
+	}
+	return audit.SignTicketEvent(s.eventKey, venue, e)
+}
+
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{
@@ -471,6 +479,8 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 			tp.Reasons, tp.VoidedBy = append(tp.Reasons, t.Reason), append(tp.VoidedBy, t.VoidedBy)
 			tp.PartNums, tp.PartCounts = append(tp.PartNums, int32(t.Part)), append(tp.PartCounts, int32(t.Parts))
 			te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, "created")
+			te.Signatures = append(te.Signatures, s.signTicketEvent(o.Venue, audit.TicketEvent{ID: evID, TicketID: t.ID,
+				Action: "created", At: ev.At, ActorDevice: ev.Actor.Device, Staff: ev.Actor.Staff}))
 			out.Subjects = append(out.Subjects, kitchen.Subject(o.Venue, t.Station))
 			out.MsgIds = append(out.MsgIds, evID.String())
 			out.MsgTypes = append(out.MsgTypes, kitchen.MsgCreated)
@@ -613,10 +623,16 @@ func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, i
 	// crashes within a fraction of a second.
 	var b batchDB
 	b.b.Queue("SET LOCAL synchronous_commit TO off")
+	rec := audit.Conflict{ID: s.newID(), OrderID: cur.ID, Table: cur.Table, Device: actor.Device, Staff: actor.Staff,
+		Role: actor.Role, ExpectedVersion: expected, CurrentVersion: cur.Version, Via: via, At: s.now()}
+	var sig []byte
+	if s.eventKey != nil {
+		sig = audit.SignConflict(s.eventKey, cur.Venue, rec)
+	}
 	recErr := s.q.InsertConflict(ctx, &b, dbsqlc.InsertConflictParams{
-		VenueID: cur.Venue, ID: s.newID(), OrderID: cur.ID, TableID: cur.Table, Device: actor.Device,
-		Staff: actor.Staff, Role: actor.Role, ExpectedVersion: expected, CurrentVersion: cur.Version,
-		Via: via, At: s.now(),
+		VenueID: cur.Venue, ID: rec.ID, OrderID: rec.OrderID, TableID: rec.Table, Device: rec.Device,
+		Staff: rec.Staff, Role: rec.Role, ExpectedVersion: rec.ExpectedVersion, CurrentVersion: rec.CurrentVersion,
+		Via: rec.Via, At: rec.At, Signature: sig,
 	})
 	if recErr == nil {
 		recErr = b.commit(ctx, s.pool, cur.Venue, nil)
