@@ -7,6 +7,9 @@ GOBIN        := $(shell go env GOPATH)/bin
 SQLC         := $(GOBIN)/sqlc
 POSD_FLAGS   ?=
 BENCH_FLAGS  ?=
+# VERSION is what `posd version`, /healthz and the start-up log report.
+VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS      := -X main.version=$(VERSION)
 
 .PHONY: help
 help: ## Show this help
@@ -14,12 +17,12 @@ help: ## Show this help
 
 .PHONY: build
 build: ## Build bin/posd and bin/posbench
-	go build -o bin/posd ./cmd/posd
+	go build -ldflags '$(LDFLAGS)' -o bin/posd ./cmd/posd
 	go build -o bin/posbench ./cmd/posbench
 
 .PHONY: run
 run: ## Run posd dev: local Postgres + embedded NATS + demo data on http://127.0.0.1:8080
-	go build -o bin/posd ./cmd/posd
+	go build -ldflags '$(LDFLAGS)' -o bin/posd ./cmd/posd
 	./bin/posd dev $(POSD_FLAGS)
 
 .PHONY: test
@@ -29,7 +32,7 @@ test: ## Run every test against a real Postgres and NATS (started by the tests)
 
 .PHONY: bench
 bench: ## Benchmark PATCH on the real stack against pgbench (report also in bin/bench.md; see docs/BENCHMARKS.md)
-	go build -o bin/posd ./cmd/posd
+	go build -ldflags '$(LDFLAGS)' -o bin/posd ./cmd/posd
 	go build -o bin/posbench ./cmd/posbench
 	./bin/posbench --posd bin/posd --out bin/bench.md $(BENCH_FLAGS)
 	go test -run '^$$' -bench 'Patch' -benchtime 5s -count 3 ./internal/store/ | tee bin/bench-chain.txt

@@ -2,16 +2,18 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
+	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/store"
@@ -22,19 +24,82 @@ import (
 var errBroken = errors.New("the journal does not verify")
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "shift" && args[0] != "verify") {
-		fmt.Fprint(stderr, "Usage: posd audit shift|verify [flags]\n\n"+
-			"  shift    the post-shift report of a venue for a time range\n"+
-			"  verify   recompute a venue's hash chains; exit status 1 names the first broken link\n")
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"shift": runAuditShift, "verify": runAuditVerify, "keygen": runAuditKeygen, "public-key": runAuditPublicKey,
+	}
+	run := cmds[""]
+	if len(args) > 0 {
+		run = cmds[args[0]]
+	}
+	if run == nil {
+		fmt.Fprint(stderr, "Usage: posd audit shift|verify|keygen|public-key [flags]\n\n"+
+			"  shift       the post-shift report of a venue for a time range\n"+
+			"  verify      recompute a venue's journal; exit status 1 names the first broken link\n"+
+			"  keygen      create the seal signing key file posd serve needs (POSD_SEAL_KEY_FILE)\n"+
+			"  public-key  print the public key of a seal key file, for verify --public-key\n")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
 		}
-		return errors.New("audit needs a subcommand: shift or verify")
+		return errors.New("audit needs a subcommand: shift, verify, keygen or public-key")
 	}
-	if args[0] == "verify" {
-		return runAuditVerify(ctx, args[1:], stdout, stderr)
+	return run(ctx, args[1:], stdout, stderr)
+}
+
+func runAuditKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit keygen", "Create a seal signing key: an Ed25519 seed in hex, in a new file of mode 0600\n"+
+		"(never overwritten). posd serve signs the journal's seals with it (--seal-key-file,\n"+
+		"POSD_SEAL_KEY_FILE); keep it off the database host. The public key printed is what\n"+
+		"\"posd audit verify --public-key\" takes; give it to the auditor.", stderr)
+	out := fs.String("out", "", "path of the key file to create (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	return runAuditShift(ctx, args[1:], stdout, stderr)
+	if *out == "" {
+		return errors.New("--out is required")
+	}
+	key, err := audit.WriteSealKey(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seal key written to %s\npublic key: %s\n", *out, audit.PublicKeyHex(key))
+	return nil
+}
+
+func runAuditPublicKey(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("audit public-key", "Print the public key of a seal key file.", stderr)
+	keyFile := fs.String("seal-key-file", envString("POSD_SEAL_KEY_FILE", ""), "the seal key file (POSD_SEAL_KEY_FILE)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *keyFile == "" {
+		return errors.New("--seal-key-file is required")
+	}
+	key, err := audit.LoadSealKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, audit.PublicKeyHex(key))
+	return nil
+}
+
+// publicKeyArg reads --public-key: keys in hex (comma-separated: the
+// current one first, then rotated-out ones), or a file holding them.
+func publicKeyArg(v string) ([]ed25519.PublicKey, error) {
+	if ks, err := audit.ParsePublicKeys(v); err == nil && len(ks) > 0 {
+		return ks, nil
+	}
+	text, err := os.ReadFile(v)
+	if err != nil {
+		return nil, fmt.Errorf("--public-key: neither hexadecimal public keys nor a readable file: %w", err)
+	}
+	ks, err := audit.ParsePublicKeys(string(text))
+	if err == nil && len(ks) == 0 {
+		err = audit.ErrSealKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--public-key %s: %w", v, err)
+	}
+	return ks, nil
 }
 
 func auditStore(ctx context.Context, url string) (*store.Store, func(), error) {
@@ -49,26 +114,68 @@ func auditStore(ctx context.Context, url string) (*store.Store, func(), error) {
 }
 
 func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("audit verify", "Recompute a venue's journal: every order's event hash chain, every order against\n"+
-		"its chain's head, and the venue's seals. Exits 0 when it verifies, 1 naming the first\n"+
-		"broken link when it does not.", stderr)
+	fs := newFlagSet("audit verify", "Recompute a venue's journal: every order's event hash chain, every event against\n"+
+		"the order's rules, every order against its log, its kitchen tickets, and the venue's\n"+
+		"seals, each signed with posd's seal key. Exits 0 when it verifies, 1 naming the first\n"+
+		"broken link when it does not (also when events stayed unsealed longer than\n"+
+		"--seal-interval + --seal-grace).", stderr)
 	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	pubKey := fs.String("public-key", envString("POSD_SEAL_PUBLIC_KEY", ""),
+		"the seal key's public half, 64 hex digits, or a file holding it; after a rotation the current key, a comma, the older ones (POSD_SEAL_PUBLIC_KEY; \"posd audit public-key\" prints it)")
+	noSig := fs.Bool("no-signatures", false, "verify without a public key: seals are not checked against posd's key, so a forged tail may pass")
+	interval := fs.Duration("seal-interval", audit.DefaultSealInterval, "how often posd seals (posd serve seals every minute)")
+	grace := fs.Duration("seal-grace", audit.DefaultSealGrace, "how much longer than --seal-interval an event may stay unsealed; 0 does not check")
+	natsURL := fs.String("nats-url", "", "also compare each order with posd's JetStream stream at this NATS URL: its last message must carry the order's version (events committed but never published are reported)")
+	streamGrace := fs.Duration("stream-grace", audit.DefaultStreamGrace, "with --nats-url: orders changed more recently than this are not compared (their message may be in flight)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *venue == "" {
 		return errors.New("--venue is required")
 	}
+	opts := audit.VerifyOptions{SealInterval: *interval, SealGrace: *grace}
+	if *grace == 0 {
+		opts.SealInterval = 0
+	}
+	switch {
+	case *pubKey != "":
+		ks, err := publicKeyArg(*pubKey)
+		if err != nil {
+			return err
+		}
+		opts.PublicKey, opts.PreviousKeys = ks[0], ks[1:]
+	case !*noSig:
+		return errors.New("--public-key (or POSD_SEAL_PUBLIC_KEY) is required; --no-signatures verifies without it")
+	}
+	if *natsURL != "" {
+		nc, err := nats.Connect(*natsURL, nats.Name("posd audit verify"), nats.Timeout(audit.StreamLookupTimeout))
+		if err != nil {
+			return fmt.Errorf("connect to NATS (--nats-url): %w", err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return fmt.Errorf("JetStream: %w", err)
+		}
+		opts.Stream, opts.StreamGrace = audit.JetStreamOf(js), *streamGrace
+	}
 	st, closeDB, err := auditStore(ctx, *dbURL)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	r, err := st.Verify(ctx, *venue)
+	r, err := st.Verify(ctx, *venue, opts)
 	if err != nil {
 		return err
+	}
+	if *natsURL != "" && r.StreamError != "" {
+		// Asked for explicitly: not checking it is no success.
+		r.OK = false
+		if r.Broken == nil {
+			r.Broken = &audit.Broken{Reason: "JetStream could not be read (--nats-url): " + r.StreamError}
+		}
 	}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(r); err != nil {
@@ -76,6 +183,21 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	} else if r.OK {
 		fmt.Fprintf(stdout, "ok: venue %s verifies (%d events, %d orders, %d seals)\n", *venue, r.EventsChecked, r.OrdersChecked, r.SealsChecked)
+		if !r.SignaturesChecked {
+			fmt.Fprintln(stdout, "warning: seal signatures NOT checked (--no-signatures)")
+		}
+		last := "no seal yet"
+		if r.LastSealAgeSeconds != nil {
+			last = fmt.Sprintf("last seal %s ago", (time.Duration(*r.LastSealAgeSeconds) * time.Second).String())
+		}
+		unsealed := ""
+		if r.UnsealedAgeSeconds != nil {
+			unsealed = fmt.Sprintf(", the oldest %s old", (time.Duration(*r.UnsealedAgeSeconds) * time.Second).String())
+		}
+		fmt.Fprintf(stdout, "%s; %d events not sealed yet%s\n", last, r.UnsealedEvents, unsealed)
+		if r.StreamChecked {
+			fmt.Fprintf(stdout, "JetStream: %d orders match their last message (the others changed within --stream-grace, are in flight, or are older than the stream keeps)\n", *r.StreamOrdersChecked)
+		}
 	} else {
 		fmt.Fprintf(stdout, "BROKEN: venue %s: %s (after %d good events)\n", *venue, r.Broken, r.EventsChecked)
 	}
@@ -170,54 +292,6 @@ func writeShiftTable(out io.Writer, venue string, r audit.Report) error {
 	return w.Flush()
 }
 
-// csvHeader is the one header of the CSV report; each row fills the columns
-// of its section.
-var csvHeader = []string{"section", "staff", "orders_closed", "sales_cents", "tips_cents", "voids", "comps",
-	"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
-	"overridden_version", "count"}
-
-func writeShiftCSV(out io.Writer, r audit.Report) error {
-	w := csv.NewWriter(out)
-	row := func(vals map[string]string) error {
-		rec := make([]string, len(csvHeader))
-		for i, h := range csvHeader {
-			rec[i] = vals[h]
-		}
-		return w.Write(rec)
-	}
-	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
-	if err := w.Write(csvHeader); err != nil {
-		return err
-	}
-	for _, s := range r.ByStaff {
-		if err := row(map[string]string{"section": "staff", "staff": s.Staff, "orders_closed": i64(s.OrdersClosed),
-			"sales_cents": i64(s.SalesCents), "tips_cents": i64(s.TipsCents), "voids": i64(s.Voids), "comps": i64(s.Comps)}); err != nil {
-			return err
-		}
-	}
-	for _, sec := range []struct {
-		name string
-		rows []audit.LineAction
-	}{{"void", r.Voids}, {"comp", r.Comps}} {
-		for _, a := range sec.rows {
-			if err := row(map[string]string{"section": sec.name, "order_id": a.OrderID.String(), "version": i64(a.Version),
-				"table": a.Table, "line_id": a.LineID, "sku": a.SKU, "qty": i64(a.Qty), "amount_cents": i64(a.AmountCents),
-				"reason": a.Reason, "by": a.By, "at": a.At.Format(time.RFC3339Nano)}); err != nil {
-				return err
-			}
-		}
-	}
-	for _, f := range r.ForcedOverrides {
-		if err := row(map[string]string{"section": "forced_override", "order_id": f.OrderID.String(), "version": i64(f.Version),
-			"table": f.Table, "by": f.By, "at": f.At.Format(time.RFC3339Nano), "overridden_version": i64(f.OverriddenVersion)}); err != nil {
-			return err
-		}
-	}
-	for _, c := range r.Conflicts.ByTable {
-		if err := row(map[string]string{"section": "conflicts", "table": c.Table, "count": i64(c.Count)}); err != nil {
-			return err
-		}
-	}
-	w.Flush()
-	return w.Error()
-}
+// writeShiftCSV writes the report as CSV with audit.WriteCSV, the writer
+// GET /v1/audit/shift?format=csv uses too.
+func writeShiftCSV(out io.Writer, r audit.Report) error { return audit.WriteCSV(out, r) }

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,6 +18,11 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/store"
 )
 
 // runPosd runs the built binary with DATABASE_URL set and returns its
@@ -157,6 +163,8 @@ func TestAuditShiftCLI(t *testing.T) {
 			{[]string{"audit", "shift", "--from", sc.From.Format(time.RFC3339), "--to", sc.To.Format(time.RFC3339)}, "--venue"},
 			{shiftArgs(sc, "xml"), "--format"},
 			{[]string{"audit", "verify"}, "--venue"},
+			{[]string{"audit", "verify", "--venue", "demo", "--public-key", "abc"}, "--public-key"},
+			{[]string{"audit", "keygen"}, "--out"},
 			{[]string{"audit"}, "subcommand"},
 		} {
 			out, errOut, code := runPosd(t, url, c.args...)
@@ -166,28 +174,61 @@ func TestAuditShiftCLI(t *testing.T) {
 	})
 }
 
-// TestAuditVerifyCLI: "posd audit verify" exits 0 and says ok on an intact
-// journal, and exits 1 naming the order and version after a superuser edited
-// an event with the triggers off.
+// TestAuditVerifyCLI: "posd audit verify" needs the seals' public key (or
+// an explicit --no-signatures), exits 0 and says ok on an intact journal,
+// with the last seal's age, and exits 1 naming the order and version after
+// a superuser edited an event with the triggers off.
 func TestAuditVerifyCLI(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	sc := apitest.ScriptShift(t, s)
 	events := s.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'")
 	require.EqualValues(t, 18, events)
+	require.NoError(t, (&audit.Sealer{Pool: s.DB.Pool, Key: s.SealKey}).SealAll(context.Background()))
+	pub := audit.PublicKeyHex(s.SealKey)
 
 	// posd's own (non-owner) role is enough to audit.
 	for _, url := range []string{s.DB.AdminURL, s.DB.AppURL} {
-		out, errOut, code := runPosd(t, url, "audit", "verify", "--venue", "demo")
+		out, errOut, code := runPosd(t, url, "audit", "verify", "--venue", "demo", "--public-key", pub)
 		require.Zero(t, code, out+errOut)
 		require.True(t, strings.HasPrefix(out, "ok"), out)
-		require.Contains(t, out, "(18 events, 4 orders, 0 seals)")
+		require.Contains(t, out, "(18 events, 4 orders, 1 seals)")
+		require.Contains(t, out, "0 events not sealed yet")
 	}
-	out, errOut, code := runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json")
+	out, errOut, code := runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json", "--public-key", pub)
 	require.Zero(t, code, errOut)
 	var res audit.Result
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
-	require.Equal(t, audit.Result{OK: true, EventsChecked: events, OrdersChecked: 4}, res)
+	require.True(t, res.OK)
+	require.True(t, res.SignaturesChecked)
+	require.Equal(t, []int64{events, 4, 1}, []int64{res.EventsChecked, res.OrdersChecked, res.SealsChecked})
+	require.NotNil(t, res.LastSealAt)
+
+	// The key from a file, as keygen writes it; another key fails the seal.
+	dir := t.TempDir()
+	out, errOut, code = runPosd(t, "", "audit", "keygen", "--out", dir+"/other.key")
+	require.Zero(t, code, errOut)
+	fi, err := os.Stat(dir + "/other.key")
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	otherPub, errOut, code := runPosd(t, "", "audit", "public-key", "--seal-key-file", dir+"/other.key")
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, "public key: "+strings.TrimSpace(otherPub))
+	_, errOut, code = runPosd(t, "", "audit", "keygen", "--out", dir+"/other.key")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "exists", "keygen never overwrites a key")
+	require.NoError(t, os.WriteFile(dir+"/other.pub", []byte(otherPub), 0o644))
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--public-key", dir+"/other.pub")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "seal 1: seal signature does not verify")
+
+	// Without a key, only on request, and said so.
+	_, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo")
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--public-key")
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--no-signatures")
+	require.Zero(t, code, out)
+	require.Contains(t, out, "signatures NOT checked")
 
 	// Behind posd's back: who voided the fries (T2 version 4).
 	ctx := context.Background()
@@ -198,13 +239,13 @@ func TestAuditVerifyCLI(t *testing.T) {
 		_, err := tx.Exec(ctx, "UPDATE order_events SET actor_staff = 'Bruno' WHERE order_id = $1 AND version = 4", sc.Orders["T2"])
 		return err
 	}))
-	out, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo")
+	out, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--public-key", pub)
 	require.Equal(t, 1, code, out+errOut)
 	require.True(t, strings.HasPrefix(out, "BROKEN: "), out)
 	require.Contains(t, out, "order "+sc.Orders["T2"].String()+" version 4")
 	require.Contains(t, errOut, "does not verify")
 
-	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json")
+	out, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json", "--public-key", pub)
 	require.Equal(t, 1, code, out)
 	var broken struct {
 		OK     bool `json:"ok"`
@@ -225,6 +266,57 @@ func TestAuditVerifyCLI(t *testing.T) {
 	require.Contains(t, broken.Broken.Reason, "hash does not match")
 
 	// The other venue is untouched and still verifies.
-	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2")
+	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2", "--public-key", pub)
 	require.Zero(t, code)
+}
+
+// TestAuditVerifyCLIWithNATS: with --nats-url, "posd audit verify" compares
+// each order with its last JetStream message: ok while every committed
+// change is published (or in flight), exit 1 naming the order and version
+// once posd's own role moved the relay's cursor past an unpublished change;
+// a NATS it cannot reach is an error, never an ok.
+func TestAuditVerifyCLIWithNATS(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{NoRelay: true})
+	ctx := context.Background()
+	stop, _ := s.StartRelay(t, outbox.Options{})
+	pub := audit.PublicKeyHex(s.SealKey)
+	waiter := order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+	o, err := s.Store.Open(ctx, "demo", "T1", 2, waiter, nil)
+	require.NoError(t, err)
+	stream, err := s.JS.Stream(ctx, outbox.StreamName)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := stream.GetLastMsgForSubject(ctx, kitchen.OrderSubject("demo", o.ID))
+		return err == nil
+	}, 30*time.Second, 10*time.Millisecond)
+	args := []string{"audit", "verify", "--venue", "demo", "--public-key", pub, "--nats-url", s.NATS.ClientURL(), "--stream-grace", "1ms"}
+	out, errOut, code := runPosd(t, s.DB.AppURL, args...)
+	require.Zero(t, code, out+errOut)
+	require.Contains(t, out, "JetStream: 1 orders match their last message")
+
+	stop()
+	one, guests := int64(1), 4
+	_, _, err = s.Store.Patch(ctx, "demo", o.ID, store.Patch{Expected: &one, Ops: []order.Op{{Op: order.OpSetGuests, Guests: &guests}}}, waiter)
+	require.NoError(t, err)
+	out, errOut, code = runPosd(t, s.DB.AppURL, args...)
+	require.Zero(t, code, "a change in flight is no broken link: "+out+errOut)
+	_, err = pgscope.System(s.DB.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
+		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC LIMIT 1) o WHERE c.name = 'relay'`)
+	require.NoError(t, err)
+	out, errOut, code = runPosd(t, s.DB.AppURL, args...)
+	require.Equal(t, 1, code, out+errOut)
+	require.Contains(t, out, "BROKEN: venue demo: order "+o.ID.String()+" version 2: the last message on JetStream")
+	// Without --nats-url the database alone still verifies: only the
+	// comparison with JetStream shows it.
+	out, errOut, code = runPosd(t, s.DB.AppURL, "audit", "verify", "--venue", "demo", "--public-key", pub)
+	require.Zero(t, code, out+errOut)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := "nats://" + ln.Addr().String()
+	require.NoError(t, ln.Close())
+	_, errOut, code = runPosd(t, s.DB.AppURL, "audit", "verify", "--venue", "demo", "--public-key", pub, "--nats-url", dead)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "--nats-url")
 }

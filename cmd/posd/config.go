@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 )
 
@@ -62,11 +63,21 @@ func newLogger(out io.Writer, format, level string) (zerolog.Logger, error) {
 	switch format {
 	case "json":
 	case "console":
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000"}
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000", NoColor: !colorTerminal(out)}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format must be json or console; got %q", format)
 	}
 	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// colorTerminal reports whether console logs to out may carry ANSI colours:
+// only on a terminal, and not when NO_COLOR is set (no-color.org).
+func colorTerminal(out io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := out.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
 // redactURL hides the password of a connection URL for logging.
@@ -88,4 +99,88 @@ func redactURL(raw string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// redactDSN hides the password of a Postgres connection string in either of
+// libpq's forms: a URL (postgres://user:pw@host/db?password=…) or key=value
+// pairs (host=db password='s3 cret'). Anything that is neither is not shown.
+func redactDSN(raw string) string {
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		return redactURL(raw)
+	}
+	pairs, ok := splitKeyValueDSN(raw)
+	if !ok {
+		return "(unparseable connection string)"
+	}
+	var b strings.Builder
+	for i, kv := range pairs {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		v := kv[1]
+		if strings.Contains(strings.ToLower(kv[0]), "password") {
+			v = "xxxxx"
+		}
+		b.WriteString(kv[0] + "=" + quoteDSNValue(v))
+	}
+	return b.String()
+}
+
+// splitKeyValueDSN parses libpq's key=value form: keys, optional spaces
+// around "=", values bare (up to the next space) or single-quoted with
+// backslash escapes.
+func splitKeyValueDSN(s string) ([][2]string, bool) {
+	var out [][2]string
+	for {
+		s = strings.TrimLeft(s, " \t\n\r")
+		if s == "" {
+			return out, true
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			return nil, false
+		}
+		key := strings.TrimRight(s[:eq], " \t\n\r")
+		if key == "" || strings.ContainsAny(key, " \t\n\r'") {
+			return nil, false
+		}
+		s = strings.TrimLeft(s[eq+1:], " \t\n\r")
+		var val strings.Builder
+		if strings.HasPrefix(s, "'") {
+			s = s[1:]
+			closed := false
+			for len(s) > 0 {
+				c := s[0]
+				s = s[1:]
+				if c == '\\' && len(s) > 0 {
+					val.WriteByte(s[0])
+					s = s[1:]
+					continue
+				}
+				if c == '\'' {
+					closed = true
+					break
+				}
+				val.WriteByte(c)
+			}
+			if !closed {
+				return nil, false
+			}
+		} else {
+			end := strings.IndexAny(s, " \t\n\r")
+			if end < 0 {
+				end = len(s)
+			}
+			val.WriteString(s[:end])
+			s = s[end:]
+		}
+		out = append(out, [2]string{key, val.String()})
+	}
+}
+
+func quoteDSNValue(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\n\r'\\") {
+		return v
+	}
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }

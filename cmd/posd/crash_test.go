@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/natsembed"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgcluster"
@@ -40,7 +43,8 @@ func startServe(t *testing.T, dbURL, natsURL string) *serveProc {
 	require.NoError(t, err)
 	p := &serveProc{addr: "127.0.0.1:" + strconv.Itoa(port)}
 	p.cmd = exec.Command(posdBin, "serve", "--log-level", "warn")
-	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "POSD_ADDR="+p.addr)
+	p.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "NATS_URL="+natsURL, "POSD_ADDR="+p.addr,
+		"POSD_SEAL_KEY_FILE="+testSealKeyFile(t))
 	p.cmd.Stderr = os.Stderr
 	require.NoError(t, p.cmd.Start())
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
@@ -53,6 +57,23 @@ func startServe(t *testing.T, dbURL, natsURL string) *serveProc {
 		return resp.StatusCode == 200
 	}, 30*time.Second, 50*time.Millisecond)
 	return p
+}
+
+// sealKeyFiles holds each test's seal key file: every posd serve a test
+// starts (restarts included) signs with the same key, as replicas do.
+var sealKeyFiles sync.Map
+
+// testSealKeyFile is the test's seal key file, created on first use.
+func testSealKeyFile(t *testing.T) string {
+	t.Helper()
+	if p, ok := sealKeyFiles.Load(t); ok {
+		return p.(string)
+	}
+	path := filepath.Join(t.TempDir(), "seal.key")
+	_, err := audit.WriteSealKey(path)
+	require.NoError(t, err)
+	sealKeyFiles.Store(t, path)
+	return path
 }
 
 func call(client *http.Client, method, url, token, body string) (int, map[string]any, error) {
@@ -167,9 +188,14 @@ func TestSIGKILLUnderLoad(t *testing.T) {
 		}
 		require.EqualValues(t, db.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id), o["version"])
 	}
-	res, err := store.New(db.Pool).Verify(ctx, "demo")
+	// The seals written across the kills verify with the one key.
+	key, err := audit.LoadSealKey(testSealKeyFile(t))
+	require.NoError(t, err)
+	res, err := store.New(db.Pool).Verify(ctx, "demo", audit.VerifyOptions{
+		PublicKey: key.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res.Broken)
+	require.NotZero(t, res.SealsChecked, "each restart seals what the killed process left unsealed")
 
 	// Delivery survived the kills: every committed event is in the stream
 	// once (JetStream dropped the relay's replays).

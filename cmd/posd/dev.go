@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/migrate"
 	"github.com/posd/posd/internal/natsembed"
 	"github.com/posd/posd/internal/pgcluster"
@@ -23,6 +27,9 @@ import (
 const (
 	devDatabase = "posd"
 	devAppRole  = "posd"
+	// devSealKeyFile is where posd dev keeps the journal's seal signing key,
+	// under --data-dir; created on first start, reused after.
+	devSealKeyFile = "seal.key"
 )
 
 func runDev(ctx context.Context, args []string, stderr io.Writer) error {
@@ -55,6 +62,11 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
+	// Every port is checked before anything is created, and every conflict
+	// is named at once with the flag that moves it.
+	if err := checkDevPorts(*addr, *pgPort, *natsPort, filepath.Join(dir, "postgres")); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create --data-dir: %w", err)
 	}
@@ -62,7 +74,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info().Str("data_dir", dir).Int("pg_port", *pgPort).Msg("starting local Postgres")
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{
 		DataDir: filepath.Join(dir, "postgres"), Port: *pgPort, Durable: true,
-		Log: log,
+		Log: log.With().Str("component", "postgres").Logger(),
 	})
 	if err != nil {
 		return fmt.Errorf("start Postgres: %w", err)
@@ -104,12 +116,56 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info().Msg("NATS stopped")
 	}()
 
+	keyPath := filepath.Join(dir, devSealKeyFile)
+	sealKey, created, err := audit.LoadOrCreateSealKey(keyPath)
+	if err != nil {
+		return err
+	}
+	log.Info().Str("seal_key_file", keyPath).Bool("created", created).Str("seal_public_key", audit.PublicKeyHex(sealKey)).
+		Msg("journal seal key (verify with: posd audit verify --public-key <seal_public_key>)")
+
 	appURL := (&url.URL{Scheme: "postgres", User: url.User(devAppRole), Host: "127.0.0.1:" + strconv.Itoa(cluster.Port()),
 		Path: devDatabase, RawQuery: "sslmode=disable"}).String()
 	return serveStack(ctx, log, stack{
-		addr: *addr, databaseURL: appURL, natsURL: ns.ClientURL(),
+		addr: *addr, databaseURL: appURL, natsURL: ns.ClientURL(), streamReplicas: 1, sealKey: sealKey,
 		onListening: func(bound string) { devBanner(log, bound, adminURL, ns.ClientURL()) },
 	})
+}
+
+// checkDevPorts reports every listen address of posd dev that is taken, each
+// with its flag. The Postgres port is not a conflict when the server holding
+// it is one an earlier posd dev left running on this data directory (it is
+// taken over).
+func checkDevPorts(addr string, pgPort, natsPort int, pgDataDir string) error {
+	type want struct{ flag, env, addr string }
+	wants := []want{
+		{"--addr", "POSD_ADDR", addr},
+		{"--pg-port", "POSD_PG_PORT", net.JoinHostPort("127.0.0.1", strconv.Itoa(pgPort))},
+		{"--nats-port", "POSD_NATS_PORT", net.JoinHostPort("127.0.0.1", strconv.Itoa(natsPort))},
+	}
+	var problems []string
+	if pgPort == natsPort {
+		problems = append(problems, fmt.Sprintf("--pg-port and --nats-port are both %d", pgPort))
+	}
+	for _, w := range wants {
+		if w.flag == "--pg-port" && pgcluster.LeftoverServer(pgDataDir) {
+			continue
+		}
+		if _, p, err := net.SplitHostPort(w.addr); err == nil && p == "0" {
+			continue
+		}
+		l, err := net.Listen("tcp", w.addr)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s %s is not available (%v); choose another with %s or %s",
+				w.flag, w.addr, errors.Unwrap(err), w.flag, w.env))
+			continue
+		}
+		_ = l.Close()
+	}
+	if len(problems) > 0 {
+		return errors.New("cannot start: " + strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 func seedDemo(ctx context.Context, url string) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/pgcluster"
 	"github.com/posd/posd/internal/pgtest"
 )
@@ -149,9 +150,25 @@ func TestDevLifecycle(t *testing.T) {
 		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {
 		require.Contains(t, logs, want)
 	}
+	// JSON lines name their component once (nats, postgres, outbox, sealer).
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		require.LessOrEqual(t, strings.Count(line, `"component":`), 1, line)
+	}
+	require.Contains(t, logs, `"component":"nats"`)
+	require.Contains(t, logs, `"component":"postgres"`)
 	status, o := p.request(t, "POST", "/v1/orders", "demo-waiter-1", `{"table":"T4","guests":2}`)
 	require.Equal(t, 201, status)
 	id := o["id"].(string)
+
+	// The first start created the seal key in the data dir, readable by
+	// its owner only, and logged its public half.
+	keyFile := filepath.Join(dataDir, "seal.key")
+	fi, err := os.Stat(keyFile)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	key, err := audit.LoadSealKey(keyFile)
+	require.NoError(t, err)
+	require.Contains(t, logs, audit.PublicKeyHex(key))
 
 	// posd connects as its own role, which is neither superuser nor owner.
 	conn, err := pgx.Connect(context.Background(), fmt.Sprintf("postgres://postgres@127.0.0.1:%d/posd?sslmode=disable", ports[1]))
@@ -175,11 +192,21 @@ func TestDevLifecycle(t *testing.T) {
 	require.Contains(t, p.logText(), "Postgres stopped")
 	require.NoFileExists(t, filepath.Join(dataDir, "postgres", "postmaster.pid"))
 
-	// Second start: the order is still there.
+	// Second start: the order is still there, the key is the same, and the
+	// seals (written on stop, and on start) check out with it.
 	p = startDev(t, dataDir, ports)
 	status, o = p.request(t, "GET", "/v1/orders/"+id, "demo-waiter-1", "")
 	require.Equal(t, 200, status)
 	require.Equal(t, "T4", o["table"])
+	again, err := audit.LoadSealKey(keyFile)
+	require.NoError(t, err)
+	require.Equal(t, key, again)
+	status, v := p.request(t, "GET", "/v1/audit/verify", "demo-manager", "")
+	require.Equal(t, 200, status)
+	require.Equal(t, true, v["ok"], "%v", v)
+	require.Equal(t, true, v["signatures_checked"])
+	require.GreaterOrEqual(t, v["seals_checked"], 1.0, "the stop sealed the new order: %v", v)
+	require.EqualValues(t, 0, v["unsealed_events"], "%v", v)
 
 	// Crash: posd dies, its Postgres keeps running; the next start recovers.
 	require.NoError(t, p.cmd.Process.Kill())
@@ -198,7 +225,7 @@ func TestDevLifecycle(t *testing.T) {
 }
 
 func TestHelpIsTrue(t *testing.T) {
-	for _, cmd := range []string{"dev", "serve", "migrate", "seed"} {
+	for _, cmd := range []string{"dev", "serve", "migrate", "seed", "version"} {
 		out, err := exec.Command(posdBin, cmd, "--help").CombinedOutput()
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "Usage: posd "+cmd)
@@ -210,6 +237,7 @@ func TestHelpIsTrue(t *testing.T) {
 	out, _ = exec.Command(posdBin, "serve", "--help").CombinedOutput()
 	require.Contains(t, string(out), "DATABASE_URL")
 	require.Contains(t, string(out), "NATS_URL")
+	require.Contains(t, string(out), "POSD_STREAM_REPLICAS")
 
 	out, err := exec.Command(posdBin, "serve").CombinedOutput()
 	require.Error(t, err)

@@ -244,7 +244,7 @@ func TestDeviceAddRefusals(t *testing.T) {
 		msg  string
 	}{
 		{url, add("--venue", "demo", "--role", "chef", "--name", "x"), `--role must be one of waiter, manager, kitchen, auditor; got "chef"`},
-		{url, add("--venue", "demo", "--name", "x"), "--role must be one of"},
+		{url, add("--venue", "demo", "--name", "x"), "--role is required (one of waiter, manager, kitchen, auditor)"},
 		{url, add("--venue", "nowhere", "--role", "waiter", "--name", "x"), `no such venue: "nowhere"`},
 		{url, add("--role", "waiter", "--name", "x"), "--venue is required"},
 		{url, add("--venue", "demo", "--role", "waiter"), "--name is required"},

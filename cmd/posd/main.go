@@ -7,6 +7,8 @@
 //	posd seed      write the demo venues, menu and tokens (DATABASE_URL)
 //	posd device    add, list and revoke devices and their tokens (DATABASE_URL)
 //	posd audit     the post-shift report and the journal check (DATABASE_URL)
+//	posd outbox    list and replay messages NATS refused for good (DATABASE_URL)
+//	posd version   print the version
 package main
 
 import (
@@ -33,6 +35,8 @@ Commands:
   seed      write demo data to DATABASE_URL (seed --demo)
   device    device add (print a new token), device list, device revoke
   audit     audit shift (post-shift report) and audit verify (check the hash chains)
+  outbox    outbox dead-letters (messages NATS refused for good) and outbox replay
+  version   print posd's version
 
 Run "posd <command> --help" for a command's flags.
 `
@@ -71,6 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDevice(ctx, rest, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, rest, stdout, stderr)
+	case "outbox":
+		return runOutbox(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		return runVersion(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

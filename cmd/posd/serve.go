@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,10 +34,21 @@ const shutdownTimeout = 10 * time.Second
 const defaultMaxConns = 16
 
 // sealInterval is how often each venue's order heads are sealed.
-const sealInterval = time.Minute
+const sealInterval = audit.DefaultSealInterval
 
 // outboxAckTimeout bounds the wait for a JetStream acknowledgement.
 const outboxAckTimeout = 5 * time.Second
+
+// defaultStreamReplicas is the POS stream's replica count unless
+// --stream-replicas says otherwise (1: one NATS server; posd dev always
+// uses 1). maxStreamReplicas is JetStream's own limit.
+const (
+	defaultStreamReplicas = 1
+	maxStreamReplicas     = 5
+)
+
+// streamCheckTimeout bounds the start-up check of the POS stream.
+const streamCheckTimeout = 10 * time.Second
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Serve the HTTP API against an existing Postgres and NATS.\n"+
@@ -45,17 +59,43 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	natsURL := fs.String("nats-url", envString("NATS_URL", nats.DefaultURL), "NATS server URL (NATS_URL)")
 	logFormat := fs.String("log-format", envString("POSD_LOG_FORMAT", "json"), "log format: json or console (POSD_LOG_FORMAT)")
 	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
+	var lim limits
+	lim.flags(fs)
+	replicas := fs.Int("stream-replicas", envInt("POSD_STREAM_REPLICAS", defaultStreamReplicas),
+		"replicas of the POS JetStream stream when posd creates it: 1 for one NATS server, 3 for a cluster (POSD_STREAM_REPLICAS)")
+	sealKeyFile := fs.String("seal-key-file", envString("POSD_SEAL_KEY_FILE", ""),
+		"file holding the Ed25519 seed that signs the journal's seals, mode 0600 (POSD_SEAL_KEY_FILE; create it with \"posd audit keygen\")")
+	prevKeys := fs.String("seal-previous-public-keys", envString("POSD_SEAL_PREVIOUS_PUBLIC_KEYS", ""),
+		"comma-separated public keys of rotated-out seal keys, whose seals posd still chains onto (POSD_SEAL_PREVIOUS_PUBLIC_KEYS)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := lim.validate(); err != nil {
+		return err
+	}
+	previous, err := audit.ParsePublicKeys(*prevKeys)
+	if err != nil {
+		return fmt.Errorf("--seal-previous-public-keys: %w", err)
+	}
 	if *dbURL == "" {
 		return errors.New("DATABASE_URL (or --database-url) is required")
+	}
+	if *replicas < 1 || *replicas > maxStreamReplicas {
+		return fmt.Errorf("--stream-replicas must be between 1 and %d, got %d", maxStreamReplicas, *replicas)
+	}
+	if *sealKeyFile == "" {
+		return errors.New("POSD_SEAL_KEY_FILE (or --seal-key-file) is required: create one with \"posd audit keygen --out FILE\"")
+	}
+	sealKey, err := audit.LoadSealKey(*sealKeyFile)
+	if err != nil {
+		return err
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
-	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL})
+	return serveStack(ctx, log, stack{addr: *addr, databaseURL: *dbURL, natsURL: *natsURL, limits: lim,
+		streamReplicas: *replicas, sealKey: sealKey, previousKeys: previous})
 }
 
 // stack is what serveStack connects to.
@@ -63,16 +103,69 @@ type stack struct {
 	addr        string
 	databaseURL string
 	natsURL     string
+	// streamReplicas is the POS stream's replica count when posd creates it.
+	streamReplicas int
+	// sealKey signs the journal's events and seals; previousKeys are the
+	// public halves of rotated-out keys.
+	sealKey      ed25519.PrivateKey
+	previousKeys []ed25519.PublicKey
 	// onListening, if set, is called with the bound address once the HTTP
 	// listener is up.
 	onListening func(addr string)
+	// limits are the deadlines and connection caps (zero: the defaults).
+	limits limits
+}
+
+// limits are the deadlines and connection caps of posd serve.
+type limits struct {
+	requestTimeout   time.Duration
+	statementTimeout time.Duration
+	maxConns         int
+	maxConnsPerIP    int
+}
+
+func (l *limits) flags(fs *flag.FlagSet) {
+	fs.DurationVar(&l.requestTimeout, "request-timeout", envDuration("POSD_REQUEST_TIMEOUT", httpapi.DefaultRequestTimeout),
+		"deadline of every request but the kitchen stream; past it the request answers 503 (POSD_REQUEST_TIMEOUT)")
+	fs.DurationVar(&l.statementTimeout, "statement-timeout", envDuration("POSD_STATEMENT_TIMEOUT", store.DefaultStatementTimeout),
+		"Postgres statement_timeout of posd's connections, unless DATABASE_URL sets one (POSD_STATEMENT_TIMEOUT)")
+	fs.IntVar(&l.maxConns, "max-conns", envInt("POSD_MAX_CONNS", httpapi.DefaultMaxConns),
+		"most HTTP connections open at once; one more is answered 503 (POSD_MAX_CONNS)")
+	fs.IntVar(&l.maxConnsPerIP, "max-conns-per-ip", envInt("POSD_MAX_CONNS_PER_IP", httpapi.DefaultMaxConnsPerIP),
+		"most HTTP connections from one client address; one more is answered 429 (POSD_MAX_CONNS_PER_IP)")
+}
+
+func (l *limits) validate() error {
+	switch {
+	case l.requestTimeout <= 0:
+		return fmt.Errorf("--request-timeout must be positive, got %s", l.requestTimeout)
+	case l.statementTimeout <= 0:
+		return fmt.Errorf("--statement-timeout must be positive, got %s", l.statementTimeout)
+	case l.maxConns < 1:
+		return fmt.Errorf("--max-conns must be at least 1, got %d", l.maxConns)
+	case l.maxConnsPerIP < 1:
+		return fmt.Errorf("--max-conns-per-ip must be at least 1, got %d", l.maxConnsPerIP)
+	}
+	return nil
+}
+
+// envDuration is envString for durations; a malformed value falls back to
+// def.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
 }
 
 // serveStack runs the server until ctx is cancelled, then shuts down in
 // reverse order: stop accepting and drain HTTP, close NATS, close the pool.
 func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
-	log.Info().Str("addr", sc.addr).Str("database_url", redactURL(sc.databaseURL)).
-		Str("nats_url", redactURL(sc.natsURL)).Msg("starting posd")
+	log.Info().Str("version", buildVersion()).Str("addr", sc.addr).Str("database_url", redactDSN(sc.databaseURL)).
+		Str("nats_url", redactURL(sc.natsURL)).Int("stream_replicas", sc.streamReplicas).
+		Str("seal_public_key", audit.PublicKeyHex(sc.sealKey)).Msg("starting posd")
 
 	poolCfg, err := pgxpool.ParseConfig(sc.databaseURL)
 	if err != nil {
@@ -82,6 +175,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		poolCfg.MaxConns = defaultMaxConns
 	}
 	poolCfg.ConnConfig.RuntimeParams["application_name"] = "posd"
+	store.ConfigurePool(poolCfg, sc.limits.statementTimeout)
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return fmt.Errorf("connect to Postgres: %w", err)
@@ -112,12 +206,18 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		return fmt.Errorf("JetStream: %w", err)
 	}
 
+	if err := checkStream(ctx, log, nc, js, sc.streamReplicas); err != nil {
+		return err
+	}
+
 	m := metrics.New()
 	st := store.New(pool)
+	st.SignEvents(sc.sealKey)
 	relayCtx, stopRelay := context.WithCancel(context.Background())
 	relayDone := make(chan struct{})
 	relay := outbox.New(poolCfg.ConnConfig.Copy(), js, outbox.Options{
 		Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(m.Registry),
+		Replicas: sc.streamReplicas,
 	})
 	st.OnCommit(relay.Kick)
 	go func() {
@@ -126,7 +226,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 			log.Error().Err(err).Msg("outbox relay stopped")
 		}
 	}()
-	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Log: log.With().Str("component", "sealer").Logger()}
+	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Key: sc.sealKey, Previous: sc.previousKeys, Log: log.With().Str("component", "sealer").Logger()}
 	sealerDone := make(chan struct{})
 	go func() {
 		defer close(sealerDone)
@@ -144,14 +244,18 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		<-sweeperDone
 	}
 	srv := httpapi.New(httpapi.Config{
-		Store:   st,
-		KDS:     kds.NewGateway(js, st.OpenTickets, 15*time.Second),
-		Auth:    auth.NewAuthenticator(pool),
-		Metrics: m,
-		Log:     log,
+		Store:          st,
+		KDS:            kds.NewGateway(js, st.OpenTickets, 15*time.Second),
+		Auth:           auth.NewAuthenticator(pool),
+		Metrics:        m,
+		Log:            log,
+		Version:        buildVersion(),
+		RequestTimeout: sc.limits.requestTimeout, MaxConns: sc.limits.maxConns, MaxConnsPerIP: sc.limits.maxConnsPerIP,
+		Audit: audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), PreviousKeys: sc.previousKeys,
+			SealInterval: sealInterval, Stream: audit.JetStreamOf(js)},
 		Ready: []httpapi.Check{
 			{Name: "postgres", Run: pool.Ping},
-			{Name: "nats", Run: func(context.Context) error {
+			{Name: "nats", Reported: true, Run: func(context.Context) error {
 				if !nc.IsConnected() {
 					return fmt.Errorf("not connected (%s)", nc.Status())
 				}
@@ -166,7 +270,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		return fmt.Errorf("listen on %s: %w", sc.addr, err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.App().Listener(ln) }()
+	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info().Str("url", "http://"+ln.Addr().String()).Msg("HTTP API listening")
 	if sc.onListening != nil {
 		sc.onListening(ln.Addr().String())
@@ -188,6 +292,33 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		log.Warn().Err(err).Msg("NATS drain")
 	}
 	log.Info().Msg("posd stopped")
+	return nil
+}
+
+// checkStream creates the POS stream, or checks the existing one, when NATS
+// is reachable at start: settings posd cannot work with stop it here with the
+// reason, other differences from posd's own settings are logged as warnings
+// and left as the operator set them. When NATS is away the relay makes the
+// same check once it can reach it (and publishes nothing until it passes).
+func checkStream(ctx context.Context, log zerolog.Logger, nc *nats.Conn, js jetstream.JetStream, replicas int) error {
+	if !nc.IsConnected() {
+		log.Warn().Str("nats_status", nc.Status().String()).Msg("NATS unreachable at start: orders are taken, delivery waits in the outbox")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamCheckTimeout)
+	defer cancel()
+	_, soft, err := outbox.CheckStream(ctx, js, replicas)
+	for _, d := range soft {
+		log.Warn().Str("stream", outbox.StreamName).Str("difference", d).
+			Msg("the existing stream differs from posd's settings; left as it is")
+	}
+	var mismatch *outbox.StreamMismatchError
+	if errors.As(err, &mismatch) {
+		return err
+	}
+	if err != nil {
+		log.Warn().Err(err).Msg("could not check the POS stream at start; the relay retries")
+	}
 	return nil
 }
 

@@ -1,8 +1,8 @@
 -- name: InsertConflict :exec
 INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
-                             expected_version, current_version, via, at)
+                             expected_version, current_version, via, at, signature)
 VALUES (@venue_id, @id, @order_id, @table_id, @device, @staff, @role,
-        @expected_version, @current_version, @via, @at);
+        @expected_version, @current_version, @via, @at, sqlc.narg('signature'));
 
 -- ShiftSalesByServer: orders closed in [from, to) per server (the staff who
 -- opened them), with sales (voided and comped lines excluded) and tips.
@@ -27,15 +27,15 @@ WHERE o.venue_id = @venue_id AND o.status = 'closed'
 GROUP BY o.server_staff
 ORDER BY o.server_staff;
 
--- ShiftLineEvents lists the events in [from, to) that void or comp a line;
--- the ops are decoded by the caller.
+-- ShiftLineEvents lists the changes (order.patched events) in [from, to);
+-- the caller decodes their ops and keeps the voids and comps. (Matching the
+-- JSON text would miss an op written with other spacing or escapes.)
 -- name: ShiftLineEvents :many
 SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, e.ops::text AS ops
 FROM order_events e
 JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
 WHERE e.venue_id = @venue_id AND e.at >= @from_time AND e.at < @to_time
   AND e.type = 'order.patched'
-  AND (strpos(e.ops::text, '"op":"void_item"') > 0 OR strpos(e.ops::text, '"op":"comp_item"') > 0)
 ORDER BY e.at, e.order_id, e.version;
 
 -- name: ShiftForcedOverrides :many
@@ -65,7 +65,7 @@ LIMIT @page_size;
 
 -- name: VerifyOrderEvents :many
 SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
-       forced, overridden_version, hash
+       forced, overridden_version, hash, signature
 FROM order_events
 WHERE venue_id = @venue_id AND order_id = @order_id
 ORDER BY version;
@@ -81,20 +81,20 @@ ORDER BY e.order_id
 LIMIT 1;
 
 -- name: ListSeals :many
-SELECT seq, sealed_at, heads::text AS heads, hash
+SELECT seq, sealed_at, heads::text AS heads, hash, signature
 FROM venue_seals
 WHERE venue_id = @venue_id
 ORDER BY seq;
 
 -- name: LastSeal :one
-SELECT seq, sealed_at, hash FROM venue_seals
+SELECT seq, sealed_at, hash, signature FROM venue_seals
 WHERE venue_id = @venue_id
 ORDER BY seq DESC
 LIMIT 1;
 
 -- name: InsertSeal :exec
-INSERT INTO venue_seals (venue_id, seq, sealed_at, heads, hash)
-VALUES (@venue_id, @seq, @sealed_at, @heads, @hash);
+INSERT INTO venue_seals (venue_id, seq, sealed_at, heads, hash, signature)
+VALUES (@venue_id, @seq, @sealed_at, @heads, @hash, @signature);
 
 -- OrderHeadsSince lists the heads of orders that changed at or after since.
 -- name: OrderHeadsSince :many
@@ -110,3 +110,89 @@ SELECT id FROM venues ORDER BY id;
 SELECT posd_event_hash(@prev::bytea, e) AS hash
 FROM order_events e
 WHERE e.venue_id = @venue_id AND e.order_id = @order_id AND e.version = @version;
+
+-- VerifyOrderTickets lists the kitchen tickets of a page of orders for the
+-- verifier, with the actions their log records.
+-- name: VerifyOrderTickets :many
+SELECT t.id, t.order_id, t.table_id, t.station, t.kind, t.lines::text AS lines, t.status, t.server,
+       t.order_version, t.created_at, t.bumped_at,
+       coalesce((SELECT array_agg(te.action ORDER BY te.at, te.id)
+                 FROM kitchen_ticket_events te
+                 WHERE te.venue_id = t.venue_id AND te.ticket_id = t.id), '{}')::text[] AS actions
+FROM kitchen_tickets t
+WHERE t.venue_id = @venue_id AND t.order_id = ANY(@order_ids::uuid[])
+ORDER BY t.order_id, t.order_version, t.id;
+
+-- VerifyConflicts finds a recorded refused write that cannot be true: its
+-- order does not exist, or it names a current version the order never
+-- reached or an expected version equal to it.
+-- name: VerifyConflicts :many
+SELECT c.id, c.order_id, c.expected_version, c.current_version
+FROM order_conflicts c
+LEFT JOIN orders o ON o.venue_id = c.venue_id AND o.id = c.order_id
+WHERE c.venue_id = @venue_id
+  AND (o.id IS NULL OR c.current_version < 1 OR c.current_version > o.version
+       OR c.expected_version = c.current_version OR c.expected_version < 0)
+ORDER BY c.at, c.id
+LIMIT 1;
+
+-- VerifyDevices lists who may appear as an event's actor: every device the
+-- venue has had (revoked ones too: their old events stay valid). posd's role
+-- cannot insert devices.
+-- name: VerifyDevices :many
+SELECT name, role, staff FROM devices WHERE venue_id = @venue_id;
+
+-- JournalSignedSince is when posd began signing ticket events and refused
+-- writes (migration 0013): rows dated before it may be unsigned.
+-- name: JournalSignedSince :one
+SELECT at FROM journal_signed_since;
+
+-- VerifyTicketEventsPage is a page of a venue's kitchen ticket events, with
+-- the order (and version) of their ticket, for checking signatures.
+-- name: VerifyTicketEventsPage :many
+SELECT te.id, te.ticket_id, te.action, te.at, te.actor_device, te.actor_staff, te.signature,
+       t.order_id, t.order_version
+FROM kitchen_ticket_events te
+JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
+WHERE te.venue_id = @venue_id AND te.id > @after_id
+ORDER BY te.id
+LIMIT @page_size;
+
+-- VerifyConflictsPage is a page of a venue's recorded refused writes, for
+-- checking signatures.
+-- name: VerifyConflictsPage :many
+SELECT id, order_id, table_id, device, staff, role, expected_version, current_version, via, at, signature
+FROM order_conflicts
+WHERE venue_id = @venue_id AND id > @after_id
+ORDER BY id
+LIMIT @page_size;
+
+-- VerifyOutboxOrphans finds outbox rows (published or not) whose message
+-- id names no event or ticket event of their order: messages the log does
+-- not hold.
+-- name: VerifyOutboxOrphans :many
+WITH o AS MATERIALIZED (
+    SELECT id, msg_id, msg_type, order_id, order_version,
+           CASE WHEN msg_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN msg_id::uuid END AS mid
+    FROM outbox WHERE venue_id = @venue_id)
+SELECT o.id, o.msg_id, o.msg_type, o.order_id, o.order_version
+FROM o
+WHERE NOT EXISTS (SELECT 1 FROM order_events e
+                  WHERE e.venue_id = @venue_id AND e.order_id = o.order_id AND e.version = o.order_version
+                    AND e.id = o.mid)
+  AND NOT EXISTS (SELECT 1 FROM kitchen_ticket_events te
+                  JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
+                  WHERE te.venue_id = @venue_id AND te.id = o.mid AND t.order_id = o.order_id)
+ORDER BY o.id
+LIMIT 1;
+
+-- VerifyPendingOutbox lists, per order of the venue, the newest order
+-- version with an outbox row the relay has not passed yet (in flight: not
+-- on JetStream yet, rightly). Without a cursor every row is pending.
+-- name: VerifyPendingOutbox :many
+SELECT o.order_id, max(o.order_version)::bigint AS order_version
+FROM outbox o
+LEFT JOIN outbox_cursor c ON c.name = @relay::text
+WHERE o.venue_id = @venue_id AND (c.name IS NULL OR (o.txid, o.id) > (c.txid, c.id))
+GROUP BY o.order_id;

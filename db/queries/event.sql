@@ -1,8 +1,8 @@
 -- name: InsertEvent :exec
 INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
-                          actor_role, ops, forced, overridden_version, hash)
+                          actor_role, ops, forced, overridden_version, hash, signature)
 VALUES (@venue_id, @order_id, @version, @id, @type, @at, @actor_device, @actor_staff,
-        @actor_role, @ops, @forced, @overridden_version, @hash);
+        @actor_role, @ops, @forced, @overridden_version, @hash, sqlc.narg('signature'));
 
 -- name: ListEvents :many
 SELECT venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops,

@@ -1,22 +1,36 @@
 -- name: InsertTickets :exec
 INSERT INTO kitchen_tickets (venue_id, id, order_id, table_id, station, kind, lines, status, server,
-                             order_version, created_at)
+                             order_version, created_at, part, parts, order_note, guests, reason, voided_by)
 SELECT @venue_id, unnest(@ids::uuid[]), @order_id, @table_id, unnest(@stations::text[]),
-       unnest(@kinds::text[]), unnest(@lines::jsonb[]), 'new', @server, @order_version, @created_at;
+       unnest(@kinds::text[]), unnest(@lines::jsonb[]), 'new', @server, @order_version, @created_at,
+       unnest(@part_nums::int[]), unnest(@part_counts::int[]),
+       @order_note, @guests, unnest(@reasons::text[]), unnest(@voided_by::text[]);
 
 -- name: InsertTicketEvents :exec
-INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff)
+INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff, signature)
 SELECT @venue_id, unnest(@ids::uuid[]), unnest(@ticket_ids::uuid[]), unnest(@actions::text[]),
-       @at, @actor_device, @actor_staff;
+       @at, @actor_device, @actor_staff, unnest(@signatures::bytea[]);
 
 -- name: ListOpenTickets :many
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = @venue_id AND station = @station AND status = 'new'
-ORDER BY created_at, id;
+ORDER BY created_at, id
+LIMIT @max_tickets;
+
+-- ListRecentReady is a station's most recently bumped tickets, newest first.
+-- name: ListRecentReady :many
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
+FROM kitchen_tickets
+WHERE venue_id = @venue_id AND station = @station AND status = 'ready' AND bumped_at > @since
+ORDER BY bumped_at DESC
+LIMIT @max_tickets;
 
 -- name: GetTicket :one
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = @venue_id AND id = @id;
 
@@ -26,7 +40,8 @@ WHERE venue_id = @venue_id AND id = @id;
 UPDATE kitchen_tickets
 SET status = @new_status, bumped_at = sqlc.narg('bumped_at')
 WHERE venue_id = @venue_id AND id = @id AND status = @from_status
-RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at;
+RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by;
 
 -- name: ListStations :many
 SELECT DISTINCT station FROM menu_items WHERE venue_id = @venue_id ORDER BY station;

@@ -13,11 +13,14 @@ SELECT id FROM orders
 WHERE venue_id = @venue_id AND table_id = @table_id AND status = 'open';
 
 -- name: ListOrdersFull :many
-SELECT * FROM orders_full
-WHERE venue_id = @venue_id
-  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
-  AND (sqlc.narg('table_id')::text IS NULL OR table_id = sqlc.narg('table_id'))
-ORDER BY opened_at DESC, id DESC
+SELECT f.* FROM orders_full f
+WHERE f.venue_id = @venue_id
+  AND (sqlc.narg('status')::text IS NULL OR f.status = sqlc.narg('status'))
+  AND (sqlc.narg('table_id')::text IS NULL OR f.table_id = sqlc.narg('table_id'))
+  -- The page after an order (GET /v1/orders?after=): older in the same order.
+  AND (sqlc.narg('after_id')::uuid IS NULL OR (f.opened_at, f.id) <
+       (SELECT a.opened_at, a.id FROM orders a WHERE a.id = sqlc.narg('after_id')))
+ORDER BY f.opened_at DESC, f.id DESC
 LIMIT @row_limit;
 
 -- BumpOrderVersion is the versioned write: it changes the order only if it is

@@ -37,7 +37,45 @@ SELECT coalesce((
     ORDER BY o.txid, o.id
     LIMIT 1), 0)::float8 AS lag_seconds;
 
--- name: PruneOutbox :execrows
-DELETE FROM outbox o
-USING outbox_cursor c
-WHERE c.name = @name AND (o.txid, o.id) <= (c.txid, c.id) AND o.created_at < @before;
+-- PruneOutbox deletes published rows written before @before. The app role
+-- cannot DELETE from the outbox itself (db/schema/0011_journal_trust.sql).
+-- name: PruneOutbox :one
+SELECT posd_prune_outbox(@name::text, @before::timestamptz)::bigint AS pruned;
+
+-- SetAsideOutbox copies outbox rows NATS refused for good into the dead
+-- letters with their errors. A row already set aside stays as it was.
+-- name: SetAsideOutbox :execrows
+INSERT INTO outbox_dead_letters (outbox_id, txid, venue_id, subject, msg_id, msg_type, order_id,
+                                 order_version, payload, created_at, error)
+SELECT o.id, o.txid, o.venue_id, o.subject, o.msg_id, o.msg_type, o.order_id, o.order_version,
+       o.payload, o.created_at, d.error
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@errors::text[]) AS error) d
+JOIN outbox o ON o.id = d.id
+ON CONFLICT (outbox_id) DO NOTHING;
+
+-- CountDeadLetters counts the dead letters not replayed yet.
+-- name: CountDeadLetters :one
+SELECT count(*) FROM outbox_dead_letters WHERE replayed_at IS NULL;
+
+-- name: ListDeadLetters :many
+SELECT outbox_id, venue_id, subject, msg_id, msg_type, order_id, order_version,
+       octet_length(payload)::bigint AS bytes, error, created_at, failed_at, replayed_at
+FROM outbox_dead_letters
+WHERE (sqlc.narg('venue_id')::text IS NULL OR venue_id = sqlc.narg('venue_id'))
+  AND (@include_replayed::boolean OR replayed_at IS NULL)
+ORDER BY outbox_id
+LIMIT @row_limit;
+
+-- ReplayDeadLetter puts a copy of a dead letter back into the outbox, as a
+-- new row with the same message id (JetStream drops it if the original did
+-- arrive after all), and stamps the dead letter replayed. No row: there is
+-- no such dead letter, or it was replayed already.
+-- name: ReplayDeadLetter :one
+WITH d AS (
+    UPDATE outbox_dead_letters SET replayed_at = now()
+    WHERE outbox_id = @outbox_id AND replayed_at IS NULL
+    RETURNING venue_id, subject, msg_id, msg_type, order_id, order_version, payload
+)
+INSERT INTO outbox (venue_id, subject, msg_id, msg_type, order_id, order_version, payload)
+SELECT venue_id, subject, msg_id, msg_type, order_id, order_version, payload FROM d
+RETURNING id;

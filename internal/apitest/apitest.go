@@ -6,6 +6,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,10 +17,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/kds"
@@ -43,6 +46,21 @@ type Options struct {
 	Heartbeat time.Duration
 	// StreamAuthCheck is how often a kitchen stream re-checks its device.
 	StreamAuthCheck time.Duration
+	// StreamLimits bound kitchen streams (zero fields: the defaults).
+	StreamLimits httpapi.StreamLimits
+	// RequestTimeout, StatementTimeout, MaxConns and MaxConnsPerIP are
+	// the server's bounds (0: posd's defaults).
+	RequestTimeout   time.Duration
+	StatementTimeout time.Duration
+	MaxConns         int
+	MaxConnsPerIP    int
+	// VerifyStream makes GET /v1/audit/verify compare each order with
+	// JetStream (as posd serve does), with StreamGrace (0: the default).
+	VerifyStream bool
+	StreamGrace  time.Duration
+	// Pool, when set, adjusts the configuration of the pool the server
+	// uses (not the test's DB handles), e.g. to point it at a dead port.
+	Pool func(*pgxpool.Config)
 }
 
 // Stack is one running posd over its own database and its own NATS server.
@@ -61,6 +79,13 @@ type Stack struct {
 	NATSDir string
 	NC      *nats.Conn
 	JS      jetstream.JetStream
+	// Server is the running HTTP edge (its Fiber app lists the routes).
+	Server *httpapi.Server
+
+	// SealKey is the server's seal signing key: GET /v1/audit/verify checks
+	// seals against its public half. No sealer runs; a test seals with
+	// audit.Sealer{Key: SealKey}.
+	SealKey ed25519.PrivateKey
 }
 
 // Start runs posd for one test and stops it when the test ends.
@@ -91,16 +116,43 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	if _, err := outbox.EnsureStream(context.Background(), s.JS, 1); err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
-	s.Store = store.New(db.Pool)
+	// The server's pool is configured as posd serve configures its own.
+	poolCfg, err := pgxpool.ParseConfig(db.AppURL)
+	if err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	poolCfg.MaxConns = 16
+	store.ConfigurePool(poolCfg, o.StatementTimeout)
+	if o.Pool != nil {
+		o.Pool(poolCfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
+	if err != nil {
+		t.Fatalf("apitest: pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	s.Store = store.New(pool)
 	s.Metrics = metrics.New()
+	if s.SealKey, err = audit.NewSealKey(); err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	s.Store.SignEvents(s.SealKey)
+	verify := audit.VerifyOptions{PublicKey: s.SealKey.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval}
+	if o.VerifyStream {
+		verify.Stream, verify.StreamGrace = audit.JetStreamOf(s.JS), o.StreamGrace
+	}
 	srv := httpapi.New(httpapi.Config{
-		Store: s.Store, Auth: auth.NewAuthenticator(db.Pool), Metrics: s.Metrics,
+		Store: s.Store, Auth: auth.NewAuthenticator(pool), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
 		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		StreamAuthCheck: o.StreamAuthCheck,
+		StreamLimits:    o.StreamLimits,
+		RequestTimeout:  o.RequestTimeout, MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP,
+		Version: "apitest",
+		Audit:   verify,
 		Ready: []httpapi.Check{
-			{Name: "postgres", Run: db.Pool.Ping},
-			{Name: "nats", Run: func(context.Context) error {
+			{Name: "postgres", Run: pool.Ping},
+			{Name: "nats", Reported: true, Run: func(context.Context) error {
 				if !nc.IsConnected() {
 					return fmt.Errorf("not connected")
 				}
@@ -108,11 +160,12 @@ func Start(t testing.TB, opts ...Options) *Stack {
 			}},
 		},
 	})
+	s.Server = srv
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("apitest: listen: %v", err)
 	}
-	go func() { _ = srv.App().Listener(ln) }()
+	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() {
 		srv.CloseStreams()
 		_ = srv.App().ShutdownWithTimeout(5 * time.Second)

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/audit"
@@ -24,6 +26,30 @@ import (
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
 )
+
+// sealKey signs the test journals' seals; verifyOpts checks them.
+var (
+	sealKey    = mustKey()
+	verifyOpts = audit.VerifyOptions{PublicKey: sealKey.Public().(ed25519.PublicKey)}
+)
+
+func mustKey() ed25519.PrivateKey {
+	k, err := audit.NewSealKey()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// counts is what a Result says was checked, without its ages.
+type counts struct {
+	OK                             bool
+	Events, Orders, Seals, Tickets int64
+}
+
+func countsOf(r audit.Result) counts {
+	return counts{OK: r.OK, Events: r.EventsChecked, Orders: r.OrdersChecked, Seals: r.SealsChecked, Tickets: r.TicketsChecked}
+}
 
 var (
 	alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
@@ -51,6 +77,7 @@ func newJournal(t *testing.T) *journal {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	j := &journal{t: t, db: db, st: store.New(db.Pool)}
+	j.st.SignEvents(sealKey)
 
 	j.A = j.open("demo", "T1", alice)
 	o := j.patch("demo", j.A, 1, alice,
@@ -140,7 +167,7 @@ func (j *journal) seal(venue string) {
 		if _, err := tx.Exec(context.Background(), pgscope.SetVenue, venue); err != nil {
 			return err
 		}
-		ok, err := audit.Seal(context.Background(), tx, venue, time.Now())
+		ok, err := audit.Seal(context.Background(), tx, venue, time.Now(), sealKey)
 		if err == nil && !ok {
 			err = errors.New("nothing to seal")
 		}
@@ -184,7 +211,7 @@ func (x tx) verify(venue string) audit.Result {
 	x.t.Helper()
 	_, err := x.tx.Exec(context.Background(), pgscope.SetVenue, venue)
 	require.NoError(x.t, err)
-	res, err := audit.Verify(context.Background(), x.tx, venue)
+	res, err := audit.Verify(context.Background(), x.tx, venue, verifyOpts)
 	require.NoError(x.t, err)
 	return res
 }
@@ -197,7 +224,7 @@ func (x tx) requireOK(venue string) {
 
 func (j *journal) verify(venue string) audit.Result {
 	j.t.Helper()
-	res, err := j.st.Verify(context.Background(), venue)
+	res, err := j.st.Verify(context.Background(), venue, verifyOpts)
 	require.NoError(j.t, err)
 	return res
 }
@@ -392,7 +419,7 @@ func requireChainsAgree(t *testing.T, j *journal, sqlDB dbsqlc.DBTX) int {
 func TestChainGoEqualsSQL(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
-	n := requireChainsAgree(t, j, pgscope.System(j.db.Pool))
+	n := requireChainsAgree(t, j, j.db.Admin)
 	require.Equal(t, 5+6+1+3+2, n)
 	// The multi-byte text really is in the hashed ops, so byte and
 	// character lengths differ and the netstrings must count bytes.
@@ -415,12 +442,17 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 		time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Date(2026, 3, 29, 1, 0, 0, 1000, time.UTC),
 		time.Date(2026, 6, 30, 23, 59, 59, 999999000, time.UTC),
-		time.Date(1999, 12, 31, 23, 59, 59, 500000000, time.FixedZone("x", 5*3600+45*60)),
+		time.Date(2100, 12, 31, 23, 59, 59, 500000000, time.FixedZone("x", 5*3600+45*60)),
 	}
 	ops := []string{`[{"op":"open","table":"T9","guests":2}]`, `[ {"op":"set_note", "note":"naïve 🍷"} ]`,
 		`[{"op":"set_guests","guests":3}]`, "[{\"op\":\"set_note\",\"note\":\"\\u00e9\\n\"}]\n"}
-	// The order row is what its log folds to (Verify compares them).
-	_, err := db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+	// The actor is a device of the venue (revoked since: its events stay
+	// valid), and the order row is what its log folds to (Verify compares
+	// them).
+	_, err := db.Admin.Exec(ctx, `INSERT INTO devices (venue_id, id, name, role, staff, token_hash, revoked_at)
+		VALUES ('demo', $1, 'waiter-1', 'waiter', 'Ålice "A"', sha256('edge'), now())`, uuid.Must(uuid.NewV7()))
+	require.NoError(t, err)
+	_, err = db.Admin.Exec(ctx, `INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
 		VALUES ('demo', $1, 'T9', 'open', 3, E'\u00e9\n', 4, 'Ålice "A"', $2, $3, $4)`, id, times[0], times[3], make([]byte, 32))
 	require.NoError(t, err)
 	prev := audit.ZeroHash
@@ -449,7 +481,7 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	require.NoError(t, db.Admin.QueryRow(ctx, "SELECT ops::text FROM order_events WHERE order_id = $1 AND version = 4", id).Scan(&stored))
 	require.Equal(t, ops[3], stored)
 
-	cfg, err := pgx.ParseConfig(db.AppURL)
+	cfg, err := pgx.ParseConfig(db.AdminURL)
 	require.NoError(t, err)
 	cfg.RuntimeParams["TimeZone"] = "Pacific/Chatham"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -459,7 +491,7 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	_, err = conn.Exec(ctx, pgscope.SystemSession)
 	require.NoError(t, err)
 	require.Equal(t, 4, requireChainsAgree(t, j, conn))
-	res, err := audit.Verify(ctx, conn, "demo")
+	res, err := audit.Verify(ctx, conn, "demo", audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res.Broken)
 	require.EqualValues(t, 4, res.EventsChecked)
@@ -471,21 +503,28 @@ func TestVerifyClean(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
 	res := j.requireOK("demo")
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 15, OrdersChecked: 4}, res)
+	demoTickets := j.db.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE venue_id = 'demo'")
+	require.NotZero(t, demoTickets)
+	require.Equal(t, counts{OK: true, Events: 15, Orders: 4, Tickets: demoTickets}, countsOf(res))
+	require.True(t, res.SignaturesChecked)
+	require.Nil(t, res.LastSealAt, "no seal yet")
+	require.EqualValues(t, 15, res.UnsealedEvents)
 
 	j.seal("demo")
 	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the first seal"}`)
 	j.patch("demo", j.C, 1, bruno, `{"op":"add_item","sku":"espresso"}`)
 	// The periodic sealer seals every venue with changes: demo's second
 	// seal and demo2's first.
-	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool}).SealAll(context.Background()))
+	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool, Key: sealKey}).SealAll(context.Background()))
 	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
 
 	res = j.requireOK("demo")
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 17, OrdersChecked: 4, SealsChecked: 2}, res)
+	require.Equal(t, counts{OK: true, Events: 17, Orders: 4, Seals: 2, Tickets: demoTickets}, countsOf(res))
+	require.Zero(t, res.UnsealedEvents, "every event is under a signed seal")
+	require.NotNil(t, res.LastSealAgeSeconds)
 	require.Equal(t, j.db.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'"), res.EventsChecked)
 	res = j.requireOK("demo2")
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 2, OrdersChecked: 1, SealsChecked: 1}, res)
+	require.Equal(t, counts{OK: true, Events: 2, Orders: 1, Seals: 1}, countsOf(res))
 	// The second seal holds every order's head as it is now.
 	var heads string
 	require.NoError(t, j.db.Admin.QueryRow(context.Background(), "SELECT heads::text FROM venue_seals WHERE venue_id = 'demo' AND seq = 2").Scan(&heads))
@@ -544,19 +583,22 @@ func TestTamperDetected(t *testing.T) {
 			x.exec(`UPDATE order_events e SET hash = posd_event_hash(
 				(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = 2), e)
 				WHERE e.order_id = $1 AND e.version = 3`, j.B)
-			// Version 3 now checks out; version 4 no longer follows it.
-			return audit.Broken{OrderID: &j.B, Version: 4, EventID: x.eventID(j.B, 4), Reason: "hash does not match"}
+			// Version 3's hash checks out, but posd's signature was over the
+			// old hash (and Alice is not the staff of device waiter-2).
+			return audit.Broken{OrderID: &j.B, Version: 3, EventID: x.eventID(j.B, 3), Reason: "signature does not verify"}
 		}},
 		{"rewrite a sealed order's whole chain consistently", "demo", false, func(x tx) audit.Broken {
-			x.exec("UPDATE order_events SET actor_staff = 'Alice' WHERE order_id = $1 AND version = 4", j.B)
+			// A rule-abiding edit: another reason for the void.
+			x.exec("UPDATE order_events SET ops = replace(ops::text, 'dropped', 'spilled')::json WHERE order_id = $1 AND version = 4", j.B)
 			for v := 4; v <= 6; v++ {
 				x.exec(`UPDATE order_events e SET hash = posd_event_hash(
 					(SELECT p.hash FROM order_events p WHERE p.order_id = e.order_id AND p.version = e.version - 1), e)
 					WHERE e.order_id = $1 AND e.version = $2`, j.B, v)
 			}
 			x.exec("UPDATE orders o SET last_hash = e.hash FROM order_events e WHERE e.order_id = o.id AND o.id = $1 AND e.version = 6", j.B)
-			// Every chain is consistent again; the seal still has the old head.
-			return audit.Broken{OrderID: &j.B, Version: 6, Seal: 1, Reason: "differs from the seal"}
+			// Every chain is consistent again, but the events' signatures
+			// were over the old hashes (and the seal still has the old head).
+			return audit.Broken{OrderID: &j.B, Version: 4, EventID: x.eventID(j.B, 4), Reason: "signature does not verify"}
 		}},
 		{"delete an event in the middle", "demo", false, func(x tx) audit.Broken {
 			want := x.eventID(j.A, 4)
@@ -648,8 +690,9 @@ func TestTamperDetected(t *testing.T) {
 			require.NoError(x.t, err)
 			x.exec("UPDATE venue_seals SET heads = $1::text::json, hash = $2 WHERE venue_id = 'demo' AND seq = 1",
 				string(forged), audit.SealHash(audit.ZeroHash, "demo", 1, at, kept))
-			// Seal 1 checks out by itself; seal 2 was chained to the original.
-			return audit.Broken{Seal: 2, Reason: "seal hash does not match"}
+			// Seal 1's hash checks out by itself, but the app role cannot
+			// sign it with posd's key.
+			return audit.Broken{Seal: 1, Reason: "seal signature does not verify"}
 		}},
 		{"delete the first seal", "demo", false, func(x tx) audit.Broken {
 			x.exec("DELETE FROM venue_seals WHERE venue_id = 'demo' AND seq = 1")
@@ -686,6 +729,403 @@ func TestTamperDetected(t *testing.T) {
 		})
 	}
 	// Every case was rolled back: the journal verifies as it did.
-	require.Equal(t, audit.Result{OK: true, EventsChecked: 16, OrdersChecked: 4, SealsChecked: 2}, j.requireOK("demo"))
+	require.Equal(t, counts{OK: true, Events: 16, Orders: 4, Seals: 2,
+		Tickets: j.db.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE venue_id = 'demo'")}, countsOf(j.requireOK("demo")))
 	j.requireOK("demo2")
+}
+
+// appendEvent appends the next event of order id as posd's own role could:
+// a valid chain link (SHA-256 needs no secret) and the order's version,
+// head hash and time moved to match — and signed with posd's key, as if the
+// attacker also held it (a stolen posd host), so the cases show that the
+// order's rules are checked on their own. It returns the event's id.
+func (x tx) appendEvent(id uuid.UUID, actor order.Actor, at time.Time, ops string) *uuid.UUID {
+	x.t.Helper()
+	return x.appendEventSigned(id, actor, at, ops, sealKey)
+}
+
+// appendUnsigned is appendEvent with what the app role alone has: no key.
+func (x tx) appendUnsigned(id uuid.UUID, actor order.Actor, at time.Time, ops string) *uuid.UUID {
+	x.t.Helper()
+	return x.appendEventSigned(id, actor, at, ops, nil)
+}
+
+func (x tx) appendEventSigned(id uuid.UUID, actor order.Actor, at time.Time, ops string, key ed25519.PrivateKey) *uuid.UUID {
+	x.t.Helper()
+	ctx := context.Background()
+	var version int64
+	var prev []byte
+	require.NoError(x.t, x.tx.QueryRow(ctx, "SELECT version, last_hash FROM orders WHERE id = $1", id).Scan(&version, &prev))
+	ev := order.Event{ID: uuid.Must(uuid.NewV7()), Venue: "demo", OrderID: id, Version: version + 1, Type: order.EventPatched,
+		At: at.UTC().Truncate(time.Microsecond), Actor: actor}
+	h := audit.EventHash(prev, ev, []byte(ops))
+	var sig []byte
+	if key != nil {
+		sig = audit.SignEvent(key, "demo", h)
+	}
+	x.exec(`INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops, hash, signature)
+		VALUES ('demo', $1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, $11)`,
+		id, ev.Version, ev.ID, ev.Type, ev.At, actor.Device, actor.Staff, actor.Role, ops, h, sig)
+	x.exec("UPDATE orders SET version = $2, last_hash = $3, updated_at = $4 WHERE id = $1", id, ev.Version, h, ev.At)
+	return &ev.ID
+}
+
+// lineOf reads what a comp or void records of an order's line.
+func (x tx) lineOf(id uuid.UUID, sku string) (lineID, name, station string, qty int, price int64) {
+	x.t.Helper()
+	require.NoError(x.t, x.tx.QueryRow(context.Background(),
+		"SELECT id::text, name, station, qty, unit_price_cents FROM order_lines WHERE order_id = $1 AND sku = $2", id, sku).
+		Scan(&lineID, &name, &station, &qty, &price))
+	return
+}
+
+// TestForgedByAppRole: events appended with posd's own database role, with
+// valid chain hashes and the order rows updated to match, that posd would
+// never have written, are reported by Verify naming the event: without
+// posd's signature at once, and with it (a stolen key) by the order's
+// rules; the shift report decodes ops, so a comp written with other spacing
+// is still listed. Every case fails on the verifier that only recomputed
+// hashes.
+func TestForgedByAppRole(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	j.seal("demo")
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		tamper func(x tx) audit.Broken
+	}{
+		{"a manager's comp appended to a closed order", func(x tx) audit.Broken {
+			line, name, station, qty, price := x.lineOf(j.A, "steak")
+			// Spaces after the colons: the old report matched "op":"comp_item" as text.
+			ops := fmt.Sprintf(`[{"op": "comp_item", "line_id": %q, "sku": "steak", "name": %q, "unit_price_cents": %d, "station": %q, "qty": %d, "reason": "regular", "table": "T1"}]`,
+				line, name, price, station, qty)
+			eid := x.appendEvent(j.A, maria, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			// The report is not fooled: the comp is listed, with its amount.
+			r, err := audit.Shift(ctx, x.tx, "demo", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			require.NoError(x.t, err)
+			found := false
+			for _, c := range r.Comps {
+				if c.OrderID == j.A && c.Version == 6 {
+					found = true
+					require.Equal(x.t, "steak", c.SKU)
+					require.EqualValues(x.t, int64(qty)*price, c.AmountCents)
+					require.Equal(x.t, "Maria", c.By)
+				}
+			}
+			require.True(x.t, found, "the forged comp is missing from the report: %+v", r.Comps)
+			return audit.Broken{OrderID: &j.A, Version: 6, EventID: eid, Reason: "an op after the order was closed"}
+		}},
+		{"a rule-abiding comp without posd's signature", func(x tx) audit.Broken {
+			line, name, station, qty, price := x.lineOf(j.D, "caesar")
+			ops := fmt.Sprintf(`[{"op":"comp_item","line_id":%q,"sku":"caesar","name":%q,"unit_price_cents":%d,"station":%q,"qty":%d,"table":"T5","reason":"x"}]`,
+				line, name, price, station, qty)
+			eid := x.appendUnsigned(j.D, maria, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not signed and no signed seal covers it"}
+		}},
+		{"a backdated tip", func(x tx) audit.Broken {
+			var last time.Time
+			require.NoError(x.t, x.tx.QueryRow(ctx, "SELECT updated_at FROM orders WHERE id = $1", j.B).Scan(&last))
+			eid := x.appendEvent(j.B, bruno, last.Add(-2*time.Hour), `[{"op":"add_payment","tender":"cash","amount_cents":100,"tip_cents":5000}]`)
+			x.exec("INSERT INTO order_payments (venue_id, order_id, position, tender, amount_cents, tip_cents) VALUES ('demo', $1, 1, 'cash', 100, 5000)", j.B)
+			return audit.Broken{OrderID: &j.B, Version: 7, EventID: eid, Reason: "time goes backwards"}
+		}},
+		{"a waiter's comp", func(x tx) audit.Broken {
+			line, name, station, qty, price := x.lineOf(j.D, "caesar")
+			ops := fmt.Sprintf(`[{"op":"comp_item","line_id":%q,"sku":"caesar","name":%q,"unit_price_cents":%d,"station":%q,"qty":%d,"table":"T5","reason":"x"}]`,
+				line, name, price, station, qty)
+			eid := x.appendEvent(j.D, alice, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "an op the actor's role (waiter) may not do"}
+		}},
+		{"a comp by a waiter's device claiming the manager role", func(x tx) audit.Broken {
+			line, name, station, qty, price := x.lineOf(j.D, "caesar")
+			ops := fmt.Sprintf(`[{"op":"comp_item","line_id":%q,"sku":"caesar","name":%q,"unit_price_cents":%d,"station":%q,"qty":%d,"table":"T5","reason":"x"}]`,
+				line, name, price, station, qty)
+			fake := order.Actor{Device: alice.Device, Staff: alice.Staff, Role: order.RoleManager}
+			eid := x.appendEvent(j.D, fake, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "is not a device of the venue"}
+		}},
+		{"a comp that records another price", func(x tx) audit.Broken {
+			line, name, station, qty, _ := x.lineOf(j.D, "caesar")
+			ops := fmt.Sprintf(`[{"op":"comp_item","line_id":%q,"sku":"caesar","name":%q,"unit_price_cents":1,"station":%q,"qty":%d,"table":"T5","reason":"x"}]`,
+				line, name, station, qty)
+			eid := x.appendEvent(j.D, maria, time.Now(), ops)
+			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not what posd applies"}
+		}},
+		{"an op spelled in another case", func(x tx) audit.Broken {
+			eid := x.appendEvent(j.D, alice, time.Now(), `[{"Op":"set_note","note":"hidden"}]`)
+			x.exec("UPDATE orders SET note = 'hidden' WHERE id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: `member "Op" that is not a field`}
+		}},
+		{"a member given twice", func(x tx) audit.Broken {
+			eid := x.appendEvent(j.D, alice, time.Now(), `[{"op":"set_note","note":"a","note":"b"}]`)
+			x.exec("UPDATE orders SET note = 'b' WHERE id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: `the member "note" twice`}
+		}},
+		{"a kitchen ticket for a change that sent nothing", func(x tx) audit.Broken {
+			tid := uuid.Must(uuid.NewV7())
+			x.exec(`INSERT INTO kitchen_tickets (venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at)
+				SELECT 'demo', $2, id, table_id, 'grill', 'fire', '[]', 'new', server_staff, 2, updated_at FROM orders WHERE id = $1`, j.D, tid)
+			x.exec(`INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff)
+				VALUES ('demo', $1, $2, 'created', now(), 'waiter-1', 'Alice')`, uuid.Must(uuid.NewV7()), tid)
+			return audit.Broken{OrderID: &j.D, Version: 2, EventID: x.eventID(j.D, 2), Reason: "kitchen tickets of this change are not the ones it creates"}
+		}},
+		{"a ticket marked ready behind its log's back", func(x tx) audit.Broken {
+			x.exec("UPDATE kitchen_tickets SET status = 'ready', bumped_at = now() WHERE order_id = $1", j.B)
+			return audit.Broken{OrderID: &j.B, Version: 3, Reason: "is ready but its log says new"}
+		}},
+		{"a refused write that never happened", func(x tx) audit.Broken {
+			x.exec(`INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role, expected_version, current_version, via, at)
+				VALUES ('demo', $1, $2, 'T3', 'waiter-2', 'Bruno', 'waiter', 1, 9, 'if-match', now())`, uuid.Must(uuid.NewV7()), j.C)
+			return audit.Broken{OrderID: &j.C, Version: 9, Reason: "does not match its order"}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ptx, err := j.db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = ptx.Rollback(ctx) }()
+			x := tx{t: t, tx: ptx}
+			x.requireOK("demo")
+			_, err = ptx.Exec(ctx, pgscope.SetVenue, "demo")
+			require.NoError(t, err)
+			want := c.tamper(x)
+			requireBroken(t, x.verify("demo"), want)
+		})
+	}
+	j.requireOK("demo")
+}
+
+// TestForgedTailNotSigned: posd's own role appends an event that obeys
+// every rule, with a valid hash, and tries to seal it: a seal signed with
+// any other key, or not signed, is refused; without a seal the event is
+// reported as unsealed, and fails verification once it is older than the
+// seal interval and grace allow. An event dated in the future to stay
+// "fresh" is refused too.
+func TestForgedTailNotSigned(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	j.seal("demo")
+	ctx := context.Background()
+	strict := func(now time.Time) audit.VerifyOptions {
+		o := verifyOpts
+		o.SealInterval, o.Now = time.Minute, now
+		return o
+	}
+	// forge appends the rule-abiding event and, if sign is set, a seal
+	// over it signed by sign (or unsigned when sign returns nil).
+	forge := func(x tx, sign func(h []byte) []byte) *uuid.UUID {
+		eid := x.appendUnsigned(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`)
+		x.exec("UPDATE orders SET note = 'forged' WHERE id = $1", j.D)
+		if sign == nil {
+			return eid
+		}
+		var prev, head []byte
+		require.NoError(x.t, x.tx.QueryRow(ctx, "SELECT hash FROM venue_seals WHERE venue_id = 'demo' AND seq = 1").Scan(&prev))
+		require.NoError(x.t, x.tx.QueryRow(ctx, "SELECT last_hash FROM orders WHERE id = $1", j.D).Scan(&head))
+		heads := []audit.Head{{OrderID: j.D, Version: 4, Hash: hex.EncodeToString(head)}}
+		raw, err := json.Marshal(heads)
+		require.NoError(x.t, err)
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		h := audit.SealHash(prev, "demo", 2, at, heads)
+		x.exec("INSERT INTO venue_seals (venue_id, seq, sealed_at, heads, hash, signature) VALUES ('demo', 2, $1, $2::text::json, $3, $4)",
+			at, string(raw), h, sign(h))
+		return eid
+	}
+	run := func(name string, f func(x tx)) {
+		t.Run(name, func(t *testing.T) {
+			ptx, err := j.db.Pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = ptx.Rollback(ctx) }()
+			_, err = ptx.Exec(ctx, pgscope.SetVenue, "demo")
+			require.NoError(t, err)
+			f(tx{t: t, tx: ptx})
+		})
+	}
+	run("sealed with another key", func(x tx) {
+		other := mustKey()
+		forge(x, func(h []byte) []byte { return audit.SignSeal(other, "demo", h) })
+		requireBroken(t, x.verify("demo"), audit.Broken{Seal: 2, Reason: "seal signature does not verify"})
+	})
+	run("sealed without a signature", func(x tx) {
+		forge(x, func([]byte) []byte { return nil })
+		requireBroken(t, x.verify("demo"), audit.Broken{Seal: 2, Reason: "not signed, after signed seals"})
+	})
+	run("not sealed, not signed", func(x tx) {
+		eid := forge(x, nil)
+		// No signature and no seal over it: posd did not write it, at once.
+		requireBroken(t, x.verify("demo"), audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not signed and no signed seal covers it"})
+	})
+	run("signed with another key", func(x tx) {
+		eid := x.appendEventSigned(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`, mustKey())
+		x.exec("UPDATE orders SET note = 'forged' WHERE id = $1", j.D)
+		requireBroken(t, x.verify("demo"), audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "signature does not verify"})
+	})
+	run("signed, not sealed", func(x tx) {
+		// An event signed with the key (posd's own, or a stolen host's)
+		// that no seal covers: fresh, it is what every new event is, so it
+		// is reported, not yet a failure; past the interval and the grace
+		// it fails (a seal was removed or the sealer is stopped).
+		eid := x.appendEvent(j.D, alice, time.Now(), `[{"op":"set_note","note":"signed"}]`)
+		x.exec("UPDATE orders SET note = 'signed' WHERE id = $1", j.D)
+		res, err := audit.Verify(ctx, x.tx, "demo", strict(time.Now()))
+		require.NoError(t, err)
+		require.True(t, res.OK, "%+v", res.Broken)
+		require.EqualValues(t, 1, res.UnsealedEvents)
+		require.NotNil(t, res.OldestUnsealedAt)
+		require.NotNil(t, res.LastSealAgeSeconds)
+		res, err = audit.Verify(ctx, x.tx, "demo", strict(time.Now().Add(time.Minute+audit.DefaultSealGrace+time.Minute)))
+		require.NoError(t, err)
+		requireBroken(t, res, audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "1 events are not sealed"})
+	})
+	run("dated in the future", func(x tx) {
+		eid := x.appendEvent(j.D, alice, time.Now().Add(24*time.Hour), `[{"op":"set_note","note":"tomorrow"}]`)
+		x.exec("UPDATE orders SET note = 'tomorrow' WHERE id = $1", j.D)
+		res, err := audit.Verify(ctx, x.tx, "demo", strict(time.Now()))
+		require.NoError(t, err)
+		requireBroken(t, res, audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "dated in the future"})
+	})
+	j.requireOK("demo")
+}
+
+// TestDeletedNewestSeals: a venue whose last seal is old verifies while
+// nothing happened after it; once the newest seal is removed (by a
+// superuser with the triggers off), the events it covered are unsealed and
+// verify fails naming the oldest, with the last seal's age; and the
+// sealer that wrote the removed seal refuses to seal over the gap.
+func TestDeletedNewestSeals(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ctx := context.Background()
+	sealer := &audit.Sealer{Pool: j.db.Pool, Key: sealKey}
+	require.NoError(t, sealer.SealAll(ctx))
+	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"sealed by seal 2"}`)
+	require.NoError(t, sealer.SealAll(ctx))
+	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
+	later := verifyOpts
+	later.SealInterval, later.Now = audit.DefaultSealInterval, time.Now().Add(20*time.Minute)
+
+	// 20 minutes on, nothing new: an old last seal is no failure.
+	res, err := j.st.Verify(ctx, "demo", later)
+	require.NoError(t, err)
+	require.True(t, res.OK, "%+v", res.Broken)
+	require.Zero(t, res.UnsealedEvents)
+	require.GreaterOrEqual(t, *res.LastSealAgeSeconds, 20*60.0-1)
+
+	require.NoError(t, pgx.BeginFunc(ctx, j.db.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "DELETE FROM venue_seals WHERE venue_id = 'demo' AND seq = 2")
+		return err
+	}))
+	res, err = j.st.Verify(ctx, "demo", later)
+	require.NoError(t, err)
+	var eid uuid.UUID
+	require.NoError(t, j.db.Admin.QueryRow(ctx, "SELECT id FROM order_events WHERE order_id = $1 AND version = 4", j.D).Scan(&eid))
+	requireBroken(t, res, audit.Broken{OrderID: &j.D, Version: 4, EventID: &eid, Reason: "the last valid seal is 20m"})
+
+	// The sealer knows it wrote seal 2 and does not sign over its removal.
+	require.ErrorIs(t, sealer.SealAll(ctx), audit.ErrForeignSeal)
+	require.EqualValues(t, 1, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
+}
+
+// TestOutOfTheAppRolesReach: posd's own role cannot delete outbox rows
+// (an event would never reach the kitchen) but the relay's prune still
+// removes published ones; it cannot rewrite or delete a stored idempotent
+// answer that can still be replayed (nor can the owner), while replacing
+// and sweeping expired ones works; and it cannot call posd_event_hash.
+func TestOutOfTheAppRolesReach(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ctx := context.Background()
+	q := dbsqlc.New()
+	rows := j.db.Count(t, "SELECT count(*) FROM outbox")
+	require.NotZero(t, rows)
+
+	_, err := j.db.Pool.Exec(ctx, "DELETE FROM outbox")
+	require.Equal(t, "permission denied for table outbox", pgErr(t, err).Message)
+	// Nothing is published yet: the prune removes nothing.
+	n, err := q.PruneOutbox(ctx, pgscope.System(j.db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	require.Zero(t, n)
+	// The relay has published all but the newest row.
+	_, err = pgscope.System(j.db.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
+		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC OFFSET 1 LIMIT 1) o WHERE c.name = 'relay'`)
+	require.NoError(t, err)
+	n, err = q.PruneOutbox(ctx, pgscope.System(j.db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	require.Equal(t, rows-1, n)
+	require.EqualValues(t, 1, j.db.Count(t, "SELECT count(*) FROM outbox"))
+
+	dev := uuid.Must(uuid.NewV7())
+	put := func(key string, created time.Time, body string) error {
+		return q.InsertIdempotency(ctx, pgscope.Venue(j.db.Pool, "demo"), dbsqlc.InsertIdempotencyParams{
+			VenueID: "demo", DeviceID: dev, Key: key, Fingerprint: make([]byte, 32), Status: 200, Headers: []byte(`{}`),
+			Body: []byte(body), CreatedAt: created, ExpiresAt: created.Add(24 * time.Hour)})
+	}
+	require.NoError(t, put("live", time.Now(), `{"version":2}`))
+	for _, st := range []string{
+		`UPDATE idempotency_keys SET body = '{"version":9}' WHERE key = 'live'`,
+		`UPDATE idempotency_keys SET expires_at = now() WHERE key = 'live'`,
+		`DELETE FROM idempotency_keys WHERE key = 'live'`,
+	} {
+		for _, pool := range []*pgxpool.Pool{j.db.Pool, j.db.Admin} {
+			_, err := pgscope.Venue(pool, "demo").Exec(ctx, st)
+			pe := pgErr(t, err)
+			require.Equal(t, "42501", pe.Code, st)
+			require.Contains(t, pe.Message, "can still be replayed", st)
+		}
+	}
+	// The same key again (a retry racing the first) leaves the answer alone.
+	require.NoError(t, put("live", time.Now(), `{"version":9}`))
+	var body string
+	require.NoError(t, j.db.Admin.QueryRow(ctx, "SELECT convert_from(body, 'UTF8') FROM idempotency_keys WHERE key = 'live'").Scan(&body))
+	require.Equal(t, `{"version":2}`, body)
+	// An expired answer is replaced by the key's next use, or swept.
+	require.NoError(t, put("old", time.Now().Add(-25*time.Hour), `{"version":1}`))
+	require.NoError(t, put("old", time.Now(), `{"version":3}`))
+	require.NoError(t, put("gone", time.Now().Add(-25*time.Hour), `{"version":1}`))
+	swept, err := j.st.SweepIdempotency(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, swept)
+	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM idempotency_keys"))
+
+	_, err = j.db.Pool.Exec(ctx, "SELECT posd_event_hash(NULL, e) FROM order_events e LIMIT 1")
+	require.Contains(t, pgErr(t, err).Message, "permission denied for function posd_event_hash")
+	j.requireOK("demo")
+}
+
+// TestKeyRotation: after the seal key is rotated, the new posd chains onto
+// the seals of the old key only when told its public half, and verify
+// accepts the rows of both only when given both; a key it was not told
+// about is still refused.
+func TestKeyRotation(t *testing.T) {
+	t.Parallel()
+	j := newJournal(t)
+	ctx := context.Background()
+	j.seal("demo")
+	newKey := mustKey()
+	oldPub := sealKey.Public().(ed25519.PublicKey)
+	newPub := newKey.Public().(ed25519.PublicKey)
+	j.st.SignEvents(newKey)
+	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the rotation"}`)
+
+	require.ErrorIs(t, (&audit.Sealer{Pool: j.db.Pool, Key: newKey}).SealAll(ctx), audit.ErrForeignSeal,
+		"an unknown key's seal is not chained onto")
+	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool, Key: newKey, Previous: []ed25519.PublicKey{oldPub}}).SealAll(ctx))
+	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
+
+	res, err := j.st.Verify(ctx, "demo", audit.VerifyOptions{PublicKey: newPub, PreviousKeys: []ed25519.PublicKey{oldPub}})
+	require.NoError(t, err)
+	require.True(t, res.OK, "%+v", res.Broken)
+	require.Zero(t, res.UnsealedEvents)
+	res, err = j.st.Verify(ctx, "demo", audit.VerifyOptions{PublicKey: newPub})
+	require.NoError(t, err)
+	requireBroken(t, res, audit.Broken{Seal: 1, Reason: "seal signature does not verify"})
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,10 +25,32 @@ const sealMargin = 5 * time.Minute
 // sealLockKey is the advisory lock that lets one process seal at a time.
 const sealLockKey = int64(0x706f73640002)
 
+// DefaultSealInterval is how often posd seals each venue with changes
+// (serve and dev); verify allows this plus a grace before it calls the last
+// seal too old.
+const DefaultSealInterval = time.Minute
+
+// ErrNoSealKey is sealing without a signing key.
+var ErrNoSealKey = errors.New("no seal signing key")
+
+// ErrForeignSeal is a venue whose newest seal posd did not write (forged,
+// or signed with another key), or whose seals went back since this process
+// last sealed it (newer seals removed). The sealer then stops sealing the
+// venue, so verify reports the unsealed events rather than posd signing
+// over the tampering.
+var ErrForeignSeal = errors.New("seal chain not written by this posd")
+
 // Seal appends the venue's next seal over the heads of the orders that
-// changed since (shortly before) the previous seal. It reports whether a seal
-// was written; nothing changed means no seal. db should be a transaction.
-func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time) (bool, error) {
+// changed since (shortly before) the previous seal, signed with key. It
+// reports whether a seal was written; nothing changed means no seal. db
+// should be a transaction.
+//
+// The newest seal must be signed by key or by one of previous (the public
+// halves of rotated-out keys); otherwise Seal refuses (ErrForeignSeal).
+func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key ed25519.PrivateKey, previous ...ed25519.PublicKey) (bool, error) {
+	if len(key) != ed25519.PrivateKeySize {
+		return false, ErrNoSealKey
+	}
 	q := dbsqlc.New()
 	prev, seq, since := ZeroHash, int64(1), time.Time{}
 	last, err := q.LastSeal(ctx, db, venue)
@@ -35,6 +58,12 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time) (boo
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return false, fmt.Errorf("read last seal: %w", err)
+	case last.Signature == nil:
+		// Seals from before posd signed them: the first signed seal covers
+		// every order, so everything is under a signature from then on.
+		prev, seq = last.Hash, last.Seq+1
+	case !checkSealSignature(append([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, previous...), venue, last.Hash, last.Signature):
+		return false, fmt.Errorf("%w: seal %d of venue %s is not signed by this posd's key; refusing to chain onto it", ErrForeignSeal, last.Seq, venue)
 	default:
 		prev, seq, since = last.Hash, last.Seq+1, last.SealedAt.Add(-sealMargin)
 	}
@@ -54,8 +83,9 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time) (boo
 	if err != nil {
 		return false, fmt.Errorf("encode heads: %w", err)
 	}
+	h := SealHash(prev, venue, seq, at, heads)
 	if err := q.InsertSeal(ctx, db, dbsqlc.InsertSealParams{
-		VenueID: venue, Seq: seq, SealedAt: at, Heads: raw, Hash: SealHash(prev, venue, seq, at, heads),
+		VenueID: venue, Seq: seq, SealedAt: at, Heads: raw, Hash: h, Signature: SignSeal(key, venue, h),
 	}); err != nil {
 		return false, fmt.Errorf("insert seal: %w", err)
 	}
@@ -67,33 +97,58 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time) (boo
 type Sealer struct {
 	Pool     *pgxpool.Pool
 	Interval time.Duration
+	// Key signs the seals; no database role holds it (docs/AUDIT.md).
+	Key ed25519.PrivateKey
+	// Previous are the public halves of rotated-out keys, whose seals the
+	// sealer still chains onto.
+	Previous []ed25519.PublicKey
 	Log      zerolog.Logger
+
+	// lastSeq is, per venue, the newest seal this process has seen; the
+	// chain going back from it means seals were removed.
+	lastSeq map[string]int64
 }
 
-// Run seals every Interval until ctx ends.
+// finalSealTimeout bounds the last sealing round when the sealer stops.
+const finalSealTimeout = 5 * time.Second
+
+// Run seals once at start (events a previous process left unsealed), then
+// every Interval until ctx ends, then once more so a clean stop leaves
+// nothing unsealed.
 func (s *Sealer) Run(ctx context.Context) {
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 		if err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn().Err(err).Msg("seal venues")
+		}
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), finalSealTimeout)
+			defer cancel()
+			if err := s.SealAll(final); err != nil {
+				s.Log.Warn().Err(err).Msg("seal venues on stop")
+			}
+			return
+		case <-t.C:
 		}
 	}
 }
 
 // SealAll seals each venue in its own transaction, if this process holds
-// the sealing lock.
+// the sealing lock. A venue whose seals were tampered with is skipped with
+// an error log line (and the error returned after the other venues).
 func (s *Sealer) SealAll(ctx context.Context) error {
 	venues, err := dbsqlc.New().ListVenues(ctx, pgscope.System(s.Pool))
 	if err != nil {
 		return fmt.Errorf("list venues: %w", err)
 	}
+	if s.lastSeq == nil {
+		s.lastSeq = map[string]int64{}
+	}
+	var foreign error
 	for _, v := range venues {
+		newest := int64(-1)
 		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 			var got bool
 			if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", sealLockKey).Scan(&got); err != nil || !got {
@@ -102,12 +157,34 @@ func (s *Sealer) SealAll(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, pgscope.SetVenue, v); err != nil {
 				return err
 			}
-			_, err := Seal(ctx, tx, v, time.Now())
+			last, err := dbsqlc.New().LastSeal(ctx, tx, v)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				last.Seq = 0
+			case err != nil:
+				return fmt.Errorf("read last seal: %w", err)
+			}
+			if last.Seq < s.lastSeq[v] {
+				return fmt.Errorf("%w: venue %s had seal %d, now its newest is %d", ErrForeignSeal, v, s.lastSeq[v], last.Seq)
+			}
+			newest = last.Seq
+			sealed, err := Seal(ctx, tx, v, time.Now(), s.Key, s.Previous...)
+			if sealed {
+				newest++
+			}
 			return err
 		})
+		if err == nil && newest >= 0 {
+			s.lastSeq[v] = newest
+		}
+		if errors.Is(err, ErrForeignSeal) {
+			s.Log.Error().Err(err).Str("venue", v).Msg("journal tampering suspected: not sealing this venue; run posd audit verify")
+			foreign = err
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("seal %s: %w", v, err)
 		}
 	}
-	return nil
+	return foreign
 }

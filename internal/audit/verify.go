@@ -3,12 +3,15 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -43,13 +46,74 @@ func (b Broken) String() string {
 // ErrUnknownVenue is a venue that does not exist.
 var ErrUnknownVenue = errors.New("no such venue")
 
+// DefaultSealGrace is how much longer than the seal interval an event may
+// stay unsealed before verify fails: room for a restart of posd, a slow
+// sealing round or a Postgres failover.
+const DefaultSealGrace = 10 * time.Minute
+
+// maxFutureSkew is how far ahead of verify's clock an event may be dated
+// (clocks of posd hosts differ a little).
+const maxFutureSkew = 5 * time.Minute
+
+// VerifyOptions say what Verify trusts besides the database.
+type VerifyOptions struct {
+	// PublicKey checks each seal's signature. Without it signatures are not
+	// checked (Result.SignaturesChecked is false) and a database-role
+	// attacker can forge seals.
+	PublicKey ed25519.PublicKey
+	// PreviousKeys are the public halves of rotated-out seal keys: events
+	// and seals signed with them verify too.
+	PreviousKeys []ed25519.PublicKey
+	// SealInterval is how often posd seals. With it, an event left unsealed
+	// for longer than SealInterval + SealGrace (or dated in the future)
+	// fails verification. Zero: freshness is reported, not enforced.
+	SealInterval time.Duration
+	// SealGrace is DefaultSealGrace when zero.
+	SealGrace time.Duration
+	// Now is the time ages are measured against; time.Now() when zero.
+	Now time.Time
+	// Stream, when set, is posd's JetStream stream: each order's last
+	// message there must carry the order's version (unless the order
+	// changed within StreamGrace, its rows are still ahead of the relay,
+	// or the stream no longer keeps messages that old). When the stream
+	// cannot be read, Result.StreamError says why and the rest is checked.
+	Stream Stream
+	// StreamGrace is DefaultStreamGrace when zero.
+	StreamGrace time.Duration
+}
+
 // Result is the outcome of Verify.
 type Result struct {
-	OK            bool    `json:"ok"`
-	EventsChecked int64   `json:"events_checked"`
-	OrdersChecked int64   `json:"orders_checked"`
-	SealsChecked  int64   `json:"seals_checked"`
-	Broken        *Broken `json:"broken,omitempty"`
+	OK             bool  `json:"ok"`
+	EventsChecked  int64 `json:"events_checked"`
+	OrdersChecked  int64 `json:"orders_checked"`
+	SealsChecked   int64 `json:"seals_checked"`
+	TicketsChecked int64 `json:"tickets_checked"`
+	// SignaturesChecked says whether seals were checked against a public
+	// key; UnsignedSeals counts seals written before posd signed them
+	// (which seal nothing when signatures are checked).
+	SignaturesChecked bool  `json:"signatures_checked"`
+	UnsignedSeals     int64 `json:"unsigned_seals"`
+	// LastSealAt is the newest valid seal's time, LastSealAgeSeconds its
+	// age (null: no seal).
+	LastSealAt         *time.Time `json:"last_seal_at"`
+	LastSealAgeSeconds *float64   `json:"last_seal_age_seconds"`
+	// UnsealedEvents counts the events no valid seal covers yet (the
+	// newest, normally); the oldest of them was at OldestUnsealedAt.
+	UnsealedEvents      int64      `json:"unsealed_events"`
+	OldestUnsealedAt    *time.Time `json:"oldest_unsealed_at"`
+	UnsealedAgeSeconds  *float64   `json:"unsealed_age_seconds"`
+	SealIntervalSeconds float64    `json:"seal_interval_seconds,omitempty"`
+	SealGraceSeconds    float64    `json:"seal_grace_seconds,omitempty"`
+	// StreamChecked says whether the orders were compared with JetStream
+	// (VerifyOptions.Stream), StreamOrdersChecked how many were (the
+	// others changed too recently, are in flight, or are older than the
+	// stream keeps), StreamError why the stream could not be read.
+	// All three are absent when no stream is given.
+	StreamChecked       bool    `json:"stream_checked,omitempty"`
+	StreamOrdersChecked *int64  `json:"stream_orders_checked,omitempty"`
+	StreamError         string  `json:"stream_error,omitempty"`
+	Broken              *Broken `json:"broken,omitempty"`
 }
 
 type seal struct {
@@ -57,18 +121,38 @@ type seal struct {
 	heads []Head
 }
 
-// Verify recomputes a venue's journal: the venue's seal chain; every
-// order's event chain (versions 1..n without gaps, each hash over the
-// previous one and the event's content); every order row, its lines and its
-// payments against the fold of its log (so sales, tips and servers read from
-// those rows are what the log says); no events without their order; and every
-// head a seal names. It stops at the first broken link. An edited, deleted or
-// reordered event, an edited order, line or payment, a deleted order, or a
-// forged seal is reported; an error is returned only when the database
-// cannot be read or the venue does not exist.
-func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
+// Verify recomputes a venue's journal from db (one snapshot, ideally): the
+// venue's seal chain and each seal's signature; every order's event chain
+// (versions 1..n without gaps, each hash over the previous one and the
+// event's content); every event against the order's rules, replayed from
+// its decoded ops (no op after close, each op allowed for the actor's role,
+// times never going backwards, the ops exactly what posd applies); every
+// order row, its lines and its payments against the fold of its log (so
+// sales, tips and servers read from those rows are what the log says);
+// every kitchen ticket against the change that created it and its own log;
+// the recorded refused writes against their orders; no events without
+// their order; every head a seal names; and, with opts.SealInterval, that
+// no event stayed unsealed longer than the interval and grace allow. It
+// stops at the first broken link. An error is returned only when the
+// database cannot be read or the venue does not exist.
+func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOptions) (Result, error) {
 	q := dbsqlc.New()
-	var res Result
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	grace := opts.SealGrace
+	if grace <= 0 {
+		grace = DefaultSealGrace
+	}
+	res := Result{SignaturesChecked: opts.PublicKey != nil}
+	var keys []ed25519.PublicKey
+	if opts.PublicKey != nil {
+		keys = append([]ed25519.PublicKey{opts.PublicKey}, opts.PreviousKeys...)
+	}
+	if opts.SealInterval > 0 {
+		res.SealIntervalSeconds, res.SealGraceSeconds = opts.SealInterval.Seconds(), grace.Seconds()
+	}
 	fail := func(b Broken) (Result, error) {
 		res.OK, res.Broken = false, &b
 		return res, nil
@@ -82,7 +166,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
 	}
 
 	// Seals first: they tell which (order, version) hashes must be kept
-	// while the orders are checked.
+	// while the orders are checked, and how far each order is sealed.
 	sealRows, err := q.ListSeals(ctx, db, venue)
 	if err != nil {
 		return res, fmt.Errorf("read seals: %w", err)
@@ -90,6 +174,9 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
 	seals := make([]seal, 0, len(sealRows))
 	prevSeal := ZeroHash
 	want := map[uuid.UUID]map[int64][]byte{}
+	sealedTo := map[uuid.UUID]int64{}
+	signed := false
+	var lastSealAt time.Time
 	for i, r := range sealRows {
 		var heads []Head
 		if err := json.Unmarshal([]byte(r.Heads), &heads); err != nil {
@@ -101,24 +188,89 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
 		if h := SealHash(prevSeal, venue, r.Seq, r.SealedAt, heads); !bytes.Equal(h, r.Hash) {
 			return fail(Broken{Seal: r.Seq, Reason: "seal hash does not match its content and the previous seal"})
 		}
+		if !lastSealAt.IsZero() && r.SealedAt.Before(lastSealAt) {
+			return fail(Broken{Seal: r.Seq, Reason: "seal is dated before the previous seal"})
+		}
+		counts := true // whether this seal vouches for its heads
+		if opts.PublicKey != nil {
+			switch {
+			case r.Signature == nil && signed:
+				return fail(Broken{Seal: r.Seq, Reason: "seal is not signed, after signed seals: not written by posd"})
+			case r.Signature == nil:
+				res.UnsignedSeals++
+				counts = false
+			case !checkSealSignature(keys, venue, r.Hash, r.Signature):
+				return fail(Broken{Seal: r.Seq, Reason: "seal signature does not verify with the public key: not written by posd (or another key)"})
+			default:
+				signed = true
+			}
+		}
 		prevSeal = r.Hash
 		for _, h := range heads {
 			if want[h.OrderID] == nil {
 				want[h.OrderID] = map[int64][]byte{}
 			}
 			want[h.OrderID][h.Version] = nil
+			if counts && h.Version > sealedTo[h.OrderID] {
+				sealedTo[h.OrderID] = h.Version
+			}
+		}
+		if counts {
+			lastSealAt = r.SealedAt
 		}
 		seals = append(seals, seal{seq: r.Seq, heads: heads})
 		res.SealsChecked++
 	}
+	if !lastSealAt.IsZero() {
+		at, age := lastSealAt.UTC(), now.Sub(lastSealAt).Seconds()
+		res.LastSealAt, res.LastSealAgeSeconds = &at, &age
+	}
+	// The oldest unsealed event, to report and to hold against the interval.
+	var oldest *Broken
+	var oldestAt time.Time
+	notAfter := time.Time{}
+	if opts.SealInterval > 0 {
+		notAfter = now.Add(maxFutureSkew)
+	}
 
-	// Every order: its chain, its row against the chain's head, and its
-	// state against the fold of its log.
+	devRows, err := q.VerifyDevices(ctx, db, venue)
+	if err != nil {
+		return res, fmt.Errorf("read devices: %w", err)
+	}
+	devices := make(map[order.Actor]bool, len(devRows))
+	for _, d := range devRows {
+		devices[order.Actor{Device: d.Name, Staff: d.Staff, Role: d.Role}] = true
+	}
+
+	var sc *streamCheck
+	if opts.Stream != nil {
+		if sc, err = newStreamCheck(ctx, q, db, venue, opts.Stream, opts.StreamGrace, now); err != nil {
+			res.StreamError = err.Error()
+		}
+		if sc != nil {
+			res.StreamChecked, res.StreamOrdersChecked = true, new(int64)
+		}
+	}
+
+	// Every order: its chain and rules, its row against the chain's head,
+	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
 	for {
 		rows, err := q.VerifyOrdersFull(ctx, db, dbsqlc.VerifyOrdersFullParams{VenueID: venue, AfterOrder: after, PageSize: verifyPage})
 		if err != nil {
 			return res, fmt.Errorf("read orders: %w", err)
+		}
+		ids := make([]uuid.UUID, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		ticketRows, err := q.VerifyOrderTickets(ctx, db, dbsqlc.VerifyOrderTicketsParams{VenueID: venue, OrderIds: ids})
+		if err != nil {
+			return res, fmt.Errorf("read kitchen tickets: %w", err)
+		}
+		tickets := map[uuid.UUID][]dbsqlc.VerifyOrderTicketsRow{}
+		for _, t := range ticketRows {
+			tickets[t.OrderID] = append(tickets[t.OrderID], t)
 		}
 		for _, row := range rows {
 			stored, err := orderrow.FromRow(row)
@@ -129,8 +281,30 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, want, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID]}, &res); b != nil {
 				return fail(*b)
+			}
+			if sc != nil {
+				checked, b, err := sc.order(ctx, venue, row.ID, stored.Version, evRows[len(evRows)-1].At)
+				switch {
+				case err != nil:
+					// NATS went away: the database is still checked.
+					res.StreamError, res.StreamChecked, sc = err.Error(), false, nil
+				case b != nil:
+					return fail(*b)
+				case checked:
+					*res.StreamOrdersChecked++
+				}
+			}
+			for _, r := range evRows {
+				if r.Version <= sealedTo[row.ID] {
+					continue
+				}
+				res.UnsealedEvents++
+				if oldest == nil || r.At.Before(oldestAt) {
+					oid, eid := row.ID, r.ID
+					oldest, oldestAt = &Broken{OrderID: &oid, Version: r.Version, EventID: &eid}, r.At
+				}
 			}
 		}
 		if len(rows) < verifyPage {
@@ -146,7 +320,22 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
 		oid := o.OrderID
 		return fail(Broken{OrderID: &oid, Version: o.Version, Reason: "events exist for an order that does not"})
 	}
+	bad, err := q.VerifyConflicts(ctx, db, venue)
+	if err != nil {
+		return res, fmt.Errorf("read refused writes: %w", err)
+	}
+	for _, c := range bad {
+		oid := c.OrderID
+		return fail(Broken{OrderID: &oid, Version: c.CurrentVersion, Reason: fmt.Sprintf(
+			"recorded refused write %s (expected version %d, current %d) does not match its order", c.ID, c.ExpectedVersion, c.CurrentVersion)})
+	}
 
+	if b, err := checkSignedRows(ctx, q, db, venue, keys); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return fail(*b)
+	}
 	// Every sealed head must still be in the log, unchanged.
 	for _, s := range seals {
 		for _, h := range s.heads {
@@ -160,16 +349,57 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string) (Result, error) {
 			}
 		}
 	}
+
+	// Every outbox row is a message of the log (checked after the seals:
+	// an event deleted from a sealed order is named by its seal first).
+	outRows, err := q.VerifyOutboxOrphans(ctx, db, venue)
+	if err != nil {
+		return res, fmt.Errorf("read the outbox: %w", err)
+	}
+	for _, o := range outRows {
+		oid := o.OrderID
+		return fail(Broken{OrderID: &oid, Version: o.OrderVersion, Reason: fmt.Sprintf(
+			"outbox row %d (%s message %s) names no event or ticket event of the order: a message the log does not hold", o.ID, o.MsgType, o.MsgID)})
+	}
+
+	if oldest != nil {
+		at, age := oldestAt.UTC(), now.Sub(oldestAt)
+		secs := age.Seconds()
+		res.OldestUnsealedAt, res.UnsealedAgeSeconds = &at, &secs
+		if opts.SealInterval > 0 && age > opts.SealInterval+grace {
+			last := "there is no valid seal"
+			if res.LastSealAgeSeconds != nil {
+				last = fmt.Sprintf("the last valid seal is %s old", (time.Duration(*res.LastSealAgeSeconds) * time.Second).String())
+			}
+			oldest.Reason = fmt.Sprintf("%d events are not sealed, the oldest for %s (posd seals every %s, grace %s) and %s: "+
+				"newer seals were removed, the sealer is stopped, or the events were not written by posd",
+				res.UnsealedEvents, age.Truncate(time.Second), opts.SealInterval, grace, last)
+			return fail(*oldest)
+		}
+	}
 	res.OK = true
 	return res, nil
 }
 
-// checkOrder verifies one order's chain, head and state, recording the hashes
-// seals ask for in want. It returns the first broken link, or nil.
-func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEventsRow, want map[uuid.UUID]map[int64][]byte, res *Result) *Broken {
+// checkOrder verifies one order's chain, rules, head, state and tickets,
+// recording the hashes seals ask for in want. It returns the first broken
+// link, or nil.
+func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEventsRow, tickets []dbsqlc.VerifyOrderTicketsRow,
+	want map[uuid.UUID]map[int64][]byte, rp replay, res *Result) *Broken {
 	oid := stored.ID
 	if len(rows) == 0 {
 		return &Broken{OrderID: &oid, Version: 1, Reason: "the order has no events"}
+	}
+	byVersion := map[int64][]string{}
+	for _, t := range tickets {
+		if reason := checkTicketState(t); reason != "" {
+			return &Broken{OrderID: &oid, Version: t.OrderVersion, Reason: reason}
+		}
+		k, err := storedTicketKey(t)
+		if err != nil {
+			return &Broken{OrderID: &oid, Version: t.OrderVersion, Reason: fmt.Sprintf("ticket %s: lines are not valid JSON", t.ID)}
+		}
+		byVersion[t.OrderVersion] = append(byVersion[t.OrderVersion], k)
 	}
 	prev := ZeroHash
 	events := make([]order.Event, 0, len(rows))
@@ -192,12 +422,28 @@ func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEvent
 				w[r.Version] = h
 			}
 		}
-		if err := json.Unmarshal([]byte(r.Ops), &ev.Ops); err != nil {
-			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: "ops are not valid JSON"}
+		if reason := rp.signature(venue, r.Version, r.Hash, r.Signature); reason != "" {
+			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: reason}
 		}
+		ops, reason := rp.step(ev, []byte(r.Ops))
+		if reason != "" {
+			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: "breaks the order's rules: " + reason}
+		}
+		ev.Ops = ops
+		got, wantT := byVersion[r.Version], expectedTickets(rp.cur, ev)
+		delete(byVersion, r.Version)
+		sort.Strings(got)
+		if !slices.Equal(got, wantT) {
+			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: fmt.Sprintf(
+				"the kitchen tickets of this change are not the ones it creates (%d stored, %d expected, or their content differs)", len(got), len(wantT))}
+		}
+		res.TicketsChecked += int64(len(got))
 		events = append(events, ev)
 		prev = h
 		res.EventsChecked++
+	}
+	for v := range byVersion {
+		return &Broken{OrderID: &oid, Version: v, Reason: "kitchen tickets name a version of the order that does not exist"}
 	}
 	last := int64(len(rows))
 	switch {
@@ -253,4 +499,67 @@ func stateDiff(a, b order.Order) string {
 		}
 	}
 	return ""
+}
+
+// checkSignedRows checks the signature of every kitchen ticket event and
+// every recorded refused write of venue with keys (nothing when keys is
+// empty): a row dated from when posd began signing them (migration 0013)
+// must carry a valid signature. It returns the first bad row, or nil.
+func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venue string, keys []ed25519.PublicKey) (*Broken, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	since, err := q.JournalSignedSince(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("read when signing began: %w", err)
+	}
+	check := func(sig []byte, at time.Time, msg []byte) string {
+		switch {
+		case sig == nil && !at.Before(since):
+			return "is not signed: not written by posd"
+		case sig == nil:
+			return "" // written before posd signed these rows
+		case !anyKey(keys, msg, sig):
+			return "has a signature that does not verify with the public key: not written by posd (or another key)"
+		}
+		return ""
+	}
+	for after := uuid.Nil; ; {
+		rows, err := q.VerifyTicketEventsPage(ctx, db, dbsqlc.VerifyTicketEventsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		if err != nil {
+			return nil, fmt.Errorf("read kitchen ticket events: %w", err)
+		}
+		for _, r := range rows {
+			e := TicketEvent{ID: r.ID, TicketID: r.TicketID, Action: r.Action, At: r.At, ActorDevice: r.ActorDevice, Staff: r.ActorStaff}
+			if reason := check(r.Signature, r.At, e.message(venue)); reason != "" {
+				oid := r.OrderID
+				return &Broken{OrderID: &oid, Version: r.OrderVersion, Reason: fmt.Sprintf(
+					"ticket %s: its %s event %s %s", r.TicketID, r.Action, r.ID, reason)}, nil
+			}
+		}
+		if len(rows) < verifyPage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	for after := uuid.Nil; ; {
+		rows, err := q.VerifyConflictsPage(ctx, db, dbsqlc.VerifyConflictsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		if err != nil {
+			return nil, fmt.Errorf("read refused writes: %w", err)
+		}
+		for _, r := range rows {
+			c := Conflict{ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Device: r.Device, Staff: r.Staff, Role: r.Role,
+				ExpectedVersion: r.ExpectedVersion, CurrentVersion: r.CurrentVersion, Via: r.Via, At: r.At}
+			if reason := check(r.Signature, r.At, c.message(venue)); reason != "" {
+				oid := r.OrderID
+				return &Broken{OrderID: &oid, Version: r.CurrentVersion, Reason: fmt.Sprintf(
+					"recorded refused write %s %s", r.ID, reason)}, nil
+			}
+		}
+		if len(rows) < verifyPage {
+			break
+		}
+		after = rows[len(rows)-1].ID
+	}
+	return nil, nil
 }

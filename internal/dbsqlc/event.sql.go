@@ -15,9 +15,9 @@ import (
 
 const insertEvent = `-- name: InsertEvent :exec
 INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
-                          actor_role, ops, forced, overridden_version, hash)
+                          actor_role, ops, forced, overridden_version, hash, signature)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
-        $9, $10, $11, $12, $13)
+        $9, $10, $11, $12, $13, $14)
 `
 
 type InsertEventParams struct {
@@ -34,6 +34,7 @@ type InsertEventParams struct {
 	Forced            bool
 	OverriddenVersion *int64
 	Hash              []byte
+	Signature         []byte
 }
 
 func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParams) error {
@@ -51,6 +52,7 @@ func (q *Queries) InsertEvent(ctx context.Context, db DBTX, arg InsertEventParam
 		arg.Forced,
 		arg.OverriddenVersion,
 		arg.Hash,
+		arg.Signature,
 	)
 	return err
 }
@@ -71,7 +73,23 @@ type ListEventsParams struct {
 	UntilVersion int64
 }
 
-func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams) ([]OrderEvent, error) {
+type ListEventsRow struct {
+	VenueID           string
+	OrderID           uuid.UUID
+	Version           int64
+	ID                uuid.UUID
+	Type              string
+	At                time.Time
+	ActorDevice       string
+	ActorStaff        string
+	ActorRole         string
+	Ops               json.RawMessage
+	Forced            bool
+	OverriddenVersion *int64
+	Hash              []byte
+}
+
+func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams) ([]ListEventsRow, error) {
 	rows, err := db.Query(ctx, listEvents,
 		arg.VenueID,
 		arg.OrderID,
@@ -82,9 +100,9 @@ func (q *Queries) ListEvents(ctx context.Context, db DBTX, arg ListEventsParams)
 		return nil, err
 	}
 	defer rows.Close()
-	var items []OrderEvent
+	var items []ListEventsRow
 	for rows.Next() {
-		var i OrderEvent
+		var i ListEventsRow
 		if err := rows.Scan(
 			&i.VenueID,
 			&i.OrderID,

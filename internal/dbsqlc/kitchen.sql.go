@@ -13,7 +13,8 @@ import (
 )
 
 const getTicket = `-- name: GetTicket :one
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = $1 AND id = $2
 `
@@ -39,14 +40,20 @@ func (q *Queries) GetTicket(ctx context.Context, db DBTX, arg GetTicketParams) (
 		&i.OrderVersion,
 		&i.CreatedAt,
 		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
+		&i.OrderNote,
+		&i.Guests,
+		&i.Reason,
+		&i.VoidedBy,
 	)
 	return i, err
 }
 
 const insertTicketEvents = `-- name: InsertTicketEvents :exec
-INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff)
+INSERT INTO kitchen_ticket_events (venue_id, id, ticket_id, action, at, actor_device, actor_staff, signature)
 SELECT $1, unnest($2::uuid[]), unnest($3::uuid[]), unnest($4::text[]),
-       $5, $6, $7
+       $5, $6, $7, unnest($8::bytea[])
 `
 
 type InsertTicketEventsParams struct {
@@ -57,6 +64,7 @@ type InsertTicketEventsParams struct {
 	At          time.Time
 	ActorDevice string
 	ActorStaff  string
+	Signatures  [][]byte
 }
 
 func (q *Queries) InsertTicketEvents(ctx context.Context, db DBTX, arg InsertTicketEventsParams) error {
@@ -68,15 +76,18 @@ func (q *Queries) InsertTicketEvents(ctx context.Context, db DBTX, arg InsertTic
 		arg.At,
 		arg.ActorDevice,
 		arg.ActorStaff,
+		arg.Signatures,
 	)
 	return err
 }
 
 const insertTickets = `-- name: InsertTickets :exec
 INSERT INTO kitchen_tickets (venue_id, id, order_id, table_id, station, kind, lines, status, server,
-                             order_version, created_at)
+                             order_version, created_at, part, parts, order_note, guests, reason, voided_by)
 SELECT $1, unnest($2::uuid[]), $3, $4, unnest($5::text[]),
-       unnest($6::text[]), unnest($7::jsonb[]), 'new', $8, $9, $10
+       unnest($6::text[]), unnest($7::jsonb[]), 'new', $8, $9, $10,
+       unnest($11::int[]), unnest($12::int[]),
+       $13, $14, unnest($15::text[]), unnest($16::text[])
 `
 
 type InsertTicketsParams struct {
@@ -90,6 +101,12 @@ type InsertTicketsParams struct {
 	Server       string
 	OrderVersion int64
 	CreatedAt    time.Time
+	PartNums     []int32
+	PartCounts   []int32
+	OrderNote    string
+	Guests       int32
+	Reasons      []string
+	VoidedBy     []string
 }
 
 func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsParams) error {
@@ -104,24 +121,33 @@ func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsP
 		arg.Server,
 		arg.OrderVersion,
 		arg.CreatedAt,
+		arg.PartNums,
+		arg.PartCounts,
+		arg.OrderNote,
+		arg.Guests,
+		arg.Reasons,
+		arg.VoidedBy,
 	)
 	return err
 }
 
 const listOpenTickets = `-- name: ListOpenTickets :many
-SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
 FROM kitchen_tickets
 WHERE venue_id = $1 AND station = $2 AND status = 'new'
 ORDER BY created_at, id
+LIMIT $3
 `
 
 type ListOpenTicketsParams struct {
-	VenueID string
-	Station string
+	VenueID    string
+	Station    string
+	MaxTickets int32
 }
 
 func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTicketsParams) ([]KitchenTicket, error) {
-	rows, err := db.Query(ctx, listOpenTickets, arg.VenueID, arg.Station)
+	rows, err := db.Query(ctx, listOpenTickets, arg.VenueID, arg.Station, arg.MaxTickets)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +168,73 @@ func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTick
 			&i.OrderVersion,
 			&i.CreatedAt,
 			&i.BumpedAt,
+			&i.Part,
+			&i.Parts,
+			&i.OrderNote,
+			&i.Guests,
+			&i.Reason,
+			&i.VoidedBy,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRecentReady = `-- name: ListRecentReady :many
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
+FROM kitchen_tickets
+WHERE venue_id = $1 AND station = $2 AND status = 'ready' AND bumped_at > $3
+ORDER BY bumped_at DESC
+LIMIT $4
+`
+
+type ListRecentReadyParams struct {
+	VenueID    string
+	Station    string
+	Since      *time.Time
+	MaxTickets int32
+}
+
+// ListRecentReady is a station's most recently bumped tickets, newest first.
+func (q *Queries) ListRecentReady(ctx context.Context, db DBTX, arg ListRecentReadyParams) ([]KitchenTicket, error) {
+	rows, err := db.Query(ctx, listRecentReady,
+		arg.VenueID,
+		arg.Station,
+		arg.Since,
+		arg.MaxTickets,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KitchenTicket
+	for rows.Next() {
+		var i KitchenTicket
+		if err := rows.Scan(
+			&i.VenueID,
+			&i.ID,
+			&i.OrderID,
+			&i.TableID,
+			&i.Station,
+			&i.Kind,
+			&i.Lines,
+			&i.Status,
+			&i.Server,
+			&i.OrderVersion,
+			&i.CreatedAt,
+			&i.BumpedAt,
+			&i.Part,
+			&i.Parts,
+			&i.OrderNote,
+			&i.Guests,
+			&i.Reason,
+			&i.VoidedBy,
 		); err != nil {
 			return nil, err
 		}
@@ -181,7 +274,8 @@ const setTicketStatus = `-- name: SetTicketStatus :one
 UPDATE kitchen_tickets
 SET status = $1, bumped_at = $2
 WHERE venue_id = $3 AND id = $4 AND status = $5
-RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at
+RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by
 `
 
 type SetTicketStatusParams struct {
@@ -216,6 +310,12 @@ func (q *Queries) SetTicketStatus(ctx context.Context, db DBTX, arg SetTicketSta
 		&i.OrderVersion,
 		&i.CreatedAt,
 		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
+		&i.OrderNote,
+		&i.Guests,
+		&i.Reason,
+		&i.VoidedBy,
 	)
 	return i, err
 }

@@ -42,6 +42,11 @@ type IdempotencyKey struct {
 	ExpiresAt   time.Time
 }
 
+type JournalSignedSince struct {
+	One bool
+	At  time.Time
+}
+
 type KitchenTicket struct {
 	VenueID      string
 	ID           uuid.UUID
@@ -55,6 +60,12 @@ type KitchenTicket struct {
 	OrderVersion int64
 	CreatedAt    time.Time
 	BumpedAt     *time.Time
+	Part         int32
+	Parts        int32
+	OrderNote    string
+	Guests       int32
+	Reason       string
+	VoidedBy     string
 }
 
 type KitchenTicketEvent struct {
@@ -65,6 +76,7 @@ type KitchenTicketEvent struct {
 	At          time.Time
 	ActorDevice string
 	ActorStaff  string
+	Signature   []byte
 }
 
 type MenuItem struct {
@@ -102,6 +114,7 @@ type OrderConflict struct {
 	CurrentVersion  int64
 	Via             string
 	At              time.Time
+	Signature       []byte
 }
 
 type OrderEvent struct {
@@ -118,6 +131,7 @@ type OrderEvent struct {
 	Forced            bool
 	OverriddenVersion *int64
 	Hash              []byte
+	Signature         []byte
 }
 
 type OrderLine struct {
@@ -184,6 +198,22 @@ type OutboxCursor struct {
 	UpdatedAt time.Time
 }
 
+type OutboxDeadLetter struct {
+	OutboxID     int64
+	Txid         pgtype.Uint64
+	VenueID      string
+	Subject      string
+	MsgID        string
+	MsgType      string
+	OrderID      uuid.UUID
+	OrderVersion int64
+	Payload      []byte
+	CreatedAt    time.Time
+	Error        string
+	FailedAt     time.Time
+	ReplayedAt   *time.Time
+}
+
 type Venue struct {
 	ID        string
 	Name      string
@@ -191,9 +221,10 @@ type Venue struct {
 }
 
 type VenueSeal struct {
-	VenueID  string
-	Seq      int64
-	SealedAt time.Time
-	Heads    []byte
-	Hash     []byte
+	VenueID   string
+	Seq       int64
+	SealedAt  time.Time
+	Heads     []byte
+	Hash      []byte
+	Signature []byte
 }

@@ -166,18 +166,22 @@ func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParam
 }
 
 const listOrdersFull = `-- name: ListOrdersFull :many
-SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments FROM orders_full
-WHERE venue_id = $1
-  AND ($2::text IS NULL OR status = $2)
-  AND ($3::text IS NULL OR table_id = $3)
-ORDER BY opened_at DESC, id DESC
-LIMIT $4
+SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments FROM orders_full f
+WHERE f.venue_id = $1
+  AND ($2::text IS NULL OR f.status = $2)
+  AND ($3::text IS NULL OR f.table_id = $3)
+  -- The page after an order (GET /v1/orders?after=): older in the same order.
+  AND ($4::uuid IS NULL OR (f.opened_at, f.id) <
+       (SELECT a.opened_at, a.id FROM orders a WHERE a.id = $4))
+ORDER BY f.opened_at DESC, f.id DESC
+LIMIT $5
 `
 
 type ListOrdersFullParams struct {
 	VenueID  string
 	Status   *string
 	TableID  *string
+	AfterID  *uuid.UUID
 	RowLimit int32
 }
 
@@ -186,6 +190,7 @@ func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFul
 		arg.VenueID,
 		arg.Status,
 		arg.TableID,
+		arg.AfterID,
 		arg.RowLimit,
 	)
 	if err != nil {

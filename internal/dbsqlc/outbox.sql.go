@@ -12,6 +12,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const countDeadLetters = `-- name: CountDeadLetters :one
+SELECT count(*) FROM outbox_dead_letters WHERE replayed_at IS NULL
+`
+
+// CountDeadLetters counts the dead letters not replayed yet.
+func (q *Queries) CountDeadLetters(ctx context.Context, db DBTX) (int64, error) {
+	row := db.QueryRow(ctx, countDeadLetters)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const getOutboxCursor = `-- name: GetOutboxCursor :one
 SELECT txid::text AS txid, id FROM outbox_cursor WHERE name = $1
 `
@@ -55,6 +67,70 @@ func (q *Queries) InsertOutbox(ctx context.Context, db DBTX, arg InsertOutboxPar
 		arg.Payloads,
 	)
 	return err
+}
+
+const listDeadLetters = `-- name: ListDeadLetters :many
+SELECT outbox_id, venue_id, subject, msg_id, msg_type, order_id, order_version,
+       octet_length(payload)::bigint AS bytes, error, created_at, failed_at, replayed_at
+FROM outbox_dead_letters
+WHERE ($1::text IS NULL OR venue_id = $1)
+  AND ($2::boolean OR replayed_at IS NULL)
+ORDER BY outbox_id
+LIMIT $3
+`
+
+type ListDeadLettersParams struct {
+	VenueID         *string
+	IncludeReplayed bool
+	RowLimit        int32
+}
+
+type ListDeadLettersRow struct {
+	OutboxID     int64
+	VenueID      string
+	Subject      string
+	MsgID        string
+	MsgType      string
+	OrderID      uuid.UUID
+	OrderVersion int64
+	Bytes        int64
+	Error        string
+	CreatedAt    time.Time
+	FailedAt     time.Time
+	ReplayedAt   *time.Time
+}
+
+func (q *Queries) ListDeadLetters(ctx context.Context, db DBTX, arg ListDeadLettersParams) ([]ListDeadLettersRow, error) {
+	rows, err := db.Query(ctx, listDeadLetters, arg.VenueID, arg.IncludeReplayed, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListDeadLettersRow
+	for rows.Next() {
+		var i ListDeadLettersRow
+		if err := rows.Scan(
+			&i.OutboxID,
+			&i.VenueID,
+			&i.Subject,
+			&i.MsgID,
+			&i.MsgType,
+			&i.OrderID,
+			&i.OrderVersion,
+			&i.Bytes,
+			&i.Error,
+			&i.CreatedAt,
+			&i.FailedAt,
+			&i.ReplayedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const outboxBatch = `-- name: OutboxBatch :many
@@ -122,10 +198,8 @@ func (q *Queries) OutboxBatch(ctx context.Context, db DBTX, arg OutboxBatchParam
 	return items, nil
 }
 
-const pruneOutbox = `-- name: PruneOutbox :execrows
-DELETE FROM outbox o
-USING outbox_cursor c
-WHERE c.name = $1 AND (o.txid, o.id) <= (c.txid, c.id) AND o.created_at < $2
+const pruneOutbox = `-- name: PruneOutbox :one
+SELECT posd_prune_outbox($1::text, $2::timestamptz)::bigint AS pruned
 `
 
 type PruneOutboxParams struct {
@@ -133,12 +207,13 @@ type PruneOutboxParams struct {
 	Before time.Time
 }
 
+// PruneOutbox deletes published rows written before @before. The app role
+// cannot DELETE from the outbox itself (db/schema/0011_journal_trust.sql).
 func (q *Queries) PruneOutbox(ctx context.Context, db DBTX, arg PruneOutboxParams) (int64, error) {
-	result, err := db.Exec(ctx, pruneOutbox, arg.Name, arg.Before)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	row := db.QueryRow(ctx, pruneOutbox, arg.Name, arg.Before)
+	var pruned int64
+	err := row.Scan(&pruned)
+	return pruned, err
 }
 
 const relayLagSeconds = `-- name: RelayLagSeconds :one
@@ -160,6 +235,28 @@ func (q *Queries) RelayLagSeconds(ctx context.Context, db DBTX, name string) (fl
 	return lag_seconds, err
 }
 
+const replayDeadLetter = `-- name: ReplayDeadLetter :one
+WITH d AS (
+    UPDATE outbox_dead_letters SET replayed_at = now()
+    WHERE outbox_id = $1 AND replayed_at IS NULL
+    RETURNING venue_id, subject, msg_id, msg_type, order_id, order_version, payload
+)
+INSERT INTO outbox (venue_id, subject, msg_id, msg_type, order_id, order_version, payload)
+SELECT venue_id, subject, msg_id, msg_type, order_id, order_version, payload FROM d
+RETURNING id
+`
+
+// ReplayDeadLetter puts a copy of a dead letter back into the outbox, as a
+// new row with the same message id (JetStream drops it if the original did
+// arrive after all), and stamps the dead letter replayed. No row: there is
+// no such dead letter, or it was replayed already.
+func (q *Queries) ReplayDeadLetter(ctx context.Context, db DBTX, outboxID int64) (int64, error) {
+	row := db.QueryRow(ctx, replayDeadLetter, outboxID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const saveOutboxCursor = `-- name: SaveOutboxCursor :execrows
 UPDATE outbox_cursor
 SET txid = ($1::text)::xid8, id = $2, updated_at = now()
@@ -175,6 +272,31 @@ type SaveOutboxCursorParams struct {
 // SaveOutboxCursor only moves the cursor forward.
 func (q *Queries) SaveOutboxCursor(ctx context.Context, db DBTX, arg SaveOutboxCursorParams) (int64, error) {
 	result, err := db.Exec(ctx, saveOutboxCursor, arg.Txid, arg.ID, arg.Name)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const setAsideOutbox = `-- name: SetAsideOutbox :execrows
+INSERT INTO outbox_dead_letters (outbox_id, txid, venue_id, subject, msg_id, msg_type, order_id,
+                                 order_version, payload, created_at, error)
+SELECT o.id, o.txid, o.venue_id, o.subject, o.msg_id, o.msg_type, o.order_id, o.order_version,
+       o.payload, o.created_at, d.error
+FROM (SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS error) d
+JOIN outbox o ON o.id = d.id
+ON CONFLICT (outbox_id) DO NOTHING
+`
+
+type SetAsideOutboxParams struct {
+	Ids    []int64
+	Errors []string
+}
+
+// SetAsideOutbox copies outbox rows NATS refused for good into the dead
+// letters with their errors. A row already set aside stays as it was.
+func (q *Queries) SetAsideOutbox(ctx context.Context, db DBTX, arg SetAsideOutboxParams) (int64, error) {
+	result, err := db.Exec(ctx, setAsideOutbox, arg.Ids, arg.Errors)
 	if err != nil {
 		return 0, err
 	}

@@ -111,6 +111,9 @@ func (s *Spec) Validate() error {
 	if s.Venue == "" {
 		return &InvalidError{"venue", "is required"}
 	}
+	if s.Role == "" {
+		return &InvalidError{"role", "is required (one of " + strings.Join(Roles, ", ") + ")"}
+	}
 	if !slices.Contains(Roles, s.Role) {
 		return &InvalidError{"role", fmt.Sprintf("must be one of %s; got %q", strings.Join(Roles, ", "), s.Role)}
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 func (s *Server) auditVerify(c *fiber.Ctx) error {
-	r, err := s.cfg.Store.Verify(c.UserContext(), principal(c).Venue)
+	r, err := s.cfg.Store.Verify(c.UserContext(), principal(c).Venue, s.cfg.Audit)
 	if err != nil {
 		return err
 	}
@@ -19,6 +20,10 @@ func (s *Server) auditVerify(c *fiber.Ctx) error {
 }
 
 func (s *Server) auditShift(c *fiber.Ctx) error {
+	csvWanted, err := shiftFormat(c)
+	if err != nil {
+		return err
+	}
 	from, err := queryTime(c, "from")
 	if err != nil {
 		return err
@@ -37,7 +42,32 @@ func (s *Server) auditShift(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if csvWanted {
+		var b bytes.Buffer
+		if err := audit.WriteCSV(&b, r); err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="shift.csv"`)
+		return c.Send(b.Bytes())
+	}
 	return c.JSON(r)
+}
+
+// shiftFormat reads ?format= (json or csv); without it, an Accept that
+// names text/csv (and not JSON) asks for CSV.
+func shiftFormat(c *fiber.Ctx) (csv bool, err error) {
+	switch f := c.Query("format"); f {
+	case "csv":
+		return true, nil
+	case "json":
+		return false, nil
+	case "":
+		accept := strings.ToLower(c.Get(fiber.HeaderAccept))
+		return strings.Contains(accept, "text/csv") && !strings.Contains(accept, "json"), nil
+	default:
+		return false, badRequest("format", "format must be json or csv")
+	}
 }
 
 // queryTime reads a required RFC 3339 time from the query string.
@@ -53,6 +83,11 @@ func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
 	}
 	if err != nil {
 		return time.Time{}, badRequest(name, name+" must be an RFC 3339 time such as 2026-11-22T17:00:00Z")
+	}
+	// An offset can carry 0000-01-01 or 9999-12-31 out of the years the
+	// report (and JSON) can write.
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, badRequest(name, name+" must fall within the years 0000 to 9999 in UTC")
 	}
 	return t, nil
 }

@@ -256,7 +256,20 @@ func TestAuditVerifyAPI(t *testing.T) {
 		require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM orders WHERE venue_id = 'demo'"), res.OrdersChecked)
 		require.EqualValues(t, 4, res.OrdersChecked)
 		require.EqualValues(t, 0, res.SealsChecked)
+		require.True(t, res.SignaturesChecked, "the server checks seals with its own key")
+		require.EqualValues(t, 18, res.UnsealedEvents, "no sealer ran yet")
+		require.Equal(t, audit.DefaultSealInterval.Seconds(), res.SealIntervalSeconds)
 	}
+
+	// Sealed with the server's key, every event is covered.
+	require.NoError(t, (&audit.Sealer{Pool: f.DB.Pool, Key: f.Stack.SealKey}).SealAll(context.Background()))
+	var res audit.Result
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
+	r.JSON(t, &res)
+	require.True(t, res.OK, string(r.Body))
+	require.EqualValues(t, 1, res.SealsChecked)
+	require.Zero(t, res.UnsealedEvents)
+	require.NotNil(t, res.LastSealAgeSeconds)
 
 	// A superuser edits who voided the fries, with the triggers off.
 	err := pgx.BeginFunc(context.Background(), f.DB.Admin, func(tx pgx.Tx) error {
@@ -267,7 +280,7 @@ func TestAuditVerifyAPI(t *testing.T) {
 		return err
 	})
 	require.NoError(t, err)
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
+	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
 	require.Equal(t, 200, r.Status, string(r.Body))
 	raw := r.Map(t)
 	require.Equal(t, false, raw["ok"])

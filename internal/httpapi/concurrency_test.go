@@ -85,6 +85,7 @@ type ccProblem struct {
 	CurrentVersion  *int64     `json:"current_version"`
 	Current         *ccOrder   `json:"current"`
 	Changes         *[]ccEvent `json:"changes"`
+	Truncated       *bool      `json:"changes_truncated"`
 }
 
 // ccAddItem is one add_item op.
@@ -428,7 +429,9 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 // ccCheckConflict checks a 409 a waiter got for a write made against
 // expected: a version-conflict problem whose current order is past expected,
 // holds every line this waiter had acknowledged on the order, does not hold
-// the refused line, and whose changes are exactly the events after expected.
+// the refused line, and whose changes are exactly the events after expected
+// (or, when changes_truncated says so, the newest of them up to the current
+// version).
 func ccCheckConflict(p ccProblem, expected int64, mine []string, refused string) error {
 	switch {
 	case !strings.HasSuffix(p.Type, "version-conflict"):
@@ -441,11 +444,14 @@ func ccCheckConflict(p ccProblem, expected int64, mine []string, refused string)
 		return fmt.Errorf("current_version %d not past expected %d", *p.CurrentVersion, expected)
 	case p.Current == nil || p.Current.Version != *p.CurrentVersion:
 		return fmt.Errorf("current order does not match current_version")
-	case p.Changes == nil || int64(len(*p.Changes)) != *p.CurrentVersion-expected:
-		return fmt.Errorf("changes do not cover versions %d..%d", expected+1, *p.CurrentVersion)
+	case p.Changes == nil || p.Truncated == nil:
+		return fmt.Errorf("changes or changes_truncated missing")
+	case len(*p.Changes) == 0 || *p.Truncated != (int64(len(*p.Changes)) < *p.CurrentVersion-expected):
+		return fmt.Errorf("changes_truncated %v with %d changes for versions %d..%d", *p.Truncated, len(*p.Changes), expected+1, *p.CurrentVersion)
 	}
+	first := *p.CurrentVersion - int64(len(*p.Changes)) + 1
 	for i, e := range *p.Changes {
-		if e.Version != expected+1+int64(i) {
+		if e.Version != first+int64(i) {
 			return fmt.Errorf("changes[%d] has version %d", i, e.Version)
 		}
 	}

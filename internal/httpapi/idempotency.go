@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"errors"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -39,6 +40,10 @@ func (s *Server) idempotency(c *fiber.Ctx, answer func(order.Order) (store.Answe
 	h.Write([]byte(c.Method()))
 	h.Write([]byte{0})
 	h.Write([]byte(c.Path()))
+	h.Write([]byte{0})
+	// The precondition is part of the request: the same ops against
+	// another version are another write.
+	h.Write([]byte(strings.TrimSpace(c.Get(fiber.HeaderIfMatch))))
 	h.Write([]byte{0})
 	h.Write(c.Body())
 	idem = &store.Idem{Venue: p.Venue, DeviceID: p.DeviceID, Key: key, Fingerprint: h.Sum(nil), Answer: answer}

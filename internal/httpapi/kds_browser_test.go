@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/outbox"
 )
 
 // kdsChromium is the machine's Chromium (Debian package chromium; .ci/run
@@ -537,4 +538,143 @@ func (b *kdsBrowser) noExceptions() {
 	if len(b.exceptions) > 0 {
 		b.t.Errorf("the page threw: %s", strings.Join(b.exceptions, "\n"))
 	}
+}
+
+// TestKDSBrowserNotLive proves that the page never shows an empty rail that
+// is not true: with NATS stopped before the page loads, the stream is
+// refused, yet the page shows the open tickets its own ticket request
+// returned and says plainly that it is not live (never "All clear"); once
+// the tickets are bumped elsewhere it says "No open tickets as of …, not
+// live"; when NATS is back it goes live and the banner goes.
+func TestKDSBrowserNotLive(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{Heartbeat: 500 * time.Millisecond})
+	f := fixture{Stack: s, t: t}
+	o1 := kdsFire(f, "T4", addItem("steak", "note", "medium rare"))
+	o2 := kdsFire(f, "T6", addItem("burger"))
+	t1, t2 := kdsTicket(f, o1, "fire"), kdsTicket(f, o2, "fire")
+	s.NATS.Shutdown()
+	ktEventually(t, 10*time.Second, func() bool { return !s.NC.IsConnected() }, "the client to notice NATS is gone")
+
+	p := openKDS(t, s.BaseURL+"/kds?station=grill&token="+kitchen)
+	p.waitCard(t1)
+	p.waitCard(t2)
+	p.waitFor("the not-live banner", `!document.querySelector('#notlive').hidden`)
+	require.NotEqual(t, "live", p.eval(`document.querySelector('#conn').dataset.state`))
+	require.Contains(t, p.eval(`document.querySelector('#notlive').textContent`), "NOT LIVE — tickets as of")
+	require.NotContains(t, p.eval(`document.body.innerText`), "All clear")
+	require.Equal(t, "true", p.eval(`String(document.querySelector('#empty').hidden)`))
+
+	// Bumped elsewhere: on its next try the page reads the API again and
+	// says there are none as of then, not live.
+	for _, id := range []string{t1, t2} {
+		r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + id + "/bump", Token: kitchen})
+		require.Equal(t, 200, r.Status, string(r.Body))
+	}
+	p.waitGone(t1)
+	p.waitGone(t2)
+	p.waitFor("the honest empty rail", `!document.querySelector('#empty').hidden &&
+		document.querySelector('#empty').textContent.includes('not live')`)
+	require.NotContains(t, p.eval(`document.body.innerText`), "All clear")
+	require.Contains(t, p.eval(`document.querySelector('#empty').textContent`), "No open tickets as of")
+
+	s.RestartNATS(t)
+	p.waitFor("the stream to be live", `document.querySelector('#conn').dataset.state === 'live'`)
+	p.waitFor("the banner to go", `document.querySelector('#notlive').hidden`)
+	p.waitFor("all clear, now that it is true", `document.querySelector('#empty').textContent === 'All clear — no open tickets'`)
+	o3 := kdsFire(f, "T8", addItem("salmon"))
+	p.waitCard(kdsTicket(f, o3, "fire"))
+	p.noExceptions()
+}
+
+// TestKDSBrowserForTheCook proves what the cook sees: the order's note
+// (allergies) and guest count on the ticket; a void ticket with its reason
+// and who voided, and the voided line struck on the original card (also
+// after a reload); recall of a ticket bumped before the page was loaded;
+// and a cursor after the stream's end (the JetStream store lost) makes the
+// page drop its cursor, take a fresh snapshot and go live again.
+func TestKDSBrowserForTheCook(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t, apitest.Options{Heartbeat: 500 * time.Millisecond})
+	f := fixture{Stack: s, t: t}
+	id := f.open("T5")
+	o := f.mustPatch(waiter, id, 1,
+		map[string]any{"op": "set_note", "note": "ALLERGY: peanuts (seat 2)"},
+		map[string]any{"op": "set_guests", "guests": 4},
+		addItem("steak", "seat", 1), addItem("burger", "seat", 2),
+		map[string]any{"op": "send"})
+	fire := kdsTicket(f, o, "fire")
+	// A ticket bumped before the page loads.
+	early := kdsTicket(f, kdsFire(f, "T9", addItem("chicken")), "fire")
+	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + early + "/bump", Token: kitchen})
+	require.Equal(t, 200, r.Status, string(r.Body))
+
+	proxy := newKDSProxy(t, s.BaseURL)
+	p := openKDS(t, proxy.URL+"/kds?station=grill&token="+kitchen)
+	p.waitFor("the stream to be live", `document.querySelector('#conn').dataset.state === 'live'`)
+	p.waitCard(fire)
+	c := p.card(fire)
+	require.Contains(t, c.Text, "ALLERGY: peanuts (seat 2)")
+	require.Contains(t, c.Text, "4 guests")
+
+	// Recall works for the ticket bumped before the page loaded.
+	p.waitFor("the early bump to be recallable", fmt.Sprintf(`document.querySelector('#recall').dataset.ticketId === %q`, early))
+	p.press("#recall")
+	p.waitCard(early)
+	require.EqualValues(t, 1, s.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE id = $1 AND status = 'new'", early))
+
+	// The manager voids the burger.
+	var burger string
+	for _, l := range o["lines"].([]any) {
+		if m := l.(map[string]any); m["sku"] == "burger" {
+			burger = m["id"].(string)
+		}
+	}
+	f.mustPatch(manager, id, 2, map[string]any{"op": "void_item", "line_id": burger, "reason": "guest allergic"})
+	void := kdsTicket(f, o, "void")
+	p.waitCard(void)
+	require.Contains(t, p.card(void).Text, "guest allergic — voided by Maria")
+	struck := fmt.Sprintf(`getComputedStyle(document.querySelector('[data-ticket-id=%q] .line[data-voided] .name')).textDecorationLine`, fire)
+	p.waitFor("the voided line struck on the fire card", fmt.Sprintf(`!!document.querySelector('[data-ticket-id=%q] .line[data-voided]')`, fire))
+	require.Equal(t, "line-through", p.eval(struck))
+	require.Contains(t, p.card(fire).Text, "Steak frites")
+	require.Equal(t, 1, strings.Count(p.eval(fmt.Sprintf(`document.querySelector('[data-ticket-id=%q]').innerText`, fire)), "VOIDED"))
+	// Still struck after a reload, once the void ticket is acknowledged.
+	p.tap(void)
+	p.waitGone(void)
+	p.do(chromedp.Reload())
+	p.waitFor("the stream to be live after the reload", `document.querySelector('#conn').dataset.state === 'live'`)
+	p.waitFor("the voided line struck after the reload", fmt.Sprintf(`!!document.querySelector('[data-ticket-id=%q] .line[data-voided]')`, fire))
+
+	// The JetStream store is lost: the POS stream is made again, empty, so
+	// the page's cursor is after its end. The page reconnects, is refused
+	// with cursor-ahead, drops its cursor and takes a fresh snapshot.
+	late := kdsTicket(f, kdsFire(f, "T11", addItem("salmon")), "fire")
+	p.waitCard(late)
+	cursor := p.cursor()
+	require.NotEmpty(t, cursor)
+	ctx := context.Background()
+	require.NoError(t, s.JS.DeleteStream(ctx, outbox.StreamName))
+	_, err := outbox.EnsureStream(ctx, s.JS, 1)
+	require.NoError(t, err)
+	reconnects := p.reconnects()
+	proxy.cut()
+	p.waitFor("the page to notice the drop", `document.querySelector('#conn').dataset.state !== 'live'`)
+	proxy.restore()
+	p.waitFor("live again", fmt.Sprintf(`document.querySelector('#conn').dataset.state === 'live' &&
+		+document.querySelector('#conn').dataset.reconnects > %d`, reconnects))
+	reqs := proxy.requests()
+	require.True(t, slices.ContainsFunc(reqs, func(q kdsStreamReq) bool { return !q.Refused && q.After == "" && q.LastEventID == "" }),
+		"a fresh stream without a cursor: %+v", reqs)
+	want := kdsTicketIDs(kdsOpenTickets(f))
+	slices.Sort(want)
+	require.Eventually(t, func() bool {
+		got := kdsCardIDs(p.cards())
+		slices.Sort(got)
+		return slices.Equal(got, want)
+	}, 10*time.Second, 20*time.Millisecond, "cards %v, want %v", kdsCardIDs(p.cards()), want)
+	// And it is live on the new stream.
+	fresh := kdsTicket(f, kdsFire(f, "T12", addItem("steak")), "fire")
+	p.waitCard(fresh)
+	p.noExceptions()
 }

@@ -15,16 +15,25 @@ package httpapi_test
 //     tickets, then live messages.
 //   - TestKitchenSSEAcrossNATSRestart: the same across a NATS restart.
 //   - TestKitchenStreamAccessToken: ?access_token= works on the stream only.
+//   - TestKitchenStream* and TestKitchenTicketDetails (issue 8, at the end
+//     of the file): consumers end with their stream, per-device and
+//     per-venue limits, no leak on HEAD or an early close, cursor-ahead,
+//     revocation, stuck readers, the snapshot's memory, and what a ticket
+//     tells the cook. docs/RELIABILITY.md "Kitchen streams" has the figures.
 //
 // Helpers and types here carry a "kt" prefix so they cannot clash with other
 // test files of package httpapi_test.
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +46,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/device"
+	"github.com/posd/posd/internal/httpapi"
+	kitchenpkg "github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
 )
 
@@ -172,10 +185,14 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 		}
 		require.Equal(t, want, m["status"], "line %v", m["sku"])
 	}
-	// A send with nothing pending in the course changes nothing and fires nothing.
-	o = f.mustPatch(waiter, id, 3, map[string]any{"op": "send", "course": 5})
-	require.EqualValues(t, 3, o["version"])
+	// A send of a course with nothing pending is refused, naming the course,
+	// and writes and fires nothing (a bare send with nothing pending is a
+	// 200 no-op: internal/order TestSendOfACourseWithNothingPendingNamesTheCourse).
+	p := requireProblem(t, f.patch(waiter, id, 3, map[string]any{"op": "send", "course": 5}), 422, "validation-failed")
+	requireFieldError(t, p, 0, "course")
+	require.Contains(t, string(f.patch(waiter, id, 3, map[string]any{"op": "send", "course": 5}).Body), "course 5 has no pending lines")
 	require.EqualValues(t, 4, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets"))
+	require.EqualValues(t, 3, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 
 	// The manager voids the sent steak: a void ticket for the grill, after
 	// the fire ticket (oldest first).
@@ -825,4 +842,523 @@ func TestKitchenStreamAccessToken(t *testing.T) {
 	}
 	requireProblem(t, f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders?access_token=" + waiter, Body: `{"table":"T9","guests":2}`}), 401, "unauthorized")
 	require.Zero(t, f.DB.Count(t, "SELECT count(*) FROM orders"))
+}
+
+// ---- kitchen streams at the edges (issue 8) --------------------------------
+
+// ktStreamFixture starts a stack with the given stream limits.
+func ktStreamFixture(t *testing.T, o apitest.Options) fixture {
+	t.Parallel()
+	if o.Heartbeat == 0 {
+		o.Heartbeat = 200 * time.Millisecond
+	}
+	return fixture{Stack: apitest.Start(t, o), t: t}
+}
+
+// ktAddKitchen adds a kitchen device to venue and returns its token.
+func ktAddKitchen(t *testing.T, f fixture, venue, name string) string {
+	t.Helper()
+	_, token, err := device.Add(context.Background(), f.DB.Admin, device.Spec{Venue: venue, Name: name, Role: order.RoleKitchen, Staff: name})
+	require.NoError(t, err)
+	return token
+}
+
+// ktConsumers is the number of consumers on the POS stream.
+func ktConsumers(t *testing.T, f fixture) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := f.JS.Stream(ctx, outbox.StreamName)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	return info.State.Consumers
+}
+
+// ktRaw sends one raw HTTP/1.1 request on a new TCP connection and returns
+// the connection, not read from.
+func ktRaw(t *testing.T, f fixture, method, path, token string, rcvBuf int) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(f.BaseURL, "http://"))
+	require.NoError(t, err)
+	if rcvBuf > 0 {
+		require.NoError(t, conn.(*net.TCPConn).SetReadBuffer(rcvBuf))
+	}
+	_, err = fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", method, path, token)
+	require.NoError(t, err)
+	return conn
+}
+
+// ktOpenStatus opens the grill stream, reads its status line and drops it.
+func ktOpenStatus(f fixture, token string) (int, http.Header, error) {
+	status, h, _, err := ktOpen(f, token)
+	return status, h, err
+}
+
+// ktOpen is ktOpenStatus that also returns the body of a refusal.
+func ktOpen(f fixture, token string) (int, http.Header, []byte, error) {
+	req, err := http.NewRequest("GET", f.BaseURL+"/v1/kitchen/stream?station=grill", nil)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 {
+		// Read the stream's first line, so it was really open.
+		_, err = bufio.NewReader(resp.Body).ReadString('\n')
+		return resp.StatusCode, resp.Header, nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, body, err
+}
+
+// TestKitchenStreamOpensEndTheirConsumers proves that a stream's JetStream
+// consumer ends with it: 1,500 stream opens, each dropped by its screen (16
+// at a time, with the per-device limits out of the way), leave no consumer
+// on the POS stream, and a fresh screen of another venue, and of the same
+// venue, still connect and receive live tickets.
+// manyConns lifts the connection caps for the tests that open hundreds of
+// streams from one address at once: a closed stream's connection is only
+// given back once the server notices the close.
+const manyConns = 8192
+
+func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
+		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 2000, PerVenue: 2000}})
+	const opens, parallel = 1500, 16
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var peak atomic.Int64
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= opens {
+				status, _, err := ktOpenStatus(f, kitchen)
+				if err != nil || status != 200 {
+					t.Errorf("open: %d %v", status, err)
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+				if n := int64(ktConsumers(t, f)); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	require.False(t, t.Failed())
+	ktEventually(t, 10*time.Second, func() bool { return ktConsumers(t, f) == 0 }, "every stream's consumer to be deleted")
+	t.Logf("%d opens: at most %d consumers at once, 0 after", opens, peak.Load())
+
+	demo2 := ktAddKitchen(t, f, "demo2", "pass")
+	for _, tk := range []string{demo2, kitchen} {
+		c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + tk})
+		c.quiet(t)
+		c.close()
+	}
+	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c.quiet(t)
+	f.mustPatch(waiter, f.open("T1"), 1, addItem("steak"), map[string]any{"op": "send"})
+	require.Equal(t, "ticket.created", c.next(t, 10*time.Second).Type)
+	c.close()
+}
+
+// TestKitchenStreamLimits proves the per-device and per-venue stream bounds:
+// a device that opens the stream 1,500 times in a row is refused with 429
+// too-many-streams and a Retry-After once over its opens per window, while a
+// screen of another venue connects at once; after the window the device
+// connects again; a device holding its most open streams that opens another
+// gets it and its oldest stream ends (a screen is never locked out by its
+// own dead connections); and the venue's total is bounded: one more stream
+// of the venue is refused (429) while other venues are not.
+func TestKitchenStreamLimits(t *testing.T) {
+	const window = 3 * time.Second
+	lim := httpapi.StreamLimits{OpensPerDevice: 30, OpensPerVenue: 1000, PerDevice: 2, PerVenue: 3, Window: window}
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: lim})
+	demo2 := ktAddKitchen(t, f, "demo2", "pass")
+
+	start := time.Now()
+	accepted, refused := 0, 0
+	for i := 0; i < 1500; i++ {
+		status, h, body, err := ktOpen(f, kitchen)
+		require.NoError(t, err)
+		switch status {
+		case 200:
+			accepted++
+		case 429:
+			if refused == 0 {
+				var p map[string]any
+				require.NoError(t, json.Unmarshal(body, &p))
+				require.Equal(t, "https://posd.dev/problems/too-many-streams", p["type"])
+				require.Contains(t, p["detail"], "more than 30 times")
+			}
+			refused++
+			ra, err := strconv.Atoi(h.Get("Retry-After"))
+			require.NoError(t, err, "Retry-After %q", h.Get("Retry-After"))
+			require.True(t, ra >= 1 && ra <= 5, "Retry-After %d", ra)
+		default:
+			t.Fatalf("open %d: status %d", i, status)
+		}
+		if i == 100 {
+			// Meanwhile another venue's screen is not affected.
+			c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + demo2})
+			c.quiet(t)
+			c.close()
+		}
+	}
+	windows := int(time.Since(start)/window) + 1
+	t.Logf("1,500 opens in %s: %d accepted, %d refused (429)", time.Since(start).Round(time.Millisecond), accepted, refused)
+	require.LessOrEqual(t, accepted, windows*lim.OpensPerDevice)
+	require.Equal(t, 1500, accepted+refused)
+	require.GreaterOrEqual(t, refused, 1500-windows*lim.OpensPerDevice)
+
+	// After the window the device connects again.
+	time.Sleep(window)
+	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c.quiet(t)
+	c2 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c2.quiet(t)
+	// PerDevice 2: a third stream of the same device ends its oldest.
+	c3 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c3.quiet(t)
+	select {
+	case _, ok := <-c.events:
+		require.False(t, ok, "the oldest stream ended")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device's oldest stream did not end")
+	}
+	c2.quiet(t)
+	// PerVenue 3: a third device's stream is the venue's third; a fourth
+	// is refused, another venue's is not.
+	other := ktAddKitchen(t, f, "demo", "pass-2")
+	c4 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + other})
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: manager})
+	p := requireProblem(t, r, 429, "too-many-streams")
+	require.Contains(t, p["detail"], "venue already has 3")
+	require.Equal(t, "5", r.Header.Get("Retry-After"))
+	c5 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + demo2})
+	c5.quiet(t)
+	// A closed stream gives its place back.
+	c4.close()
+	ktEventually(t, 10*time.Second, func() bool {
+		s, _, err := ktOpenStatus(f, manager)
+		return err == nil && s == 200
+	}, "the closed stream's place to be free")
+	c2.close()
+	c3.close()
+	c5.close()
+}
+
+// TestKitchenStreamHeadAndEarlyCloseDoNotLeak proves that HEAD on the
+// stream, and a client gone before the stream's first flush, leave no NATS
+// consumer and no goroutine behind: after 200 of each the process is back
+// to its goroutine baseline and the POS stream has no consumer.
+func TestKitchenStreamHeadAndEarlyCloseDoNotLeak(t *testing.T) {
+	// Not parallel: it counts the goroutines of the whole test binary, which
+	// other tests running at the same time would move.
+	f := fixture{Stack: apitest.Start(t, apitest.Options{Heartbeat: 200 * time.Millisecond,
+		MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
+			OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}}), t: t}
+	// Warm up (first connections start pools and timers), then take the
+	// baseline.
+	status, _, err := ktOpenStatus(f, kitchen)
+	require.NoError(t, err)
+	require.Equal(t, 200, status)
+	ktEventually(t, 10*time.Second, func() bool { return ktConsumers(t, f) == 0 }, "the warm-up consumer to go")
+	time.Sleep(500 * time.Millisecond)
+	base := runtime.NumGoroutine()
+
+	for i := 0; i < 200; i++ {
+		conn := ktRaw(t, f, "HEAD", "/v1/kitchen/stream?station=grill", kitchen, 0)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "HEAD"})
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+		conn.Close()
+		// Gone before the first flush: the request is sent, nothing read.
+		ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0).Close()
+	}
+	var n int
+	ktEventually(t, 20*time.Second, func() bool {
+		n = runtime.NumGoroutine()
+		return n <= base+5 && ktConsumers(t, f) == 0
+	}, "goroutines back to the baseline and no consumer left")
+	t.Logf("goroutines: %d before, %d after 200 HEAD and 200 early-closed streams", base, n)
+}
+
+// TestKitchenStreamCursorAhead proves that a cursor after the POS stream's
+// last message (a forged one, or a screen's after a JetStream store loss) is
+// refused with 409 cursor-ahead naming the stream's last cursor, by
+// Last-Event-ID and by ?after=, and nothing is opened; the last cursor
+// itself is accepted.
+func TestKitchenStreamCursorAhead(t *testing.T) {
+	f := ktStreamFixture(t, apitest.Options{})
+	f.mustPatch(waiter, f.open("T1"), 1, addItem("steak"), map[string]any{"op": "send"})
+	ktWaitPublished(t, f)
+	msgs := ktSubjectMsgs(t, f, "pos.demo.kitchen.grill")
+	require.Len(t, msgs, 1)
+	ctx := context.Background()
+	st, err := f.JS.Stream(ctx, outbox.StreamName)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	last := info.State.LastSeq
+	before := ktConsumers(t, f)
+
+	for _, req := range []apitest.Req{
+		{Method: "GET", Path: "/v1/kitchen/stream?station=grill&after=" + strconv.FormatUint(last+1, 10), Token: kitchen},
+		{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: kitchen, Header: map[string]string{"Last-Event-ID": "9000000000"}},
+	} {
+		p := requireProblem(t, f.Do(t, req), 409, "cursor-ahead")
+		require.EqualValues(t, last, p["last_cursor"])
+		require.Contains(t, p["detail"], "without a cursor")
+	}
+	require.Equal(t, before, ktConsumers(t, f))
+	c := ktConnect(t, f, "station=grill&after="+strconv.FormatUint(last, 10), map[string]string{"Authorization": "Bearer " + kitchen})
+	c.quiet(t)
+	c.close()
+}
+
+// TestKitchenStreamRevokedDevice proves that a revoked kitchen device's
+// stream ends within the documented time (StreamAuthCheck, 2 s by default,
+// plus one check) and is sent no ticket fired after the revocation (a ticket
+// message is sent only if the device was found active within AuthFresh, 1 s).
+func TestKitchenStreamRevokedDevice(t *testing.T) {
+	f := ktStreamFixture(t, apitest.Options{})
+	token := ktAddKitchen(t, f, "demo", "pass-3")
+	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + token})
+	c.quiet(t)
+	_, err := device.Revoke(context.Background(), f.DB.Admin, "demo", "pass-3")
+	require.NoError(t, err)
+	revoked := time.Now()
+	time.Sleep(httpapi.DefaultStreamLimits.AuthFresh)
+	id := f.open("T2")
+	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
+	ktWaitPublished(t, f)
+	var got []ktEvent
+	ended := false
+	for !ended {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				ended = true
+				break
+			}
+			got = append(got, ev)
+		case <-time.After(30 * time.Second):
+			t.Fatal("the revoked device's stream is still open after 30 s")
+		}
+	}
+	took := time.Since(revoked)
+	t.Logf("revoked device's stream ended %s after the revocation", took.Round(time.Millisecond))
+	require.Empty(t, got, "no ticket for a revoked device")
+	require.Less(t, took, httpapi.DefaultStreamAuthCheck+2*time.Second, "ended within the documented time")
+	require.Equal(t, 401, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: token}).Status)
+}
+
+// TestKitchenStreamCutsStuckReader proves that a screen that stops reading
+// is cut: a client with a 4 KiB receive buffer that never reads its stream
+// of a station with large open tickets is disconnected within the write
+// timeout (1 s here): its stream ends and its consumer is deleted, and it
+// gets only part of the snapshot.
+func TestKitchenStreamCutsStuckReader(t *testing.T) {
+	f := ktStreamFixture(t, apitest.Options{StreamLimits: httpapi.StreamLimits{WriteTimeout: time.Second}})
+	// 100 open tickets of 60 kB each (written straight to the table: more
+	// than the API lets one line carry), so the 6 MB snapshot cannot all sit
+	// in the kernel's socket buffers (4 MiB at most on Linux by default).
+	id := f.open("T1")
+	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
+	ktInsertTickets(t, f, id, 100, 60000)
+	ktWaitPublished(t, f)
+	before := ktConsumers(t, f)
+	conn := ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 4096)
+	defer conn.Close()
+	ktEventually(t, 10*time.Second, func() bool { return ktConsumers(t, f) == before+1 }, "the stream to open")
+	opened := time.Now()
+	ktEventually(t, 15*time.Second, func() bool { return ktConsumers(t, f) == before }, "the stuck stream to be cut")
+	t.Logf("stuck reader cut %s after its stream opened", time.Since(opened).Round(time.Millisecond))
+	// What the kernel had queued still trickles out (slowly: the tiny
+	// window); the rest of the snapshot never comes.
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(3*time.Second)))
+	n, _ := io.Copy(io.Discard, conn)
+	t.Logf("the stuck reader got %d of the snapshot's %d bytes", n, 100*60000)
+	snapshot := 100 * 60000
+	require.Less(t, n, int64(snapshot), "only part of the snapshot went out")
+}
+
+// TestKitchenStreamSnapshotMemory proves the snapshot is bounded and shared:
+// 500 screens open the grill stream of a station with 3,001 open tickets
+// (100 opening at a time, all 500 held open to the end); each gets
+// kitchen.MaxSnapshotTickets (1,000) tickets, the oldest,
+// and the process heap (Postgres and the browsers are outside it; posd, NATS
+// and the 500 clients are inside) grows by less than 200 MB.
+func TestKitchenStreamSnapshotMemory(t *testing.T) {
+	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, Heartbeat: 2 * time.Second, StreamLimits: httpapi.StreamLimits{
+		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
+	id := f.open("T1")
+	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
+	ktInsertTickets(t, f, id, 3000, 200)
+	ktWaitPublished(t, f)
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapAlloc
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > peak.Load() {
+				peak.Store(m.HeapAlloc)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+
+	const screens = 500
+	var wg sync.WaitGroup
+	counts := make([]int, screens)
+	conns := make([]net.Conn, screens)
+	// Opens in flight at once: each creates a JetStream consumer, and a
+	// loaded CI machine under -race times out a burst of 100 of them.
+	opening := make(chan struct{}, 25)
+	for i := range screens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opening <- struct{}{}
+			defer func() { <-opening }()
+			conn := ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0)
+			conns[i] = conn
+			br := bufio.NewReaderSize(conn, 4096)
+			var first []byte // the start of the answer, to say why it failed
+			for {
+				line, err := br.ReadSlice('\n')
+				if len(first) < 1024 {
+					first = append(first, line...)
+				}
+				if err != nil {
+					t.Errorf("screen %d: %v after %d tickets (response %q)", i, err, counts[i], first)
+					return
+				}
+				if bytes.HasPrefix(line, []byte("event: ticket.created")) {
+					counts[i]++
+				}
+				if bytes.HasPrefix(line, []byte("id: ")) {
+					counts[i]++ // the snapshot's last item, the one with the cursor
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	require.False(t, t.Failed())
+	for i, n := range counts {
+		require.Equal(t, kitchenpkg.MaxSnapshotTickets, n, "screen %d", i)
+	}
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("%d screens × %d-ticket snapshots (of 3,001 open): heap %d MB before, peak %d MB (+%d MB)",
+		screens, kitchenpkg.MaxSnapshotTickets, base>>20, peak.Load()>>20, grew>>20)
+	require.Less(t, grew, int64(200<<20))
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	require.Equal(t, 200, r.Status)
+	var list struct {
+		Tickets   []ktTicket `json:"tickets"`
+		Truncated bool       `json:"truncated"`
+	}
+	r.JSON(t, &list)
+	require.Len(t, list.Tickets, kitchenpkg.MaxSnapshotTickets)
+	require.True(t, list.Truncated)
+}
+
+// ktInsertTickets writes n open grill tickets of order id straight to the
+// table, each with one line whose note is noteLen bytes.
+func ktInsertTickets(t *testing.T, f fixture, id string, n, noteLen int) {
+	t.Helper()
+	_, err := f.DB.Admin.Exec(context.Background(), `INSERT INTO kitchen_tickets
+		(venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at)
+		SELECT 'demo', gen_random_uuid(), $1, 'T1', 'grill', 'fire',
+		       jsonb_build_array(jsonb_build_object('line_id', gen_random_uuid(), 'name', 'Steak frites', 'qty', 1,
+		         'seat', 1, 'course', 1, 'modifiers', jsonb_build_array('medium rare'), 'note', repeat('x', $3))),
+		       'new', 'Alice', 2, now() + g * interval '1 ms'
+		FROM generate_series(1, $2::int) g`, id, n, noteLen)
+	require.NoError(t, err)
+}
+
+// TestKitchenTicketDetails proves what a ticket tells the cook besides its
+// lines: the order's note and guest count on every ticket; on a void ticket
+// the void's reason and the staff member who voided (omitted on fires); and
+// GET ?status=ready lists the station's recently bumped tickets, most
+// recent first, so a screen loaded later can recall them. Any other status
+// is 400 naming it.
+func TestKitchenTicketDetails(t *testing.T) {
+	f := setup(t)
+	id := f.open("T3")
+	o := f.mustPatch(waiter, id, 1,
+		map[string]any{"op": "set_note", "note": "allergy: shellfish"},
+		map[string]any{"op": "set_guests", "guests": 5},
+		addItem("steak"), addItem("burger"), map[string]any{"op": "send"})
+	lines := ktLineIDs(o)
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	require.Equal(t, 200, r.Status)
+	fire := r.Map(t)["tickets"].([]any)[0].(map[string]any)
+	require.Equal(t, "allergy: shellfish", fire["order_note"])
+	require.EqualValues(t, 5, fire["guests"])
+	require.NotContains(t, fire, "reason")
+	require.NotContains(t, fire, "voided_by")
+	require.Equal(t, false, r.Map(t)["truncated"])
+
+	f.mustPatch(manager, id, 2,
+		map[string]any{"op": "void_item", "line_id": lines["steak"][0], "reason": "guest left"},
+		map[string]any{"op": "void_item", "line_id": lines["burger"][0], "reason": "wrong table"})
+	grill := ktTickets(t, f, kitchen, "grill")
+	require.Len(t, grill, 2)
+	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	void := r.Map(t)["tickets"].([]any)[1].(map[string]any)
+	require.Equal(t, "void", void["kind"])
+	require.Equal(t, "guest left; wrong table", void["reason"])
+	require.Equal(t, "Maria", void["voided_by"])
+	require.Equal(t, "allergy: shellfish", void["order_note"])
+
+	for _, tk := range grill {
+		require.Equal(t, 200, ktMove(t, f, kitchen, tk.ID, "bump").Status)
+	}
+	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill&status=ready", Token: kitchen})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	var ready struct{ Tickets []ktTicket }
+	r.JSON(t, &ready)
+	require.Equal(t, []string{grill[1].ID, grill[0].ID}, ktIDs(ready.Tickets), "most recently bumped first")
+	require.Empty(t, ktTickets(t, f, kitchen, "grill"))
+	p := requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill&status=done", Token: kitchen}), 400, "bad-request")
+	requireFieldError(t, p, -1, "status")
 }

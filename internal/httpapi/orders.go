@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -83,6 +84,8 @@ func (s *Server) openOrder(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(o)
 }
 
+// listOrders answers one page of the venue's orders, newest first, and
+// "next": the URL of the following page (null on the last one).
 func (s *Server) listOrders(c *fiber.Ctx) error {
 	f := store.ListFilter{Status: c.Query("status"), Table: c.Query("table"), Limit: defaultListLimit}
 	if f.Status != "" && f.Status != order.StatusOpen && f.Status != order.StatusClosed {
@@ -98,11 +101,39 @@ func (s *Server) listOrders(c *fiber.Ctx) error {
 		}
 		f.Limit = n
 	}
-	orders, err := s.cfg.Store.List(c.UserContext(), principal(c).Venue, f)
+	venue := principal(c).Venue
+	if v := c.Query("after"); v != "" {
+		id, err := uuid.Parse(v)
+		if err != nil || len(v) != 36 {
+			return badRequest("after", "after must be the id of an order (a UUID)")
+		}
+		if _, err := s.cfg.Store.Get(c.UserContext(), venue, id); errors.Is(err, order.ErrNotFound) {
+			return badRequest("after", "after names no order of this venue")
+		} else if err != nil {
+			return err
+		}
+		f.After = &id
+	}
+	page := f.Limit
+	f.Limit++ // one more tells whether there is a next page
+	orders, err := s.cfg.Store.List(c.UserContext(), venue, f)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"orders": orders})
+	var next *string
+	if len(orders) > page {
+		orders = orders[:page]
+		q := url.Values{}
+		for _, k := range []string{"status", "table", "limit"} {
+			if v := c.Query(k); v != "" {
+				q.Set(k, v)
+			}
+		}
+		q.Set("after", orders[page-1].ID.String())
+		u := "/v1/orders?" + q.Encode()
+		next = &u
+	}
+	return c.JSON(fiber.Map{"orders": orders, "next": next})
 }
 
 func (s *Server) getOrder(c *fiber.Ctx) error {
@@ -301,12 +332,24 @@ func precondition(ifMatch string, bodyVersion *int64, force bool) (v *int64, fro
 		field: "expected_version", detail: `a write needs the version it was made against: expected_version in the body or If-Match: "<version>"`}
 }
 
+// parseETag reads a version from a strong entity tag in the one form posd
+// writes: "7", decimal digits without sign or leading zero. strconv alone
+// would also take "+7" and "07", giving one version many tags.
 func parseETag(s string) (int64, error) {
 	if len(s) < 3 || s[0] != '"' || s[len(s)-1] != '"' {
 		return 0, errors.New("not a strong entity tag")
 	}
-	n, err := strconv.ParseInt(s[1:len(s)-1], 10, 64)
-	if err != nil || n < 1 {
+	digits := s[1 : len(s)-1]
+	if digits[0] < '1' || digits[0] > '9' {
+		return 0, errors.New("not a version")
+	}
+	for i := 1; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, errors.New("not a version")
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
 		return 0, errors.New("not a version")
 	}
 	return n, nil
@@ -413,6 +456,7 @@ func strictError(err error) error {
 		dup   *strictjson.DuplicateKeyError
 		depth *strictjson.DepthError
 		unk   *strictjson.UnknownFieldError
+		sur   *strictjson.SurrogateError
 	)
 	switch {
 	case errors.As(err, &syn):
@@ -425,6 +469,9 @@ func strictError(err error) error {
 	case errors.As(err, &depth):
 		return &order.ValidationError{Problems: []order.FieldProblem{
 			pathProblem(depth.Path, fmt.Sprintf("nested deeper than %d levels", depth.Limit))}}
+	case errors.As(err, &sur):
+		return &order.ValidationError{Problems: []order.FieldProblem{
+			pathProblem(sur.Path, `lone UTF-16 surrogate (\uD800 to \uDFFF outside a pair) in a string escape`)}}
 	case errors.As(err, &unk):
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: unk.Key, Detail: "unknown field"}}}
 	}

@@ -31,7 +31,15 @@ type Problem struct {
 	CurrentVersion  *int64               `json:"current_version,omitempty"`
 	Current         *order.Order         `json:"current,omitempty"`
 	Changes         *[]order.Event       `json:"changes,omitempty"`
-	Ticket          *kitchen.Ticket      `json:"ticket,omitempty"`
+	// LastCursor is the stream's last message on a cursor-ahead refusal.
+	LastCursor *uint64 `json:"last_cursor,omitempty"`
+	// ChangesTruncated is set on every version conflict: true when changes
+	// holds only the newest events (see MaxConflictChanges), and then
+	// ChangesURL lists them all.
+	ChangesTruncated *bool           `json:"changes_truncated,omitempty"`
+	ChangesURL       string          `json:"changes_url,omitempty"`
+	OccupiedBy       *string         `json:"occupied_by,omitempty"`
+	Ticket           *kitchen.Ticket `json:"ticket,omitempty"`
 }
 
 // requestError is a problem the HTTP edge itself finds in a request: bad JSON,
@@ -60,6 +68,8 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		closed      *order.ClosedError
 		occupied    *order.TableOccupiedError
 		ticketState *kitchen.StateError
+		ahead       *kds.CursorAheadError
+		streamLimit *streamLimitError
 		problemOf   = func(status int, slug, title, detail string) Problem {
 			return Problem{Type: ProblemBase + slug, Title: title, Status: status, Detail: detail}
 		}
@@ -105,7 +115,17 @@ func toProblem(err error) (p Problem, conflictKind string) {
 			changes = []order.Event{}
 		}
 		p.ExpectedVersion, p.CurrentVersion, p.Current, p.Changes = &exp, &cur, &conflict.Current, &changes
+		truncated := conflict.Truncated
+		p.ChangesTruncated = &truncated
+		if truncated {
+			p.ChangesURL = "/v1/orders/" + conflict.Current.ID.String() + "/events?after_version=" + strconv.FormatInt(exp, 10)
+		}
 		conflictKind = "version-conflict"
+		if exp > cur {
+			// A version the order never had is a client bug, not a
+			// colleague's change: counted apart.
+			conflictKind = "future-version"
+		}
 	case errors.As(err, &closed):
 		p = problemOf(409, "order-closed", "Order closed", "the order is closed and cannot change")
 		cur := closed.Current.Version
@@ -114,16 +134,30 @@ func toProblem(err error) (p Problem, conflictKind string) {
 	case errors.As(err, &occupied):
 		p = problemOf(409, "table-occupied", "Table occupied", "table "+occupied.Table+" already has an open order")
 		p.Current = occupied.Current
+		if occupied.OccupiedBy != nil {
+			by := occupied.OccupiedBy.String()
+			p.OccupiedBy = &by
+		}
 		conflictKind = "table-occupied"
 	case errors.Is(err, store.ErrInFlight):
 		p = problemOf(409, "idempotency-in-flight", "Request in flight", "a request with this Idempotency-Key is still being processed; retry shortly")
 	case errors.Is(err, errKeyReused):
 		p = problemOf(422, "idempotency-key-reused", "Idempotency-Key reused", "this Idempotency-Key was already used for a different request; use a new key for a new request")
 		p.Errors = []order.FieldProblem{{Field: headerIdempotencyKey, Detail: "already used for a different request"}}
+	case errors.As(err, &ahead):
+		p = problemOf(409, "cursor-ahead", "Cursor ahead of the stream", ahead.Error())
+		last := ahead.Last
+		p.LastCursor = &last
+		p.Errors = []order.FieldProblem{{Field: "cursor", Detail: "after the stream's last message"}}
+	case errors.As(err, &streamLimit):
+		p = problemOf(429, "too-many-streams", "Too Many Requests", streamLimit.Error())
 	case errors.Is(err, kds.ErrUnavailable):
 		p = problemOf(503, "kitchen-unavailable", "Service Unavailable", "the kitchen stream cannot reach NATS right now; retry with your last cursor")
 	case errors.As(err, &fiberErr):
 		p = fiberProblem(fiberErr)
+	case store.Unavailable(err):
+		p = problemOf(503, "database-unavailable", "Service Unavailable",
+			"the database did not answer in time; nothing was changed by this request, retry shortly (with the same Idempotency-Key for a write)")
 	default:
 		p = problemOf(500, "internal", "Internal Server Error", "something went wrong on our side; the request id identifies it in the logs")
 	}
@@ -149,3 +183,14 @@ func fiberProblem(e *fiber.Error) Problem {
 	}
 	return Problem{Type: ProblemBase + slug, Title: http.StatusText(e.Code), Status: e.Code, Detail: detail}
 }
+
+// MaxConflictChanges and MaxConflictChangesBytes bound the changes a
+// version-conflict refusal carries: the newest events since the client's
+// version, at most this many and at most this many bytes of them (the
+// newest one always). A refusal that leaves some out says
+// changes_truncated: true and gives changes_url, the events endpoint that
+// lists them all.
+const (
+	MaxConflictChanges      = store.MaxConflictChanges
+	MaxConflictChangesBytes = store.MaxConflictChangesBytes
+)

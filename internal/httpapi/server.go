@@ -4,11 +4,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/valyala/fasthttp"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
@@ -37,10 +40,15 @@ const streamPath = "/v1/kitchen/stream"
 // MaxBodyBytes is the largest request body posd reads (64 KiB).
 const MaxBodyBytes = 64 << 10
 
-// Check is one readiness dependency; Run returns nil when it is reachable.
+// Check is one dependency /readyz reports; Run returns nil when it is
+// reachable.
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Reported marks a dependency whose state /readyz shows but that is no
+	// reason to answer 503: posd takes orders while NATS is away (delivery
+	// waits in the outbox), so only Postgres decides readiness.
+	Reported bool
 }
 
 // Config is what the HTTP edge needs.
@@ -53,11 +61,44 @@ type Config struct {
 	Log     zerolog.Logger
 	// Ready lists the dependencies /readyz checks (Postgres, NATS).
 	Ready []Check
+	// Version is the build's version, reported by /healthz.
+	Version string
 	// StreamAuthCheck is how often an open kitchen stream checks that its
 	// device is still active, so revoking a device also ends its streams
-	// (default 5s).
+	// (default DefaultStreamAuthCheck).
 	StreamAuthCheck time.Duration
+	// StreamLimits bound kitchen streams per device and per venue (zero
+	// fields take DefaultStreamLimits).
+	StreamLimits StreamLimits
+	// RequestTimeout bounds every request but the kitchen stream (default
+	// DefaultRequestTimeout): past it, the database work it waits for is
+	// cancelled and it answers 503 with Retry-After.
+	RequestTimeout time.Duration
+	// AuditTimeout is the RequestTimeout of /v1/audit/*, which read a whole
+	// shift or journal (default DefaultAuditTimeout).
+	AuditTimeout time.Duration
+	// MaxConns caps open connections in total (default DefaultMaxConns);
+	// one more is answered 503 and closed.
+	MaxConns int
+	// MaxConnsPerIP caps open connections per client address (default
+	// DefaultMaxConnsPerIP); one more is answered 429 and closed.
+	MaxConnsPerIP int
+	// Audit is how GET /v1/audit/verify checks the journal: the public half
+	// of the server's seal key and its seal interval (zero: seal signatures
+	// and freshness are not checked).
+	Audit audit.VerifyOptions
 }
+
+// Defaults of the edge's bounds (see Config).
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultAuditTimeout   = 60 * time.Second
+	DefaultMaxConns       = 2048
+	DefaultMaxConnsPerIP  = 256
+)
+
+// RetryAfter is what a 503 or 429 answer asks the client to wait.
+const RetryAfter = 2 * time.Second
 
 // Server is the Fiber application with posd's routes.
 type Server struct {
@@ -67,6 +108,7 @@ type Server struct {
 	// before the HTTP server drains.
 	streams      context.Context
 	closeStreams context.CancelFunc
+	streamLimits *streamLimiter
 }
 
 // locals keys set by handlers for the request log line.
@@ -83,9 +125,22 @@ const (
 // New builds the server and its routes.
 func New(cfg Config) *Server {
 	if cfg.StreamAuthCheck <= 0 {
-		cfg.StreamAuthCheck = 5 * time.Second
+		cfg.StreamAuthCheck = DefaultStreamAuthCheck
 	}
-	s := &Server{cfg: cfg}
+	cfg.StreamLimits = cfg.StreamLimits.withDefaults()
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.AuditTimeout <= 0 {
+		cfg.AuditTimeout = DefaultAuditTimeout
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxConnsPerIP <= 0 {
+		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	s := &Server{cfg: cfg, streamLimits: newStreamLimiter(cfg.StreamLimits)}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "posd",
@@ -98,8 +153,10 @@ func New(cfg Config) *Server {
 		IdleTimeout: 120 * time.Second,
 	})
 	s.app.Use(s.observe)
+	s.app.Use(strictHeaders)
+	s.app.Use(s.deadline)
 	s.app.Use(noBodyOnReads)
-	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/readyz", s.readyz)
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/kds", kdsPage)
@@ -115,18 +172,18 @@ func New(cfg Config) *Server {
 	v1.Get("/menu", allow(all), query(), s.menu)
 	v1.Get("/tables", allow(all), query(), s.tables)
 	v1.Post("/orders", allow(writers), query(), s.openOrder)
-	v1.Get("/orders", allow(readers), query("status", "table", "limit"), s.listOrders)
+	v1.Get("/orders", allow(readers), query("status", "table", "limit", "after"), s.listOrders)
 	v1.Get("/orders/:id", allow(readers), query("at_version"), s.getOrder)
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
 	v1.Get("/orders/:id/events", allow(readers), query("after_version"), s.orderEvents)
 	cooks := []string{order.RoleKitchen, order.RoleManager}
-	v1.Get("/kitchen/tickets", allow(cooks), query("station"), s.kitchenTickets)
+	v1.Get("/kitchen/tickets", allow(cooks), query("station", "status"), s.kitchenTickets)
 	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), query(), noBody, s.moveTicket("bump"))
 	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), query(), noBody, s.moveTicket("recall"))
 	v1.Get("/kitchen/stream", allow(cooks), query("station", "after", "access_token"), s.kitchenStream)
 	auditors := []string{order.RoleManager, order.RoleAuditor}
 	v1.Get("/audit/verify", allow(auditors), query(), s.auditVerify)
-	v1.Get("/audit/shift", allow(auditors), query("from", "to"), s.auditShift)
+	v1.Get("/audit/shift", allow(auditors), query("from", "to", "format"), s.auditShift)
 	// No catch-all: a path no route matches falls through to Fiber, which
 	// answers 405 (with Allow) when another method has a route there, else 404.
 
@@ -139,10 +196,105 @@ func New(cfg Config) *Server {
 			next(ctx)
 			return
 		}
-		writeProblem(ctx, Problem{Type: ProblemBase + "method-not-allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
+		s.writeProblem(ctx, Problem{Type: ProblemBase + "method-not-allowed", Title: http.StatusText(http.StatusMethodNotAllowed),
 			Status: http.StatusMethodNotAllowed, Detail: "unknown HTTP method", Instance: string(ctx.Path())})
 	}
+	// A request fasthttp cannot read (body over the limit, headers over
+	// the buffer, a malformed head) never reaches the routes: give its
+	// answer a request id too, and read what the client is still sending
+	// before closing, so it gets the answer rather than a reset.
+	readErr := s.app.Server().ErrorHandler
+	s.app.Server().ErrorHandler = func(ctx *fasthttp.RequestCtx, err error) {
+		rid := requestIDOf(ctx)
+		ctx.SetUserValue(localRequestID, rid)
+		ctx.Response.Header.Set(fiber.HeaderXRequestID, rid)
+		if cc, ok := ctx.Conn().(*capConn); ok {
+			cc.drainOnClose()
+		}
+		readErr(ctx, err)
+		s.cfg.Log.Info().Str("request_id", rid).Str("route", "unread").Int("status", ctx.Response.StatusCode()).
+			Str("reason", err.Error()).Msg("request")
+	}
 	return s
+}
+
+// Serve answers HTTP on ln until the app shuts down, within MaxConns and
+// MaxConnsPerIP.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.app.Listener(newCapListener(ln, s))
+}
+
+// deadline bounds the request's context by RequestTimeout (AuditTimeout for
+// the audit routes). The kitchen stream lives for hours and is exempt.
+func (s *Server) deadline(c *fiber.Ctx) error {
+	path := strings.TrimSuffix(c.Path(), "/")
+	if strings.EqualFold(path, streamPath) {
+		return c.Next()
+	}
+	d := s.cfg.RequestTimeout
+	if len(path) >= len("/v1/audit/") && strings.EqualFold(path[:len("/v1/audit/")], "/v1/audit/") {
+		d = s.cfg.AuditTimeout
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), d)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}
+
+// onceHeaders may appear at most once in a request: given twice, posd and a
+// proxy in front of it could each act on a different one (fasthttp keeps
+// the first of some and the last of others).
+var onceHeaders = [][]byte{
+	[]byte(fiber.HeaderIfMatch), []byte(fiber.HeaderAuthorization), []byte(headerIdempotencyKey),
+	[]byte(fiber.HeaderContentType), []byte(fiber.HeaderContentLength), []byte(fiber.HeaderTransferEncoding),
+}
+
+// strictHeaders refuses (400, naming the header) a request that gives one
+// of onceHeaders twice, frames its body both by Content-Length and by
+// Transfer-Encoding (request smuggling: a proxy may read the other), or
+// sends an empty Idempotency-Key. A framing problem also closes the
+// connection, since where the next request starts is then unknown.
+func strictHeaders(c *fiber.Ctx) error {
+	var count [6]int
+	emptyKey := false
+	raw := c.Request().Header.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		name, value, ok := bytes.Cut(bytes.TrimRight(line, "\r"), []byte(":"))
+		if !ok {
+			continue
+		}
+		for i, h := range onceHeaders {
+			if bytes.EqualFold(name, h) {
+				count[i]++
+				if i == 2 && len(bytes.TrimSpace(value)) == 0 {
+					emptyKey = true
+				}
+			}
+		}
+	}
+	for i, n := range count {
+		if n > 1 {
+			if i >= 4 { // Content-Length, Transfer-Encoding
+				c.Context().SetConnectionClose()
+			}
+			name := string(onceHeaders[i])
+			return badRequest(name, name+" is given more than once")
+		}
+	}
+	if count[4] > 0 && count[5] > 0 {
+		c.Context().SetConnectionClose()
+		return badRequest(fiber.HeaderTransferEncoding, "a request may not have both Content-Length and Transfer-Encoding")
+	}
+	if emptyKey {
+		return badRequest(headerIdempotencyKey, "Idempotency-Key is empty; send 1 to 255 printable ASCII characters or leave the header out")
+	}
+	return c.Next()
 }
 
 // CloseStreams ends every open kitchen stream; call it before shutting the
@@ -238,6 +390,15 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		p.RequestID = rid
 	}
 	p.Instance = c.Path()
+	// An error that knows when to come back says so; any other 503 or 429
+	// asks for the default pause.
+	var retry interface{ RetryAfter() time.Duration }
+	switch {
+	case errors.As(err, &retry):
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(max(1, (retry.RetryAfter()+time.Second-1)/time.Second))))
+	case p.Status == fiber.StatusServiceUnavailable || p.Status == fiber.StatusTooManyRequests:
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(RetryAfter/time.Second)))
+	}
 	if p.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="posd"`)
 	}
@@ -250,6 +411,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	return c.Send(body)
 }
 
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok", "version": s.cfg.Version})
+}
+
+// readyz answers 200 when posd can take orders: every check that is not
+// merely Reported passes. Each check's state is in the body either way.
 func (s *Server) readyz(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
@@ -258,7 +425,7 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	for _, ch := range s.cfg.Ready {
 		if err := ch.Run(ctx); err != nil {
 			checks[ch.Name] = err.Error()
-			ok = false
+			ok = ok && ch.Reported
 			continue
 		}
 		checks[ch.Name] = "ok"
@@ -272,7 +439,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 // authenticate resolves the bearer token to a principal for every /v1 route.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	h := c.Get(fiber.HeaderAuthorization)
-	token, found := strings.CutPrefix(h, "Bearer ")
+	// The scheme is case-insensitive (RFC 9110 section 11.1).
+	scheme, token, found := strings.Cut(h, " ")
+	found = found && strings.EqualFold(scheme, "Bearer")
 	if !found && h == "" && c.Path() == streamPath {
 		// EventSource cannot send headers, so the kitchen stream (and only
 		// it) accepts the token as a query parameter.
@@ -281,7 +450,10 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !found {
 		return auth.ErrUnauthenticated
 	}
-	p, err := s.cfg.Auth.Authenticate(c.UserContext(), strings.TrimSpace(token))
+	// Bounded also on the kitchen stream, whose request has no deadline.
+	ctx, cancel := context.WithTimeout(c.UserContext(), s.cfg.RequestTimeout)
+	defer cancel()
+	p, err := s.cfg.Auth.Authenticate(ctx, strings.TrimSpace(token))
 	if err != nil {
 		return err
 	}
@@ -352,7 +524,10 @@ func noBody(c *fiber.Ctx) error {
 }
 
 // writeProblem answers with p outside Fiber (before it has a context).
-func writeProblem(ctx *fasthttp.RequestCtx, p Problem) {
+func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, p Problem) {
+	p.RequestID = requestIDOf(ctx)
+	ctx.Response.Header.Set(fiber.HeaderXRequestID, p.RequestID)
+	s.cfg.Log.Info().Str("request_id", p.RequestID).Str("route", "unmatched").Int("status", p.Status).Msg("request")
 	body, err := json.Marshal(p)
 	if err != nil {
 		ctx.Error(http.StatusText(p.Status), p.Status)
@@ -390,6 +565,14 @@ func sanitizeRequestID(s string) string {
 		}
 	}
 	return s
+}
+
+// requestIDOf is the client's X-Request-Id when it is usable, else a new id.
+func requestIDOf(ctx *fasthttp.RequestCtx) string {
+	if rid := sanitizeRequestID(string(ctx.Request.Header.Peek(fiber.HeaderXRequestID))); rid != "" {
+		return rid
+	}
+	return newRequestID()
 }
 
 func newRequestID() string {

@@ -16,11 +16,14 @@ type Metrics struct {
 	// status.
 	Duration *prometheus.HistogramVec
 	// Conflicts counts refused stale writes by kind (version-conflict,
-	// table-occupied, order-closed).
+	// future-version, table-occupied, order-closed).
 	Conflicts *prometheus.CounterVec
 	// Writes counts accepted order writes by kind (opened, patched, forced,
 	// no-op).
 	Writes *prometheus.CounterVec
+	// ConnsRefused counts connections refused over the connection caps, by
+	// the status answered (503 total cap, 429 per-address cap).
+	ConnsRefused *prometheus.CounterVec
 }
 
 // New returns Metrics registered in a fresh registry together with the Go
@@ -46,7 +49,11 @@ func New() *Metrics {
 			Help: "Order writes by outcome: opened, patched, forced, noop.",
 		}, []string{"kind"}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.Conflicts, m.Writes,
+	m.ConnsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "posd_http_connections_refused_total",
+		Help: "Connections refused over the connection caps, by status answered (503 total, 429 per address).",
+	}, []string{"status"})
+	m.Registry.MustRegister(m.Requests, m.Duration, m.Conflicts, m.Writes, m.ConnsRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -73,7 +73,9 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsembed: configure server on port %d: %w", o.Port, err)
 	}
-	log := o.Log.With().Str("component", "natsembed").Logger()
+	// The caller names the component (posd dev says "nats"): adding one here
+	// too would write the key twice in every JSON line.
+	log := o.Log
 	adapter := &logAdapter{log: log}
 	ns.SetLoggerV2(adapter, log.GetLevel() <= zerolog.DebugLevel, log.GetLevel() <= zerolog.TraceLevel, false)
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // ErrNotFound means the order does not exist in the caller's venue. Another
@@ -57,6 +59,9 @@ type ConflictError struct {
 	Expected int64
 	Current  Order
 	Changes  []Event
+	// Truncated is true when Changes holds only the newest of the events
+	// since Expected (the store bounds what a refusal carries).
+	Truncated bool
 	// IfMatch is true when the precondition came from the If-Match header
 	// (answered 412) rather than expected_version (answered 409).
 	IfMatch bool
@@ -77,10 +82,13 @@ type ClosedError struct {
 func (e *ClosedError) Error() string { return "order " + e.Current.ID.String() + " is closed" }
 
 // TableOccupiedError is an open or move onto a table that already has an open
-// order. Current is that order when it could be read.
+// order. OccupiedBy is that order's id when it could be read. Current is
+// the order the request addressed (a move) or, for an open, which addresses
+// none, the occupying order.
 type TableOccupiedError struct {
-	Table   string
-	Current *Order
+	Table      string
+	Current    *Order
+	OccupiedBy *uuid.UUID
 }
 
 func (e *TableOccupiedError) Error() string { return "table " + e.Table + " already has an open order" }

@@ -50,6 +50,24 @@ const (
 	defaultTipCents = 0
 )
 
+// Bounds on an order's size and money. With them no total overflows int64:
+// a subtotal is at most MaxLinesPerOrder*MaxQty*MaxPriceCents = 4.95e12
+// cents, the amount paid (or tipped) at most
+// MaxPaymentsPerOrder*MaxAmountCents = 1e11. The schema enforces each too
+// (db/schema/0010_delivery_bounds.sql).
+const (
+	// MaxPriceCents bounds a menu price (and so a line's unit price).
+	MaxPriceCents = 100_000_000
+	// MaxLinesPerOrder bounds the lines an order holds (voided ones
+	// included): a banquet fits, while no order, ticket or total grows
+	// without bound.
+	MaxLinesPerOrder = 500
+	// MaxPaymentsPerOrder bounds the payments taken against one order.
+	MaxPaymentsPerOrder = 1000
+	// MaxMenuNameLen bounds a menu item's name.
+	MaxMenuNameLen = 120
+)
+
 // Tenders accepted by add_payment.
 var Tenders = []string{"card", "cash", "voucher", "other"}
 

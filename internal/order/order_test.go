@@ -191,3 +191,36 @@ func TestDecodeAndValidate(t *testing.T) {
 	require.ErrorAs(t, order.Validate(ops, order.RoleWaiter), &fe)
 	require.NoError(t, order.Validate(ops, order.RoleManager))
 }
+
+func TestAddItemOpAlwaysCarriesModifiers(t *testing.T) {
+	raw, err := json.Marshal(order.Op{Op: order.OpAddItem, SKU: "steak"})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"op":"add_item","sku":"steak","modifiers":[]}`, string(raw))
+	raw, err = json.Marshal(order.Op{Op: order.OpAddItem, SKU: "steak", Modifiers: []string{"rare"}})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"op":"add_item","sku":"steak","modifiers":["rare"]}`, string(raw))
+	raw, err = json.Marshal(order.Op{Op: order.OpSend})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"op":"send"}`, string(raw))
+}
+
+func TestSendOfACourseWithNothingPendingNamesTheCourse(t *testing.T) {
+	at := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
+	o, err := order.Fold([]order.Event{{OrderID: uuid.New(), Venue: "demo", Version: 1, Type: order.EventOpened, At: at,
+		Actor: order.Actor{Device: "d", Staff: "s", Role: order.RoleWaiter}, Ops: []order.Op{order.OpenOp("T1", 2)}}})
+	require.NoError(t, err)
+	o, _, err = order.Plan(o, []order.Op{{Op: order.OpAddItem, SKU: "steak", Course: intp(1)}}, at, env())
+	require.NoError(t, err)
+	_, _, err = order.Plan(o, []order.Op{{Op: order.OpSend, Course: intp(2)}}, at, env())
+	var ve *order.ValidationError
+	require.ErrorAs(t, err, &ve)
+	require.Equal(t, "course", ve.Problems[0].Field)
+	require.Contains(t, ve.Problems[0].Detail, "course 2 has no pending lines")
+	// Without a course, a send with nothing pending changes nothing (200).
+	o, _, err = order.Plan(o, []order.Op{{Op: order.OpSend}}, at, env())
+	require.NoError(t, err)
+	next, applied, err := order.Plan(o, []order.Op{{Op: order.OpSend}}, at, env())
+	require.NoError(t, err)
+	require.Empty(t, applied)
+	require.Equal(t, o, next)
+}

@@ -38,6 +38,9 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 		if err := apply(&next, *a, at, Actor{}); err != nil {
 			return cur, nil, fmt.Errorf("apply op %d: %w", i, err)
 		}
+		if err := withinBounds(cur, next, i, *a); err != nil {
+			return cur, nil, err
+		}
 		applied = append(applied, *a)
 	}
 	if len(applied) == 0 {
@@ -47,6 +50,19 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 	next.UpdatedAt = at
 	next.ComputeTotals()
 	return next, applied, nil
+}
+
+// withinBounds refuses op i (already applied to next) when it takes the
+// order past MaxLinesPerOrder lines or MaxPaymentsPerOrder payments. An
+// order already past a bound (written before it existed) may still shrink.
+func withinBounds(cur, next Order, i int, a Op) error {
+	switch {
+	case a.Op == OpAddItem && len(next.Lines) > MaxLinesPerOrder && len(next.Lines) > len(cur.Lines):
+		return invalid(i, "lines", fmt.Sprintf("an order holds at most %d lines (MaxLinesPerOrder); this add_item would make %d", MaxLinesPerOrder, len(next.Lines)))
+	case a.Op == OpAddPayment && len(next.Payments) > MaxPaymentsPerOrder:
+		return invalid(i, "payments", fmt.Sprintf("an order takes at most %d payments (MaxPaymentsPerOrder); this add_payment would make %d", MaxPaymentsPerOrder, len(next.Payments)))
+	}
+	return nil
 }
 
 // resolve turns request op i into the op to apply, or nil when it would change
@@ -73,6 +89,9 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 			id = *op.LineID
 		}
 		price := item.PriceCents
+		if price < 0 || price > MaxPriceCents {
+			return nil, invalid(i, "sku", fmt.Sprintf("the menu price of %q is outside 0 to %d cents; fix the menu", op.SKU, MaxPriceCents))
+		}
 		a := Op{
 			Op: OpAddItem, LineID: &id, SKU: item.SKU, Name: item.Name, UnitPriceCents: &price,
 			Station: item.Station, Qty: intOr(op.Qty, DefaultQty), Seat: intOr(op.Seat, DefaultSeat),
@@ -152,6 +171,11 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 			if l.Status == LinePending && (op.Course == nil || l.Course == *op.Course) {
 				ids = append(ids, l.ID)
 			}
+		}
+		if len(ids) == 0 && op.Course != nil {
+			// Naming a course is a claim that it has something to fire; a
+			// typo'd course must not look like a successful send.
+			return nil, invalid(i, "course", fmt.Sprintf("course %d has no pending lines", *op.Course))
 		}
 		if len(ids) == 0 {
 			return nil, nil

@@ -3,7 +3,10 @@
 // reads the rows in commit-safe order, publishes them with Nats-Msg-Id so
 // JetStream drops replays, and keeps its position in Postgres. A NATS outage
 // or a crash delays delivery and never loses a message; only one relay
-// publishes at a time, however many posd processes share the database.
+// publishes at a time, however many posd processes share the database. A
+// message NATS refuses for good (too large, an invalid subject) is set aside
+// in outbox_dead_letters, counted and logged, and delivery goes on with the
+// next one: no message can hold back the others.
 package outbox
 
 import (
@@ -11,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,7 +37,7 @@ const (
 	StreamMaxAge     = 7 * 24 * time.Hour
 	DuplicateWindow  = 24 * time.Hour
 	lockKey          = int64(0x706f73640001) // "posd" + 1: the relay's advisory lock
-	cursorName       = "relay"
+	cursorName       = CursorName
 	defaultBatch     = 500
 	defaultPoll      = 50 * time.Millisecond
 	kickCoalesce     = time.Millisecond
@@ -45,6 +49,17 @@ const (
 	defaultRetention = 24 * time.Hour
 )
 
+// CursorName is the relay's row in outbox_cursor (audit verify reads it to
+// tell rows in flight from rows the relay has passed).
+const CursorName = "relay"
+
+// MaxMessageBytes bounds the body of every message posd puts in the outbox,
+// half of NATS's default max_payload (1 MiB) so headers and a server with a
+// smaller limit leave room. Writers refuse a change whose message would be
+// larger; kitchen tickets are split well below it (kitchen.MaxTicketLines,
+// kitchen.MaxTicketLineBytes).
+const MaxMessageBytes = 512 << 10
+
 // Headers every message carries besides Nats-Msg-Id.
 const (
 	HeaderVenue        = "Posd-Venue"
@@ -54,30 +69,6 @@ const (
 	HeaderPosition     = "Posd-Outbox-Position"
 )
 
-// EnsureStream creates or updates the POS stream with explicit settings:
-// file storage, limits retention (7 days), and a 24 h duplicate window.
-// replicas is 1 for a single server and 3 for a production cluster.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
-	if replicas < 1 {
-		replicas = 1
-	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        StreamName,
-		Description: "posd order events and kitchen tickets",
-		Subjects:    []string{"pos.>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      StreamMaxAge,
-		Duplicates:  DuplicateWindow,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
-	}
-	return s, nil
-}
-
 // Metrics are the relay's instruments.
 type Metrics struct {
 	Published prometheus.Counter
@@ -85,6 +76,10 @@ type Metrics struct {
 	Lag       prometheus.Gauge
 	Leader    prometheus.Gauge
 	Delivery  prometheus.Histogram
+	// SetAside counts messages NATS refused for good, moved to the dead
+	// letters; DeadLetters is how many of those are not replayed yet.
+	SetAside    prometheus.Counter
+	DeadLetters prometheus.Gauge
 }
 
 // NewMetrics registers the relay's instruments in reg.
@@ -93,16 +88,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Published: prometheus.NewCounter(prometheus.CounterOpts{Name: "posd_outbox_published_total",
 			Help: "Outbox messages published and acknowledged by JetStream."}),
 		Failed: prometheus.NewCounter(prometheus.CounterOpts{Name: "posd_outbox_publish_failures_total",
-			Help: "Failed outbox publish attempts (each is retried)."}),
+			Help: "Failed outbox publish attempts that are retried (NATS unreachable or slow)."}),
 		Lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_outbox_lag_seconds",
-			Help: "Age of the oldest committed outbox message not yet published (0 when caught up)."}),
+			Help: "Age of the oldest committed outbox message not yet published (0 when caught up), measured in Postgres every second whether or not publishing works."}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_outbox_relay_leader",
 			Help: "1 while this process holds the relay lock and publishes."}),
 		Delivery: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "posd_outbox_delivery_seconds",
 			Help:    "Time from an outbox row's insert to its JetStream acknowledgement.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30}}),
 	}
-	reg.MustRegister(m.Published, m.Failed, m.Lag, m.Leader, m.Delivery)
+	m.SetAside = prometheus.NewCounter(prometheus.CounterOpts{Name: "posd_outbox_dead_letters_total",
+		Help: "Outbox messages NATS refused for good (too large, invalid), set aside in outbox_dead_letters so later messages go on."})
+	m.DeadLetters = prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_outbox_dead_letters",
+		Help: "Messages in outbox_dead_letters not replayed yet (posd outbox dead-letters lists them)."})
+	reg.MustRegister(m.Published, m.Failed, m.Lag, m.Leader, m.Delivery, m.SetAside, m.DeadLetters)
 	return m
 }
 
@@ -121,8 +120,9 @@ type Options struct {
 	Replicas int
 	Log      zerolog.Logger
 	Metrics  *Metrics
-	// AfterPublish, when set, runs after a batch is acknowledged and before
-	// the cursor is saved. An error stops the relay there, as a crash would.
+	// AfterPublish, when set, runs after a batch is settled (acknowledged,
+	// or refused for good and about to be set aside) and before the cursor
+	// is saved. An error stops the relay there, as a crash would.
 	// It is a seam for tests.
 	AfterPublish func(published int) error
 }
@@ -175,6 +175,16 @@ func (e errCrash) Error() string { return "relay stopped by hook: " + e.err.Erro
 // Run publishes until ctx is cancelled. It retries every failure with
 // back-off; it returns nil on cancellation (or the hook's error).
 func (r *Relay) Run(ctx context.Context) error {
+	lagCtx, stopLag := context.WithCancel(ctx)
+	lagDone := make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		r.measureLag(lagCtx)
+	}()
+	defer func() {
+		stopLag()
+		<-lagDone
+	}()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := r.lead(ctx)
@@ -201,23 +211,11 @@ func (r *Relay) Run(ctx context.Context) error {
 // session advisory lock: it is released when this connection ends, however
 // the process ends, and the next relay takes over from the saved cursor.
 func (r *Relay) lead(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, r.connCfg)
+	conn, err := r.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return err
 	}
 	defer conn.Close(context.Background())
-	// The relay publishes every venue's messages: its connection works
-	// outside row-level security's venue scope. The policy's "venue matches
-	// or system scope" condition looks selective to the planner, which then
-	// prefers a bitmap scan and a sort of the whole backlog to walking the
-	// (txid, id) index and stopping at the batch size; on this connection,
-	// which only ever runs the relay's index-shaped queries, those plans are
-	// switched off.
-	for _, stmt := range []string{pgscope.SystemSession, "SET enable_bitmapscan TO off", "SET enable_seqscan TO off"} {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("configure relay connection: %w", err)
-		}
-	}
 	// The relay's own writes (cursor saves, pruning) need not wait for the
 	// WAL flush: a cursor lost in a Postgres crash only means some messages
 	// are published again, and JetStream drops the replays. Without this
@@ -226,7 +224,6 @@ func (r *Relay) lead(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "SET synchronous_commit TO off"); err != nil {
 		return fmt.Errorf("configure relay connection: %w", err)
 	}
-	lastLag := time.Time{}
 	for {
 		var got bool
 		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", lockKey).Scan(&got); err != nil {
@@ -234,10 +231,6 @@ func (r *Relay) lead(ctx context.Context) error {
 		}
 		if got {
 			break
-		}
-		if time.Since(lastLag) > lagEvery {
-			r.updateLag(ctx, conn)
-			lastLag = time.Now()
 		}
 		if !sleep(ctx, r.o.Standby) {
 			return nil
@@ -251,6 +244,68 @@ func (r *Relay) lead(ctx context.Context) error {
 	return r.pump(ctx, conn)
 }
 
+// connect opens a relay connection. The relay publishes every venue's
+// messages: its connection works outside row-level security's venue scope.
+// The policy's "venue matches or system scope" condition looks selective to
+// the planner, which then prefers a bitmap scan and a sort of the whole
+// backlog to walking the (txid, id) index and stopping at the batch size; on
+// this connection, which only ever runs the relay's index-shaped queries,
+// those plans are switched off.
+func (r *Relay) connect(ctx context.Context) (*pgx.Conn, error) {
+	conn, err := pgx.ConnectConfig(ctx, r.connCfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	for _, stmt := range []string{pgscope.SystemSession, "SET enable_bitmapscan TO off", "SET enable_seqscan TO off"} {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			conn.Close(context.Background())
+			return nil, fmt.Errorf("configure relay connection: %w", err)
+		}
+	}
+	return conn, nil
+}
+
+// measureLag sets the lag and dead-letter gauges from Postgres every
+// lagEvery until ctx ends, on a connection of its own: the age of the
+// oldest unpublished row is measured, never inferred from publishing, so it
+// rises while NATS is down or the publisher is stuck or gone. When Postgres
+// cannot be reached the gauges keep their last values.
+func (r *Relay) measureLag(ctx context.Context) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}()
+	for {
+		if conn == nil {
+			c, err := r.connect(ctx)
+			if err == nil {
+				conn = c
+			}
+		}
+		if conn != nil {
+			qctx, cancel := context.WithTimeout(ctx, lagEvery)
+			lag, err := r.q.RelayLagSeconds(qctx, conn, cursorName)
+			var dead int64
+			if err == nil {
+				dead, err = r.q.CountDeadLetters(qctx, conn)
+			}
+			cancel()
+			if err != nil {
+				conn.Close(context.Background())
+				conn = nil
+			} else {
+				r.o.Metrics.Lag.Set(lag)
+				r.o.Metrics.DeadLetters.Set(float64(dead))
+			}
+		}
+		if !sleep(ctx, lagEvery) {
+			return
+		}
+	}
+}
+
 // pump publishes batches until ctx ends or something fails.
 func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 	cur, err := r.q.GetOutboxCursor(ctx, conn, cursorName)
@@ -258,14 +313,14 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 		return fmt.Errorf("read cursor: %w", err)
 	}
 	txid, id := cur.Txid, cur.ID
-	var lastLag, lastPrune time.Time
+	var lastPrune time.Time
 	for ctx.Err() == nil {
 		rows, err := r.q.OutboxBatch(ctx, conn, dbsqlc.OutboxBatchParams{AfterTxid: txid, AfterID: id, BatchSize: int32(r.o.BatchSize)})
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
 		if len(rows) > 0 {
-			n, perr := r.publish(ctx, rows)
+			n, dead, perr := r.publish(ctx, rows)
 			if n > 0 {
 				if r.o.AfterPublish != nil {
 					if herr := r.o.AfterPublish(n); herr != nil {
@@ -273,8 +328,8 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 					}
 				}
 				last := rows[n-1]
-				if _, err := r.q.SaveOutboxCursor(ctx, conn, dbsqlc.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
-					return fmt.Errorf("save cursor: %w", err)
+				if err := r.advance(ctx, conn, rows, dead, last); err != nil {
+					return err
 				}
 				txid, id = last.Txid, last.ID
 			}
@@ -282,10 +337,6 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 				r.o.Metrics.Failed.Inc()
 				return fmt.Errorf("publish: %w", perr)
 			}
-		}
-		if time.Since(lastLag) > lagEvery {
-			r.updateLag(ctx, conn)
-			lastLag = time.Now()
 		}
 		if time.Since(lastPrune) > pruneEvery {
 			if n, err := r.q.PruneOutbox(ctx, conn, dbsqlc.PruneOutboxParams{Name: cursorName, Before: time.Now().Add(-r.o.Retention)}); err != nil {
@@ -303,13 +354,23 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 }
 
 // publish sends rows asynchronously in order and waits for their acks. It
-// returns how many leading rows were acknowledged; on a failure the rest are
-// published again on the next attempt (JetStream drops the replays of any
-// that did arrive).
-func (r *Relay) publish(ctx context.Context, rows []dbsqlc.OutboxBatchRow) (int, error) {
-	futures := make([]jetstream.PubAckFuture, 0, len(rows))
+// returns how many leading rows are settled: acknowledged, or refused for
+// good (dead maps their index to the error; they are set aside, and the rows
+// after them go on). On a failure that may pass (NATS unreachable, a
+// timeout) it stops there and the rest are published again on the next
+// attempt (JetStream drops the replays of any that did arrive).
+func (r *Relay) publish(ctx context.Context, rows []dbsqlc.OutboxBatchRow) (settled int, dead map[int]error, err error) {
+	type sent struct {
+		f   jetstream.PubAckFuture
+		err error // refused for good before it was sent
+	}
+	pending := make([]sent, 0, len(rows))
 	var sendErr error
 	for _, row := range rows {
+		if perr := invalidSubject(row.Subject); perr != nil {
+			pending = append(pending, sent{err: perr})
+			continue
+		}
 		msg := nats.NewMsg(row.Subject)
 		msg.Data = row.Payload
 		msg.Header.Set(jetstream.MsgIDHeader, row.MsgID)
@@ -320,34 +381,108 @@ func (r *Relay) publish(ctx context.Context, rows []dbsqlc.OutboxBatchRow) (int,
 		msg.Header.Set(HeaderPosition, row.Txid+":"+strconv.FormatInt(row.ID, 10))
 		f, err := r.js.PublishMsgAsync(msg)
 		if err != nil {
+			if permanent(err) {
+				pending = append(pending, sent{err: err})
+				continue
+			}
 			sendErr = err
 			break
 		}
-		futures = append(futures, f)
+		pending = append(pending, sent{f: f})
 	}
 	timeout := time.NewTimer(ackTimeout)
 	defer timeout.Stop()
-	for i, f := range futures {
+	for i, p := range pending {
+		if p.f == nil {
+			dead = setAside(dead, i, p.err)
+			continue
+		}
 		select {
-		case <-f.Ok():
+		case <-p.f.Ok():
 			r.o.Metrics.Published.Inc()
 			r.o.Metrics.Delivery.Observe(time.Since(rows[i].CreatedAt).Seconds())
-		case err := <-f.Err():
-			return i, err
+		case err := <-p.f.Err():
+			if !permanent(err) {
+				return i, dead, err
+			}
+			dead = setAside(dead, i, err)
 		case <-timeout.C:
-			return i, errors.New("timed out waiting for JetStream acknowledgement")
+			return i, dead, errors.New("timed out waiting for JetStream acknowledgement")
 		case <-ctx.Done():
-			return i, ctx.Err()
+			return i, dead, ctx.Err()
 		}
 	}
-	return len(futures), sendErr
+	return len(pending), dead, sendErr
 }
 
-func (r *Relay) updateLag(ctx context.Context, conn *pgx.Conn) {
-	lag, err := r.q.RelayLagSeconds(ctx, conn, cursorName)
-	if err == nil {
-		r.o.Metrics.Lag.Set(lag)
+func setAside(dead map[int]error, i int, err error) map[int]error {
+	if dead == nil {
+		dead = map[int]error{}
 	}
+	dead[i] = err
+	return dead
+}
+
+// permanent reports whether a publish error recurs however often the same
+// message is retried: it is larger than the server's max_payload, or
+// JetStream refused it as a bad request (for example a message over the
+// stream's maximum size). NATS unreachable, slow, or without JetStream for
+// a while is not permanent.
+func permanent(err error) bool {
+	if errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 400 || apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum
+	}
+	return false
+}
+
+// invalidSubject refuses a subject NATS cannot take for a publish: an empty
+// token, whitespace or control characters (which would break the protocol
+// line and drop the connection), or a wildcard.
+func invalidSubject(subject string) error {
+	for _, tok := range strings.Split(subject, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.IndexFunc(tok, func(c rune) bool { return c <= ' ' || c == 0x7f }) >= 0 {
+			return fmt.Errorf("%w: %q", nats.ErrBadSubject, subject)
+		}
+	}
+	return nil
+}
+
+// advance sets aside the rows NATS refused for good and moves the cursor to
+// last, in one transaction: a row leaves the relay's path only once its copy
+// and error are stored. Each set-aside row is logged and counted.
+func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []dbsqlc.OutboxBatchRow, dead map[int]error, last dbsqlc.OutboxBatchRow) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if len(dead) > 0 {
+			var p dbsqlc.SetAsideOutboxParams
+			for i, err := range dead {
+				p.Ids = append(p.Ids, rows[i].ID)
+				p.Errors = append(p.Errors, err.Error())
+			}
+			if _, err := r.q.SetAsideOutbox(ctx, tx, p); err != nil {
+				return fmt.Errorf("set aside outbox rows: %w", err)
+			}
+		}
+		if _, err := r.q.SaveOutboxCursor(ctx, tx, dbsqlc.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
+			return fmt.Errorf("save cursor: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, derr := range dead {
+		row := rows[i]
+		r.o.Metrics.SetAside.Inc()
+		r.o.Log.Error().Err(derr).Str("venue", row.VenueID).Str("order_id", row.OrderID.String()).
+			Int64("version", row.OrderVersion).Int64("outbox_id", row.ID).Str("subject", row.Subject).
+			Str("msg_id", row.MsgID).Int("bytes", len(row.Payload)).
+			Msg("outbox message refused by NATS for good; set aside in outbox_dead_letters, delivery goes on")
+	}
+	return nil
 }
 
 // idle waits for a kick or the poll interval; it reports whether ctx is

@@ -125,7 +125,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dataDir: dir, port: o.Port, bins: bins, log: o.Log.With().Str("component", "pgcluster").Logger()}
+	c := &Cluster{dataDir: dir, port: o.Port, bins: bins, log: o.Log}
 	if os.Geteuid() == 0 {
 		if c.runAs, err = lookupCredential(osUser); err != nil {
 			return nil, err
@@ -490,6 +490,22 @@ func (c *Cluster) pidServesDataDir(pid int) bool {
 		want = c.dataDir
 	}
 	return filepath.Clean(cwd) == filepath.Clean(want)
+}
+
+// LeftoverServer reports whether a PostgreSQL server that an earlier process
+// started on dataDir is still running (its postmaster.pid names a live
+// process working in that directory). Start takes such a server over, so
+// the port it holds is not a conflict.
+func LeftoverServer(dataDir string) bool {
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return false
+	}
+	pid, err := readPostmasterPID(filepath.Join(dir, pidFileName))
+	if err != nil || !processAlive(pid) {
+		return false
+	}
+	return (&Cluster{dataDir: dir}).pidServesDataDir(pid)
 }
 
 // checkPortFree fails with an error naming the port if something already

@@ -33,12 +33,13 @@ func (s *Store) Shift(ctx context.Context, venue string, from, to time.Time) (au
 	return r, err
 }
 
-// Verify checks the venue's journal from one snapshot.
-func (s *Store) Verify(ctx context.Context, venue string) (audit.Result, error) {
+// Verify checks the venue's journal from one snapshot, with opts (the seal
+// public key and interval).
+func (s *Store) Verify(ctx context.Context, venue string, opts audit.VerifyOptions) (audit.Result, error) {
 	var r audit.Result
 	err := s.readSnapshot(ctx, venue, func(tx pgx.Tx) error {
 		var err error
-		r, err = audit.Verify(ctx, tx, venue)
+		r, err = audit.Verify(ctx, tx, venue, opts)
 		return err
 	})
 	return r, err

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
@@ -24,12 +25,33 @@ func (s *Store) Stations(ctx context.Context, venue string) ([]string, error) {
 	return st, nil
 }
 
-// OpenTickets lists a station's tickets that are not ready, oldest first.
+// OpenTickets lists a station's tickets that are not ready, oldest first: at
+// most kitchen.MaxSnapshotTickets+1, so a caller can tell that there are
+// more than it may send.
 func (s *Store) OpenTickets(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
-	rows, err := s.q.ListOpenTickets(ctx, s.scope(venue), dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station})
+	rows, err := s.q.ListOpenTickets(ctx, s.scope(venue), dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station,
+		MaxTickets: kitchen.MaxSnapshotTickets + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
+	return ticketsFromRows(rows)
+}
+
+// RecentReady lists a station's tickets bumped within
+// kitchen.RecentReadyWindow, most recently bumped first, at most
+// kitchen.MaxRecentReady.
+func (s *Store) RecentReady(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
+	since := s.now().Add(-kitchen.RecentReadyWindow)
+	rows, err := s.q.ListRecentReady(ctx, s.scope(venue), dbsqlc.ListRecentReadyParams{VenueID: venue, Station: station,
+		Since: &since, MaxTickets: kitchen.MaxRecentReady})
+	if err != nil {
+		return nil, fmt.Errorf("list ready tickets: %w", err)
+	}
+	return ticketsFromRows(rows)
+}
+
+func ticketsFromRows(rows []dbsqlc.KitchenTicket) ([]kitchen.Ticket, error) {
+	var err error
 	tickets := make([]kitchen.Ticket, len(rows))
 	for i, r := range rows {
 		if tickets[i], err = ticketFromRow(r); err != nil {
@@ -94,6 +116,8 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 		if err := s.q.InsertTicketEvents(ctx, &b, dbsqlc.InsertTicketEventsParams{
 			VenueID: venue, Ids: []uuid.UUID{evID}, TicketIds: []uuid.UUID{id}, Actions: []string{m.action},
 			At: at, ActorDevice: actor.Device, ActorStaff: actor.Staff,
+			Signatures: [][]byte{s.signTicketEvent(venue, audit.TicketEvent{ID: evID, TicketID: id, Action: m.action,
+				At: at, ActorDevice: actor.Device, Staff: actor.Staff})},
 		}); err != nil {
 			return err
 		}
@@ -116,6 +140,8 @@ func ticketFromRow(r dbsqlc.KitchenTicket) (kitchen.Ticket, error) {
 	t := kitchen.Ticket{
 		ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Station: r.Station, Kind: r.Kind,
 		Status: r.Status, Server: r.Server, CreatedAt: r.CreatedAt.UTC(),
+		OrderNote: r.OrderNote, Guests: int(r.Guests), Reason: r.Reason, VoidedBy: r.VoidedBy,
+		Part: int(r.Part), Parts: int(r.Parts),
 	}
 	if r.BumpedAt != nil {
 		b := r.BumpedAt.UTC()

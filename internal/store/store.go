@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgscope"
 )
 
@@ -42,6 +44,8 @@ type Store struct {
 	// exists only so the benchmark can measure what chaining costs; nothing
 	// outside this package's tests can set it.
 	unchained bool
+	// eventKey signs each event written (SignEvents); nil: unsigned.
+	eventKey ed25519.PrivateKey
 }
 
 // OnCommit registers f to run after every committed write (the outbox relay
@@ -56,6 +60,27 @@ func (s *Store) committed() {
 
 // scope is the DB for reads on behalf of venue.
 func (s *Store) scope(venue string) pgscope.DB { return pgscope.Venue(s.pool, venue) }
+
+// SignEvents makes the store sign every event it writes with key (the seal
+// key; docs/AUDIT.md), so audit verify can tell posd's events from rows
+// appended with its database role alone.
+func (s *Store) SignEvents(key ed25519.PrivateKey) { s.eventKey = key }
+
+// signEvent is ev's signature, or nil when the store does not sign.
+func (s *Store) signEvent(ev order.Event) []byte {
+	if s.eventKey == nil {
+		return nil
+	}
+	return audit.SignEvent(s.eventKey, ev.Venue, ev.HashBytes())
+}
+
+// signTicketEvent is a kitchen ticket event's signature, or nil.
+func (s *Store) signTicketEvent(venue string, e audit.TicketEvent) []byte {
+	if s.eventKey == nil {
+		return nil
+	}
+	return audit.SignTicketEvent(s.eventKey, venue, e)
+}
 
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store {
@@ -170,11 +195,13 @@ type ListFilter struct {
 	Status string
 	Table  string
 	Limit  int
+	// After, when set, asks for the orders listed after that one (older).
+	After *uuid.UUID
 }
 
 // List returns the venue's orders, newest first.
 func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.Order, error) {
-	p := dbsqlc.ListOrdersFullParams{VenueID: venue, RowLimit: int32(f.Limit)}
+	p := dbsqlc.ListOrdersFullParams{VenueID: venue, RowLimit: int32(f.Limit), AfterID: f.After}
 	if f.Status != "" {
 		p.Status = &f.Status
 	}
@@ -274,6 +301,11 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, err
 		}
 		at := s.now()
+		if at.Before(cur.UpdatedAt) {
+			// Another replica's clock ran ahead: an order's times never go
+			// backwards (audit verify checks it).
+			at = cur.UpdatedAt
+		}
 		next, applied, err := order.Plan(cur, p.Ops, at, env)
 		if err != nil {
 			return order.Order{}, false, err
@@ -289,7 +321,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID), p.Idem)
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem)
 		if errors.Is(err, ErrInFlight) || errors.Is(err, ErrAnswered) {
 			return order.Order{}, false, err
 		}
@@ -304,7 +336,17 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, s.conflict(ctx, latest, cur.Version, p.IfMatch, actor)
 		}
 		if err != nil {
-			return order.Order{}, false, s.translate(ctx, venue, next.Table, p.Ops, err)
+			err = s.translate(ctx, venue, next.Table, p.Ops, err)
+			var occ *order.TableOccupiedError
+			if errors.As(err, &occ) {
+				// The refusal shows the order the client addressed (the
+				// occupying one is named by OccupiedBy).
+				occ.Current = nil
+				if o, gerr := s.Get(ctx, venue, id); gerr == nil {
+					occ.Current = &o
+				}
+			}
+			return order.Order{}, false, err
 		}
 		next.ChainHead = ev.HashBytes()
 		return next, true, nil
@@ -404,8 +446,12 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 		VenueID: ev.Venue, OrderID: ev.OrderID, Version: ev.Version, ID: ev.ID, Type: ev.Type,
 		At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff, ActorRole: ev.Actor.Role,
 		Ops: ops, Forced: ev.Forced, OverriddenVersion: ev.OverriddenVersion, Hash: ev.HashBytes(),
+		Signature: s.signEvent(ev),
 	}); err != nil {
 		return err
+	}
+	if len(evJSON) > outbox.MaxMessageBytes {
+		return tooLarge(len(evJSON))
 	}
 	out := dbsqlc.InsertOutboxParams{
 		VenueID: ev.Venue, OrderID: ev.OrderID, OrderVersion: ev.Version,
@@ -414,7 +460,7 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 	}
 	if len(tickets) > 0 {
 		tp := dbsqlc.InsertTicketsParams{VenueID: o.Venue, OrderID: o.ID, TableID: o.Table, Server: o.Server,
-			OrderVersion: ev.Version, CreatedAt: ev.At}
+			OrderVersion: ev.Version, CreatedAt: ev.At, OrderNote: tickets[0].OrderNote, Guests: int32(tickets[0].Guests)}
 		te := dbsqlc.InsertTicketEventsParams{VenueID: o.Venue, At: ev.At, ActorDevice: ev.Actor.Device, ActorStaff: ev.Actor.Staff}
 		for _, t := range tickets {
 			lines, err := json.Marshal(t.Lines)
@@ -425,9 +471,16 @@ func (s *Store) queueChange(ctx context.Context, b *batchDB, o order.Order, ev o
 			if err != nil {
 				return fmt.Errorf("encode ticket: %w", err)
 			}
+			if len(msg) > outbox.MaxMessageBytes {
+				return tooLarge(len(msg))
+			}
 			evID := s.newID()
 			tp.Ids, tp.Stations, tp.Kinds, tp.Lines = append(tp.Ids, t.ID), append(tp.Stations, t.Station), append(tp.Kinds, t.Kind), append(tp.Lines, lines)
+			tp.Reasons, tp.VoidedBy = append(tp.Reasons, t.Reason), append(tp.VoidedBy, t.VoidedBy)
+			tp.PartNums, tp.PartCounts = append(tp.PartNums, int32(t.Part)), append(tp.PartCounts, int32(t.Parts))
 			te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, "created")
+			te.Signatures = append(te.Signatures, s.signTicketEvent(o.Venue, audit.TicketEvent{ID: evID, TicketID: t.ID,
+				Action: "created", At: ev.At, ActorDevice: ev.Actor.Device, Staff: ev.Actor.Staff}))
 			out.Subjects = append(out.Subjects, kitchen.Subject(o.Venue, t.Station))
 			out.MsgIds = append(out.MsgIds, evID.String())
 			out.MsgTypes = append(out.MsgTypes, kitchen.MsgCreated)
@@ -518,14 +571,47 @@ func (s *Store) writePayments(ctx context.Context, tx dbsqlc.DBTX, cur, next ord
 	return s.q.InsertPayments(ctx, tx, p)
 }
 
+// MaxConflictChanges and MaxConflictChangesBytes bound the changes a
+// stale write's refusal carries: the newest events since the client's
+// version, at most MaxConflictChanges of them and at most
+// MaxConflictChangesBytes of their JSON (the newest event always). Without
+// them one stale PATCH on a long order answered megabytes.
+const (
+	MaxConflictChanges      = 20
+	MaxConflictChangesBytes = 256 << 10
+)
+
 // conflict builds the answer to a stale write (the authoritative order and
-// every event after the version the client had) and records the refusal in
-// order_conflicts, outside the refused transaction. A failure to record does
-// not change the answer; it is reported on the error for the caller to log.
+// the newest events after the version the client had, within
+// MaxConflictChanges and MaxConflictChangesBytes) and records the refusal in
+// order_conflicts, outside the refused transaction. A write against a
+// version the order does not have yet is a client bug, not a colleague's
+// change: it is refused the same way but not recorded. A failure to record
+// does not change the answer; it is reported on the error for the caller to
+// log.
 func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, ifMatch bool, actor order.Actor) error {
-	changes, err := s.events(ctx, s.scope(cur.Venue), cur.Venue, cur.ID, expected, cur.Version)
+	after, truncated := expected, false
+	if cur.Version-expected > MaxConflictChanges {
+		after, truncated = cur.Version-MaxConflictChanges, true
+	}
+	changes, err := s.events(ctx, s.scope(cur.Venue), cur.Venue, cur.ID, after, cur.Version)
 	if err != nil {
 		return err
+	}
+	size := 0
+	for i := len(changes) - 1; i >= 0; i-- {
+		b, err := json.Marshal(changes[i])
+		if err != nil {
+			return fmt.Errorf("encode event: %w", err)
+		}
+		if size += len(b); size > MaxConflictChangesBytes && i < len(changes)-1 {
+			changes, truncated = changes[i+1:], true
+			break
+		}
+	}
+	refusal := &order.ConflictError{Expected: expected, Current: cur, Changes: changes, Truncated: truncated, IfMatch: ifMatch}
+	if expected > cur.Version {
+		return refusal
 	}
 	via := "expected_version"
 	if ifMatch {
@@ -537,18 +623,24 @@ func (s *Store) conflict(ctx context.Context, cur order.Order, expected int64, i
 	// crashes within a fraction of a second.
 	var b batchDB
 	b.b.Queue("SET LOCAL synchronous_commit TO off")
+	rec := audit.Conflict{ID: s.newID(), OrderID: cur.ID, Table: cur.Table, Device: actor.Device, Staff: actor.Staff,
+		Role: actor.Role, ExpectedVersion: expected, CurrentVersion: cur.Version, Via: via, At: s.now()}
+	var sig []byte
+	if s.eventKey != nil {
+		sig = audit.SignConflict(s.eventKey, cur.Venue, rec)
+	}
 	recErr := s.q.InsertConflict(ctx, &b, dbsqlc.InsertConflictParams{
-		VenueID: cur.Venue, ID: s.newID(), OrderID: cur.ID, TableID: cur.Table, Device: actor.Device,
-		Staff: actor.Staff, Role: actor.Role, ExpectedVersion: expected, CurrentVersion: cur.Version,
-		Via: via, At: s.now(),
+		VenueID: cur.Venue, ID: rec.ID, OrderID: rec.OrderID, TableID: rec.Table, Device: rec.Device,
+		Staff: rec.Staff, Role: rec.Role, ExpectedVersion: rec.ExpectedVersion, CurrentVersion: rec.CurrentVersion,
+		Via: rec.Via, At: rec.At, Signature: sig,
 	})
 	if recErr == nil {
 		recErr = b.commit(ctx, s.pool, cur.Venue, nil)
 	}
 	if recErr != nil {
-		recErr = fmt.Errorf("record conflict: %w", recErr)
+		refusal.RecordErr = fmt.Errorf("record conflict: %w", recErr)
 	}
-	return &order.ConflictError{Expected: expected, Current: cur, Changes: changes, IfMatch: ifMatch, RecordErr: recErr}
+	return refusal
 }
 
 // env loads what planning the ops needs: menu entries of added SKUs and the
@@ -614,6 +706,7 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 	case pgErr.Code == "23505" && pgErr.ConstraintName == "orders_one_open_per_table":
 		occ := &order.TableOccupiedError{Table: table}
 		if id, gerr := s.q.GetOpenOrderIDByTable(ctx, s.scope(venue), dbsqlc.GetOpenOrderIDByTableParams{VenueID: venue, TableID: table}); gerr == nil {
+			occ.OccupiedBy = &id
 			if o, gerr := s.Get(ctx, venue, id); gerr == nil {
 				occ.Current = &o
 			}
@@ -628,11 +721,41 @@ func (s *Store) translate(ctx context.Context, venue, table string, ops []order.
 			}
 		}
 		return &order.ValidationError{Problems: []order.FieldProblem{opProblem(idx, "line_id", "already used by another line")}}
+	case pgErr.Code == "23514" && boundFields[pgErr.ConstraintName] != "":
+		// posd's validation refuses these first; the schema is the backstop.
+		return &order.ValidationError{Problems: []order.FieldProblem{{Field: boundFields[pgErr.ConstraintName],
+			Detail: "outside the bound the database enforces (" + pgErr.ConstraintName + ")"}}}
 	case pgErr.Code == "23503" && pgErr.ConstraintName == "orders_venue_id_table_id_fkey":
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: "table", Detail: fmt.Sprintf("unknown table %q", table)}}}
 	}
 	return fmt.Errorf("postgres: %w", err)
 }
+
+// tooLarge refuses a change whose NATS message would pass
+// outbox.MaxMessageBytes: nothing is written.
+func tooLarge(n int) error {
+	return &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: fmt.Sprintf(
+		"this change makes a %d-byte message; a message is at most %d bytes (MaxMessageBytes): send it in smaller PATCHes", n, outbox.MaxMessageBytes)}}}
+}
+
+// boundFields maps the schema's bound constraints (0010_delivery_bounds.sql)
+// to the field of the request that breaks them.
+var boundFields = map[string]string{
+	ConstraintLinesPerOrder:    "lines",
+	ConstraintLinePrice:        "sku",
+	ConstraintPaymentAmount:    "amount_cents",
+	ConstraintPaymentTip:       "tip_cents",
+	ConstraintPaymentsPerOrder: "payments",
+}
+
+// Names of the schema's bound constraints that writes can hit.
+const (
+	ConstraintLinesPerOrder    = "order_lines_per_order"
+	ConstraintLinePrice        = "order_lines_price_bound"
+	ConstraintPaymentAmount    = "order_payments_amount_bound"
+	ConstraintPaymentTip       = "order_payments_tip_bound"
+	ConstraintPaymentsPerOrder = "order_payments_per_order"
+)
 
 func opProblem(i int, field, detail string) order.FieldProblem {
 	p := order.FieldProblem{Field: field, Detail: detail}

@@ -51,7 +51,7 @@ func TestStaleWriteKeepsNothing(t *testing.T) {
 			order.Env{Menu: map[string]order.MenuItem{"steak": {SKU: "steak", Name: "Steak", PriceCents: 2400, Station: "grill"}}, NewID: s.newID})
 		require.NoError(t, err)
 		ev := order.Event{ID: s.newID(), Venue: "demo", OrderID: o.ID, Version: next.Version, Type: order.EventPatched, At: at, Actor: alice, Ops: applied}
-		err = s.write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, at, s.newID), nil)
+		err = s.write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, "", at, s.newID), nil)
 		require.True(t, errors.Is(err, errStale), "got %v", err)
 		require.Equal(t, before, count())
 	}

@@ -138,6 +138,73 @@ func (e *UnknownFieldError) Error() string {
 	return fmt.Sprintf("unknown field %s at byte %d", Path{{Key: e.Key, Index: -1}}, e.Offset)
 }
 
+// SurrogateError is a string whose \u escapes spell half of a UTF-16
+// surrogate pair (U+D800 to U+DFFF not in a high-low pair). encoding/json
+// turns it into U+FFFD without a word, so what was sent is not what is
+// stored. Path is the string's key or value.
+type SurrogateError struct {
+	Path   Path
+	Offset int64
+}
+
+func (e *SurrogateError) Error() string {
+	return fmt.Sprintf("lone UTF-16 surrogate in %s at byte %d", e.Path, e.Offset)
+}
+
+// loneSurrogate returns the offset in raw (one JSON string token, perhaps
+// after blanks and a separator) of the first \u escape that is a surrogate
+// not part of a high-low pair, or -1.
+func loneSurrogate(raw []byte) int {
+	if !bytes.Contains(raw, []byte(`\u`)) {
+		return -1
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(raw) || raw[i+1] != 'u' {
+			i++ // an escaped character, perhaps a backslash
+			continue
+		}
+		r := hex4(raw[i+2:])
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
+				if lo := hex4(raw[i+8:]); lo >= 0xDC00 && lo <= 0xDFFF {
+					i += 11
+					continue
+				}
+			}
+			return i
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return i
+		}
+		i += 5
+	}
+	return -1
+}
+
+// hex4 decodes four hex digits at the start of b, or returns -1.
+func hex4(b []byte) int {
+	if len(b) < 4 {
+		return -1
+	}
+	n := 0
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			n = n<<4 | int(c-'0')
+		case c >= 'a' && c <= 'f':
+			n = n<<4 | int(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			n = n<<4 | int(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return n
+}
+
 // frame is one open object or array.
 type frame struct {
 	object  bool
@@ -162,8 +229,8 @@ func (*skip) UnmarshalJSON([]byte) error { return nil }
 const setAfter = 16
 
 // Check reads data as exactly one JSON value in valid UTF-8 and returns the
-// first problem as a *SyntaxError, *DuplicateKeyError, *DepthError or
-// *UnknownFieldError, or nil. Keys are compared after unescaping, so "qty"
+// first problem as a *SyntaxError, *DuplicateKeyError, *DepthError,
+// *UnknownFieldError or *SurrogateError, or nil. Keys are compared after unescaping, so "qty"
 // and "q\u0074y" are the same key. Numbers of any size are accepted here;
 // whether they fit is the decoder's question.
 func Check(data []byte, opts Options) error {
@@ -200,9 +267,16 @@ func Check(data []byte, opts Options) error {
 	stack := make([]frame, 0, min(limit, 16))
 	done := false
 	for !done {
+		start := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
 			return syntaxError(dec, data, err)
+		}
+		lone := -1
+		if _, ok := tok.(string); ok {
+			// Between start and the decoder's offset lie only blanks, a
+			// separator and this string.
+			lone = loneSurrogate(data[start:dec.InputOffset()])
 		}
 		if n := len(stack); n > 0 && stack[n-1].wantKey {
 			top := &stack[n-1]
@@ -212,6 +286,9 @@ func Check(data []byte, opts Options) error {
 				continue
 			}
 			key, _ := tok.(string) // Token returns only strings or '}' here
+			if lone >= 0 {
+				return &SurrogateError{Path: pathOf(stack, key, -1), Offset: start + int64(lone)}
+			}
 			if top.has(key) {
 				return &DuplicateKeyError{Path: pathOf(stack, key, -1), Offset: dec.InputOffset()}
 			}
@@ -238,6 +315,9 @@ func Check(data []byte, opts Options) error {
 			stack = stack[:len(stack)-1]
 			done = valueDone(stack)
 		default:
+			if lone >= 0 {
+				return &SurrogateError{Path: pathOf(stack, "", -2), Offset: start + int64(lone)}
+			}
 			done = valueDone(stack)
 		}
 	}

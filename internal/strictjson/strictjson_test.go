@@ -62,6 +62,16 @@ func TestCheck(t *testing.T) {
 		{"invalid utf-8", "{\"a\":\"\xff\"}", strictjson.Options{}, "syntax 6"},
 		{"bom", "\ufeff{}", strictjson.Options{}, "syntax"},
 		{"single quotes", `{'a':1}`, strictjson.Options{}, "syntax"},
+
+		{"surrogate pair", `{"a":"\ud83d\ude00","b":["\uD83D\uDE00x"]}`, strictjson.Options{}, ""},
+		{"escaped backslash then u", `{"a":"\\ud800"}`, strictjson.Options{}, ""},
+		{"lone high", `{"a":"x\ud800"}`, strictjson.Options{}, "surrogate a"},
+		{"lone low", `{"ops":[{"note":"\uDC00"}]}`, strictjson.Options{}, "surrogate ops[0].note"},
+		{"high then high", `{"a":["ok","\ud800\ud800"]}`, strictjson.Options{}, "surrogate a[1]"},
+		{"high then letter", `{"a":"\ud800\u0041"}`, strictjson.Options{}, "surrogate a"},
+		{"high at the end", `{"a":"\ud800"}`, strictjson.Options{}, "surrogate a"},
+		{"in a key", `{"k\udfff":1}`, strictjson.Options{}, "surrogate"},
+		{"top-level string", `"\ud800"`, strictjson.Options{}, "surrogate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,8 +87,15 @@ func TestCheck(t *testing.T) {
 				depth *strictjson.DepthError
 				unk   *strictjson.UnknownFieldError
 				syn   *strictjson.SyntaxError
+				sur   *strictjson.SurrogateError
 			)
 			switch kind {
+			case "surrogate":
+				require.ErrorAs(t, err, &sur)
+				if what != "" {
+					require.Equal(t, what, sur.Path.String())
+				}
+				require.Equal(t, `\u`, c.in[sur.Offset:sur.Offset+2])
 			case "dup":
 				require.ErrorAs(t, err, &dup)
 				require.Equal(t, what, dup.Path.String())

@@ -4,7 +4,15 @@
 // URL: /kds?station=grill&token=TOKEN. The token is kept in localStorage, so
 // later visits need only ?station=. Test hooks: every card has
 // data-ticket-id and data-kind; #conn has data-state (connecting, live,
-// reconnecting, offline), data-reconnects and data-cursor.
+// reconnecting, offline), data-reconnects and data-cursor; #notlive is shown
+// whenever the rail is not live (data-as-of: when its tickets were read).
+//
+// The rail never claims more than it knows: on load it reads the open
+// tickets (and the recently bumped ones, for recall) from the API and shows
+// them at once, saying plainly that they are not live until the stream is;
+// whenever the stream is refused it reads them again. A stream refused with
+// 409 cursor-ahead (the cursor is after the stream's end: a JetStream store
+// loss) makes the page drop its cursor and start from a fresh snapshot.
 (() => {
   'use strict';
 
@@ -48,16 +56,83 @@
   let backoff = BACKOFF_MIN;
   let retryTimer = 0;
   let fatal = false; // token or station rejected: wait for the user
+  let live = false; // the stream is open and delivering
+  let asOf = null; // when the rail's tickets were last read from the API (not live)
+  let known = false; // the rail's tickets are known (read from the API or the stream)
+  const voidedLines = new Set(); // line ids voided (struck on their fire ticket)
 
   // ---- connection indicator -------------------------------------------
   const conn = $('conn');
   function setConn(state, text) {
+    live = state === 'live';
     conn.dataset.state = state;
     conn.dataset.reconnects = String(reconnects);
     conn.dataset.cursor = cursor === null ? '' : cursor;
     $('conn-text').textContent = text || {
       connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', offline: 'offline',
     }[state];
+    renderLiveness();
+  }
+
+  function hhmm(d) {
+    return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+  }
+
+  // renderLiveness says plainly when the rail is not live, and never shows
+  // "All clear" unless the stream is live and the rail is empty.
+  function renderLiveness() {
+    const banner = $('notlive');
+    if (!banner) return;
+    banner.hidden = live;
+    document.body.classList.toggle('stale', !live);
+    banner.dataset.asOf = asOf ? asOf.toISOString() : '';
+    banner.textContent = !known
+      ? 'NOT LIVE — not connected; open tickets unknown'
+      : 'NOT LIVE — tickets as of ' + hhmm(asOf || new Date()) + '; new tickets will not appear until reconnected';
+    const empty = $('empty');
+    if (empty) {
+      empty.textContent = live
+        ? 'All clear — no open tickets'
+        : known ? 'No open tickets as of ' + hhmm(asOf || new Date()) + ' — not live' : 'Not connected — open tickets unknown';
+    }
+  }
+
+  // ---- reading the API when the stream cannot tell -----------------------
+  // refresh replaces the rail with the API's open tickets and loads the
+  // recently bumped ones (for recall); it returns false if it could not.
+  async function refresh() {
+    if (!token) return false;
+    try {
+      const [open, ready] = await Promise.all([
+        fetch('/v1/kitchen/tickets?station=' + encodeURIComponent(station), { headers: auth() }),
+        fetch('/v1/kitchen/tickets?station=' + encodeURIComponent(station) + '&status=ready', { headers: auth() }),
+      ]);
+      if (!open.ok) return false;
+      const body = await open.json();
+      tickets.clear();
+      for (const t of body.tickets || []) {
+        if (t.station === station && t.status === 'new') tickets.set(t.id, t);
+        noteVoid(t);
+      }
+      if (ready.ok) {
+        const r = await ready.json();
+        // Most recent first from the API; the recall list keeps it last.
+        for (const t of (r.tickets || []).slice().reverse()) {
+          if (t.station === station && t.status === 'ready' && !tickets.has(t.id)) rememberBumped(t);
+          noteVoid(t);
+        }
+      }
+      known = true;
+      if (!live) asOf = new Date();
+      render();
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function noteVoid(t) {
+    if (t && t.kind === 'void') for (const l of t.lines || []) voidedLines.add(l.line_id);
   }
 
   let toastTimer = 0;
@@ -88,12 +163,18 @@
     setConn(everOpen ? 'reconnecting' : 'connecting');
     const src = new EventSource(streamURL());
     es = src;
+    const fresh = cursor === null;
     src.onopen = () => {
       if (src !== es) return;
       if (everOpen) reconnects++;
       everOpen = true;
       backoff = BACKOFF_MIN;
+      known = true;
+      asOf = null;
       setConn('live');
+      // Without a cursor the stream starts from the open tickets: the rail
+      // becomes exactly those (the API's list, upserted by what follows).
+      if (fresh) refresh();
     };
     src.onerror = () => {
       if (src !== es) return;
@@ -121,13 +202,36 @@
     retryTimer = setTimeout(connect, wait);
   }
 
-  // diagnose asks the API why the stream was refused: a bad token or
-  // station needs a person; anything else is retried with back-off.
+  // diagnose asks the stream itself why it was refused (EventSource does not
+  // tell): a bad token or station needs a person; a cursor after the
+  // stream's end is dropped for a fresh snapshot; too many streams waits
+  // Retry-After; anything else is retried with back-off. Meanwhile the rail
+  // shows the API's open tickets, marked not live.
   async function diagnose() {
     let res = null;
+    const ctl = new AbortController();
     try {
-      res = await fetch('/v1/kitchen/tickets?station=' + encodeURIComponent(station), { headers: auth() });
+      res = await fetch(streamURL(), { headers: auth(), signal: ctl.signal });
     } catch (e) { /* network down */ }
+    if (res && res.ok) ctl.abort(); // a 200 is a stream: only its status was wanted
+    if (res && res.status === 409) {
+      const p = await problem(res);
+      if ((p.type || '').endsWith('/cursor-ahead')) {
+        cursor = null;
+        conn.dataset.cursor = '';
+        toast('Kitchen stream restarted: reloading the open tickets');
+        await refresh();
+        connect();
+        return;
+      }
+    }
+    if (res && res.status === 429) {
+      const wait = Math.max(1, parseInt(res.headers.get('Retry-After') || '5', 10)) * 1000;
+      await refresh();
+      setConn('reconnecting', 'reconnecting… (' + Math.ceil(wait / 1000) + ' s)');
+      retryTimer = setTimeout(connect, wait);
+      return;
+    }
     if (res && (res.status === 401 || res.status === 403 || res.status === 400)) {
       const p = await problem(res);
       fatal = true;
@@ -139,6 +243,7 @@
       toast(p.detail || p.title || ('HTTP ' + res.status));
       return;
     }
+    await refresh();
     scheduleReconnect();
   }
 
@@ -149,6 +254,8 @@
     conn.dataset.cursor = cursor === null ? '' : cursor;
     const t = msg && msg.ticket;
     if (!t || !t.id || t.station !== station) return;
+    known = true;
+    noteVoid(t);
     switch (ev.type) {
       case 'ticket.created':
       case 'ticket.recalled':
@@ -269,16 +376,26 @@
     const head = el('header', 'head');
     head.append(el('span', 'table', t.table));
     head.append(el('span', 'kind', isVoid ? 'VOID — STOP' : t.station));
+    if (t.guests) head.append(el('span', 'guests', t.guests + (t.guests === 1 ? ' guest' : ' guests')));
     const a = el('span', 'age');
     a.dataset.created = t.created_at;
     head.append(a);
     c.append(head);
+    if (isVoid && (t.reason || t.voided_by)) {
+      c.append(el('div', 'void-why', (t.reason || 'no reason given') + (t.voided_by ? ' — voided by ' + t.voided_by : '')));
+    }
+    if (t.order_note) c.append(el('div', 'order-note', '⚠ ' + t.order_note));
 
     const ul = el('ul', 'lines');
     for (const l of t.lines || []) {
       const li = el('li', 'line');
+      if (!isVoid && voidedLines.has(l.line_id)) {
+        li.classList.add('voided');
+        li.dataset.voided = 'true';
+      }
       const top = el('div', 'what');
       top.append(el('span', 'qty', l.qty + ' ×'), el('span', 'name', l.name));
+      if (li.dataset.voided) top.append(el('span', 'voided-tag', 'VOIDED'));
       li.append(top);
       const where = [];
       if (l.seat) where.push('seat ' + l.seat);
@@ -311,6 +428,7 @@
     tick();
     $('count').textContent = list.length + ' open';
     $('empty').hidden = list.length > 0;
+    renderLiveness();
     const last = bumped[bumped.length - 1];
     const btn = $('recall');
     btn.disabled = !last;
@@ -367,5 +485,6 @@
   document.title = station + ' · Kitchen display';
   setInterval(tick, 1000);
   render();
-  connect();
+  // Show what the API has at once (not live yet), then go live.
+  refresh().finally(connect);
 })();

@@ -1,0 +1,295 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/order"
+)
+
+// opKeys are the JSON member names of an applied op, exactly as posd writes
+// them (encoding/json would also accept "OP" or "Op" for "op").
+var opKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeOf(order.Op{})
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
+}()
+
+// decodeStoredOps decodes an event's ops as posd's own decoder would read
+// them, and refuses what two readers could read differently: a member name
+// that is not exactly one of the op's (case variants included), a member
+// given twice, anything but an array of objects.
+func decodeStoredOps(raw []byte) ([]order.Op, error) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, errors.New("ops are not a JSON array")
+	}
+	for i, e := range elems {
+		dec := json.NewDecoder(bytes.NewReader(e))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			return nil, fmt.Errorf("op %d is not a JSON object", i)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, fmt.Errorf("op %d: %v", i, err)
+			}
+			key, _ := tok.(string)
+			switch {
+			case !opKeys[key]:
+				return nil, fmt.Errorf("op %d has a member %q that is not a field of an op", i, key)
+			case seen[key]:
+				return nil, fmt.Errorf("op %d has the member %q twice", i, key)
+			}
+			seen[key] = true
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, fmt.Errorf("op %d: %v", i, err)
+			}
+		}
+	}
+	var ops []order.Op
+	if err := json.Unmarshal(raw, &ops); err != nil {
+		return nil, fmt.Errorf("ops do not decode: %v", err)
+	}
+	return ops, nil
+}
+
+// request is the op a client would have sent for the applied op a, and the
+// menu entry and table it relied on.
+func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
+	req = order.Op{Op: a.Op}
+	switch a.Op {
+	case order.OpAddItem:
+		req.LineID, req.SKU, req.Qty, req.Seat, req.Course, req.Modifiers, req.Note = a.LineID, a.SKU, a.Qty, a.Seat, a.Course, a.Modifiers, a.Note
+		var price int64
+		if a.UnitPriceCents != nil {
+			price = *a.UnitPriceCents
+		}
+		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station}
+	case order.OpSetQty:
+		req.LineID, req.Qty = a.LineID, a.Qty
+	case order.OpRemoveItem:
+		req.LineID = a.LineID
+	case order.OpVoidItem, order.OpCompItem:
+		req.LineID, req.Reason = a.LineID, a.Reason
+	case order.OpSetGuests:
+		req.Guests = a.Guests
+	case order.OpSetNote:
+		req.Note = a.Note
+	case order.OpMoveTable:
+		req.Table, table = a.Table, a.Table
+	case order.OpSend:
+		req.Course = a.Course
+	case order.OpAddPayment:
+		req.Tender, req.AmountCents, req.TipCents = a.Tender, a.AmountCents, a.TipCents
+	}
+	return req, menu, table
+}
+
+// replay holds an order's state while its events are checked one by one
+// against the rules posd enforces when it writes them.
+type replay struct {
+	cur  order.Order
+	last time.Time
+	// notAfter bounds event times (verify's clock plus a skew); zero when
+	// not checked.
+	notAfter time.Time
+	// devices are the venue's devices (name, staff, role), the only actors
+	// posd writes.
+	devices map[order.Actor]bool
+	// pub checks event signatures (nil: not checked); sealedTo is the
+	// order's version covered by a valid seal, below which an unsigned
+	// event may be one from before posd signed events.
+	pub      []ed25519.PublicKey
+	sealedTo int64
+}
+
+// signature says why ev's signature does not show posd wrote it, or "".
+func (r *replay) signature(venue string, version int64, hash, sig []byte) string {
+	switch {
+	case r.pub == nil:
+		return ""
+	case sig == nil && version > r.sealedTo:
+		return "the event is not signed and no signed seal covers it: not written by posd"
+	case sig != nil && !checkEventSignature(r.pub, venue, hash, sig):
+		return "the event's signature does not verify with the public key: not written by posd (or another key)"
+	}
+	return ""
+}
+
+// step checks event ev (its ops decoded from raw) against the order's state
+// and rules, and moves the state on. It returns the decoded ops, and why ev
+// could not have been written by posd (or "").
+func (r *replay) step(ev order.Event, raw []byte) ([]order.Op, string) {
+	ops, err := decodeStoredOps(raw)
+	if err != nil {
+		return nil, err.Error()
+	}
+	reason := r.check(ev, ops)
+	return ops, reason
+}
+
+// check is step on decoded ops.
+func (r *replay) check(ev order.Event, ops []order.Op) string {
+	ev.Ops = ops
+	switch role := ev.Actor.Role; {
+	case role != order.RoleWaiter && role != order.RoleManager:
+		return fmt.Sprintf("the actor's role %q may not change orders", role)
+	case !r.devices[ev.Actor]:
+		return fmt.Sprintf("the actor (device %q, staff %q, role %s) is not a device of the venue", ev.Actor.Device, ev.Actor.Staff, role)
+	case ev.Forced && role != order.RoleManager:
+		return "a forced write by a " + role + "; force is for managers only"
+	case ev.Forced && (ev.OverriddenVersion == nil || *ev.OverriddenVersion < 1 || *ev.OverriddenVersion >= ev.Version):
+		return "a forced write that names no earlier version it overrode"
+	case !ev.Forced && ev.OverriddenVersion != nil:
+		return "an overridden version on a write that was not forced"
+	case ev.At.Before(r.last):
+		return fmt.Sprintf("time goes backwards: at %s, before the previous event (%s)",
+			ev.At.UTC().Format(time.RFC3339Nano), r.last.UTC().Format(time.RFC3339Nano))
+	case !r.notAfter.IsZero() && ev.At.After(r.notAfter):
+		return fmt.Sprintf("the event is dated in the future (%s)", ev.At.UTC().Format(time.RFC3339Nano))
+	}
+	r.last = ev.At
+
+	if ev.Version == 1 {
+		switch {
+		case ev.Type != order.EventOpened:
+			return "version 1 is not order.opened"
+		case len(ops) != 1 || ops[0].Op != order.OpOpen || ops[0].Guests == nil:
+			return "order.opened must hold exactly one open op with a table and guests"
+		case ev.Forced:
+			return "an order.opened event cannot be forced"
+		}
+		if err := order.ValidateOpen(ops[0].Table, *ops[0].Guests); err != nil {
+			return "the open op breaks the rules: " + err.Error()
+		}
+		if !bytes.Equal(marshal(ops), marshal([]order.Op{order.OpenOp(ops[0].Table, *ops[0].Guests)})) {
+			return "the open op carries more than a table and guests"
+		}
+		o, err := order.Fold([]order.Event{ev})
+		if err != nil {
+			return "the open op does not apply: " + err.Error()
+		}
+		r.cur = o
+		return ""
+	}
+
+	switch {
+	case ev.Type != order.EventPatched:
+		return fmt.Sprintf("version %d is %s, not order.patched", ev.Version, ev.Type)
+	case r.cur.Status == order.StatusClosed:
+		return "an op after the order was closed"
+	case len(ops) == 0:
+		return "an event with no ops"
+	}
+	reqs := make([]order.Op, len(ops))
+	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: func() uuid.UUID { return uuid.Nil }}
+	for i, a := range ops {
+		if a.Op == order.OpOpen {
+			return fmt.Sprintf("op %d: open is only the op of order.opened", i)
+		}
+		req, item, table := request(a)
+		if item != nil {
+			if prev, ok := env.Menu[item.SKU]; ok && prev != *item {
+				return fmt.Sprintf("op %d: sku %q has two prices or names in one change", i, item.SKU)
+			}
+			env.Menu[item.SKU] = *item
+		}
+		if table != "" {
+			env.Tables[table] = true
+		}
+		reqs[i] = req
+	}
+	if err := order.Validate(reqs, ev.Actor.Role); err != nil {
+		var fe *order.ForbiddenOpError
+		if errors.As(err, &fe) {
+			return fmt.Sprintf("an op the actor's role (%s) may not do: %s", ev.Actor.Role, err.Error())
+		}
+		return "the ops break the rules: " + err.Error()
+	}
+	next, applied, err := order.Plan(r.cur, reqs, ev.At, env)
+	if err != nil {
+		return "the ops break the order's rules: " + err.Error()
+	}
+	if !bytes.Equal(marshal(applied), marshal(ops)) {
+		return "the ops are not what posd applies for them (a change that changes nothing, a wrong price, line or table)"
+	}
+	next.Version, next.UpdatedAt = ev.Version, ev.At
+	r.cur = next
+	return ""
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(err.Error())
+	}
+	return b
+}
+
+// ticketKey is what must agree between a stored ticket and the ticket posd
+// creates for the change (its id aside).
+func ticketKey(table, station, kind, server string, at time.Time, lines []kitchen.Line) string {
+	return strings.Join([]string{table, station, kind, server, at.UTC().Format(TimeLayout), string(marshal(lines))}, "\x00")
+}
+
+// expectedTickets are the tickets posd creates for one change, by key.
+func expectedTickets(next order.Order, ev order.Event) []string {
+	var keys []string
+	for _, t := range kitchen.TicketsFor(next, ev.Ops, ev.Actor.Staff, ev.At, func() uuid.UUID { return uuid.Nil }) {
+		keys = append(keys, ticketKey(t.Table, t.Station, t.Kind, t.Server, t.CreatedAt, t.Lines))
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// checkTicketStates checks that each stored ticket's status is what its own
+// log of actions says (created first, then bumped and recalled in turn).
+func checkTicketState(t dbsqlc.VerifyOrderTicketsRow) string {
+	if len(t.Actions) == 0 || t.Actions[0] != "created" {
+		return fmt.Sprintf("ticket %s: its log does not start with its creation", t.ID)
+	}
+	status := kitchen.StatusNew
+	for _, a := range t.Actions[1:] {
+		switch {
+		case a == "bumped" && status == kitchen.StatusNew:
+			status = kitchen.StatusReady
+		case a == "recalled" && status == kitchen.StatusReady:
+			status = kitchen.StatusNew
+		default:
+			return fmt.Sprintf("ticket %s: its log has %s while it was %s", t.ID, a, status)
+		}
+	}
+	if t.Status != status || (t.BumpedAt != nil) != (status == kitchen.StatusReady) {
+		return fmt.Sprintf("ticket %s is %s but its log says %s", t.ID, t.Status, status)
+	}
+	return ""
+}
+
+// storedTicketKey is ticketKey of a stored ticket.
+func storedTicketKey(t dbsqlc.VerifyOrderTicketsRow) (string, error) {
+	var lines []kitchen.Line
+	if err := json.Unmarshal([]byte(t.Lines), &lines); err != nil {
+		return "", err
+	}
+	return ticketKey(t.TableID, t.Station, t.Kind, t.Server, t.CreatedAt, lines), nil
+}

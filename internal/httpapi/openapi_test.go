@@ -1,0 +1,470 @@
+package httpapi_test
+
+// The OpenAPI document (docs/openapi.yaml) is checked against what the server
+// really does: every response below, successes and problems, is validated
+// with kin-openapi; every route the Fiber app registers must be a path of the
+// document, and every one of them must have been exercised here; every
+// problem type the httpapi source can produce must be in ProblemType. A route,
+// member or problem type added without its description fails these tests.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/httpapi"
+)
+
+const openAPIPath = "../../docs/openapi.yaml"
+
+var registerDecoders sync.Once
+
+// loadOpenAPI loads and validates the document.
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromFile(openAPIPath)
+	require.NoError(t, err)
+	require.NoError(t, doc.Validate(loader.Context), "docs/openapi.yaml is not a valid OpenAPI document")
+	require.True(t, doc.IsOpenAPI31OrLater(), "docs/openapi.yaml declares OpenAPI 3.1")
+	registerDecoders.Do(func() {
+		// Bodies that are text, not JSON: compared as strings.
+		for _, ct := range []string{"text/event-stream", "text/html", "text/csv", "text/css", "text/javascript", "application/javascript"} {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+		}
+	})
+	return doc
+}
+
+// contract validates responses of one stack against the document and
+// remembers which operations and statuses it saw.
+type contract struct {
+	t      *testing.T
+	s      *apitest.Stack
+	doc    *openapi3.T
+	router routers.Router
+	seen   map[string][]int // "GET /v1/orders/{id}" → statuses
+}
+
+func newContract(t *testing.T, s *apitest.Stack) *contract {
+	doc := loadOpenAPI(t)
+	doc.Servers = openapi3.Servers{{URL: s.BaseURL}}
+	router, err := gorillamux.NewRouter(doc)
+	require.NoError(t, err)
+	return &contract{t: t, s: s, doc: doc, router: router, seen: map[string][]int{}}
+}
+
+// do sends r, requires status want, validates the response against the
+// document and returns it.
+func (c *contract) do(r apitest.Req, want int) apitest.Response {
+	c.t.Helper()
+	resp := c.s.Do(c.t, r)
+	require.Equal(c.t, want, resp.Status, "%s %s: %s", r.Method, r.Path, resp.Body)
+	c.validate(r.Method, r.Path, r.Header, resp)
+	return resp
+}
+
+func (c *contract) validate(method, path string, hdr map[string]string, resp apitest.Response) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.s.BaseURL+path, nil)
+	require.NoError(c.t, err)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	route, params, err := c.router.FindRoute(req)
+	if err != nil {
+		// A path no route has (404) or a method no path has (405): the body
+		// must still be a Problem.
+		require.Contains(c.t, []int{404, 405}, resp.Status, "%s %s is not in docs/openapi.yaml: %v", method, path, err)
+		require.Equal(c.t, "application/problem+json", resp.Header.Get("Content-Type"))
+		require.NoError(c.t, c.doc.Components.Schemas["Problem"].Value.VisitJSON(decodeAny(c.t, resp.Body), openapi3.EnableJSONSchema2020()),
+			"%s %s: %s", method, path, resp.Body)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 resp.Status,
+		Header:                 resp.Header,
+		Body:                   io.NopCloser(bytes.NewReader(resp.Body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	require.NoError(c.t, openapi3filter.ValidateResponse(context.Background(), in),
+		"%s %s → %d does not match docs/openapi.yaml: %s", method, path, resp.Status, resp.Body)
+	op := route.Method + " " + route.Path
+	c.seen[op] = append(c.seen[op], resp.Status)
+}
+
+func decodeAny(t *testing.T, b []byte) any {
+	t.Helper()
+	v, err := openapi3filter.JSONBodyDecoder(bytes.NewReader(b), nil, nil, nil)
+	require.NoError(t, err, string(b))
+	return v
+}
+
+// problemType is the slug at the end of a problem's type.
+func problemType(t *testing.T, r apitest.Response) string {
+	t.Helper()
+	typ, _ := r.Map(t)["type"].(string)
+	return strings.TrimPrefix(typ, httpapi.ProblemBase)
+}
+
+func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	c := newContract(t, s)
+	const (
+		waiter  = "demo-waiter-1"
+		waiter2 = "demo-waiter-2"
+		manager = "demo-manager"
+		kitchen = "demo-kitchen"
+		auditor = "demo-auditor"
+	)
+	get := func(path, token string) apitest.Req { return apitest.Req{Method: "GET", Path: path, Token: token} }
+
+	// Operations.
+	h := c.do(get("/healthz", ""), 200).Map(t)
+	require.Equal(t, "apitest", h["version"])
+	c.do(get("/readyz", ""), 200)
+	c.do(get("/metrics", ""), 200)
+	c.do(get("/kds?station=grill", ""), 200)
+	c.do(get("/kds/assets/kds.js", ""), 200)
+	c.do(apitest.Req{Method: "DELETE", Path: "/healthz"}, 405)
+	c.do(get("/no/such/route", waiter), 404)
+
+	// Menu and tables.
+	c.do(get("/v1/menu", waiter), 200)
+	require.Equal(t, "unauthorized", problemType(t, c.do(get("/v1/menu", ""), 401)))
+	c.do(get("/v1/tables", kitchen), 200)
+
+	// Opening orders.
+	open := func(table, token string) apitest.Req {
+		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: map[string]any{"table": table, "guests": 2}}
+	}
+	o := c.do(open("T10", waiter), 201).Map(t)
+	id := o["id"].(string)
+	c.do(open("T11", waiter), 201)
+	occupied := c.do(open("T10", waiter2), 409)
+	require.Equal(t, "table-occupied", problemType(t, occupied))
+	require.Equal(t, id, occupied.Map(t)["occupied_by"])
+	require.Equal(t, "forbidden", problemType(t, c.do(open("T12", kitchen), 403)))
+	require.Equal(t, "validation-failed", problemType(t, c.do(open("T999", waiter), 422)))
+	require.Equal(t, "bad-request", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: `{"table":`}, 400)))
+	require.Equal(t, "unsupported-media-type", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter,
+		Body: `{"table":"T12","guests":2}`, ContentType: "text/plain"}, 415)))
+	keyed := open("T13", waiter)
+	keyed.Header = map[string]string{"Idempotency-Key": "openapi-1"}
+	c.do(keyed, 201)
+	replay := c.do(keyed, 201)
+	require.Equal(t, "true", replay.Header.Get("Idempotent-Replayed"))
+	keyed.Body = map[string]any{"table": "T14", "guests": 2}
+	require.Equal(t, "idempotency-key-reused", problemType(t, c.do(keyed, 422)))
+
+	// Reading orders.
+	page := c.do(get("/v1/orders?status=open&limit=1", waiter), 200).Map(t)
+	require.NotNil(t, page["next"])
+	c.do(get(page["next"].(string), waiter), 200)
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/orders?status=maybe", waiter), 400)))
+	got := c.do(get("/v1/orders/"+id, waiter), 200)
+	c.do(apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter, Header: map[string]string{"If-None-Match": got.Header.Get("ETag")}}, 304)
+	c.do(get("/v1/orders/"+id+"?at_version=1", auditor), 200)
+	require.Equal(t, "not-found", problemType(t, c.do(get("/v1/orders/0190a0a0-0000-7000-8000-000000000000", waiter), 404)))
+
+	// The versioned write and its refusals.
+	patch := func(token string, expected int, ops ...map[string]any) apitest.Req {
+		body := map[string]any{"ops": ops}
+		if expected > 0 {
+			body["expected_version"] = expected
+		}
+		return apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: token, Body: body}
+	}
+	steak := map[string]any{"op": "add_item", "sku": "steak", "qty": 2, "course": 2, "modifiers": []string{"no onions"}}
+	fries := map[string]any{"op": "add_item", "sku": "fries"}
+	c.do(patch(waiter, 1, steak, fries), 200)
+	conflict := c.do(patch(waiter2, 1, fries), 409).Map(t)
+	require.Len(t, conflict["changes"], 1)
+	require.Equal(t, false, conflict["changes_truncated"])
+	ifMatch := patch(waiter2, 0, fries)
+	ifMatch.Header = map[string]string{"If-Match": `"1"`}
+	require.Equal(t, "version-conflict", problemType(t, c.do(ifMatch, 412)))
+	require.Equal(t, "precondition-required", problemType(t, c.do(patch(waiter, 0, fries), 428)))
+	many := make([]map[string]any, 101)
+	for i := range many {
+		many[i] = fries
+	}
+	require.Equal(t, "payload-too-large", problemType(t, c.do(patch(waiter, 2, many...), 413)))
+	require.Equal(t, "forbidden", problemType(t, c.do(patch(waiter, 2, map[string]any{"op": "comp_item", "line_id": id, "reason": "x"}), 403)))
+	noCourse := c.do(patch(waiter, 2, map[string]any{"op": "send", "course": 9}), 422).Map(t)
+	require.Contains(t, fmt.Sprint(noCourse["errors"]), "course 9 has no pending lines")
+	c.do(patch(waiter, 2, map[string]any{"op": "send"}), 200)
+	c.do(get("/v1/orders/"+id+"/events", auditor), 200)
+	c.do(get("/v1/orders/"+id+"/events?after_version=1", waiter), 200)
+
+	// The kitchen.
+	open1 := c.do(get("/v1/kitchen/tickets?station=grill", kitchen), 200).Map(t)
+	require.Equal(t, false, open1["truncated"])
+	tickets := open1["tickets"].([]any)
+	require.NotEmpty(t, tickets)
+	ticket := tickets[0].(map[string]any)["id"].(string)
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets", kitchen), 400)))
+	bump := apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/bump", Token: kitchen}
+	c.do(bump, 200)
+	require.Equal(t, "ticket-state", problemType(t, c.do(bump, 409)))
+	recent := c.do(get("/v1/kitchen/tickets?station=grill&status=ready", kitchen), 200).Map(t)["tickets"].([]any)
+	require.Equal(t, ticket, recent[0].(map[string]any)["id"])
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets?station=grill&status=maybe", kitchen), 400)))
+	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/recall", Token: manager}, 200)
+	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/0190a0a0-0000-7000-8000-000000000000/bump", Token: kitchen}, 404)
+	c.stream("/v1/kitchen/stream?station=grill&access_token="+kitchen, 200, "event: ticket.created")
+	ahead := c.do(get("/v1/kitchen/stream?station=grill&after=999999999", kitchen), 409)
+	require.Equal(t, "cursor-ahead", problemType(t, ahead))
+	require.NotNil(t, ahead.Map(t)["last_cursor"])
+
+	// Closing, then the closed order refuses.
+	cur := c.do(get("/v1/orders/"+id, waiter), 200).Map(t)
+	total := int(cur["totals"].(map[string]any)["subtotal_cents"].(float64))
+	c.do(patch(waiter, 3, map[string]any{"op": "add_payment", "tender": "card", "amount_cents": total, "tip_cents": 100},
+		map[string]any{"op": "close"}), 200)
+	require.Equal(t, "order-closed", problemType(t, c.do(patch(waiter, 4, fries), 409)))
+
+	// The journal and the report (a scripted shift with voids, comps,
+	// overrides and conflicts, so every member of the report is there).
+	sc := apitest.ScriptShift(t, s)
+	c.do(get("/v1/audit/shift?"+sc.Query(), auditor), 200)
+	csvResp := c.do(get("/v1/audit/shift?"+sc.Query()+"&format=csv", manager), 200)
+	require.True(t, strings.HasPrefix(csvResp.Header.Get("Content-Type"), "text/csv"))
+	accept := get("/v1/audit/shift?"+sc.Query(), auditor)
+	accept.Header = map[string]string{"Accept": "text/csv"}
+	require.Equal(t, csvResp.Body, c.do(accept, 200).Body)
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/audit/shift?"+sc.Query()+"&format=xml", auditor), 400)))
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/audit/shift", auditor), 400)))
+	c.do(get("/v1/audit/verify", manager), 200)
+
+	// NATS away: still ready (orders are taken), the kitchen stream says 503.
+	s.NATS.Shutdown()
+	require.Eventually(t, func() bool {
+		m := s.Do(t, get("/readyz", "")).Map(t)
+		return m["checks"].(map[string]any)["nats"] != "ok"
+	}, 10*time.Second, 20*time.Millisecond)
+	ready := c.do(get("/readyz", ""), 200).Map(t)
+	require.Equal(t, "ready", ready["status"])
+	c.do(open("T15", waiter), 201)
+	require.Equal(t, "kitchen-unavailable", problemType(t, c.do(get("/v1/kitchen/stream?station=grill", kitchen), 503)))
+
+	// Every route the server registers is in the document, and was checked.
+	for _, r := range s.Server.App().GetRoutes(true) {
+		if r.Method == "HEAD" {
+			continue // Fiber adds HEAD to every GET
+		}
+		op := r.Method + " " + openAPIPathOf(r.Path)
+		require.NotNil(t, c.doc.Paths.Find(openAPIPathOf(r.Path)), "route %s is not in docs/openapi.yaml", op)
+		require.NotNil(t, c.doc.Paths.Find(openAPIPathOf(r.Path)).GetOperation(r.Method), "route %s is not in docs/openapi.yaml", op)
+		require.NotEmpty(t, c.seen[op], "route %s is not exercised by this test", op)
+	}
+	// And every operation of the document was exercised.
+	for path, item := range c.doc.Paths.Map() {
+		for method := range item.Operations() {
+			require.NotEmpty(t, c.seen[method+" "+path], "%s %s is documented but not exercised", method, path)
+		}
+	}
+}
+
+// stream opens an SSE response, reads until it has seen want, and validates
+// the status, headers and what it read.
+func (c *contract) stream(path string, status int, want string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", c.s.BaseURL+path, nil)
+	require.NoError(c.t, err)
+	resp, err := c.s.Client.Do(req)
+	require.NoError(c.t, err)
+	defer resp.Body.Close()
+	require.Equal(c.t, status, resp.StatusCode)
+	var read bytes.Buffer
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		read.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), want) {
+			break
+		}
+	}
+	require.Contains(c.t, read.String(), want)
+	c.validate("GET", path, nil, apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: read.Bytes()})
+}
+
+var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
+
+// openAPIPathOf turns Fiber's /v1/orders/:id into /v1/orders/{id}.
+func openAPIPathOf(p string) string { return fiberParam.ReplaceAllString(p, "{$1}") }
+
+// TestEveryProblemTypeIsDocumented reads the httpapi source for every problem
+// type it can answer with (problemOf's slug, requestError's slug, the
+// framework errors' table, ProblemBase + "…") and requires each in the
+// document's ProblemType.
+func TestEveryProblemTypeIsDocumented(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	documented := map[string]bool{}
+	for _, s := range doc.Components.Schemas["ProblemType"].Value.OneOf {
+		if c, ok := s.Value.Const.(string); ok {
+			documented[c] = true
+		}
+	}
+	slugs := problemSlugs(t)
+	require.GreaterOrEqual(t, len(slugs), 15, "the source scan found too few problem types: %v", slugs)
+	for _, slug := range slugs {
+		require.True(t, documented[httpapi.ProblemBase+slug], "problem type %q is not in docs/openapi.yaml ProblemType", slug)
+	}
+	// And the prose reference lists each too.
+	api := readFile(t, "../../docs/API.md")
+	for _, slug := range slugs {
+		require.Contains(t, api, "`"+slug+"`", "problem type %q is not in docs/API.md", slug)
+	}
+}
+
+func problemSlugs(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("*.go")
+	require.NoError(t, err)
+	fset := token.NewFileSet()
+	found := map[string]bool{}
+	lit := func(e ast.Expr) {
+		if b, ok := e.(*ast.BasicLit); ok && b.Kind == token.STRING {
+			if s, err := strconv.Unquote(b.Value); err == nil && s != "" && !strings.HasSuffix(s, "-") {
+				found[s] = true
+			}
+		}
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		require.NoError(t, err)
+		ast.Inspect(file, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr: // problemOf(status, "slug", …)
+				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "problemOf" && len(n.Args) > 1 {
+					lit(n.Args[1])
+				}
+			case *ast.KeyValueExpr: // requestError{slug: "slug"}
+				if id, ok := n.Key.(*ast.Ident); ok && id.Name == "slug" {
+					lit(n.Value)
+				}
+			case *ast.BinaryExpr: // ProblemBase + "slug"
+				if id, ok := n.X.(*ast.Ident); ok && id.Name == "ProblemBase" {
+					lit(n.Y)
+				}
+			case *ast.AssignStmt: // slug := map[int]string{…}[code]
+				if len(n.Lhs) == 1 {
+					if id, ok := n.Lhs[0].(*ast.Ident); ok && id.Name == "slug" {
+						ast.Inspect(n.Rhs[0], func(m ast.Node) bool {
+							if kv, ok := m.(*ast.KeyValueExpr); ok {
+								lit(kv.Value)
+							}
+							return true
+						})
+					}
+				}
+			}
+			return true
+		})
+	}
+	out := make([]string, 0, len(found))
+	for s := range found {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestOrdersPaginateWithAfter: pages of limit orders, newest first, chained
+// by next, cover every order exactly once; a bad cursor is refused.
+func TestOrdersPaginateWithAfter(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	var opened []string
+	for i := 1; i <= 7; i++ {
+		r := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: "demo-waiter-1",
+			Body: map[string]any{"table": fmt.Sprintf("T%d", i), "guests": 1}})
+		require.Equal(t, 201, r.Status, string(r.Body))
+		opened = append(opened, r.Map(t)["id"].(string))
+	}
+	var listed []string
+	next := "/v1/orders?limit=3"
+	pages := 0
+	for next != "" {
+		r := s.Do(t, apitest.Req{Method: "GET", Path: next, Token: "demo-auditor"})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		m := r.Map(t)
+		for _, o := range m["orders"].([]any) {
+			listed = append(listed, o.(map[string]any)["id"].(string))
+		}
+		require.LessOrEqual(t, len(m["orders"].([]any)), 3)
+		next, _ = m["next"].(string)
+		pages++
+	}
+	require.Equal(t, 3, pages)
+	slices.Reverse(opened)
+	require.Equal(t, opened, listed, "newest first, each once")
+
+	for _, bad := range []string{"nope", "0190a0a0-0000-7000-8000-000000000000"} {
+		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?after=" + bad, Token: "demo-waiter-1"})
+		require.Equal(t, 400, r.Status, string(r.Body))
+		require.Contains(t, string(r.Body), `"field":"after"`)
+	}
+	// Another venue's order is no cursor here either.
+	other := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: "demo2-waiter", Body: map[string]any{"table": "T1", "guests": 1}})
+	require.Equal(t, 201, other.Status)
+	r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?after=" + other.Map(t)["id"].(string), Token: "demo-waiter-1"})
+	require.Equal(t, 400, r.Status, string(r.Body))
+}
+
+// TestShiftReportAsCSVOverHTTP: the HTTP CSV is the CLI's CSV of the same
+// report (audit.WriteCSV), row for row.
+func TestShiftReportAsCSVOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	sc := apitest.ScriptShift(t, s)
+	r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query() + "&format=csv", Token: "demo-auditor"})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, "section", rows[0][0])
+	sections := map[string]int{}
+	for _, row := range rows[1:] {
+		sections[row[0]]++
+	}
+	require.Equal(t, map[string]int{"staff": len(sc.Expected.ByStaff), "void": len(sc.Expected.Voids), "comp": len(sc.Expected.Comps),
+		"forced_override": len(sc.Expected.ForcedOverrides), "conflicts": len(sc.Expected.Conflicts.ByTable)}, sections)
+}
