@@ -450,6 +450,46 @@ func TestOrdersPaginateWithAfter(t *testing.T) {
 	require.Equal(t, 400, r.Status, string(r.Body))
 }
 
+// TestOrderEventsPaginate: the events of an order come in pages of at most
+// limit (MaxEventsPage by default), each with the next page's URL, so a
+// conflict's changes_url never answers an unbounded body.
+func TestOrderEventsPaginate(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	r := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: "demo-waiter-1", Body: map[string]any{"table": "T9", "guests": 2}})
+	require.Equal(t, 201, r.Status, string(r.Body))
+	id := r.Map(t)["id"].(string)
+	for v := 1; v <= 7; v++ {
+		r := s.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: "demo-waiter-1",
+			Body: map[string]any{"expected_version": v, "ops": []any{map[string]any{"op": "set_guests", "guests": v + 2}}}})
+		require.Equal(t, 200, r.Status, string(r.Body))
+	}
+	var versions []float64
+	next, pages := "/v1/orders/"+id+"/events?after_version=1&limit=3", 0
+	for next != "" {
+		r := s.Do(t, apitest.Req{Method: "GET", Path: next, Token: "demo-auditor"})
+		require.Equal(t, 200, r.Status, string(r.Body))
+		m := r.Map(t)
+		evs := m["events"].([]any)
+		require.LessOrEqual(t, len(evs), 3)
+		for _, e := range evs {
+			versions = append(versions, e.(map[string]any)["version"].(float64))
+		}
+		next, _ = m["next"].(string)
+		pages++
+	}
+	require.Equal(t, []float64{2, 3, 4, 5, 6, 7, 8}, versions, "every event after version 1 once, in order")
+	require.Equal(t, 3, pages)
+	whole := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id + "/events", Token: "demo-auditor"}).Map(t)
+	require.Len(t, whole["events"], 8)
+	require.Nil(t, whole["next"], "8 events fit the default page")
+	for _, bad := range []string{"0", "501", "x"} {
+		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id + "/events?limit=" + bad, Token: "demo-auditor"})
+		require.Equal(t, 400, r.Status, string(r.Body))
+		require.Contains(t, string(r.Body), `"field":"limit"`)
+	}
+}
+
 // TestShiftReportAsCSVOverHTTP: the HTTP CSV is the CLI's CSV of the same
 // report (audit.WriteCSV), row for row.
 func TestShiftReportAsCSVOverHTTP(t *testing.T) {

@@ -22,6 +22,9 @@ import (
 const (
 	defaultListLimit = 100
 	maxListLimit     = 500
+	// MaxEventsPage is the most events GET /v1/orders/{id}/events answers
+	// at once (and its default page); "next" names the following page.
+	MaxEventsPage = 500
 )
 
 func (s *Server) menu(c *fiber.Ctx) error {
@@ -170,6 +173,9 @@ func (s *Server) getOrder(c *fiber.Ctx) error {
 	return c.JSON(o)
 }
 
+// orderEvents answers one page of the order's events in version order, at
+// most limit (default and bound MaxEventsPage), and "next": the URL of the
+// following page (null on the last one).
 func (s *Server) orderEvents(c *fiber.Ctx) error {
 	id, err := orderID(c)
 	if err != nil {
@@ -178,15 +184,35 @@ func (s *Server) orderEvents(c *fiber.Ctx) error {
 	var after int64
 	if v := c.Query("after_version"); v != "" {
 		after, err = strconv.ParseInt(v, 10, 64)
-		if err != nil || after < 0 {
+		if err != nil || after < 0 || after > 1<<61 {
 			return badRequest("after_version", "after_version must be a non-negative integer")
 		}
 	}
-	evs, err := s.cfg.Store.Events(c.UserContext(), principal(c).Venue, id, after)
+	limit := MaxEventsPage
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxEventsPage {
+			return badRequest("limit", fmt.Sprintf("limit must be an integer between 1 and %d", MaxEventsPage))
+		}
+		limit = n
+	}
+	// One more than the page tells whether there is a next one.
+	evs, err := s.cfg.Store.Events(c.UserContext(), principal(c).Venue, id, after, int64(limit)+1)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"events": evs})
+	var next *string
+	if len(evs) > limit {
+		evs = evs[:limit]
+		q := url.Values{}
+		q.Set("after_version", strconv.FormatInt(evs[limit-1].Version, 10))
+		if c.Query("limit") != "" {
+			q.Set("limit", strconv.Itoa(limit))
+		}
+		u := "/v1/orders/" + id.String() + "/events?" + q.Encode()
+		next = &u
+	}
+	return c.JSON(fiber.Map{"events": evs, "next": next})
 }
 
 type patchRequest struct {

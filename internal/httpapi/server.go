@@ -175,7 +175,7 @@ func New(cfg Config) *Server {
 	v1.Get("/orders", allow(readers), query("status", "table", "limit", "after"), s.listOrders)
 	v1.Get("/orders/:id", allow(readers), query("at_version"), s.getOrder)
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
-	v1.Get("/orders/:id/events", allow(readers), query("after_version"), s.orderEvents)
+	v1.Get("/orders/:id/events", allow(readers), query("after_version", "limit"), s.orderEvents)
 	cooks := []string{order.RoleKitchen, order.RoleManager}
 	v1.Get("/kitchen/tickets", allow(cooks), query("station", "status"), s.kitchenTickets)
 	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), query(), noBody, s.moveTicket("bump"))

@@ -223,10 +223,10 @@ func (s *Store) List(ctx context.Context, venue string, f ListFilter) ([]order.O
 	return orders, nil
 }
 
-// Events returns the order's events with a version above after, oldest first.
-// A missing order is order.ErrNotFound, not an empty list.
-func (s *Store) Events(ctx context.Context, venue string, id uuid.UUID, after int64) ([]order.Event, error) {
-	evs, err := s.events(ctx, s.scope(venue), venue, id, after, 1<<62)
+// Events returns the order's events with a version above after, oldest
+// first, at most limit of them. A missing order is order.ErrNotFound, not an empty list.
+func (s *Store) Events(ctx context.Context, venue string, id uuid.UUID, after, limit int64) ([]order.Event, error) {
+	evs, err := s.events(ctx, s.scope(venue), venue, id, after, after+limit)
 	if err != nil {
 		return nil, err
 	}
