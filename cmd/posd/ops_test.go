@@ -356,6 +356,36 @@ func TestServeKeepsTheOperatorsStreamSettings(t *testing.T) {
 	require.Contains(t, out, "--stream-replicas must be between 1 and 5")
 }
 
+// TestServeStreamLimitFlags: the kitchen stream bounds are posd serve
+// flags; a venue at --stream-per-venue refuses one more stream with 429
+// too-many-streams, and a bound below 1 is refused at start.
+func TestServeStreamLimitFlags(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ns := startNATS(t)
+	p := startOpsServe(t, []string{"DATABASE_URL=" + db.AppURL, "NATS_URL=" + ns.ClientURL()}, "--stream-per-venue", "1")
+	open := func(token string) *http.Response {
+		req, err := http.NewRequest("GET", "http://"+p.addr+"/v1/kitchen/stream?station=grill", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	first := open("demo-kitchen")
+	require.Equal(t, 200, first.StatusCode)
+	second := open("demo-manager")
+	require.Equal(t, 429, second.StatusCode)
+	body, err := io.ReadAll(second.Body)
+	require.NoError(t, err)
+	require.Contains(t, string(body), "too-many-streams")
+	require.NotEmpty(t, second.Header.Get("Retry-After"))
+
+	out, err := posdCmd(t, []string{"DATABASE_URL=" + db.AppURL}, "serve", "--stream-opens-per-device", "0")
+	require.Error(t, err)
+	require.Contains(t, out, "--stream-opens-per-device must be at least 1")
+}
+
 // TestReadmeCurlWalkThroughRunsTwice runs the README's two-tab conflict, as
 // written, twice against the same data: the second run opens another free
 // table instead of tripping over the first run's order.

@@ -122,6 +122,9 @@ type limits struct {
 	statementTimeout time.Duration
 	maxConns         int
 	maxConnsPerIP    int
+	// stream is the kitchen streams' bounds; zero fields (posd dev) take
+	// httpapi.DefaultStreamLimits.
+	stream httpapi.StreamLimits
 }
 
 func (l *limits) flags(fs *flag.FlagSet) {
@@ -133,6 +136,15 @@ func (l *limits) flags(fs *flag.FlagSet) {
 		"most HTTP connections open at once; one more is answered 503 (POSD_MAX_CONNS)")
 	fs.IntVar(&l.maxConnsPerIP, "max-conns-per-ip", envInt("POSD_MAX_CONNS_PER_IP", httpapi.DefaultMaxConnsPerIP),
 		"most HTTP connections from one client address; one more is answered 429 (POSD_MAX_CONNS_PER_IP)")
+	d := httpapi.DefaultStreamLimits
+	fs.IntVar(&l.stream.PerDevice, "stream-per-device", envInt("POSD_STREAM_PER_DEVICE", d.PerDevice),
+		"kitchen streams one device holds at once; one more ends its oldest (POSD_STREAM_PER_DEVICE)")
+	fs.IntVar(&l.stream.PerVenue, "stream-per-venue", envInt("POSD_STREAM_PER_VENUE", d.PerVenue),
+		"kitchen streams one venue holds at once; one more is answered 429 (POSD_STREAM_PER_VENUE)")
+	fs.IntVar(&l.stream.OpensPerDevice, "stream-opens-per-device", envInt("POSD_STREAM_OPENS_PER_DEVICE", d.OpensPerDevice),
+		"kitchen stream opens per device per minute; more are answered 429 (POSD_STREAM_OPENS_PER_DEVICE)")
+	fs.IntVar(&l.stream.OpensPerVenue, "stream-opens-per-venue", envInt("POSD_STREAM_OPENS_PER_VENUE", d.OpensPerVenue),
+		"kitchen stream opens per venue per minute; more are answered 429 (POSD_STREAM_OPENS_PER_VENUE)")
 }
 
 func (l *limits) validate() error {
@@ -145,6 +157,15 @@ func (l *limits) validate() error {
 		return fmt.Errorf("--max-conns must be at least 1, got %d", l.maxConns)
 	case l.maxConnsPerIP < 1:
 		return fmt.Errorf("--max-conns-per-ip must be at least 1, got %d", l.maxConnsPerIP)
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"stream-per-device", l.stream.PerDevice}, {"stream-per-venue", l.stream.PerVenue},
+		{"stream-opens-per-device", l.stream.OpensPerDevice}, {"stream-opens-per-venue", l.stream.OpensPerVenue}} {
+		if f.n < 1 {
+			return fmt.Errorf("--%s must be at least 1, got %d", f.name, f.n)
+		}
 	}
 	return nil
 }
@@ -251,6 +272,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 		Log:            log,
 		Version:        buildVersion(),
 		RequestTimeout: sc.limits.requestTimeout, MaxConns: sc.limits.maxConns, MaxConnsPerIP: sc.limits.maxConnsPerIP,
+		StreamLimits: sc.limits.stream,
 		Audit: audit.VerifyOptions{PublicKey: sc.sealKey.Public().(ed25519.PublicKey), PreviousKeys: sc.previousKeys,
 			SealInterval: sealInterval, Stream: audit.JetStreamOf(js)},
 		Ready: []httpapi.Check{
