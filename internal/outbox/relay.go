@@ -455,21 +455,26 @@ func invalidSubject(subject string) error {
 // last, in one transaction: a row leaves the relay's path only once its copy
 // and error are stored. Each set-aside row is logged and counted.
 func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []dbsqlc.OutboxBatchRow, dead map[int]error, last dbsqlc.OutboxBatchRow) error {
-	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if len(dead) > 0 {
-			var p dbsqlc.SetAsideOutboxParams
-			for i, err := range dead {
-				p.Ids = append(p.Ids, rows[i].ID)
-				p.Errors = append(p.Errors, err.Error())
-			}
-			if _, err := r.q.SetAsideOutbox(ctx, tx, p); err != nil {
-				return fmt.Errorf("set aside outbox rows: %w", err)
-			}
-		}
-		if _, err := r.q.SaveOutboxCursor(ctx, tx, dbsqlc.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
+	save := func(db dbsqlc.DBTX) error {
+		if _, err := r.q.SaveOutboxCursor(ctx, db, dbsqlc.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
 			return fmt.Errorf("save cursor: %w", err)
 		}
 		return nil
+	}
+	if len(dead) == 0 {
+		// The usual case: one statement, no BEGIN/COMMIT round trips.
+		return save(conn)
+	}
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var p dbsqlc.SetAsideOutboxParams
+		for i, err := range dead {
+			p.Ids = append(p.Ids, rows[i].ID)
+			p.Errors = append(p.Errors, err.Error())
+		}
+		if _, err := r.q.SetAsideOutbox(ctx, tx, p); err != nil {
+			return fmt.Errorf("set aside outbox rows: %w", err)
+		}
+		return save(tx)
 	})
 	if err != nil {
 		return err
