@@ -956,6 +956,17 @@ func TestForgedTailNotSigned(t *testing.T) {
 		forge(x, func([]byte) []byte { return nil })
 		requireBroken(t, x.verify("demo"), audit.Broken{Seal: 2, Reason: "not signed, after signed seals"})
 	})
+	run("unsigned, then sealed by posd's own sealer", func(x tx) {
+		// The app role appends a rule-abiding event without a signature;
+		// within a minute posd's sealer signs a seal over the order's head.
+		// The seal vouches for the chain, not for who wrote the event.
+		eid := x.appendUnsigned(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`)
+		x.exec("UPDATE orders SET note = 'forged' WHERE id = $1", j.D)
+		ok, err := audit.Seal(ctx, x.tx, "demo", time.Now(), sealKey)
+		require.NoError(t, err)
+		require.True(t, ok, "posd sealed the forged head")
+		requireBroken(t, x.verify("demo"), audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not signed"})
+	})
 	run("not sealed, not signed", func(x tx) {
 		eid := forge(x, nil)
 		// No signature and no seal over it: posd did not write it, at once.

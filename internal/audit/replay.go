@@ -121,17 +121,28 @@ type replay struct {
 	// event may be one from before posd signed events.
 	pub      []ed25519.PublicKey
 	sealedTo int64
+	// signedSince is when posd began signing (journal_signed_since): an
+	// unsigned event from then on is refused whatever covers it, since
+	// posd's own sealer would seal a forged head within a minute. sawSigned
+	// is set once the order has a signed event: none after it may be
+	// unsigned either (its time is the writer's to choose).
+	signedSince time.Time
+	sawSigned   bool
 }
 
 // signature says why ev's signature does not show posd wrote it, or "".
-func (r *replay) signature(venue string, version int64, hash, sig []byte) string {
+func (r *replay) signature(venue string, version int64, at time.Time, hash, sig []byte) string {
 	switch {
 	case r.pub == nil:
 		return ""
 	case sig == nil && version > r.sealedTo:
 		return "the event is not signed and no signed seal covers it: not written by posd"
+	case sig == nil && (r.sawSigned || !at.Before(r.signedSince)):
+		return "the event is not signed, though posd signed every event by then: not written by posd"
 	case sig != nil && !checkEventSignature(r.pub, venue, hash, sig):
 		return "the event's signature does not verify with the public key: not written by posd (or another key)"
+	case sig != nil:
+		r.sawSigned = true
 	}
 	return ""
 }

@@ -242,6 +242,14 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		devices[order.Actor{Device: d.Name, Staff: d.Staff, Role: d.Role}] = true
 	}
 
+	// From when posd signs every row, an unsigned one is no legacy row.
+	var signedSince time.Time
+	if len(keys) > 0 {
+		if signedSince, err = q.JournalSignedSince(ctx, db); err != nil {
+			return res, fmt.Errorf("read when signing began: %w", err)
+		}
+	}
+
 	var sc *streamCheck
 	if opts.Stream != nil {
 		if sc, err = newStreamCheck(ctx, q, db, venue, opts.Stream, opts.StreamGrace, now); err != nil {
@@ -281,7 +289,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID]}, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID], signedSince: signedSince}, &res); b != nil {
 				return fail(*b)
 			}
 			if sc != nil {
@@ -422,7 +430,7 @@ func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEvent
 				w[r.Version] = h
 			}
 		}
-		if reason := rp.signature(venue, r.Version, r.Hash, r.Signature); reason != "" {
+		if reason := rp.signature(venue, r.Version, r.At, r.Hash, r.Signature); reason != "" {
 			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: reason}
 		}
 		ops, reason := rp.step(ev, []byte(r.Ops))
