@@ -9,3 +9,9 @@ import "embed"
 //
 //go:embed schema/*.sql
 var Schema embed.FS
+
+// Queries is the queries directory, embedded so posbench renders its
+// pgbench script from the very statements the store runs.
+//
+//go:embed queries/*.sql
+var Queries embed.FS
