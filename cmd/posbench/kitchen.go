@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 
 	"github.com/posd/posd/internal/benchkit"
 )
@@ -66,29 +64,14 @@ type kitchenResult struct {
 	// SSE: the ticket.created carrying each grill line sent inside the
 	// window; from the ticket's created_at (before the commit: an upper
 	// bound) and from the 200's arrival (after it: a lower estimate).
-	SSE         deliveryCount
+	SSE         benchkit.Deliveries
 	SSEFromAck  benchkit.Summary
 	SSEError    string
-	NATS        deliveryCount // the order event of each 200 in the window
+	NATS        benchkit.Deliveries // the order event of each 200 in the window
 	NATSFromAck benchkit.Summary
 	NATSError   string
 	// VerifyProblems are kitchen orders not as their client was told.
 	VerifyProblems []string
-}
-
-// deliveryCount is how many messages were expected, received once, missing
-// and received more than once, with the latency from the time stamped on the
-// message.
-type deliveryCount struct {
-	Expected, Received, Missing, Duplicate int
-	FromStamp                              benchkit.Summary
-}
-
-// received is a message seen by a listener: its key, its stamped time and
-// when it arrived.
-type received struct {
-	key          string
-	stamped, got time.Time
 }
 
 func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenResult, error) {
@@ -101,26 +84,25 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 			return res, err
 		}
 	}
-	lctx, stopListening := context.WithCancel(ctx)
-	defer stopListening()
-	sse, err := listenSSE(lctx, a.base)
+	sse, err := listenSSE(ctx, a.base)
 	if err != nil {
 		return res, err
 	}
+	defer sse.Close()
 	nl, err := listenNATS(b.st.natsURL())
 	if err != nil {
 		return res, err
 	}
-	defer nl.close()
+	defer nl.Close()
 
 	w := benchkit.NewWindow(cfg.Warmup, cfg.Duration)
 	delivery, pg := b.watch(ctx, w)
-	all, mix := newOutcomes(), kitchenMix{}
+	all, mix := benchkit.NewOutcomes(), kitchenMix{}
 	var mu sync.Mutex
 	var acks []ack
 	var sent []sentLine
 	benchkit.RunClients(n, func(i int) {
-		c := &kitchenClient{out: newOutcomes()}
+		c := &kitchenClient{out: benchkit.NewOutcomes()}
 		for j := 0; !w.Over(ctx); j++ {
 			if j%cfg.SendEvery == cfg.SendEvery-1 {
 				c.writeKitchen(a, kitchens[i], cfg.Lines, w)
@@ -130,7 +112,7 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		all.merge(c.out)
+		all.Merge(c.out)
 		acks, sent = append(acks, c.acks...), append(sent, c.sent...)
 		mix = kitchenMix{mix.Add + c.mix.Add, mix.Remove + c.mix.Remove, mix.Send + c.mix.Send, mix.Settle + c.mix.Settle, mix.Open + c.mix.Open}
 	})
@@ -139,26 +121,25 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 	if benchkit.Sleep(ctx, deliveryGrace) != nil {
 		return res, ctx.Err()
 	}
-	stopListening()
-	tickets, sseErr := sse.wait()
-	events, natsErr := nl.close()
+	tickets, sseErr := sse.Close()
+	events, natsErr := nl.Close()
 	if sseErr != nil {
 		res.SSEError = sseErr.Error()
 	}
 	if natsErr != nil {
 		res.NATSError = natsErr.Error()
 	}
-	var grill, writes []received
+	var grill, writes []benchkit.Message
 	for _, s := range sent {
 		if s.station == sseStation {
-			grill = append(grill, received{key: s.line.String(), got: s.at})
+			grill = append(grill, benchkit.Message{Key: s.line.String(), Got: s.at})
 		}
 	}
 	for _, k := range acks {
-		writes = append(writes, received{key: fmt.Sprintf("%s/%d", k.order, k.version), got: k.at})
+		writes = append(writes, benchkit.Message{Key: fmt.Sprintf("%s/%d", k.order, k.version), Got: k.at})
 	}
-	res.SSE, res.SSEFromAck = matchDeliveries(grill, tickets)
-	res.NATS, res.NATSFromAck = matchDeliveries(writes, events)
+	res.SSE, res.SSEFromAck = benchkit.Match(grill, tickets)
+	res.NATS, res.NATSFromAck = benchkit.Match(writes, events)
 	for _, k := range kitchens {
 		if k.id == "" {
 			continue
@@ -175,35 +156,9 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 	return res, nil
 }
 
-// matchDeliveries pairs each expected message (key, acknowledged at got)
-// with the messages received under its key: every one must arrive exactly
-// once. It returns the counts and the latencies from the stamp and from the
-// acknowledgement of the first arrival.
-func matchDeliveries(expected, got []received) (deliveryCount, benchkit.Summary) {
-	byKey := map[string][]received{}
-	for _, r := range got {
-		byKey[r.key] = append(byKey[r.key], r)
-	}
-	var c deliveryCount
-	var fromStamp, fromAck []time.Duration
-	for _, e := range expected {
-		c.Expected++
-		rs := byKey[e.key]
-		if len(rs) == 0 {
-			c.Missing++
-			continue
-		}
-		c.Received++
-		c.Duplicate += b2i(len(rs) > 1)
-		fromStamp, fromAck = append(fromStamp, rs[0].got.Sub(rs[0].stamped)), append(fromAck, rs[0].got.Sub(e.got))
-	}
-	c.FromStamp = benchkit.Summarize(fromStamp)
-	return c, benchkit.Summarize(fromAck)
-}
-
 // kitchenClient is what one client of the kitchen scenario records.
 type kitchenClient struct {
-	out  *outcomes
+	out  *benchkit.Outcomes
 	acks []ack      // every 200 inside the window
 	sent []sentLine // every kitchen line acknowledged inside the window
 	mix  kitchenMix
@@ -223,8 +178,7 @@ func (c *kitchenClient) writeOwn(a *api, o *ownedOrder, target int, w benchkit.W
 func (c *kitchenClient) writeKitchen(a *api, k *kitchenOrder, target int, w benchkit.Window) {
 	if k.id == "" {
 		if err := k.open(context.Background(), a); err != nil {
-			c.out.transport += b2i(w.Has(time.Now()))
-			c.out.note(err.Error())
+			c.out.Lost(w.Has(time.Now()), err)
 			time.Sleep(10 * time.Millisecond)
 		}
 		return
@@ -242,9 +196,8 @@ func (c *kitchenClient) writeKitchen(a *api, k *kitchenOrder, target int, w benc
 	switch {
 	case err == nil && r.status == http.StatusOK:
 		k.version = r.version
+		c.out.Accepted(in, r.elapsed)
 		if in {
-			c.out.ok++
-			c.out.latencies = append(c.out.latencies, r.elapsed)
 			c.acks = append(c.acks, ack{k.id, k.version, now})
 		}
 		if !settle {
@@ -258,17 +211,15 @@ func (c *kitchenClient) writeKitchen(a *api, k *kitchenOrder, target int, w benc
 		}
 		c.mix.Settle += b2i(in)
 		if err := k.open(context.Background(), a); err != nil {
-			c.out.transport += b2i(in)
-			c.out.note(err.Error())
+			c.out.Lost(in, err)
 		} else {
 			c.mix.Open += b2i(w.Has(time.Now()))
 		}
 		return
 	case err != nil:
-		c.out.transport += b2i(in)
-		c.out.note(err.Error())
-	case in:
-		c.out.bad(r.status, r.body)
+		c.out.Lost(in, err)
+	default:
+		c.out.Bad(in, r.status, r.body)
 	}
 	// Unexpected answer: read k back.
 	v, err := a.getOrder(context.Background(), k.token, k.id)
@@ -291,58 +242,12 @@ func (k *kitchenOrder) open(ctx context.Context, a *api) error {
 	return err
 }
 
-// listener records messages until it is closed.
-type listener struct {
-	mu   sync.Mutex
-	got  []received
-	err  error
-	done chan struct{}
-}
-
-func (l *listener) add(r received) {
-	l.mu.Lock()
-	l.got = append(l.got, r)
-	l.mu.Unlock()
-}
-
-func (l *listener) fail(err error) {
-	l.mu.Lock()
-	if l.err == nil {
-		l.err = err
-	}
-	l.mu.Unlock()
-}
-
-func (l *listener) wait() ([]received, error) {
-	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.got, l.err
-}
-
 // listenSSE holds the grill station's kitchen stream as the demo kitchen
-// device (with ?access_token=, as the browser display does), recording one
-// received per line of every ticket.created until ctx ends.
-func listenSSE(ctx context.Context, base string) (*listener, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/kitchen/stream?station="+sseStation+"&access_token="+kitchenToken, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := (&http.Client{}).Do(req) // no timeout: the stream lives as long as ctx
-	if err != nil {
-		return nil, fmt.Errorf("open the kitchen stream: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		return nil, fmt.Errorf("open the kitchen stream: HTTP %d: %s", resp.StatusCode, b)
-	}
-	l := &listener{done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		defer resp.Body.Close()
-		err := benchkit.ReadSSE(resp.Body, func(typ, data string, at time.Time) {
+// device (with ?access_token=, as the browser display does): one message per
+// line of every ticket.created.
+func listenSSE(ctx context.Context, base string) (*benchkit.Listener, error) {
+	return benchkit.ListenSSE(ctx, base+"/v1/kitchen/stream?station="+sseStation+"&access_token="+kitchenToken,
+		func(typ, data string, at time.Time) (ms []benchkit.Message) {
 			var m struct {
 				Ticket struct {
 					CreatedAt time.Time `json:"created_at"`
@@ -351,64 +256,25 @@ func listenSSE(ctx context.Context, base string) (*listener, error) {
 					} `json:"lines"`
 				} `json:"ticket"`
 			}
-			if typ != "ticket.created" || json.Unmarshal([]byte(data), &m) != nil {
-				return
+			if typ == "ticket.created" && json.Unmarshal([]byte(data), &m) == nil {
+				for _, ln := range m.Ticket.Lines {
+					ms = append(ms, benchkit.Message{Key: ln.LineID.String(), Stamped: m.Ticket.CreatedAt, Got: at})
+				}
 			}
-			for _, ln := range m.Ticket.Lines {
-				l.add(received{key: ln.LineID.String(), stamped: m.Ticket.CreatedAt, got: at})
-			}
+			return ms
 		})
-		if err != nil && ctx.Err() == nil {
-			l.fail(err)
-		}
-	}()
-	return l, nil
 }
 
-// natsListener holds a core subscription on every order event of the demo
-// venue: it gets each message as JetStream receives it from the relay.
-type natsListener struct {
-	listener
-	nc   *nats.Conn
-	once sync.Once
-}
-
-func listenNATS(url string) (*natsListener, error) {
-	l := &natsListener{listener: listener{done: make(chan struct{})}}
-	nc, err := nats.Connect(url, nats.Name("posbench"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { l.fail(err) }))
-	if err != nil {
-		return nil, fmt.Errorf("connect to NATS %s: %w", url, err)
-	}
-	l.nc = nc
-	sub, err := nc.Subscribe("pos.demo.order.>", func(m *nats.Msg) {
-		at := time.Now()
+// listenNATS subscribes to every order event of the demo venue (a core
+// subscription: each message as JetStream receives it from the relay).
+func listenNATS(url string) (*benchkit.Listener, error) {
+	return benchkit.ListenNATS(url, "pos.demo.order.>", func(data []byte, at time.Time) (benchkit.Message, bool) {
 		var ev struct {
 			OrderID string    `json:"order_id"`
 			Version int64     `json:"version"`
 			At      time.Time `json:"at"`
 		}
-		if json.Unmarshal(m.Data, &ev) == nil {
-			l.add(received{key: fmt.Sprintf("%s/%d", ev.OrderID, ev.Version), stamped: ev.At, got: at})
-		}
+		err := json.Unmarshal(data, &ev)
+		return benchkit.Message{Key: fmt.Sprintf("%s/%d", ev.OrderID, ev.Version), Stamped: ev.At, Got: at}, err == nil
 	})
-	if err == nil {
-		err = sub.SetPendingLimits(-1, -1) // a slow consumer would drop messages
-	}
-	if err == nil {
-		err = nc.Flush()
-	}
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("subscribe to pos.demo.order.>: %w", err)
-	}
-	return l, nil
-}
-
-// close ends the subscription (once) and returns what it received.
-func (l *natsListener) close() ([]received, error) {
-	l.once.Do(func() {
-		l.nc.Close()
-		close(l.done)
-	})
-	return l.wait()
 }

@@ -29,10 +29,10 @@ type loadStats struct {
 	samples    []time.Duration // every latency, for merging rounds
 }
 
-func newLoadStats(n int, d time.Duration, all *outcomes, cpu benchkit.Use) loadStats {
-	return loadStats{Clients: n, Duration: d, OK: all.ok, Throughput: float64(all.ok) / d.Seconds(),
-		Latency: benchkit.Summarize(all.latencies), Errors: all.errors(), Statuses: all.statuses,
-		Transport: all.transport, FirstBad: benchkit.Truncate(all.firstBad, 300), CPU: cpu, samples: all.latencies}
+func newLoadStats(n int, d time.Duration, all *benchkit.Outcomes, cpu benchkit.Use) loadStats {
+	return loadStats{Clients: n, Duration: d, OK: all.OK, Throughput: float64(all.OK) / d.Seconds(),
+		Latency: benchkit.Summarize(slices.Clone(all.Latencies)), Errors: all.Errors(), Statuses: all.Statuses,
+		Transport: all.Transport, FirstBad: all.FirstBad, CPU: cpu, samples: all.Latencies}
 }
 
 // merge adds round o of the same client count to r.
@@ -101,21 +101,21 @@ func prepareOwnedOrders(ctx context.Context, a *api, n, lines int) ([]*ownedOrde
 // runLowContention has each client write to its own order until the end of
 // w: at target lines it removes the oldest, otherwise it adds one.
 func runLowContention(ctx context.Context, a *api, orders []*ownedOrder, target int, w benchkit.Window, smp *benchkit.Sampler) loadStats {
-	per := make([]*outcomes, len(orders))
+	per := make([]*benchkit.Outcomes, len(orders))
 	benchkit.RunClients(len(orders), func(i int) {
-		per[i] = newOutcomes()
+		per[i] = benchkit.NewOutcomes()
 		for !w.Over(ctx) {
 			writeOwned(a, orders[i], target, w, per[i])
 		}
 	})
-	all := newOutcomes()
-	all.merge(per...)
+	all := benchkit.NewOutcomes()
+	all.Merge(per...)
 	return newLoadStats(len(orders), w.End.Sub(w.Start), all, smp.Window(w.Start, w.End))
 }
 
 // writeOwned sends the next PATCH of o and records its outcome; it reports
 // whether it was answered 200 and when the answer arrived.
-func writeOwned(a *api, o *ownedOrder, target int, w benchkit.Window, out *outcomes) (ok bool, at time.Time) {
+func writeOwned(a *api, o *ownedOrder, target int, w benchkit.Window, out *benchkit.Outcomes) (ok bool, at time.Time) {
 	remove, added := len(o.lines) >= target, newLineID()
 	ops := addItemOps(added, demoMenu[o.n%len(demoMenu)].SKU)
 	if remove {
@@ -134,16 +134,12 @@ func writeOwned(a *api, o *ownedOrder, target int, w benchkit.Window, out *outco
 		} else {
 			o.lines = append(o.lines, added)
 		}
-		if in {
-			out.ok++
-			out.latencies = append(out.latencies, r.elapsed)
-		}
+		out.Accepted(in, r.elapsed)
 		return true, at
 	case err != nil:
-		out.transport += b2i(in)
-		out.note(err.Error())
-	case in:
-		out.bad(r.status, r.body)
+		out.Lost(in, err)
+	default:
+		out.Bad(in, r.status, r.body)
 	}
 	// Anything but a 200 leaves the client unsure: read the order back.
 	if v, err := a.getOrder(context.Background(), o.token, o.id); err == nil {
@@ -202,7 +198,7 @@ type banquetClient struct {
 	unknown       map[uuid.UUID]bool
 	n, conflicts  int
 	acceptedTotal int
-	out           *outcomes
+	out           *benchkit.Outcomes
 	effective     []time.Duration
 }
 
@@ -218,17 +214,17 @@ func runBanquet(ctx context.Context, a *api, superURL, table string, n, perClien
 	}
 	cs := make([]*banquetClient, n)
 	benchkit.RunClients(n, func(i int) {
-		c := &banquetClient{token: waiterTokens[i%len(waiterTokens)], version: hot.Version, unknown: map[uuid.UUID]bool{}, out: newOutcomes()}
+		c := &banquetClient{token: waiterTokens[i%len(waiterTokens)], version: hot.Version, unknown: map[uuid.UUID]bool{}, out: benchkit.NewOutcomes()}
 		cs[i] = c
 		for !w.Over(ctx) {
 			c.write(a, hot.ID, perClient, w)
 		}
 	})
-	all, want, unknown := newOutcomes(), map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
+	all, want, unknown := benchkit.NewOutcomes(), map[uuid.UUID]bool{}, map[uuid.UUID]bool{}
 	var res banquetResult
 	var effective []time.Duration
 	for _, c := range cs {
-		all.merge(c.out)
+		all.Merge(c.out)
 		res.Conflicts += c.conflicts
 		res.AcceptedTotal += c.acceptedTotal
 		effective = append(effective, c.effective...)
@@ -276,10 +272,9 @@ func (c *banquetClient) write(a *api, orderID string, perClient int, w benchkit.
 		switch {
 		case err != nil || r.status >= 500: // it may have landed
 			if err != nil {
-				c.out.transport += b2i(in)
-				c.out.note(err.Error())
-			} else if in {
-				c.out.bad(r.status, r.body)
+				c.out.Lost(in, err)
+			} else {
+				c.out.Bad(in, r.status, r.body)
 			}
 			c.unknown[line] = true
 			if remove {
@@ -293,9 +288,8 @@ func (c *banquetClient) write(a *api, orderID string, perClient int, w benchkit.
 			} else {
 				c.own = append(c.own, line)
 			}
+			c.out.Accepted(in, r.elapsed)
 			if in {
-				c.out.ok++
-				c.out.latencies = append(c.out.latencies, r.elapsed)
 				c.effective = append(c.effective, now.Sub(first))
 			}
 			return
@@ -311,9 +305,7 @@ func (c *banquetClient) write(a *api, orderID string, perClient int, w benchkit.
 				continue
 			}
 		default:
-			if in {
-				c.out.bad(r.status, r.body)
-			}
+			c.out.Bad(in, r.status, r.body)
 		}
 		if v, err := a.getOrder(context.Background(), c.token, orderID); err == nil {
 			c.version = v.Version

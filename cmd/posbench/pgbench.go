@@ -8,12 +8,9 @@ import (
 	"io/fs"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -254,10 +251,11 @@ func (r *pgbenchResult) merge(o pgbenchResult) {
 	r.PG = benchkit.AddPGCounters(r.PG, o.PG)
 }
 
-// pgbench runs the script as posd's role.
+// pgbench runs the script as posd's role. The sessions start with
+// posd.venue=demo: the order read, outside a pipeline, needs it.
 type pgbench struct {
-	bin, url, dir, script string
-	runs                  int // measured runs so far, to name their logs
+	benchkit.Pgbench
+	runs int // measured runs so far, to name their logs
 }
 
 func newPgbench(bin, url, dir string, lines int) (*pgbench, error) {
@@ -265,62 +263,25 @@ func newPgbench(bin, url, dir string, lines int) (*pgbench, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pgbench{bin: bin, url: url, dir: dir, script: filepath.Join(dir, "patch.sql")}
-	return p, os.WriteFile(p.script, []byte(script), 0o644)
-}
-
-// args is the command line for clients over d; logPrefix, if set, turns on
-// the per-transaction log.
-func (p *pgbench) args(clients int, d time.Duration, logPrefix string) []string {
-	a := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(min(clients, runtime.NumCPU())),
-		"-T", strconv.Itoa(max(1, int(d.Round(time.Second).Seconds()))), "-f", p.script}
-	if logPrefix != "" {
-		a = append(a, "-l", "--log-prefix", logPrefix)
-	}
-	return append(a, p.url)
+	p := &pgbench{Pgbench: benchkit.Pgbench{Bin: bin, URL: url, Dir: dir, Script: filepath.Join(dir, "patch.sql"), Vars: pgbenchVars(),
+		Env: []string{"PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo"}}}
+	return p, os.WriteFile(p.Script, []byte(script), 0o644)
 }
 
 // run warms up, then runs pgbench with clients for d.
 func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration, smp *benchkit.Sampler, superURL string) (pgbenchResult, error) {
 	if warmup >= time.Second {
-		if _, _, err := p.exec(ctx, p.args(clients, warmup, "")); err != nil {
+		if _, err := p.Run(ctx, clients, warmup, ""); err != nil {
 			return pgbenchResult{}, err
 		}
 	}
 	p.runs++
-	prefix := filepath.Join(p.dir, fmt.Sprintf("pgbench_%d_c%d", p.runs, clients))
-	args := p.args(clients, d, prefix)
 	start := time.Now()
 	pg := benchkit.WatchPG(ctx, superURL, benchkit.Window{Start: start, End: start.Add(d)})
-	out, cpu, err := p.exec(ctx, args)
-	res := pgbenchResult{Clients: clients, Duration: d, PgbenchCPU: cpu, PG: pg(), CPU: smp.Window(start, time.Now()),
-		Command: "pgbench " + strings.Join(args[:len(args)-1], " ") + " <posd's database URL> (with the -D variables at the top of the script)"}
-	if err == nil {
-		res.PgbenchSummary, err = benchkit.ParsePgbench(out)
-	}
-	if err == nil {
-		res.samples, err = benchkit.ReadPgbenchLogs(prefix)
-		res.Latency = benchkit.Summarize(slices.Clone(res.samples))
-	}
-	return res, err
-}
-
-// exec runs pgbench with the script's -D variables and returns its output
-// and CPU time. The session starts with posd.venue=demo: the order read,
-// outside a pipeline, needs it.
-func (p *pgbench) exec(ctx context.Context, args []string) (string, time.Duration, error) {
-	var full []string
-	for k, v := range pgbenchVars() {
-		full = append(full, "-D", k+"="+v)
-	}
-	cmd := exec.CommandContext(ctx, p.bin, append(full, args...)...)
-	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), "PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), 0, fmt.Errorf("pgbench %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+	r, err := p.Run(ctx, clients, d, filepath.Join(p.Dir, fmt.Sprintf("pgbench_%d_c%d", p.runs, clients)))
+	return pgbenchResult{PgbenchSummary: r.PgbenchSummary, Clients: clients, Duration: d, PgbenchCPU: r.CPU, PG: pg(),
+		CPU: smp.Window(start, time.Now()), Command: r.Command + " <posd's database URL> (and the -D variables listed in the script)",
+		Latency: benchkit.Summarize(slices.Clone(r.Latencies)), samples: r.Latencies}, err
 }
 
 // dbInfo describes the Postgres server of the run.

@@ -103,7 +103,7 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := exec.LookPath(p.bin); err != nil {
+	if _, err := exec.LookPath(p.Bin); err != nil {
 		t.Fatalf("pgbench: %v", err)
 	}
 	smp := benchkit.StartSampler(0, 0, time.Second)
@@ -133,39 +133,20 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 	}
 }
 
-func TestMatchDeliveries(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
-	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	expected := []received{{key: "a", got: at(10)}, {key: "b", got: at(20)}, {key: "c", got: at(40)}}
-	got := []received{
-		{key: "a", stamped: at(5), got: at(15)},
-		{key: "b", stamped: at(15), got: at(18)}, // before the 200
-		{key: "b", stamped: at(15), got: at(50)}, // a duplicate
-		{key: "x", stamped: at(1), got: at(2)},   // not expected
-	}
-	c, fromAck := matchDeliveries(expected, got)
-	if c.Expected != 3 || c.Received != 2 || c.Missing != 1 || c.Duplicate != 1 {
-		t.Fatalf("counts %+v", c)
-	}
-	if c.FromStamp.Max != 10*time.Millisecond || c.FromStamp.N != 2 || fromAck.P50 != -2*time.Millisecond {
-		t.Fatalf("latencies: from stamp %+v, from ack %+v", c.FromStamp, fromAck)
-	}
-}
-
 // The verdicts come from the checked counts: a missing, duplicated or
 // unchecked message is a failure whatever the latency or the rate.
 func TestVerdicts(t *testing.T) {
 	fast := benchkit.Summary{N: 10, P50: time.Millisecond, P99: 2 * time.Millisecond}
 	for _, tc := range []struct {
-		c    deliveryCount
+		c    benchkit.Deliveries
 		want string
 	}{
-		{deliveryCount{Expected: 10, Received: 10, FromStamp: fast}, "met"},
-		{deliveryCount{}, "**FAILED**: nothing expected"},
-		{deliveryCount{Expected: 11, Received: 10, Missing: 1, FromStamp: fast}, "**FAILED**: 1 of 11 tickets never arrived"},
-		{deliveryCount{Expected: 12, Received: 10, FromStamp: fast}, "**FAILED**: 2 of 12 tickets never arrived"},
-		{deliveryCount{Expected: 10, Received: 10, Duplicate: 1, FromStamp: fast}, "**FAILED**: 1 of 10 tickets arrived more than once"},
-		{deliveryCount{Expected: 10, Received: 10, FromStamp: benchkit.Summary{N: 10, P99: 60 * time.Millisecond}}, "**missed** by 10.00 ms"},
+		{benchkit.Deliveries{Expected: 10, Received: 10, FromStamp: fast}, "met"},
+		{benchkit.Deliveries{}, "**FAILED**: nothing expected"},
+		{benchkit.Deliveries{Expected: 11, Received: 10, Missing: 1, FromStamp: fast}, "**FAILED**: 1 of 11 tickets never arrived"},
+		{benchkit.Deliveries{Expected: 12, Received: 10, FromStamp: fast}, "**FAILED**: 2 of 12 tickets never arrived"},
+		{benchkit.Deliveries{Expected: 10, Received: 10, Duplicate: 1, FromStamp: fast}, "**FAILED**: 1 of 10 tickets arrived more than once"},
+		{benchkit.Deliveries{Expected: 10, Received: 10, FromStamp: benchkit.Summary{N: 10, P99: 60 * time.Millisecond}}, "**missed** by 10.00 ms"},
 	} {
 		if got := sseVerdict(tc.c); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("sseVerdict(%+v) = %q, want %q…", tc.c, got, tc.want)

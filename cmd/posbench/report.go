@@ -322,7 +322,7 @@ func (r *report) targets() [][3]string {
 
 // onceVerdict checks from the counts that every expected message arrived
 // exactly once.
-func onceVerdict(c deliveryCount, what string) string {
+func onceVerdict(c benchkit.Deliveries, what string) string {
 	switch {
 	case c.Expected == 0:
 		return "**FAILED**: nothing expected, nothing checked"
@@ -335,7 +335,7 @@ func onceVerdict(c deliveryCount, what string) string {
 }
 
 // sseVerdict is onceVerdict for tickets, then the latency target.
-func sseVerdict(c deliveryCount) string {
+func sseVerdict(c benchkit.Deliveries) string {
 	if v := onceVerdict(c, "tickets"); v != "met" {
 		return v
 	}
@@ -369,7 +369,7 @@ func (r *report) writeKitchen(md benchkit.Markdown) {
 		"commit→delivery. \"from the 200\": from the arrival of the PATCH's answer at the client, which is after " +
 		"the commit: a lower estimate, negative when the message arrived before the answer. Same machine, same clock.\n\n")
 	md.Table("delivery", "expected", "received", "missing", "duplicates", "n", "p50", "p95", "p99", "max")
-	counts := func(c deliveryCount) string {
+	counts := func(c benchkit.Deliveries) string {
 		return fmt.Sprintf("%d | %d | %d | %d | %s", c.Expected, c.Received, c.Missing, c.Duplicate, c.FromStamp.Cols())
 	}
 	md.Row("commit→SSE, ticket.created on "+sseStation+", from created_at", counts(k.SSE))

@@ -59,37 +59,24 @@ type bench struct {
 	pgb      *pgbench      // nil when pgbench is skipped
 }
 
-func (b *bench) logf(format string, a ...any) { fmt.Fprintf(b.progress, "posbench: "+format+"\n", a...) }
+func (b *bench) logf(format string, a ...any) {
+	fmt.Fprintf(b.progress, "posbench: "+format+"\n", a...)
+}
 
 // watch scrapes the delivery histogram and the Postgres counters at the
 // start and end of w in the background.
-func (b *bench) watch(ctx context.Context, w benchkit.Window) (delivery func() *benchkit.Histogram, pg func() *benchkit.PGCounters) {
-	done := make(chan *benchkit.Histogram, 1)
-	go func() {
-		var res *benchkit.Histogram
-		defer func() { done <- res }()
-		scrape := func(at time.Time) (benchkit.Histogram, bool) {
-			if benchkit.Sleep(ctx, time.Until(at)) != nil {
-				return benchkit.Histogram{}, false
-			}
-			h, ok, err := benchkit.ScrapeHistogram(ctx, b.api.hc, b.api.base+"/metrics", deliveryMetric)
-			return h, ok && err == nil
-		}
-		if before, ok := scrape(w.Start); ok {
-			if after, ok := scrape(w.End); ok {
-				d := after.Sub(before)
-				res = &d
-			}
-		}
-	}()
-	return func() *benchkit.Histogram { return <-done }, benchkit.WatchPG(ctx, b.st.superuserURL(), w)
+func (b *bench) watch(ctx context.Context, w benchkit.Window) (func() *benchkit.Histogram, func() *benchkit.PGCounters) {
+	return benchkit.WatchHistogram(ctx, b.api.base+"/metrics", deliveryMetric, w), benchkit.WatchPG(ctx, b.st.superuserURL(), w)
 }
 
 // run starts posd, prepares, runs every scenario and stops posd.
 func (b *bench) run(ctx context.Context) (err error) {
 	cfg := b.cfg
-	if b.rep.PreLoad, err = b.waitQuiet(ctx); err != nil {
+	quiet := false
+	if b.rep.PreLoad, quiet, err = benchkit.WaitQuiet(ctx, cfg.WaitQuiet, quietLoad, quietSamples, b.logf); err != nil {
 		return err
+	} else if !quiet {
+		b.logf("warning: the machine was %.0f%% busy in the %ds before posbench started; figures will be skewed", 100*b.rep.PreLoad, quietSamples)
 	}
 	b.rep.Started = time.Now()
 	b.logf("starting %s dev", cfg.PosdPath)
@@ -106,13 +93,13 @@ func (b *bench) run(ctx context.Context) (err error) {
 			b.logf("kept %s", b.st.dir)
 		}
 	}()
-	b.logf("posd pid %d ready on %s (Postgres 127.0.0.1:%d, data dir %s)", b.st.pid(), b.st.addr, b.st.pgPort, b.st.dir)
+	b.logf("posd pid %d ready on %s (Postgres 127.0.0.1:%d, data dir %s)", b.st.PID(), b.st.addr, b.st.pgPort, b.st.dir)
 	b.rep.Machine = benchkit.DescribeMachine(cfg.PosdPath, b.st.dir)
 	pm, err := b.st.postmasterPID()
 	if err != nil {
 		return fmt.Errorf("find the Postgres server: %w", err)
 	}
-	b.smp = benchkit.StartSampler(b.st.pid(), pm, 100*time.Millisecond)
+	b.smp = benchkit.StartSampler(b.st.PID(), pm, 100*time.Millisecond)
 	steps := []func(context.Context) error{b.prepare}
 	for _, n := range cfg.Clients {
 		steps = append(steps, func(ctx context.Context) error { return b.lowContention(ctx, n) })
@@ -134,52 +121,16 @@ func (b *bench) run(ctx context.Context) (err error) {
 			return ctx.Err() // interrupted: the figures are partial
 		}
 	}
-	_, b.rep.PeakRSS, _ = benchkit.ReadRSS(b.st.pid())
+	_, b.rep.PeakRSS, _ = benchkit.ReadRSS(b.st.PID())
 	b.smp.Close()
 	b.smp = nil
 	b.logf("stopping posd")
 	if err := b.st.stop(); err != nil {
 		b.rep.StopError = err.Error()
 	}
-	b.rep.ErrorLogLines, b.rep.ErrorLogSample = b.st.errorLogLines()
+	b.rep.ErrorLogLines, b.rep.ErrorLogSample = b.st.ErrorLines()
 	b.rep.Finished = time.Now()
 	return nil
-}
-
-// waitQuiet measures how busy the machine is before anything starts and
-// waits up to cfg.WaitQuiet for quietSamples seconds in a row under
-// quietLoad. It returns the mean busy share of the last quietSamples.
-func (b *bench) waitQuiet(ctx context.Context) (float64, error) {
-	var recent []float64
-	deadline := time.Now().Add(b.cfg.WaitQuiet)
-	for {
-		recent = append(recent, benchkit.MachineLoad(time.Second))
-		if len(recent) > quietSamples {
-			recent = recent[1:]
-		}
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		if len(recent) < quietSamples {
-			continue
-		}
-		quiet, sum := true, 0.0
-		for _, l := range recent {
-			quiet, sum = quiet && l <= quietLoad, sum+l
-		}
-		if quiet || !time.Now().Before(deadline) {
-			if !quiet {
-				b.logf("warning: the machine was %.0f%% busy in the %ds before posbench started; figures will be skewed", 100*sum/quietSamples, quietSamples)
-			}
-			return sum / quietSamples, nil
-		}
-		if last := recent[len(recent)-1]; last > quietLoad {
-			b.logf("machine %.0f%% busy; waiting for it to stay under %.0f%% for %ds", 100*last, 100*quietLoad, quietSamples)
-			if err := benchkit.Sleep(ctx, 3*time.Second); err != nil {
-				return 0, err
-			}
-		}
-	}
 }
 
 // prepare creates the tables and orders every scenario needs, writes the

@@ -60,6 +60,8 @@ func ParseHistogram(r io.Reader, metric string) (h Histogram, ok bool, err error
 	return h, ok, sc.Err()
 }
 
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
 // ScrapeHistogram reads metric from url (a /metrics endpoint).
 func ScrapeHistogram(ctx context.Context, hc *http.Client, url, metric string) (Histogram, bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
