@@ -8,10 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 // waiterTokens are posd dev's demo waiter tokens; client i uses
@@ -20,30 +24,13 @@ var waiterTokens = []string{"demo-waiter-1", "demo-waiter-2", "demo-waiter-3", "
 
 const kitchenToken = "demo-kitchen"
 
-// menuEntry is a demo menu item.
-type menuEntry struct {
-	SKU, Name  string
-	PriceCents int64
-	Station    string
-}
+// skus are the demo menu items (seed.DemoMenu, as posd dev seeds it) the
+// add_item ops cycle through.
+var skus = []string{"steak", "burger", "fries", "caesar", "beer"}
 
-// demoMenu is the demo venue's menu as posd dev seeds it (checked against
-// menu_items at the start); the add_item ops cycle through it.
-var demoMenu = []menuEntry{
-	{"steak", "Steak frites", 2400, "grill"},
-	{"burger", "Bistro burger", 1600, "grill"},
-	{"fries", "Fries", 500, "fry"},
-	{"caesar", "Caesar salad", 1200, "cold"},
-	{"beer", "Draft beer", 700, "bar"},
-}
-
-func menuItem(sku string) menuEntry {
-	for _, m := range demoMenu {
-		if m.SKU == sku {
-			return m
-		}
-	}
-	return menuEntry{}
+func menuItem(sku string) order.MenuItem {
+	i := slices.IndexFunc(seed.DemoMenu, func(m order.MenuItem) bool { return m.SKU == sku })
+	return seed.DemoMenu[i]
 }
 
 // api is a minimal client of posd's HTTP API for load generation:
@@ -176,7 +163,7 @@ func fillOps(lines []uuid.UUID) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = fmt.Appendf(b, `{"op":"add_item","sku":%q,"line_id":"%s"}`, demoMenu[i%len(demoMenu)].SKU, id)
+		b = fmt.Appendf(b, `{"op":"add_item","sku":%q,"line_id":"%s"}`, skus[i%len(skus)], id)
 	}
 	return append(b, ']')
 }

@@ -38,21 +38,6 @@ type kitchenOrder struct {
 	n                int   // sends so far
 }
 
-// ack is a PATCH answered 200: the version it wrote and when the answer
-// arrived.
-type ack struct {
-	order   string
-	version int64
-	at      time.Time
-}
-
-// sentLine is a line a kitchen PATCH added and sent, acknowledged at at.
-type sentLine struct {
-	line    uuid.UUID
-	station string
-	at      time.Time
-}
-
 // kitchenMix counts the scenario's requests inside the window by kind.
 type kitchenMix struct{ Add, Remove, Send, Settle, Open int }
 
@@ -99,8 +84,7 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 	delivery, pg := b.watch(ctx, w)
 	all, mix := benchkit.NewOutcomes(), kitchenMix{}
 	var mu sync.Mutex
-	var acks []ack
-	var sent []sentLine
+	var acks, grill []benchkit.Message
 	benchkit.RunClients(n, func(i int) {
 		c := &kitchenClient{out: benchkit.NewOutcomes()}
 		for j := 0; !w.Over(ctx); j++ {
@@ -113,7 +97,7 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 		mu.Lock()
 		defer mu.Unlock()
 		all.Merge(c.out)
-		acks, sent = append(acks, c.acks...), append(sent, c.sent...)
+		acks, grill = append(acks, c.acks...), append(grill, c.grill...)
 		mix = kitchenMix{mix.Add + c.mix.Add, mix.Remove + c.mix.Remove, mix.Send + c.mix.Send, mix.Settle + c.mix.Settle, mix.Open + c.mix.Open}
 	})
 	res.loadStats = newLoadStats(n, cfg.Duration, all, b.smp.Window(w.Start, w.End))
@@ -129,17 +113,8 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 	if natsErr != nil {
 		res.NATSError = natsErr.Error()
 	}
-	var grill, writes []benchkit.Message
-	for _, s := range sent {
-		if s.station == sseStation {
-			grill = append(grill, benchkit.Message{Key: s.line.String(), Got: s.at})
-		}
-	}
-	for _, k := range acks {
-		writes = append(writes, benchkit.Message{Key: fmt.Sprintf("%s/%d", k.order, k.version), Got: k.at})
-	}
 	res.SSE, res.SSEFromAck = benchkit.Match(grill, tickets)
-	res.NATS, res.NATSFromAck = benchkit.Match(writes, events)
+	res.NATS, res.NATSFromAck = benchkit.Match(acks, events)
 	for _, k := range kitchens {
 		if k.id == "" {
 			continue
@@ -158,16 +133,20 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 
 // kitchenClient is what one client of the kitchen scenario records.
 type kitchenClient struct {
-	out  *benchkit.Outcomes
-	acks []ack      // every 200 inside the window
-	sent []sentLine // every kitchen line acknowledged inside the window
-	mix  kitchenMix
+	out   *benchkit.Outcomes
+	acks  []benchkit.Message // every 200 inside the window, by order/version
+	grill []benchkit.Message // every grill line sent inside the window, by line id
+	mix   kitchenMix
+}
+
+func ackOf(id string, version int64, at time.Time) benchkit.Message {
+	return benchkit.Message{Key: fmt.Sprintf("%s/%d", id, version), Got: at}
 }
 
 func (c *kitchenClient) writeOwn(a *api, o *ownedOrder, target int, w benchkit.Window) {
 	remove := len(o.lines) >= target
 	if ok, at := writeOwned(a, o, target, w, c.out); ok && w.Has(at) {
-		c.acks = append(c.acks, ack{o.id, o.version, at})
+		c.acks = append(c.acks, ackOf(o.id, o.version, at))
 		c.mix.Remove += b2i(remove)
 		c.mix.Add += b2i(!remove)
 	}
@@ -198,14 +177,14 @@ func (c *kitchenClient) writeKitchen(a *api, k *kitchenOrder, target int, w benc
 		k.version = r.version
 		c.out.Accepted(in, r.elapsed)
 		if in {
-			c.acks = append(c.acks, ack{k.id, k.version, now})
+			c.acks = append(c.acks, ackOf(k.id, k.version, now))
 		}
 		if !settle {
 			k.lines++
 			k.due += menuItem(sku).PriceCents
-			if in {
-				c.mix.Send++
-				c.sent = append(c.sent, sentLine{line: line, station: menuItem(sku).Station, at: now})
+			c.mix.Send += b2i(in)
+			if in && menuItem(sku).Station == sseStation {
+				c.grill = append(c.grill, benchkit.Message{Key: line.String(), Got: now})
 			}
 			return
 		}
@@ -275,6 +254,8 @@ func listenNATS(url string) (*benchkit.Listener, error) {
 			At      time.Time `json:"at"`
 		}
 		err := json.Unmarshal(data, &ev)
-		return benchkit.Message{Key: fmt.Sprintf("%s/%d", ev.OrderID, ev.Version), Stamped: ev.At, Got: at}, err == nil
+		m := ackOf(ev.OrderID, ev.Version, at)
+		m.Stamped = ev.At
+		return m, err == nil
 	})
 }

@@ -12,27 +12,21 @@ import (
 	"github.com/posd/posd/internal/benchkit"
 )
 
-// loadStats is what every PATCH scenario measures in its window.
+// loadStats is what every PATCH scenario measures in its window (OK:
+// accepted PATCHes).
 type loadStats struct {
+	benchkit.Outcomes
 	Clients    int
 	Duration   time.Duration
-	OK         int     // accepted PATCHes
 	Throughput float64 // OK per second
 	Latency    benchkit.Summary
-	Errors     int
-	Statuses   map[int]int
-	Transport  int
-	FirstBad   string
 	CPU        benchkit.Use
 	Delivery   *benchkit.Histogram // commit→NATS from posd's histogram
 	PG         *benchkit.PGCounters
-	samples    []time.Duration // every latency, for merging rounds
 }
 
 func newLoadStats(n int, d time.Duration, all *benchkit.Outcomes, cpu benchkit.Use) loadStats {
-	return loadStats{Clients: n, Duration: d, OK: all.OK, Throughput: float64(all.OK) / d.Seconds(),
-		Latency: benchkit.Summarize(slices.Clone(all.Latencies)), Errors: all.Errors(), Statuses: all.Statuses,
-		Transport: all.Transport, FirstBad: all.FirstBad, CPU: cpu, samples: all.Latencies}
+	return loadStats{Outcomes: *all, Clients: n, Duration: d, Throughput: float64(all.OK) / d.Seconds(), Latency: benchkit.Summarize(all.Latencies), CPU: cpu}
 }
 
 // merge adds round o of the same client count to r.
@@ -41,27 +35,11 @@ func (r *loadStats) merge(o loadStats) {
 		*r = o
 		return
 	}
+	r.Outcomes.Merge(&o.Outcomes)
 	r.Duration += o.Duration
-	r.OK += o.OK
-	r.Throughput = float64(r.OK) / r.Duration.Seconds()
-	r.samples = append(r.samples, o.samples...)
-	r.Latency = benchkit.Summarize(slices.Clone(r.samples))
-	r.Errors += o.Errors
-	r.Transport += o.Transport
-	for k, v := range o.Statuses {
-		r.Statuses[k] += v
-	}
-	r.FirstBad = cmpOr(r.FirstBad, o.FirstBad)
+	r.Throughput, r.Latency = float64(r.OK)/r.Duration.Seconds(), benchkit.Summarize(r.Latencies)
 	r.CPU.Add(o.CPU)
-	r.Delivery = benchkit.AddHistograms(r.Delivery, o.Delivery)
-	r.PG = benchkit.AddPGCounters(r.PG, o.PG)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	r.Delivery, r.PG = benchkit.AddHistograms(r.Delivery, o.Delivery), benchkit.AddPGCounters(r.PG, o.PG)
 }
 
 // ownedOrder is an open order exactly one client writes to, as that client
@@ -117,7 +95,7 @@ func runLowContention(ctx context.Context, a *api, orders []*ownedOrder, target 
 // whether it was answered 200 and when the answer arrived.
 func writeOwned(a *api, o *ownedOrder, target int, w benchkit.Window, out *benchkit.Outcomes) (ok bool, at time.Time) {
 	remove, added := len(o.lines) >= target, newLineID()
-	ops := addItemOps(added, demoMenu[o.n%len(demoMenu)].SKU)
+	ops := addItemOps(added, skus[o.n%len(skus)])
 	if remove {
 		ops = removeItemOps(o.lines[0])
 	}
@@ -258,7 +236,7 @@ func runBanquet(ctx context.Context, a *api, superURL, table string, n, perClien
 // lines), re-applying it on version conflicts.
 func (c *banquetClient) write(a *api, orderID string, perClient int, w benchkit.Window) {
 	remove, line := len(c.own) >= perClient, newLineID()
-	ops := addItemOps(line, demoMenu[c.n%len(demoMenu)].SKU)
+	ops := addItemOps(line, skus[c.n%len(skus)])
 	if remove {
 		line = c.own[0]
 		ops = removeItemOps(line)

@@ -54,28 +54,14 @@ func main() {
 	}
 }
 
-// Config is everything a run is parameterised by.
+// Config is everything a run is parameterised by (see the flags).
 type Config struct {
-	PosdPath    string
-	PgbenchPath string // empty skips the pgbench runs
-	// Duration is the measured time of each scenario, after Warmup.
-	Duration, Warmup time.Duration
-	// Rounds alternates posd and pgbench this many times per client count,
-	// so a change in background load hits both alike.
-	Rounds         int
-	Clients        []int // low contention and pgbench
-	BanquetClients []int
-	// Lines is the steady size of a low-contention order (Lines-1 or Lines).
-	Lines                 int
-	BanquetLinesPerClient int
-	Out                   string
-	Keep                  bool          // keep the data directory
-	WaitQuiet             time.Duration // wait up to this long for an idle machine
-	PrintScript           bool
-	// DeliveryClients run the kitchen scenario (0 skips it); every
-	// SendEvery-th of their PATCHes is an add_item + send.
-	DeliveryClients, SendEvery int
-	Drain                      int // outbox backlog timed (0 skips it)
+	PosdPath, PgbenchPath, Out           string
+	Duration, Warmup, WaitQuiet          time.Duration
+	Rounds, Lines, BanquetLinesPerClient int
+	Clients, BanquetClients              []int
+	DeliveryClients, SendEvery, Drain    int
+	Keep, PrintScript                    bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
@@ -109,17 +95,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	var err error
-	if cfg.Clients, err = parseCounts("--clients", clients); err != nil {
-		return cfg, err
-	}
-	if cfg.BanquetClients, err = parseCounts("--banquet-clients", banquet); err != nil {
-		return cfg, err
-	}
+	var err, err2 error
+	cfg.Clients, err = parseCounts("--clients", clients)
+	cfg.BanquetClients, err2 = parseCounts("--banquet-clients", banquet)
 	switch {
+	case fs.NArg() > 0:
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	case err != nil || err2 != nil:
+		return cfg, errors.Join(err, err2)
 	case cfg.Duration < time.Second:
 		return cfg, fmt.Errorf("--duration must be at least 1s")
 	case cfg.Warmup < 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -39,11 +40,6 @@ import (
 // values but those from -D and \gset, so fresh ids, NULLs and arrays built
 // from read values are SQL expressions (exprBindings), and the other strings
 // are -D constants of the size posd sends.
-
-// scriptQueries are the statements of each branch, in the order posd sends
-// them; "-" is the branch's line write.
-var scriptQueries = []string{"SetSystem", "GetDeviceByTokenHash", "GetOrderFull", "BEGIN", "SetVenue",
-	"BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "-", "COMMIT"}
 
 // bindings maps each query's parameters to pgbench variables (from -D,
 // \set or the order read's \gset, prefix o_) or to SQL expressions.
@@ -167,11 +163,28 @@ func renderQuery(qs map[string]string, name, branch string) (string, error) {
 	return out, nil
 }
 
-// renderPgbenchScript renders the script for orders of lines lines.
+// renderPgbenchScript renders the script for orders of lines lines: the
+// token lookup and the order read, then the write of an add_item or a
+// remove_item, alternating like the posd clients (from lines lines at
+// version lines+1, remove first).
 func renderPgbenchScript(lines int) (string, error) {
 	qs, err := loadQueries()
 	if err != nil {
 		return "", err
+	}
+	var errs []error
+	q := func(branch string, names ...string) string {
+		var b strings.Builder
+		for _, n := range names {
+			sql, err := renderQuery(qs, n, branch)
+			errs = append(errs, err)
+			fmt.Fprintf(&b, "-- query: %s\n%s;\n", n, sql)
+		}
+		return b.String()
+	}
+	write := func(branch, lines string) string {
+		return "\\startpipeline\nBEGIN;\n" + q(branch, "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", lines) +
+			"COMMIT;\n\\endpipeline\n"
 	}
 	var b strings.Builder
 	b.WriteString("-- posbench: one posd PATCH (add_item or remove_item), rendered from db/queries; see docs/BENCHMARKS.md.\n")
@@ -179,60 +192,18 @@ func renderPgbenchScript(lines int) (string, error) {
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		fmt.Fprintf(&b, "-- -D %s=%s\n", k, vars[k])
 	}
-	stmt := func(name, branch, meta string) error {
-		if name == "BEGIN" || name == "COMMIT" {
-			fmt.Fprintf(&b, "%s;\n", name)
-			return nil
-		}
-		sql, err := renderQuery(qs, name, branch)
-		fmt.Fprintf(&b, "-- query: %s\n%s%s\n", name, sql, meta)
-		return err
-	}
-	for _, branch := range []string{"", "add", "remove"} {
-		for _, name := range scriptQueries {
-			if (branch == "") != (name == "SetSystem" || name == "GetDeviceByTokenHash" || name == "GetOrderFull") {
-				continue
-			}
-			switch name {
-			case "SetSystem", "BEGIN":
-				b.WriteString("\\startpipeline\n")
-			case "GetOrderFull":
-				// Alternate like the posd clients: from lines lines at
-				// version lines+1, remove first.
-				if err := stmt(name, branch, " \\gset o_"); err != nil {
-					return "", err
-				}
-				fmt.Fprintf(&b, "\\set version :o_version + 1\n\\set add (:o_version + %d + 1) %% 2\n\\if :add\n", lines)
-				continue
-			case "-":
-				name = map[string]string{"add": "InsertLines", "remove": "DeleteLines"}[branch]
-			}
-			if err := stmt(name, branch, ";"); err != nil {
-				return "", err
-			}
-			if name == "GetDeviceByTokenHash" || name == "COMMIT" {
-				b.WriteString("\\endpipeline\n")
-			}
-		}
-		if branch == "add" {
-			b.WriteString("\\else\n")
-		}
-	}
-	b.WriteString("\\endif\n")
-	return b.String(), nil
+	fmt.Fprintf(&b, "\\startpipeline\n%s\\endpipeline\n%s \\gset o_\n\\set version :o_version + 1\n\\set add (:o_version + %d + 1) %% 2\n\\if :add\n%s\\else\n%s\\endif\n",
+		q("", "SetSystem", "GetDeviceByTokenHash"), strings.TrimSuffix(q("", "GetOrderFull"), ";\n"), lines, write("add", "InsertLines"), write("remove", "DeleteLines"))
+	return b.String(), errors.Join(errs...)
 }
 
 // pgbenchResult is one pgbench run, or the merged rounds of a client count.
 type pgbenchResult struct {
-	benchkit.PgbenchSummary
-	Clients    int
-	Duration   time.Duration
-	Latency    benchkit.Summary // from the per-transaction log (-l)
-	CPU        benchkit.Use     // Postgres from the sampler
-	PgbenchCPU time.Duration    // pgbench's rusage
-	Command    string
-	PG         *benchkit.PGCounters
-	samples    []time.Duration
+	benchkit.PgbenchRun
+	Clients int
+	Latency benchkit.Summary // from the per-transaction log (-l)
+	CPU     benchkit.Use     // Postgres from the sampler
+	PG      *benchkit.PGCounters
 }
 
 func (r *pgbenchResult) merge(o pgbenchResult) {
@@ -240,14 +211,9 @@ func (r *pgbenchResult) merge(o pgbenchResult) {
 		*r = o
 		return
 	}
-	r.TPS = (r.TPS*r.Duration.Seconds() + o.TPS*o.Duration.Seconds()) / (r.Duration + o.Duration).Seconds()
-	r.Duration += o.Duration
-	r.Transactions += o.Transactions
-	r.Failed += o.Failed
-	r.samples = append(r.samples, o.samples...)
-	r.Latency = benchkit.Summarize(slices.Clone(r.samples))
+	r.PgbenchRun.Merge(o.PgbenchRun)
+	r.Latency = benchkit.Summarize(r.Latencies)
 	r.CPU.Add(o.CPU)
-	r.PgbenchCPU += o.PgbenchCPU
 	r.PG = benchkit.AddPGCounters(r.PG, o.PG)
 }
 
@@ -279,15 +245,14 @@ func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration,
 	start := time.Now()
 	pg := benchkit.WatchPG(ctx, superURL, benchkit.Window{Start: start, End: start.Add(d)})
 	r, err := p.Run(ctx, clients, d, filepath.Join(p.Dir, fmt.Sprintf("pgbench_%d_c%d", p.runs, clients)))
-	return pgbenchResult{PgbenchSummary: r.PgbenchSummary, Clients: clients, Duration: d, PgbenchCPU: r.CPU, PG: pg(),
-		CPU: smp.Window(start, time.Now()), Command: r.Command + " <posd's database URL> (and the -D variables listed in the script)",
-		Latency: benchkit.Summarize(slices.Clone(r.Latencies)), samples: r.Latencies}, err
+	r.Command += " <posd's database URL> (and the -D variables listed in the script)"
+	return pgbenchResult{PgbenchRun: r, Clients: clients, PG: pg(), CPU: smp.Window(start, time.Now()), Latency: benchkit.Summarize(r.Latencies)}, err
 }
 
 // dbInfo describes the Postgres server of the run.
 type dbInfo struct{ Version, SynchronousCommit, Fsync, SharedBuffers string }
 
-// prepareDatabase, as the superuser, checks the demo menu, adds the dining
+// prepareDatabase, as the superuser, adds the dining
 // tables posbench uses to venue demo (B1..Bn low contention, H1..Hk
 // banquet, K1..Km kitchen, P0..Pn-1 pgbench), creates outbox_bench and
 // pgbench's orders: one per client, each with lines lines, at version
@@ -302,13 +267,6 @@ func prepareDatabase(ctx context.Context, superURL string, clients, banquets, ki
 	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
 		current_setting('fsync'), current_setting('shared_buffers')`).Scan(&info.Version, &info.SynchronousCommit, &info.Fsync, &info.SharedBuffers); err != nil {
 		return info, err
-	}
-	for _, m := range demoMenu {
-		var got menuEntry
-		if err := conn.QueryRow(ctx, `SELECT sku, name, price_cents, station FROM menu_items WHERE venue_id = 'demo' AND sku = $1`, m.SKU).
-			Scan(&got.SKU, &got.Name, &got.PriceCents, &got.Station); err != nil || got != m {
-			return info, fmt.Errorf("the demo menu entry %q is %+v in posd (%v), %+v in posbench (update demoMenu)", m.SKU, got, err, m)
-		}
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		// outbox_bench: outbox's columns, defaults, indexes and policies.

@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/posd/posd/internal/benchkit"
@@ -45,17 +43,6 @@ type report struct {
 }
 
 var ms = benchkit.MS
-
-func statusList(m map[int]int) string {
-	if len(m) == 0 {
-		return ""
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		parts = append(parts, fmt.Sprintf("%d×%d", m[k], k))
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
-}
 
 func (r *report) pgbenchFor(n int) *pgbenchResult {
 	for i := range r.Pgbench {
@@ -112,7 +99,7 @@ func (r *report) writeMarkdown(w io.Writer) {
 			}
 		}
 		md.Row(append(append([]string{strconv.Itoa(l.Clients), fmt.Sprintf("%.0f", l.Throughput), ms(l.Latency.P50), ms(l.Latency.P95),
-			ms(l.Latency.P99), ms(l.Latency.Max), fmt.Sprintf("%d%s", l.Errors, statusList(l.Statuses))}, pgCols...), ratio)...)
+			ms(l.Latency.P99), ms(l.Latency.Max), l.ErrorCell()}, pgCols...), ratio)...)
 	}
 	p("\n")
 
@@ -127,7 +114,7 @@ func (r *report) writeMarkdown(w io.Writer) {
 			}
 			md.Row(strconv.Itoa(b.Clients), fmt.Sprintf("%.0f", b.Throughput), strconv.Itoa(b.Conflicts), cpa, ms(b.Latency.P50), ms(b.Latency.P95),
 				ms(b.Latency.P99), ms(b.Effective.P99), strconv.Itoa(b.Lost), strconv.Itoa(b.Unexpected),
-				fmt.Sprintf("%d (%d)", b.Version, b.WantVersion), strconv.FormatInt(b.EventRows, 10), fmt.Sprintf("%d%s", b.Errors, statusList(b.Statuses)))
+				fmt.Sprintf("%d (%d)", b.Version, b.WantVersion), strconv.FormatInt(b.EventRows, 10), b.ErrorCell())
 		}
 		p("\nLost: acknowledged lines missing from the order at the end. Unexpected: lines present that no " +
 			"client holds. The version must equal 1 + accepted writes (warm-up included) and the event log must hold one row per version.\n\n")
@@ -157,47 +144,44 @@ func (r *report) writeMarkdown(w io.Writer) {
 		"that are not part of the run (must be near 0%% for the figures to mean anything); \"steal\" is time the "+
 		"hypervisor gave our CPUs to other guests.\n\n", m.Cores)
 	md.Table("run", "writes/s", "posd", "Postgres", "load generator", "total", "machine busy", "others", "steal", "posd max RSS")
-	row := func(name string, rate float64, writes int, u benchkit.Use, posd, loadgen time.Duration, loadgenName, rss string) {
-		posdCol := benchkit.Per(posd, writes)
-		if loadgenName == "pgbench" {
-			posdCol = "–" // idle during pgbench; counted with the others
-		}
-		md.Row(name, fmt.Sprintf("%.0f", rate), posdCol, benchkit.Per(u.Tree, writes), fmt.Sprintf("%s (%s)", benchkit.Per(loadgen, writes), loadgenName),
-			benchkit.Per(posd+u.Tree+loadgen, writes), benchkit.Share(u.MachineBusy, u.MachineTotal),
-			benchkit.Share(u.Others(loadgen-u.Self-u.Target+posd), u.MachineTotal), benchkit.Share(u.Steal, u.MachineTotal), rss)
+	type row struct {
+		name          string
+		rate          float64
+		writes        int
+		u             benchkit.Use
+		posd, loadgen time.Duration // loadgen: posbench, or pgbench and posbench
+		rss           string
+		pg            *benchkit.PGCounters
 	}
-	for i, s := range runs[:len(r.Low)] {
-		row(names[i], s.Throughput, s.OK, s.CPU, s.CPU.Target, s.CPU.Self, "posbench", benchkit.MB(s.CPU.MaxRSS))
+	var rows []row
+	for i, s := range runs {
+		rows = append(rows, row{names[i], s.Throughput, s.OK, s.CPU, s.CPU.Target, s.CPU.Self, benchkit.MB(s.CPU.MaxRSS), s.PG})
 	}
-	for _, pg := range r.Pgbench {
-		row("pgbench, "+clients(pg.Clients), pg.TPS, pg.Transactions, pg.CPU, 0, pg.PgbenchCPU+pg.CPU.Self, "pgbench", "–")
-	}
-	for i, s := range runs[len(r.Low):] {
-		row(names[len(r.Low)+i], s.Throughput, s.OK, s.CPU, s.CPU.Target, s.CPU.Self, "posbench", benchkit.MB(s.CPU.MaxRSS))
+	for i, pg := range r.Pgbench { // after the low-contention rows; posd idles meanwhile: counted with the others
+		rows = slices.Insert(rows, len(r.Low)+i, row{"pgbench, " + clients(pg.Clients), pg.TPS, pg.Transactions, pg.CPU, 0, pg.PgbenchCPU + pg.CPU.Self, "–", pg.PG})
 	}
 	if d := r.Drain; d != nil && d.Drain > 0 {
-		row(fmt.Sprintf("drain, %d events", d.Events), d.Rate, d.Events, d.CPU, d.CPU.Target, d.CPU.Self, "posbench", benchkit.MB(d.CPU.MaxRSS))
+		rows = append(rows, row{fmt.Sprintf("drain, %d events", d.Events), d.Rate, d.Events, d.CPU, d.CPU.Target, d.CPU.Self, benchkit.MB(d.CPU.MaxRSS), nil})
+	}
+	for _, x := range rows {
+		posd, gen := benchkit.Per(x.posd, x.writes), "posbench"
+		if x.rss == "–" {
+			posd, gen = "–", "pgbench"
+		}
+		md.Row(x.name, fmt.Sprintf("%.0f", x.rate), posd, benchkit.Per(x.u.Tree, x.writes), fmt.Sprintf("%s (%s)", benchkit.Per(x.loadgen, x.writes), gen),
+			benchkit.Per(x.posd+x.u.Tree+x.loadgen, x.writes), benchkit.Share(x.u.MachineBusy, x.u.MachineTotal),
+			benchkit.Share(x.u.Others(x.loadgen-x.u.Self-x.u.Target+x.posd), x.u.MachineTotal), benchkit.Share(x.u.Steal, x.u.MachineTotal), x.rss)
 	}
 	p("\n#### Postgres work per accepted write\n\n")
 	p("From pg_stat_database (posd's database) and pg_stat_wal over each window: transactions committed, " +
 		"WAL written and WAL flushes to disk, divided by the accepted writes (PATCHes or pgbench transactions). " +
 		"posd's commits include its outbox relay's.\n\n")
 	md.Table("run", "commits", "rollbacks", "WAL records", "WAL bytes", "WAL flushes")
-	pgRow := func(name string, c *benchkit.PGCounters, writes int) {
-		if c == nil || writes == 0 {
-			return
+	for _, x := range rows {
+		if c, n := x.pg, float64(x.writes); c != nil && n > 0 {
+			f := func(v int64) string { return fmt.Sprintf("%.2f", float64(v)/n) }
+			md.Row(x.name, f(c.Commits), f(c.Rollbacks), f(c.WALRecords), fmt.Sprintf("%.0f", float64(c.WALBytes)/n), f(c.WALSyncs))
 		}
-		f := func(n int64) string { return fmt.Sprintf("%.2f", float64(n)/float64(writes)) }
-		md.Row(name, f(c.Commits), f(c.Rollbacks), f(c.WALRecords), fmt.Sprintf("%.0f", float64(c.WALBytes)/float64(writes)), f(c.WALSyncs))
-	}
-	for i, s := range runs[:len(r.Low)] {
-		pgRow(names[i], s.PG, s.OK)
-	}
-	for _, pg := range r.Pgbench {
-		pgRow("pgbench, "+clients(pg.Clients), pg.PG, pg.Transactions)
-	}
-	for i, s := range runs[len(r.Low):] {
-		pgRow(names[len(r.Low)+i], s.PG, s.OK)
 	}
 	p("\nIdle (no requests, %s before the first scenario): posd %s and Postgres %s of one CPU.\n",
 		r.IdleFor.Round(100*time.Millisecond), benchkit.Share(r.Idle.Target, r.IdleFor), benchkit.Share(r.Idle.Tree, r.IdleFor))
@@ -363,7 +347,7 @@ func (r *report) writeKitchen(md benchkit.Markdown) {
 		k.Mix.Settle, k.Mix.Open, sseStation, deliveryGrace)
 	md.Table("", "PATCH/s", "p50", "p95", "p99", "max", "errors")
 	md.Row("kitchen mix, "+clients(k.Clients), fmt.Sprintf("%.0f", k.Throughput), ms(k.Latency.P50), ms(k.Latency.P95), ms(k.Latency.P99),
-		ms(k.Latency.Max), fmt.Sprintf("%d%s", k.Errors, statusList(k.Statuses)))
+		ms(k.Latency.Max), k.ErrorCell())
 	p("\nDelivery latency in ms. \"from created_at\" / \"from at\": from the time posd stamped on the ticket or event, " +
 		"taken before the write's round trip to Postgres, so it includes the commit itself: an upper bound of " +
 		"commit→delivery. \"from the 200\": from the arrival of the PATCH's answer at the client, which is after " +

@@ -175,7 +175,7 @@ func (b *bench) lowContention(ctx context.Context, n int) error {
 		delivery, pg := b.watch(ctx, w)
 		l := runLowContention(ctx, b.api, b.orders[:n], cfg.Lines, w, b.smp)
 		l.Delivery, l.PG = delivery(), pg()
-		b.logf("  %.0f PATCH/s, p50 %s ms, p99 %s ms, %d errors", l.Throughput, benchkit.MS(l.Latency.P50), benchkit.MS(l.Latency.P99), l.Errors)
+		b.logf("  %.0f PATCH/s, p50 %s ms, p99 %s ms, %d errors", l.Throughput, benchkit.MS(l.Latency.P50), benchkit.MS(l.Latency.P99), l.Errors())
 		low.merge(l)
 		if b.pgb == nil || ctx.Err() != nil {
 			continue

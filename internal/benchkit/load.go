@@ -3,9 +3,11 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,6 +77,18 @@ func (o *Outcomes) Errors() int {
 		n += v
 	}
 	return n
+}
+
+// ErrorCell is Errors with the statuses, "3 (2×500, 1×404)".
+func (o *Outcomes) ErrorCell() string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(o.Statuses)) {
+		parts = append(parts, fmt.Sprintf("%d×%d", o.Statuses[k], k))
+	}
+	if len(parts) == 0 {
+		return strconv.Itoa(o.Errors())
+	}
+	return fmt.Sprintf("%d (%s)", o.Errors(), strings.Join(parts, ", "))
 }
 
 // Message is a message expected or received under a key: when it was
@@ -156,13 +170,22 @@ type Pgbench struct {
 	Env                   []string          // added to the environment
 }
 
-// PgbenchRun is one run's summary, per-transaction latencies (when logged),
-// CPU time and command line (without the -D variables and the URL).
+// PgbenchRun is one run's (or merged runs') summary, per-transaction
+// latencies (when logged), pgbench's CPU time and command line (without the
+// -D variables and the URL).
 type PgbenchRun struct {
 	PgbenchSummary
-	Latencies []time.Duration
-	CPU       time.Duration
-	Command   string
+	Duration   time.Duration
+	Latencies  []time.Duration
+	PgbenchCPU time.Duration
+	Command    string
+}
+
+// Merge adds run o to r.
+func (r *PgbenchRun) Merge(o PgbenchRun) {
+	r.TPS = (r.TPS*r.Duration.Seconds() + o.TPS*o.Duration.Seconds()) / (r.Duration + o.Duration).Seconds()
+	r.Duration, r.Transactions, r.Failed = r.Duration+o.Duration, r.Transactions+o.Transactions, r.Failed+o.Failed
+	r.Latencies, r.PgbenchCPU, r.LatencyAvg = append(r.Latencies, o.Latencies...), r.PgbenchCPU+o.PgbenchCPU, 0
 }
 
 // Run runs the script with clients (one thread per CPU at most) for d in
@@ -173,7 +196,7 @@ func (p Pgbench) Run(ctx context.Context, clients int, d time.Duration, logPrefi
 	if logPrefix != "" {
 		args = append(args, "-l", "--log-prefix", logPrefix)
 	}
-	r := PgbenchRun{Command: "pgbench " + strings.Join(args, " ")}
+	r := PgbenchRun{Command: "pgbench " + strings.Join(args, " "), Duration: d}
 	for k, v := range p.Vars {
 		args = append(args, "-D", k+"="+v)
 	}
@@ -183,7 +206,7 @@ func (p Pgbench) Run(ctx context.Context, clients int, d time.Duration, logPrefi
 	if err != nil {
 		return r, fmt.Errorf("%s: %w\n%s", r.Command, err, out)
 	}
-	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	r.PgbenchCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if r.PgbenchSummary, err = ParsePgbench(string(out)); err == nil && logPrefix != "" {
 		r.Latencies, err = ReadPgbenchLogs(logPrefix)
 	}
