@@ -8,8 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posd/posd/internal/benchkit"
 )
@@ -60,27 +58,20 @@ func runDrain(ctx context.Context, superURL, natsURL string, n int, smp *benchki
 		return res, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	nc, err := nats.Connect(natsURL, nats.Name("posbench-drain"))
-	if err != nil {
-		return res, fmt.Errorf("connect to NATS %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	var stream jetstream.Stream
-	if err == nil {
-		stream, err = js.Stream(ctx, "POS")
+	// Start from an idle relay: everything committed so far published.
+	idle, err := benchkit.Poll(ctx, 50*time.Millisecond, 30*time.Second, func() (idle bool, err error) {
+		return idle, conn.QueryRow(ctx, `SELECT NOT EXISTS (SELECT FROM outbox o, outbox_cursor c
+			WHERE c.name = 'relay' AND (o.txid, o.id) > (c.txid, c.id))`).Scan(&idle)
+	})
+	if err == nil && !idle {
+		err = errors.New("the outbox relay did not catch up within 30s before the drain")
 	}
 	if err != nil {
-		return res, fmt.Errorf("open JetStream stream POS: %w", err)
-	}
-	if err := waitRelayIdle(ctx, conn); err != nil {
 		return res, err
 	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		return res, fmt.Errorf("stream info: %w", err)
+	if res.StreamBefore, _, err = benchkit.StreamMessages(ctx, natsURL, "POS", ""); err != nil {
+		return res, err
 	}
-	res.StreamBefore = info.State.Msgs
 
 	orders := make([]uuid.UUID, drainOrders)
 	for i := range orders {
@@ -111,28 +102,24 @@ func runDrain(ctx context.Context, superURL, natsURL string, n int, smp *benchki
 	committed := time.Now()
 	res.Insert = committed.Sub(start)
 	pgBefore, pgErr := benchkit.ReadPGCounters(ctx, conn)
-	for {
-		var reached, entered bool
-		if err := conn.QueryRow(ctx, `
+	reached, err := benchkit.Poll(ctx, drainPoll, drainTimeout, func() (reached bool, err error) {
+		var entered bool
+		err = conn.QueryRow(ctx, `
 			SELECT (txid, id) >= ($1::text::xid8, $2::bigint), (txid, id) >= ($1::text::xid8, $3::bigint)
-			FROM outbox_cursor WHERE name = 'relay'`, firstTxid, lastID, firstID).Scan(&reached, &entered); err != nil {
-			return res, fmt.Errorf("read the relay's cursor: %w", err)
+			FROM outbox_cursor WHERE name = 'relay'`, firstTxid, lastID, firstID).Scan(&reached, &entered)
+		if now := time.Since(committed); entered && res.FirstProgress == 0 {
+			res.FirstProgress = now
 		}
-		now := time.Now()
-		if entered && res.FirstProgress == 0 {
-			res.FirstProgress = now.Sub(committed)
-		}
-		if reached {
-			res.Drain, res.Rate = now.Sub(committed), float64(n)/now.Sub(committed).Seconds()
-			break
-		}
-		if now.Sub(committed) > drainTimeout {
-			res.Error = fmt.Sprintf("the relay had not reached the backlog's last row after %s", drainTimeout)
-			break
-		}
-		if err := benchkit.Sleep(ctx, drainPoll); err != nil {
-			return res, err
-		}
+		return reached, err
+	})
+	switch {
+	case err != nil:
+		return res, fmt.Errorf("read the relay's cursor: %w", err)
+	case reached:
+		res.Drain = time.Since(committed)
+		res.Rate = float64(n) / res.Drain.Seconds()
+	default:
+		res.Error = fmt.Sprintf("the relay had not reached the backlog's last row after %s", drainTimeout)
 	}
 	res.CPU = smp.Window(committed, time.Now())
 	if err := benchkit.Sleep(ctx, benchkit.PGPublishDelay); err != nil {
@@ -142,34 +129,12 @@ func runDrain(ctx context.Context, superURL, natsURL string, n int, smp *benchki
 		d := pgAfter.Sub(pgBefore)
 		res.PG = &d
 	}
-	if info, err = stream.Info(ctx, jetstream.WithSubjectFilter("pos.demo.order.>")); err != nil {
-		return res, fmt.Errorf("stream info: %w", err)
-	}
-	res.StreamAfter = info.State.Msgs
+	var subjects map[string]uint64
+	res.StreamAfter, subjects, err = benchkit.StreamMessages(ctx, natsURL, "POS", "pos.demo.order.>")
 	for _, o := range orders {
-		res.Published += int(info.State.Subjects["pos.demo.order."+o.String()])
+		res.Published += int(subjects["pos.demo.order."+o.String()])
 	}
-	return res, nil
-}
-
-// waitRelayIdle waits until the relay's cursor is at the last outbox row.
-func waitRelayIdle(ctx context.Context, conn *pgx.Conn) error {
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		var idle bool
-		if err := conn.QueryRow(ctx, `SELECT NOT EXISTS (SELECT FROM outbox o, outbox_cursor c
-			WHERE c.name = 'relay' AND (o.txid, o.id) > (c.txid, c.id))`).Scan(&idle); err != nil {
-			return fmt.Errorf("compare the outbox with the relay's cursor: %w", err)
-		}
-		if idle {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the outbox relay did not catch up within 30s before the drain")
-		}
-		if err := benchkit.Sleep(ctx, 50*time.Millisecond); err != nil {
-			return err
-		}
-	}
+	return res, err
 }
 
 // drainVerdict judges the drain from what was checked: the relay reached the

@@ -1,23 +1,14 @@
 // Command posbench measures posd's versioned write path on the real stack and
-// compares it with pgbench running the same SQL on the same Postgres.
-//
-// It starts an already built posd binary ("posd dev" on free ports with a
-// fresh temporary data directory), waits for /readyz, and runs
-//
-//   - low contention: N clients (default 1, 8, 32), each PATCHing its own open
-//     order (add_item / remove_item, so the order stays at a steady size);
-//   - pgbench at the same client counts with a script rendered from the
-//     queries in db/queries that one PATCH runs (see pgbench.go);
-//   - kitchen: the low-contention loop at 8 clients with every 4th PATCH an
-//     add_item + send on a kitchen order, while posbench holds the grill
-//     station's SSE stream and a NATS subscription on the order events;
-//   - banquet: N clients (default 8, 32) on one hot order, re-applying each
-//     write on 409, then checking that no acknowledged line was lost;
-//   - drain: 50,000 outbox rows committed at once, timed through the relay
-//     and counted in the JetStream stream.
-//
-// It prints a Markdown report (and writes it to --out), then stops posd with
-// SIGTERM and removes the data directory.
+// compares it with pgbench running the same SQL on the same Postgres. It
+// starts a built posd ("posd dev" on free ports, fresh data directory) and
+// runs: low contention (N clients, default 1, 8, 32, each PATCHing its own
+// order) alternating with pgbench at the same client counts (a script
+// rendered from db/queries, see pgbench.go); kitchen (8 clients, every 4th
+// PATCH an add_item + send, while posbench holds the grill SSE stream and a
+// NATS subscription); banquet (8 and 32 clients on one hot order, re-applying
+// on 409, no acknowledged line lost); drain (50,000 outbox rows committed at
+// once, timed through the relay and counted in the stream). It prints a
+// Markdown report (report.tmpl; also to --out) and stops posd with SIGTERM.
 //
 //	go build -o bin/posd ./cmd/posd && go run ./cmd/posbench --posd bin/posd
 package main

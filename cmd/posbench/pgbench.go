@@ -23,23 +23,12 @@ import (
 )
 
 // The pgbench script is rendered from the SQL the store runs: the named
-// queries of db/queries (sqlc's "-- name: X" blocks) and pgscope's settings,
-// each parameter (@name, sqlc.arg(name), sqlc.narg('name'), $1) replaced by
-// the pgbench variable or expression bound to it below. One transaction is
-// one PATCH, in posd's round trips: the token lookup pipelined after the
-// system scope setting (auth), the order read (store.Get), and the write as
-// one pipeline from BEGIN to COMMIT (store.write). Each pgbench client owns
-// one order (picked by :client_id) that starts with Lines lines at version
-// Lines+1 and alternates like the posd clients: remove the oldest line, add
-// one. The outbox rows go to outbox_bench (a copy of outbox with its
-// policies), so the relay, still running, does not publish them.
-//
-// Deviations, each forced by pgbench: \gset is not allowed in a pipeline, so
-// the order read is not pipelined after its venue setting (pgbench's
-// sessions start with posd.venue=demo instead); pgbench has no string
-// values but those from -D and \gset, so fresh ids, NULLs and arrays built
-// from read values are SQL expressions (exprBindings), and the other strings
-// are -D constants of the size posd sends.
+// queries of db/queries and pgscope's settings, each parameter (@name,
+// sqlc.arg(name), sqlc.narg('name'), $1) replaced by the pgbench variable or
+// expression bound to it below, in posd's round trips for one PATCH (see
+// docs/BENCHMARKS.md for the deviations pgbench forces). Each client owns one
+// order (by :client_id); its outbox rows go to outbox_bench, out of the
+// relay's sight.
 
 // bindings maps each query's parameters to pgbench variables (from -D,
 // \set or the order read's \gset, prefix o_) or to SQL expressions.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -190,5 +191,40 @@ func TestDrainPayload(t *testing.T) {
 	}
 	if ev.OrderID != orderID || ev.Version != 42 || ev.At.IsZero() || len(s) < 400 || len(s) > 700 {
 		t.Fatalf("decoded %+v from %d bytes: %s", ev, len(s), s)
+	}
+}
+
+// The report renders every section from a filled-in run, and a run with
+// nothing measured, without template errors.
+func TestReportRenders(t *testing.T) {
+	h := &benchkit.Histogram{Bounds: []float64{0.01, math.Inf(1)}, Counts: []float64{5, 10}, Sum: 0.1, Count: 10}
+	out := benchkit.Outcomes{OK: 10, Latencies: []time.Duration{time.Millisecond}, Statuses: map[int]int{500: 2}, FirstBad: "boom"}
+	low := loadStats{Outcomes: out, Clients: 8, Duration: time.Second, Throughput: 10, Delivery: h, PG: &benchkit.PGCounters{Commits: 30}}
+	r := &report{Config: Config{Duration: 10 * time.Second, Rounds: 2, Lines: 10, Warmup: time.Second}, Low: []loadStats{low},
+		Pgbench:        []pgbenchResult{{Clients: 8, PgbenchRun: benchkit.PgbenchRun{PgbenchSummary: benchkit.PgbenchSummary{TPS: 20, Transactions: 20, Failed: 1}, Command: "pgbench -c 8"}}},
+		Banquet:        []banquetResult{{loadStats: low, Conflicts: 5, Version: 11, WantVersion: 11, EventRows: 11, Unknown: 1}},
+		Kitchen:        &kitchenResult{loadStats: low, SendEvery: 4, SSE: benchkit.Deliveries{Expected: 2, Received: 1, Missing: 1}, SSEError: "cut"},
+		Drain:          &drainResult{Events: 100, Published: 99, Drain: time.Second, Rate: 100, StreamAfter: 99},
+		VerifyProblems: []string{"order x: version 3"}, StopError: "killed", ErrorLogLines: 1, ErrorLogSample: "{}"}
+	var b strings.Builder
+	if err := r.writeMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| 8 | 10 | 0.00 | 0.00 | 0.00 | 0.00 | 2 (2×500) | 20 | 0.00 | 0.00 | 0.00 | 50% |",
+		"| 8 | 10 | 5 | 0.50 |", "| posd, 8 clients | 10 | ", "| kitchen mix, 8 clients | 10 | 10.00 | ≤ 10 | > last bucket |",
+		"| commit→SSE, ticket.created on grill, from created_at | 2 | 1 | 1 | 0 | 0 | – | – | – | – |", "The SSE stream ended with: `cut`.",
+		"| 100 | 0s | 1s | 100 | 0 → 99 (+99) | 99 |", "| pgbench, 8 clients | 20 | – |", "| posd, 8 clients | 3.00 | 0.00 |",
+		"**FAILED**: 1 of 2 tickets never arrived", "**FAILED**: the stream holds 99 messages", "- VERIFY: order x: version 3",
+		"- posd, 8 clients, first unexpected answer: `boom`", "- Banquet, 8 clients: 1 writes with unknown outcome",
+		"- pgbench, 8 clients: 1 failed transactions", "- Stopping posd: killed", "`pgbench -c 8`",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := (&report{Config: Config{Rounds: 1}}).writeMarkdown(&b); err != nil || !strings.Contains(b.String(), "### Targets") {
+		t.Fatalf("empty report: %v\n%s", err, b.String())
 	}
 }

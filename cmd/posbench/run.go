@@ -34,7 +34,9 @@ func run(ctx context.Context, cfg Config, stdout, progress io.Writer) error {
 		return err
 	}
 	var buf bytes.Buffer
-	b.rep.writeMarkdown(&buf)
+	if err := b.rep.writeMarkdown(&buf); err != nil {
+		return err
+	}
 	if _, err := stdout.Write(buf.Bytes()); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Listener collects the messages a stream delivers until Close.
@@ -89,4 +90,45 @@ func ListenNATS(url, subject string, parse func(data []byte, at time.Time) (Mess
 		close(l.Done)
 	}
 	return l, nil
+}
+
+// StreamMessages returns the messages of a JetStream stream in total and,
+// when filter is set, per subject matching it.
+func StreamMessages(ctx context.Context, url, stream, filter string) (total uint64, bySubject map[string]uint64, err error) {
+	nc, err := nats.Connect(url, nats.Name("benchkit"))
+	if err != nil {
+		return 0, nil, fmt.Errorf("connect to NATS %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	var s jetstream.Stream
+	if err == nil {
+		s, err = js.Stream(ctx, stream)
+	}
+	var info *jetstream.StreamInfo
+	if err == nil && filter != "" {
+		info, err = s.Info(ctx, jetstream.WithSubjectFilter(filter))
+	} else if err == nil {
+		info, err = s.Info(ctx)
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("JetStream stream %s: %w", stream, err)
+	}
+	return info.State.Msgs, info.State.Subjects, nil
+}
+
+// Poll calls cond every interval until it reports done, fails, ctx ends or
+// timeout passes (ok false).
+func Poll(ctx context.Context, interval, timeout time.Duration, cond func() (bool, error)) (ok bool, err error) {
+	for deadline := time.Now().Add(timeout); ; {
+		if done, err := cond(); done || err != nil {
+			return done, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		if err := Sleep(ctx, interval); err != nil {
+			return false, err
+		}
+	}
 }
