@@ -3,10 +3,12 @@ package benchkit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -138,14 +140,18 @@ func TestParsePgbench(t *testing.T) {
 func TestSampler(t *testing.T) {
 	s := StartSampler(os.Getpid(), -1, 20*time.Millisecond)
 	from := time.Now()
-	for time.Since(from) < 300*time.Millisecond {
+	start, _, _ := ReadStat(os.Getpid())
+	// Burn 300 ms of CPU (however long that takes on a busy machine).
+	for cpu := start; cpu-start < 30 && time.Since(from) < 20*time.Second; cpu, _, _ = ReadStat(os.Getpid()) {
+		for i := 0; i < 1e6; i++ {
+		}
 	}
 	to := time.Now()
 	time.Sleep(50 * time.Millisecond)
 	s.Close()
 	u := s.Window(from, to)
 	// The target is this process too: its ticks go to Target (matched first).
-	if u.Target < 100*time.Millisecond || u.MaxRSS <= 0 || u.MachineTotal <= 0 || u.MachineBusy < u.Target/2 {
+	if u.Target < 200*time.Millisecond || u.MaxRSS <= 0 || u.MachineTotal <= 0 || u.MachineBusy < u.Target/2 {
 		t.Fatalf("window %+v", u)
 	}
 	var sum Use
@@ -160,5 +166,78 @@ func TestSampler(t *testing.T) {
 	}
 	if m := DescribeMachine(os.Args[0], t.TempDir()); m.Cores < 1 || m.MemTotal <= 0 || m.Kernel == "unknown" || m.DataDirFS == "unknown" {
 		t.Fatalf("DescribeMachine = %+v", m)
+	}
+}
+
+func TestOutcomesAndMatch(t *testing.T) {
+	a, b := NewOutcomes(), NewOutcomes()
+	a.Accepted(true, time.Millisecond)
+	a.Accepted(false, time.Hour) // outside the window
+	a.Bad(true, 500, []byte("boom"))
+	b.Bad(false, 404, []byte("late"))
+	b.Lost(true, context.DeadlineExceeded)
+	b.Bad(true, 500, nil)
+	a.Merge(b)
+	if a.OK != 1 || len(a.Latencies) != 1 || a.Errors() != 3 || a.FirstBad != "boom" || a.ErrorCell() != "3 (2×500)" {
+		t.Fatalf("outcomes %+v, cell %q", a, a.ErrorCell())
+	}
+	if NewOutcomes().ErrorCell() != "0" {
+		t.Fatal("empty cell")
+	}
+	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	at := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	expected := []Message{{Key: "a", Got: at(10)}, {Key: "b", Got: at(20)}, {Key: "c", Got: at(40)}}
+	got := []Message{
+		{Key: "a", Stamped: at(5), Got: at(15)},
+		{Key: "b", Stamped: at(15), Got: at(18)}, // before the acknowledgement
+		{Key: "b", Stamped: at(15), Got: at(50)}, // a duplicate
+		{Key: "x", Stamped: at(1), Got: at(2)},   // not expected
+	}
+	c, fromAck := Match(expected, got)
+	if c.Expected != 3 || c.Received != 2 || c.Missing != 1 || c.Duplicate != 1 {
+		t.Fatalf("counts %+v", c)
+	}
+	if c.FromStamp.Max != 10*time.Millisecond || c.FromStamp.N != 2 || fromAck.P50 != -2*time.Millisecond {
+		t.Fatalf("latencies: from stamp %+v, from ack %+v", c.FromStamp, fromAck)
+	}
+}
+
+func TestPoll(t *testing.T) {
+	n := 0
+	ok, err := Poll(context.Background(), time.Millisecond, time.Second, func() (bool, error) { n++; return n == 3, nil })
+	if !ok || err != nil || n != 3 {
+		t.Fatalf("Poll = %v, %v after %d calls", ok, err, n)
+	}
+	if ok, err := Poll(context.Background(), time.Millisecond, 5*time.Millisecond, func() (bool, error) { return false, nil }); ok || err != nil {
+		t.Fatalf("Poll past its timeout = %v, %v", ok, err)
+	}
+}
+
+// A process is started, found ready, its error lines counted, and stopped.
+func TestProcess(t *testing.T) {
+	ports, err := FreePorts(2)
+	if err != nil || ports[0] == ports[1] {
+		t.Fatal(ports, err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	log := filepath.Join(t.TempDir(), "log")
+	cmd := exec.Command("sh", "-c", `echo '{"level":"error","m":"x"}'; echo ok; exec sleep 30`)
+	p, err := StartProcess(context.Background(), cmd, log, srv.URL, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Alive(p.PID()) {
+		t.Fatal("not alive")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n, first := p.ErrorLines(); n != 1 || !strings.Contains(first, `"m":"x"`) || !strings.Contains(p.LogTail(3), "ok") {
+		t.Fatalf("ErrorLines = %d, %q; tail %q", n, first, p.LogTail(3))
+	}
+	if err := p.Stop(5 * time.Second); err == nil || !strings.Contains(err.Error(), "signal: terminated") {
+		t.Fatalf("Stop = %v", err)
+	}
+	if _, err := StartProcess(context.Background(), exec.Command("false"), log, fmt.Sprintf("http://127.0.0.1:%d/", ports[1]), 5*time.Second); err == nil {
+		t.Fatal("a process that exits started")
 	}
 }
