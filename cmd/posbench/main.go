@@ -89,29 +89,27 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	var err, err2 error
 	cfg.Clients, err = parseCounts("--clients", clients)
 	cfg.BanquetClients, err2 = parseCounts("--banquet-clients", banquet)
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	case err != nil || err2 != nil:
-		return cfg, errors.Join(err, err2)
-	case cfg.Duration < time.Second:
-		return cfg, fmt.Errorf("--duration must be at least 1s")
-	case cfg.Warmup < 0:
-		return cfg, fmt.Errorf("--warmup must not be negative")
-	case cfg.Rounds < 1 || cfg.Duration/time.Duration(max(cfg.Rounds, 1)) < time.Second:
-		return cfg, fmt.Errorf("--rounds must be at least 1 and leave at least 1s per round")
-	case cfg.Lines < 2 || cfg.Lines > 90:
-		return cfg, fmt.Errorf("--lines must be between 2 and 90")
-	case cfg.BanquetLinesPerClient < 1 || cfg.BanquetLinesPerClient > 20:
-		return cfg, fmt.Errorf("--banquet-lines must be between 1 and 20")
-	case cfg.DeliveryClients < 0 || cfg.DeliveryClients > 256:
-		return cfg, fmt.Errorf("--delivery-clients must be between 0 and 256")
-	case cfg.SendEvery < 1:
-		return cfg, fmt.Errorf("--send-every must be at least 1")
-	case cfg.Drain < 0 || cfg.Drain > 10_000_000:
-		return cfg, fmt.Errorf("--drain must be between 0 and 10000000")
 	}
-	return cfg, nil
+	for _, c := range []struct {
+		bad bool
+		msg string
+	}{
+		{cfg.Duration < time.Second, "--duration must be at least 1s"},
+		{cfg.Warmup < 0, "--warmup must not be negative"},
+		{cfg.Rounds < 1 || cfg.Duration/time.Duration(max(cfg.Rounds, 1)) < time.Second, "--rounds must be at least 1 and leave at least 1s per round"},
+		{cfg.Lines < 2 || cfg.Lines > 90, "--lines must be between 2 and 90"},
+		{cfg.BanquetLinesPerClient < 1 || cfg.BanquetLinesPerClient > 20, "--banquet-lines must be between 1 and 20"},
+		{cfg.DeliveryClients < 0 || cfg.DeliveryClients > 256, "--delivery-clients must be between 0 and 256"},
+		{cfg.SendEvery < 1, "--send-every must be at least 1"},
+		{cfg.Drain < 0 || cfg.Drain > 10_000_000, "--drain must be between 0 and 10000000"},
+	} {
+		if c.bad {
+			return cfg, errors.New(c.msg)
+		}
+	}
+	return cfg, errors.Join(err, err2)
 }
 
 // parseCounts parses a comma-separated list of client counts (empty: none).

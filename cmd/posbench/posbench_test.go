@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -56,6 +58,18 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	names, stmts := statements(script)
+	var queryFiles string
+	files, _ := filepath.Glob("../../db/queries/*.sql")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queryFiles += string(b)
+	}
+	if len(files) == 0 {
+		t.Fatal("no db/queries/*.sql")
+	}
 	want := []string{"SetSystem", "GetDeviceByTokenHash", "GetOrderFull",
 		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "InsertLines", "",
 		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "DeleteLines", ""}
@@ -72,6 +86,15 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 			continue
 		}
 		q := qs[name]
+		// Except pgscope's two settings, the text is the query file's, line for line.
+		if !strings.HasPrefix(name, "Set") && !strings.Contains(queryFiles, "-- name: "+name+" :") {
+			t.Errorf("%s is not a query of db/queries", name)
+		}
+		for _, line := range strings.Split(q, "\n") {
+			if !strings.HasPrefix(name, "Set") && !strings.Contains(queryFiles, line) {
+				t.Errorf("%s: line %q is not in db/queries", name, line)
+			}
+		}
 		if name == "InsertOutbox" {
 			q = strings.Replace(q, "INSERT INTO outbox ", "INSERT INTO outbox_bench ", 1)
 		}
