@@ -22,7 +22,7 @@ import (
 // the same order and the same round trips, as a pgbench custom script. For a
 // PATCH posd looks up the bearer token (auth.Authenticate, no cache) and reads
 // the order with its lines and payments (store.Get: GetOrderFull). Since the
-// write guard (posd_assert, db/schema/0005_write_guard.sql) it takes the menu
+// write guard (posd_assert, db/schema/0001_baseline.sql) it takes the menu
 // entries of added SKUs from an in-memory cache (store.menu, 5 s), and sends
 // BEGIN, the versioned UPDATE, the assertion that the UPDATE happened
 // (AssertOrderHead), the event INSERT, the outbox INSERT, the line INSERT or
@@ -112,7 +112,7 @@ BEGIN;`
 COMMIT;`
 )
 
-// Row-level security (db/schema/0007_row_level_security.sql): posd pipelines
+// Row-level security (db/schema/0001_baseline.sql): posd pipelines
 // the transaction-local scope setting before each read (pgscope) and after
 // BEGIN in each write, in the same round trip.
 const (

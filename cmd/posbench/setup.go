@@ -33,7 +33,7 @@ type schemaFeatures struct {
 	Hash bool
 	// OpsJSON: order_events.ops is json (verbatim text), not jsonb.
 	OpsJSON bool
-	// WriteGuard: posd_assert exists (db/schema/0005_write_guard.sql). It
+	// WriteGuard: posd_assert exists (db/schema/0001_baseline.sql). It
 	// came with the write in one round trip: BEGIN, the versioned UPDATE,
 	// the assertion that it happened (AssertOrderHead), the other statements
 	// and COMMIT in one pipeline, and the menu served from memory.
