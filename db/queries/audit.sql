@@ -143,7 +143,8 @@ LIMIT 1;
 SELECT name, role, staff FROM devices WHERE venue_id = @venue_id;
 
 -- JournalSignedSince is when posd began signing ticket events and refused
--- writes (migration 0013): rows dated before it may be unsigned.
+-- writes (the row the baseline migration writes): rows dated before it may be
+-- unsigned.
 -- name: JournalSignedSince :one
 SELECT at FROM journal_signed_since;
 

@@ -38,7 +38,7 @@ SELECT coalesce((
     LIMIT 1), 0)::float8 AS lag_seconds;
 
 -- PruneOutbox deletes published rows written before @before. The app role
--- cannot DELETE from the outbox itself (db/schema/0011_journal_trust.sql).
+-- cannot DELETE from the outbox itself (db/schema/0001_baseline.sql).
 -- name: PruneOutbox :one
 SELECT posd_prune_outbox(@name::text, @before::timestamptz)::bigint AS pruned;
 

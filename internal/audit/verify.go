@@ -511,7 +511,7 @@ func stateDiff(a, b order.Order) string {
 
 // checkSignedRows checks the signature of every kitchen ticket event and
 // every recorded refused write of venue with keys (nothing when keys is
-// empty): a row dated from when posd began signing them (migration 0013)
+// empty): a row dated from when posd began signing them (journal_signed_since)
 // must carry a valid signature. It returns the first bad row, or nil.
 func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venue string, keys []ed25519.PublicKey) (*Broken, error) {
 	if len(keys) == 0 {

@@ -83,7 +83,8 @@ SELECT at FROM journal_signed_since
 `
 
 // JournalSignedSince is when posd began signing ticket events and refused
-// writes (migration 0013): rows dated before it may be unsigned.
+// writes (the row the baseline migration writes): rows dated before it may be
+// unsigned.
 func (q *Queries) JournalSignedSince(ctx context.Context, db DBTX) (time.Time, error) {
 	row := db.QueryRow(ctx, journalSignedSince)
 	var at time.Time

@@ -208,7 +208,7 @@ type PruneOutboxParams struct {
 }
 
 // PruneOutbox deletes published rows written before @before. The app role
-// cannot DELETE from the outbox itself (db/schema/0011_journal_trust.sql).
+// cannot DELETE from the outbox itself (db/schema/0001_baseline.sql).
 func (q *Queries) PruneOutbox(ctx context.Context, db DBTX, arg PruneOutboxParams) (int64, error) {
 	row := db.QueryRow(ctx, pruneOutbox, arg.Name, arg.Before)
 	var pruned int64

@@ -151,7 +151,7 @@ func TestIdempotencyExpiry(t *testing.T) {
 		"SELECT extract(epoch FROM expires_at - created_at) FROM idempotency_keys").Scan(&ttl))
 	require.Equal(t, 24*3600.0, ttl)
 	// Age the key 24 h. A live answer cannot be changed, not even by the
-	// owner (db/schema/0011_journal_trust.sql): the superuser turns the
+	// owner (db/schema/0001_baseline.sql): the superuser turns the
 	// trigger off for this statement.
 	require.NoError(t, pgx.BeginFunc(context.Background(), f.DB.Admin, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(context.Background(), "SET LOCAL session_replication_role = replica"); err != nil {

@@ -263,6 +263,7 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return s.keyed(c, idem, err)
 	}
+	crashPointAfterCommit(c, o.Version)
 	switch {
 	case !changed:
 		s.cfg.Metrics.Writes.WithLabelValues("noop").Inc()

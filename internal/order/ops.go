@@ -54,7 +54,7 @@ const (
 // a subtotal is at most MaxLinesPerOrder*MaxQty*MaxPriceCents = 4.95e12
 // cents, the amount paid (or tipped) at most
 // MaxPaymentsPerOrder*MaxAmountCents = 1e11. The schema enforces each too
-// (db/schema/0010_delivery_bounds.sql).
+// (db/schema/0001_baseline.sql).
 const (
 	// MaxPriceCents bounds a menu price (and so a line's unit price).
 	MaxPriceCents = 100_000_000

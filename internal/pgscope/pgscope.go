@@ -1,5 +1,5 @@
 // Package pgscope runs queries under posd's row-level security
-// (db/schema/0007_row_level_security.sql): each statement is pipelined after
+// (db/schema/0001_baseline.sql): each statement is pipelined after
 // the transaction-local setting that scopes it to one venue (or, for the few
 // components that work across venues by design, to the whole system), so a
 // scoped read costs one round trip and a query that forgets its venue filter

@@ -738,7 +738,7 @@ func tooLarge(n int) error {
 		"this change makes a %d-byte message; a message is at most %d bytes (MaxMessageBytes): send it in smaller PATCHes", n, outbox.MaxMessageBytes)}}}
 }
 
-// boundFields maps the schema's bound constraints (0010_delivery_bounds.sql)
+// boundFields maps the schema's bound constraints (db/schema/0001_baseline.sql)
 // to the field of the request that breaks them.
 var boundFields = map[string]string{
 	ConstraintLinesPerOrder:    "lines",
