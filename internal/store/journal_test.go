@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -109,4 +110,95 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "SELECT posd_event_hash(NULL, e) FROM order_events e LIMIT 1")
 	require.Contains(t, pgErr(err).Message, "permission denied for function posd_event_hash")
 	requireOK()
+}
+
+// TestJournalPages: the verifier's reads come in pages of the size asked,
+// each after the id given, so Verify never holds more than a page of
+// orders, ticket events or refused writes.
+func TestJournalPages(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	s := New(db.Pool)
+	ctx := context.Background()
+	var ids []uuid.UUID
+	for _, table := range []string{"T1", "T2", "T3"} {
+		o, err := s.Open(ctx, "demo", table, 2, alice, nil)
+		require.NoError(t, err)
+		ids = append(ids, o.ID)
+		_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version,
+			Ops: []order.Op{{Op: order.OpAddItem, SKU: "steak"}, {Op: order.OpSend}}}, alice)
+		require.NoError(t, err)
+		require.True(t, changed)
+	}
+	require.NoError(t, journalTx(ctx, s, "demo", pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		j := JournalOn(tx)
+		var got []uuid.UUID
+		for after := uuid.Nil; ; {
+			page, err := j.OrdersPage(ctx, "demo", after, 2)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page), 2)
+			for _, o := range page {
+				got = append(got, o.ID)
+				require.Greater(t, o.ID.String(), after.String())
+			}
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		require.ElementsMatch(t, ids, got)
+
+		var events int
+		for after := uuid.Nil; ; {
+			page, err := j.TicketEventsPage(ctx, "demo", after, 1)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(page), 1)
+			events += len(page)
+			if len(page) < 1 {
+				break
+			}
+			after = page[0].ID
+		}
+		require.EqualValues(t, db.Count(t, "SELECT count(*) FROM kitchen_ticket_events WHERE venue_id = 'demo'"), events)
+		require.Len(t, ids, 3)
+		evs, err := j.OrderEvents(ctx, "demo", ids[0])
+		require.NoError(t, err)
+		require.Len(t, evs, 2)
+		require.EqualValues(t, 1, evs[0].Version)
+		require.Equal(t, alice, evs[1].Actor)
+		return nil
+	}))
+}
+
+// TestSealTxOneAtATime: while one transaction holds the sealing lock,
+// another SealTx does not run its function and returns nil; once the first
+// ends, the lock is free again.
+func TestSealTxOneAtATime(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	s := New(db.Pool)
+	ctx := context.Background()
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.SealTx(ctx, "demo", func(audit.SealJournal) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	ran := false
+	require.NoError(t, s.SealTx(ctx, "demo2", func(audit.SealJournal) error { ran = true; return nil }))
+	require.False(t, ran, "a second sealer ran while the first held the lock")
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, s.SealTx(ctx, "demo", func(j audit.SealJournal) error {
+		ran = true
+		_, found, err := j.LastSeal(ctx, "demo")
+		require.NoError(t, err)
+		require.False(t, found)
+		return nil
+	}))
+	require.True(t, ran, "the lock was not released")
 }
