@@ -184,7 +184,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 	sc := apitest.ScriptShift(t, s)
 	events := s.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'")
 	require.EqualValues(t, 18, events)
-	require.NoError(t, (&audit.Sealer{Pool: s.DB.Pool, Key: s.SealKey}).SealAll(context.Background()))
+	require.NoError(t, (&audit.Sealer{Journal: s.Store, Key: s.SealKey}).SealAll(context.Background()))
 	pub := audit.PublicKeyHex(s.SealKey)
 
 	// posd's own (non-owner) role is enough to audit.

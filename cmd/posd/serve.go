@@ -247,7 +247,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 			log.Error().Err(err).Msg("outbox relay stopped")
 		}
 	}()
-	sealer := &audit.Sealer{Pool: pool, Interval: sealInterval, Key: sc.sealKey, Previous: sc.previousKeys, Log: log.With().Str("component", "sealer").Logger()}
+	sealer := &audit.Sealer{Journal: st, Interval: sealInterval, Key: sc.sealKey, Previous: sc.previousKeys, Log: log.With().Str("component", "sealer").Logger()}
 	sealerDone := make(chan struct{})
 	go func() {
 		defer close(sealerDone)

@@ -489,6 +489,19 @@ func (q *Queries) ShiftSalesByServer(ctx context.Context, db DBTX, arg ShiftSale
 	return items, nil
 }
 
+const trySealLock = `-- name: TrySealLock :one
+SELECT pg_try_advisory_xact_lock($1::bigint) AS locked
+`
+
+// TrySealLock takes the advisory lock that lets one process seal at a time,
+// for the rest of the transaction, if no other holds it.
+func (q *Queries) TrySealLock(ctx context.Context, db DBTX, key int64) (bool, error) {
+	row := db.QueryRow(ctx, trySealLock, key)
+	var locked bool
+	err := row.Scan(&locked)
+	return locked, err
+}
+
 const venueExists = `-- name: VenueExists :one
 SELECT EXISTS (SELECT 1 FROM venues WHERE id = $1)
 `

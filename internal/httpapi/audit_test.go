@@ -262,7 +262,7 @@ func TestAuditVerifyAPI(t *testing.T) {
 	}
 
 	// Sealed with the server's key, every event is covered.
-	require.NoError(t, (&audit.Sealer{Pool: f.DB.Pool, Key: f.Stack.SealKey}).SealAll(context.Background()))
+	require.NoError(t, (&audit.Sealer{Journal: f.Stack.Store, Key: f.Stack.SealKey}).SealAll(context.Background()))
 	var res audit.Result
 	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
 	r.JSON(t, &res)
