@@ -121,7 +121,11 @@ func requireClientError(t *testing.T, err error) {
 // checks it says the same thing.
 func requireSameToLenientParser(t *testing.T, body []byte, in patchInput) {
 	t.Helper()
-	var req patchRequest
+	var req struct {
+		ExpectedVersion *int64            `json:"expected_version"`
+		Ops             []json.RawMessage `json:"ops"`
+		Force           *bool             `json:"force"`
+	}
 	require.NoError(t, json.Unmarshal(body, &req))
 	require.Equal(t, in.force, req.Force != nil && *req.Force)
 	if !in.ifMatch {
