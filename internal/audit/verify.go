@@ -281,7 +281,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			tickets[t.OrderID] = append(tickets[t.OrderID], t)
 		}
 		for _, row := range rows {
-			stored, err := orderrow.FromRow(row)
+			stored, err := orderrow.FromRow(orderrow.Row(row))
 			if err != nil {
 				return res, err
 			}

@@ -67,7 +67,7 @@ func TestSchemaRefusesOverflow(t *testing.T) {
 	// naming the field.
 	err = app(line, o.ID, int64(1e17), 1)
 	var verr *order.ValidationError
-	require.True(t, errors.As(s.translate(ctx, "demo", "T1", nil, err), &verr))
+	require.True(t, errors.As(translate(err, errContext{table: "T1"}), &verr))
 	require.Equal(t, "sku", verr.Problems[0].Field)
 }
 
