@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/device"
+	"github.com/posd/posd/internal/store"
 )
 
 const deviceUsage = `Usage: posd device add|list|revoke [flags]
@@ -84,7 +85,7 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
-		d, token, err := device.Add(ctx, c, spec)
+		d, token, err := store.AddDevice(ctx, c, spec)
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return errors.New("--venue is required")
 	}
 	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
-		ds, err := device.List(ctx, c, *venue)
+		ds, err := store.ListDevices(ctx, c, *venue)
 		if err != nil {
 			return err
 		}
@@ -157,7 +158,7 @@ func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 		return errors.New("--name is required")
 	}
 	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
-		d, err := device.Revoke(ctx, c, *venue, *name)
+		d, err := store.RevokeDevice(ctx, c, *venue, *name)
 		if err != nil {
 			return err
 		}

@@ -1,9 +1,12 @@
 // Package pgscope runs queries under posd's row-level security
 // (db/schema/0007_row_level_security.sql): each statement is pipelined after
-// the transaction-local setting that scopes it to one venue (or, for the few
-// components that work across venues by design, to the whole system), so a
-// scoped read costs one round trip and a query that forgets its venue filter
-// sees nothing of other venues.
+// the transaction-local setting that scopes it to one venue (or to the whole
+// system), in its own implicit transaction.
+//
+// It is what is left for internal/audit (seal.go and its tests) and the
+// relay's session setting; the store has its own transaction path
+// (internal/store/tx.go). This package goes once the journal's queries
+// become store methods.
 package pgscope
 
 import (
@@ -18,9 +21,8 @@ import (
 // transaction-local. Its one argument is the venue id.
 const SetVenue = "SELECT set_config('posd.venue', $1, true)"
 
-// SetSystem lets a transaction see every venue. Only components that work
-// across venues by design use it; request handling never does.
-const SetSystem = "SELECT set_config('posd.scope', 'system', true)"
+// setSystem lets a transaction see every venue.
+const setSystem = "SELECT set_config('posd.scope', 'system', true)"
 
 // SystemSession is SetSystem for a whole session (the relay's connection).
 const SystemSession = "SELECT set_config('posd.scope', 'system', false)"
@@ -39,7 +41,7 @@ func Venue(pool *pgxpool.Pool, venue string) DB {
 }
 
 // System is the DB for statements across venues.
-func System(pool *pgxpool.Pool) DB { return DB{pool: pool, first: SetSystem} }
+func System(pool *pgxpool.Pool) DB { return DB{pool: pool, first: setSystem} }
 
 func (d DB) send(ctx context.Context, sql string, args []any) pgx.BatchResults {
 	b := &pgx.Batch{}

@@ -1,10 +1,12 @@
-package store
+package store_test
 
 import (
 	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/posd/posd/internal/store"
 
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
@@ -23,8 +25,8 @@ func BenchmarkPatch(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			db := pgtest.NewDB(b)
-			s := New(db.Pool)
-			s.unchained = !chained
+			s := store.New(db.Pool)
+			s.SetUnchained(!chained)
 			ctx := context.Background()
 			var tables atomic.Int64
 			b.SetParallelism(4) // 4 × GOMAXPROCS writers: 8 on a 2-core machine
@@ -48,7 +50,7 @@ func BenchmarkPatch(b *testing.B) {
 						id := cur.Lines[0].ID
 						ops = []order.Op{{Op: order.OpRemoveItem, LineID: &id}}
 					}
-					next, _, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &v, Ops: ops}, alice)
+					next, _, err := s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &v, Ops: ops}, alice)
 					if err != nil {
 						b.Error(err)
 						return

@@ -39,9 +39,10 @@ var (
 	errRolledBack = errors.New("store: transaction rolled back at COMMIT")
 )
 
-// sender is what a transaction runs on: the pool, or one connection (the
-// table owner's, for seeding).
-type sender interface {
+// Conn is what a transaction runs on: posd's pool, or for device
+// administration and seeding the table owner's connection or pool
+// (*pgx.Conn and *pgxpool.Pool are both one).
+type Conn interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
@@ -68,6 +69,15 @@ func readBatch(venue string) *batch {
 	return b
 }
 
+// snapshotBatch begins a read-only repeatable-read transaction scoped to
+// venue, so every query it makes sees the same snapshot.
+func snapshotBatch(venue string) *batch {
+	b := &batch{}
+	b.b.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	b.b.Queue(setVenue, venue)
+	return b
+}
+
 // systemBatch begins a transaction that sees every venue.
 func systemBatch() *batch {
 	b := &batch{}
@@ -86,7 +96,7 @@ func (b *batch) raw(sql string) { b.b.Queue(sql) }
 // statement whose effect the rest depends on, so that a transaction that
 // should not commit fails inside the pipeline (a callback's error alone
 // does not stop Postgres from running the statements after it).
-func (b *batch) commit(ctx context.Context, db sender) error {
+func (b *batch) commit(ctx context.Context, db Conn) error {
 	b.b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
 			return errRolledBack
@@ -103,7 +113,7 @@ func (b *batch) commit(ctx context.Context, db sender) error {
 // open sends the batch and returns the transaction it began, open for
 // ordinary use; the caller ends it (end rolls back whatever is not
 // committed).
-func (b *batch) open(ctx context.Context, db sender) (pgx.Tx, error) {
+func (b *batch) open(ctx context.Context, db Conn) (pgx.Tx, error) {
 	br := db.SendBatch(ctx, &b.b)
 	tx := br.Tx()
 	if err := br.Close(); err != nil {
@@ -120,7 +130,7 @@ func (b *batch) sendIn(ctx context.Context, tx pgx.Tx) error {
 
 // inTx runs first's round trip, then f in the transaction it began, and
 // commits if f succeeds.
-func inTx(ctx context.Context, db sender, first *batch, f func(tx pgx.Tx) error) error {
+func inTx(ctx context.Context, db Conn, first *batch, f func(tx pgx.Tx) error) error {
 	tx, err := first.open(ctx, db)
 	if err != nil {
 		return err
@@ -182,12 +192,17 @@ func queueExec(b *batch, call func(dbsqlc.DBTX) error) error {
 // readOne runs one sqlc read for venue in its own read-only transaction,
 // one round trip, and returns what it decodes.
 func readOne[T any](ctx context.Context, s *Store, venue string, call func(dbsqlc.DBTX) (T, error)) (T, error) {
+	return runOne(ctx, s.pool, readBatch(venue), call)
+}
+
+// runOne runs the transaction b begins with the one statement call makes,
+// in one round trip, and returns what it decodes.
+func runOne[T any](ctx context.Context, db Conn, b *batch, call func(dbsqlc.DBTX) (T, error)) (T, error) {
 	var out T
-	b := readBatch(venue)
 	if err := queue(b, call, func(v T) error { out = v; return nil }); err != nil {
 		return out, err
 	}
-	return out, b.commit(ctx, s.pool)
+	return out, b.commit(ctx, db)
 }
 
 type statementKind int
