@@ -17,7 +17,10 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-var alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+var (
+	alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+	bob   = order.Actor{Device: "waiter-2", Staff: "Bob", Role: order.RoleWaiter}
+)
 
 func one(v int) *int { return &v }
 
