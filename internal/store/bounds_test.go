@@ -73,13 +73,25 @@ func TestSchemaRefusesOverflow(t *testing.T) {
 	require.Equal(t, "sku", verr.Problems[0].Field)
 }
 
-// TestBoundConstraintsExist: every constraint name the store reacts to is in
-// the migrated schema.
-func TestBoundConstraintsExist(t *testing.T) {
+// TestConstraintNamesExist: every schema object whose violation the store
+// translates is in the migrated schema, in the catalog it belongs to (a
+// unique index, a constraint or a trigger), and every bound the store maps
+// to a field is among them.
+func TestConstraintNamesExist(t *testing.T) {
 	db := pgtest.NewDB(t)
+	queries := map[string]string{
+		"index":      `SELECT count(*) FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1 AND i.indisunique`,
+		"constraint": `SELECT count(*) FROM pg_constraint WHERE conname = $1`,
+		"trigger":    `SELECT count(*) FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal`,
+	}
+	require.Len(t, store.ConstraintCatalogs, 10)
+	for name, catalog := range store.ConstraintCatalogs {
+		q, ok := queries[catalog]
+		require.True(t, ok, "catalog %s of %s", catalog, name)
+		require.EqualValues(t, 1, db.Count(t, q, name), "%s %s", catalog, name)
+	}
 	for name := range store.BoundFields {
-		n := db.Count(t, `SELECT (SELECT count(*) FROM pg_constraint WHERE conname = $1) + (SELECT count(*) FROM pg_trigger WHERE tgname = $1)`, name)
-		require.EqualValues(t, 1, n, "constraint %s", name)
+		require.Contains(t, store.ConstraintCatalogs, name)
 	}
 }
 

@@ -34,6 +34,21 @@ const (
 	ConstraintLinesPerOrder = "order_lines_per_order"
 )
 
+// constraintCatalogs says where each name above lives: a unique index in
+// pg_class, a constraint in pg_constraint, a trigger in pg_trigger.
+var constraintCatalogs = map[string]string{
+	ConstraintOneOpenPerTable:  "index",
+	ConstraintDeviceName:       "index",
+	ConstraintLineID:           "constraint",
+	ConstraintOrderTable:       "constraint",
+	ConstraintDeviceVenue:      "constraint",
+	ConstraintLinePrice:        "constraint",
+	ConstraintPaymentAmount:    "constraint",
+	ConstraintPaymentTip:       "constraint",
+	ConstraintPaymentsPerOrder: "constraint",
+	ConstraintLinesPerOrder:    "trigger",
+}
+
 // Messages ClaimIdempotency raises (P0001) when a keyed change must not run.
 const (
 	msgKeyInFlight = "idempotency-in-flight"

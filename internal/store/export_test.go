@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/posd/posd/internal/device"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )
@@ -15,6 +16,14 @@ import (
 
 // ErrStale is errStale.
 var ErrStale = errStale
+
+// ConstraintCatalogs is constraintCatalogs.
+var ConstraintCatalogs = constraintCatalogs
+
+// TranslateAdmin is translate for device administration adding spec.
+func TranslateAdmin(err error, spec *device.Spec) error {
+	return translate(err, errContext{device: spec, admin: true})
+}
 
 // BoundFields is boundFields.
 var BoundFields = boundFields
