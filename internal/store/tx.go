@@ -69,15 +69,6 @@ func readBatch(venue string) *batch {
 	return b
 }
 
-// snapshotBatch begins a read-only repeatable-read transaction scoped to
-// venue, so every query it makes sees the same snapshot.
-func snapshotBatch(venue string) *batch {
-	b := &batch{}
-	b.b.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	b.b.Queue(setVenue, venue)
-	return b
-}
-
 // systemBatch begins a transaction that sees every venue.
 func systemBatch() *batch {
 	b := &batch{}
