@@ -17,7 +17,9 @@ import (
 // seeding), to the whole system. A transaction starts as a batch: BEGIN, the
 // transaction-local scope setting and the statements queued on it reach
 // Postgres in one round trip, and either COMMIT goes with them (commit) or
-// the transaction is left open for ordinary use (open, inTx).
+// the transaction is left open for ordinary use (open, inTx). A read of one
+// statement needs neither: it runs in the implicit transaction of its
+// pipeline, the setting and the statement alone (readBatch).
 
 // Scope settings; each is transaction-local.
 const (
@@ -51,6 +53,9 @@ type Conn interface {
 // queueExec, each with a callback that decodes its real result.
 type batch struct {
 	b pgx.Batch
+	// implicit: no BEGIN and no COMMIT; the pipeline's statements are one
+	// implicit transaction.
+	implicit bool
 }
 
 // venueBatch begins a transaction scoped to venue.
@@ -61,10 +66,11 @@ func venueBatch(venue string) *batch {
 	return b
 }
 
-// readBatch begins a read-only transaction scoped to venue.
+// readBatch is a read scoped to venue in the implicit transaction of its
+// pipeline: the same round trip as venueBatch's without the BEGIN and
+// COMMIT statements, which every read of the PATCH path would pay.
 func readBatch(venue string) *batch {
-	b := &batch{}
-	b.b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	b := &batch{implicit: true}
 	b.b.Queue(setVenue, venue)
 	return b
 }
@@ -88,6 +94,9 @@ func (b *batch) raw(sql string) { b.b.Queue(sql) }
 // should not commit fails inside the pipeline (a callback's error alone
 // does not stop Postgres from running the statements after it).
 func (b *batch) commit(ctx context.Context, db Conn) error {
+	if b.implicit {
+		return db.SendBatch(ctx, &b.b).Close()
+	}
 	b.b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
 			return errRolledBack
@@ -105,6 +114,9 @@ func (b *batch) commit(ctx context.Context, db Conn) error {
 // ordinary use; the caller ends it (end rolls back whatever is not
 // committed).
 func (b *batch) open(ctx context.Context, db Conn) (pgx.Tx, error) {
+	if b.implicit {
+		return nil, errors.New("store: a read batch begins no transaction to open")
+	}
 	br := db.SendBatch(ctx, &b.b)
 	tx := br.Tx()
 	if err := br.Close(); err != nil {
@@ -180,8 +192,8 @@ func queueExec(b *batch, call func(dbsqlc.DBTX) error) error {
 	return queue(b, func(db dbsqlc.DBTX) (struct{}, error) { return struct{}{}, call(db) }, nil)
 }
 
-// readOne runs one sqlc read for venue in its own read-only transaction,
-// one round trip, and returns what it decodes.
+// readOne runs one sqlc read for venue in one round trip and returns what
+// it decodes.
 func readOne[T any](ctx context.Context, s *Store, venue string, call func(dbsqlc.DBTX) (T, error)) (T, error) {
 	return runOne(ctx, s.pool, readBatch(venue), call)
 }
