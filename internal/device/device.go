@@ -44,17 +44,17 @@ var (
 	ErrNotFound = errors.New("no such device")
 	// ErrNotOwner means the connection's role may not change devices: posd's
 	// own role can only read them, so a compromised server cannot mint tokens.
-	ErrNotOwner = errors.New("this database role may not change devices; use the table owner's DATABASE_URL (the one posd migrate runs with)")
+	ErrNotOwner = errors.New("this database role may not change devices")
 )
 
 // InvalidError is a device definition that breaks a rule; Field names the
-// flag it came from.
+// field (the CLI's flag of that name).
 type InvalidError struct {
 	Field  string
 	Detail string
 }
 
-func (e *InvalidError) Error() string { return "--" + e.Field + " " + e.Detail }
+func (e *InvalidError) Error() string { return e.Field + " " + e.Detail }
 
 // DuplicateError is an add whose name an active device of the venue already
 // has. posd never replaces a device silently.
@@ -63,8 +63,7 @@ type DuplicateError struct {
 }
 
 func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("venue %s already has an active device named %q; revoke it first with "+
-		"\"posd device revoke --venue %s --name %s\", or choose another name", e.Venue, e.Name, e.Venue, e.Name)
+	return fmt.Sprintf("venue %s already has an active device named %q", e.Venue, e.Name)
 }
 
 // AlreadyRevokedError is a revoke of a device that is no longer active.

@@ -92,7 +92,7 @@ func RevokeDevice(ctx context.Context, db Conn, venue, name string) (device.Devi
 	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return device.Device{}, fmt.Errorf("%w named %q in venue %s (posd device list --venue %s shows them)", device.ErrNotFound, name, venue, venue)
+		return device.Device{}, fmt.Errorf("%w named %q in venue %s", device.ErrNotFound, name, venue)
 	case err != nil:
 		return device.Device{}, adminError("look up device", err, nil)
 	case last.RevokedAt != nil:
