@@ -267,7 +267,7 @@ func serveStack(ctx context.Context, log zerolog.Logger, sc stack) error {
 	srv := httpapi.New(httpapi.Config{
 		Store:          st,
 		KDS:            kds.NewGateway(js, st.OpenTickets, 15*time.Second),
-		Auth:           auth.NewAuthenticator(pool),
+		Auth:           auth.NewAuthenticator(st),
 		Metrics:        m,
 		Log:            log,
 		Version:        buildVersion(),

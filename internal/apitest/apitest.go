@@ -142,7 +142,7 @@ func Start(t testing.TB, opts ...Options) *Stack {
 		verify.Stream, verify.StreamGrace = audit.JetStreamOf(s.JS), o.StreamGrace
 	}
 	srv := httpapi.New(httpapi.Config{
-		Store: s.Store, Auth: auth.NewAuthenticator(pool), Metrics: s.Metrics,
+		Store: s.Store, Auth: auth.NewAuthenticator(s.Store), Metrics: s.Metrics,
 		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
 		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		StreamAuthCheck: o.StreamAuthCheck,

@@ -51,6 +51,7 @@ import (
 	kitchenpkg "github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/store"
 )
 
 // ktTicket is a kitchen ticket as the API and the kitchen messages carry it.
@@ -858,7 +859,7 @@ func ktStreamFixture(t *testing.T, o apitest.Options) fixture {
 // ktAddKitchen adds a kitchen device to venue and returns its token.
 func ktAddKitchen(t *testing.T, f fixture, venue, name string) string {
 	t.Helper()
-	_, token, err := device.Add(context.Background(), f.DB.Admin, device.Spec{Venue: venue, Name: name, Role: order.RoleKitchen, Staff: name})
+	_, token, err := store.AddDevice(context.Background(), f.DB.Admin, device.Spec{Venue: venue, Name: name, Role: order.RoleKitchen, Staff: name})
 	require.NoError(t, err)
 	return token
 }
@@ -1143,7 +1144,7 @@ func TestKitchenStreamRevokedDevice(t *testing.T) {
 	token := ktAddKitchen(t, f, "demo", "pass-3")
 	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + token})
 	c.quiet(t)
-	_, err := device.Revoke(context.Background(), f.DB.Admin, "demo", "pass-3")
+	_, err := store.RevokeDevice(context.Background(), f.DB.Admin, "demo", "pass-3")
 	require.NoError(t, err)
 	revoked := time.Now()
 	time.Sleep(httpapi.DefaultStreamLimits.AuthFresh)

@@ -19,6 +19,7 @@ import (
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/device"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store"
 )
 
 // The roles column of DESIGN.md section 4, in its own words.
@@ -316,12 +317,12 @@ func TestRoleMatrix(t *testing.T) {
 	// A manager revoked before the test (so its 401 is not about its role),
 	// and a manager of demo2 (so every route has an allowed caller from
 	// another venue).
-	_, revoked, err := device.Add(ctx, f.DB.Admin, device.Spec{Venue: "demo", Name: "old-manager", Role: order.RoleManager})
+	_, revoked, err := store.AddDevice(ctx, f.DB.Admin, device.Spec{Venue: "demo", Name: "old-manager", Role: order.RoleManager})
 	require.NoError(t, err)
 	require.Equal(t, 200, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: revoked}).Status)
-	_, err = device.Revoke(ctx, f.DB.Admin, "demo", "old-manager")
+	_, err = store.RevokeDevice(ctx, f.DB.Admin, "demo", "old-manager")
 	require.NoError(t, err)
-	_, demo2Manager, err := device.Add(ctx, f.DB.Admin, device.Spec{Venue: "demo2", Name: "manager", Role: order.RoleManager, Staff: "Yann"})
+	_, demo2Manager, err := store.AddDevice(ctx, f.DB.Admin, device.Spec{Venue: "demo2", Name: "manager", Role: order.RoleManager, Staff: "Yann"})
 	require.NoError(t, err)
 
 	principals := []rmPrincipal{

@@ -23,7 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/outbox/internal/relaydb"
 	"github.com/posd/posd/internal/pgscope"
 )
 
@@ -132,7 +132,7 @@ type Relay struct {
 	connCfg *pgx.ConnConfig
 	js      jetstream.JetStream
 	o       Options
-	q       *dbsqlc.Queries
+	q       *relaydb.Queries
 	wake    chan struct{}
 }
 
@@ -164,7 +164,7 @@ func New(connCfg *pgx.ConnConfig, js jetstream.JetStream, o Options) *Relay {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	return &Relay{connCfg: connCfg, js: js, o: o, q: dbsqlc.New(), wake: make(chan struct{}, 1)}
+	return &Relay{connCfg: connCfg, js: js, o: o, q: relaydb.New(), wake: make(chan struct{}, 1)}
 }
 
 // errCrash marks an AfterPublish failure: Run returns instead of retrying.
@@ -315,7 +315,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 	txid, id := cur.Txid, cur.ID
 	var lastPrune time.Time
 	for ctx.Err() == nil {
-		rows, err := r.q.OutboxBatch(ctx, conn, dbsqlc.OutboxBatchParams{AfterTxid: txid, AfterID: id, BatchSize: int32(r.o.BatchSize)})
+		rows, err := r.q.OutboxBatch(ctx, conn, relaydb.OutboxBatchParams{AfterTxid: txid, AfterID: id, BatchSize: int32(r.o.BatchSize)})
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
@@ -339,7 +339,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 			}
 		}
 		if time.Since(lastPrune) > pruneEvery {
-			if n, err := r.q.PruneOutbox(ctx, conn, dbsqlc.PruneOutboxParams{Name: cursorName, Before: time.Now().Add(-r.o.Retention)}); err != nil {
+			if n, err := r.q.PruneOutbox(ctx, conn, relaydb.PruneOutboxParams{Name: cursorName, Before: time.Now().Add(-r.o.Retention)}); err != nil {
 				r.o.Log.Warn().Err(err).Msg("prune outbox")
 			} else if n > 0 {
 				r.o.Log.Debug().Int64("rows", n).Msg("pruned published outbox rows")
@@ -359,7 +359,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 // after them go on). On a failure that may pass (NATS unreachable, a
 // timeout) it stops there and the rest are published again on the next
 // attempt (JetStream drops the replays of any that did arrive).
-func (r *Relay) publish(ctx context.Context, rows []dbsqlc.OutboxBatchRow) (settled int, dead map[int]error, err error) {
+func (r *Relay) publish(ctx context.Context, rows []relaydb.OutboxBatchRow) (settled int, dead map[int]error, err error) {
 	type sent struct {
 		f   jetstream.PubAckFuture
 		err error // refused for good before it was sent
@@ -454,9 +454,9 @@ func invalidSubject(subject string) error {
 // advance sets aside the rows NATS refused for good and moves the cursor to
 // last, in one transaction: a row leaves the relay's path only once its copy
 // and error are stored. Each set-aside row is logged and counted.
-func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []dbsqlc.OutboxBatchRow, dead map[int]error, last dbsqlc.OutboxBatchRow) error {
-	save := func(db dbsqlc.DBTX) error {
-		if _, err := r.q.SaveOutboxCursor(ctx, db, dbsqlc.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
+func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []relaydb.OutboxBatchRow, dead map[int]error, last relaydb.OutboxBatchRow) error {
+	save := func(db relaydb.DBTX) error {
+		if _, err := r.q.SaveOutboxCursor(ctx, db, relaydb.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
 			return fmt.Errorf("save cursor: %w", err)
 		}
 		return nil
@@ -466,7 +466,7 @@ func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []dbsqlc.Outbo
 		return save(conn)
 	}
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var p dbsqlc.SetAsideOutboxParams
+		var p relaydb.SetAsideOutboxParams
 		for i, err := range dead {
 			p.Ids = append(p.Ids, rows[i].ID)
 			p.Errors = append(p.Errors, err.Error())

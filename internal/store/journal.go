@@ -14,7 +14,6 @@ import (
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
 	"github.com/posd/posd/internal/outbox"
-	"github.com/posd/posd/internal/pgscope"
 )
 
 // This file holds the journal's queries (db/queries/audit.sql) behind the
@@ -53,7 +52,7 @@ const sealLockKey = int64(0x706f73640002)
 
 // Venues lists every venue (audit.SealStore).
 func (s *Store) Venues(ctx context.Context) ([]string, error) {
-	return s.q.ListVenues(ctx, pgscope.System(s.pool))
+	return runOne(ctx, s.pool, systemBatch(), func(db dbsqlc.DBTX) ([]string, error) { return s.q.ListVenues(ctx, db) })
 }
 
 // SealTx runs f in a transaction scoped to venue when this process can take
@@ -69,15 +68,9 @@ func (s *Store) SealTx(ctx context.Context, venue string, f func(audit.SealJourn
 }
 
 // journalTx runs f in a transaction with opts whose queries see venue's
-// rows. (The journal's own helper until the store has one venue-scoped
-// transaction path.)
+// rows; BEGIN and the venue setting take one round trip.
 func journalTx(ctx context.Context, s *Store, venue string, opts pgx.TxOptions, f func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgscope.SetVenue, venue); err != nil {
-			return err
-		}
-		return f(tx)
-	})
+	return inTx(ctx, s.pool, venueTxBatch(venue, opts), f)
 }
 
 // VenueExists reports whether venue exists.
@@ -138,7 +131,7 @@ func (j Journal) OrdersPage(ctx context.Context, venue string, after uuid.UUID, 
 	}
 	out := make([]order.Order, len(rows))
 	for i, r := range rows {
-		if out[i], err = orderrow.FromRow(r); err != nil {
+		if out[i], err = orderrow.FromRow(orderrow.Row(r)); err != nil {
 			return nil, err
 		}
 	}

@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
 )
@@ -52,14 +53,14 @@ func BenchmarkJournal(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			db := pgtest.NewDurableDB(b)
-			s := New(db.Pool)
+			s := store.New(db.Pool)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			orders := make([]order.Order, journalWriters)
 			if on {
 				s.SignEvents(key)
 			} else {
-				s.unchained = true
+				s.SetUnchained(true)
 			}
 			for i := range orders {
 				o, err := s.Open(ctx, "demo", fmt.Sprintf("T%d", i+1), 2, alice, nil)
@@ -96,7 +97,7 @@ func BenchmarkJournal(b *testing.B) {
 							id := o.Lines[0].ID
 							ops = []order.Op{{Op: order.OpRemoveItem, LineID: &id}}
 						}
-						next, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version, Ops: ops}, alice)
+						next, changed, err := s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: ops}, alice)
 						if err != nil || !changed {
 							b.Errorf("patch %s at version %d: changed %v, %v", o.Table, o.Version, changed, err)
 							return

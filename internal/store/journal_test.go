@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgscope"
@@ -30,7 +31,7 @@ import (
 func TestOutOfTheAppRolesReach(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
-	s := New(db.Pool)
+	s := store.New(db.Pool)
 	key, err := audit.NewSealKey()
 	require.NoError(t, err)
 	s.SignEvents(key)
@@ -38,7 +39,7 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 	for _, table := range []string{"T1", "T2"} {
 		o, err := s.Open(ctx, "demo", table, 2, alice, nil)
 		require.NoError(t, err)
-		_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version,
+		_, changed, err := s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version,
 			Ops: []order.Op{{Op: order.OpAddItem, SKU: "steak"}, {Op: order.OpSend}}}, alice)
 		require.NoError(t, err)
 		require.True(t, changed)
@@ -55,7 +56,7 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 		require.ErrorAs(t, err, &pe)
 		return pe
 	}
-	q := s.q
+	q := dbsqlc.New()
 	rows := db.Count(t, "SELECT count(*) FROM outbox")
 	require.NotZero(t, rows)
 
@@ -118,20 +119,20 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 func TestJournalPages(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
-	s := New(db.Pool)
+	s := store.New(db.Pool)
 	ctx := context.Background()
 	var ids []uuid.UUID
 	for _, table := range []string{"T1", "T2", "T3"} {
 		o, err := s.Open(ctx, "demo", table, 2, alice, nil)
 		require.NoError(t, err)
 		ids = append(ids, o.ID)
-		_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version,
+		_, changed, err := s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version,
 			Ops: []order.Op{{Op: order.OpAddItem, SKU: "steak"}, {Op: order.OpSend}}}, alice)
 		require.NoError(t, err)
 		require.True(t, changed)
 	}
-	require.NoError(t, journalTx(ctx, s, "demo", pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		j := JournalOn(tx)
+	require.NoError(t, s.InVenue(ctx, "demo", func(tx pgx.Tx) error {
+		j := store.JournalOn(tx)
 		var got []uuid.UUID
 		for after := uuid.Nil; ; {
 			page, err := j.OrdersPage(ctx, "demo", after, 2)
@@ -176,7 +177,7 @@ func TestJournalPages(t *testing.T) {
 func TestSealTxOneAtATime(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
-	s := New(db.Pool)
+	s := store.New(db.Pool)
 	ctx := context.Background()
 	holding, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
