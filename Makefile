@@ -47,7 +47,7 @@ $(SQLC):
 	go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 
 .PHONY: generate
-generate: $(SQLC) ## Regenerate internal/dbsqlc from db/queries and db/schema
+generate: $(SQLC) ## Regenerate internal/store/internal/dbsqlc from db/queries and db/schema
 	$(SQLC) generate
 
 .PHONY: verify-generated

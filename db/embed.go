@@ -1,5 +1,5 @@
 // Package db holds posd's SQL: the migrations in schema/ (also sqlc's schema)
-// and the queries in queries/ that sqlc turns into internal/dbsqlc (the
+// and the queries in queries/ that sqlc turns into internal/store/internal/dbsqlc (the
 // store's) and, from queries/relay/, internal/outbox/internal/relaydb.
 package db
 

@@ -29,7 +29,7 @@ const repoRoot = "../.."
 
 // TestMigratedSchemaMatchesSqlcSchema migrates an empty database with goose
 // (migrate.Up, the embedded files, exactly as "posd migrate" does) and
-// applies the schema sqlc generates internal/dbsqlc from (the schema path of
+// applies the schema sqlc generates internal/store/internal/dbsqlc from (the schema path of
 // sqlc.yaml, read the way sqlc reads it) to a second empty database, then
 // compares the two catalogs: relations, columns with their types, defaults
 // and order, constraints, indexes, triggers, functions, views, policies,

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"

@@ -14,7 +14,7 @@ import (
 
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/store"
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgscope"
 	"github.com/posd/posd/internal/pgtest"

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 )
 

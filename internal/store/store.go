@@ -1,5 +1,5 @@
 // Package store keeps orders in Postgres and is the only package that runs
-// posd's generated SQL (internal/dbsqlc). Every accepted change is one
+// posd's generated SQL (internal/store/internal/dbsqlc). Every accepted change is one
 // versioned UPDATE of the order row plus its line and payment rows and exactly
 // one order_events row, in one transaction; a write computed from a version
 // that is no longer current changes nothing and comes back as a conflict.
@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )

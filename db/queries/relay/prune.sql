@@ -1,5 +1,5 @@
--- PruneOutbox is the relay's; the store's target lists this file too while
--- internal/audit's tests still call it through internal/dbsqlc.
+-- PruneOutbox is the relay's; the store's target lists this file too, for
+-- the store's test of what posd's role may do to the outbox.
 
 -- PruneOutbox deletes published rows written before @before. The app role
 -- cannot DELETE from the outbox itself (db/schema/0001_baseline.sql).

@@ -20,8 +20,8 @@ type PruneOutboxParams struct {
 	Before time.Time
 }
 
-// PruneOutbox is the relay's; the store's target lists this file too while
-// internal/audit's tests still call it through internal/dbsqlc.
+// PruneOutbox is the relay's; the store's target lists this file too, for
+// the store's test of what posd's role may do to the outbox.
 // PruneOutbox deletes published rows written before @before. The app role
 // cannot DELETE from the outbox itself (db/schema/0001_baseline.sql).
 func (q *Queries) PruneOutbox(ctx context.Context, db DBTX, arg PruneOutboxParams) (int64, error) {
