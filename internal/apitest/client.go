@@ -141,11 +141,16 @@ type EventPage struct {
 	Next   *string       `json:"next"`
 }
 
-// Events reads the events of an order after version (and the query extra,
-// e.g. "&limit=2") and requires 200.
+// Events reads the events of an order after version (0 and no extra: no
+// query at all; extra is more of the query, e.g. "&limit=2") and requires
+// 200.
 func (c *Client) Events(id uuid.UUID, after int64, extra ...string) EventPage {
 	c.t.Helper()
-	r := c.Get(fmt.Sprintf("%s/events?after_version=%d%s", OrderPath(id), after, strings.Join(extra, "")))
+	path := OrderPath(id) + "/events"
+	if after > 0 || len(extra) > 0 {
+		path += fmt.Sprintf("?after_version=%d%s", after, strings.Join(extra, ""))
+	}
+	r := c.Get(path)
 	require.Equal(c.t, 200, r.Status, "events of %s: %s", id, r.Body)
 	var p EventPage
 	r.JSON(c.t, &p)
