@@ -197,7 +197,8 @@ func (c *Client) Menu() []order.MenuItem {
 	return body.Items
 }
 
-// Tickets lists a station's open tickets and requires 200.
+// Tickets lists a station's open tickets and requires 200 and a list
+// (never null).
 func (c *Client) Tickets(station string) []kitchen.Ticket {
 	c.t.Helper()
 	r := c.Get("/v1/kitchen/tickets?station=" + url.QueryEscape(station))
@@ -206,6 +207,7 @@ func (c *Client) Tickets(station string) []kitchen.Ticket {
 		Tickets []kitchen.Ticket `json:"tickets"`
 	}
 	r.JSON(c.t, &body)
+	require.NotNil(c.t, body.Tickets, "tickets is a list, never null: %s", r.Body)
 	return body.Tickets
 }
 
