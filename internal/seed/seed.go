@@ -25,14 +25,14 @@ type DemoDevice struct {
 
 // DemoDevices are the tokens printed at start-up by posd dev.
 var DemoDevices = []DemoDevice{
-	{"demo", "waiter-1", "Alice", order.RoleWaiter, "demo-waiter-1"},
-	{"demo", "waiter-2", "Bruno", order.RoleWaiter, "demo-waiter-2"},
-	{"demo", "waiter-3", "Chloe", order.RoleWaiter, "demo-waiter-3"},
-	{"demo", "waiter-4", "Dmitri", order.RoleWaiter, "demo-waiter-4"},
-	{"demo", "manager", "Maria", order.RoleManager, "demo-manager"},
-	{"demo", "kitchen", "Kitchen", order.RoleKitchen, "demo-kitchen"},
-	{"demo", "auditor", "Olga", order.RoleAuditor, "demo-auditor"},
-	{"demo2", "waiter", "Zoe", order.RoleWaiter, "demo2-waiter"},
+	{"demo", "waiter-1", "Alice", order.RoleWaiter, TokenWaiter1},
+	{"demo", "waiter-2", "Bruno", order.RoleWaiter, TokenWaiter2},
+	{"demo", "waiter-3", "Chloe", order.RoleWaiter, TokenWaiter3},
+	{"demo", "waiter-4", "Dmitri", order.RoleWaiter, TokenWaiter4},
+	{"demo", "manager", "Maria", order.RoleManager, TokenManager},
+	{"demo", "kitchen", "Kitchen", order.RoleKitchen, TokenKitchen},
+	{"demo", "auditor", "Olga", order.RoleAuditor, TokenAuditor},
+	{"demo2", "waiter", "Zoe", order.RoleWaiter, TokenDemo2Waiter},
 }
 
 // DemoMenu is the menu of both demo venues (prices in cents).
