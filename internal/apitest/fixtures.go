@@ -12,9 +12,9 @@ import (
 
 	"github.com/posd/posd/internal/device"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/seed"
+	"github.com/posd/posd/internal/store"
 )
 
 // Polling bounds: every test that waits for something asynchronous uses

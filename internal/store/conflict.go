@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // MaxConflictChanges and MaxConflictChangesBytes bound the changes a

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/posd/posd/internal/auth"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/device"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // Device administration runs on the table owner's connection (db): posd's

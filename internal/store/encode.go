@@ -6,10 +6,10 @@ import (
 	"fmt"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // chain encodes ev's ops once (the stored text is what the hash covers),

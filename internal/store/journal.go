@@ -10,10 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
 	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // This file holds the journal's queries (db/queries/audit.sql) behind the

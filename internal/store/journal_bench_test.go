@@ -11,9 +11,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/store"
 )
 
 // journalWriters is how many clients write at once in BenchmarkJournal,

@@ -13,11 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgscope"
 	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/store"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // (Moved from internal/audit with the journal's queries: it runs the

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // menuTTL is how long a venue's menu is served from memory. A price or item

@@ -7,9 +7,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/orderrow"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // Table is a dining table and the order open on it, if any.

@@ -21,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // Store reads and writes orders of any venue; every method is scoped to the

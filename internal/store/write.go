@@ -8,9 +8,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // maxForceAttempts bounds how often a forced write re-reads the order when
