@@ -44,7 +44,9 @@ func (r binRunner) Run() int {
 	}
 	defer os.RemoveAll(dir)
 	posdBin = filepath.Join(dir, "posd")
-	if out, err := exec.Command("go", "build", "-o", posdBin, ".").CombinedOutput(); err != nil {
+	// -race: the signal, crash and dev tests run this binary, and a data
+	// race in it must fail them as it fails the in-process tests.
+	if out, err := exec.Command("go", "build", "-race", "-o", posdBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build posd: %v\n%s", err, out)
 		return 1
 	}
@@ -226,26 +228,36 @@ func TestDevLifecycle(t *testing.T) {
 
 func TestHelpIsTrue(t *testing.T) {
 	for _, cmd := range []string{"dev", "serve", "migrate", "seed", "version"} {
-		out, err := exec.Command(posdBin, cmd, "--help").CombinedOutput()
+		out, err := posdCombined(cmd, "--help")
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "Usage: posd "+cmd)
 	}
-	out, _ := exec.Command(posdBin, "dev", "--help").CombinedOutput()
+	out, _ := posdCombined("dev", "--help")
 	for _, flag := range []string{"-addr", "-data-dir", "-nats-port", "-pg-port", "POSD_ADDR", "POSD_DATA_DIR", "POSD_NATS_PORT", "POSD_PG_PORT"} {
 		require.Contains(t, string(out), flag)
 	}
-	out, _ = exec.Command(posdBin, "serve", "--help").CombinedOutput()
+	out, _ = posdCombined("serve", "--help")
 	require.Contains(t, string(out), "DATABASE_URL")
 	require.Contains(t, string(out), "NATS_URL")
 	require.Contains(t, string(out), "POSD_STREAM_REPLICAS")
 
-	out, err := exec.Command(posdBin, "serve").CombinedOutput()
+	out, err := posdCombined("serve")
 	require.Error(t, err)
 	require.Contains(t, string(out), "DATABASE_URL")
-	out, err = exec.Command(posdBin, "bogus").CombinedOutput()
+	out, err = posdCombined("bogus")
 	require.Error(t, err)
 	require.Contains(t, string(out), `unknown command "bogus"`)
-	out, err = exec.Command(posdBin, "dev", "--pg-port", "0").CombinedOutput()
+	out, err = posdCombined("dev", "--pg-port", "0")
 	require.Error(t, err)
 	require.Contains(t, string(out), "--pg-port")
+}
+
+// posdCombined runs posd in process with stdout and stderr together, as
+// exec's CombinedOutput does; a non-zero exit status is an error.
+func posdCombined(args ...string) ([]byte, error) {
+	var b bytes.Buffer
+	if code := runMain(context.Background(), args, &b, &b); code != 0 {
+		return b.Bytes(), fmt.Errorf("exit status %d", code)
+	}
+	return b.Bytes(), nil
 }

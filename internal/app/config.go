@@ -2,8 +2,8 @@ package app
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -157,10 +157,24 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return "--" + e.Field + " " + e.Msg }
 
+// ValidationError is every field out of range (errors.As finds each
+// *FieldError).
+type ValidationError []error
+
+func (e ValidationError) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e ValidationError) Unwrap() []error { return e }
+
 // Validate reports every field out of range, each as a *FieldError naming
-// it (joined with errors.Join), or nil.
+// it, in a ValidationError; or nil.
 func (c Config) Validate() error {
-	var errs []error
+	var errs ValidationError
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -217,7 +231,10 @@ func (c Config) Validate() error {
 			bad(n.field, "must be at least 1, got %d", n.v)
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
 }
 
 // MarshalZerologObject writes the effective configuration as log fields,

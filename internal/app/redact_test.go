@@ -31,4 +31,3 @@ func TestRedactDSNHidesPasswordsInEveryForm(t *testing.T) {
 	}
 	require.Equal(t, "(unparseable connection string)", RedactDSN("password"))
 }
-
