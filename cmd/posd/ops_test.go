@@ -38,7 +38,7 @@ func posdCmd(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, posdBin, args...)
+	cmd := exec.CommandContext(ctx, posdRaceBin, args...)
 	// Every posd serve needs a seal key; env may name another.
 	cmd.Env = append(append(os.Environ(), "POSD_SEAL_KEY_FILE="+testSealKeyFile(t)), env...)
 	out, err := cmd.CombinedOutput()
@@ -67,7 +67,7 @@ func startOpsServe(t *testing.T, env []string, args ...string) *opsServe {
 	port, err := pgcluster.FreePort()
 	require.NoError(t, err)
 	p := &opsServe{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
-	p.cmd = exec.Command(posdBin, append([]string{"serve"}, args...)...)
+	p.cmd = exec.Command(posdRaceBin, append([]string{"serve"}, args...)...)
 	p.cmd.Env = append(append(os.Environ(), "POSD_ADDR="+p.addr, "POSD_SEAL_KEY_FILE="+testSealKeyFile(t)), env...)
 	stderr, err := p.cmd.StderrPipe()
 	require.NoError(t, err)
