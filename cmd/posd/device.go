@@ -52,8 +52,8 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // security shows the connection that venue's rows only), or says that the URL
 // is missing.
 func deviceConn(ctx context.Context, url, venue string, f func(*pgx.Conn) error) error {
-	if url == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(url); err != nil {
+		return err
 	}
 	return withConn(ctx, url, func(c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, "SELECT set_config('posd.venue', $1, false)", venue); err != nil {
@@ -69,7 +69,7 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"so a lost token cannot be recovered, only revoked and replaced. A name that an\n"+
 		"active device of the venue has is refused; revoke that device first.\n"+
 		"Connect as the table owner.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofOwner)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	role := fs.String("role", "", "waiter, manager, kitchen or auditor (required)")
 	name := fs.String("name", "", "device name, unique among the venue's active devices, 1-64 characters (required)")
@@ -99,7 +99,7 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("device list", "List a venue's devices, active and revoked: name, role, staff, when each was\n"+
 		"added and revoked. Tokens are never shown (posd does not have them).", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, `print {"venue":…,"devices":[…]} as JSON`)
 	if err := fs.Parse(args); err != nil {
@@ -142,7 +142,7 @@ func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 		"request on, and an open kitchen stream of it is closed within seconds. The\n"+
 		"device stays listed as revoked; its name may be given to a new device.\n"+
 		"Connect as the table owner.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofOwner)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	name := fs.String("name", "", "name of the device to revoke (required)")
 	if err := fs.Parse(args); err != nil {

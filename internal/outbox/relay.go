@@ -24,11 +24,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/posd/posd/internal/outbox/internal/relaydb"
+	"github.com/posd/posd/internal/natscontract"
 	"github.com/posd/posd/internal/pgscope"
 )
 
-// StreamName is the JetStream stream that holds every posd message.
-const StreamName = "POS"
+// StreamName is the JetStream stream that holds every posd message (the
+// contract's, internal/natscontract).
+const StreamName = natscontract.StreamName
 
 // Stream settings. The duplicate window must outlast the relay's worst retry:
 // a message whose ack was lost is published again when NATS is back, and
@@ -60,13 +62,14 @@ const CursorName = "relay"
 // kitchen.MaxTicketLineBytes).
 const MaxMessageBytes = 512 << 10
 
-// Headers every message carries besides Nats-Msg-Id.
+// Headers every message carries besides Nats-Msg-Id (defined by the
+// contract, internal/natscontract).
 const (
-	HeaderVenue        = "Posd-Venue"
-	HeaderOrderID      = "Posd-Order-Id"
-	HeaderOrderVersion = "Posd-Order-Version"
-	HeaderType         = "Posd-Type"
-	HeaderPosition     = "Posd-Outbox-Position"
+	HeaderVenue        = natscontract.HeaderVenue
+	HeaderOrderID      = natscontract.HeaderOrderID
+	HeaderOrderVersion = natscontract.HeaderOrderVersion
+	HeaderType         = natscontract.HeaderType
+	HeaderPosition     = natscontract.HeaderPosition
 )
 
 // Metrics are the relay's instruments.
@@ -373,7 +376,7 @@ func (r *Relay) publish(ctx context.Context, rows []relaydb.OutboxBatchRow) (set
 		}
 		msg := nats.NewMsg(row.Subject)
 		msg.Data = row.Payload
-		msg.Header.Set(jetstream.MsgIDHeader, row.MsgID)
+		msg.Header.Set(natscontract.HeaderMsgID, row.MsgID)
 		msg.Header.Set(HeaderVenue, row.VenueID)
 		msg.Header.Set(HeaderOrderID, row.OrderID.String())
 		msg.Header.Set(HeaderOrderVersion, strconv.FormatInt(row.OrderVersion, 10))
