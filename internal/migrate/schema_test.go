@@ -159,14 +159,18 @@ func lastVersion(t *testing.T) int64 {
 }
 
 // sqlcSchemaFiles lists the files sqlc reads as its schema: the schema path
-// of sqlc.yaml (a file or a directory), and for a directory its *.sql files
+// of sqlc.yaml's targets (one path, shared by all) (a file or a directory), and for a directory its *.sql files
 // in name order, leaving out hidden files and *.down.sql.
 func sqlcSchemaFiles(t *testing.T) []string {
 	t.Helper()
 	cfg, err := os.ReadFile(filepath.Join(repoRoot, "sqlc.yaml"))
 	require.NoError(t, err)
 	m := regexp.MustCompile(`(?m)^\s*schema:\s*"?([^"\s]+)"?\s*$`).FindAllSubmatch(cfg, -1)
-	require.Len(t, m, 1, "sqlc.yaml: expected one scalar schema path (teach this test to read lists)")
+	require.NotEmpty(t, m, "sqlc.yaml: no scalar schema path (teach this test to read lists)")
+	// Every sqlc target (the store's, the relay's) reads the same schema.
+	for _, other := range m[1:] {
+		require.Equal(t, string(m[0][1]), string(other[1]), "sqlc.yaml: the targets read different schemas")
+	}
 	path := filepath.Join(repoRoot, string(m[0][1]))
 	fi, err := os.Stat(path)
 	require.NoError(t, err)

@@ -23,8 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/posd/posd/internal/outbox/internal/relaydb"
 	"github.com/posd/posd/internal/natscontract"
+	"github.com/posd/posd/internal/outbox/internal/relaydb"
 	"github.com/posd/posd/internal/pgscope"
 )
 
