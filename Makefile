@@ -35,7 +35,11 @@ bench: ## Benchmark PATCH on the real stack against pgbench (report also in bin/
 	go build -ldflags '$(LDFLAGS)' -o bin/posd ./cmd/posd
 	go build -o bin/posbench ./cmd/posbench
 	./bin/posbench --posd bin/posd --out bin/bench.md $(BENCH_FLAGS)
-	go test -run '^$$' -bench 'Patch' -benchtime 5s -count 3 ./internal/store/ | tee bin/bench-chain.txt
+	go test -c -o bin/store.test ./internal/store/
+	for pair in 'journal off' 'off journal' 'journal off' 'off journal' 'journal off' 'off journal' 'journal off' 'off journal'; do \
+	  for v in $$pair; do ./bin/store.test -test.run '^$$' -test.bench "Journal/^$$v$$" -test.benchtime 3s || exit 1; done; \
+	done > bin/bench-journal.txt
+	cat bin/bench-journal.txt
 
 .PHONY: sqlc
 sqlc: $(SQLC) ## Install the pinned sqlc
@@ -43,7 +47,7 @@ $(SQLC):
 	go install github.com/sqlc-dev/sqlc/cmd/sqlc@$(SQLC_VERSION)
 
 .PHONY: generate
-generate: $(SQLC) ## Regenerate internal/dbsqlc from db/queries and db/schema
+generate: $(SQLC) ## Regenerate internal/store/internal/dbsqlc from db/queries and db/schema
 	$(SQLC) generate
 
 .PHONY: verify-generated

@@ -1,5 +1,6 @@
 // Package db holds posd's SQL: the migrations in schema/ (also sqlc's schema)
-// and the queries in queries/ that sqlc turns into internal/dbsqlc.
+// and the queries in queries/ that sqlc turns into internal/store/internal/dbsqlc (the
+// store's) and, from queries/relay/, internal/outbox/internal/relaydb.
 package db
 
 import "embed"
@@ -9,3 +10,9 @@ import "embed"
 //
 //go:embed schema/*.sql
 var Schema embed.FS
+
+// Queries is the queries directory, embedded so posbench renders its
+// pgbench script from the very statements the store runs.
+//
+//go:embed queries/*.sql
+var Queries embed.FS

@@ -1,460 +1,365 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
-	"math"
+	"io/fs"
+	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posd/posd/db"
+	"github.com/posd/posd/internal/benchkit"
+	"github.com/posd/posd/internal/pgscope"
 )
 
-// pgbenchScript is the SQL one posd PATCH runs, statement for statement, in
-// the same order and the same round trips, as a pgbench custom script. For a
-// PATCH posd looks up the bearer token (auth.Authenticate, no cache) and reads
-// the order with its lines and payments (store.Get: GetOrderFull). Since the
-// write guard (posd_assert, db/schema/0005_write_guard.sql) it takes the menu
-// entries of added SKUs from an in-memory cache (store.menu, 5 s), and sends
-// BEGIN, the versioned UPDATE, the assertion that the UPDATE happened
-// (AssertOrderHead), the event INSERT, the outbox INSERT, the line INSERT or
-// DELETE, and COMMIT as one pipeline: one round trip (batchDB.commit). Before
-// it, posd read the menu entries (GetMenuItems, add_item only) and sent BEGIN,
-// the batch and COMMIT in three round trips; the script follows the schema it
-// runs on (see schemaFeatures).
-//
-// Like the posd clients, each pgbench client owns one order (picked by
-// :client_id) that starts with {{LINES}} lines at version {{LINES}}+1 and
-// alternates: remove the oldest line, add a line. The UPDATE checks the
-// version read just before, exactly as posd's does. Lines, events and outbox
-// rows have the columns and sizes posd writes. Because \gset is not allowed in
-// a pipeline, the new line's id is built from a pgbench random number and the
-// removed line is found by a subquery on the (venue, order, position) index.
-//
-// The outbox rows go to outbox_bench, a copy of posd's outbox table (same
-// columns, defaults, identity and indexes), so that posd's relay, which is
-// still running during the pgbench runs, does not publish them. The script
-// follows the schema it runs on (see schemaFeatures): the orders_full view,
-// the audit chain's hash columns, json or jsonb ops, the outbox, the write
-// guard, row-level security (posd pipelines a transaction-local set_config
-// before each read and after BEGIN; the script does the same except before
-// the order read, which \gset keeps out of a pipeline: pgbench's sessions
-// start with posd.venue set instead).
-const pgbenchScript = `-- posbench: the SQL of one posd PATCH (add_item or remove_item), see docs/BENCHMARKS.md.
--- 1. authenticate the bearer token (auth.Authenticate: GetDeviceByTokenHash)
-{{AUTH_HEAD}}SELECT venue_id, id, name, role, staff FROM devices
-WHERE token_hash = '\x{{TOKEN_HASH}}'::bytea AND revoked_at IS NULL;
-{{AUTH_TAIL}}-- 2. read the order with its lines and payments (store.Get: GetOrderFull){{READ_NOTE}}
-{{ORDER_READ}} \gset o_
--- Alternate like the posd clients: from {{LINES}} lines at version {{LINES}}+1, remove first.
-\set add (:o_version + {{LINES}} + 1) % 2
-\if :add
-\set si random(1, {{NSKUS}})
-\set lid random(1, 281474976710655)
-{{MENU_READ}}{{WRITE_HEAD_ADD}}
-{{SET_VENUE}}UPDATE orders
-SET version = version + 1, table_id = :o_table_id, status = :o_status, guests = :o_guests, note = :o_note,
-    updated_at = now(), closed_at = NULL{{SET_LAST_HASH}}
-WHERE venue_id = 'demo' AND id = :o_id AND version = :o_version;
-{{ASSERT}}INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
-                          actor_role, ops, forced, overridden_version{{HASH_COL}})
-VALUES ('demo', :o_id, :o_version + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice', 'waiter',
-        {{JSON}}_build_array({{JSON}}_build_object('op', 'add_item', 'line_id', {{LINE_ID}}, 'sku', {{SKU}}::text,
-            'name', {{NAME}}::text, 'unit_price_cents', {{PRICE}}::bigint, 'station', {{STATION}}::text,
-            'qty', 1, 'seat', 0, 'course', 1, 'note', '')),
-        false, NULL{{HASH_VAL}});
-{{OUTBOX_ADD}}INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
-                         seat, course, modifiers, note, station, status, comped)
-SELECT 'demo', :o_id,
-       unnest(ARRAY[{{LINE_ID}}]), unnest(ARRAY[:o_version + 1]::int[]), unnest(ARRAY[{{SKU}}]::text[]),
-       unnest(ARRAY[{{NAME}}]::text[]), unnest(ARRAY[1]::int[]), unnest(ARRAY[{{PRICE}}]::bigint[]),
-       unnest(ARRAY[0]::int[]), unnest(ARRAY[1]::int[]), unnest(ARRAY['[]']::jsonb[]),
-       unnest(ARRAY['']::text[]), unnest(ARRAY[{{STATION}}]::text[]), unnest(ARRAY['pending']::text[]),
-       unnest(ARRAY[false]::bool[]);
-{{WRITE_TAIL}}
-\else
-{{WRITE_HEAD_REMOVE}}
-{{SET_VENUE}}UPDATE orders
-SET version = version + 1, table_id = :o_table_id, status = :o_status, guests = :o_guests, note = :o_note,
-    updated_at = now(), closed_at = NULL{{SET_LAST_HASH}}
-WHERE venue_id = 'demo' AND id = :o_id AND version = :o_version;
-{{ASSERT}}INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff,
-                          actor_role, ops, forced, overridden_version{{HASH_COL}})
-SELECT 'demo', :o_id, :o_version + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice', 'waiter',
-       {{JSON}}_build_array({{JSON}}_build_object('op', 'remove_item', 'line_id', l.id, 'sku', l.sku)), false, NULL{{HASH_VAL}}
-FROM order_lines l WHERE l.venue_id = 'demo' AND l.order_id = :o_id ORDER BY l.position LIMIT 1;
-{{OUTBOX_REMOVE}}DELETE FROM order_lines
-WHERE venue_id = 'demo' AND order_id = :o_id
-  AND id = ANY(ARRAY(SELECT id FROM order_lines WHERE venue_id = 'demo' AND order_id = :o_id
-                     ORDER BY position LIMIT 1));
-{{WRITE_TAIL}}
-\endif
-`
+// The pgbench script is rendered from the SQL the store runs: the named
+// queries of db/queries and pgscope's settings, each parameter (@name,
+// sqlc.arg(name), sqlc.narg('name'), $1) replaced by the pgbench variable or
+// expression bound to it below, in posd's round trips for one PATCH (see
+// docs/BENCHMARKS.md for the deviations pgbench forces). Each client owns one
+// order (by :client_id); its outbox rows go to outbox_bench, out of the
+// relay's sight.
 
-// The write's head and tail: with the write guard, BEGIN and COMMIT are in
-// the pipeline (one round trip); before it, around it (three).
-const (
-	pgbenchHeadGuarded = `\startpipeline
-BEGIN;`
-	pgbenchTailGuarded = `COMMIT;
-\endpipeline`
-	pgbenchHeadBatched = `BEGIN;
-\startpipeline`
-	pgbenchTailBatched = `\endpipeline
-COMMIT;`
+// bindings maps each query's parameters to pgbench variables (from -D,
+// \set or the order read's \gset, prefix o_) or to SQL expressions.
+// Per-branch values end in _add or _remove in the variable name.
+var bindings = map[string]map[string]string{
+	"SetVenue":             {"1": ":venue_id"},
+	"GetDeviceByTokenHash": {"token_hash": ":token_hash"},
+	"GetOrderFull":         {"venue_id": ":venue_id", "id": pgbenchOrderID},
+	"BumpOrderVersion": {"venue_id": ":venue_id", "id": ":o_id", "expected_version": ":o_version", "table_id": ":o_table_id",
+		"status": ":o_status", "guests": ":o_guests", "note": ":o_note", "updated_at": ":at", "closed_at": "NULL", "last_hash": ":hash"},
+	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash"},
+	"InsertEvent": {"venue_id": ":venue_id", "order_id": ":o_id", "version": ":version", "id": "gen_random_uuid()",
+		"type": ":type", "at": ":at", "actor_device": ":actor_device", "actor_staff": ":actor_staff", "actor_role": ":actor_role",
+		"ops": ":ops_%s", "forced": ":forced", "overridden_version": "NULL", "hash": ":hash", "signature": ":signature"},
+	"InsertOutbox": {"venue_id": ":venue_id", "order_id": ":o_id", "order_version": ":version", "subjects": ":subjects",
+		"msg_ids": ":msg_ids", "msg_types": ":msg_types", "payloads": ":payloads_%s"},
+	"InsertLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[gen_random_uuid()]", "positions": "ARRAY[:version]",
+		"skus": ":skus", "names": ":names", "qtys": ":qtys", "unit_prices": ":unit_prices", "seats": ":seats", "courses": ":courses",
+		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds"},
+	"DeleteLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
+}
+
+// pgbenchOrderID is the id of client :client_id's order (a fixed UUID per
+// client, so the script needs no lookup).
+const pgbenchOrderID = `('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid`
+
+// exprBindings are the bindings that are not plain pgbench variables.
+var exprBindings = []string{pgbenchOrderID, "NULL", "gen_random_uuid()", "ARRAY[gen_random_uuid()]", "ARRAY[:version]",
+	"ARRAY[:o_lines::jsonb->0->>'id']"}
+
+// benchHash and benchSignature stand in for the chain hash and signature
+// posd computes in Go: constants of the same size.
+var (
+	benchHash      = `\x` + strings.Repeat("ab", 32)
+	benchSignature = `\x` + strings.Repeat("cd", 64)
 )
-
-// Row-level security (db/schema/0007_row_level_security.sql): posd pipelines
-// the transaction-local scope setting before each read (pgscope) and after
-// BEGIN in each write, in the same round trip.
-const (
-	pgbenchSetSystem = "SELECT set_config('posd.scope', 'system', true);\n"
-	pgbenchSetVenue  = "SELECT set_config('posd.venue', 'demo', true);\n"
-	// pgbenchReadNote explains why the order read has no setting before it.
-	pgbenchReadNote = "\n-- (posd pipelines set_config('posd.venue', …) before it; \\gset is not allowed in a pipeline,\n" +
-		"-- so pgbench's connections start with posd.venue=demo, see pgbench.exec)"
-)
-
-// pgbenchAssert is AssertOrderHead: the statement after the versioned UPDATE
-// that aborts the transaction unless the UPDATE happened.
-const pgbenchAssert = `SELECT posd_assert(EXISTS (
-    SELECT 1 FROM orders
-    WHERE venue_id = 'demo' AND id = :o_id AND version = :o_version + 1{{HEAD_HASH}}
-), 'stale write: the order moved on');
-`
-
-// pgbenchMenuRead is GetMenuItems, which posd ran for add_item before the
-// menu cache.
-const pgbenchMenuRead = `SELECT sku, name, price_cents, station FROM menu_items
-WHERE venue_id = 'demo' AND sku = ANY(ARRAY[{{MENU_SKU}}]) \gset m_
-`
-
-// pgbenchOrderRead is GetOrderFull before the orders_full view existed;
-// pgbenchOrderView is GetOrderFull on the view (the same query inside).
-const (
-	pgbenchOrderRead = `SELECT o.venue_id, o.id, o.table_id, o.status, o.guests, o.note, o.version, o.server_staff,
-       o.opened_at, o.updated_at, o.closed_at,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'id', l.id, 'position', l.position, 'sku', l.sku, 'name', l.name, 'qty', l.qty,
-                    'unit_price_cents', l.unit_price_cents, 'seat', l.seat, 'course', l.course,
-                    'modifiers', l.modifiers, 'note', l.note, 'station', l.station,
-                    'status', l.status, 'comped', l.comped) ORDER BY l.position)
-                 FROM order_lines l WHERE l.venue_id = o.venue_id AND l.order_id = o.id),
-                '[]')::jsonb AS lines,
-       COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                    'tender', p.tender, 'amount_cents', p.amount_cents, 'tip_cents', p.tip_cents)
-                    ORDER BY p.position)
-                 FROM order_payments p WHERE p.venue_id = o.venue_id AND p.order_id = o.id),
-                '[]')::jsonb AS payments
-FROM orders o
-WHERE o.venue_id = 'demo' AND o.id = {{ORDER_ID}}`
-	pgbenchOrderView = `SELECT * FROM orders_full WHERE venue_id = 'demo' AND id = {{ORDER_ID}}`
-)
-
-// benchHash stands in for the 32-byte chain hash posd computes in Go and
-// sends as a parameter: a constant of the same size.
-const benchHash = `'\xabababababababababababababababababababababababababababababababab'::bytea`
-
-// pgbenchOutbox is the outbox INSERT of a change (store.queueChange:
-// InsertOutbox), with a payload of the size of posd's event JSON.
-const pgbenchOutbox = `INSERT INTO outbox_bench (venue_id, subject, msg_id, msg_type, order_id, order_version, payload)
-SELECT 'demo', unnest(ARRAY['pos.demo.order.' || :o_id]::text[]), unnest(ARRAY[gen_random_uuid()::text]),
-       unnest(ARRAY['order.patched']::text[]), :o_id, :o_version + 1, unnest(ARRAY['\x{{PAYLOAD}}'::bytea]);
-`
 
 // Sample event payloads as posd encodes them (json.Marshal of order.Event).
 const (
-	payloadAdd = `{"id":"01a200cd-49d8-7435-848a-08e6c207d033","venue":"demo","order_id":"01a200cd-4891-75d9-823d-dd2ba56da949",` +
+	opsAdd = `[{"op":"add_item","line_id":"0190a0b0-0000-7000-8000-000000000001","sku":"burger","name":"Bistro burger",` +
+		`"unit_price_cents":1600,"station":"grill","qty":1,"seat":0,"course":1,"note":""}]`
+	opsRemove    = `[{"op":"remove_item","line_id":"0190a0b0-0000-7000-8000-000000000001","sku":"burger"}]`
+	eventPayload = `{"id":"01a200cd-49d8-7435-848a-08e6c207d033","venue":"demo","order_id":"01a200cd-4891-75d9-823d-dd2ba56da949",` +
 		`"version":12,"type":"order.patched","at":"2026-11-22T01:09:43.51227Z","actor":{"device":"waiter-1","staff":"Alice",` +
-		`"role":"waiter"},"ops":[{"op":"add_item","line_id":"0190a0b0-0000-7000-8000-000000000001","sku":"burger",` +
-		`"name":"Bistro burger","unit_price_cents":1600,"station":"grill","qty":1,"seat":0,"course":1,"note":""}],` +
-		`"forced":false,"overridden_version":null}`
-	payloadRemove = `{"id":"01a200cd-49d8-7435-848a-08e6c207d033","venue":"demo","order_id":"01a200cd-4891-75d9-823d-dd2ba56da949",` +
-		`"version":13,"type":"order.patched","at":"2026-11-22T01:09:43.51227Z","actor":{"device":"waiter-1","staff":"Alice",` +
-		`"role":"waiter"},"ops":[{"op":"remove_item","line_id":"0190a0b0-0000-7000-8000-000000000001","sku":"burger"}],` +
-		`"forced":false,"overridden_version":null}`
+		`"role":"waiter"},"ops":%s,"forced":false,"overridden_version":null,"hash":"%s"}`
 )
 
-// pgbenchLineID builds a line id from the random :lid (48 bits).
-const pgbenchLineID = `('0190a0b0-0000-7000-8000-' || lpad(to_hex(:lid::bigint), 12, '0'))::uuid`
-
-// renderPgbenchScript fills in the script's parameters for a posd schema with
-// the given features, so the script keeps issuing what posd issues.
-func renderPgbenchScript(lines int, f schemaFeatures) string {
-	sum := sha256.Sum256([]byte(waiterTokens[0]))
-	read, jsonFn := pgbenchOrderRead, "jsonb"
-	if f.OrdersFull {
-		read = pgbenchOrderView
+// pgbenchVars are the -D variables of the script.
+func pgbenchVars() map[string]string {
+	token := sha256.Sum256([]byte(waiterTokens[0]))
+	payload := func(ops string) string {
+		return `{"\\x` + hex.EncodeToString(fmt.Appendf(nil, eventPayload, ops, strings.Repeat("ab", 32))) + `"}`
 	}
-	if f.OpsJSON {
-		jsonFn = "json"
+	return map[string]string{
+		"venue_id": "demo", "token_hash": `\x` + hex.EncodeToString(token[:]), "at": "2026-11-22T01:09:43.51227Z",
+		"hash": benchHash, "signature": benchSignature, "type": "order.patched", "forced": "false",
+		"actor_device": "waiter-1", "actor_staff": "Alice", "actor_role": "waiter", "ops_add": opsAdd, "ops_remove": opsRemove,
+		"subjects": "{pos.demo.order.01a200cd-4891-75d9-823d-dd2ba56da949}", "msg_ids": "{01a200cd-49d8-7435-848a-08e6c207d033}",
+		"msg_types": "{order.patched}", "payloads_add": payload(opsAdd), "payloads_remove": payload(opsRemove),
+		"skus": "{burger}", "names": `{"Bistro burger"}`, "qtys": "{1}", "unit_prices": "{1600}", "seats": "{0}", "courses": "{1}",
+		"modifiers": `{"[]"}`, "notes": `{""}`, "stations": "{grill}", "statuses": "{pending}", "compeds": "{f}",
 	}
-	setLastHash, hashCol, hashVal, payloadHash, headHash := "", "", "", "", ""
-	if f.Hash {
-		setLastHash, hashCol, hashVal = ", last_hash = "+benchHash, ", hash", ", "+benchHash
-		payloadHash = `,"hash":"` + strings.Repeat("ab", 32) + `"`
-		headHash = " AND last_hash = " + benchHash
-	}
-	outboxAdd, outboxRemove := "", ""
-	if f.Outbox {
-		// Hex, because pgbench would take ":13" in the JSON for a variable.
-		payload := func(p string) string {
-			return hex.EncodeToString([]byte(strings.TrimSuffix(p, "}") + payloadHash + "}"))
-		}
-		outboxAdd = strings.Replace(pgbenchOutbox, "{{PAYLOAD}}", payload(payloadAdd), 1)
-		outboxRemove = strings.Replace(pgbenchOutbox, "{{PAYLOAD}}", payload(payloadRemove), 1)
-	}
-	// The added SKU's menu entry: with the write guard posd has it in
-	// memory, so the script takes it from a constant copy of the demo menu;
-	// before, posd read it (GetMenuItems) and so does the script.
-	menu := benchMenu()
-	col := func(f func(m menuEntry) string) string {
-		var vals []string
-		for _, m := range menu {
-			vals = append(vals, f(m))
-		}
-		return "(ARRAY[" + strings.Join(vals, ", ") + "])[:si]"
-	}
-	skuArr := col(func(m menuEntry) string { return sqlString(m.SKU) })
-	var headAdd, headRemove, tail, assert, menuRead, sku, name, price, station string
-	if f.WriteGuard {
-		headAdd = "-- add_item: the menu entry comes from posd's menu cache (store.menu): no query; here a\n" +
-			"-- constant copy of the demo menu, indexed by :si\n" +
-			"-- 3. the write in one round trip: BEGIN, the statements and COMMIT in one pipeline (store.write)\n" +
-			pgbenchHeadGuarded
-		headRemove = "-- 3. remove_item: the write in one round trip: BEGIN, the statements and COMMIT in one pipeline (store.write)\n" +
-			pgbenchHeadGuarded
-		tail = pgbenchTailGuarded
-		assert = strings.Replace(pgbenchAssert, "{{HEAD_HASH}}", headHash, 1)
-		sku, name = skuArr, col(func(m menuEntry) string { return sqlString(m.Name) })
-		price = col(func(m menuEntry) string { return strconv.FormatInt(m.PriceCents, 10) })
-		station = col(func(m menuEntry) string { return sqlString(m.Station) })
-	} else {
-		menuRead = "-- 3. add_item: read the menu entry (store.env: GetMenuItems)\n" +
-			strings.Replace(pgbenchMenuRead, "{{MENU_SKU}}", skuArr, 1)
-		headAdd = "-- 4. the write: BEGIN, one pipelined batch, COMMIT (store.write)\n" + pgbenchHeadBatched
-		headRemove = "-- 3. remove_item: no menu read; 4. the write: BEGIN, one pipelined batch, COMMIT (store.write)\n" +
-			pgbenchHeadBatched
-		tail = pgbenchTailBatched
-		sku, name, price, station = ":m_sku", ":m_name", ":m_price_cents", ":m_station"
-	}
-	authHead, authTail, readNote, setVenue := "", "", "", ""
-	if f.RLS {
-		authHead = "\\startpipeline\n" + pgbenchSetSystem
-		authTail = "\\endpipeline\n"
-		readNote = pgbenchReadNote
-		setVenue = pgbenchSetVenue
-	}
-	// {{ORDER_READ}} first: it brings its own {{ORDER_ID}}.
-	script := strings.Replace(pgbenchScript, "{{ORDER_READ}}", read, 1)
-	return strings.NewReplacer(
-		"{{AUTH_HEAD}}", authHead,
-		"{{AUTH_TAIL}}", authTail,
-		"{{READ_NOTE}}", readNote,
-		"{{SET_VENUE}}", setVenue,
-		"{{ORDER_ID}}", pgbenchOrderID,
-		"{{TOKEN_HASH}}", hex.EncodeToString(sum[:]),
-		"{{LINES}}", strconv.Itoa(lines),
-		"{{NSKUS}}", strconv.Itoa(len(menu)),
-		"{{MENU_READ}}", menuRead,
-		"{{WRITE_HEAD_ADD}}", headAdd,
-		"{{WRITE_HEAD_REMOVE}}", headRemove,
-		"{{WRITE_TAIL}}", tail,
-		"{{ASSERT}}", assert,
-		"{{SKU}}", sku,
-		"{{NAME}}", name,
-		"{{PRICE}}", price,
-		"{{STATION}}", station,
-		"{{LINE_ID}}", pgbenchLineID,
-		"{{SET_LAST_HASH}}", setLastHash,
-		"{{HASH_COL}}", hashCol,
-		"{{HASH_VAL}}", hashVal,
-		"{{JSON}}", jsonFn,
-		"{{OUTBOX_ADD}}", outboxAdd,
-		"{{OUTBOX_REMOVE}}", outboxRemove,
-	).Replace(script)
 }
 
-// sqlString quotes s as an SQL string literal.
-func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+var (
+	reName  = regexp.MustCompile(`^-- name: (\w+) :\w+`)
+	reParam = regexp.MustCompile(`sqlc\.n?arg\('?(\w+)'?\)|@(\w+)|\$(\d+)`)
+)
 
-// pgbenchResult is one pgbench run.
+// loadQueries reads the named queries of db/queries (comments dropped) and
+// pgscope's settings (SetSystem, SetVenue).
+func loadQueries() (map[string]string, error) {
+	qs := map[string]string{"SetSystem": pgscope.SetSystem, "SetVenue": pgscope.SetVenue}
+	files, err := fs.Glob(db.Queries, "queries/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(db.Queries, f)
+		if err != nil {
+			return nil, err
+		}
+		name := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := reName.FindStringSubmatch(line); m != nil {
+				name = m[1]
+			} else if t := strings.TrimSpace(line); name != "" && t != "" && !strings.HasPrefix(t, "--") {
+				qs[name] += line + "\n"
+			}
+		}
+	}
+	for name, q := range qs {
+		qs[name] = strings.TrimSuffix(strings.TrimSpace(q), ";")
+	}
+	return qs, nil
+}
+
+// renderQuery replaces each parameter of query name by its binding (%s in a
+// binding is the branch).
+func renderQuery(qs map[string]string, name, branch string) (string, error) {
+	q, ok := qs[name]
+	if !ok {
+		return "", fmt.Errorf("no query %s in db/queries", name)
+	}
+	var missing []string
+	out := reParam.ReplaceAllStringFunc(q, func(p string) string {
+		m := reParam.FindStringSubmatch(p)
+		param := m[1] + m[2] + m[3]
+		b, ok := bindings[name][param]
+		if !ok {
+			missing = append(missing, param)
+		}
+		return strings.ReplaceAll(b, "%s", branch)
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("query %s: no pgbench binding for %v", name, missing)
+	}
+	if name == "InsertOutbox" {
+		out = strings.Replace(out, "INSERT INTO outbox ", "INSERT INTO outbox_bench ", 1)
+	}
+	return out, nil
+}
+
+// renderPgbenchScript renders the script for orders of lines lines: the
+// token lookup and the order read, then the write of an add_item or a
+// remove_item, alternating like the posd clients (from lines lines at
+// version lines+1, remove first).
+func renderPgbenchScript(lines int) (string, error) {
+	qs, err := loadQueries()
+	if err != nil {
+		return "", err
+	}
+	var errs []error
+	q := func(branch string, names ...string) string {
+		var b strings.Builder
+		for _, n := range names {
+			sql, err := renderQuery(qs, n, branch)
+			errs = append(errs, err)
+			fmt.Fprintf(&b, "-- query: %s\n%s;\n", n, sql)
+		}
+		return b.String()
+	}
+	write := func(branch, lines string) string {
+		return "\\startpipeline\nBEGIN;\n" + q(branch, "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", lines) +
+			"COMMIT;\n\\endpipeline\n"
+	}
+	var b strings.Builder
+	b.WriteString("-- posbench: one posd PATCH (add_item or remove_item), rendered from db/queries; see docs/BENCHMARKS.md.\n")
+	vars := pgbenchVars()
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		fmt.Fprintf(&b, "-- -D %s=%s\n", k, vars[k])
+	}
+	fmt.Fprintf(&b, "\\startpipeline\n%s\\endpipeline\n%s \\gset o_\n\\set version :o_version + 1\n\\set add (:o_version + %d + 1) %% 2\n\\if :add\n%s\\else\n%s\\endif\n",
+		q("", "SetSystem", "GetDeviceByTokenHash"), strings.TrimSuffix(q("", "GetOrderFull"), ";\n"), lines, write("add", "InsertLines"), write("remove", "DeleteLines"))
+	return b.String(), errors.Join(errs...)
+}
+
+// pgbenchResult is one pgbench run, or the merged rounds of a client count.
 type pgbenchResult struct {
-	Clients, Threads int
-	Duration         time.Duration
-	TPS              float64 // pgbench's "tps = … (without initial connection time)"
-	Transactions     int
-	Failed           int
-	LatencyAvg       time.Duration
-	// Latency is computed from pgbench's per-transaction log (-l).
-	Latency latencySummary
-	// CPU charges Postgres from the sampler and pgbench from its rusage.
-	CPU        cpuUse
-	PgbenchCPU time.Duration
-	Command    string
-	PG         *pgCounters
-
-	samples []time.Duration // every latency, for merging rounds
+	benchkit.PgbenchRun
+	Clients int
+	Latency benchkit.Summary // from the per-transaction log (-l)
+	CPU     benchkit.Use     // Postgres from the sampler
+	PG      *benchkit.PGCounters
 }
 
-// merge adds round o of the same client count to r.
 func (r *pgbenchResult) merge(o pgbenchResult) {
 	if r.Clients == 0 {
 		*r = o
 		return
 	}
-	r.TPS = (r.TPS*r.Duration.Seconds() + o.TPS*o.Duration.Seconds()) / (r.Duration + o.Duration).Seconds()
-	r.Duration += o.Duration
-	r.Transactions += o.Transactions
-	r.Failed += o.Failed
-	r.LatencyAvg = 0 // not meaningful across rounds; see Latency
-	r.samples = append(r.samples, o.samples...)
-	r.Latency = summarize(r.samples)
-	r.CPU.add(o.CPU)
-	r.PgbenchCPU += o.PgbenchCPU
-	r.PG = addCounters(r.PG, o.PG)
+	r.PgbenchRun.Merge(o.PgbenchRun)
+	r.Latency = benchkit.Summarize(r.Latencies)
+	r.CPU.Add(o.CPU)
+	r.PG = benchkit.AddPGCounters(r.PG, o.PG)
 }
 
-// pgbench runs the script with pgbench against the posd role on the dev
-// cluster.
+// pgbench runs the script as posd's role. The sessions start with
+// posd.venue=demo: the order read, outside a pipeline, needs it.
 type pgbench struct {
-	bin    string
-	port   int
-	dir    string // script and transaction logs
-	script string
-	runs   int // measured runs so far, to name their logs
+	benchkit.Pgbench
+	runs int // measured runs so far, to name their logs
 }
 
-// newPgbench writes script into dir.
-func newPgbench(bin string, port int, dir, script string) (*pgbench, error) {
-	p := &pgbench{bin: bin, port: port, dir: dir, script: filepath.Join(dir, "patch.sql")}
-	return p, os.WriteFile(p.script, []byte(script), 0o644)
-}
-
-// args is pgbench's command line for clients over d; logPrefix, if set, turns
-// on the per-transaction log.
-func (p *pgbench) args(clients int, d time.Duration, logPrefix string) []string {
-	threads := min(clients, runtime.NumCPU())
-	secs := max(1, int(math.Round(d.Seconds())))
-	a := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(p.port), "-U", "posd",
-		"-n", "-M", "prepared", "-c", strconv.Itoa(clients), "-j", strconv.Itoa(threads),
-		"-T", strconv.Itoa(secs), "-f", p.script}
-	if logPrefix != "" {
-		a = append(a, "-l", "--log-prefix", logPrefix)
+func newPgbench(bin, url, dir string, lines int) (*pgbench, error) {
+	script, err := renderPgbenchScript(lines)
+	if err != nil {
+		return nil, err
 	}
-	return append(a, dbName)
+	p := &pgbench{Pgbench: benchkit.Pgbench{Bin: bin, URL: url, Dir: dir, Script: filepath.Join(dir, "patch.sql"), Vars: pgbenchVars(),
+		Env: []string{"PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo"}}}
+	return p, os.WriteFile(p.Script, []byte(script), 0o644)
 }
 
-// run warms up, then runs pgbench with clients for d and collects its figures.
-func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration, smp *sampler, superURL string) (pgbenchResult, error) {
+// run warms up, then runs pgbench with clients for d.
+func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration, smp *benchkit.Sampler, superURL string) (pgbenchResult, error) {
 	if warmup >= time.Second {
-		if _, _, err := p.exec(ctx, p.args(clients, warmup, "")); err != nil {
+		if _, err := p.Run(ctx, clients, warmup, ""); err != nil {
 			return pgbenchResult{}, err
 		}
 	}
 	p.runs++
-	prefix := filepath.Join(p.dir, fmt.Sprintf("pgbench_%d_c%d", p.runs, clients))
-	args := p.args(clients, d, prefix)
 	start := time.Now()
-	pg := watchPostgres(ctx, superURL, window{start: start, end: start.Add(d)})
-	out, cpu, err := p.exec(ctx, args)
-	pgc := pg()
-	if err != nil {
-		return pgbenchResult{}, err
-	}
-	res, err := parsePgbench(out)
-	if err != nil {
-		return res, err
-	}
-	res.Clients, res.Threads, res.Duration = clients, min(clients, runtime.NumCPU()), d
-	res.Command = "pgbench " + strings.Join(args, " ")
-	res.PgbenchCPU, res.PG = cpu, pgc
-	res.CPU = smp.window(start, time.Now())
-	lat, err := readPgbenchLogs(prefix)
-	if err != nil {
-		return res, err
-	}
-	res.Latency, res.samples = summarize(lat), lat
-	return res, nil
+	pg := benchkit.WatchPG(ctx, superURL, benchkit.Window{Start: start, End: start.Add(d)})
+	r, err := p.Run(ctx, clients, d, filepath.Join(p.Dir, fmt.Sprintf("pgbench_%d_c%d", p.runs, clients)))
+	r.Command += " <posd's database URL> (and the -D variables listed in the script)"
+	return pgbenchResult{PgbenchRun: r, Clients: clients, PG: pg(), CPU: smp.Window(start, time.Now()), Latency: benchkit.Summarize(r.Latencies)}, err
 }
 
-// exec runs pgbench and returns its output and CPU time.
-func (p *pgbench) exec(ctx context.Context, args []string) (string, time.Duration, error) {
-	cmd := exec.CommandContext(ctx, p.bin, args...)
-	cmd.Dir = p.dir
-	// posd.venue=demo for the session: under row-level security the order
-	// read (\gset, so not in a pipeline) needs it, where posd pipelines
-	// set_config before the read. Harmless without row-level security.
-	cmd.Env = append(os.Environ(), "PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo")
-	out, err := cmd.CombinedOutput()
+// dbInfo describes the Postgres server of the run.
+type dbInfo struct{ Version, SynchronousCommit, Fsync, SharedBuffers string }
+
+// prepareDatabase, as the superuser, adds the dining
+// tables posbench uses to venue demo (B1..Bn low contention, H1..Hk
+// banquet, K1..Km kitchen, P0..Pn-1 pgbench), creates outbox_bench and
+// pgbench's orders: one per client, each with lines lines, at version
+// lines+1 with a matching event log.
+func prepareDatabase(ctx context.Context, superURL string, clients, banquets, kitchens, lines int) (dbInfo, error) {
+	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
-		return string(out), 0, fmt.Errorf("pgbench %s: %w\n%s", strings.Join(args, " "), err, out)
+		return dbInfo{}, fmt.Errorf("connect as superuser: %w", err)
 	}
-	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return string(out), cpu, nil
-}
-
-var (
-	reTPS       = regexp.MustCompile(`(?m)^tps = ([0-9.]+) \(without initial connection time\)`)
-	reProcessed = regexp.MustCompile(`(?m)^number of transactions actually processed: (\d+)`)
-	reFailed    = regexp.MustCompile(`(?m)^number of failed transactions: (\d+)`)
-	reLatAvg    = regexp.MustCompile(`(?m)^latency average = ([0-9.]+) ms`)
-)
-
-// parsePgbench reads the summary pgbench prints.
-func parsePgbench(out string) (pgbenchResult, error) {
-	var r pgbenchResult
-	m := reTPS.FindStringSubmatch(out)
-	if m == nil {
-		return r, fmt.Errorf("no tps in pgbench output:\n%s", out)
+	defer conn.Close(context.WithoutCancel(ctx))
+	var info dbInfo
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
+		current_setting('fsync'), current_setting('shared_buffers')`).Scan(&info.Version, &info.SynchronousCommit, &info.Fsync, &info.SharedBuffers); err != nil {
+		return info, err
 	}
-	r.TPS, _ = strconv.ParseFloat(m[1], 64)
-	if m := reProcessed.FindStringSubmatch(out); m != nil {
-		r.Transactions, _ = strconv.Atoi(m[1])
-	}
-	if m := reFailed.FindStringSubmatch(out); m != nil {
-		r.Failed, _ = strconv.Atoi(m[1])
-	}
-	if m := reLatAvg.FindStringSubmatch(out); m != nil {
-		ms, _ := strconv.ParseFloat(m[1], 64)
-		r.LatencyAvg = time.Duration(ms * float64(time.Millisecond))
-	}
-	return r, nil
-}
-
-// readPgbenchLogs reads the per-transaction latencies (third field, µs) of
-// every log file of one run (one file per thread).
-func readPgbenchLogs(prefix string) ([]time.Duration, error) {
-	files, err := filepath.Glob(prefix + ".*")
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no pgbench transaction logs %s.*", prefix)
-	}
-	var lat []time.Duration
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// outbox_bench: outbox's columns, defaults, indexes and policies.
+		rows, err := tx.Query(ctx, `
+			SELECT format('CREATE POLICY %I ON outbox_bench AS %s FOR %s TO %s%s%s', policyname, permissive, cmd,
+			              array_to_string(roles, ', '),
+			              CASE WHEN qual IS NOT NULL THEN ' USING (' || qual || ')' ELSE '' END,
+			              CASE WHEN with_check IS NOT NULL THEN ' WITH CHECK (' || with_check || ')' ELSE '' END)
+			FROM pg_policies WHERE schemaname = 'public' AND tablename = 'outbox'`)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 3 {
-				continue
+		policies, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		stmts := append([]string{"CREATE TABLE outbox_bench (LIKE outbox INCLUDING ALL)", "GRANT SELECT, INSERT ON outbox_bench TO posd_app",
+			"ALTER TABLE outbox_bench ENABLE ROW LEVEL SECURITY", "ALTER TABLE outbox_bench FORCE ROW LEVEL SECURITY"}, policies...)
+		stmts = append(stmts, fmt.Sprintf(`INSERT INTO dining_tables (venue_id, id, label, seats)
+			  SELECT 'demo', 'B' || g, 'Bench ' || g, 4 FROM generate_series(1, %[1]d) g
+			  UNION ALL SELECT 'demo', 'P' || g, 'pgbench ' || g, 4 FROM generate_series(0, %[1]d - 1) g
+			  UNION ALL SELECT 'demo', 'H' || g, 'Banquet ' || g, 8 FROM generate_series(1, %[2]d) g
+			  UNION ALL SELECT 'demo', 'K' || g, 'Kitchen ' || g, 4 FROM generate_series(1, %[3]d) g`, clients, banquets, kitchens),
+			fmt.Sprintf(`INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+			  SELECT 'demo', ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'P' || g, 'open', 4, '', %d + 1, 'Alice',
+			         now(), now(), '%s'::bytea
+			  FROM generate_series(0, %d - 1) g`, lines, benchHash, clients),
+			fmt.Sprintf(`INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
+			                           seat, course, modifiers, note, station, status, comped)
+			  SELECT 'demo', o.id, gen_random_uuid(), p, 'burger', 'Bistro burger', 1, 1600, 0, 1, '[]', '', 'grill', 'pending', false
+			  FROM orders o, generate_series(1, %d) p WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%%'`, lines),
+			fmt.Sprintf(`INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops, hash)
+			  SELECT 'demo', o.id, 1, gen_random_uuid(), 'order.opened', now(), 'waiter-1', 'Alice', 'waiter',
+			         json_build_array(json_build_object('op', 'open', 'table', o.table_id, 'guests', 4)), '%[1]s'::bytea
+			  FROM orders o WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%%'
+			  UNION ALL
+			  SELECT 'demo', o.id, l.position + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice', 'waiter',
+			         json_build_array(json_build_object('op', 'add_item', 'line_id', l.id, 'sku', l.sku, 'name', l.name,
+			             'unit_price_cents', l.unit_price_cents, 'station', l.station, 'qty', 1, 'seat', 0, 'course', 1, 'note', '')),
+			         '%[1]s'::bytea
+			  FROM orders o JOIN order_lines l ON l.venue_id = o.venue_id AND l.order_id = o.id
+			  WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%%'`, benchHash))
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
 			}
-			us, err := strconv.ParseInt(fields[2], 10, 64)
-			if err != nil {
-				continue // "failed"/"skipped" transactions carry no latency
-			}
-			lat = append(lat, time.Duration(us)*time.Microsecond)
+		}
+		return nil
+	})
+	if err != nil {
+		return info, fmt.Errorf("prepare benchmark tables and pgbench orders: %w", err)
+	}
+	_, err = conn.Exec(ctx, "ANALYZE") // fresh statistics, as a long-running database has
+	return info, err
+}
+
+// verifyPgbenchOrders checks that the script did what it claims: after t
+// transactions (version lines+1+t) each pgbench order holds lines - t%2 lines
+// (it alternates, removing first), has one event per version, and one
+// outbox_bench row for each version it wrote.
+func verifyPgbenchOrders(ctx context.Context, superURL string, lines int) (txs int64, problems []string, err error) {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `
+		SELECT o.table_id, o.version,
+		       (SELECT count(*) FROM order_lines l WHERE l.venue_id = o.venue_id AND l.order_id = o.id),
+		       (SELECT count(*) FROM order_events e WHERE e.venue_id = o.venue_id AND e.order_id = o.id),
+		       (SELECT count(*) FROM outbox_bench b WHERE b.order_id = o.id),
+		       (SELECT count(DISTINCT b.order_version) FROM outbox_bench b
+		        WHERE b.order_id = o.id AND b.order_version BETWEEN $1::bigint + 2 AND o.version)
+		FROM orders o WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%' ORDER BY o.table_id`, lines)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var version, nLines, nEvents, nOutbox, nVersions int64
+		if err := rows.Scan(&table, &version, &nLines, &nEvents, &nOutbox, &nVersions); err != nil {
+			return 0, nil, err
+		}
+		t := version - int64(lines) - 1
+		txs += t
+		if want := int64(lines) - t%2; nLines != want || nEvents != version {
+			problems = append(problems, fmt.Sprintf("pgbench order on %s: version %d, %d lines (want %d), %d events (want %d)",
+				table, version, nLines, want, nEvents, version))
+		}
+		if nOutbox != t || nVersions != t {
+			problems = append(problems, fmt.Sprintf("pgbench order on %s: %d outbox_bench rows for %d versions (want one for each of its %d transactions)",
+				table, nOutbox, nVersions, t))
 		}
 	}
-	return lat, nil
+	return txs, problems, rows.Err()
+}
+
+// queryRow runs one query on a fresh connection to url and scans its row.
+func queryRow(ctx context.Context, url, sql string, args []any, dst ...any) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return conn.QueryRow(ctx, sql, args...).Scan(dst...)
 }

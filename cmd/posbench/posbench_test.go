@@ -1,179 +1,198 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/posd/posd/internal/benchkit"
+	"github.com/posd/posd/internal/pgtest"
 )
 
-func TestSummarizeNearestRank(t *testing.T) {
-	var s []time.Duration
-	for i := 100; i >= 1; i-- {
-		s = append(s, time.Duration(i)*time.Millisecond)
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// statements splits a script into its SQL statements, each with the query
+// named on the "-- query:" line before it ("" for BEGIN and COMMIT).
+func statements(script string) (names, stmts []string) {
+	name, cur := "", ""
+	for _, line := range strings.Split(script, "\n") {
+		switch {
+		case strings.HasPrefix(line, "-- query: "):
+			name = strings.TrimPrefix(line, "-- query: ")
+		case strings.HasPrefix(line, "--"), strings.HasPrefix(line, `\`), line == "":
+		default:
+			cur += line + "\n"
+			if t := strings.TrimSpace(cur); strings.HasSuffix(t, ";") || strings.HasSuffix(t, `\gset o_`) {
+				names, stmts = append(names, name), append(stmts, strings.TrimSpace(cur))
+				name, cur = "", ""
+			}
+		}
 	}
-	got := summarize(s)
-	want := latencySummary{N: 100, P50: 50 * time.Millisecond, P95: 95 * time.Millisecond,
-		P99: 99 * time.Millisecond, Max: 100 * time.Millisecond}
-	if got != want {
-		t.Fatalf("summarize = %+v, want %+v", got, want)
-	}
-	if (summarize(nil) != latencySummary{}) {
-		t.Fatal("summarize(nil) is not zero")
-	}
+	return names, stmts
 }
 
-func TestParsePgbench(t *testing.T) {
-	out := `pgbench (15.18 (Debian 15.18-0+deb12u1))
-transaction type: patch.sql
-number of transactions actually processed: 2739
-number of failed transactions: 0 (0.000%)
-latency average = 2.187 ms
-initial connection time = 3.101 ms
-tps = 913.789514 (without initial connection time)
-`
-	r, err := parsePgbench(out)
+// The script holds exactly the statements of the queries it names, in
+// posd's order, each the query's text from db/queries with every parameter
+// replaced by a pgbench variable or one of the listed expressions; and
+// pgbench runs it against a migrated database, doing to its orders what the
+// script claims.
+func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
+	const lines = 4
+	script, err := renderPgbenchScript(lines)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.TPS != 913.789514 || r.Transactions != 2739 || r.Failed != 0 || r.LatencyAvg != 2187*time.Microsecond {
-		t.Fatalf("parsePgbench = %+v", r)
-	}
-	if _, err := parsePgbench("pgbench: error: connection refused"); err == nil {
-		t.Fatal("no error for output without tps")
-	}
-}
-
-func TestHistogramSinceAndStats(t *testing.T) {
-	inf := math.Inf(1)
-	before := histogram{bounds: []float64{0.005, 0.01, 0.025, inf}, counts: []float64{10, 10, 10, 10}, sum: 0.05, count: 10}
-	after := histogram{bounds: before.bounds, counts: []float64{10, 60, 109, 110}, sum: 1.05, count: 110}
-	st := after.sub(before).stats()
-	if st.Messages != 100 || st.Mean != 10*time.Millisecond || st.P50 != 0.01 || st.P99 != 0.025 {
-		t.Fatalf("stats = %+v", st)
-	}
-	var sum histogram
-	sum.add(after.sub(before))
-	sum.add(after.sub(before))
-	if st2 := sum.stats(); st2.Messages != 200 || st2.P50 != 0.01 {
-		t.Fatalf("merged stats = %+v", st2)
-	}
-}
-
-// The script must be complete for every schema posbench knows, and must not
-// contain a ":name" pgbench would take for a variable other than its own.
-func TestPgbenchScriptRenders(t *testing.T) {
-	known := map[string]bool{"client_id": true, "si": true, "lid": true, "add": true}
-	vars := regexp.MustCompile(`:([A-Za-z0-9_]+)`) // pgbench allows a leading digit
-	for _, f := range []schemaFeatures{{}, currentFeatures, {Outbox: true}, {OrdersFull: true, Hash: true},
-		{Outbox: true, OrdersFull: true, Hash: true, OpsJSON: true}, {WriteGuard: true}, {RLS: true},
-		{Outbox: true, OrdersFull: true, Hash: true, OpsJSON: true, WriteGuard: true}} {
-		s := renderPgbenchScript(10, f)
-		if strings.Contains(s, "{{") {
-			t.Fatalf("%v: unsubstituted placeholder in\n%s", f, s)
-		}
-		for _, line := range strings.Split(s, "\n") {
-			if strings.HasPrefix(line, "--") {
-				continue
-			}
-			for _, m := range vars.FindAllStringSubmatchIndex(line, -1) {
-				name := line[m[2]:m[3]]
-				if m[0] > 0 && line[m[0]-1] == ':' {
-					continue // a cast
-				}
-				if !known[name] && !strings.HasPrefix(name, "o_") && !strings.HasPrefix(name, "m_") {
-					t.Errorf("%v: unexpected variable :%s in %q", f, name, line)
-				}
-			}
-		}
-		if f.Outbox != strings.Contains(s, "outbox_bench") || f.Hash != strings.Contains(s, "last_hash") {
-			t.Errorf("%v: script does not follow the features", f)
-		}
-		// With the write guard posd sends BEGIN … COMMIT as one pipeline
-		// with the assertion after the UPDATE, and reads no menu.
-		guarded := strings.Count(s, "\\startpipeline\nBEGIN;\n") == 2 && strings.Count(s, "COMMIT;\n\\endpipeline") == 2 &&
-			strings.Count(s, "posd_assert(") == 2 && !strings.Contains(s, "menu_items")
-		batched := strings.Count(s, "BEGIN;\n\\startpipeline") == 2 && strings.Count(s, "\\endpipeline\nCOMMIT;") == 2 &&
-			!strings.Contains(s, "posd_assert") && strings.Count(s, "FROM menu_items") == 1
-		if f.WriteGuard != guarded || f.WriteGuard == batched {
-			t.Errorf("%v: write guard %v, but the script is guarded %v, batched %v:\n%s", f, f.WriteGuard, guarded, batched, s)
-		}
-		// Under row-level security the token lookup runs in the system
-		// scope and each write names the venue, as posd's do.
-		if rls := strings.Count(s, "set_config('posd.scope', 'system', true)") == 1 &&
-			strings.Count(s, "set_config('posd.venue', 'demo', true)") == 2; rls != f.RLS {
-			t.Errorf("%v: row-level security %v, but the script sets the scope: %v", f, f.RLS, rls)
-		}
-		if strings.Count(s, "\\startpipeline") != strings.Count(s, "\\endpipeline") {
-			t.Errorf("%v: unbalanced pipeline", f)
-		}
-	}
-}
-
-func TestReadSSE(t *testing.T) {
-	stream := "retry: 2000\n\n" +
-		": heartbeat\n\n" +
-		"event: ticket.created\ndata: {\"a\":1}\n\n" +
-		"id: 7\nevent: ticket.bumped\ndata: x\ndata: y\n\n" +
-		"data: plain\n\n" +
-		"event: cut.off\ndata: never dispatched\n"
-	var got []string
-	err := readSSE(strings.NewReader(stream), func(typ, data string, at time.Time) {
-		if at.IsZero() {
-			t.Error("zero receive time")
-		}
-		got = append(got, typ+"|"+data)
-	})
+	qs, err := loadQueries()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`ticket.created|{"a":1}`, "ticket.bumped|x\ny", "message|plain"}
-	if strings.Join(got, ";") != strings.Join(want, ";") {
-		t.Fatalf("readSSE = %q, want %q", got, want)
+	names, stmts := statements(script)
+	var queryFiles string
+	files, _ := filepath.Glob("../../db/queries/*.sql")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queryFiles += string(b)
+	}
+	if len(files) == 0 {
+		t.Fatal("no db/queries/*.sql")
+	}
+	want := []string{"SetSystem", "GetDeviceByTokenHash", "GetOrderFull",
+		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "InsertLines", "",
+		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "DeleteLines", ""}
+	if !slices.Equal(names, want) {
+		t.Fatalf("statements of queries %q, want %q", names, want)
+	}
+	param := regexp.MustCompile(`sqlc\.n?arg\('?\w+'?\)|@\w+|\$\d+`)
+	variable := regexp.MustCompile(`^:[a-z_]+$`)
+	for i, name := range names {
+		if name == "" {
+			if stmts[i] != "BEGIN;" && stmts[i] != "COMMIT;" {
+				t.Errorf("statement %d without a query: %q", i, stmts[i])
+			}
+			continue
+		}
+		q := qs[name]
+		// Except pgscope's two settings, the text is the query file's, line for line.
+		if !strings.HasPrefix(name, "Set") && !strings.Contains(queryFiles, "-- name: "+name+" :") {
+			t.Errorf("%s is not a query of db/queries", name)
+		}
+		for _, line := range strings.Split(q, "\n") {
+			if !strings.HasPrefix(name, "Set") && !strings.Contains(queryFiles, line) {
+				t.Errorf("%s: line %q is not in db/queries", name, line)
+			}
+		}
+		if name == "InsertOutbox" {
+			q = strings.Replace(q, "INSERT INTO outbox ", "INSERT INTO outbox_bench ", 1)
+		}
+		// The query's text around its parameters, verbatim.
+		pattern := "^"
+		for j, part := range param.Split(q, -1) {
+			if j > 0 {
+				pattern += "(.+?)"
+			}
+			pattern += regexp.QuoteMeta(part)
+		}
+		m := regexp.MustCompile(pattern + `(;| \\gset o_)$`).FindStringSubmatch(stmts[i])
+		if m == nil {
+			t.Errorf("%s is not the query's text:\n%s\nquery:\n%s", name, stmts[i], q)
+			continue
+		}
+		for _, b := range m[1 : len(m)-1] {
+			if !variable.MatchString(b) && !slices.Contains(exprBindings, b) {
+				t.Errorf("%s: parameter bound to %q, neither a pgbench variable nor a listed expression", name, b)
+			}
+		}
+	}
+
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	if _, err := prepareDatabase(ctx, db.AdminURL, 2, 0, 0, lines); err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPgbench("/usr/bin/pgbench", db.AppURL, t.TempDir(), lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath(p.Bin); err != nil {
+		t.Fatalf("pgbench: %v", err)
+	}
+	smp := benchkit.StartSampler(0, 0, time.Second)
+	defer smp.Close()
+	r, err := p.run(ctx, 2, 0, 2*time.Second, smp, db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Transactions < 2 || r.Failed != 0 || r.Latency.N != r.Transactions || r.PG == nil || r.PG.Commits < int64(r.Transactions) {
+		t.Fatalf("pgbench: %d transactions, %d failed, %d latencies", r.Transactions, r.Failed, r.Latency.N)
+	}
+	t.Logf("pgbench: %d transactions, %.0f tps, p50 %s ms", r.Transactions, r.TPS, benchkit.MS(r.Latency.P50))
+	txs, problems, err := verifyPgbenchOrders(ctx, db.AdminURL, lines)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("verify: %v %q", err, problems)
+	}
+	if txs != int64(r.Transactions) {
+		t.Fatalf("the orders record %d transactions, pgbench ran %d", txs, r.Transactions)
+	}
+	var events, signed int64
+	if err := queryRow(ctx, db.AdminURL, `SELECT count(*), count(signature) FROM order_events WHERE type = 'order.patched'
+		AND order_id IN (SELECT id FROM orders WHERE table_id LIKE 'P%') AND version > $1`, []any{lines + 1}, &events, &signed); err != nil {
+		t.Fatal(err)
+	}
+	if events != txs || signed != txs {
+		t.Fatalf("%d events (%d signed) for %d transactions", events, signed, txs)
 	}
 }
 
-func TestMatchDeliveries(t *testing.T) {
-	t0 := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
-	msAfter := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	l1, l2, l3, l4 := newLineID(), newLineID(), newLineID(), newLineID()
-	sent := []sentLine{
-		{line: l1, station: "grill", at: msAfter(10)},
-		{line: l2, station: "grill", at: msAfter(20)},
-		{line: l3, station: "bar", at: msAfter(30)}, // not on the grill stream
-		{line: l4, station: "grill", at: msAfter(40)},
+// The verdicts come from the checked counts: a missing, duplicated or
+// unchecked message is a failure whatever the latency or the rate.
+func TestVerdicts(t *testing.T) {
+	fast := benchkit.Summary{N: 10, P50: time.Millisecond, P99: 2 * time.Millisecond}
+	for _, tc := range []struct {
+		c    benchkit.Deliveries
+		want string
+	}{
+		{benchkit.Deliveries{Expected: 10, Received: 10, FromStamp: fast}, "met"},
+		{benchkit.Deliveries{}, "**FAILED**: nothing expected"},
+		{benchkit.Deliveries{Expected: 11, Received: 10, Missing: 1, FromStamp: fast}, "**FAILED**: 1 of 11 tickets never arrived"},
+		{benchkit.Deliveries{Expected: 12, Received: 10, FromStamp: fast}, "**FAILED**: 2 of 12 tickets never arrived"},
+		{benchkit.Deliveries{Expected: 10, Received: 10, Duplicate: 1, FromStamp: fast}, "**FAILED**: 1 of 10 tickets arrived more than once"},
+		{benchkit.Deliveries{Expected: 10, Received: 10, FromStamp: benchkit.Summary{N: 10, P99: 60 * time.Millisecond}}, "**missed** by 10.00 ms"},
+	} {
+		if got := sseVerdict(tc.c); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("sseVerdict(%+v) = %q, want %q…", tc.c, got, tc.want)
+		}
 	}
-	tickets := []sseTicket{
-		{created: msAfter(5), lines: []uuid.UUID{l1}, at: msAfter(15)},
-		{created: msAfter(15), lines: []uuid.UUID{l2}, at: msAfter(18)}, // before the 200
-		{created: msAfter(15), lines: []uuid.UUID{l2}, at: msAfter(50)}, // a duplicate
-		{created: msAfter(1), lines: []uuid.UUID{newLineID()}, at: msAfter(2)},
-	}
-	var r kitchenResult
-	matchTickets(&r, sent, tickets)
-	if r.SSEExpected != 3 || r.SSEReceived != 2 || r.SSEMissing != 1 || r.SSEDuplicate != 1 {
-		t.Fatalf("tickets: %+v", r)
-	}
-	if r.SSEFromCreated.Max != 10*time.Millisecond || r.SSEFromAck.P50 != -2*time.Millisecond {
-		t.Fatalf("ticket latencies: from created %+v, from ack %+v", r.SSEFromCreated, r.SSEFromAck)
-	}
-	acks := []ack{{"o1", 2, msAfter(10)}, {"o1", 3, msAfter(20)}, {"o2", 2, msAfter(20)}}
-	events := []natsEvent{
-		{order: "o1", version: 2, created: msAfter(4), at: msAfter(12)},
-		{order: "o2", version: 2, created: msAfter(14), at: msAfter(16)},
-		{order: "o1", version: 1, created: msAfter(0), at: msAfter(1)},
-	}
-	matchEvents(&r, acks, events)
-	if r.NATSExpected != 3 || r.NATSReceived != 2 || r.NATSMissing != 1 || r.NATSDuplicate != 0 {
-		t.Fatalf("events: %+v", r)
-	}
-	if r.NATSFromAt.Max != 8*time.Millisecond || r.NATSFromAck.P50 != -4*time.Millisecond {
-		t.Fatalf("event latencies: from at %+v, from ack %+v", r.NATSFromAt, r.NATSFromAck)
+	ok := drainResult{Events: 100, Published: 100, Drain: 10 * time.Millisecond, Rate: 10000}
+	for _, tc := range []struct {
+		mod  func(*drainResult)
+		want string
+	}{
+		{func(*drainResult) {}, "met"},
+		{func(d *drainResult) { d.Published = 99 }, "**FAILED**: the stream holds 99 messages on the backlog's subjects, want 100"},
+		{func(d *drainResult) { d.Published = 101 }, "**FAILED**: the stream holds 101"},
+		{func(d *drainResult) { d.Published = 0 }, "**FAILED**"},
+		{func(d *drainResult) { d.Drain, d.Error = 0, "timeout" }, "**not finished**: timeout"},
+		{func(d *drainResult) { d.Rate = 4000 }, "**missed** by 1000 events/s"},
+	} {
+		d := ok
+		tc.mod(&d)
+		if got := drainVerdict(d); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("drainVerdict(%+v) = %q, want %q…", d, got, tc.want)
+		}
 	}
 }
 
@@ -193,18 +212,42 @@ func TestDrainPayload(t *testing.T) {
 	if err := json.Unmarshal([]byte(s), &ev); err != nil {
 		t.Fatalf("%v:\n%s", err, s)
 	}
-	if ev.OrderID != orderID || ev.Version != 42 || ev.At.IsZero() {
-		t.Fatalf("decoded %+v from %s", ev, s)
-	}
-	if len(s) < 400 || len(s) > 700 {
-		t.Fatalf("payload is %d bytes", len(s))
+	if ev.OrderID != orderID || ev.Version != 42 || ev.At.IsZero() || len(s) < 400 || len(s) > 700 {
+		t.Fatalf("decoded %+v from %d bytes: %s", ev, len(s), s)
 	}
 }
 
-func TestOrdinal(t *testing.T) {
-	for n, want := range map[int]string{1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 11: "11th", 12: "12th", 13: "13th", 21: "21st", 112: "112th"} {
-		if got := ordinal(n); got != want {
-			t.Errorf("ordinal(%d) = %q, want %q", n, got, want)
+// The report renders every section from a filled-in run, and a run with
+// nothing measured, without template errors.
+func TestReportRenders(t *testing.T) {
+	h := &benchkit.Histogram{Bounds: []float64{0.01, math.Inf(1)}, Counts: []float64{5, 10}, Sum: 0.1, Count: 10}
+	out := benchkit.Outcomes{OK: 10, Latencies: []time.Duration{time.Millisecond}, Statuses: map[int]int{500: 2}, FirstBad: "boom"}
+	low := loadStats{Outcomes: out, Clients: 8, Duration: time.Second, Throughput: 10, Delivery: h, PG: &benchkit.PGCounters{Commits: 30}}
+	r := &report{Config: Config{Duration: 10 * time.Second, Rounds: 2, Lines: 10, Warmup: time.Second}, Low: []loadStats{low},
+		Pgbench:        []pgbenchResult{{Clients: 8, PgbenchRun: benchkit.PgbenchRun{PgbenchSummary: benchkit.PgbenchSummary{TPS: 20, Transactions: 20, Failed: 1}, Command: "pgbench -c 8"}}},
+		Banquet:        []banquetResult{{loadStats: low, Conflicts: 5, Version: 11, WantVersion: 11, EventRows: 11, Unknown: 1}},
+		Kitchen:        &kitchenResult{loadStats: low, SendEvery: 4, SSE: benchkit.Deliveries{Expected: 2, Received: 1, Missing: 1}, SSEError: "cut"},
+		Drain:          &drainResult{Events: 100, Published: 99, Drain: time.Second, Rate: 100, StreamAfter: 99},
+		VerifyProblems: []string{"order x: version 3"}, StopError: "killed", ErrorLogLines: 1, ErrorLogSample: "{}"}
+	var b strings.Builder
+	if err := r.writeMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| 8 | 10 | 0.00 | 0.00 | 0.00 | 0.00 | 2 (2×500) | 20 | 0.00 | 0.00 | 0.00 | 50% |",
+		"| 8 | 10 | 5 | 0.50 |", "| posd, 8 clients | 10 | ", "| kitchen mix, 8 clients | 10 | 10.00 | ≤ 10 | > last bucket |",
+		"| commit→SSE, ticket.created on grill, from created_at | 2 | 1 | 1 | 0 | 0 | – | – | – | – |", "The SSE stream ended with: `cut`.",
+		"| 100 | 0s | 1s | 100 | 0 → 99 (+99) | 99 |", "| pgbench, 8 clients | 20 | – |", "| posd, 8 clients | 3.00 | 0.00 |",
+		"**FAILED**: 1 of 2 tickets never arrived", "**FAILED**: the stream holds 99 messages", "- VERIFY: order x: version 3",
+		"- posd, 8 clients, first unexpected answer: `boom`", "- Banquet, 8 clients: 1 writes with unknown outcome",
+		"- pgbench, 8 clients: 1 failed transactions", "- Stopping posd: killed", "`pgbench -c 8`",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
+	}
+	b.Reset()
+	if err := (&report{Config: Config{Rounds: 1}}).writeMarkdown(&b); err != nil || !strings.Contains(b.String(), "### Targets") {
+		t.Fatalf("empty report: %v\n%s", err, b.String())
 	}
 }

@@ -16,12 +16,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlagSet("migrate", "Apply pending schema migrations. Connect as the role that owns (or will own)\n"+
 		"posd's tables; the migrations create the NOLOGIN role posd_app and grant it\n"+
 		"what the server needs.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofOwner)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dbURL == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(*dbURL); err != nil {
+		return err
 	}
 	v, err := migrate.Up(ctx, *dbURL)
 	if err != nil {
@@ -34,7 +34,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("seed", "Write demo data: venues demo (T1…T30) and demo2 (T1…T5), their menu, and the\n"+
 		"demo device tokens. Idempotent; never touches orders. Connect as the table owner.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofOwner)
 	demo := fs.Bool("demo", false, "write the demo venues, menu and tokens (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,8 +42,8 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !*demo {
 		return errors.New("nothing to seed: pass --demo")
 	}
-	if *dbURL == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(*dbURL); err != nil {
+		return err
 	}
 	if err := seedDemo(ctx, *dbURL); err != nil {
 		return err

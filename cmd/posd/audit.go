@@ -103,8 +103,8 @@ func publicKeyArg(v string) ([]ed25519.PublicKey, error) {
 }
 
 func auditStore(ctx context.Context, url string) (*store.Store, func(), error) {
-	if url == "" {
-		return nil, nil, errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(url); err != nil {
+		return nil, nil, err
 	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
@@ -119,7 +119,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		"seals, each signed with posd's seal key. Exits 0 when it verifies, 1 naming the first\n"+
 		"broken link when it does not (also when events stayed unsealed longer than\n"+
 		"--seal-interval + --seal-grace).", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pubKey := fs.String("public-key", envString("POSD_SEAL_PUBLIC_KEY", ""),
@@ -211,7 +211,7 @@ func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("audit shift", "The post-shift report of a venue for [--from, --to): per staff orders closed,\n"+
 		"sales, tips, voids and comps; every void and comp with its reason; forced overrides;\n"+
 		"refused stale writes by table. Times are RFC 3339.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	fromS := fs.String("from", "", "start of the range, RFC 3339 (required)")
 	toS := fs.String("to", "", "end of the range (exclusive), RFC 3339 (required)")

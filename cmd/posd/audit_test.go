@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -25,24 +23,31 @@ import (
 	"github.com/posd/posd/internal/store"
 )
 
-// runPosd runs the built binary with DATABASE_URL set and returns its
-// output and exit code.
+// runPosd runs posd in process (runMain, what main runs) with
+// --database-url dbURL right after the (sub)command when it takes one, as
+// DATABASE_URL would give it, and returns its output and exit status.
 func runPosd(t *testing.T, dbURL string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(posdBin, args...)
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("run posd %v: %v", args, err)
+	if n := urlFlagAt(args); dbURL != "" && n > 0 {
+		args = append(append(append([]string{}, args[:n]...), "--database-url", dbURL), args[n:]...)
 	}
+	var out, errOut bytes.Buffer
+	code = runMain(context.Background(), args, &out, &errOut)
 	return out.String(), errOut.String(), code
+}
+
+// urlFlagAt is where --database-url goes in args: after the command words
+// of a command that takes it, else 0.
+func urlFlagAt(args []string) int {
+	takes := map[string]bool{"migrate": true, "seed": true, "audit shift": true, "audit verify": true,
+		"device add": true, "device list": true, "device revoke": true, "outbox dead-letters": true, "outbox replay": true}
+	if len(args) > 0 && takes[args[0]] {
+		return 1
+	}
+	if len(args) > 1 && takes[args[0]+" "+args[1]] {
+		return 2
+	}
+	return 0
 }
 
 func shiftArgs(sc apitest.ShiftScript, format string) []string {
@@ -184,7 +189,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 	sc := apitest.ScriptShift(t, s)
 	events := s.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'")
 	require.EqualValues(t, 18, events)
-	require.NoError(t, (&audit.Sealer{Pool: s.DB.Pool, Key: s.SealKey}).SealAll(context.Background()))
+	require.NoError(t, (&audit.Sealer{Journal: s.Store, Key: s.SealKey}).SealAll(context.Background()))
 	pub := audit.PublicKeyHex(s.SealKey)
 
 	// posd's own (non-owner) role is enough to audit.

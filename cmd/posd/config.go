@@ -1,18 +1,21 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
-	"github.com/rs/zerolog"
+	"github.com/posd/posd/internal/app"
 )
+
+// This file declares the flags once: the flag-set constructor every
+// subcommand uses, the flags several subcommands share (--database-url, the
+// log flags), and a binder that takes a flag's default from the value it is
+// bound to (app.Defaults for posd serve and dev) and the environment.
 
 // envString returns the environment variable name, or def when it is unset.
 func envString(name, def string) string {
@@ -22,12 +25,23 @@ func envString(name, def string) string {
 	return def
 }
 
-// envInt is envString for integers; a malformed value is reported by the flag
-// parser's validation afterwards, so it falls back to def here.
+// envInt is envString for integers; a malformed value falls back to def
+// (the configuration's validation reports an out-of-range one).
 func envInt(name string, def int) int {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
 		if n, err := strconv.Atoi(v); err == nil {
 			return n
+		}
+	}
+	return def
+}
+
+// envDuration is envString for durations; a malformed value falls back to
+// def.
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
 		}
 	}
 	return def
@@ -45,142 +59,66 @@ func newFlagSet(name, summary string, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// binder declares flags whose default is the bound value as it stands
+// (overridden by the environment variable env), so each default is written
+// once, in app.Defaults.
+type binder struct{ fs *flag.FlagSet }
+
+func (b binder) str(p *string, name, env, usage string) {
+	b.fs.StringVar(p, name, envString(env, *p), usage+" ("+env+")")
+}
+
+func (b binder) int(p *int, name, env, usage string) {
+	b.fs.IntVar(p, name, envInt(env, *p), usage+" ("+env+")")
+}
+
+func (b binder) dur(p *time.Duration, name, env, usage string) {
+	b.fs.DurationVar(p, name, envDuration(env, *p), usage+" ("+env+")")
+}
+
+// databaseURLFlag declares --database-url (DATABASE_URL); whose says which
+// role it should connect as.
+func databaseURLFlag(fs *flag.FlagSet, whose string) *string {
+	p := new(string)
+	bindDatabaseURL(fs, p, whose)
+	return p
+}
+
+// bindDatabaseURL is databaseURLFlag over p.
+func bindDatabaseURL(fs *flag.FlagSet, p *string, whose string) {
+	binder{fs}.str(p, "database-url", "DATABASE_URL", "Postgres connection URL"+whose)
+}
+
+// ofOwner and ofApp are databaseURLFlag's whose for commands that need the
+// table owner and for posd's own role.
+const (
+	ofOwner = " of the table owner"
+	ofApp   = " of posd's role"
+	ofAny   = ""
+)
+
+// errNoDatabaseURL is a command run without DATABASE_URL.
+var errNoDatabaseURL = errors.New("DATABASE_URL (or --database-url) is required")
+
+// requireDatabaseURL returns errNoDatabaseURL for an empty URL.
+func requireDatabaseURL(url string) error {
+	if url == "" {
+		return errNoDatabaseURL
+	}
+	return nil
+}
+
+// logFlags declares --log-format and --log-level over c (its values are the
+// defaults).
+func logFlags(fs *flag.FlagSet, c *app.LogConfig) {
+	b := binder{fs}
+	b.str(&c.Format, "log-format", "POSD_LOG_FORMAT", "log format: json or console")
+	b.str(&c.Level, "log-level", "POSD_LOG_LEVEL", "log level: trace, debug, info, warn, error")
+}
+
 func validPort(name string, p int) error {
 	if p < 1 || p > 65535 {
 		return fmt.Errorf("%s must be a TCP port between 1 and 65535, got %d", name, p)
 	}
 	return nil
-}
-
-// newLogger returns the process logger: JSON lines by default, readable
-// console output with format "console".
-func newLogger(out io.Writer, format, level string) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(level)
-	if err != nil || level == "" {
-		return zerolog.Logger{}, fmt.Errorf("--log-level must be one of trace, debug, info, warn, error; got %q", level)
-	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
-	switch format {
-	case "json":
-	case "console":
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: "15:04:05.000", NoColor: !colorTerminal(out)}
-	default:
-		return zerolog.Logger{}, fmt.Errorf("--log-format must be json or console; got %q", format)
-	}
-	return zerolog.New(out).Level(lvl).With().Timestamp().Logger(), nil
-}
-
-// colorTerminal reports whether console logs to out may carry ANSI colours:
-// only on a terminal, and not when NO_COLOR is set (no-color.org).
-func colorTerminal(out io.Writer) bool {
-	if os.Getenv("NO_COLOR") != "" {
-		return false
-	}
-	f, ok := out.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
-// redactURL hides the password of a connection URL for logging.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-	}
-	q := u.Query()
-	for k := range q {
-		if strings.Contains(strings.ToLower(k), "password") {
-			q.Set(k, "xxxxx")
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-// redactDSN hides the password of a Postgres connection string in either of
-// libpq's forms: a URL (postgres://user:pw@host/db?password=…) or key=value
-// pairs (host=db password='s3 cret'). Anything that is neither is not shown.
-func redactDSN(raw string) string {
-	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
-		return redactURL(raw)
-	}
-	pairs, ok := splitKeyValueDSN(raw)
-	if !ok {
-		return "(unparseable connection string)"
-	}
-	var b strings.Builder
-	for i, kv := range pairs {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		v := kv[1]
-		if strings.Contains(strings.ToLower(kv[0]), "password") {
-			v = "xxxxx"
-		}
-		b.WriteString(kv[0] + "=" + quoteDSNValue(v))
-	}
-	return b.String()
-}
-
-// splitKeyValueDSN parses libpq's key=value form: keys, optional spaces
-// around "=", values bare (up to the next space) or single-quoted with
-// backslash escapes.
-func splitKeyValueDSN(s string) ([][2]string, bool) {
-	var out [][2]string
-	for {
-		s = strings.TrimLeft(s, " \t\n\r")
-		if s == "" {
-			return out, true
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 {
-			return nil, false
-		}
-		key := strings.TrimRight(s[:eq], " \t\n\r")
-		if key == "" || strings.ContainsAny(key, " \t\n\r'") {
-			return nil, false
-		}
-		s = strings.TrimLeft(s[eq+1:], " \t\n\r")
-		var val strings.Builder
-		if strings.HasPrefix(s, "'") {
-			s = s[1:]
-			closed := false
-			for len(s) > 0 {
-				c := s[0]
-				s = s[1:]
-				if c == '\\' && len(s) > 0 {
-					val.WriteByte(s[0])
-					s = s[1:]
-					continue
-				}
-				if c == '\'' {
-					closed = true
-					break
-				}
-				val.WriteByte(c)
-			}
-			if !closed {
-				return nil, false
-			}
-		} else {
-			end := strings.IndexAny(s, " \t\n\r")
-			if end < 0 {
-				end = len(s)
-			}
-			val.WriteString(s[:end])
-			s = s[end:]
-		}
-		out = append(out, [2]string{key, val.String()})
-	}
-}
-
-func quoteDSNValue(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n\r'\\") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }

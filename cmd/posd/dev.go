@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/app"
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/migrate"
 	"github.com/posd/posd/internal/natsembed"
@@ -37,12 +38,13 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 		"machine's initdb/pg_ctl, as the postgres user when run as root), an embedded NATS\n"+
 		"server with JetStream, migrations, demo data and the HTTP API. Both servers listen\n"+
 		"on 127.0.0.1 only. Ctrl-C stops everything; a second start reuses the data.", stderr)
-	addr := fs.String("addr", envString("POSD_ADDR", "127.0.0.1:8080"), "HTTP listen address (POSD_ADDR)")
+	cfg := app.Defaults()
+	cfg.Log.Format = "console"
+	binder{fs}.str(&cfg.Addr, "addr", "POSD_ADDR", "HTTP listen address")
 	dataDir := fs.String("data-dir", envString("POSD_DATA_DIR", ".data"), "directory for the Postgres cluster and the JetStream store (POSD_DATA_DIR)")
 	natsPort := fs.Int("nats-port", envInt("POSD_NATS_PORT", 4222), "embedded NATS client port on 127.0.0.1 (POSD_NATS_PORT)")
 	pgPort := fs.Int("pg-port", envInt("POSD_PG_PORT", 5433), "local Postgres port on 127.0.0.1 (POSD_PG_PORT)")
-	logFormat := fs.String("log-format", envString("POSD_LOG_FORMAT", "console"), "log format: json or console (POSD_LOG_FORMAT)")
-	logLevel := fs.String("log-level", envString("POSD_LOG_LEVEL", "info"), "log level: trace, debug, info, warn, error (POSD_LOG_LEVEL)")
+	logFlags(fs, &cfg.Log)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,7 +56,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-	log, err := newLogger(stderr, *logFormat, *logLevel)
+	log, err := app.NewLogger(stderr, cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -64,7 +66,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// Every port is checked before anything is created, and every conflict
 	// is named at once with the flag that moves it.
-	if err := checkDevPorts(*addr, *pgPort, *natsPort, filepath.Join(dir, "postgres")); err != nil {
+	if err := checkDevPorts(cfg.Addr, *pgPort, *natsPort, filepath.Join(dir, "postgres")); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -126,10 +128,10 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 
 	appURL := (&url.URL{Scheme: "postgres", User: url.User(devAppRole), Host: "127.0.0.1:" + strconv.Itoa(cluster.Port()),
 		Path: devDatabase, RawQuery: "sslmode=disable"}).String()
-	return serveStack(ctx, log, stack{
-		addr: *addr, databaseURL: appURL, natsURL: ns.ClientURL(), streamReplicas: 1, sealKey: sealKey,
-		onListening: func(bound string) { devBanner(log, bound, adminURL, ns.ClientURL()) },
-	})
+	cfg.DatabaseURL, cfg.NATSURL, cfg.StreamReplicas = appURL, ns.ClientURL(), 1
+	cfg.SealKey, cfg.SealKeyFile = sealKey, keyPath
+	return runApp(ctx, cfg, app.Options{Log: log, Version: buildVersion(),
+		OnListening: func(bound string) { devBanner(log, bound, adminURL, ns.ClientURL()) }})
 }
 
 // checkDevPorts reports every listen address of posd dev that is taken, each

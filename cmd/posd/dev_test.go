@@ -26,7 +26,11 @@ import (
 	"github.com/posd/posd/internal/pgtest"
 )
 
-var posdBin string
+// posdRaceBin is posd built with -race: the dev and ops tests, which need
+// a process of their own (signals, the environment), run it, so a data race
+// in posd fails them. posdBin, built without, is the crash test's: its load
+// thresholds assume posd's real speed.
+var posdBin, posdRaceBin string
 
 // TestMain runs the tests with a Postgres cluster up (pgtest) and the posd
 // binary built into a temporary directory.
@@ -43,10 +47,12 @@ func (r binRunner) Run() int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	posdBin = filepath.Join(dir, "posd")
-	if out, err := exec.Command("go", "build", "-o", posdBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build posd: %v\n%s", err, out)
-		return 1
+	posdBin, posdRaceBin = filepath.Join(dir, "posd"), filepath.Join(dir, "posd-race")
+	for _, b := range [][]string{{"-o", posdBin}, {"-race", "-o", posdRaceBin}} {
+		if out, err := exec.Command("go", append(append([]string{"build"}, b...), ".")...).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build posd: %v\n%s", err, out)
+			return 1
+		}
 	}
 	return r.m.Run()
 }
@@ -74,7 +80,7 @@ func freePorts(t *testing.T, n int) []int {
 func startDev(t *testing.T, dataDir string, ports []int) *devProc {
 	t.Helper()
 	p := &devProc{addr: "127.0.0.1:" + strconv.Itoa(ports[0]), done: make(chan error, 1)}
-	p.cmd = exec.Command(posdBin, "dev", "--log-format", "json")
+	p.cmd = exec.Command(posdRaceBin, "dev", "--log-format", "json")
 	// Flags through the environment, as the --help text promises.
 	p.cmd.Env = append(os.Environ(), "POSD_ADDR="+p.addr, "POSD_DATA_DIR="+dataDir,
 		"POSD_PG_PORT="+strconv.Itoa(ports[1]), "POSD_NATS_PORT="+strconv.Itoa(ports[2]))
@@ -226,26 +232,36 @@ func TestDevLifecycle(t *testing.T) {
 
 func TestHelpIsTrue(t *testing.T) {
 	for _, cmd := range []string{"dev", "serve", "migrate", "seed", "version"} {
-		out, err := exec.Command(posdBin, cmd, "--help").CombinedOutput()
+		out, err := posdCombined(cmd, "--help")
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "Usage: posd "+cmd)
 	}
-	out, _ := exec.Command(posdBin, "dev", "--help").CombinedOutput()
+	out, _ := posdCombined("dev", "--help")
 	for _, flag := range []string{"-addr", "-data-dir", "-nats-port", "-pg-port", "POSD_ADDR", "POSD_DATA_DIR", "POSD_NATS_PORT", "POSD_PG_PORT"} {
 		require.Contains(t, string(out), flag)
 	}
-	out, _ = exec.Command(posdBin, "serve", "--help").CombinedOutput()
+	out, _ = posdCombined("serve", "--help")
 	require.Contains(t, string(out), "DATABASE_URL")
 	require.Contains(t, string(out), "NATS_URL")
 	require.Contains(t, string(out), "POSD_STREAM_REPLICAS")
 
-	out, err := exec.Command(posdBin, "serve").CombinedOutput()
+	out, err := posdCombined("serve")
 	require.Error(t, err)
 	require.Contains(t, string(out), "DATABASE_URL")
-	out, err = exec.Command(posdBin, "bogus").CombinedOutput()
+	out, err = posdCombined("bogus")
 	require.Error(t, err)
 	require.Contains(t, string(out), `unknown command "bogus"`)
-	out, err = exec.Command(posdBin, "dev", "--pg-port", "0").CombinedOutput()
+	out, err = posdCombined("dev", "--pg-port", "0")
 	require.Error(t, err)
 	require.Contains(t, string(out), "--pg-port")
+}
+
+// posdCombined runs posd in process with stdout and stderr together, as
+// exec's CombinedOutput does; a non-zero exit status is an error.
+func posdCombined(args ...string) ([]byte, error) {
+	var b bytes.Buffer
+	if code := runMain(context.Background(), args, &b, &b); code != 0 {
+		return b.Bytes(), fmt.Errorf("exit status %d", code)
+	}
+	return b.Bytes(), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/device"
+	"github.com/posd/posd/internal/store"
 )
 
 const deviceUsage = `Usage: posd device add|list|revoke [flags]
@@ -51,8 +52,8 @@ func runDevice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // security shows the connection that venue's rows only), or says that the URL
 // is missing.
 func deviceConn(ctx context.Context, url, venue string, f func(*pgx.Conn) error) error {
-	if url == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(url); err != nil {
+		return err
 	}
 	return withConn(ctx, url, func(c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, "SELECT set_config('posd.venue', $1, false)", venue); err != nil {
@@ -68,7 +69,7 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"so a lost token cannot be recovered, only revoked and replaced. A name that an\n"+
 		"active device of the venue has is refused; revoke that device first.\n"+
 		"Connect as the table owner.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofOwner)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	role := fs.String("role", "", "waiter, manager, kitchen or auditor (required)")
 	name := fs.String("name", "", "device name, unique among the venue's active devices, 1-64 characters (required)")
@@ -81,10 +82,10 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	spec := device.Spec{Venue: *venue, Name: *name, Role: *role, Staff: *staff}
 	if err := spec.Validate(); err != nil {
-		return err
+		return deviceError(err, *venue)
 	}
-	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
-		d, token, err := device.Add(ctx, c, spec)
+	return deviceError(deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
+		d, token, err := store.AddDevice(ctx, c, spec)
 		if err != nil {
 			return err
 		}
@@ -92,13 +93,13 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stdout, "its token follows; it is shown only this once:")
 		fmt.Fprintln(stdout, token)
 		return nil
-	})
+	}), *venue)
 }
 
 func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("device list", "List a venue's devices, active and revoked: name, role, staff, when each was\n"+
 		"added and revoked. Tokens are never shown (posd does not have them).", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, `print {"venue":…,"devices":[…]} as JSON`)
 	if err := fs.Parse(args); err != nil {
@@ -110,8 +111,8 @@ func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *venue == "" {
 		return errors.New("--venue is required")
 	}
-	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
-		ds, err := device.List(ctx, c, *venue)
+	return deviceError(deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
+		ds, err := store.ListDevices(ctx, c, *venue)
 		if err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer)
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.Name, d.Role, d.Staff, d.CreatedAt.UTC().Format(time.RFC3339), revoked)
 		}
 		return w.Flush()
-	})
+	}), *venue)
 }
 
 func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -141,7 +142,7 @@ func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 		"request on, and an open kitchen stream of it is closed within seconds. The\n"+
 		"device stays listed as revoked; its name may be given to a new device.\n"+
 		"Connect as the table owner.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL of the table owner (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofOwner)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	name := fs.String("name", "", "name of the device to revoke (required)")
 	if err := fs.Parse(args); err != nil {
@@ -156,13 +157,31 @@ func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 	if *name == "" {
 		return errors.New("--name is required")
 	}
-	return deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
-		d, err := device.Revoke(ctx, c, *venue, *name)
+	return deviceError(deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
+		d, err := store.RevokeDevice(ctx, c, *venue, *name)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "revoked device %q of venue %s (role %s, staff %q) at %s\n",
 			d.Name, d.Venue, d.Role, d.Staff, d.RevokedAt.UTC().Format(time.RFC3339))
 		return nil
-	})
+	}), *venue)
+}
+
+// deviceError says a device refusal in the CLI's terms: the flag that was
+// wrong, or the command that gets past it.
+func deviceError(err error, venue string) error {
+	var inv *device.InvalidError
+	var dup *device.DuplicateError
+	switch {
+	case errors.As(err, &inv):
+		return fmt.Errorf("--%s %s", inv.Field, inv.Detail)
+	case errors.As(err, &dup):
+		return fmt.Errorf("%w; revoke it first with \"posd device revoke --venue %s --name %s\", or choose another name", err, dup.Venue, dup.Name)
+	case errors.Is(err, device.ErrNotOwner):
+		return fmt.Errorf("%w; use the table owner's DATABASE_URL (the one posd migrate runs with)", err)
+	case errors.Is(err, device.ErrNotFound):
+		return fmt.Errorf("%w (posd device list --venue %s shows them)", err, venue)
+	}
+	return err
 }

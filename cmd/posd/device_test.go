@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -302,23 +301,23 @@ func TestDeviceSeedKeepsRevocation(t *testing.T) {
 
 func TestDeviceHelp(t *testing.T) {
 	for _, sub := range []string{"add", "list", "revoke"} {
-		out, err := exec.Command(posdBin, "device", sub, "--help").CombinedOutput()
+		out, err := posdCombined("device", sub, "--help")
 		require.NoError(t, err, string(out))
 		require.Contains(t, string(out), "Usage: posd device "+sub)
 		for _, flag := range []string{"-database-url", "DATABASE_URL", "-venue"} {
 			require.Contains(t, string(out), flag)
 		}
 	}
-	out, _ := exec.Command(posdBin, "device", "add", "--help").CombinedOutput()
+	out, _ := posdCombined("device", "add", "--help")
 	for _, flag := range []string{"-role", "-name", "-staff", "waiter, manager, kitchen or auditor", "last", "only this once"} {
 		require.Contains(t, string(out), flag)
 	}
-	out, err := exec.Command(posdBin, "device", "--help").CombinedOutput()
+	out, err := posdCombined("device", "--help")
 	require.NoError(t, err)
 	for _, sub := range []string{"add", "list", "revoke"} {
 		require.Contains(t, string(out), "  "+sub+" ")
 	}
-	out, err = exec.Command(posdBin, "--help").CombinedOutput()
+	out, err = posdCombined("--help")
 	require.NoError(t, err)
 	require.Contains(t, string(out), "device")
 }

@@ -43,15 +43,24 @@ Run "posd <command> --help" for a command's flags.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	os.Exit(code)
+}
+
+// runMain is the whole command but the process: it runs args and returns
+// the exit status, having printed a failure to stderr. The tests call it in
+// process.
+func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
+		return 0
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "posd:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "posd:", err)
+		return 1
 	}
+	return 0
 }
 
 // run dispatches to a command; it returns when the command is done or ctx is

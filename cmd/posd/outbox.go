@@ -33,7 +33,7 @@ func runOutbox(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func runOutboxDeadLetters(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("outbox dead-letters", "List the outbox messages NATS refused for good (larger than max_payload, an\n"+
 		"invalid subject, a permanent JetStream error), oldest first, with the error.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "only this venue (default: every venue)")
 	all := fs.Bool("all", false, "include dead letters already replayed")
 	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many (1 to %d)", outbox.MaxDeadLetterList))
@@ -41,8 +41,8 @@ func runOutboxDeadLetters(ctx context.Context, args []string, stdout, stderr io.
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dbURL == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(*dbURL); err != nil {
+		return err
 	}
 	return withConn(ctx, *dbURL, func(conn *pgx.Conn) error {
 		list, err := outbox.ListDeadLetters(ctx, conn, *venue, *all, *limit)
@@ -75,7 +75,7 @@ func runOutboxDeadLetters(ctx context.Context, args []string, stdout, stderr io.
 func runOutboxReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("outbox replay", "Put a dead letter back into the outbox, once its cause is fixed (for example\n"+
 		"NATS's max_payload raised). It keeps its Nats-Msg-Id; the dead letter stays, marked replayed.", stderr)
-	dbURL := fs.String("database-url", envString("DATABASE_URL", ""), "Postgres connection URL (DATABASE_URL)")
+	dbURL := databaseURLFlag(fs, ofAny)
 	id := fs.Int64("id", 0, "OUTBOX_ID of the dead letter, as listed by posd outbox dead-letters (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -83,8 +83,8 @@ func runOutboxReplay(ctx context.Context, args []string, stdout, stderr io.Write
 	if *id <= 0 {
 		return errors.New("--id is required")
 	}
-	if *dbURL == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
+	if err := requireDatabaseURL(*dbURL); err != nil {
+		return err
 	}
 	return withConn(ctx, *dbURL, func(conn *pgx.Conn) error {
 		newID, err := outbox.ReplayDeadLetter(ctx, conn, *id)

@@ -143,7 +143,8 @@ LIMIT 1;
 SELECT name, role, staff FROM devices WHERE venue_id = @venue_id;
 
 -- JournalSignedSince is when posd began signing ticket events and refused
--- writes (migration 0013): rows dated before it may be unsigned.
+-- writes (the row the baseline migration writes): rows dated before it may be
+-- unsigned.
 -- name: JournalSignedSince :one
 SELECT at FROM journal_signed_since;
 
@@ -196,3 +197,8 @@ FROM outbox o
 LEFT JOIN outbox_cursor c ON c.name = @relay::text
 WHERE o.venue_id = @venue_id AND (c.name IS NULL OR (o.txid, o.id) > (c.txid, c.id))
 GROUP BY o.order_id;
+
+-- TrySealLock takes the advisory lock that lets one process seal at a time,
+-- for the rest of the transaction, if no other holds it.
+-- name: TrySealLock :one
+SELECT pg_try_advisory_xact_lock(@key::bigint) AS locked;

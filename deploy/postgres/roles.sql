@@ -7,9 +7,10 @@
 --   posd_owner  LOGIN: owns the database and posd's tables; "posd migrate",
 --               "posd seed" and "posd device add|revoke" connect as it.
 --   posd_app    NOLOGIN: the privileges the server needs and nothing more
---               (the migrations grant them). Created here so that posd_owner
---               needs no CREATEROLE: the migrations create posd_app only when
---               it is missing, which takes CREATEROLE.
+--               (the baseline migration, db/schema/0001_baseline.sql, grants
+--               them). Created here so that posd_owner needs no CREATEROLE:
+--               the baseline creates posd_app only when it is missing, which
+--               takes CREATEROLE.
 --   posd        LOGIN, member of posd_app: what "posd serve" connects as.
 -- Change both passwords (or use another authentication method in pg_hba.conf).
 CREATE ROLE posd_owner LOGIN PASSWORD 'change-me-owner' NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;

@@ -8,9 +8,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 	"testing"
@@ -22,10 +20,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/posd/posd/internal/app"
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/httpapi"
-	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/natsembed"
 	"github.com/posd/posd/internal/outbox"
@@ -38,7 +35,8 @@ func Main(m *testing.M) {
 	pgtest.Main(m)
 }
 
-// Options tune Start.
+// Options tune Start; each maps onto a field of app.Config (zero: posd's
+// default).
 type Options struct {
 	// NoRelay leaves the outbox relay off (tests start their own).
 	NoRelay bool
@@ -59,7 +57,8 @@ type Options struct {
 	VerifyStream bool
 	StreamGrace  time.Duration
 	// Pool, when set, adjusts the configuration of the pool the server
-	// uses (not the test's DB handles), e.g. to point it at a dead port.
+	// uses (not the test's DB handles, nor the relay's connection), e.g. to
+	// point it at a dead port; posd then starts without pinging Postgres.
 	Pool func(*pgxpool.Config)
 }
 
@@ -83,12 +82,17 @@ type Stack struct {
 	Server *httpapi.Server
 
 	// SealKey is the server's seal signing key: GET /v1/audit/verify checks
-	// seals against its public half. No sealer runs; a test seals with
+	// seals against its public half. posd's sealer runs with it every
+	// app.Defaults().SealInterval; a test that needs a seal now seals with
 	// audit.Sealer{Key: SealKey}.
 	SealKey ed25519.PrivateKey
+	// App is the running posd.
+	App *app.App
 }
 
-// Start runs posd for one test and stops it when the test ends.
+// Start runs posd for one test, built by internal/app exactly as posd serve
+// builds it (relay, sealer and sweeper included), and stops it when the
+// test ends. Options map onto app.Config; zero fields keep posd's defaults.
 func Start(t testing.TB, opts ...Options) *Stack {
 	t.Helper()
 	var o Options
@@ -103,80 +107,65 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	}
 	s := &Stack{DB: db, NATS: ns, NATSDir: dir, Logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	t.Cleanup(func() { s.NATS.Shutdown() })
-	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatalf("apitest: connect NATS: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	s.NC = nc
-	s.JS, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(5*time.Second))
-	if err != nil {
-		t.Fatalf("apitest: JetStream: %v", err)
-	}
-	if _, err := outbox.EnsureStream(context.Background(), s.JS, 1); err != nil {
-		t.Fatalf("apitest: %v", err)
-	}
-	// The server's pool is configured as posd serve configures its own.
-	poolCfg, err := pgxpool.ParseConfig(db.AppURL)
-	if err != nil {
-		t.Fatalf("apitest: %v", err)
-	}
-	poolCfg.MaxConns = 16
-	store.ConfigurePool(poolCfg, o.StatementTimeout)
-	if o.Pool != nil {
-		o.Pool(poolCfg)
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), poolCfg)
-	if err != nil {
-		t.Fatalf("apitest: pool: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	s.Store = store.New(pool)
-	s.Metrics = metrics.New()
 	if s.SealKey, err = audit.NewSealKey(); err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
-	s.Store.SignEvents(s.SealKey)
-	verify := audit.VerifyOptions{PublicKey: s.SealKey.Public().(ed25519.PublicKey), SealInterval: audit.DefaultSealInterval}
-	if o.VerifyStream {
-		verify.Stream, verify.StreamGrace = audit.JetStreamOf(s.JS), o.StreamGrace
-	}
-	srv := httpapi.New(httpapi.Config{
-		Store: s.Store, Auth: auth.NewAuthenticator(pool), Metrics: s.Metrics,
-		KDS:             kds.NewGateway(s.JS, s.Store.OpenTickets, o.Heartbeat),
-		Log:             zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
-		StreamAuthCheck: o.StreamAuthCheck,
-		StreamLimits:    o.StreamLimits,
-		RequestTimeout:  o.RequestTimeout, MaxConns: o.MaxConns, MaxConnsPerIP: o.MaxConnsPerIP,
-		Version: "apitest",
-		Audit:   verify,
-		Ready: []httpapi.Check{
-			{Name: "postgres", Run: pool.Ping},
-			{Name: "nats", Reported: true, Run: func(context.Context) error {
-				if !nc.IsConnected() {
-					return fmt.Errorf("not connected")
-				}
-				return nil
-			}},
-		},
+	a, err := app.New(context.Background(), o.config(db.AppURL, ns.ClientURL(), s.SealKey), app.Options{
+		Log:     zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
+		Version: "apitest", AdjustPool: o.Pool, SkipStartPing: o.Pool != nil,
 	})
-	s.Server = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("apitest: listen: %v", err)
+		t.Fatalf("apitest: %v", err)
 	}
-	go func() { _ = srv.Serve(ln) }()
+	s.App, s.Store, s.Metrics, s.Server, s.NC, s.JS = a, a.Store, a.Metrics, a.Server, a.NC, a.JS
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
-		srv.CloseStreams()
-		_ = srv.App().ShutdownWithTimeout(5 * time.Second)
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("apitest: posd stopped with: %v", err)
+		}
 	})
-	s.BaseURL = "http://" + ln.Addr().String()
+	s.BaseURL = "http://" + a.Addr()
 	s.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 64, ExpectContinueTimeout: 5 * time.Second}}
-	if !o.NoRelay {
-		s.StartRelay(t, outbox.Options{})
-	}
 	return s
+}
+
+// config is the app configuration these options ask for.
+func (o Options) config(dbURL, natsURL string, key ed25519.PrivateKey) app.Config {
+	c := app.Defaults()
+	c.Addr, c.DatabaseURL, c.NATSURL, c.SealKey = "127.0.0.1:0", dbURL, natsURL, key
+	// The test's NATS server is stopped and started again by some tests;
+	// reconnect quickly.
+	c.NATSReconnectWait = 50 * time.Millisecond
+	c.Relay = !o.NoRelay
+	c.VerifyStream = o.VerifyStream
+	setIf(&c.Heartbeat, o.Heartbeat)
+	setIf(&c.StreamAuthCheck, o.StreamAuthCheck)
+	setIf(&c.RequestTimeout, o.RequestTimeout)
+	setIf(&c.StatementTimeout, o.StatementTimeout)
+	setIf(&c.VerifyStreamGrace, o.StreamGrace)
+	setIf(&c.MaxConns, o.MaxConns)
+	setIf(&c.MaxConnsPerIP, o.MaxConnsPerIP)
+	l := &c.StreamLimits
+	setIf(&l.PerDevice, o.StreamLimits.PerDevice)
+	setIf(&l.PerVenue, o.StreamLimits.PerVenue)
+	setIf(&l.OpensPerDevice, o.StreamLimits.OpensPerDevice)
+	setIf(&l.OpensPerVenue, o.StreamLimits.OpensPerVenue)
+	setIf(&l.Window, o.StreamLimits.Window)
+	setIf(&l.WriteTimeout, o.StreamLimits.WriteTimeout)
+	setIf(&l.AuthFresh, o.StreamLimits.AuthFresh)
+	return c
+}
+
+// setIf sets *p to v unless v is zero (an option left out).
+func setIf[T comparable](p *T, v T) {
+	var zero T
+	if v != zero {
+		*p = v
+	}
 }
 
 // StartRelay runs an outbox relay over the stack's database and NATS until

@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 // ShiftScript is what ScriptShift did to the demo venue: the range that
@@ -57,62 +59,54 @@ func ScriptShift(t testing.TB, s *Stack) ShiftScript {
 		Orders: map[string]uuid.UUID{},
 		Lines:  map[string]uuid.UUID{},
 	}
-	const (
-		alice   = "demo-waiter-1"
-		bruno   = "demo-waiter-2"
-		chloe   = "demo-waiter-3"
-		manager = "demo-manager"
-	)
-	line := func(o map[string]any, table, sku string) string {
+	alice, bruno, chloe := s.As(t, seed.TokenWaiter1), s.As(t, seed.TokenWaiter2), s.As(t, seed.TokenWaiter3)
+	manager := s.As(t, seed.TokenManager)
+	line := func(o order.Order, table, sku string) uuid.UUID {
 		t.Helper()
-		for _, l := range o["lines"].([]any) {
-			m := l.(map[string]any)
-			if m["sku"] == sku {
-				id := m["id"].(string)
-				sc.Lines[table+"/"+sku] = uuid.MustParse(id)
-				return id
-			}
+		id := LineOf(o, sku)
+		if id == uuid.Nil {
+			t.Fatalf("ScriptShift: %s has not one %s line: %+v", table, sku, o.Lines)
 		}
-		t.Fatalf("ScriptShift: %s has no %s line: %v", table, sku, o["lines"])
-		return ""
+		sc.Lines[table+"/"+sku] = id
+		return id
 	}
 
 	// T1: Alice, a comped beer.
 	t1 := d.open(alice, "T1")
-	o := d.patch(alice, t1, 1, 2, nil, op("add_item", "sku", "steak", "qty", 2), op("add_item", "sku", "beer"))
+	o := d.patch("", alice, t1, 1, 2, AddItem("steak", 2), AddItem("beer", 1))
 	beer := line(o, "T1", "beer")
 	line(o, "T1", "steak")
-	d.patch(alice, t1, 2, 3, nil, op("send"))
-	d.patch(manager, t1, 3, 4, nil, op("comp_item", "line_id", beer, "reason", "birthday"))
-	o = d.patch(alice, t1, 4, 5, nil, op("add_payment", "tender", "card", "amount_cents", 4800, "tip_cents", 500), op("close"))
+	d.patch("", alice, t1, 2, 3, Fire())
+	d.patch("", manager, t1, 3, 4, Comp(beer, "birthday"))
+	o = d.patch("", alice, t1, 4, 5, Pay("card", 4800, 500), Close())
 	d.requireClosed(o, "T1")
 
 	// T2: Bruno, voided fries.
 	t2 := d.open(bruno, "T2")
-	o = d.patch(bruno, t2, 1, 2, nil, op("add_item", "sku", "burger"), op("add_item", "sku", "fries"))
+	o = d.patch("", bruno, t2, 1, 2, AddItem("burger", 1), AddItem("fries", 1))
 	fries := line(o, "T2", "fries")
 	line(o, "T2", "burger")
-	d.patch(bruno, t2, 2, 3, nil, op("send"))
-	d.patch(manager, t2, 3, 4, nil, op("void_item", "line_id", fries, "reason", "dropped"))
-	o = d.patch(bruno, t2, 4, 5, nil, op("add_payment", "tender", "cash", "amount_cents", 1600, "tip_cents", 200), op("close"))
+	d.patch("", bruno, t2, 2, 3, Fire())
+	d.patch("", manager, t2, 3, 4, Void(fries, "dropped"))
+	o = d.patch("", bruno, t2, 4, 5, Pay("cash", 1600, 200), Close())
 	d.requireClosed(o, "T2")
 
 	// T3: Bruno, split payment.
 	t3 := d.open(bruno, "T3")
-	o = d.patch(bruno, t3, 1, 2, nil, op("add_item", "sku", "caesar"))
+	o = d.patch("", bruno, t3, 1, 2, AddItem("caesar", 1))
 	line(o, "T3", "caesar")
-	d.patch(bruno, t3, 2, 3, nil, op("send"))
-	d.patch(bruno, t3, 3, 4, nil, op("add_payment", "tender", "card", "amount_cents", 1000, "tip_cents", 0))
-	o = d.patch(bruno, t3, 4, 5, nil, op("add_payment", "tender", "card", "amount_cents", 200, "tip_cents", 100), op("close"))
+	d.patch("", bruno, t3, 2, 3, Fire())
+	d.patch("", bruno, t3, 3, 4, Pay("card", 1000, 0))
+	o = d.patch("", bruno, t3, 4, 5, Pay("card", 200, 100), Close())
 	d.requireClosed(o, "T3")
 
 	// T4: Chloe; two refused stale writes and a forced override. Stays open.
 	t4 := d.open(chloe, "T4")
-	o = d.patch(chloe, t4, 1, 2, nil, op("add_item", "sku", "beer"))
+	o = d.patch("", chloe, t4, 1, 2, AddItem("beer", 1))
 	line(o, "T4", "beer")
-	d.stale(alice, t4, map[string]any{"expected_version": 1, "ops": []any{op("add_item", "sku", "fries")}}, nil, 409)
-	d.stale(bruno, t4, map[string]any{"ops": []any{op("set_note", "note", "window seat")}}, map[string]string{"If-Match": `"1"`}, 412)
-	d.patch(manager, t4, 0, 3, map[string]any{"force": true}, op("set_guests", "guests", 6))
+	d.stale(alice, t4, Patch{ExpectedVersion: 1, Ops: []order.Op{AddItem("fries", 1)}}, nil, 409)
+	d.stale(bruno, t4, Patch{Ops: []order.Op{SetNote("window seat")}}, map[string]string{"If-Match": `"1"`}, 412)
+	d.patch("force", manager, t4, 0, 3, SetGuests(6))
 
 	sc.To = time.Now().UTC().Add(2 * time.Second).Truncate(time.Second)
 	sc.Orders = map[string]uuid.UUID{"T1": t1, "T2": t2, "T3": t3, "T4": t4}
@@ -127,9 +121,9 @@ func ScriptShift(t testing.TB, s *Stack) ShiftScript {
 			{Staff: "Maria", Voids: 1, Comps: 1},
 			// Chloe closed nothing and voided nothing: she is not listed.
 		},
-		Voids: []audit.LineAction{{OrderID: t2, Version: 4, Table: "T2", LineID: fries, SKU: "fries", Qty: 1,
+		Voids: []audit.LineAction{{OrderID: t2, Version: 4, Table: "T2", LineID: fries.String(), SKU: "fries", Qty: 1,
 			AmountCents: 500, Reason: "dropped", By: "Maria"}},
-		Comps: []audit.LineAction{{OrderID: t1, Version: 4, Table: "T1", LineID: beer, SKU: "beer", Qty: 1,
+		Comps: []audit.LineAction{{OrderID: t1, Version: 4, Table: "T1", LineID: beer.String(), SKU: "beer", Qty: 1,
 			AmountCents: 700, Reason: "birthday", By: "Maria"}},
 		ForcedOverrides: []audit.ForcedOverride{{OrderID: t4, Table: "T4", Version: 3, OverriddenVersion: 2, By: "Maria"}},
 		Conflicts:       audit.Conflicts{Total: 2, ByTable: []audit.TableCount{{Table: "T4", Count: 2}}},
@@ -217,79 +211,55 @@ func (sc ShiftScript) RequireReport(t testing.TB, got audit.Report) {
 	}
 }
 
-// op builds one PATCH op from key/value pairs.
-func op(kind string, kv ...any) map[string]any {
-	m := map[string]any{"op": kind}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
-}
-
 type shiftDriver struct {
 	t testing.TB
 	s *Stack
 }
 
-func (d shiftDriver) open(token, table string) uuid.UUID {
+func (d shiftDriver) open(c *Client, table string) uuid.UUID {
 	d.t.Helper()
-	r := d.s.Do(d.t, Req{Method: "POST", Path: "/v1/orders", Token: token, Body: map[string]any{"table": table, "guests": 2}})
+	r := c.TryOpen(table, 2)
 	if r.Status != 201 {
-		d.t.Fatalf("ScriptShift: open %s as %s: %d %s", table, token, r.Status, r.Body)
+		d.t.Fatalf("ScriptShift: open %s as %s: %d %s", table, c.Token, r.Status, r.Body)
 	}
-	var o struct {
-		ID      uuid.UUID `json:"id"`
-		Version int64     `json:"version"`
-	}
-	r.JSON(d.t, &o)
+	o := r.Order(d.t)
 	if o.Version != 1 {
 		d.t.Fatalf("ScriptShift: %s opened at version %d", table, o.Version)
 	}
 	return o.ID
 }
 
-// patch sends ops made against expected (none when 0: a forced write; extra
-// adds body members) and requires 200 with the order at version want.
-func (d shiftDriver) patch(token string, id uuid.UUID, expected, want int64, extra map[string]any, ops ...map[string]any) map[string]any {
+// patch sends ops made against expected (none when 0) as c, forced when mode
+// is "force", and requires 200 with the order at version want.
+func (d shiftDriver) patch(mode string, c *Client, id uuid.UUID, expected, want int64, ops ...order.Op) order.Order {
 	d.t.Helper()
-	body := map[string]any{"ops": ops}
-	if expected > 0 {
-		body["expected_version"] = expected
-	}
-	for k, v := range extra {
-		body[k] = v
-	}
-	r := d.s.Do(d.t, Req{Method: "PATCH", Path: "/v1/orders/" + id.String(), Token: token, Body: body})
+	r := c.SendPatch(id, Patch{ExpectedVersion: expected, Force: mode == "force", Ops: ops})
 	if r.Status != 200 {
-		d.t.Fatalf("ScriptShift: PATCH %v as %s: %d %s", ops, token, r.Status, r.Body)
+		d.t.Fatalf("ScriptShift: PATCH %+v as %s: %d %s", ops, c.Token, r.Status, r.Body)
 	}
-	o := r.Map(d.t)
-	if v, _ := o["version"].(float64); int64(v) != want {
-		d.t.Fatalf("ScriptShift: PATCH %v as %s left version %v, want %d", ops, token, o["version"], want)
+	o := r.Order(d.t)
+	if o.Version != want {
+		d.t.Fatalf("ScriptShift: PATCH %+v as %s left version %d, want %d", ops, c.Token, o.Version, want)
 	}
 	return o
 }
 
 // stale sends a write that must be refused with status as a version conflict.
-func (d shiftDriver) stale(token string, id uuid.UUID, body map[string]any, hdr map[string]string, status int) {
+func (d shiftDriver) stale(c *Client, id uuid.UUID, body Patch, hdr map[string]string, status int) {
 	d.t.Helper()
-	r := d.s.Do(d.t, Req{Method: "PATCH", Path: "/v1/orders/" + id.String(), Token: token, Body: body, Header: hdr})
+	r := c.SendPatch(id, body, hdr)
 	if r.Status != status {
-		d.t.Fatalf("ScriptShift: stale PATCH as %s: %d %s, want %d", token, r.Status, r.Body, status)
+		d.t.Fatalf("ScriptShift: stale PATCH as %s: %d %s, want %d", c.Token, r.Status, r.Body, status)
 	}
-	var p struct {
-		Type           string `json:"type"`
-		CurrentVersion int64  `json:"current_version"`
-	}
-	r.JSON(d.t, &p)
-	if !strings.HasSuffix(p.Type, "/version-conflict") || p.CurrentVersion != 2 {
+	p := r.Problem(d.t)
+	if !strings.HasSuffix(p.Type, "/version-conflict") || p.CurrentVersion == nil || *p.CurrentVersion != 2 {
 		d.t.Fatalf("ScriptShift: stale PATCH answered %s", r.Body)
 	}
 }
 
-func (d shiftDriver) requireClosed(o map[string]any, table string) {
+func (d shiftDriver) requireClosed(o order.Order, table string) {
 	d.t.Helper()
-	if o["status"] != "closed" {
-		d.t.Fatalf("ScriptShift: %s is %v after close", table, o["status"])
+	if o.Status != "closed" {
+		d.t.Fatalf("ScriptShift: %s is %v after close", table, o.Status)
 	}
 }

@@ -16,12 +16,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgscope"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
@@ -167,7 +166,7 @@ func (j *journal) seal(venue string) {
 		if _, err := tx.Exec(context.Background(), pgscope.SetVenue, venue); err != nil {
 			return err
 		}
-		ok, err := audit.Seal(context.Background(), tx, venue, time.Now(), sealKey)
+		ok, err := audit.Seal(context.Background(), store.JournalOn(tx), venue, time.Now(), sealKey)
 		if err == nil && !ok {
 			err = errors.New("nothing to seal")
 		}
@@ -211,7 +210,7 @@ func (x tx) verify(venue string) audit.Result {
 	x.t.Helper()
 	_, err := x.tx.Exec(context.Background(), pgscope.SetVenue, venue)
 	require.NoError(x.t, err)
-	res, err := audit.Verify(context.Background(), x.tx, venue, verifyOpts)
+	res, err := audit.Verify(context.Background(), store.JournalOn(x.tx), venue, verifyOpts)
 	require.NoError(x.t, err)
 	return res
 }
@@ -337,9 +336,16 @@ func docHash(prev []byte, fields ...string) []byte {
 }
 
 type eventRow struct {
-	venue   string
-	OrderID uuid.UUID
-	dbsqlc.VerifyOrderEventsRow
+	venue                         string
+	OrderID                       uuid.UUID
+	Version                       int64
+	ID                            uuid.UUID
+	Type, ActorDevice, ActorStaff string
+	ActorRole, Ops                string
+	At                            time.Time
+	Forced                        bool
+	OverriddenVersion             *int64
+	Hash                          []byte
 }
 
 func allEvents(t *testing.T, q interface {
@@ -364,10 +370,9 @@ func allEvents(t *testing.T, q interface {
 // the stored hash, the Go implementation, the SQL implementation
 // (posd_event_hash, called as the app role) and the documented encoding
 // agree, and that each order's last_hash is its chain's head.
-func requireChainsAgree(t *testing.T, j *journal, sqlDB dbsqlc.DBTX) int {
+func requireChainsAgree(t *testing.T, j *journal, sqlDB store.JournalDB) int {
 	t.Helper()
 	ctx := context.Background()
-	q := dbsqlc.New()
 	evs := allEvents(t, j.db.Admin)
 	heads := map[uuid.UUID][]byte{}
 	var prev []byte
@@ -382,7 +387,7 @@ func requireChainsAgree(t *testing.T, j *journal, sqlDB dbsqlc.DBTX) int {
 			Actor: order.Actor{Device: e.ActorDevice, Staff: e.ActorStaff, Role: e.ActorRole}, Forced: e.Forced,
 			OverriddenVersion: e.OverriddenVersion}
 		goHash := audit.EventHash(prev, ev, []byte(e.Ops))
-		sqlHash, err := q.SQLEventHash(ctx, sqlDB, dbsqlc.SQLEventHashParams{Prev: prev, VenueID: e.venue, OrderID: e.OrderID, Version: e.Version})
+		sqlHash, err := store.JournalOn(sqlDB).SQLEventHash(ctx, prev, e.venue, e.OrderID, e.Version)
 		require.NoError(t, err)
 		overridden := ""
 		if e.OverriddenVersion != nil {
@@ -491,7 +496,7 @@ func TestChainGoEqualsSQLEdgeTimes(t *testing.T) {
 	_, err = conn.Exec(ctx, pgscope.SystemSession)
 	require.NoError(t, err)
 	require.Equal(t, 4, requireChainsAgree(t, j, conn))
-	res, err := audit.Verify(ctx, conn, "demo", audit.VerifyOptions{})
+	res, err := audit.Verify(ctx, store.JournalOn(conn), "demo", audit.VerifyOptions{})
 	require.NoError(t, err)
 	require.True(t, res.OK, "%+v", res.Broken)
 	require.EqualValues(t, 4, res.EventsChecked)
@@ -515,7 +520,7 @@ func TestVerifyClean(t *testing.T) {
 	j.patch("demo", j.C, 1, bruno, `{"op":"add_item","sku":"espresso"}`)
 	// The periodic sealer seals every venue with changes: demo's second
 	// seal and demo2's first.
-	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool, Key: sealKey}).SealAll(context.Background()))
+	require.NoError(t, (&audit.Sealer{Journal: j.st, Key: sealKey}).SealAll(context.Background()))
 	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
 
 	res = j.requireOK("demo")
@@ -803,7 +808,7 @@ func TestForgedByAppRole(t *testing.T) {
 			eid := x.appendEvent(j.A, maria, time.Now(), ops)
 			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
 			// The report is not fooled: the comp is listed, with its amount.
-			r, err := audit.Shift(ctx, x.tx, "demo", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			r, err := audit.Shift(ctx, store.JournalOn(x.tx), "demo", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 			require.NoError(x.t, err)
 			found := false
 			for _, c := range r.Comps {
@@ -962,7 +967,7 @@ func TestForgedTailNotSigned(t *testing.T) {
 		// The seal vouches for the chain, not for who wrote the event.
 		eid := x.appendUnsigned(j.D, alice, time.Now(), `[{"op":"set_note","note":"forged"}]`)
 		x.exec("UPDATE orders SET note = 'forged' WHERE id = $1", j.D)
-		ok, err := audit.Seal(ctx, x.tx, "demo", time.Now(), sealKey)
+		ok, err := audit.Seal(ctx, store.JournalOn(x.tx), "demo", time.Now(), sealKey)
 		require.NoError(t, err)
 		require.True(t, ok, "posd sealed the forged head")
 		requireBroken(t, x.verify("demo"), audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not signed"})
@@ -984,20 +989,20 @@ func TestForgedTailNotSigned(t *testing.T) {
 		// it fails (a seal was removed or the sealer is stopped).
 		eid := x.appendEvent(j.D, alice, time.Now(), `[{"op":"set_note","note":"signed"}]`)
 		x.exec("UPDATE orders SET note = 'signed' WHERE id = $1", j.D)
-		res, err := audit.Verify(ctx, x.tx, "demo", strict(time.Now()))
+		res, err := audit.Verify(ctx, store.JournalOn(x.tx), "demo", strict(time.Now()))
 		require.NoError(t, err)
 		require.True(t, res.OK, "%+v", res.Broken)
 		require.EqualValues(t, 1, res.UnsealedEvents)
 		require.NotNil(t, res.OldestUnsealedAt)
 		require.NotNil(t, res.LastSealAgeSeconds)
-		res, err = audit.Verify(ctx, x.tx, "demo", strict(time.Now().Add(time.Minute+audit.DefaultSealGrace+time.Minute)))
+		res, err = audit.Verify(ctx, store.JournalOn(x.tx), "demo", strict(time.Now().Add(time.Minute+audit.DefaultSealGrace+time.Minute)))
 		require.NoError(t, err)
 		requireBroken(t, res, audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "1 events are not sealed"})
 	})
 	run("dated in the future", func(x tx) {
 		eid := x.appendEvent(j.D, alice, time.Now().Add(24*time.Hour), `[{"op":"set_note","note":"tomorrow"}]`)
 		x.exec("UPDATE orders SET note = 'tomorrow' WHERE id = $1", j.D)
-		res, err := audit.Verify(ctx, x.tx, "demo", strict(time.Now()))
+		res, err := audit.Verify(ctx, store.JournalOn(x.tx), "demo", strict(time.Now()))
 		require.NoError(t, err)
 		requireBroken(t, res, audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "dated in the future"})
 	})
@@ -1013,7 +1018,7 @@ func TestDeletedNewestSeals(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
 	ctx := context.Background()
-	sealer := &audit.Sealer{Pool: j.db.Pool, Key: sealKey}
+	sealer := &audit.Sealer{Journal: j.st, Key: sealKey}
 	require.NoError(t, sealer.SealAll(ctx))
 	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"sealed by seal 2"}`)
 	require.NoError(t, sealer.SealAll(ctx))
@@ -1046,72 +1051,6 @@ func TestDeletedNewestSeals(t *testing.T) {
 	require.EqualValues(t, 1, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
 }
 
-// TestOutOfTheAppRolesReach: posd's own role cannot delete outbox rows
-// (an event would never reach the kitchen) but the relay's prune still
-// removes published ones; it cannot rewrite or delete a stored idempotent
-// answer that can still be replayed (nor can the owner), while replacing
-// and sweeping expired ones works; and it cannot call posd_event_hash.
-func TestOutOfTheAppRolesReach(t *testing.T) {
-	t.Parallel()
-	j := newJournal(t)
-	ctx := context.Background()
-	q := dbsqlc.New()
-	rows := j.db.Count(t, "SELECT count(*) FROM outbox")
-	require.NotZero(t, rows)
-
-	_, err := j.db.Pool.Exec(ctx, "DELETE FROM outbox")
-	require.Equal(t, "permission denied for table outbox", pgErr(t, err).Message)
-	// Nothing is published yet: the prune removes nothing.
-	n, err := q.PruneOutbox(ctx, pgscope.System(j.db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
-	require.Zero(t, n)
-	// The relay has published all but the newest row.
-	_, err = pgscope.System(j.db.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
-		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC OFFSET 1 LIMIT 1) o WHERE c.name = 'relay'`)
-	require.NoError(t, err)
-	n, err = q.PruneOutbox(ctx, pgscope.System(j.db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
-	require.Equal(t, rows-1, n)
-	require.EqualValues(t, 1, j.db.Count(t, "SELECT count(*) FROM outbox"))
-
-	dev := uuid.Must(uuid.NewV7())
-	put := func(key string, created time.Time, body string) error {
-		return q.InsertIdempotency(ctx, pgscope.Venue(j.db.Pool, "demo"), dbsqlc.InsertIdempotencyParams{
-			VenueID: "demo", DeviceID: dev, Key: key, Fingerprint: make([]byte, 32), Status: 200, Headers: []byte(`{}`),
-			Body: []byte(body), CreatedAt: created, ExpiresAt: created.Add(24 * time.Hour)})
-	}
-	require.NoError(t, put("live", time.Now(), `{"version":2}`))
-	for _, st := range []string{
-		`UPDATE idempotency_keys SET body = '{"version":9}' WHERE key = 'live'`,
-		`UPDATE idempotency_keys SET expires_at = now() WHERE key = 'live'`,
-		`DELETE FROM idempotency_keys WHERE key = 'live'`,
-	} {
-		for _, pool := range []*pgxpool.Pool{j.db.Pool, j.db.Admin} {
-			_, err := pgscope.Venue(pool, "demo").Exec(ctx, st)
-			pe := pgErr(t, err)
-			require.Equal(t, "42501", pe.Code, st)
-			require.Contains(t, pe.Message, "can still be replayed", st)
-		}
-	}
-	// The same key again (a retry racing the first) leaves the answer alone.
-	require.NoError(t, put("live", time.Now(), `{"version":9}`))
-	var body string
-	require.NoError(t, j.db.Admin.QueryRow(ctx, "SELECT convert_from(body, 'UTF8') FROM idempotency_keys WHERE key = 'live'").Scan(&body))
-	require.Equal(t, `{"version":2}`, body)
-	// An expired answer is replaced by the key's next use, or swept.
-	require.NoError(t, put("old", time.Now().Add(-25*time.Hour), `{"version":1}`))
-	require.NoError(t, put("old", time.Now(), `{"version":3}`))
-	require.NoError(t, put("gone", time.Now().Add(-25*time.Hour), `{"version":1}`))
-	swept, err := j.st.SweepIdempotency(ctx)
-	require.NoError(t, err)
-	require.EqualValues(t, 1, swept)
-	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM idempotency_keys"))
-
-	_, err = j.db.Pool.Exec(ctx, "SELECT posd_event_hash(NULL, e) FROM order_events e LIMIT 1")
-	require.Contains(t, pgErr(t, err).Message, "permission denied for function posd_event_hash")
-	j.requireOK("demo")
-}
-
 // TestKeyRotation: after the seal key is rotated, the new posd chains onto
 // the seals of the old key only when told its public half, and verify
 // accepts the rows of both only when given both; a key it was not told
@@ -1127,9 +1066,9 @@ func TestKeyRotation(t *testing.T) {
 	j.st.SignEvents(newKey)
 	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"after the rotation"}`)
 
-	require.ErrorIs(t, (&audit.Sealer{Pool: j.db.Pool, Key: newKey}).SealAll(ctx), audit.ErrForeignSeal,
+	require.ErrorIs(t, (&audit.Sealer{Journal: j.st, Key: newKey}).SealAll(ctx), audit.ErrForeignSeal,
 		"an unknown key's seal is not chained onto")
-	require.NoError(t, (&audit.Sealer{Pool: j.db.Pool, Key: newKey, Previous: []ed25519.PublicKey{oldPub}}).SealAll(ctx))
+	require.NoError(t, (&audit.Sealer{Journal: j.st, Key: newKey, Previous: []ed25519.PublicKey{oldPub}}).SealAll(ctx))
 	require.EqualValues(t, 2, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
 
 	res, err := j.st.Verify(ctx, "demo", audit.VerifyOptions{PublicKey: newPub, PreviousKeys: []ed25519.PublicKey{oldPub}})
@@ -1139,4 +1078,11 @@ func TestKeyRotation(t *testing.T) {
 	res, err = j.st.Verify(ctx, "demo", audit.VerifyOptions{PublicKey: newPub})
 	require.NoError(t, err)
 	requireBroken(t, res, audit.Broken{Seal: 1, Reason: "seal signature does not verify"})
+}
+
+// TestStreamContract: the stream and header the JetStream cross-check reads
+// are the ones the relay writes.
+func TestStreamContract(t *testing.T) {
+	require.Equal(t, outbox.StreamName, audit.StreamName)
+	require.Equal(t, outbox.HeaderOrderVersion, audit.HeaderOrderVersion)
 }

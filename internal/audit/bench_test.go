@@ -26,7 +26,7 @@ func BenchmarkVerify(b *testing.B) {
 	for i := 0; i < 200; i++ {
 		w.order(fmt.Sprintf("T%d", i%12+1))
 	}
-	if err := (&audit.Sealer{Pool: db.Pool, Key: sealKey}).SealAll(ctx); err != nil {
+	if err := (&audit.Sealer{Journal: st, Key: sealKey}).SealAll(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

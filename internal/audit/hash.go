@@ -3,6 +3,11 @@
 // order heads are sealed periodically into a second chain; Verify recomputes
 // both; Shift builds the post-shift report. docs/AUDIT.md specifies the
 // encoding so an auditor can check the journal without posd.
+//
+// audit owns the pure parts: the hashes and signatures, the chain, rule,
+// fold and ticket checks, the seal chain, the report's arithmetic and its
+// CSV. It holds no SQL: it reads and writes the journal through the
+// interfaces of journal.go, which the store implements.
 package audit
 
 import (

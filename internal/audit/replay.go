@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )
@@ -275,7 +274,7 @@ func expectedTickets(next order.Order, ev order.Event) []string {
 
 // checkTicketStates checks that each stored ticket's status is what its own
 // log of actions says (created first, then bumped and recalled in turn).
-func checkTicketState(t dbsqlc.VerifyOrderTicketsRow) string {
+func checkTicketState(t StoredTicket) string {
 	if len(t.Actions) == 0 || t.Actions[0] != "created" {
 		return fmt.Sprintf("ticket %s: its log does not start with its creation", t.ID)
 	}
@@ -297,10 +296,10 @@ func checkTicketState(t dbsqlc.VerifyOrderTicketsRow) string {
 }
 
 // storedTicketKey is ticketKey of a stored ticket.
-func storedTicketKey(t dbsqlc.VerifyOrderTicketsRow) (string, error) {
+func storedTicketKey(t StoredTicket) (string, error) {
 	var lines []kitchen.Line
 	if err := json.Unmarshal([]byte(t.Lines), &lines); err != nil {
 		return "", err
 	}
-	return ticketKey(t.TableID, t.Station, t.Kind, t.Server, t.CreatedAt, lines), nil
+	return ticketKey(t.Table, t.Station, t.Kind, t.Server, t.CreatedAt, lines), nil
 }

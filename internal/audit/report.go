@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
 )
 
@@ -90,13 +89,12 @@ func CheckRange(from, to time.Time) error {
 	return nil
 }
 
-// Shift builds the report for venue over [from, to). All figures come from
-// one snapshot when db is a repeatable-read transaction.
-func Shift(ctx context.Context, db dbsqlc.DBTX, venue string, from, to time.Time) (Report, error) {
+// Shift builds the report for venue over [from, to) from j. All figures
+// come from one snapshot when j reads one.
+func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time) (Report, error) {
 	if err := CheckRange(from, to); err != nil {
 		return Report{}, err
 	}
-	q := dbsqlc.New()
 	r := Report{From: from.UTC(), To: to.UTC(), ByStaff: []StaffSummary{}, Voids: []LineAction{}, Comps: []LineAction{},
 		ForcedOverrides: []ForcedOverride{}, Conflicts: Conflicts{ByTable: []TableCount{}}}
 	staff := map[string]*StaffSummary{}
@@ -109,7 +107,7 @@ func Shift(ctx context.Context, db dbsqlc.DBTX, venue string, from, to time.Time
 		return s
 	}
 
-	sales, err := q.ShiftSalesByServer(ctx, db, dbsqlc.ShiftSalesByServerParams{VenueID: venue, FromTime: from, ToTime: to})
+	sales, err := j.SalesByServer(ctx, venue, from, to)
 	if err != nil {
 		return r, fmt.Errorf("sales: %w", err)
 	}
@@ -118,7 +116,7 @@ func Shift(ctx context.Context, db dbsqlc.DBTX, venue string, from, to time.Time
 		s.OrdersClosed, s.SalesCents, s.TipsCents = row.OrdersClosed, row.SalesCents, row.TipsCents
 	}
 
-	lineEvents, err := q.ShiftLineEvents(ctx, db, dbsqlc.ShiftLineEventsParams{VenueID: venue, FromTime: from, ToTime: to})
+	lineEvents, err := j.PatchedEvents(ctx, venue, from, to)
 	if err != nil {
 		return r, fmt.Errorf("voids and comps: %w", err)
 	}
@@ -133,8 +131,8 @@ func Shift(ctx context.Context, db dbsqlc.DBTX, venue string, from, to time.Time
 			if op.Op != order.OpVoidItem && op.Op != order.OpCompItem {
 				continue
 			}
-			la := LineAction{OrderID: e.OrderID, Version: e.Version, Table: e.TableID, SKU: op.SKU,
-				Reason: op.Reason, By: e.ActorStaff, At: e.At.UTC()}
+			la := LineAction{OrderID: e.OrderID, Version: e.Version, Table: e.Table, SKU: op.SKU,
+				Reason: op.Reason, By: e.Staff, At: e.At.UTC()}
 			if op.Table != "" {
 				la.Table = op.Table // where the order was at the time
 			}
@@ -149,30 +147,30 @@ func Shift(ctx context.Context, db dbsqlc.DBTX, venue string, from, to time.Time
 			}
 			if op.Op == order.OpVoidItem {
 				r.Voids = append(r.Voids, la)
-				get(e.ActorStaff).Voids++
+				get(e.Staff).Voids++
 			} else {
 				r.Comps = append(r.Comps, la)
-				get(e.ActorStaff).Comps++
+				get(e.Staff).Comps++
 			}
 		}
 	}
 
-	forced, err := q.ShiftForcedOverrides(ctx, db, dbsqlc.ShiftForcedOverridesParams{VenueID: venue, FromTime: from, ToTime: to})
+	forced, err := j.ForcedOverrides(ctx, venue, from, to)
 	if err != nil {
 		return r, fmt.Errorf("forced overrides: %w", err)
 	}
 	for _, f := range forced {
-		r.ForcedOverrides = append(r.ForcedOverrides, ForcedOverride{OrderID: f.OrderID, Table: f.TableID, Version: f.Version,
-			OverriddenVersion: f.OverriddenVersion, By: f.ActorStaff, At: f.At.UTC()})
+		f.At = f.At.UTC()
+		r.ForcedOverrides = append(r.ForcedOverrides, f)
 	}
 
-	conflicts, err := q.ShiftConflictsByTable(ctx, db, dbsqlc.ShiftConflictsByTableParams{VenueID: venue, FromTime: from, ToTime: to})
+	conflicts, err := j.ConflictsByTable(ctx, venue, from, to)
 	if err != nil {
 		return r, fmt.Errorf("conflicts: %w", err)
 	}
 	for _, c := range conflicts {
-		r.Conflicts.Total += c.Conflicts
-		r.Conflicts.ByTable = append(r.Conflicts.ByTable, TableCount{Table: c.TableID, Count: c.Conflicts})
+		r.Conflicts.Total += c.Count
+		r.Conflicts.ByTable = append(r.Conflicts.ByTable, c)
 	}
 
 	for _, s := range staff {

@@ -9,21 +9,13 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
-
-	"github.com/posd/posd/internal/dbsqlc"
-	"github.com/posd/posd/internal/pgscope"
 )
 
 // sealMargin widens each seal's look-back so an order written by a
 // transaction that committed just after the previous seal read is still
 // sealed. Heads sealed twice are harmless.
 const sealMargin = 5 * time.Minute
-
-// sealLockKey is the advisory lock that lets one process seal at a time.
-const sealLockKey = int64(0x706f73640002)
 
 // DefaultSealInterval is how often posd seals each venue with changes
 // (serve and dev); verify allows this plus a grace before it calls the last
@@ -42,22 +34,21 @@ var ErrForeignSeal = errors.New("seal chain not written by this posd")
 
 // Seal appends the venue's next seal over the heads of the orders that
 // changed since (shortly before) the previous seal, signed with key. It
-// reports whether a seal was written; nothing changed means no seal. db
+// reports whether a seal was written; nothing changed means no seal. j
 // should be a transaction.
 //
 // The newest seal must be signed by key or by one of previous (the public
 // halves of rotated-out keys); otherwise Seal refuses (ErrForeignSeal).
-func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key ed25519.PrivateKey, previous ...ed25519.PublicKey) (bool, error) {
+func Seal(ctx context.Context, j SealJournal, venue string, now time.Time, key ed25519.PrivateKey, previous ...ed25519.PublicKey) (bool, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return false, ErrNoSealKey
 	}
-	q := dbsqlc.New()
 	prev, seq, since := ZeroHash, int64(1), time.Time{}
-	last, err := q.LastSeal(ctx, db, venue)
+	last, found, err := j.LastSeal(ctx, venue)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
 		return false, fmt.Errorf("read last seal: %w", err)
+	case !found:
 	case last.Signature == nil:
 		// Seals from before posd signed them: the first signed seal covers
 		// every order, so everything is under a signature from then on.
@@ -67,7 +58,7 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key 
 	default:
 		prev, seq, since = last.Hash, last.Seq+1, last.SealedAt.Add(-sealMargin)
 	}
-	rows, err := q.OrderHeadsSince(ctx, db, dbsqlc.OrderHeadsSinceParams{VenueID: venue, Since: since})
+	rows, err := j.HeadsSince(ctx, venue, since)
 	if err != nil {
 		return false, fmt.Errorf("read order heads: %w", err)
 	}
@@ -76,7 +67,7 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key 
 	}
 	heads := make([]Head, len(rows))
 	for i, r := range rows {
-		heads[i] = Head{OrderID: r.ID, Version: r.Version, Hash: hex.EncodeToString(r.LastHash)}
+		heads[i] = Head{OrderID: r.OrderID, Version: r.Version, Hash: hex.EncodeToString(r.Hash)}
 	}
 	at := now.UTC().Truncate(time.Microsecond)
 	raw, err := json.Marshal(heads)
@@ -84,18 +75,18 @@ func Seal(ctx context.Context, db dbsqlc.DBTX, venue string, now time.Time, key 
 		return false, fmt.Errorf("encode heads: %w", err)
 	}
 	h := SealHash(prev, venue, seq, at, heads)
-	if err := q.InsertSeal(ctx, db, dbsqlc.InsertSealParams{
-		VenueID: venue, Seq: seq, SealedAt: at, Heads: raw, Hash: h, Signature: SignSeal(key, venue, h),
+	if err := j.InsertSeal(ctx, venue, StoredSeal{
+		Seq: seq, SealedAt: at, Heads: string(raw), Hash: h, Signature: SignSeal(key, venue, h),
 	}); err != nil {
 		return false, fmt.Errorf("insert seal: %w", err)
 	}
 	return true, nil
 }
 
-// Sealer seals every venue periodically. Several processes may run one; an
-// advisory lock lets one seal at a time.
+// Sealer seals every venue periodically. Several processes may run one; a
+// lock (SealStore.SealTx) lets one seal at a time.
 type Sealer struct {
-	Pool     *pgxpool.Pool
+	Journal  SealStore
 	Interval time.Duration
 	// Key signs the seals; no database role holds it (docs/AUDIT.md).
 	Key ed25519.PrivateKey
@@ -139,7 +130,7 @@ func (s *Sealer) Run(ctx context.Context) {
 // the sealing lock. A venue whose seals were tampered with is skipped with
 // an error log line (and the error returned after the other venues).
 func (s *Sealer) SealAll(ctx context.Context) error {
-	venues, err := dbsqlc.New().ListVenues(ctx, pgscope.System(s.Pool))
+	venues, err := s.Journal.Venues(ctx)
 	if err != nil {
 		return fmt.Errorf("list venues: %w", err)
 	}
@@ -149,26 +140,16 @@ func (s *Sealer) SealAll(ctx context.Context) error {
 	var foreign error
 	for _, v := range venues {
 		newest := int64(-1)
-		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-			var got bool
-			if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock($1)", sealLockKey).Scan(&got); err != nil || !got {
-				return err
-			}
-			if _, err := tx.Exec(ctx, pgscope.SetVenue, v); err != nil {
-				return err
-			}
-			last, err := dbsqlc.New().LastSeal(ctx, tx, v)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				last.Seq = 0
-			case err != nil:
+		err := s.Journal.SealTx(ctx, v, func(j SealJournal) error {
+			last, _, err := j.LastSeal(ctx, v)
+			if err != nil {
 				return fmt.Errorf("read last seal: %w", err)
 			}
 			if last.Seq < s.lastSeq[v] {
 				return fmt.Errorf("%w: venue %s had seal %d, now its newest is %d", ErrForeignSeal, v, s.lastSeq[v], last.Seq)
 			}
 			newest = last.Seq
-			sealed, err := Seal(ctx, tx, v, time.Now(), s.Key, s.Previous...)
+			sealed, err := Seal(ctx, j, v, time.Now(), s.Key, s.Previous...)
 			if sealed {
 				newest++
 			}

@@ -11,9 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
-	"github.com/posd/posd/internal/outbox"
 )
 
 // DefaultStreamGrace is how long after an order's last change verify lets
@@ -25,6 +23,16 @@ const DefaultStreamGrace = time.Minute
 // when NATS does not answer in time verify says so (stream_error) and
 // checks the database alone.
 const StreamLookupTimeout = 2 * time.Second
+
+// streamName and headerOrderVersion are the relay's stream and the header
+// that carries an order's version (outbox.StreamName and
+// outbox.HeaderOrderVersion; TestStreamContract holds them equal). They are
+// repeated here so audit does not import the relay, and with it pgx and the
+// generated SQL.
+const (
+	streamName         = "POS"
+	headerOrderVersion = "Posd-Order-Version"
+)
 
 // Stream is what the JetStream cross-check reads of posd's POS stream
 // (jetstream.Stream has both methods).
@@ -46,7 +54,7 @@ type streamCheck struct {
 	pending map[uuid.UUID]int64
 }
 
-func newStreamCheck(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venue string, s Stream, grace time.Duration, now time.Time) (*streamCheck, error) {
+func newStreamCheck(ctx context.Context, j Journal, venue string, s Stream, grace time.Duration, now time.Time) (*streamCheck, error) {
 	if grace <= 0 {
 		grace = DefaultStreamGrace
 	}
@@ -54,18 +62,14 @@ func newStreamCheck(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venu
 	defer cancel()
 	info, err := s.Info(ictx)
 	if err != nil {
-		return nil, fmt.Errorf("JetStream: read stream %s: %w", outbox.StreamName, err)
+		return nil, fmt.Errorf("JetStream: read stream %s: %w", streamName, err)
 	}
-	rows, err := q.VerifyPendingOutbox(ctx, db, dbsqlc.VerifyPendingOutboxParams{Relay: outbox.CursorName, VenueID: venue})
+	pending, err := j.PendingOutbox(ctx, venue)
 	if err != nil {
 		return nil, fmt.Errorf("read the outbox in flight: %w", err)
 	}
-	c := &streamCheck{s: s, grace: grace, maxAge: info.Config.MaxAge, first: info.State.FirstTime, now: now,
-		pending: make(map[uuid.UUID]int64, len(rows))}
-	for _, r := range rows {
-		c.pending[r.OrderID] = r.OrderVersion
-	}
-	return c, nil
+	return &streamCheck{s: s, grace: grace, maxAge: info.Config.MaxAge, first: info.State.FirstTime, now: now,
+		pending: pending}, nil
 }
 
 // order checks one order at version whose last event was at. It reports
@@ -96,12 +100,12 @@ func (c *streamCheck) order(ctx context.Context, venue string, id uuid.UUID, ver
 	if err != nil {
 		return false, nil, fmt.Errorf("JetStream: last message on %s: %w", subject, err)
 	}
-	got, perr := strconv.ParseInt(msg.Header.Get(outbox.HeaderOrderVersion), 10, 64)
+	got, perr := strconv.ParseInt(msg.Header.Get(headerOrderVersion), 10, 64)
 	// A newer version than the snapshot's is a change committed since.
 	if perr != nil || got < version {
 		return true, &Broken{OrderID: &oid, Version: version, Reason: fmt.Sprintf(
 			"the last message on JetStream (%s) carries version %q, the order is at version %d: committed events never reached the kitchen (the relay's cursor moved past unpublished rows?)",
-			subject, msg.Header.Get(outbox.HeaderOrderVersion), version)}, nil
+			subject, msg.Header.Get(headerOrderVersion), version)}, nil
 	}
 	return true, nil, nil
 }
@@ -118,7 +122,7 @@ type lazyStream struct {
 }
 
 func (l *lazyStream) Info(ctx context.Context, _ ...jetstream.StreamInfoOpt) (*jetstream.StreamInfo, error) {
-	s, err := l.js.Stream(ctx, outbox.StreamName)
+	s, err := l.js.Stream(ctx, streamName)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +138,7 @@ func (l *lazyStream) GetLastMsgForSubject(ctx context.Context, subject string) (
 	l.mu.Unlock()
 	if s == nil {
 		var err error
-		if s, err = l.js.Stream(ctx, outbox.StreamName); err != nil {
+		if s, err = l.js.Stream(ctx, streamName); err != nil {
 			return nil, err
 		}
 	}

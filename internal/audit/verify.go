@@ -15,9 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/orderrow"
 )
 
 // verifyPage is how many rows Verify reads per query.
@@ -121,7 +119,7 @@ type seal struct {
 	heads []Head
 }
 
-// Verify recomputes a venue's journal from db (one snapshot, ideally): the
+// Verify recomputes a venue's journal from j (one snapshot, ideally): the
 // venue's seal chain and each seal's signature; every order's event chain
 // (versions 1..n without gaps, each hash over the previous one and the
 // event's content); every event against the order's rules, replayed from
@@ -135,8 +133,7 @@ type seal struct {
 // no event stayed unsealed longer than the interval and grace allow. It
 // stops at the first broken link. An error is returned only when the
 // database cannot be read or the venue does not exist.
-func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOptions) (Result, error) {
-	q := dbsqlc.New()
+func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (Result, error) {
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -157,7 +154,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		res.OK, res.Broken = false, &b
 		return res, nil
 	}
-	exists, err := q.VenueExists(ctx, db, venue)
+	exists, err := j.VenueExists(ctx, venue)
 	if err != nil {
 		return res, fmt.Errorf("read venue: %w", err)
 	}
@@ -167,7 +164,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 
 	// Seals first: they tell which (order, version) hashes must be kept
 	// while the orders are checked, and how far each order is sealed.
-	sealRows, err := q.ListSeals(ctx, db, venue)
+	sealRows, err := j.Seals(ctx, venue)
 	if err != nil {
 		return res, fmt.Errorf("read seals: %w", err)
 	}
@@ -233,26 +230,26 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		notAfter = now.Add(maxFutureSkew)
 	}
 
-	devRows, err := q.VerifyDevices(ctx, db, venue)
+	devRows, err := j.Devices(ctx, venue)
 	if err != nil {
 		return res, fmt.Errorf("read devices: %w", err)
 	}
 	devices := make(map[order.Actor]bool, len(devRows))
 	for _, d := range devRows {
-		devices[order.Actor{Device: d.Name, Staff: d.Staff, Role: d.Role}] = true
+		devices[d] = true
 	}
 
 	// From when posd signs every row, an unsigned one is no legacy row.
 	var signedSince time.Time
 	if len(keys) > 0 {
-		if signedSince, err = q.JournalSignedSince(ctx, db); err != nil {
+		if signedSince, err = j.SignedSince(ctx); err != nil {
 			return res, fmt.Errorf("read when signing began: %w", err)
 		}
 	}
 
 	var sc *streamCheck
 	if opts.Stream != nil {
-		if sc, err = newStreamCheck(ctx, q, db, venue, opts.Stream, opts.StreamGrace, now); err != nil {
+		if sc, err = newStreamCheck(ctx, j, venue, opts.Stream, opts.StreamGrace, now); err != nil {
 			res.StreamError = err.Error()
 		}
 		if sc != nil {
@@ -264,7 +261,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
 	for {
-		rows, err := q.VerifyOrdersFull(ctx, db, dbsqlc.VerifyOrdersFullParams{VenueID: venue, AfterOrder: after, PageSize: verifyPage})
+		rows, err := j.OrdersPage(ctx, venue, after, verifyPage)
 		if err != nil {
 			return res, fmt.Errorf("read orders: %w", err)
 		}
@@ -272,28 +269,24 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		for i, row := range rows {
 			ids[i] = row.ID
 		}
-		ticketRows, err := q.VerifyOrderTickets(ctx, db, dbsqlc.VerifyOrderTicketsParams{VenueID: venue, OrderIds: ids})
+		ticketRows, err := j.OrderTickets(ctx, venue, ids)
 		if err != nil {
 			return res, fmt.Errorf("read kitchen tickets: %w", err)
 		}
-		tickets := map[uuid.UUID][]dbsqlc.VerifyOrderTicketsRow{}
+		tickets := map[uuid.UUID][]StoredTicket{}
 		for _, t := range ticketRows {
 			tickets[t.OrderID] = append(tickets[t.OrderID], t)
 		}
-		for _, row := range rows {
-			stored, err := orderrow.FromRow(row)
+		for _, stored := range rows {
+			evRows, err := j.OrderEvents(ctx, venue, stored.ID)
 			if err != nil {
-				return res, err
+				return res, fmt.Errorf("read events of order %s: %w", stored.ID, err)
 			}
-			evRows, err := q.VerifyOrderEvents(ctx, db, dbsqlc.VerifyOrderEventsParams{VenueID: venue, OrderID: row.ID})
-			if err != nil {
-				return res, fmt.Errorf("read events of order %s: %w", row.ID, err)
-			}
-			if b := checkOrder(venue, stored, evRows, tickets[row.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[row.ID], signedSince: signedSince}, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[stored.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[stored.ID], signedSince: signedSince}, &res); b != nil {
 				return fail(*b)
 			}
 			if sc != nil {
-				checked, b, err := sc.order(ctx, venue, row.ID, stored.Version, evRows[len(evRows)-1].At)
+				checked, b, err := sc.order(ctx, venue, stored.ID, stored.Version, evRows[len(evRows)-1].At)
 				switch {
 				case err != nil:
 					// NATS went away: the database is still checked.
@@ -305,12 +298,12 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 				}
 			}
 			for _, r := range evRows {
-				if r.Version <= sealedTo[row.ID] {
+				if r.Version <= sealedTo[stored.ID] {
 					continue
 				}
 				res.UnsealedEvents++
 				if oldest == nil || r.At.Before(oldestAt) {
-					oid, eid := row.ID, r.ID
+					oid, eid := stored.ID, r.ID
 					oldest, oldestAt = &Broken{OrderID: &oid, Version: r.Version, EventID: &eid}, r.At
 				}
 			}
@@ -320,7 +313,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		}
 		after = rows[len(rows)-1].ID
 	}
-	orphans, err := q.OrphanEvents(ctx, db, venue)
+	orphans, err := j.OrphanEvents(ctx, venue)
 	if err != nil {
 		return res, fmt.Errorf("look for events without an order: %w", err)
 	}
@@ -328,7 +321,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 		oid := o.OrderID
 		return fail(Broken{OrderID: &oid, Version: o.Version, Reason: "events exist for an order that does not"})
 	}
-	bad, err := q.VerifyConflicts(ctx, db, venue)
+	bad, err := j.ImpossibleConflicts(ctx, venue)
 	if err != nil {
 		return res, fmt.Errorf("read refused writes: %w", err)
 	}
@@ -338,7 +331,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 			"recorded refused write %s (expected version %d, current %d) does not match its order", c.ID, c.ExpectedVersion, c.CurrentVersion)})
 	}
 
-	if b, err := checkSignedRows(ctx, q, db, venue, keys); err != nil || b != nil {
+	if b, err := checkSignedRows(ctx, j, venue, keys); err != nil || b != nil {
 		if err != nil {
 			return res, err
 		}
@@ -360,7 +353,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 
 	// Every outbox row is a message of the log (checked after the seals:
 	// an event deleted from a sealed order is named by its seal first).
-	outRows, err := q.VerifyOutboxOrphans(ctx, db, venue)
+	outRows, err := j.OutboxOrphans(ctx, venue)
 	if err != nil {
 		return res, fmt.Errorf("read the outbox: %w", err)
 	}
@@ -392,7 +385,7 @@ func Verify(ctx context.Context, db dbsqlc.DBTX, venue string, opts VerifyOption
 // checkOrder verifies one order's chain, rules, head, state and tickets,
 // recording the hashes seals ask for in want. It returns the first broken
 // link, or nil.
-func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEventsRow, tickets []dbsqlc.VerifyOrderTicketsRow,
+func checkOrder(venue string, stored order.Order, rows []StoredEvent, tickets []StoredTicket,
 	want map[uuid.UUID]map[int64][]byte, rp replay, res *Result) *Broken {
 	oid := stored.ID
 	if len(rows) == 0 {
@@ -418,8 +411,7 @@ func checkOrder(venue string, stored order.Order, rows []dbsqlc.VerifyOrderEvent
 				Reason: fmt.Sprintf("version %d follows version %d: events are missing", r.Version, i)}
 		}
 		ev := order.Event{ID: r.ID, Venue: venue, OrderID: oid, Version: r.Version, Type: r.Type, At: r.At.UTC(),
-			Actor:  order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
-			Forced: r.Forced, OverriddenVersion: r.OverriddenVersion}
+			Actor: r.Actor, Forced: r.Forced, OverriddenVersion: r.OverriddenVersion}
 		h := EventHash(prev, ev, []byte(r.Ops))
 		if !bytes.Equal(h, r.Hash) {
 			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid,
@@ -511,13 +503,13 @@ func stateDiff(a, b order.Order) string {
 
 // checkSignedRows checks the signature of every kitchen ticket event and
 // every recorded refused write of venue with keys (nothing when keys is
-// empty): a row dated from when posd began signing them (migration 0013)
+// empty): a row dated from when posd began signing them (journal_signed_since)
 // must carry a valid signature. It returns the first bad row, or nil.
-func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, venue string, keys []ed25519.PublicKey) (*Broken, error) {
+func checkSignedRows(ctx context.Context, j Journal, venue string, keys []ed25519.PublicKey) (*Broken, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	since, err := q.JournalSignedSince(ctx, db)
+	since, err := j.SignedSince(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read when signing began: %w", err)
 	}
@@ -533,13 +525,12 @@ func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, ven
 		return ""
 	}
 	for after := uuid.Nil; ; {
-		rows, err := q.VerifyTicketEventsPage(ctx, db, dbsqlc.VerifyTicketEventsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		rows, err := j.TicketEventsPage(ctx, venue, after, verifyPage)
 		if err != nil {
 			return nil, fmt.Errorf("read kitchen ticket events: %w", err)
 		}
 		for _, r := range rows {
-			e := TicketEvent{ID: r.ID, TicketID: r.TicketID, Action: r.Action, At: r.At, ActorDevice: r.ActorDevice, Staff: r.ActorStaff}
-			if reason := check(r.Signature, r.At, e.message(venue)); reason != "" {
+			if reason := check(r.Signature, r.At, r.message(venue)); reason != "" {
 				oid := r.OrderID
 				return &Broken{OrderID: &oid, Version: r.OrderVersion, Reason: fmt.Sprintf(
 					"ticket %s: its %s event %s %s", r.TicketID, r.Action, r.ID, reason)}, nil
@@ -551,14 +542,12 @@ func checkSignedRows(ctx context.Context, q *dbsqlc.Queries, db dbsqlc.DBTX, ven
 		after = rows[len(rows)-1].ID
 	}
 	for after := uuid.Nil; ; {
-		rows, err := q.VerifyConflictsPage(ctx, db, dbsqlc.VerifyConflictsPageParams{VenueID: venue, AfterID: after, PageSize: verifyPage})
+		rows, err := j.ConflictsPage(ctx, venue, after, verifyPage)
 		if err != nil {
 			return nil, fmt.Errorf("read refused writes: %w", err)
 		}
 		for _, r := range rows {
-			c := Conflict{ID: r.ID, OrderID: r.OrderID, Table: r.TableID, Device: r.Device, Staff: r.Staff, Role: r.Role,
-				ExpectedVersion: r.ExpectedVersion, CurrentVersion: r.CurrentVersion, Via: r.Via, At: r.At}
-			if reason := check(r.Signature, r.At, c.message(venue)); reason != "" {
+			if reason := check(r.Signature, r.At, r.message(venue)); reason != "" {
 				oid := r.OrderID
 				return &Broken{OrderID: &oid, Version: r.CurrentVersion, Reason: fmt.Sprintf(
 					"recorded refused write %s %s", r.ID, reason)}, nil

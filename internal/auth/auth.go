@@ -7,15 +7,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/pgscope"
 )
 
 var (
@@ -56,42 +51,42 @@ func HashToken(token string) []byte {
 	return sum[:]
 }
 
+// Directory is where the authenticator looks tokens up (the store).
+type Directory interface {
+	// PrincipalByTokenHash returns the principal of the active device
+	// whose token has that digest, or ErrUnauthenticated.
+	PrincipalByTokenHash(ctx context.Context, hash []byte) (Principal, error)
+	// DeviceActive reports whether the venue's device is still there and
+	// not revoked.
+	DeviceActive(ctx context.Context, venue string, id uuid.UUID) (bool, error)
+}
+
 // Authenticator looks tokens up in the devices table. It keeps no cache, so a
 // revoked device is refused on its very next request.
 type Authenticator struct {
-	db dbsqlc.DBTX
-	q  *dbsqlc.Queries
+	dir Directory
 }
 
-// NewAuthenticator returns an Authenticator reading devices from pool. The
-// lookup runs across venues (the token says which venue it belongs to), so it
-// is the one request-time read outside a venue's row-level scope.
-func NewAuthenticator(pool *pgxpool.Pool) *Authenticator {
-	return &Authenticator{db: pgscope.System(pool), q: dbsqlc.New()}
+// NewAuthenticator returns an Authenticator looking tokens up in dir.
+func NewAuthenticator(dir Directory) *Authenticator {
+	return &Authenticator{dir: dir}
 }
+
+// MaxTokenLen is the longest token looked up; a longer one is refused
+// without a query.
+const MaxTokenLen = 512
 
 // Authenticate returns the principal of token, or ErrUnauthenticated.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Principal, error) {
-	if token == "" || len(token) > 512 {
+	if token == "" || len(token) > MaxTokenLen {
 		return Principal{}, ErrUnauthenticated
 	}
-	d, err := a.q.GetDeviceByTokenHash(ctx, a.db, HashToken(token))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Principal{}, ErrUnauthenticated
-	}
-	if err != nil {
-		return Principal{}, fmt.Errorf("look up token: %w", err)
-	}
-	return Principal{Venue: d.VenueID, DeviceID: d.ID, Device: d.Name, Staff: d.Staff, Role: d.Role}, nil
+	return a.dir.PrincipalByTokenHash(ctx, HashToken(token))
 }
 
 // Active reports whether p's device is still there and not revoked. A
 // long-lived request (the kitchen stream) asks again while it runs, so a
 // revoked device's open stream ends too.
 func (a *Authenticator) Active(ctx context.Context, p Principal) (bool, error) {
-	ok, err := a.q.DeviceActive(ctx, a.db, dbsqlc.DeviceActiveParams{VenueID: p.Venue, ID: p.DeviceID})
-	if err != nil {
-		return false, fmt.Errorf("check device: %w", err)
-	}
-	return ok, nil
+	return a.dir.DeviceActive(ctx, p.Venue, p.DeviceID)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -29,60 +30,44 @@ func keys(m any) []string {
 	return ks
 }
 
-func shiftPath(from, to time.Time) string {
-	return "/v1/audit/shift?from=" + url.QueryEscape(from.Format(time.RFC3339Nano)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339Nano))
-}
-
 // demo2Noise writes, in venue demo2 and on the same table names, everything
 // the demo report counts: a closed order with sales and tips, a refused stale
 // write, a void, a comp and a forced override (the last three straight through
 // the store, as demo2 has no manager token). closed is left closed, open
 // stays open.
-func demo2Noise(t *testing.T, f fixture, closed, open string) {
+func demo2Noise(t *testing.T, f *apitest.Fixture, closed, open string) {
 	t.Helper()
-	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: other, Body: map[string]any{"table": closed, "guests": 3}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	z1 := r.Map(t)["id"].(string)
-	f.mustPatch(other, z1, 1, addItem("steak"), addItem("beer"), map[string]any{"op": "send"})
-	f.mustPatch(other, z1, 2, map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 3100, "tip_cents": 999}, map[string]any{"op": "close"})
+	z1 := f.Other.Open(closed, 3).ID
+	f.Other.Patch(z1, 1, apitest.AddItem("steak", 1), apitest.AddItem("beer", 1), apitest.Fire())
+	f.Other.Patch(z1, 2, apitest.Pay("card", 3100, 999), apitest.Close())
 
-	r = f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: other, Body: map[string]any{"table": open, "guests": 3}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	z2 := r.Map(t)["id"].(string)
-	o := f.mustPatch(other, z2, 1, addItem("burger"), addItem("fries"), map[string]any{"op": "send"})
-	requireProblem(t, f.patch(other, z2, 1, map[string]any{"op": "set_note", "note": "late"}), 409, "version-conflict")
+	id := f.Other.Open(open, 3).ID
+	o := f.Other.Patch(id, 1, apitest.AddItem("burger", 1), apitest.AddItem("fries", 1), apitest.Fire())
+	apitest.RequireProblem(t, f.Other.TryPatch(id, 1, apitest.SetNote("late")), 409, "version-conflict")
 
 	ctx := context.Background()
 	yuri := order.Actor{Device: "backoffice", Staff: "Yuri", Role: order.RoleManager}
-	id := uuid.MustParse(z2)
-	lineIDs := map[string]uuid.UUID{}
-	for _, l := range o["lines"].([]any) {
-		m := l.(map[string]any)
-		lineIDs[m["sku"].(string)] = uuid.MustParse(m["id"].(string))
-	}
 	v := int64(2)
 	for _, op := range []order.Op{
-		{Op: order.OpVoidItem, LineID: ptr(lineIDs["fries"]), Reason: "demo2 void"},
-		{Op: order.OpCompItem, LineID: ptr(lineIDs["burger"]), Reason: "demo2 comp"},
+		apitest.Void(apitest.LineOf(o, "fries"), "demo2 void"),
+		apitest.Comp(apitest.LineOf(o, "burger"), "demo2 comp"),
 	} {
 		_, changed, err := f.Store.Patch(ctx, "demo2", id, store.Patch{Expected: &v, Ops: []order.Op{op}}, yuri)
 		require.NoError(t, err)
 		require.True(t, changed)
 		v++
 	}
-	_, changed, err := f.Store.Patch(ctx, "demo2", id, store.Patch{Force: true, Ops: []order.Op{{Op: order.OpSetGuests, Guests: ptr(7)}}}, yuri)
+	_, changed, err := f.Store.Patch(ctx, "demo2", id, store.Patch{Force: true, Ops: []order.Op{apitest.SetGuests(7)}}, yuri)
 	require.NoError(t, err)
 	require.True(t, changed)
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // TestAuditShiftReport drives a scripted shift through the API and checks the
 // post-shift report figure by figure, that every void, comp and override
 // leads to its event and to the order as it was, that the range is half-open,
 // and that another venue's data written in the same range never appears.
 func TestAuditShiftReport(t *testing.T) {
-	f := setup(t)
+	f := start(t)
 	wideFrom := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	demo2Noise(t, f, "T1", "T4") // before the script…
 	sc := apitest.ScriptShift(t, f.Stack)
@@ -99,8 +84,8 @@ func TestAuditShiftReport(t *testing.T) {
 	require.Len(t, z.ForcedOverrides, 2)
 	require.EqualValues(t, 2, z.Conflicts.Total)
 
-	for _, tok := range []string{auditor, manager} {
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query(), Token: tok})
+	for _, c := range []*apitest.Client{f.Auditor, f.Manager} {
+		r := c.Get("/v1/audit/shift?" + sc.Query())
 		require.Equal(t, 200, r.Status, string(r.Body))
 		require.Equal(t, "application/json", r.Header.Get("Content-Type"))
 
@@ -123,10 +108,7 @@ func TestAuditShiftReport(t *testing.T) {
 	}
 
 	// Over a wider range the report is the same: nothing of demo2 leaks in.
-	r := f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(wideFrom, wideTo), Token: auditor})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	var rep audit.Report
-	r.JSON(t, &rep)
+	rep := f.Auditor.Shift(wideFrom, wideTo)
 	wide := sc
 	wide.From, wide.To = wideFrom, wideTo
 	wide.Expected.From, wide.Expected.To = wideFrom, wideTo
@@ -134,29 +116,26 @@ func TestAuditShiftReport(t *testing.T) {
 
 	// Every void, comp and override leads to its event and to the order as
 	// it was before and after.
-	events := func(id uuid.UUID) map[int64]map[string]any {
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id.String() + "/events", Token: auditor})
-		require.Equal(t, 200, r.Status, string(r.Body))
-		byVersion := map[int64]map[string]any{}
-		for _, e := range r.Map(t)["events"].([]any) {
-			m := e.(map[string]any)
-			byVersion[int64(m["version"].(float64))] = m
+	events := func(id uuid.UUID) map[int64]*order.Event {
+		byVersion := map[int64]*order.Event{}
+		for _, e := range f.Auditor.Events(id, 0).Events {
+			byVersion[e.Version] = &e
 		}
 		return byVersion
 	}
-	at := func(id uuid.UUID, version int64) map[string]any {
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id.String() + "?at_version=" + strconv.FormatInt(version, 10), Token: auditor})
+	at := func(id uuid.UUID, version int64) order.Order {
+		r := f.Auditor.Get(apitest.OrderPath(id) + "?at_version=" + strconv.FormatInt(version, 10))
 		require.Equal(t, 200, r.Status, string(r.Body))
-		return r.Map(t)
+		return r.Order(t)
 	}
-	lineOf := func(o map[string]any, id string) map[string]any {
-		for _, l := range o["lines"].([]any) {
-			if m := l.(map[string]any); m["id"] == id {
-				return m
+	lineOf := func(o order.Order, id uuid.UUID) order.Line {
+		for _, l := range o.Lines {
+			if l.ID == id {
+				return l
 			}
 		}
-		t.Fatalf("no line %s in %v", id, o["lines"])
-		return nil
+		t.Fatalf("no line %s in %v", id, o.Lines)
+		return order.Line{}
 	}
 	for _, sec := range []struct {
 		op   string
@@ -165,44 +144,44 @@ func TestAuditShiftReport(t *testing.T) {
 		for _, a := range sec.rows {
 			ev := events(a.OrderID)[a.Version]
 			require.NotNil(t, ev, "no event %d of %s", a.Version, a.OrderID)
-			require.Equal(t, a.OrderID.String(), ev["order_id"])
-			require.Equal(t, "order.patched", ev["type"])
-			require.Equal(t, a.By, ev["actor"].(map[string]any)["staff"])
-			require.Equal(t, "manager", ev["actor"].(map[string]any)["role"])
-			evAt, err := time.Parse(time.RFC3339Nano, ev["at"].(string))
-			require.NoError(t, err)
-			require.True(t, evAt.Equal(a.At), "event at %s, report at %s", evAt, a.At)
-			ops := ev["ops"].([]any)
-			require.Len(t, ops, 1)
-			op := ops[0].(map[string]any)
-			require.Equal(t, sec.op, op["op"])
-			require.Equal(t, a.LineID, op["line_id"])
-			require.Equal(t, a.SKU, op["sku"])
-			require.Equal(t, a.Reason, op["reason"])
-			require.EqualValues(t, a.Qty, op["qty"])
-			require.EqualValues(t, a.AmountCents, op["qty"].(float64)*op["unit_price_cents"].(float64))
+			require.Equal(t, a.OrderID, ev.OrderID)
+			require.Equal(t, "order.patched", ev.Type)
+			require.Equal(t, a.By, ev.Actor.Staff)
+			require.Equal(t, "manager", ev.Actor.Role)
+			require.True(t, ev.At.Equal(a.At), "event at %s, report at %s", ev.At, a.At)
+			require.Len(t, ev.Ops, 1)
+			op := ev.Ops[0]
+			require.Equal(t, sec.op, op.Op)
+			require.NotNil(t, op.LineID)
+			require.Equal(t, a.LineID, op.LineID.String())
+			require.Equal(t, a.SKU, op.SKU)
+			require.Equal(t, a.Reason, op.Reason)
+			require.NotNil(t, op.Qty)
+			require.NotNil(t, op.UnitPriceCents)
+			require.EqualValues(t, a.Qty, *op.Qty)
+			require.EqualValues(t, a.AmountCents, int64(*op.Qty)**op.UnitPriceCents)
 
-			before, after := lineOf(at(a.OrderID, a.Version-1), a.LineID), lineOf(at(a.OrderID, a.Version), a.LineID)
+			lineID := uuid.MustParse(a.LineID)
+			before, after := lineOf(at(a.OrderID, a.Version-1), lineID), lineOf(at(a.OrderID, a.Version), lineID)
 			if sec.op == "void_item" {
-				require.Equal(t, "sent", before["status"])
-				require.Equal(t, "voided", after["status"])
+				require.Equal(t, "sent", before.Status)
+				require.Equal(t, "voided", after.Status)
 			} else {
-				require.Equal(t, false, before["comped"])
-				require.Equal(t, true, after["comped"])
+				require.False(t, before.Comped)
+				require.True(t, after.Comped)
 			}
 		}
 	}
 	for _, fo := range rep.ForcedOverrides {
 		ev := events(fo.OrderID)[fo.Version]
 		require.NotNil(t, ev)
-		require.Equal(t, true, ev["forced"])
-		require.EqualValues(t, fo.OverriddenVersion, ev["overridden_version"])
-		require.Equal(t, fo.By, ev["actor"].(map[string]any)["staff"])
-		evAt, err := time.Parse(time.RFC3339Nano, ev["at"].(string))
-		require.NoError(t, err)
-		require.True(t, evAt.Equal(fo.At))
-		require.EqualValues(t, 2, at(fo.OrderID, fo.OverriddenVersion)["guests"])
-		require.EqualValues(t, 6, at(fo.OrderID, fo.Version)["guests"])
+		require.True(t, ev.Forced)
+		require.NotNil(t, ev.OverriddenVersion)
+		require.EqualValues(t, fo.OverriddenVersion, *ev.OverriddenVersion)
+		require.Equal(t, fo.By, ev.Actor.Staff)
+		require.True(t, ev.At.Equal(fo.At))
+		require.EqualValues(t, 2, at(fo.OrderID, fo.OverriddenVersion).Guests)
+		require.EqualValues(t, 6, at(fo.OrderID, fo.Version).Guests)
 	}
 	// The refused writes were recorded with how they were refused.
 	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_conflicts WHERE venue_id = 'demo' AND via = 'expected_version' AND staff = 'Alice' AND expected_version = 1 AND current_version = 2 AND order_id = $1", sc.Orders["T4"]))
@@ -211,22 +190,16 @@ func TestAuditShiftReport(t *testing.T) {
 	// [from, to) is half-open: the void is in a range starting at its time
 	// and not in one ending there.
 	void := rep.Voids[0]
-	var part audit.Report
-	r = f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(void.At, void.At.Add(time.Microsecond)), Token: auditor})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	r.JSON(t, &part)
+	part := f.Auditor.Shift(void.At, void.At.Add(time.Microsecond))
 	require.Len(t, part.Voids, 1)
 	require.Equal(t, void.OrderID, part.Voids[0].OrderID)
 	require.Empty(t, part.Comps)
-	r = f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(void.At.Add(-time.Minute), void.At), Token: auditor})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	part = audit.Report{}
-	r.JSON(t, &part)
+	part = f.Auditor.Shift(void.At.Add(-time.Minute), void.At)
 	require.Empty(t, part.Voids)
 	require.Len(t, part.Comps, 1, "the comp of T1 came before the void")
 
 	// A range with nothing in it has empty lists, not nulls.
-	r = f.Do(t, apitest.Req{Method: "GET", Path: shiftPath(wideFrom.Add(-48*time.Hour), wideFrom.Add(-24*time.Hour)), Token: manager})
+	r := f.Manager.Get(apitest.ShiftPath(wideFrom.Add(-48*time.Hour), wideFrom.Add(-24*time.Hour)))
 	require.Equal(t, 200, r.Status, string(r.Body))
 	empty := r.Map(t)
 	for _, k := range []string{"by_staff", "voids", "comps", "forced_overrides"} {
@@ -239,16 +212,13 @@ func TestAuditShiftReport(t *testing.T) {
 // venue's events and orders; an edit made behind posd's back is reported
 // with the order and version it broke.
 func TestAuditVerifyAPI(t *testing.T) {
-	f := setup(t)
+	f := start(t)
 	demo2Noise(t, f, "T1", "T2")
 	sc := apitest.ScriptShift(t, f.Stack)
 
-	for _, tok := range []string{auditor, manager} {
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: tok})
-		require.Equal(t, 200, r.Status, string(r.Body))
-		var res audit.Result
-		r.JSON(t, &res)
-		require.True(t, res.OK, string(r.Body))
+	for _, c := range []*apitest.Client{f.Auditor, f.Manager} {
+		res := c.Verify()
+		require.True(t, res.OK, "%+v", res)
 		require.Nil(t, res.Broken)
 		require.EqualValues(t, 18, res.EventsChecked) // T1 5, T2 5, T3 5, T4 3
 		require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'"), res.EventsChecked)
@@ -262,11 +232,9 @@ func TestAuditVerifyAPI(t *testing.T) {
 	}
 
 	// Sealed with the server's key, every event is covered.
-	require.NoError(t, (&audit.Sealer{Pool: f.DB.Pool, Key: f.Stack.SealKey}).SealAll(context.Background()))
-	var res audit.Result
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
-	r.JSON(t, &res)
-	require.True(t, res.OK, string(r.Body))
+	require.NoError(t, (&audit.Sealer{Journal: f.Stack.Store, Key: f.Stack.SealKey}).SealAll(context.Background()))
+	res := f.Auditor.Verify()
+	require.True(t, res.OK, "%+v", res)
 	require.EqualValues(t, 1, res.SealsChecked)
 	require.Zero(t, res.UnsealedEvents)
 	require.NotNil(t, res.LastSealAgeSeconds)
@@ -280,7 +248,7 @@ func TestAuditVerifyAPI(t *testing.T) {
 		return err
 	})
 	require.NoError(t, err)
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: auditor})
+	r := f.Auditor.Get("/v1/audit/verify")
 	require.Equal(t, 200, r.Status, string(r.Body))
 	raw := r.Map(t)
 	require.Equal(t, false, raw["ok"])
@@ -294,7 +262,7 @@ func TestAuditVerifyAPI(t *testing.T) {
 // TestAuditShiftBadRange: a missing, unparseable, empty, reversed or too long
 // range is a 400 problem naming the field.
 func TestAuditShiftBadRange(t *testing.T) {
-	f := setup(t)
+	f := start(t)
 	base := time.Date(2026, 11, 22, 17, 0, 0, 0, time.UTC)
 	ts := func(t time.Time) string { return url.QueryEscape(t.Format(time.RFC3339)) }
 	cases := []struct {
@@ -314,16 +282,15 @@ func TestAuditShiftBadRange(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + c.query, Token: auditor}), 400, "bad-request")
-			requireFieldError(t, p, -1, c.field)
+			apitest.RequireFieldProblem(t, f.As(t, seed.TokenAuditor).Get("/v1/audit/shift?"+c.query), 400, "bad-request", apitest.TopLevel, c.field)
 		})
 	}
 
 	// Exactly 31 days is allowed; an offset is accepted (also with its "+"
 	// left unescaped) and answered in UTC.
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=" + ts(base) + "&to=" + ts(base.Add(audit.MaxShiftRange)), Token: auditor})
+	r := f.Auditor.Get("/v1/audit/shift?from=" + ts(base) + "&to=" + ts(base.Add(audit.MaxShiftRange)))
 	require.Equal(t, 200, r.Status, string(r.Body))
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=2026-11-22T18:00:00+01:00&to=2026-11-23T03:00:00%2B01:00", Token: auditor})
+	r = f.Auditor.Get("/v1/audit/shift?from=2026-11-22T18:00:00+01:00&to=2026-11-23T03:00:00%2B01:00")
 	require.Equal(t, 200, r.Status, string(r.Body))
 	m := r.Map(t)
 	require.Equal(t, "2026-11-22T17:00:00Z", m["from"])
@@ -332,19 +299,19 @@ func TestAuditShiftBadRange(t *testing.T) {
 
 // TestAuditRoles: the audit endpoints are for managers and auditors only.
 func TestAuditRoles(t *testing.T) {
-	f := setup(t)
+	f := start(t)
 	now := time.Now().UTC()
-	shift := shiftPath(now.Add(-time.Hour), now)
+	shift := apitest.ShiftPath(now.Add(-time.Hour), now)
 	for _, path := range []string{"/v1/audit/verify", shift} {
-		requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path}), 401, "unauthorized")
-		for _, tok := range []string{waiter, waiter2, kitchen, other} {
-			requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: tok}), 403, "forbidden")
+		apitest.RequireProblem(t, f.As(t, "").Get(path), 401, "unauthorized")
+		for _, c := range []*apitest.Client{f.Waiter, f.Waiter2, f.Kitchen, f.Other} {
+			apitest.RequireProblem(t, c.Get(path), 403, "forbidden")
 		}
-		for _, tok := range []string{auditor, manager} {
-			r := f.Do(t, apitest.Req{Method: "GET", Path: path, Token: tok})
-			require.Equal(t, 200, r.Status, "%s as %s: %s", path, tok, r.Body)
+		for _, c := range []*apitest.Client{f.Auditor, f.Manager} {
+			r := c.Get(path)
+			require.Equal(t, 200, r.Status, "%s as %s: %s", path, c.Token, r.Body)
 		}
 	}
 	// The role is checked before the range.
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=x", Token: waiter}), 403, "forbidden")
+	apitest.RequireProblem(t, f.Waiter.Get("/v1/audit/shift?from=x"), 403, "forbidden")
 }

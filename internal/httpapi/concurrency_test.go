@@ -8,9 +8,6 @@ package httpapi_test
 //     with a re-applying client and checks that nothing acknowledged is lost.
 //   - TestLinearizable records a concurrent history of reads and versioned
 //     writes and checks it with porcupine against a versioned-register model.
-//
-// Helpers and types here carry a "cc" prefix so they cannot clash with other
-// test files of package httpapi_test.
 
 import (
 	"encoding/json"
@@ -31,119 +28,47 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
-// ccOrder is the part of the order JSON these tests look at.
-type ccOrder struct {
-	ID      string   `json:"id"`
-	Table   string   `json:"table"`
-	Status  string   `json:"status"`
-	Version int64    `json:"version"`
-	Lines   []ccLine `json:"lines"`
-}
-
-type ccLine struct {
-	ID     string `json:"id"`
-	SKU    string `json:"sku"`
-	Qty    int    `json:"qty"`
-	Note   string `json:"note"`
-	Status string `json:"status"`
-}
-
-// lineIDs lists the order's line ids in position order.
-func (o ccOrder) lineIDs() []string {
+// lineIDs lists an order's line ids in position order.
+func lineIDs(o order.Order) []string {
 	ids := make([]string, len(o.Lines))
 	for i, l := range o.Lines {
-		ids[i] = l.ID
+		ids[i] = l.ID.String()
 	}
 	return ids
 }
 
-type ccEvent struct {
-	Version int64  `json:"version"`
-	Type    string `json:"type"`
-	OrderID string `json:"order_id"`
-	Actor   struct {
-		Device string `json:"device"`
-		Staff  string `json:"staff"`
-		Role   string `json:"role"`
-	} `json:"actor"`
-	Ops []struct {
-		Op     string `json:"op"`
-		SKU    string `json:"sku"`
-		LineID string `json:"line_id"`
-		Note   string `json:"note"`
-	} `json:"ops"`
-	Forced bool `json:"forced"`
-}
-
-// ccProblem is a version-conflict problem body.
-type ccProblem struct {
-	Type            string     `json:"type"`
-	Status          int        `json:"status"`
-	ExpectedVersion *int64     `json:"expected_version"`
-	CurrentVersion  *int64     `json:"current_version"`
-	Current         *ccOrder   `json:"current"`
-	Changes         *[]ccEvent `json:"changes"`
-	Truncated       *bool      `json:"changes_truncated"`
-}
-
-// ccAddItem is one add_item op.
-func ccAddItem(sku, note, lineID string) map[string]any {
-	op := map[string]any{"op": "add_item", "sku": sku, "qty": 1, "note": note}
-	if lineID != "" {
-		op["line_id"] = lineID
+// noted is one add_item of a line with a note (and, unless uuid.Nil, the
+// client's line id).
+func noted(sku, note string, lineID uuid.UUID) order.Op {
+	if lineID == uuid.Nil {
+		return apitest.AddItem(sku, 1, apitest.LineNote(note))
 	}
-	return op
+	return apitest.AddItem(sku, 1, apitest.LineNote(note), apitest.LineID(lineID))
 }
 
-// ccOpen opens an order on table and returns it at version 1.
-func ccOpen(t *testing.T, s *apitest.Stack, token, table string) ccOrder {
-	t.Helper()
-	r := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: token,
-		Body: map[string]any{"table": table, "guests": 4}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	var o ccOrder
-	r.JSON(t, &o)
-	require.EqualValues(t, 1, o.Version)
-	require.Empty(t, o.Lines)
-	return o
-}
-
-func ccGet(t *testing.T, s *apitest.Stack, token, id string) (ccOrder, apitest.Response) {
-	t.Helper()
-	r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: token})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	var o ccOrder
-	r.JSON(t, &o)
-	require.Equal(t, strconv.Quote(strconv.FormatInt(o.Version, 10)), r.Header.Get("ETag"))
-	return o, r
-}
-
-func ccEvents(t *testing.T, s *apitest.Stack, token, id string) []ccEvent {
-	t.Helper()
-	r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id + "/events", Token: token})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	var body struct {
-		Events []ccEvent `json:"events"`
-	}
-	r.JSON(t, &body)
-	return body.Events
-}
-
-func ccPatchReq(id, token string, expected int64, ops ...map[string]any) apitest.Req {
-	return apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: token,
-		Body: map[string]any{"expected_version": expected, "ops": ops}}
-}
-
-// ccDBState is what Postgres itself says about an order, read as the
+// dbState is what Postgres itself says about an order, read as the
 // superuser: its version column, its event rows and its line rows.
-func ccDBState(t *testing.T, s *apitest.Stack, id string) (version, events, lines int64) {
+func dbState(t *testing.T, f *apitest.Fixture, id uuid.UUID) (version, events, lines int64) {
 	t.Helper()
-	version = s.DB.Count(t, `SELECT version FROM orders WHERE id = $1`, id)
-	events = s.DB.Count(t, `SELECT count(*) FROM order_events WHERE order_id = $1`, id)
-	lines = s.DB.Count(t, `SELECT count(*) FROM order_lines WHERE order_id = $1`, id)
+	version = f.DB.Count(t, `SELECT version FROM orders WHERE id = $1`, id)
+	events = f.DB.Count(t, `SELECT count(*) FROM order_events WHERE order_id = $1`, id)
+	lines = f.DB.Count(t, `SELECT count(*) FROM order_lines WHERE order_id = $1`, id)
 	return version, events, lines
+}
+
+// getOrder reads an order and checks its ETag is its version.
+func getOrder(t *testing.T, c *apitest.Client, id uuid.UUID) order.Order {
+	t.Helper()
+	r := c.TryOrder(id)
+	require.Equal(t, 200, r.Status, string(r.Body))
+	o := r.Order(t)
+	require.Equal(t, strconv.Quote(strconv.FormatInt(o.Version, 10)), r.Header.Get("ETag"))
+	return o
 }
 
 // TestTwoTabs is the seeds' "two tabs" lost-update story through the API.
@@ -153,24 +78,22 @@ func ccDBState(t *testing.T, s *apitest.Stack, id string) (version, events, line
 // Invariant 3: version = number of events (3 = 3 rows in order_events), and
 // the refused write left no trace in the order, its lines or its log.
 func TestTwoTabs(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t)
-	const tabA, tabB = "demo-waiter-1", "demo-waiter-2"
+	f := start(t)
+	tabA, tabB := f.Waiter, f.Waiter2
 
-	o := ccOpen(t, s, tabA, "T12")
+	o := openFresh(t, tabA, "T12")
 
 	// Both tabs load the order at version 1.
-	a, _ := ccGet(t, s, tabA, o.ID)
-	b, _ := ccGet(t, s, tabB, o.ID)
+	a := getOrder(t, tabA, o.ID)
+	b := getOrder(t, tabB, o.ID)
 	require.EqualValues(t, 1, a.Version)
 	require.EqualValues(t, 1, b.Version)
 
 	// Tab A saves first: steak, accepted at version 2.
-	r := s.Do(t, ccPatchReq(o.ID, tabA, a.Version, ccAddItem("steak", "tab A", "")))
+	r := tabA.TryPatch(o.ID, a.Version, noted("steak", "tab A", uuid.Nil))
 	require.Equal(t, 200, r.Status, string(r.Body))
 	require.Equal(t, `"2"`, r.Header.Get("ETag"))
-	var afterA ccOrder
-	r.JSON(t, &afterA)
+	afterA := r.Order(t)
 	require.EqualValues(t, 2, afterA.Version)
 	require.Len(t, afterA.Lines, 1)
 	steak := afterA.Lines[0]
@@ -178,13 +101,8 @@ func TestTwoTabs(t *testing.T) {
 	require.Equal(t, "tab A", steak.Note)
 
 	// Tab B saves from its stale version 1: refused, with what changed.
-	r = s.Do(t, ccPatchReq(o.ID, tabB, b.Version, ccAddItem("fries", "tab B", "")))
-	require.Equal(t, 409, r.Status, string(r.Body))
-	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	var p ccProblem
-	r.JSON(t, &p)
-	require.True(t, strings.HasSuffix(p.Type, "version-conflict"), p.Type)
-	require.Equal(t, 409, p.Status)
+	r = tabB.TryPatch(o.ID, b.Version, noted("fries", "tab B", uuid.Nil))
+	p := apitest.RequireProblem(t, r, 409, "version-conflict")
 	require.NotNil(t, p.ExpectedVersion)
 	require.EqualValues(t, 1, *p.ExpectedVersion)
 	require.NotNil(t, p.CurrentVersion)
@@ -192,7 +110,7 @@ func TestTwoTabs(t *testing.T) {
 	require.NotNil(t, p.Current)
 	require.EqualValues(t, 2, p.Current.Version)
 	require.Equal(t, o.ID, p.Current.ID)
-	require.Equal(t, []ccLine{steak}, p.Current.Lines, "current must hold tab A's steak and nothing of tab B")
+	require.Equal(t, []order.Line{steak}, p.Current.Lines, "current must hold tab A's steak and nothing of tab B")
 	require.NotNil(t, p.Changes)
 	require.Len(t, *p.Changes, 1, "changes = the events after expected_version 1")
 	ch := (*p.Changes)[0]
@@ -204,21 +122,18 @@ func TestTwoTabs(t *testing.T) {
 	require.Len(t, ch.Ops, 1)
 	require.Equal(t, "add_item", ch.Ops[0].Op)
 	require.Equal(t, "steak", ch.Ops[0].SKU)
-	require.Equal(t, steak.ID, ch.Ops[0].LineID)
+	require.Equal(t, &steak.ID, ch.Ops[0].LineID)
 
 	// The refused write changed nothing.
-	v, evs, lines := ccDBState(t, s, o.ID)
+	v, evs, lines := dbState(t, f, o.ID)
 	require.EqualValues(t, [3]int64{2, 2, 1}, [3]int64{v, evs, lines}, "version, events, lines after the 409")
 
 	// Tab B re-applies its line on the latest version: accepted at 3.
-	r = s.Do(t, ccPatchReq(o.ID, tabB, *p.CurrentVersion, ccAddItem("fries", "tab B", "")))
-	require.Equal(t, 200, r.Status, string(r.Body))
-	var afterB ccOrder
-	r.JSON(t, &afterB)
+	afterB := tabB.Patch(o.ID, *p.CurrentVersion, noted("fries", "tab B", uuid.Nil))
 	require.EqualValues(t, 3, afterB.Version)
 
 	// Both changes are there, in the order they were accepted.
-	final, _ := ccGet(t, s, tabA, o.ID)
+	final := getOrder(t, tabA, o.ID)
 	require.EqualValues(t, 3, final.Version)
 	require.Len(t, final.Lines, 2)
 	require.Equal(t, steak, final.Lines[0])
@@ -226,7 +141,7 @@ func TestTwoTabs(t *testing.T) {
 	require.Equal(t, "tab B", final.Lines[1].Note)
 	require.Equal(t, afterB.Lines, final.Lines)
 
-	events := ccEvents(t, s, tabA, o.ID)
+	events := tabA.Events(o.ID, 0).Events
 	require.Len(t, events, 3)
 	for i, e := range events {
 		require.EqualValues(t, i+1, e.Version)
@@ -236,13 +151,23 @@ func TestTwoTabs(t *testing.T) {
 	require.Equal(t, "order.patched", events[2].Type)
 	require.Equal(t, "waiter-1", events[1].Actor.Device)
 	require.Equal(t, "waiter-2", events[2].Actor.Device)
-	require.Equal(t, steak.ID, events[1].Ops[0].LineID)
-	require.Equal(t, final.Lines[1].ID, events[2].Ops[0].LineID)
+	require.Equal(t, &steak.ID, events[1].Ops[0].LineID)
+	require.Equal(t, &final.Lines[1].ID, events[2].Ops[0].LineID)
 
-	v, evs, lines = ccDBState(t, s, o.ID)
+	v, evs, lines = dbState(t, f, o.ID)
 	require.EqualValues(t, 3, v, "orders.version")
 	require.Equal(t, v, evs, "version = number of order_events rows")
 	require.EqualValues(t, 2, lines)
+}
+
+// openFresh opens an order on table for 4 guests and requires it at
+// version 1 without lines.
+func openFresh(t *testing.T, c *apitest.Client, table string) order.Order {
+	t.Helper()
+	o := c.Open(table, 4)
+	require.EqualValues(t, 1, o.Version)
+	require.Empty(t, o.Lines)
+	return o
 }
 
 // TestBanquet is the banquet story: several waiters add items to the same
@@ -259,34 +184,36 @@ func TestBanquet(t *testing.T) {
 	t.Parallel()
 	t.Run("one order", func(t *testing.T) {
 		t.Parallel()
-		ccBanquet(t, 1, 4, 15)
+		banquet(t, 1, 4, 15)
 	})
 	t.Run("several orders", func(t *testing.T) {
 		t.Parallel()
-		ccBanquet(t, 3, 4, 6)
+		banquet(t, 3, 4, 6)
 	})
 }
 
-// ccAck is one acknowledged add_item.
-type ccAck struct {
-	order, lineID, note string
-	version             int64
+// ack is one acknowledged add_item.
+type ack struct {
+	order        uuid.UUID
+	lineID, note string
+	version      int64
 }
 
-func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
-	s := apitest.Start(t)
+func banquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
+	f := apitest.NewFixture(t)
+	waiters := []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 	skus := []string{"steak", "burger", "fries", "caesar", "beer", "espresso"}
 
-	orders := make([]string, nOrders)
+	orders := make([]uuid.UUID, nOrders)
 	for i := range orders {
-		orders[i] = ccOpen(t, s, "demo-manager", "T"+strconv.Itoa(i+1)).ID
+		orders[i] = openFresh(t, f.Manager, "T"+strconv.Itoa(i+1)).ID
 	}
 
 	var (
 		mu        sync.Mutex
-		acks      []ccAck
+		acks      []ack
 		errs      []error
-		accepted  = make(map[string]int64) // order → 200s
+		accepted  = make(map[uuid.UUID]int64) // order → 200s
 		conflicts atomic.Int64
 		attempts  atomic.Int64
 		start     = make(chan struct{})
@@ -302,22 +229,23 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			token := "demo-waiter-" + strconv.Itoa(w%4+1)
+			client := f.As(t, waiters[w%4])
 			// Every waiter loaded every order at version 1 (the open): by
 			// pigeonhole at least two waiters start on the same order with
 			// expected_version 1, so at least one 409 is certain.
-			known := make(map[string]int64, nOrders)
+			known := make(map[uuid.UUID]int64, nOrders)
 			for _, id := range orders {
 				known[id] = 1
 			}
 			// mine is what this waiter had acknowledged, per order.
-			mine := make(map[string][]string)
+			mine := make(map[uuid.UUID][]string)
 			<-start
 			for i := range itemsPerOrder * nOrders {
 				id := orders[(i+w)%nOrders]
 				note := fmt.Sprintf("waiter %d item %d", w, i)
-				lineID := uuid.NewString()
-				op := ccAddItem(skus[(w+i)%len(skus)], note, lineID)
+				lineUUID := uuid.New()
+				lineID := lineUUID.String()
+				op := noted(skus[(w+i)%len(skus)], note, lineUUID)
 				for attempt := 1; ; attempt++ {
 					if attempt > 500 {
 						fail(fmt.Errorf("%s: no write landed in 500 attempts", note))
@@ -325,10 +253,10 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 					}
 					attempts.Add(1)
 					exp := known[id]
-					r := s.Do(t, ccPatchReq(id, token, exp, op))
+					r := client.TryPatch(id, exp, op)
 					if r.Status == 200 {
-						var o ccOrder
-						if err := ccJSON(r, &o); err != nil {
+						var o order.Order
+						if err := decode(r, &o); err != nil {
 							fail(err)
 							return
 						}
@@ -336,14 +264,14 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 							fail(fmt.Errorf("%s: 200 at version %d from expected %d", note, o.Version, exp))
 							return
 						}
-						if !slices.Contains(o.lineIDs(), lineID) {
+						if !slices.Contains(lineIDs(o), lineID) {
 							fail(fmt.Errorf("%s: 200 without the line", note))
 							return
 						}
 						known[id] = o.Version
 						mine[id] = append(mine[id], lineID)
 						mu.Lock()
-						acks = append(acks, ccAck{order: id, lineID: lineID, note: note, version: o.Version})
+						acks = append(acks, ack{order: id, lineID: lineID, note: note, version: o.Version})
 						accepted[id]++
 						mu.Unlock()
 						break
@@ -353,12 +281,12 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 						return
 					}
 					conflicts.Add(1)
-					var p ccProblem
-					if err := ccJSON(r, &p); err != nil {
+					var p httpapi.Problem
+					if err := decode(r, &p); err != nil {
 						fail(err)
 						return
 					}
-					if err := ccCheckConflict(p, exp, mine[id], lineID); err != nil {
+					if err := checkConflict(p, exp, mine[id], lineID); err != nil {
 						fail(fmt.Errorf("%s: %w (body %s)", note, err, r.Body))
 						return
 					}
@@ -379,13 +307,13 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 		nOrders, nWaiters, len(acks), conflicts.Load(), attempts.Load(), elapsed.Round(time.Millisecond))
 
 	for _, id := range orders {
-		final, _ := ccGet(t, s, "demo-auditor", id)
-		byID := make(map[string]ccLine, len(final.Lines))
+		final := getOrder(t, f.Auditor, id)
+		byID := make(map[string]order.Line, len(final.Lines))
 		notes := make(map[string]bool, len(final.Lines))
 		for _, l := range final.Lines {
 			require.NotContains(t, byID, l.ID, "duplicate line id %s", l.ID)
 			require.NotContains(t, notes, l.Note, "duplicate line %q", l.Note)
-			byID[l.ID], notes[l.Note] = l, true
+			byID[l.ID.String()], notes[l.Note] = l, true
 		}
 		versions := make(map[int64]string)
 		for _, a := range acks {
@@ -405,34 +333,34 @@ func ccBanquet(t *testing.T, nOrders, nWaiters, itemsPerOrder int) {
 		}
 
 		// The log: one event per version, its add_items are the lines, in order.
-		events := ccEvents(t, s, "demo-auditor", id)
+		events := f.Auditor.Events(id, 0).Events
 		require.Len(t, events, int(final.Version))
 		var logged []string
 		for i, e := range events {
 			require.EqualValues(t, i+1, e.Version)
 			for _, op := range e.Ops {
 				if op.Op == "add_item" {
-					logged = append(logged, op.LineID)
-					require.Equal(t, versions[e.Version], op.LineID, "event %d is the write acknowledged at %d", e.Version, e.Version)
+					logged = append(logged, op.LineID.String())
+					require.Equal(t, versions[e.Version], op.LineID.String(), "event %d is the write acknowledged at %d", e.Version, e.Version)
 				}
 			}
 		}
-		require.Equal(t, final.lineIDs(), logged, "folding the log gives the order's lines")
+		require.Equal(t, lineIDs(final), logged, "folding the log gives the order's lines")
 
-		v, evs, lines := ccDBState(t, s, id)
+		v, evs, lines := dbState(t, f, id)
 		require.Equal(t, final.Version, v, "orders.version")
 		require.Equal(t, v, evs, "version = number of order_events rows")
 		require.EqualValues(t, want, lines, "order_lines rows")
 	}
 }
 
-// ccCheckConflict checks a 409 a waiter got for a write made against
+// checkConflict checks a 409 a waiter got for a write made against
 // expected: a version-conflict problem whose current order is past expected,
 // holds every line this waiter had acknowledged on the order, does not hold
 // the refused line, and whose changes are exactly the events after expected
 // (or, when changes_truncated says so, the newest of them up to the current
 // version).
-func ccCheckConflict(p ccProblem, expected int64, mine []string, refused string) error {
+func checkConflict(p httpapi.Problem, expected int64, mine []string, refused string) error {
 	switch {
 	case !strings.HasSuffix(p.Type, "version-conflict"):
 		return fmt.Errorf("problem type %q", p.Type)
@@ -444,10 +372,10 @@ func ccCheckConflict(p ccProblem, expected int64, mine []string, refused string)
 		return fmt.Errorf("current_version %d not past expected %d", *p.CurrentVersion, expected)
 	case p.Current == nil || p.Current.Version != *p.CurrentVersion:
 		return fmt.Errorf("current order does not match current_version")
-	case p.Changes == nil || p.Truncated == nil:
+	case p.Changes == nil || p.ChangesTruncated == nil:
 		return fmt.Errorf("changes or changes_truncated missing")
-	case len(*p.Changes) == 0 || *p.Truncated != (int64(len(*p.Changes)) < *p.CurrentVersion-expected):
-		return fmt.Errorf("changes_truncated %v with %d changes for versions %d..%d", *p.Truncated, len(*p.Changes), expected+1, *p.CurrentVersion)
+	case len(*p.Changes) == 0 || *p.ChangesTruncated != (int64(len(*p.Changes)) < *p.CurrentVersion-expected):
+		return fmt.Errorf("changes_truncated %v with %d changes for versions %d..%d", *p.ChangesTruncated, len(*p.Changes), expected+1, *p.CurrentVersion)
 	}
 	first := *p.CurrentVersion - int64(len(*p.Changes)) + 1
 	for i, e := range *p.Changes {
@@ -455,7 +383,7 @@ func ccCheckConflict(p ccProblem, expected int64, mine []string, refused string)
 			return fmt.Errorf("changes[%d] has version %d", i, e.Version)
 		}
 	}
-	have := p.Current.lineIDs()
+	have := lineIDs(*p.Current)
 	for _, id := range mine {
 		if !slices.Contains(have, id) {
 			return fmt.Errorf("current lacks acknowledged line %s", id)
@@ -467,9 +395,9 @@ func ccCheckConflict(p ccProblem, expected int64, mine []string, refused string)
 	return nil
 }
 
-// ccJSON decodes a response body; for use off the test goroutine, where
+// decode decodes a response body; for use off the test goroutine, where
 // require cannot stop the test.
-func ccJSON(r apitest.Response, v any) error {
+func decode(r apitest.Response, v any) error {
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		return fmt.Errorf("decode %d body %q: %w", r.Status, r.Body, err)
 	}
@@ -478,39 +406,39 @@ func ccJSON(r apitest.Response, v any) error {
 
 // --- linearizability -------------------------------------------------------
 
-// ccLinInput is one operation on one order: a GET, or a PATCH adding line
+// linInput is one operation on one order: a GET, or a PATCH adding line
 // LineID against version Expected.
-type ccLinInput struct {
+type linInput struct {
 	Order    string
 	Patch    bool
 	Expected int64
 	LineID   string
 }
 
-// ccLinOutput is what came back: for a GET and a 200 the order's version and
+// linOutput is what came back: for a GET and a 200 the order's version and
 // line ids (in position order, comma-joined); for a 409 the current_version
 // and the line ids of `current`.
-type ccLinOutput struct {
+type linOutput struct {
 	Conflict bool
 	Version  int64
 	Lines    string
 }
 
-// ccLinState is the model of one order: a versioned register whose value is
+// linState is the model of one order: a versioned register whose value is
 // the list of its line ids in the order they were added.
-type ccLinState struct {
+type linState struct {
 	Version int64
 	Lines   string
 }
 
-func ccLinAppend(lines, id string) string {
+func linAppend(lines, id string) string {
 	if lines == "" {
 		return id
 	}
 	return lines + "," + id
 }
 
-// ccLinModel is the sequential specification, partitioned by order (orders are
+// linModel is the sequential specification, partitioned by order (orders are
 // independent registers, so the history is linearizable iff each order's is).
 //
 //   - GET returns the state.
@@ -531,12 +459,12 @@ func ccLinAppend(lines, id string) string {
 // request was sent (every client here only sends versions it observed). A
 // 409 for a version the order had not reached yet could not be placed like
 // this, but no client in this test can send one.
-var ccLinModel = porcupine.Model{
+var linModel = porcupine.Model{
 	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
 		byOrder := map[string][]porcupine.Operation{}
 		var keys []string
 		for _, op := range history {
-			k := op.Input.(ccLinInput).Order
+			k := op.Input.(linInput).Order
 			if _, ok := byOrder[k]; !ok {
 				keys = append(keys, k)
 			}
@@ -548,9 +476,9 @@ var ccLinModel = porcupine.Model{
 		}
 		return parts
 	},
-	Init: func() any { return ccLinState{Version: 1} },
+	Init: func() any { return linState{Version: 1} },
 	Step: func(state, input, output any) (bool, any) {
-		st, in, out := state.(ccLinState), input.(ccLinInput), output.(ccLinOutput)
+		st, in, out := state.(linState), input.(linInput), output.(linOutput)
 		switch {
 		case !in.Patch:
 			return out.Version == st.Version && out.Lines == st.Lines, st
@@ -559,11 +487,11 @@ var ccLinModel = porcupine.Model{
 		case st.Version != in.Expected:
 			return false, st
 		}
-		next := ccLinState{Version: st.Version + 1, Lines: ccLinAppend(st.Lines, in.LineID)}
+		next := linState{Version: st.Version + 1, Lines: linAppend(st.Lines, in.LineID)}
 		return out.Version == next.Version && out.Lines == next.Lines, next
 	},
 	DescribeOperation: func(input, output any) string {
-		in, out := input.(ccLinInput), output.(ccLinOutput)
+		in, out := input.(linInput), output.(linOutput)
 		n := strings.Count(out.Lines, ",") + 1
 		if out.Lines == "" {
 			n = 0
@@ -577,14 +505,14 @@ var ccLinModel = porcupine.Model{
 		return fmt.Sprintf("patch(v%d, %.8s) -> 200 v%d", in.Expected, in.LineID, out.Version)
 	},
 	DescribeState: func(state any) string {
-		st := state.(ccLinState)
+		st := state.(linState)
 		return fmt.Sprintf("v%d", st.Version)
 	},
 }
 
 // TestLinearizable records a history of concurrent GETs and versioned PATCHes
 // of several clients on a few orders and checks it with porcupine against the
-// versioned-register model above (ccLinModel).
+// versioned-register model above (linModel).
 //
 // Invariant 1 (DESIGN.md §6): a versioned write is accepted only against the
 // current version, so no two writes are acknowledged from the same version
@@ -593,20 +521,20 @@ var ccLinModel = porcupine.Model{
 // step, and the database's version equals the number of its events. The
 // checker is shown to reject corrupted histories, so the check is not vacuous.
 func TestLinearizable(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t)
+	f := start(t)
+	waiters := []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 	const (
 		nOrders        = 3
 		nClients       = 8
 		opsPerClient   = 40
 		getProbability = 0.35
 	)
-	orders := make([]string, nOrders)
+	orders := make([]uuid.UUID, nOrders)
 	for i := range orders {
-		orders[i] = ccOpen(t, s, "demo-manager", "T"+strconv.Itoa(20+i)).ID
+		orders[i] = openFresh(t, f.Manager, "T"+strconv.Itoa(20+i)).ID
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	rngSeed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", rngSeed)
 
 	var (
 		mu      sync.Mutex
@@ -628,47 +556,50 @@ func TestLinearizable(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(c)))
-			token := "demo-waiter-" + strconv.Itoa(c%4+1)
-			known := map[string]int64{} // order → last version this client saw
+			rng := rand.New(rand.NewPCG(rngSeed, uint64(c)))
+			client := f.As(t, waiters[c%4])
+			known := map[uuid.UUID]int64{} // order → last version this client saw
 			<-start
 			for range opsPerClient {
 				id := orders[rng.IntN(nOrders)]
 				exp, seen := known[id]
-				var in ccLinInput
-				var req apitest.Req
+				var in linInput
+				var send func() apitest.Response
 				if !seen || rng.Float64() < getProbability {
-					in = ccLinInput{Order: id}
-					req = apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: token}
+					in = linInput{Order: id.String()}
+					send = func() apitest.Response { return client.TryOrder(id) }
 				} else {
-					in = ccLinInput{Order: id, Patch: true, Expected: exp, LineID: uuid.NewString()}
-					req = ccPatchReq(id, token, exp, ccAddItem("espresso", "c"+strconv.Itoa(c), in.LineID))
+					line := uuid.New()
+					in = linInput{Order: id.String(), Patch: true, Expected: exp, LineID: line.String()}
+					send = func() apitest.Response {
+						return client.TryPatch(id, exp, noted("espresso", "c"+strconv.Itoa(c), line))
+					}
 				}
 				call := now()
-				r := s.Do(t, req)
+				r := send()
 				ret := now()
-				var out ccLinOutput
+				var out linOutput
 				switch {
 				case r.Status == 200:
-					var o ccOrder
-					if err := ccJSON(r, &o); err != nil {
+					var o order.Order
+					if err := decode(r, &o); err != nil {
 						fail(err)
 						return
 					}
-					out = ccLinOutput{Version: o.Version, Lines: strings.Join(o.lineIDs(), ",")}
+					out = linOutput{Version: o.Version, Lines: strings.Join(lineIDs(o), ",")}
 				case r.Status == 409 && in.Patch:
-					var p ccProblem
-					if err := ccJSON(r, &p); err != nil {
+					var p httpapi.Problem
+					if err := decode(r, &p); err != nil {
 						fail(err)
 						return
 					}
-					if err := ccCheckConflict(p, exp, nil, in.LineID); err != nil {
+					if err := checkConflict(p, exp, nil, in.LineID); err != nil {
 						fail(fmt.Errorf("client %d: %w (body %s)", c, err, r.Body))
 						return
 					}
-					out = ccLinOutput{Conflict: true, Version: *p.CurrentVersion, Lines: strings.Join(p.Current.lineIDs(), ",")}
+					out = linOutput{Conflict: true, Version: *p.CurrentVersion, Lines: strings.Join(lineIDs(*p.Current), ",")}
 				default:
-					fail(fmt.Errorf("client %d: %s %s: status %d: %s", c, req.Method, req.Path, r.Status, r.Body))
+					fail(fmt.Errorf("client %d: %+v: status %d: %s", c, in, r.Status, r.Body))
 					return
 				}
 				known[id] = out.Version
@@ -688,9 +619,9 @@ func TestLinearizable(t *testing.T) {
 	require.Len(t, history, nClients*opsPerClient)
 
 	var gets, oks, refused int
-	okByOrder := map[string]int64{}
+	okByOrder := map[uuid.UUID]int64{}
 	for _, op := range history {
-		in, out := op.Input.(ccLinInput), op.Output.(ccLinOutput)
+		in, out := op.Input.(linInput), op.Output.(linOutput)
 		switch {
 		case !in.Patch:
 			gets++
@@ -698,7 +629,7 @@ func TestLinearizable(t *testing.T) {
 			refused++
 		default:
 			oks++
-			okByOrder[in.Order]++
+			okByOrder[uuid.MustParse(in.Order)]++
 		}
 	}
 	t.Logf("%d ops in %v: %d GET, %d PATCH 200, %d PATCH 409", len(history), elapsed.Round(time.Millisecond), gets, oks, refused)
@@ -706,7 +637,7 @@ func TestLinearizable(t *testing.T) {
 	require.Positive(t, refused, "no conflicts: the clients never actually raced")
 
 	checkStart := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(ccLinModel, history, 30*time.Second)
+	res, info := porcupine.CheckOperationsVerbose(linModel, history, 30*time.Second)
 	t.Logf("porcupine: %s in %v", res, time.Since(checkStart).Round(time.Millisecond))
 	if res != porcupine.Ok {
 		// porcupine draws the history and the longest linearizable prefix;
@@ -715,14 +646,14 @@ func TestLinearizable(t *testing.T) {
 		if dir := os.Getenv("POSD_TEST_ARTIFACTS"); dir != "" {
 			path = filepath.Join(dir, "linearizability.html")
 		}
-		if err := porcupine.VisualizePath(ccLinModel, info, path); err == nil {
+		if err := porcupine.VisualizePath(linModel, info, path); err == nil {
 			t.Logf("visualization: %s", path)
 		}
 	}
 	require.Equal(t, porcupine.Ok, res, "the history of reads and versioned writes is not linearizable")
 
 	for _, id := range orders {
-		v, evs, lines := ccDBState(t, s, id)
+		v, evs, lines := dbState(t, f, id)
 		require.Equal(t, 1+okByOrder[id], v, "version = 1 + accepted writes")
 		require.Equal(t, v, evs, "version = number of order_events rows")
 		require.Equal(t, okByOrder[id], lines)
@@ -733,13 +664,13 @@ func TestLinearizable(t *testing.T) {
 		// An accepted write that claims a version it cannot have had.
 		bumped := slices.Clone(history)
 		i := slices.IndexFunc(bumped, func(op porcupine.Operation) bool {
-			return op.Input.(ccLinInput).Patch && !op.Output.(ccLinOutput).Conflict
+			return op.Input.(linInput).Patch && !op.Output.(linOutput).Conflict
 		})
 		require.GreaterOrEqual(t, i, 0)
-		out := bumped[i].Output.(ccLinOutput)
+		out := bumped[i].Output.(linOutput)
 		out.Version++
 		bumped[i].Output = out
-		require.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(ccLinModel, bumped, 30*time.Second),
+		require.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(linModel, bumped, 30*time.Second),
 			"a 200 at the wrong version must be rejected")
 
 		// The lost update itself: a refused write reported as accepted, so
@@ -749,21 +680,21 @@ func TestLinearizable(t *testing.T) {
 		// Every output, 409s included, observed a state: order → version → lines.
 		linesAt := map[string]map[int64]string{}
 		for _, op := range lost {
-			in, out := op.Input.(ccLinInput), op.Output.(ccLinOutput)
+			in, out := op.Input.(linInput), op.Output.(linOutput)
 			if linesAt[in.Order] == nil {
 				linesAt[in.Order] = map[int64]string{1: ""}
 			}
 			linesAt[in.Order][out.Version] = out.Lines
 		}
 		i = slices.IndexFunc(lost, func(op porcupine.Operation) bool {
-			return op.Output.(ccLinOutput).Conflict
+			return op.Output.(linOutput).Conflict
 		})
 		require.GreaterOrEqual(t, i, 0)
-		in := lost[i].Input.(ccLinInput)
+		in := lost[i].Input.(linInput)
 		before, ok := linesAt[in.Order][in.Expected]
 		require.True(t, ok, "lines at version %d unknown", in.Expected)
-		lost[i].Output = ccLinOutput{Version: in.Expected + 1, Lines: ccLinAppend(before, in.LineID)}
-		require.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(ccLinModel, lost, 30*time.Second),
+		lost[i].Output = linOutput{Version: in.Expected + 1, Lines: linAppend(before, in.LineID)}
+		require.Equal(t, porcupine.Illegal, porcupine.CheckOperationsTimeout(linModel, lost, 30*time.Second),
 			"two writes acknowledged from one version must be rejected")
 	})
 }

@@ -25,36 +25,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgcluster"
+	"github.com/posd/posd/internal/seed"
 )
 
 func requireUnavailable(t *testing.T, r apitest.Response) {
 	t.Helper()
-	requireProblem(t, r, 503, "database-unavailable")
+	p := apitest.RequireProblem(t, r, 503, "database-unavailable")
 	require.Equal(t, "2", r.Header.Get("Retry-After"))
-	require.NotEmpty(t, r.Map(t)["request_id"])
+	require.NotEmpty(t, p.RequestID)
 }
 
 func TestDatabaseDownAnswers503(t *testing.T) {
 	t.Parallel()
 	port, err := pgcluster.FreePort()
 	require.NoError(t, err)
-	s := apitest.Start(t, apitest.Options{RequestTimeout: 5 * time.Second, Pool: func(c *pgxpool.Config) {
+	f := apitest.NewFixture(t, apitest.Options{RequestTimeout: 5 * time.Second, Pool: func(c *pgxpool.Config) {
 		c.ConnConfig.Port = uint16(port)
 		c.ConnConfig.ConnectTimeout = time.Second
 	}})
-	requireUnavailable(t, s.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Token: waiter}))
-	requireUnavailable(t, s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: `{"table":"T1","guests":2}`}))
-	requireUnavailable(t, s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?from=2026-11-22T17:00:00Z&to=2026-11-23T03:00:00Z", Token: manager}))
-	require.EqualValues(t, 0, s.DB.Count(t, "SELECT count(*) FROM orders"))
+	requireUnavailable(t, f.Waiter.Get("/v1/menu"))
+	requireUnavailable(t, f.Waiter.TryOpen("T1", 2))
+	requireUnavailable(t, f.Manager.Get("/v1/audit/shift?from=2026-11-22T17:00:00Z&to=2026-11-23T03:00:00Z"))
+	require.EqualValues(t, 0, f.DB.Count(t, "SELECT count(*) FROM orders"))
 }
 
 // lockOrder holds a row lock on the order until the returned func is called.
-func lockOrder(t *testing.T, f fixture, id string) (release func()) {
+func lockOrder(t *testing.T, f *apitest.Fixture, id uuid.UUID) (release func()) {
 	t.Helper()
 	tx, err := f.DB.Admin.Begin(context.Background())
 	require.NoError(t, err)
@@ -73,11 +76,11 @@ func lockOrder(t *testing.T, f fixture, id string) (release func()) {
 
 // requireBlockedWriteRefused PATCHes a locked order, requires 503, releases
 // the lock and requires that the write never lands.
-func requireBlockedWriteRefused(t *testing.T, f fixture, within time.Duration) {
-	id := f.open("T1")
+func requireBlockedWriteRefused(t *testing.T, f *apitest.Fixture, within time.Duration) {
+	id := f.Open("T1").ID
 	release := lockOrder(t, f, id)
 	start := time.Now()
-	r := f.patch(waiter, id, 1, map[string]any{"op": "set_guests", "guests": 5})
+	r := f.Waiter.TryPatch(id, 1, apitest.SetGuests(5))
 	elapsed := time.Since(start)
 	requireUnavailable(t, r)
 	require.Less(t, elapsed, within, "the request was not bounded")
@@ -88,29 +91,25 @@ func requireBlockedWriteRefused(t *testing.T, f fixture, within time.Duration) {
 	require.EqualValues(t, 1, f.DB.Count(t, "SELECT version FROM orders WHERE id = $1", id))
 	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 	// And the server is fine afterwards.
-	f.mustPatch(waiter, id, 1, map[string]any{"op": "set_guests", "guests": 5})
+	f.Waiter.Patch(id, 1, apitest.SetGuests(5))
 }
 
 func TestLockWaitAnswers503(t *testing.T) {
-	t.Parallel()
-	f := fixture{Stack: apitest.Start(t, apitest.Options{RequestTimeout: time.Second, StatementTimeout: time.Minute}), t: t}
+	f := start(t, apitest.Options{RequestTimeout: time.Second, StatementTimeout: time.Minute})
 	requireBlockedWriteRefused(t, f, 20*time.Second)
 }
 
 func TestStatementTimeoutAnswers503(t *testing.T) {
-	t.Parallel()
-	f := fixture{Stack: apitest.Start(t, apitest.Options{StatementTimeout: 300 * time.Millisecond}), t: t}
+	f := start(t, apitest.Options{StatementTimeout: 300 * time.Millisecond})
 	requireBlockedWriteRefused(t, f, 9*time.Second)
 }
 
 func TestKitchenStreamOutlivesRequestTimeout(t *testing.T) {
-	t.Parallel()
-	f := fixture{Stack: apitest.Start(t, apitest.Options{RequestTimeout: 300 * time.Millisecond, Heartbeat: 100 * time.Millisecond}), t: t}
-	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	f := start(t, apitest.Options{RequestTimeout: 300 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	time.Sleep(1500 * time.Millisecond) // five request deadlines
 	c.quiet(t)
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
+	f.Fired("T1", apitest.AddItem("steak", 1))
 	ev := c.next(t, 10*time.Second)
 	require.Equal(t, "ticket.created", ev.Type)
 	c.close()
@@ -258,32 +257,30 @@ func (f *freezer) pipe(src, dst net.Conn) {
 // /healthz keeps answering, and once Postgres is back a retry with the same
 // Idempotency-Key never writes the change twice.
 func TestFrozenPostgresAnswers503(t *testing.T) {
-	t.Parallel()
 	var fz *freezer
-	s := apitest.Start(t, apitest.Options{RequestTimeout: time.Second, Pool: func(c *pgxpool.Config) {
+	f := start(t, apitest.Options{RequestTimeout: time.Second, Pool: func(c *pgxpool.Config) {
 		fz = newFreezer(t, net.JoinHostPort(c.ConnConfig.Host, strconv.Itoa(int(c.ConnConfig.Port))))
 		_, port, _ := net.SplitHostPort(fz.ln.Addr().String())
 		p, _ := strconv.Atoi(port)
 		c.ConnConfig.Host, c.ConnConfig.Port = "127.0.0.1", uint16(p)
 	}})
-	f := fixture{Stack: s, t: t}
-	id := f.open("T4")
+	id := f.Open("T4").ID
 
 	fz.freeze()
-	key := map[string]string{"Idempotency-Key": "frozen-1"}
-	body := map[string]any{"expected_version": 1, "ops": []any{map[string]any{"op": "set_guests", "guests": 7}}}
+	key := apitest.Keyed("frozen-1")
+	body := apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.SetGuests(7)}}
 	for _, req := range []apitest.Req{
-		{Method: "GET", Path: "/v1/orders/" + id, Token: waiter},
-		{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter, Body: body, Header: key},
+		{Method: "GET", Path: apitest.OrderPath(id)},
+		{Method: "PATCH", Path: apitest.OrderPath(id), Body: body, Header: key},
 	} {
-		start := time.Now()
-		r := s.Do(t, req)
-		elapsed := time.Since(start)
+		began := time.Now()
+		r := f.Waiter.Do(req)
+		elapsed := time.Since(began)
 		requireUnavailable(t, r)
 		require.Less(t, elapsed, 5*time.Second, "%s %s answered after %s", req.Method, req.Path, elapsed)
 		t.Logf("%s with Postgres frozen: 503 after %s", req.Method, elapsed.Round(time.Millisecond))
 	}
-	h := s.Do(t, apitest.Req{Method: "GET", Path: "/healthz"})
+	h := f.As(t, "").Get("/healthz")
 	require.Equal(t, 200, h.Status)
 
 	fz.thaw()
@@ -292,12 +289,12 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	// same key then replays it. Either way the change is there once.
 	var r apitest.Response
 	require.Eventually(t, func() bool {
-		r = s.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter, Body: body, Header: key})
+		r = f.Waiter.SendPatch(id, body, key)
 		return r.Status != 503
 	}, 20*time.Second, 200*time.Millisecond)
 	require.Equal(t, 200, r.Status, string(r.Body))
-	o := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter}).Map(t)
-	require.EqualValues(t, 2, o["version"], "the change once, never twice")
-	require.EqualValues(t, 7, o["guests"])
-	require.EqualValues(t, 2, s.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = '"+id+"'"))
+	o := f.Waiter.Order(id)
+	require.EqualValues(t, 2, o.Version, "the change once, never twice")
+	require.EqualValues(t, 7, o.Guests)
+	require.EqualValues(t, 2, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 }

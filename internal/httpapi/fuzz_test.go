@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -15,15 +16,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/strictjson"
+	"github.com/posd/posd/internal/strictjson/jsonref"
 )
 
 // FuzzPatchDecode feeds raw PATCH bodies (with an If-Match header and the
 // device's role) through everything the server does with them before the
-// database: readPatch (strictjson, struct decoding, the precondition,
-// order.DecodeOps, order.Validate) and, when that accepts, order.Plan on a
+// database: readPatch (one JSON v2 decoding pass into the request and its
+// ops, strictjson when that finds something wrong, the precondition,
+// order.Validate) and, when that accepts, order.Plan on a
 // fixed sample order. It checks invariant 7 and the write path's rules:
 //
 //   - nothing panics;
+//   - the structural problems (syntax, duplicate keys, nesting, unknown
+//     top-level fields, lone surrogates) are the ones a naive reference
+//     checker (strictjson/jsonref) finds, at the same op_index and field;
 //   - every refusal is an error the server's own table (toProblem) answers
 //     with a 4xx problem that says what is wrong;
 //   - an accepted request carries a precondition (or is forced by a
@@ -45,6 +52,7 @@ func FuzzPatchDecode(f *testing.F) {
 			role = order.RoleManager
 		}
 		in, err := readPatch(body, ifMatch, role)
+		requireStructureAsReference(t, body, err)
 		if err != nil {
 			requireClientError(t, err)
 			return
@@ -91,6 +99,57 @@ func FuzzPatchDecode(f *testing.F) {
 	})
 }
 
+// structureDetails are the details of the problems strictjson finds, by
+// jsonref kind.
+var structureDetails = map[string]string{jsonref.Duplicate: "duplicate key", jsonref.Depth: "nested deeper than",
+	jsonref.Unknown: "unknown field", jsonref.Surrogate: "lone UTF-16 surrogate"}
+
+// requireStructureAsReference compares readPatch's answer with the naive
+// reference checker (strictjson/jsonref): a body that is not an object or
+// not JSON is 400; otherwise the first duplicate key, excess nesting,
+// unknown top-level field or lone surrogate the reference finds is the
+// problem answered, at the same op_index and field; and when it finds
+// none, no such problem is answered.
+func requireStructureAsReference(t *testing.T, body []byte, err error) {
+	t.Helper()
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		require.Error(t, err)
+		p, _ := toProblem(err)
+		require.Equal(t, 400, p.Status, "%v", err)
+		return
+	}
+	ref := jsonref.Of(body, strictjson.Options{MaxDepth: MaxJSONDepth, Fields: patchFields})
+	var p Problem
+	if err != nil {
+		p, _ = toProblem(err)
+	}
+	switch ref.Kind {
+	case jsonref.None:
+		require.False(t, strings.HasPrefix(p.Detail, "malformed JSON") || strings.Contains(p.Detail, "not valid UTF-8"),
+			"the reference finds no syntax error: %v", err)
+		if len(p.Errors) > 0 {
+			for _, d := range structureDetails {
+				require.False(t, strings.HasPrefix(p.Errors[0].Detail, d), "the reference finds no such problem: %v", err)
+			}
+		}
+	case jsonref.Syntax:
+		require.Error(t, err, "the reference finds a syntax error")
+		require.Equal(t, 400, p.Status, "%v", err)
+	default:
+		require.Error(t, err, "the reference finds %s at %s", ref.Kind, ref.Path)
+		require.Equal(t, 422, p.Status, "%v", err)
+		require.NotEmpty(t, p.Errors)
+		want := order.FieldProblem{Field: ref.Path[0].Key} // the key as sent
+		if ref.Kind != jsonref.Unknown {
+			want = pathProblem(ref.Path, "")
+		}
+		got := p.Errors[0]
+		require.Equal(t, want.OpIndex, got.OpIndex, "%v", err)
+		require.Equal(t, want.Field, got.Field, "%v", err)
+		require.True(t, strings.HasPrefix(got.Detail, structureDetails[ref.Kind]), "want %s: %v", ref.Kind, err)
+	}
+}
+
 // requireClientError checks err is a client mistake as the server answers
 // it: a 4xx problem with a title and detail, and, for 403 and 422, the
 // fields at fault.
@@ -121,7 +180,11 @@ func requireClientError(t *testing.T, err error) {
 // checks it says the same thing.
 func requireSameToLenientParser(t *testing.T, body []byte, in patchInput) {
 	t.Helper()
-	var req patchRequest
+	var req struct {
+		ExpectedVersion *int64            `json:"expected_version"`
+		Ops             []json.RawMessage `json:"ops"`
+		Force           *bool             `json:"force"`
+	}
 	require.NoError(t, json.Unmarshal(body, &req))
 	require.Equal(t, in.force, req.Force != nil && *req.Force)
 	if !in.ifMatch {
@@ -233,44 +296,93 @@ func fuzzSample(tb testing.TB) (order.Order, []order.Event) {
 	return folded, log
 }
 
-// TestPatchDecodeCorpus holds the seed corpus to what its file names say,
-// so the seeds keep reaching the code they are for: valid-* are accepted
-// and planned, plan-* are accepted and refused by Plan, the rest are
-// refused by readPatch.
+// TestPatchDecodeCorpus holds each seed of the corpus to the answer
+// written for it in testdata/FuzzPatchDecode.want: the status, problem
+// type, op_index and field of the first error and a part of its detail
+// ("nested deeper than 8 levels" for the deep-* seeds, so each reaches the
+// check it was written for), or 200 for a seed Plan accepts. valid-* seeds
+// must be accepted and plan-* seeds refused by Plan, not by readPatch.
+// Every seed has a line and every line a seed.
 func TestPatchDecodeCorpus(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzPatchDecode")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.NotEmpty(t, entries)
+	want := readCorpusWant(t)
 	sample, _ := fuzzSample(t)
 	for _, e := range entries {
 		t.Run(e.Name(), func(t *testing.T) {
-			raw, err := os.ReadFile(filepath.Join(dir, e.Name()))
-			require.NoError(t, err)
-			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-			require.Len(t, lines, 4)
-			require.Equal(t, "go test fuzz v1", lines[0])
-			body, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
-			require.NoError(t, err)
-			ifMatch, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[2], "string("), ")"))
-			require.NoError(t, err)
-			role := order.RoleWaiter
-			if lines[3] == "bool(true)" {
-				role = order.RoleManager
+			body, ifMatch, role := readSeed(t, filepath.Join(dir, e.Name()))
+			w, ok := want[e.Name()]
+			require.True(t, ok, "no line for %s in testdata/FuzzPatchDecode.want", e.Name())
+			delete(want, e.Name())
+			in, err := readPatch(body, ifMatch, role)
+			name := e.Name()
+			if strings.HasPrefix(name, "valid-") || strings.HasPrefix(name, "plan-") {
+				require.NoError(t, err, "readPatch refused a %s seed", name)
 			}
-			in, err := readPatch([]byte(body), ifMatch, role)
-			switch name := e.Name(); {
-			case strings.HasPrefix(name, "valid-"):
-				require.NoError(t, err)
+			if err == nil {
 				_, _, err = order.Plan(sample.Clone(), in.ops, fuzzAt.Add(time.Hour), fuzzEnv())
-				require.NoError(t, err)
-			case strings.HasPrefix(name, "plan-"):
-				require.NoError(t, err)
-				_, _, err = order.Plan(sample.Clone(), in.ops, fuzzAt.Add(time.Hour), fuzzEnv())
-				require.Error(t, err)
-			default:
-				require.Error(t, err)
+				if strings.HasPrefix(name, "valid-") {
+					require.NoError(t, err)
+				}
 			}
+			require.Equal(t, w, seedOutcome(err))
 		})
 	}
+	require.Empty(t, want, "lines in testdata/FuzzPatchDecode.want without a seed")
+}
+
+// seedOutcome is one line's answer: "200", or the problem's status, type,
+// op_index (- for none), field and detail of the first error (quoted).
+func seedOutcome(err error) string {
+	if err == nil {
+		return "200"
+	}
+	p, _ := toProblem(err)
+	idx, field, detail := "-", "", p.Detail
+	if len(p.Errors) > 0 {
+		e := p.Errors[0]
+		if e.OpIndex != nil {
+			idx = strconv.Itoa(*e.OpIndex)
+		}
+		field, detail = e.Field, e.Detail
+	}
+	return strings.Join([]string{strconv.Itoa(p.Status), strings.TrimPrefix(p.Type, ProblemBase), idx,
+		strconv.Quote(field), strconv.Quote(detail)}, "\t")
+}
+
+// readCorpusWant reads testdata/FuzzPatchDecode.want: a seed's name, a
+// tab, and its seedOutcome, one seed a line; # starts a comment.
+func readCorpusWant(t *testing.T) map[string]string {
+	raw, err := os.ReadFile(filepath.Join("testdata", "FuzzPatchDecode.want"))
+	require.NoError(t, err)
+	want := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, outcome, ok := strings.Cut(line, "\t")
+		require.True(t, ok, "bad line %q", line)
+		want[name] = outcome
+	}
+	return want
+}
+
+// readSeed reads a corpus file of FuzzPatchDecode.
+func readSeed(t *testing.T, path string) ([]byte, string, string) {
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	require.Len(t, lines, 4)
+	require.Equal(t, "go test fuzz v1", lines[0])
+	body, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	require.NoError(t, err)
+	ifMatch, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[2], "string("), ")"))
+	require.NoError(t, err)
+	role := order.RoleWaiter
+	if lines[3] == "bool(true)" {
+		role = order.RoleManager
+	}
+	return []byte(body), ifMatch, role
 }

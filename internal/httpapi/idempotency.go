@@ -53,8 +53,8 @@ func (s *Server) idempotency(c *fiber.Ctx, answer func(order.Order) (store.Answe
 
 // replay answers from the key's stored answer, if there is one.
 func (s *Server) replay(c *fiber.Ctx, idem *store.Idem) (bool, error) {
-	st, err := s.cfg.Store.Answered(c.UserContext(), idem.Venue, idem.DeviceID, idem.Key)
-	if err != nil || st == nil {
+	st, found, err := s.cfg.Store.Answered(c.UserContext(), idem.Venue, idem.DeviceID, idem.Key)
+	if err != nil || !found {
 		return false, err
 	}
 	if string(st.Fingerprint) != string(idem.Fingerprint) {

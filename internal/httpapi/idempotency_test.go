@@ -4,60 +4,55 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/order"
 )
-
-func keyed(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }
 
 // TestIdempotentRetry: a retried PATCH with the same key and body gets the
 // stored answer, marked replayed, and writes nothing; the same key with
 // another body is refused; a different device's key is its own.
 func TestIdempotentRetry(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	body := map[string]any{"expected_version": 1, "ops": []any{addItem("steak")}}
-	path := "/v1/orders/" + id
-	first := f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: body, Header: keyed("tap-1")})
+	f := start(t)
+	id := f.Open("T1").ID
+	body := apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.AddItem("steak", 1)}}
+	first := f.Waiter.SendPatch(id, body, apitest.Keyed("tap-1"))
 	require.Equal(t, 200, first.Status, string(first.Body))
 	require.Empty(t, first.Header.Get("Idempotent-Replayed"))
-	before := f.state()
+	before := f.Fingerprint()
 
-	again := f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: body, Header: keyed("tap-1")})
+	again := f.Waiter.SendPatch(id, body, apitest.Keyed("tap-1"))
 	require.Equal(t, 200, again.Status)
 	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
 	require.Equal(t, string(first.Body), string(again.Body))
 	require.Equal(t, first.Header.Get("ETag"), again.Header.Get("ETag"))
-	require.Equal(t, before, f.state())
+	require.Equal(t, before, f.Fingerprint())
 
-	other := map[string]any{"expected_version": 2, "ops": []any{addItem("fries")}}
-	p := requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: other, Header: keyed("tap-1")}), 422, "idempotency-key-reused")
-	requireFieldError(t, p, -1, "Idempotency-Key")
-	require.Equal(t, before, f.state())
+	other := apitest.Patch{ExpectedVersion: 2, Ops: []order.Op{apitest.AddItem("fries", 1)}}
+	apitest.RequireFieldProblem(t, f.Waiter.SendPatch(id, other, apitest.Keyed("tap-1")), 422, "idempotency-key-reused", apitest.TopLevel, "Idempotency-Key")
+	require.Equal(t, before, f.Fingerprint())
 
 	// Keys are scoped to the device: waiter-2's "tap-1" is a new request.
-	r := f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter2, Body: other, Header: keyed("tap-1")})
+	r := f.Waiter2.SendPatch(id, other, apitest.Keyed("tap-1"))
 	require.Equal(t, 200, r.Status, string(r.Body))
 	require.Empty(t, r.Header.Get("Idempotent-Replayed"))
 
 	for _, bad := range []string{strings.Repeat("k", 256), "tab\there", "é"} {
-		requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: body, Header: keyed(bad)}), 400, "bad-request")
+		apitest.RequireProblem(t, f.Waiter.SendPatch(id, body, apitest.Keyed(bad)), 400, "bad-request")
 	}
 }
 
 // TestIdempotentOpen: a retried open replays 201 with Location, never a
 // second order and never a table-occupied refusal.
 func TestIdempotentOpen(t *testing.T) {
-	f := setup(t)
-	req := apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: map[string]any{"table": "T8", "guests": 3}, Header: keyed("open-T8")}
-	first := f.Do(t, req)
+	f := start(t)
+	first := f.Waiter.TryOpen("T8", 3, apitest.Keyed("open-T8"))
 	require.Equal(t, 201, first.Status, string(first.Body))
-	again := f.Do(t, req)
+	again := f.Waiter.TryOpen("T8", 3, apitest.Keyed("open-T8"))
 	require.Equal(t, 201, again.Status, string(again.Body))
 	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
 	require.Equal(t, first.Header.Get("Location"), again.Header.Get("Location"))
@@ -68,47 +63,42 @@ func TestIdempotentOpen(t *testing.T) {
 // TestIdempotentConflictReplays: a refused stale write stored under a key
 // replays as the same 409, even after the order moved on again.
 func TestIdempotentConflictReplays(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"))
-	stale := apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter2,
-		Body: map[string]any{"expected_version": 1, "ops": []any{addItem("fries")}}, Header: keyed("k-409")}
-	first := f.Do(t, stale)
-	requireProblem(t, first, 409, "version-conflict")
-	f.mustPatch(waiter, id, 2, addItem("beer"))
-	before := f.state()
-	again := f.Do(t, stale)
+	f := start(t)
+	id := f.Open("T1").ID
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1))
+	stale := apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.AddItem("fries", 1)}}
+	first := f.Waiter2.SendPatch(id, stale, apitest.Keyed("k-409"))
+	apitest.RequireProblem(t, first, 409, "version-conflict")
+	f.Waiter.Patch(id, 2, apitest.AddItem("beer", 1))
+	before := f.Fingerprint()
+	again := f.Waiter2.SendPatch(id, stale, apitest.Keyed("k-409"))
 	require.Equal(t, 409, again.Status)
 	require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
 	require.Equal(t, string(first.Body), string(again.Body))
-	require.Equal(t, before, f.state())
+	require.Equal(t, before, f.Fingerprint())
 
 	// A no-op PATCH's 200 is stored too.
-	noop := apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter,
-		Body: map[string]any{"expected_version": 3, "ops": []any{map[string]any{"op": "set_guests", "guests": 2}}}, Header: keyed("k-noop")}
-	require.Equal(t, 200, f.Do(t, noop).Status)
-	require.Equal(t, "true", f.Do(t, noop).Header.Get("Idempotent-Replayed"))
+	noop := apitest.Patch{ExpectedVersion: 3, Ops: []order.Op{apitest.SetGuests(2)}}
+	require.Equal(t, 200, f.Waiter.SendPatch(id, noop, apitest.Keyed("k-noop")).Status)
+	require.Equal(t, "true", f.Waiter.SendPatch(id, noop, apitest.Keyed("k-noop")).Header.Get("Idempotent-Replayed"))
 }
 
 // TestIdempotentConcurrentDuplicates: many copies of one keyed request sent
 // at once (a double tap on flaky Wi-Fi, many times over) write exactly once;
-// every answer is the original 200, its replay, or 409 in flight.
+// every answer is the original 200, its replay, or 409 in flight. The copies
+// start together (apitest.Race), and at least one of them must have been
+// refused as in flight: a run where every copy found the answer already
+// stored would have tested a sequential retry, not the race.
 func TestIdempotentConcurrentDuplicates(t *testing.T) {
-	f := setup(t)
+	f := start(t)
+	var inflightTotal int
 	for round := 0; round < 10; round++ {
-		id := f.open(fmt.Sprintf("T%d", round+1))
-		body := map[string]any{"expected_version": 1, "ops": []any{addItem("steak"), map[string]any{"op": "send"}}}
+		id := f.Open(fmt.Sprintf("T%d", round+1)).ID
+		body := apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.AddItem("steak", 1), apitest.Fire()}}
+		key := apitest.Keyed(fmt.Sprintf("double-tap-%d", round))
 		const n = 16
-		var wg sync.WaitGroup
 		res := make([]apitest.Response, n)
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				res[i] = f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter, Body: body, Header: keyed(fmt.Sprintf("double-tap-%d", round))})
-			}(i)
-		}
-		wg.Wait()
+		apitest.Race(n, func(i int) { res[i] = f.Waiter.SendPatch(id, body, key) })
 		var fresh, replayed, inflight int
 		var okBody string
 		for _, r := range res {
@@ -126,7 +116,7 @@ func TestIdempotentConcurrentDuplicates(t *testing.T) {
 				}
 				okBody = string(r.Body)
 			case r.Status == 409:
-				requireProblem(t, r, 409, "idempotency-in-flight")
+				apitest.RequireProblem(t, r, 409, "idempotency-in-flight")
 				inflight++
 			default:
 				t.Fatalf("unexpected %d %s", r.Status, r.Body)
@@ -136,22 +126,23 @@ func TestIdempotentConcurrentDuplicates(t *testing.T) {
 		require.EqualValues(t, 2, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 		require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE order_id = $1", id))
 		require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_lines WHERE order_id = $1", id))
+		inflightTotal += inflight
 	}
+	require.Positive(t, inflightTotal, "no copy was ever refused as in flight: the duplicates did not overlap")
 }
 
 // TestIdempotencyExpiry: keys expire after 24 h and the sweep removes them.
 func TestIdempotencyExpiry(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	req := apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter,
-		Body: map[string]any{"expected_version": 1, "ops": []any{addItem("steak")}}, Header: keyed("old")}
-	require.Equal(t, 200, f.Do(t, req).Status)
+	f := start(t)
+	id := f.Open("T1").ID
+	body := apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.AddItem("steak", 1)}}
+	require.Equal(t, 200, f.Waiter.SendPatch(id, body, apitest.Keyed("old")).Status)
 	var ttl float64
 	require.NoError(t, f.DB.Admin.QueryRow(context.Background(),
 		"SELECT extract(epoch FROM expires_at - created_at) FROM idempotency_keys").Scan(&ttl))
 	require.Equal(t, 24*3600.0, ttl)
 	// Age the key 24 h. A live answer cannot be changed, not even by the
-	// owner (db/schema/0011_journal_trust.sql): the superuser turns the
+	// owner (db/schema/0001_baseline.sql): the superuser turns the
 	// trigger off for this statement.
 	require.NoError(t, pgx.BeginFunc(context.Background(), f.DB.Admin, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(context.Background(), "SET LOCAL session_replication_role = replica"); err != nil {
@@ -164,5 +155,5 @@ func TestIdempotencyExpiry(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, n)
 	// The expired key is a new request again: here a stale one.
-	requireProblem(t, f.Do(t, req), 409, "version-conflict")
+	apitest.RequireProblem(t, f.Waiter.SendPatch(id, body, apitest.Keyed("old")), 409, "version-conflict")
 }

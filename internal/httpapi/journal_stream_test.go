@@ -2,11 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
@@ -23,14 +24,12 @@ import (
 // naming the order and the version that is missing; before the tampering,
 // with the relay stopped and the change in flight, it is ok.
 func TestVerifyAgainstJetStream(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t, apitest.Options{NoRelay: true, VerifyStream: true, StreamGrace: time.Millisecond})
-	f := fixture{Stack: s, t: t}
+	f := start(t, apitest.Options{NoRelay: true, VerifyStream: true, StreamGrace: time.Millisecond})
+	s := f.Stack
 	ctx := context.Background()
 	stop, _ := s.StartRelay(t, outbox.Options{})
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, map[string]any{"op": "set_note", "note": "window"})
-	oid := uuid.MustParse(id)
+	oid := f.Open("T1").ID
+	f.Waiter.Patch(oid, 1, apitest.SetNote("window"))
 	stream, err := s.JS.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
 	lastVersion := func() string {
@@ -40,31 +39,31 @@ func TestVerifyAgainstJetStream(t *testing.T) {
 		}
 		return m.Header.Get(outbox.HeaderOrderVersion)
 	}
-	require.Eventually(t, func() bool { return lastVersion() == "2" }, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return lastVersion() == "2" }, apitest.Wait, apitest.Tick)
 
 	verify := func() audit.Result {
 		t.Helper()
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: manager})
-		require.Equal(t, 200, r.Status, string(r.Body))
-		var res audit.Result
-		r.JSON(t, &res)
-		require.True(t, res.StreamChecked, string(r.Body))
+		res := f.Manager.Verify()
+		require.True(t, res.StreamChecked, "%+v", res)
 		require.Empty(t, res.StreamError)
 		return res
 	}
 	// The relay saves its cursor just after publishing (asynchronously):
 	// until then the order counts as in flight and is not compared.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r := f.Manager.Get("/v1/audit/verify")
+		var res audit.Result
+		require.NoError(c, json.Unmarshal(r.Body, &res), "%d %s", r.Status, r.Body)
+		require.NotNil(c, res.StreamOrdersChecked, "%s", r.Body)
+		require.Positive(c, *res.StreamOrdersChecked, "the relay has not saved its cursor past the order")
+	}, apitest.Wait, apitest.Tick)
 	res := verify()
-	for deadline := time.Now().Add(10 * time.Second); *res.StreamOrdersChecked == 0 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-		res = verify()
-	}
 	require.True(t, res.OK, "%+v", res.Broken)
 	require.EqualValues(t, 1, *res.StreamOrdersChecked, "the published order is compared with JetStream")
 
 	// The relay stops; a change is committed and waits in the outbox.
 	stop()
-	f.mustPatch(waiter, id, 2, map[string]any{"op": "set_guests", "guests": 4})
+	f.Waiter.Patch(oid, 2, apitest.SetGuests(4))
 	res = verify()
 	require.True(t, res.OK, "a change in flight is no broken link: %+v", res.Broken)
 	require.EqualValues(t, 0, *res.StreamOrdersChecked)

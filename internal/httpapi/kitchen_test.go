@@ -21,9 +21,6 @@ package httpapi_test
 //     revocation, stuck readers, the snapshot's memory, and what a ticket
 //     tells the cook. docs/RELIABILITY.md "Kitchen streams" has the figures.
 //
-// Helpers and types here carry a "kt" prefix so they cannot clash with other
-// test files of package httpapi_test.
-
 import (
 	"bufio"
 	"bytes"
@@ -42,82 +39,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
-	"github.com/posd/posd/internal/device"
 	"github.com/posd/posd/internal/httpapi"
 	kitchenpkg "github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/seed"
 )
 
-// ktTicket is a kitchen ticket as the API and the kitchen messages carry it.
-type ktTicket struct {
-	ID        string         `json:"id"`
-	OrderID   string         `json:"order_id"`
-	Table     string         `json:"table"`
-	Station   string         `json:"station"`
-	Kind      string         `json:"kind"`
-	Lines     []ktTicketLine `json:"lines"`
-	Status    string         `json:"status"`
-	Server    string         `json:"server"`
-	CreatedAt string         `json:"created_at"`
-	BumpedAt  *string        `json:"bumped_at"`
-}
-
-type ktTicketLine struct {
-	LineID    string   `json:"line_id"`
-	Name      string   `json:"name"`
-	Qty       int      `json:"qty"`
-	Seat      int      `json:"seat"`
-	Course    int      `json:"course"`
-	Modifiers []string `json:"modifiers"`
-	Note      string   `json:"note"`
-}
-
-// ktMessage is the body of a kitchen message.
-type ktMessage struct {
-	Type   string   `json:"type"`
-	Ticket ktTicket `json:"ticket"`
-}
-
-// ktTickets lists a station's open tickets as token sees them.
-func ktTickets(t *testing.T, f fixture, token, station string) []ktTicket {
-	t.Helper()
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=" + station, Token: token})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	var body struct {
-		Tickets []ktTicket `json:"tickets"`
-	}
-	r.JSON(t, &body)
-	require.NotNil(t, body.Tickets, "tickets is a list, never null")
-	return body.Tickets
-}
-
-// ktMove bumps or recalls a ticket.
-func ktMove(t *testing.T, f fixture, token, id, move string) apitest.Response {
-	t.Helper()
-	return f.Do(t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + id + "/" + move, Token: token})
-}
-
-// ktLineIDs maps each SKU of an order JSON to its line ids, in line order.
-func ktLineIDs(o map[string]any) map[string][]string {
-	ids := map[string][]string{}
-	for _, l := range o["lines"].([]any) {
-		m := l.(map[string]any)
-		ids[m["sku"].(string)] = append(ids[m["sku"].(string)], m["id"].(string))
+// skuLines maps each SKU of an order to its line ids, in line order.
+func skuLines(o order.Order) map[string][]uuid.UUID {
+	ids := map[string][]uuid.UUID{}
+	for _, l := range o.Lines {
+		ids[l.SKU] = append(ids[l.SKU], l.ID)
 	}
 	return ids
 }
 
-// ktLine is the ticket line expected for one order line.
-func ktLine(id, name string, qty, seat, course int, mods []string, note string) ktTicketLine {
+// ticketLine is the ticket line expected for one order line.
+func ticketLine(id uuid.UUID, name string, qty, seat, course int, mods []string, note string) kitchenpkg.Line {
 	if mods == nil {
 		mods = []string{}
 	}
-	return ktTicketLine{LineID: id, Name: name, Qty: qty, Seat: seat, Course: course, Modifiers: mods, Note: note}
+	return kitchenpkg.Line{LineID: id, Name: name, Qty: qty, Seat: seat, Course: course, Modifiers: mods, Note: note}
 }
 
 // TestKitchenTicketsPerStation proves that tickets follow the order's
@@ -128,18 +76,18 @@ func ktLine(id, name string, qty, seat, course int, mods []string, note string) 
 // and manager devices may read or move them, only for a known station, and
 // only in their own venue (invariant 6).
 func TestKitchenTicketsPerStation(t *testing.T) {
-	f := setup(t)
-	id := f.open("T3")
-	o := f.mustPatch(waiter, id, 1,
-		addItem("steak", "qty", 2, "seat", 1, "modifiers", []string{"medium rare"}, "note", "sauce apart"),
-		addItem("burger", "seat", 2),
-		addItem("fries", "seat", 1),
-		addItem("beer", "seat", 2, "qty", 3),
-		map[string]any{"op": "send"})
-	lines := ktLineIDs(o)
+	f := start(t)
+	id := f.Open("T3").ID
+	o := f.Waiter.Patch(id, 1,
+		apitest.AddItem("steak", 2, apitest.Seat(1), apitest.Mods("medium rare"), apitest.LineNote("sauce apart")),
+		apitest.AddItem("burger", 1, apitest.Seat(2)),
+		apitest.AddItem("fries", 1, apitest.Seat(1)),
+		apitest.AddItem("beer", 3, apitest.Seat(2)),
+		apitest.Fire())
+	lines := skuLines(o)
 
-	for _, tk := range []string{kitchen, manager} {
-		grill := ktTickets(t, f, tk, "grill")
+	for _, tk := range []*apitest.Client{f.Kitchen, f.Manager} {
+		grill := tk.Tickets("grill")
 		require.Len(t, grill, 1)
 		g := grill[0]
 		require.Equal(t, "fire", g.Kind)
@@ -149,98 +97,90 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 		require.Equal(t, "grill", g.Station)
 		require.Equal(t, "Alice", g.Server)
 		require.Nil(t, g.BumpedAt)
-		_, err := time.Parse(time.RFC3339Nano, g.CreatedAt)
-		require.NoError(t, err)
-		require.Equal(t, []ktTicketLine{
-			ktLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart"),
-			ktLine(lines["burger"][0], "Bistro burger", 1, 2, 1, nil, ""),
+		require.WithinDuration(t, time.Now(), g.CreatedAt, time.Minute)
+		require.Equal(t, []kitchenpkg.Line{
+			ticketLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart"),
+			ticketLine(lines["burger"][0], "Bistro burger", 1, 2, 1, nil, ""),
 		}, g.Lines)
 
-		fry := ktTickets(t, f, tk, "fry")
+		fry := tk.Tickets("fry")
 		require.Len(t, fry, 1)
-		require.Equal(t, []ktTicketLine{ktLine(lines["fries"][0], "Fries", 1, 1, 1, nil, "")}, fry[0].Lines)
-		bar := ktTickets(t, f, tk, "bar")
+		require.Equal(t, []kitchenpkg.Line{ticketLine(lines["fries"][0], "Fries", 1, 1, 1, nil, "")}, fry[0].Lines)
+		bar := tk.Tickets("bar")
 		require.Len(t, bar, 1)
-		require.Equal(t, []ktTicketLine{ktLine(lines["beer"][0], "Draft beer", 3, 2, 1, nil, "")}, bar[0].Lines)
-		require.Empty(t, ktTickets(t, f, tk, "cold"))
+		require.Equal(t, []kitchenpkg.Line{ticketLine(lines["beer"][0], "Draft beer", 3, 2, 1, nil, "")}, bar[0].Lines)
+		require.Empty(t, tk.Tickets("cold"))
 	}
 	require.EqualValues(t, 3, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE order_id = $1", id))
 	require.EqualValues(t, 3, f.DB.Count(t, "SELECT count(*) FROM kitchen_ticket_events WHERE action = 'created'"))
 
 	// Send course 2 only: the caesar goes to cold, the course-3 fries wait.
-	o = f.mustPatch(waiter, id, 2,
-		addItem("caesar", "course", 2, "seat", 3),
-		addItem("fries", "course", 3, "seat", 3),
-		map[string]any{"op": "send", "course": 2})
-	lines = ktLineIDs(o)
-	cold := ktTickets(t, f, kitchen, "cold")
+	o = f.Waiter.Patch(id, 2,
+		apitest.AddItem("caesar", 1, apitest.Course(2), apitest.Seat(3)),
+		apitest.AddItem("fries", 1, apitest.Course(3), apitest.Seat(3)),
+		apitest.FireCourse(2))
+	lines = skuLines(o)
+	cold := f.Kitchen.Tickets("cold")
 	require.Len(t, cold, 1)
-	require.Equal(t, []ktTicketLine{ktLine(lines["caesar"][0], "Caesar salad", 1, 3, 2, nil, "")}, cold[0].Lines)
-	require.Len(t, ktTickets(t, f, kitchen, "fry"), 1, "the course-3 fries are not sent")
-	for _, l := range o["lines"].([]any) {
-		m := l.(map[string]any)
+	require.Equal(t, []kitchenpkg.Line{ticketLine(lines["caesar"][0], "Caesar salad", 1, 3, 2, nil, "")}, cold[0].Lines)
+	require.Len(t, f.Kitchen.Tickets("fry"), 1, "the course-3 fries are not sent")
+	for _, l := range o.Lines {
 		want := "sent"
-		if m["id"] == lines["fries"][1] {
+		if l.ID == lines["fries"][1] {
 			want = "pending"
 		}
-		require.Equal(t, want, m["status"], "line %v", m["sku"])
+		require.Equal(t, want, l.Status, "line %v", l.SKU)
 	}
 	// A send of a course with nothing pending is refused, naming the course,
 	// and writes and fires nothing (a bare send with nothing pending is a
 	// 200 no-op: internal/order TestSendOfACourseWithNothingPendingNamesTheCourse).
-	p := requireProblem(t, f.patch(waiter, id, 3, map[string]any{"op": "send", "course": 5}), 422, "validation-failed")
-	requireFieldError(t, p, 0, "course")
-	require.Contains(t, string(f.patch(waiter, id, 3, map[string]any{"op": "send", "course": 5}).Body), "course 5 has no pending lines")
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(id, 3, apitest.FireCourse(5)), 422, "validation-failed", 0, "course")
+	require.Contains(t, string(f.Waiter.TryPatch(id, 3, apitest.FireCourse(5)).Body), "course 5 has no pending lines")
 	require.EqualValues(t, 4, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets"))
 	require.EqualValues(t, 3, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 
 	// The manager voids the sent steak: a void ticket for the grill, after
 	// the fire ticket (oldest first).
-	f.mustPatch(manager, id, 3, map[string]any{"op": "void_item", "line_id": lines["steak"][0], "reason": "guest left"})
-	grill := ktTickets(t, f, kitchen, "grill")
+	f.Manager.Patch(id, 3, apitest.Void(lines["steak"][0], "guest left"))
+	grill := f.Kitchen.Tickets("grill")
 	require.Len(t, grill, 2)
 	require.Equal(t, "fire", grill[0].Kind)
 	require.Equal(t, "void", grill[1].Kind)
-	require.Equal(t, []ktTicketLine{ktLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart")}, grill[1].Lines)
-	require.Less(t, grill[0].CreatedAt, grill[1].CreatedAt)
-	require.Len(t, ktTickets(t, f, kitchen, "fry"), 1, "the void touched only the grill")
+	require.Equal(t, []kitchenpkg.Line{ticketLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart")}, grill[1].Lines)
+	require.True(t, grill[0].CreatedAt.Before(grill[1].CreatedAt), "%s before %s", grill[0].CreatedAt, grill[1].CreatedAt)
+	require.Len(t, f.Kitchen.Tickets("fry"), 1, "the void touched only the grill")
 
 	// Roles: waiters and auditors may neither see nor move tickets nor stream.
 	ticket := grill[0].ID
-	for _, tk := range []string{waiter, auditor} {
-		requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: tk}), 403, "forbidden")
-		requireProblem(t, ktMove(t, f, tk, ticket, "bump"), 403, "forbidden")
-		requireProblem(t, ktMove(t, f, tk, ticket, "recall"), 403, "forbidden")
-		requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: tk}), 403, "forbidden")
+	for _, tk := range []*apitest.Client{f.Waiter, f.Auditor} {
+		apitest.RequireProblem(t, tk.Get("/v1/kitchen/tickets?station=grill"), 403, "forbidden")
+		apitest.RequireProblem(t, tk.TryMove(ticket, "bump"), 403, "forbidden")
+		apitest.RequireProblem(t, tk.TryMove(ticket, "recall"), 403, "forbidden")
+		apitest.RequireProblem(t, tk.Get("/v1/kitchen/stream?station=grill"), 403, "forbidden")
 	}
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill"}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.As(t, "").Get("/v1/kitchen/tickets?station=grill"), 401, "unauthorized")
 
 	// Unknown or missing station: 400 naming the station parameter.
 	for _, path := range []string{"/v1/kitchen/tickets?station=pizza", "/v1/kitchen/tickets", "/v1/kitchen/stream?station=pizza"} {
-		p := requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: kitchen}), 400, "bad-request")
-		requireFieldError(t, p, -1, "station")
+		apitest.RequireFieldProblem(t, f.Kitchen.Get(path), 400, "bad-request", apitest.TopLevel, "station")
 	}
 
 	// Another venue's ticket does not exist for this venue's kitchen.
-	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: other, Body: map[string]any{"table": "T1", "guests": 2}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	otherOrder := r.Map(t)["id"].(string)
-	r = f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + otherOrder, Token: other,
-		Body: map[string]any{"expected_version": 1, "ops": []map[string]any{addItem("steak"), {"op": "send"}}}})
-	require.Equal(t, 200, r.Status, string(r.Body))
-	var foreign string
+	otherOrder := f.Other.Open("T1", 2).ID
+	f.Other.Patch(otherOrder, 1, apitest.AddItem("steak", 1), apitest.Fire())
+	var foreign uuid.UUID
 	require.NoError(t, f.DB.Admin.QueryRow(context.Background(),
-		"SELECT id::text FROM kitchen_tickets WHERE venue_id = 'demo2'").Scan(&foreign))
-	for _, tk := range []string{kitchen, manager} {
-		requireProblem(t, ktMove(t, f, tk, foreign, "bump"), 404, "not-found")
-		requireProblem(t, ktMove(t, f, tk, foreign, "recall"), 404, "not-found")
+		"SELECT id FROM kitchen_tickets WHERE venue_id = 'demo2'").Scan(&foreign))
+	for _, tk := range []*apitest.Client{f.Kitchen, f.Manager} {
+		apitest.RequireProblem(t, tk.TryMove(foreign, "bump"), 404, "not-found")
+		apitest.RequireProblem(t, tk.TryMove(foreign, "recall"), 404, "not-found")
 	}
 	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE id = $1 AND status = 'new'", foreign))
-	for _, tk := range ktTickets(t, f, kitchen, "grill") {
+	for _, tk := range f.Kitchen.Tickets("grill") {
 		require.NotEqual(t, foreign, tk.ID)
 	}
-	requireProblem(t, ktMove(t, f, kitchen, "01900000-0000-7000-8000-000000000000", "bump"), 404, "not-found")
-	requireProblem(t, ktMove(t, f, kitchen, "not-a-uuid", "bump"), 404, "not-found")
+	apitest.RequireProblem(t, f.Kitchen.TryMove(uuid.MustParse("01900000-0000-7000-8000-000000000000"), "bump"), 404, "not-found")
+	apitest.RequireProblem(t, f.Kitchen.Post("/v1/kitchen/tickets/not-a-uuid/bump", nil), 404, "not-found")
 }
 
 // TestKitchenBumpRecall proves that kitchen progress is not part of the order
@@ -250,48 +190,46 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 // waiter's next save against the version it had still succeeds; every
 // change is in the ticket log and reaches the station's subject.
 func TestKitchenBumpRecall(t *testing.T) {
-	f := setup(t)
-	id := f.open("T4")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
-	tickets := ktTickets(t, f, kitchen, "grill")
+	f := start(t)
+	id := f.Open("T4").ID
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1), apitest.Fire())
+	tickets := f.Kitchen.Tickets("grill")
 	require.Len(t, tickets, 1)
 	tk := tickets[0]
 
-	r := ktMove(t, f, kitchen, tk.ID, "bump")
+	r := f.Kitchen.TryMove(tk.ID, "bump")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	var bumped ktTicket
+	var bumped kitchenpkg.Ticket
 	r.JSON(t, &bumped)
 	require.Equal(t, "ready", bumped.Status)
 	require.NotNil(t, bumped.BumpedAt)
-	at, err := time.Parse(time.RFC3339Nano, *bumped.BumpedAt)
-	require.NoError(t, err)
-	require.WithinDuration(t, time.Now(), at, time.Minute)
+	require.WithinDuration(t, time.Now(), *bumped.BumpedAt, time.Minute)
 	require.Equal(t, tk.ID, bumped.ID)
 	require.Equal(t, tk.Lines, bumped.Lines)
-	require.Empty(t, ktTickets(t, f, kitchen, "grill"), "a ready ticket leaves the rail")
+	require.Empty(t, f.Kitchen.Tickets("grill"), "a ready ticket leaves the rail")
 
-	p := requireProblem(t, ktMove(t, f, manager, tk.ID, "bump"), 409, "ticket-state")
-	require.Equal(t, "ready", p["ticket"].(map[string]any)["status"])
+	p := apitest.RequireProblem(t, f.Manager.TryMove(tk.ID, "bump"), 409, "ticket-state")
+	require.Equal(t, "ready", p.Ticket.Status)
 
-	r = ktMove(t, f, manager, tk.ID, "recall")
+	r = f.Manager.TryMove(tk.ID, "recall")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	var recalled ktTicket
+	var recalled kitchenpkg.Ticket
 	r.JSON(t, &recalled)
 	require.Equal(t, "new", recalled.Status)
 	require.Nil(t, recalled.BumpedAt)
-	p = requireProblem(t, ktMove(t, f, kitchen, tk.ID, "recall"), 409, "ticket-state")
-	require.Equal(t, "new", p["ticket"].(map[string]any)["status"])
-	require.Equal(t, []string{tk.ID}, ktIDs(ktTickets(t, f, kitchen, "grill")))
+	p = apitest.RequireProblem(t, f.Kitchen.TryMove(tk.ID, "recall"), 409, "ticket-state")
+	require.Equal(t, "new", p.Ticket.Status)
+	require.Equal(t, []uuid.UUID{tk.ID}, ticketIDs(f.Kitchen.Tickets("grill")))
 
 	// The order did not move: same version, same ETag, and the waiter's
 	// save against version 2 is no conflict.
-	g := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter})
+	g := f.Waiter.TryOrder(id)
 	require.Equal(t, 200, g.Status)
 	require.Equal(t, `"2"`, g.Header.Get("ETag"))
-	require.EqualValues(t, 2, g.Map(t)["version"])
+	require.EqualValues(t, 2, g.Order(t).Version)
 	require.EqualValues(t, 2, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
-	o := f.mustPatch(waiter, id, 2, addItem("fries"))
-	require.EqualValues(t, 3, o["version"])
+	o := f.Waiter.Patch(id, 2, apitest.AddItem("fries", 1))
+	require.EqualValues(t, 3, o.Version)
 
 	// The ticket log has created, bumped, recalled, with who did each.
 	rows, err := f.DB.Admin.Query(context.Background(),
@@ -308,52 +246,40 @@ func TestKitchenBumpRecall(t *testing.T) {
 
 	// And each change went out on the grill subject, in order, naming the
 	// order version the ticket was fired at.
-	var msgs []ktStreamMsg
-	ktEventually(t, 10*time.Second, func() bool {
-		msgs = ktSubjectMsgs(t, f, "pos.demo.kitchen.grill")
+	var msgs []streamMsg
+	require.Eventually(t, func() bool {
+		msgs = subjectMsgs(t, f, "pos.demo.kitchen.grill")
 		return len(msgs) >= 3
-	}, "three grill messages")
+	}, 10*time.Second, apitest.Tick, "three grill messages")
 	require.Len(t, msgs, 3)
 	for i, want := range []string{"ticket.created", "ticket.bumped", "ticket.recalled"} {
 		require.Equal(t, want, msgs[i].Type)
 		require.Equal(t, "2", msgs[i].Version)
-		var m ktMessage
+		var m kitchenpkg.Message
 		require.NoError(t, json.Unmarshal(msgs[i].Data, &m))
 		require.Equal(t, want, m.Type)
 		require.Equal(t, tk.ID, m.Ticket.ID)
 	}
 }
 
-func ktIDs(ts []ktTicket) []string {
-	ids := make([]string, len(ts))
+func ticketIDs(ts []kitchenpkg.Ticket) []uuid.UUID {
+	ids := make([]uuid.UUID, len(ts))
 	for i, t := range ts {
 		ids[i] = t.ID
 	}
 	return ids
 }
 
-// ktEventually polls cond until it holds or fails the test after limit.
-func ktEventually(t *testing.T, limit time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// ktStreamMsg is one message of the POS stream.
-type ktStreamMsg struct {
+// streamMsg is one message of the POS stream.
+type streamMsg struct {
 	Seq     uint64
 	Type    string
 	Version string
 	Data    []byte
 }
 
-// ktSubjectMsgs reads every message on subject from the POS stream, in order.
-func ktSubjectMsgs(t *testing.T, f fixture, subject string) []ktStreamMsg {
+// subjectMsgs reads every message on subject from the POS stream, in order.
+func subjectMsgs(t *testing.T, f *apitest.Fixture, subject string) []streamMsg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -362,7 +288,7 @@ func ktSubjectMsgs(t *testing.T, f fixture, subject string) []ktStreamMsg {
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(subject))
 	require.NoError(t, err)
 	n := int(info.State.Subjects[subject])
-	var out []ktStreamMsg
+	var out []streamMsg
 	if n == 0 {
 		return out
 	}
@@ -375,7 +301,7 @@ func ktSubjectMsgs(t *testing.T, f fixture, subject string) []ktStreamMsg {
 		for m := range batch.Messages() {
 			md, err := m.Metadata()
 			require.NoError(t, err)
-			out = append(out, ktStreamMsg{Seq: md.Sequence.Stream, Type: m.Headers().Get(outbox.HeaderType),
+			out = append(out, streamMsg{Seq: md.Sequence.Stream, Type: m.Headers().Get(outbox.HeaderType),
 				Version: m.Headers().Get(outbox.HeaderOrderVersion), Data: m.Data()})
 			got++
 		}
@@ -385,36 +311,36 @@ func ktSubjectMsgs(t *testing.T, f fixture, subject string) []ktStreamMsg {
 	return out
 }
 
-// ktWaitPublished waits until the relay's cursor is past every outbox row,
+// waitPublished waits until the relay's cursor is past every outbox row,
 // so every committed message is in the stream.
-func ktWaitPublished(t *testing.T, f fixture) {
+func waitPublished(t *testing.T, f *apitest.Fixture) {
 	t.Helper()
-	ktEventually(t, 20*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		return f.DB.Count(t, `SELECT count(*) FROM outbox o JOIN outbox_cursor c ON c.name = 'relay'
 			WHERE (o.txid, o.id) > (c.txid, c.id)`) == 0
-	}, "the relay to publish every outbox row")
+	}, 20*time.Second, apitest.Tick, "the relay to publish every outbox row")
 }
 
-// ktSSE is one Server-Sent Events connection to the kitchen stream, read by
+// sseConn is one Server-Sent Events connection to the kitchen stream, read by
 // a small parser: events arrive on events (closed when the connection ends),
 // heartbeat comments on beats.
-type ktSSE struct {
-	events chan ktEvent
+type sseConn struct {
+	events chan sseEvent
 	beats  chan struct{}
 	cancel context.CancelFunc
 }
 
-// ktEvent is one SSE event. HasID tells an event without an id: line apart.
-type ktEvent struct {
+// sseEvent is one SSE event. HasID tells an event without an id: line apart.
+type sseEvent struct {
 	ID    uint64
 	HasID bool
 	Type  string
 	Data  []byte
 }
 
-// ktConnect opens the kitchen stream with the given query and headers and
+// connectSSE opens the kitchen stream with the given query and headers and
 // requires it to be accepted.
-func ktConnect(t *testing.T, f fixture, query string, header map[string]string) *ktSSE {
+func connectSSE(t *testing.T, f *apitest.Fixture, query string, header map[string]string) *sseConn {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -430,12 +356,12 @@ func ktConnect(t *testing.T, f fixture, query string, header map[string]string) 
 		t.Fatalf("stream %s: status %d", query, resp.StatusCode)
 	}
 	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
-	c := &ktSSE{events: make(chan ktEvent, 10000), beats: make(chan struct{}, 1), cancel: cancel}
+	c := &sseConn{events: make(chan sseEvent, 10000), beats: make(chan struct{}, 1), cancel: cancel}
 	go func() {
 		defer close(c.events)
 		defer resp.Body.Close()
 		br := bufio.NewReaderSize(resp.Body, 64<<10)
-		var ev ktEvent
+		var ev sseEvent
 		var data []string
 		for {
 			line, err := br.ReadString('\n')
@@ -448,7 +374,7 @@ func ktConnect(t *testing.T, f fixture, query string, header map[string]string) 
 					ev.Data = []byte(strings.Join(data, "\n"))
 					c.events <- ev
 				}
-				ev, data = ktEvent{}, nil
+				ev, data = sseEvent{}, nil
 				continue
 			}
 			if strings.HasPrefix(line, ":") {
@@ -478,7 +404,7 @@ func ktConnect(t *testing.T, f fixture, query string, header map[string]string) 
 }
 
 // next returns the next event, failing the test after limit.
-func (c *ktSSE) next(t *testing.T, limit time.Duration) ktEvent {
+func (c *sseConn) next(t *testing.T, limit time.Duration) sseEvent {
 	t.Helper()
 	select {
 	case ev, ok := <-c.events:
@@ -486,13 +412,13 @@ func (c *ktSSE) next(t *testing.T, limit time.Duration) ktEvent {
 		return ev
 	case <-time.After(limit):
 		t.Fatalf("no event within %s", limit)
-		return ktEvent{}
+		return sseEvent{}
 	}
 }
 
 // quiet waits for a heartbeat that comes after everything received so far
 // and requires that no event arrived before it.
-func (c *ktSSE) quiet(t *testing.T) {
+func (c *sseConn) quiet(t *testing.T) {
 	t.Helper()
 	select {
 	case <-c.beats:
@@ -513,18 +439,17 @@ func (c *ktSSE) quiet(t *testing.T) {
 }
 
 // close drops the connection and returns the events parsed before it ended.
-func (c *ktSSE) close() []ktEvent {
+func (c *sseConn) close() []sseEvent {
 	c.cancel()
-	var rest []ktEvent
+	var rest []sseEvent
 	for ev := range c.events {
 		rest = append(rest, ev)
 	}
 	return rest
 }
 
-func ktSSEFixture(t *testing.T) fixture {
-	t.Parallel()
-	return fixture{Stack: apitest.Start(t, apitest.Options{Heartbeat: 100 * time.Millisecond}), t: t}
+func sseFixture(t *testing.T) *apitest.Fixture {
+	return start(t, apitest.Options{Heartbeat: 100 * time.Millisecond})
 }
 
 // TestKitchenSSEResume proves invariant 5: while six waiters fire tickets on
@@ -535,29 +460,26 @@ func ktSSEFixture(t *testing.T) fixture {
 // of the POS stream: each once, none missing, cursors strictly increasing,
 // and the same ticket changes the ticket log recorded.
 func TestKitchenSSEResume(t *testing.T) {
-	f := ktSSEFixture(t)
-	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	f := sseFixture(t)
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
 	c.quiet(t) // live, with an empty snapshot: nothing has been fired yet
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var fired atomic.Int64
-	tokens := []string{"demo-waiter-1", "demo-waiter-2", "demo-waiter-3", "demo-waiter-4"}
+	tokens := []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 	skus := []string{"steak", "fries", "burger", "beer", "salmon"}
 	for w := 0; w < 6; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tk := tokens[w%len(tokens)]
-			r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: tk, Body: map[string]any{"table": fmt.Sprintf("T%d", w+1), "guests": 2}})
+			tk := f.As(t, tokens[w%len(tokens)])
+			r := tk.TryOpen(fmt.Sprintf("T%d", w+1), 2)
 			if r.Status != 201 {
 				t.Errorf("open: %d %s", r.Status, r.Body)
 				return
 			}
-			var o struct {
-				ID      string `json:"id"`
-				Version int    `json:"version"`
-			}
+			var o order.Order
 			_ = json.Unmarshal(r.Body, &o)
 			for i := 0; ; i++ {
 				select {
@@ -565,8 +487,7 @@ func TestKitchenSSEResume(t *testing.T) {
 					return
 				default:
 				}
-				ops := []map[string]any{addItem(skus[(w+i)%len(skus)]), addItem(skus[(w+i+1)%len(skus)]), {"op": "send"}}
-				r := f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + o.ID, Token: tk, Body: map[string]any{"expected_version": o.Version, "ops": ops}})
+				r := tk.TryPatch(o.ID, o.Version, apitest.AddItem(skus[(w+i)%len(skus)], 1), apitest.AddItem(skus[(w+i+1)%len(skus)], 1), apitest.Fire())
 				if r.Status != 200 {
 					t.Errorf("patch: %d %s", r.Status, r.Body)
 					return
@@ -585,8 +506,8 @@ func TestKitchenSSEResume(t *testing.T) {
 				return
 			case <-time.After(3 * time.Millisecond):
 			}
-			r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
-			var list struct{ Tickets []ktTicket }
+			r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
+			var list struct{ Tickets []kitchenpkg.Ticket }
 			if r.Status != 200 || json.Unmarshal(r.Body, &list) != nil {
 				t.Errorf("tickets: %d %s", r.Status, r.Body)
 				return
@@ -595,12 +516,12 @@ func TestKitchenSSEResume(t *testing.T) {
 				continue
 			}
 			id := list.Tickets[0].ID
-			if r := ktMove(t, f, kitchen, id, "bump"); r.Status != 200 {
+			if r := f.Kitchen.TryMove(id, "bump"); r.Status != 200 {
 				t.Errorf("bump: %d %s", r.Status, r.Body)
 				return
 			}
 			if i%4 == 0 {
-				if r := ktMove(t, f, kitchen, id, "recall"); r.Status != 200 {
+				if r := f.Kitchen.TryMove(id, "recall"); r.Status != 200 {
 					t.Errorf("recall: %d %s", r.Status, r.Body)
 					return
 				}
@@ -617,15 +538,15 @@ func TestKitchenSSEResume(t *testing.T) {
 	}
 	defer stopLoad()
 
-	var got []ktEvent
-	take := func(c *ktSSE, n int) {
+	var got []sseEvent
+	take := func(c *sseConn, n int) {
 		for len(got) < n {
 			got = append(got, c.next(t, 20*time.Second))
 		}
 	}
 	waitFired := func(n int64) {
 		target := fired.Load() + n
-		ktEventually(t, 20*time.Second, func() bool { return fired.Load() >= target || t.Failed() }, "more sends")
+		require.Eventually(t, func() bool { return fired.Load() >= target || t.Failed() }, 20*time.Second, apitest.Tick, "more sends")
 		require.False(t, t.Failed())
 	}
 
@@ -633,17 +554,17 @@ func TestKitchenSSEResume(t *testing.T) {
 	got = append(got, c.close()...)
 	waitFired(10) // messages keep coming while the display is away
 	last := strconv.FormatUint(got[len(got)-1].ID, 10)
-	c = ktConnect(t, f, "station=grill&access_token="+kitchen, map[string]string{"Last-Event-ID": last})
+	c = connectSSE(t, f, "station=grill&access_token="+kitchen, map[string]string{"Last-Event-ID": last})
 	take(c, len(got)+20)
 	got = append(got, c.close()...)
 	waitFired(10)
 	last = strconv.FormatUint(got[len(got)-1].ID, 10)
-	c = ktConnect(t, f, "station=grill&after="+last, map[string]string{"Authorization": "Bearer " + kitchen})
+	c = connectSSE(t, f, "station=grill&after="+last, map[string]string{"Authorization": "Bearer " + kitchen})
 	waitFired(10)
 	stopLoad()
 
-	ktWaitPublished(t, f)
-	want := ktSubjectMsgs(t, f, "pos.demo.kitchen.grill")
+	waitPublished(t, f)
+	want := subjectMsgs(t, f, "pos.demo.kitchen.grill")
 	take(c, len(want))
 	c.quiet(t)
 	got = append(got, c.close()...)
@@ -662,11 +583,11 @@ func TestKitchenSSEResume(t *testing.T) {
 	// The same ticket changes as the ticket log of grill tickets.
 	var fromStream []string
 	for _, ev := range got {
-		var m ktMessage
+		var m kitchenpkg.Message
 		require.NoError(t, json.Unmarshal(ev.Data, &m))
 		require.Equal(t, ev.Type, m.Type)
 		require.Equal(t, "grill", m.Ticket.Station)
-		fromStream = append(fromStream, m.Ticket.ID+" "+strings.TrimPrefix(m.Type, "ticket."))
+		fromStream = append(fromStream, m.Ticket.ID.String()+" "+strings.TrimPrefix(m.Type, "ticket."))
 	}
 	rows, err := f.DB.Admin.Query(context.Background(), `SELECT e.ticket_id::text || ' ' || e.action
 		FROM kitchen_ticket_events e JOIN kitchen_tickets t ON t.venue_id = e.venue_id AND t.id = e.ticket_id
@@ -692,29 +613,28 @@ func TestKitchenSSEResume(t *testing.T) {
 // messages; resuming from that cursor gives the later messages again and no
 // snapshot; a station's stream carries only its own station.
 func TestKitchenSSESnapshot(t *testing.T) {
-	f := ktSSEFixture(t)
+	f := sseFixture(t)
 	fire := func(table string, skus ...string) {
-		id := f.open(table)
-		ops := []map[string]any{}
+		var items []order.Op
 		for _, s := range skus {
-			ops = append(ops, addItem(s))
+			items = append(items, apitest.AddItem(s, 1))
 		}
-		f.mustPatch(waiter, id, 1, append(ops, map[string]any{"op": "send"})...)
+		f.Fired(table, items...)
 	}
 	fire("T1", "steak")
 	fire("T2", "burger")
 	fire("T3", "fries", "salmon")
-	grill := ktTickets(t, f, kitchen, "grill")
+	grill := f.Kitchen.Tickets("grill")
 	require.Len(t, grill, 3)
-	r := ktMove(t, f, kitchen, grill[1].ID, "bump")
+	r := f.Kitchen.TryMove(grill[1].ID, "bump")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	ktWaitPublished(t, f)
-	msgs := ktSubjectMsgs(t, f, "pos.demo.kitchen.grill")
+	waitPublished(t, f)
+	msgs := subjectMsgs(t, f, "pos.demo.kitchen.grill")
 	require.Len(t, msgs, 4) // three created, one bumped
 	last := msgs[3].Seq
 
-	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
-	for i, want := range []ktTicket{grill[0], grill[2]} {
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	for i, want := range []kitchenpkg.Ticket{grill[0], grill[2]} {
 		ev := c.next(t, 10*time.Second)
 		require.Equal(t, "ticket.created", ev.Type)
 		if i == 0 {
@@ -723,7 +643,7 @@ func TestKitchenSSESnapshot(t *testing.T) {
 			require.True(t, ev.HasID, "the last snapshot item carries the cursor")
 			require.Equal(t, last, ev.ID)
 		}
-		var m ktMessage
+		var m kitchenpkg.Message
 		require.NoError(t, json.Unmarshal(ev.Data, &m))
 		require.Equal(t, "ticket.created", m.Type)
 		require.Equal(t, want, m.Ticket)
@@ -734,13 +654,13 @@ func TestKitchenSSESnapshot(t *testing.T) {
 	ev := c.next(t, 10*time.Second)
 	require.Equal(t, "ticket.created", ev.Type)
 	require.Greater(t, ev.ID, last)
-	var live ktMessage
+	var live kitchenpkg.Message
 	require.NoError(t, json.Unmarshal(ev.Data, &live))
 	require.Equal(t, "T4", live.Ticket.Table)
 	c.quiet(t)
 	c.close()
 
-	c = ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen, "Last-Event-ID": strconv.FormatUint(last, 10)})
+	c = connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen, "Last-Event-ID": strconv.FormatUint(last, 10)})
 	again := c.next(t, 10*time.Second)
 	require.Equal(t, ev, again, "resuming from the snapshot's cursor gives exactly the later message")
 	c.quiet(t)
@@ -748,9 +668,9 @@ func TestKitchenSSESnapshot(t *testing.T) {
 
 	// Other stations' messages are not on the grill stream: the T3 fries
 	// went to the fry display only.
-	c = ktConnect(t, f, "station=fry&after=0", map[string]string{"Authorization": "Bearer " + kitchen})
+	c = connectSSE(t, f, "station=fry&after=0", map[string]string{"Authorization": "Bearer " + kitchen})
 	ev = c.next(t, 10*time.Second)
-	var fry ktMessage
+	var fry kitchenpkg.Message
 	require.NoError(t, json.Unmarshal(ev.Data, &fry))
 	require.Equal(t, "fry", fry.Ticket.Station)
 	require.Equal(t, "T3", fry.Ticket.Table)
@@ -764,23 +684,23 @@ func TestKitchenSSESnapshot(t *testing.T) {
 // back a reconnect with the last cursor delivers every later grill message,
 // those fired during the outage included, exactly once and in order.
 func TestKitchenSSEAcrossNATSRestart(t *testing.T) {
-	f := ktSSEFixture(t)
+	f := sseFixture(t)
 	bearer := map[string]string{"Authorization": "Bearer " + kitchen}
-	c := ktConnect(t, f, "station=grill&after=0", bearer)
-	id := f.open("T1")
-	version := 1
+	c := connectSSE(t, f, "station=grill&after=0", bearer)
+	id := f.Open("T1").ID
+	version := int64(1)
 	fire := func() {
-		f.mustPatch(waiter, id, version, addItem("steak"), map[string]any{"op": "send"})
+		f.Waiter.Patch(id, version, apitest.AddItem("steak", 1), apitest.Fire())
 		version++
 	}
 	fire()
 	fire()
-	got := []ktEvent{c.next(t, 10*time.Second), c.next(t, 10*time.Second)}
+	got := []sseEvent{c.next(t, 10*time.Second), c.next(t, 10*time.Second)}
 
 	f.NATS.Shutdown()
-	ended := make(chan []ktEvent)
+	ended := make(chan []sseEvent)
 	go func() {
-		var rest []ktEvent
+		var rest []sseEvent
 		for ev := range c.events {
 			rest = append(rest, ev)
 		}
@@ -793,18 +713,18 @@ func TestKitchenSSEAcrossNATSRestart(t *testing.T) {
 		t.Fatal("the stream did not end when NATS went away")
 	}
 	last := strconv.FormatUint(got[len(got)-1].ID, 10)
-	ktEventually(t, 10*time.Second, func() bool { return !f.NC.IsConnected() }, "the client to notice")
+	require.Eventually(t, func() bool { return !f.NC.IsConnected() }, 10*time.Second, apitest.Tick, "the client to notice")
 	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: kitchen, Header: map[string]string{"Last-Event-ID": last}})
-	requireProblem(t, r, 503, "kitchen-unavailable")
+	apitest.RequireProblem(t, r, 503, "kitchen-unavailable")
 	fire()
 	fire()
 	fire()
 
 	f.RestartNATS(t)
-	ktEventually(t, 10*time.Second, f.NC.IsConnected, "the client to reconnect")
-	c = ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen, "Last-Event-ID": last})
-	ktWaitPublished(t, f)
-	want := ktSubjectMsgs(t, f, "pos.demo.kitchen.grill")
+	require.Eventually(t, f.NC.IsConnected, 10*time.Second, apitest.Tick, "the client to reconnect")
+	c = connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen, "Last-Event-ID": last})
+	waitPublished(t, f)
+	want := subjectMsgs(t, f, "pos.demo.kitchen.grill")
 	require.Len(t, want, 5)
 	for len(got) < len(want) {
 		got = append(got, c.next(t, 20*time.Second))
@@ -821,50 +741,41 @@ func TestKitchenSSEAcrossNATSRestart(t *testing.T) {
 // accepted on the kitchen stream only (EventSource cannot send headers) and
 // refused everywhere else, and that it is checked like a header token.
 func TestKitchenStreamAccessToken(t *testing.T) {
-	f := ktSSEFixture(t)
-	c := ktConnect(t, f, "station=grill&access_token="+kitchen, nil)
+	f := sseFixture(t)
+	c := connectSSE(t, f, "station=grill&access_token="+kitchen, nil)
 	c.quiet(t)
 	c.close()
-	c = ktConnect(t, f, "station=grill&access_token="+manager, nil)
+	c = connectSSE(t, f, "station=grill&access_token="+manager, nil)
 	c.quiet(t)
 	c.close()
 
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=" + waiter}), 403, "forbidden")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=nope"}), 401, "unauthorized")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill"}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=" + waiter}), 403, "forbidden")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=nope"}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill"}), 401, "unauthorized")
 	for _, path := range []string{
 		"/v1/kitchen/tickets?station=grill&access_token=" + kitchen,
 		"/v1/menu?access_token=" + kitchen,
 		"/v1/tables?access_token=" + waiter,
 		"/v1/orders?access_token=" + manager,
 	} {
-		requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path}), 401, "unauthorized")
+		apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path}), 401, "unauthorized")
 	}
-	requireProblem(t, f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders?access_token=" + waiter, Body: `{"table":"T9","guests":2}`}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders?access_token=" + waiter, Body: `{"table":"T9","guests":2}`}), 401, "unauthorized")
 	require.Zero(t, f.DB.Count(t, "SELECT count(*) FROM orders"))
 }
 
 // ---- kitchen streams at the edges (issue 8) --------------------------------
 
-// ktStreamFixture starts a stack with the given stream limits.
-func ktStreamFixture(t *testing.T, o apitest.Options) fixture {
-	t.Parallel()
+// streamFixture starts a stack with the given stream limits.
+func streamFixture(t *testing.T, o apitest.Options) *apitest.Fixture {
 	if o.Heartbeat == 0 {
 		o.Heartbeat = 200 * time.Millisecond
 	}
-	return fixture{Stack: apitest.Start(t, o), t: t}
+	return start(t, o)
 }
 
-// ktAddKitchen adds a kitchen device to venue and returns its token.
-func ktAddKitchen(t *testing.T, f fixture, venue, name string) string {
-	t.Helper()
-	_, token, err := device.Add(context.Background(), f.DB.Admin, device.Spec{Venue: venue, Name: name, Role: order.RoleKitchen, Staff: name})
-	require.NoError(t, err)
-	return token
-}
-
-// ktConsumers is the number of consumers on the POS stream.
-func ktConsumers(t *testing.T, f fixture) int {
+// consumers is the number of consumers on the POS stream.
+func consumers(t *testing.T, f *apitest.Fixture) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -875,9 +786,9 @@ func ktConsumers(t *testing.T, f fixture) int {
 	return info.State.Consumers
 }
 
-// ktRaw sends one raw HTTP/1.1 request on a new TCP connection and returns
+// rawRequest sends one raw HTTP/1.1 request on a new TCP connection and returns
 // the connection, not read from.
-func ktRaw(t *testing.T, f fixture, method, path, token string, rcvBuf int) net.Conn {
+func rawRequest(t *testing.T, f *apitest.Fixture, method, path, token string, rcvBuf int) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(f.BaseURL, "http://"))
 	require.NoError(t, err)
@@ -889,14 +800,14 @@ func ktRaw(t *testing.T, f fixture, method, path, token string, rcvBuf int) net.
 	return conn
 }
 
-// ktOpenStatus opens the grill stream, reads its status line and drops it.
-func ktOpenStatus(f fixture, token string) (int, http.Header, error) {
-	status, h, _, err := ktOpen(f, token)
+// openStatus opens the grill stream, reads its status line and drops it.
+func openStatus(f *apitest.Fixture, token string) (int, http.Header, error) {
+	status, h, _, err := openStream(f, token)
 	return status, h, err
 }
 
-// ktOpen is ktOpenStatus that also returns the body of a refusal.
-func ktOpen(f fixture, token string) (int, http.Header, []byte, error) {
+// openStream is openStatus that also returns the body of a refusal.
+func openStream(f *apitest.Fixture, token string) (int, http.Header, []byte, error) {
 	req, err := http.NewRequest("GET", f.BaseURL+"/v1/kitchen/stream?station=grill", nil)
 	if err != nil {
 		return 0, nil, nil, err
@@ -927,7 +838,7 @@ func ktOpen(f fixture, token string) (int, http.Header, []byte, error) {
 const manyConns = 8192
 
 func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
+	f := streamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
 		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 2000, PerVenue: 2000}})
 	const opens, parallel = 1500, 16
 	var next atomic.Int64
@@ -938,7 +849,7 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= opens {
-				status, _, err := ktOpenStatus(f, kitchen)
+				status, _, err := openStatus(f, kitchen)
 				if err != nil || status != 200 {
 					t.Errorf("open: %d %v", status, err)
 					return
@@ -953,7 +864,7 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(200 * time.Millisecond):
-				if n := int64(ktConsumers(t, f)); n > peak.Load() {
+				if n := int64(consumers(t, f)); n > peak.Load() {
 					peak.Store(n)
 				}
 			}
@@ -962,18 +873,18 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	require.False(t, t.Failed())
-	ktEventually(t, 10*time.Second, func() bool { return ktConsumers(t, f) == 0 }, "every stream's consumer to be deleted")
+	require.Eventually(t, func() bool { return consumers(t, f) == 0 }, 10*time.Second, apitest.Tick, "every stream's consumer to be deleted")
 	t.Logf("%d opens: at most %d consumers at once, 0 after", opens, peak.Load())
 
-	demo2 := ktAddKitchen(t, f, "demo2", "pass")
+	demo2 := f.AddDevice("demo2", "pass", order.RoleKitchen, "pass")
 	for _, tk := range []string{demo2, kitchen} {
-		c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + tk})
+		c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + tk})
 		c.quiet(t)
 		c.close()
 	}
-	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
 	c.quiet(t)
-	f.mustPatch(waiter, f.open("T1"), 1, addItem("steak"), map[string]any{"op": "send"})
+	f.Waiter.Patch(f.Open("T1").ID, 1, apitest.AddItem("steak", 1), apitest.Fire())
 	require.Equal(t, "ticket.created", c.next(t, 10*time.Second).Type)
 	c.close()
 }
@@ -989,13 +900,13 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 func TestKitchenStreamLimits(t *testing.T) {
 	const window = 3 * time.Second
 	lim := httpapi.StreamLimits{OpensPerDevice: 30, OpensPerVenue: 1000, PerDevice: 2, PerVenue: 3, Window: window}
-	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: lim})
-	demo2 := ktAddKitchen(t, f, "demo2", "pass")
+	f := streamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: lim})
+	demo2 := f.AddDevice("demo2", "pass", order.RoleKitchen, "pass")
 
 	start := time.Now()
 	accepted, refused := 0, 0
 	for i := 0; i < 1500; i++ {
-		status, h, body, err := ktOpen(f, kitchen)
+		status, h, body, err := openStream(f, kitchen)
 		require.NoError(t, err)
 		switch status {
 		case 200:
@@ -1016,7 +927,7 @@ func TestKitchenStreamLimits(t *testing.T) {
 		}
 		if i == 100 {
 			// Meanwhile another venue's screen is not affected.
-			c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + demo2})
+			c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + demo2})
 			c.quiet(t)
 			c.close()
 		}
@@ -1029,12 +940,12 @@ func TestKitchenStreamLimits(t *testing.T) {
 
 	// After the window the device connects again.
 	time.Sleep(window)
-	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
 	c.quiet(t)
-	c2 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c2 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
 	c2.quiet(t)
 	// PerDevice 2: a third stream of the same device ends its oldest.
-	c3 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c3 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
 	c3.quiet(t)
 	select {
 	case _, ok := <-c.events:
@@ -1045,20 +956,20 @@ func TestKitchenStreamLimits(t *testing.T) {
 	c2.quiet(t)
 	// PerVenue 3: a third device's stream is the venue's third; a fourth
 	// is refused, another venue's is not.
-	other := ktAddKitchen(t, f, "demo", "pass-2")
-	c4 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + other})
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: manager})
-	p := requireProblem(t, r, 429, "too-many-streams")
-	require.Contains(t, p["detail"], "venue already has 3")
+	other := f.AddDevice("demo", "pass-2", order.RoleKitchen, "pass-2")
+	c4 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + other})
+	r := f.Manager.Get("/v1/kitchen/stream?station=grill")
+	p := apitest.RequireProblem(t, r, 429, "too-many-streams")
+	require.Contains(t, p.Detail, "venue already has 3")
 	require.Equal(t, "5", r.Header.Get("Retry-After"))
-	c5 := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + demo2})
+	c5 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + demo2})
 	c5.quiet(t)
 	// A closed stream gives its place back.
 	c4.close()
-	ktEventually(t, 10*time.Second, func() bool {
-		s, _, err := ktOpenStatus(f, manager)
+	require.Eventually(t, func() bool {
+		s, _, err := openStatus(f, manager)
 		return err == nil && s == 200
-	}, "the closed stream's place to be free")
+	}, 10*time.Second, apitest.Tick, "the closed stream's place to be free")
 	c2.close()
 	c3.close()
 	c5.close()
@@ -1071,33 +982,33 @@ func TestKitchenStreamLimits(t *testing.T) {
 func TestKitchenStreamHeadAndEarlyCloseDoNotLeak(t *testing.T) {
 	// Not parallel: it counts the goroutines of the whole test binary, which
 	// other tests running at the same time would move.
-	f := fixture{Stack: apitest.Start(t, apitest.Options{Heartbeat: 200 * time.Millisecond,
+	f := apitest.NewFixture(t, apitest.Options{Heartbeat: 200 * time.Millisecond,
 		MaxConnsPerIP: manyConns, MaxConns: manyConns, StreamLimits: httpapi.StreamLimits{
-			OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}}), t: t}
+			OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
 	// Warm up (first connections start pools and timers), then take the
 	// baseline.
-	status, _, err := ktOpenStatus(f, kitchen)
+	status, _, err := openStatus(f, kitchen)
 	require.NoError(t, err)
 	require.Equal(t, 200, status)
-	ktEventually(t, 10*time.Second, func() bool { return ktConsumers(t, f) == 0 }, "the warm-up consumer to go")
+	require.Eventually(t, func() bool { return consumers(t, f) == 0 }, 10*time.Second, apitest.Tick, "the warm-up consumer to go")
 	time.Sleep(500 * time.Millisecond)
 	base := runtime.NumGoroutine()
 
 	for i := 0; i < 200; i++ {
-		conn := ktRaw(t, f, "HEAD", "/v1/kitchen/stream?station=grill", kitchen, 0)
+		conn := rawRequest(t, f, "HEAD", "/v1/kitchen/stream?station=grill", kitchen, 0)
 		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "HEAD"})
 		require.NoError(t, err)
 		require.Equal(t, 200, resp.StatusCode)
 		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 		conn.Close()
 		// Gone before the first flush: the request is sent, nothing read.
-		ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0).Close()
+		rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0).Close()
 	}
 	var n int
-	ktEventually(t, 20*time.Second, func() bool {
+	require.Eventually(t, func() bool {
 		n = runtime.NumGoroutine()
-		return n <= base+5 && ktConsumers(t, f) == 0
-	}, "goroutines back to the baseline and no consumer left")
+		return n <= base+5 && consumers(t, f) == 0
+	}, 20*time.Second, apitest.Tick, "goroutines back to the baseline and no consumer left")
 	t.Logf("goroutines: %d before, %d after 200 HEAD and 200 early-closed streams", base, n)
 }
 
@@ -1107,10 +1018,10 @@ func TestKitchenStreamHeadAndEarlyCloseDoNotLeak(t *testing.T) {
 // Last-Event-ID and by ?after=, and nothing is opened; the last cursor
 // itself is accepted.
 func TestKitchenStreamCursorAhead(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{})
-	f.mustPatch(waiter, f.open("T1"), 1, addItem("steak"), map[string]any{"op": "send"})
-	ktWaitPublished(t, f)
-	msgs := ktSubjectMsgs(t, f, "pos.demo.kitchen.grill")
+	f := streamFixture(t, apitest.Options{})
+	f.Waiter.Patch(f.Open("T1").ID, 1, apitest.AddItem("steak", 1), apitest.Fire())
+	waitPublished(t, f)
+	msgs := subjectMsgs(t, f, "pos.demo.kitchen.grill")
 	require.Len(t, msgs, 1)
 	ctx := context.Background()
 	st, err := f.JS.Stream(ctx, outbox.StreamName)
@@ -1118,18 +1029,19 @@ func TestKitchenStreamCursorAhead(t *testing.T) {
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
 	last := info.State.LastSeq
-	before := ktConsumers(t, f)
+	before := consumers(t, f)
 
 	for _, req := range []apitest.Req{
 		{Method: "GET", Path: "/v1/kitchen/stream?station=grill&after=" + strconv.FormatUint(last+1, 10), Token: kitchen},
 		{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: kitchen, Header: map[string]string{"Last-Event-ID": "9000000000"}},
 	} {
-		p := requireProblem(t, f.Do(t, req), 409, "cursor-ahead")
-		require.EqualValues(t, last, p["last_cursor"])
-		require.Contains(t, p["detail"], "without a cursor")
+		p := apitest.RequireProblem(t, f.Do(t, req), 409, "cursor-ahead")
+		require.NotNil(t, p.LastCursor)
+		require.Equal(t, last, *p.LastCursor)
+		require.Contains(t, p.Detail, "without a cursor")
 	}
-	require.Equal(t, before, ktConsumers(t, f))
-	c := ktConnect(t, f, "station=grill&after="+strconv.FormatUint(last, 10), map[string]string{"Authorization": "Bearer " + kitchen})
+	require.Equal(t, before, consumers(t, f))
+	c := connectSSE(t, f, "station=grill&after="+strconv.FormatUint(last, 10), map[string]string{"Authorization": "Bearer " + kitchen})
 	c.quiet(t)
 	c.close()
 }
@@ -1139,18 +1051,17 @@ func TestKitchenStreamCursorAhead(t *testing.T) {
 // plus one check) and is sent no ticket fired after the revocation (a ticket
 // message is sent only if the device was found active within AuthFresh, 1 s).
 func TestKitchenStreamRevokedDevice(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{})
-	token := ktAddKitchen(t, f, "demo", "pass-3")
-	c := ktConnect(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + token})
+	f := streamFixture(t, apitest.Options{})
+	token := f.AddDevice("demo", "pass-3", order.RoleKitchen, "pass-3")
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + token})
 	c.quiet(t)
-	_, err := device.Revoke(context.Background(), f.DB.Admin, "demo", "pass-3")
-	require.NoError(t, err)
+	f.RevokeDevice("demo", "pass-3")
 	revoked := time.Now()
 	time.Sleep(httpapi.DefaultStreamLimits.AuthFresh)
-	id := f.open("T2")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
-	ktWaitPublished(t, f)
-	var got []ktEvent
+	id := f.Open("T2").ID
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1), apitest.Fire())
+	waitPublished(t, f)
+	var got []sseEvent
 	ended := false
 	for !ended {
 		select {
@@ -1168,7 +1079,7 @@ func TestKitchenStreamRevokedDevice(t *testing.T) {
 	t.Logf("revoked device's stream ended %s after the revocation", took.Round(time.Millisecond))
 	require.Empty(t, got, "no ticket for a revoked device")
 	require.Less(t, took, httpapi.DefaultStreamAuthCheck+2*time.Second, "ended within the documented time")
-	require.Equal(t, 401, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: token}).Status)
+	require.Equal(t, 401, f.As(t, token).Get("/v1/kitchen/stream?station=grill").Status)
 }
 
 // TestKitchenStreamCutsStuckReader proves that a screen that stops reading
@@ -1177,20 +1088,20 @@ func TestKitchenStreamRevokedDevice(t *testing.T) {
 // timeout (1 s here): its stream ends and its consumer is deleted, and it
 // gets only part of the snapshot.
 func TestKitchenStreamCutsStuckReader(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{StreamLimits: httpapi.StreamLimits{WriteTimeout: time.Second}})
+	f := streamFixture(t, apitest.Options{StreamLimits: httpapi.StreamLimits{WriteTimeout: time.Second}})
 	// 100 open tickets of 60 kB each (written straight to the table: more
 	// than the API lets one line carry), so the 6 MB snapshot cannot all sit
 	// in the kernel's socket buffers (4 MiB at most on Linux by default).
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
-	ktInsertTickets(t, f, id, 100, 60000)
-	ktWaitPublished(t, f)
-	before := ktConsumers(t, f)
-	conn := ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 4096)
+	id := f.Open("T1").ID
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1), apitest.Fire())
+	f.InsertOpenTickets(id, 100, 60000)
+	waitPublished(t, f)
+	before := consumers(t, f)
+	conn := rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 4096)
 	defer conn.Close()
-	ktEventually(t, 10*time.Second, func() bool { return ktConsumers(t, f) == before+1 }, "the stream to open")
+	require.Eventually(t, func() bool { return consumers(t, f) == before+1 }, 10*time.Second, apitest.Tick, "the stream to open")
 	opened := time.Now()
-	ktEventually(t, 15*time.Second, func() bool { return ktConsumers(t, f) == before }, "the stuck stream to be cut")
+	require.Eventually(t, func() bool { return consumers(t, f) == before }, 15*time.Second, apitest.Tick, "the stuck stream to be cut")
 	t.Logf("stuck reader cut %s after its stream opened", time.Since(opened).Round(time.Millisecond))
 	// What the kernel had queued still trickles out (slowly: the tiny
 	// window); the rest of the snapshot never comes.
@@ -1208,12 +1119,12 @@ func TestKitchenStreamCutsStuckReader(t *testing.T) {
 // and the process heap (Postgres and the browsers are outside it; posd, NATS
 // and the 500 clients are inside) grows by less than 200 MB.
 func TestKitchenStreamSnapshotMemory(t *testing.T) {
-	f := ktStreamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, Heartbeat: 2 * time.Second, StreamLimits: httpapi.StreamLimits{
+	f := streamFixture(t, apitest.Options{MaxConnsPerIP: manyConns, MaxConns: manyConns, Heartbeat: 2 * time.Second, StreamLimits: httpapi.StreamLimits{
 		OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
-	ktInsertTickets(t, f, id, 3000, 200)
-	ktWaitPublished(t, f)
+	id := f.Open("T1").ID
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1), apitest.Fire())
+	f.InsertOpenTickets(id, 3000, 200)
+	waitPublished(t, f)
 
 	runtime.GC()
 	var ms runtime.MemStats
@@ -1251,7 +1162,7 @@ func TestKitchenStreamSnapshotMemory(t *testing.T) {
 			defer wg.Done()
 			opening <- struct{}{}
 			defer func() { <-opening }()
-			conn := ktRaw(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0)
+			conn := rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0)
 			conns[i] = conn
 			br := bufio.NewReaderSize(conn, 4096)
 			var first []byte // the start of the answer, to say why it failed
@@ -1290,29 +1201,15 @@ func TestKitchenStreamSnapshotMemory(t *testing.T) {
 	t.Logf("%d screens × %d-ticket snapshots (of 3,001 open): heap %d MB before, peak %d MB (+%d MB)",
 		screens, kitchenpkg.MaxSnapshotTickets, base>>20, peak.Load()>>20, grew>>20)
 	require.Less(t, grew, int64(200<<20))
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
 	require.Equal(t, 200, r.Status)
 	var list struct {
-		Tickets   []ktTicket `json:"tickets"`
-		Truncated bool       `json:"truncated"`
+		Tickets   []kitchenpkg.Ticket `json:"tickets"`
+		Truncated bool                `json:"truncated"`
 	}
 	r.JSON(t, &list)
 	require.Len(t, list.Tickets, kitchenpkg.MaxSnapshotTickets)
 	require.True(t, list.Truncated)
-}
-
-// ktInsertTickets writes n open grill tickets of order id straight to the
-// table, each with one line whose note is noteLen bytes.
-func ktInsertTickets(t *testing.T, f fixture, id string, n, noteLen int) {
-	t.Helper()
-	_, err := f.DB.Admin.Exec(context.Background(), `INSERT INTO kitchen_tickets
-		(venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at)
-		SELECT 'demo', gen_random_uuid(), $1, 'T1', 'grill', 'fire',
-		       jsonb_build_array(jsonb_build_object('line_id', gen_random_uuid(), 'name', 'Steak frites', 'qty', 1,
-		         'seat', 1, 'course', 1, 'modifiers', jsonb_build_array('medium rare'), 'note', repeat('x', $3))),
-		       'new', 'Alice', 2, now() + g * interval '1 ms'
-		FROM generate_series(1, $2::int) g`, id, n, noteLen)
-	require.NoError(t, err)
 }
 
 // TestKitchenTicketDetails proves what a ticket tells the cook besides its
@@ -1322,14 +1219,14 @@ func ktInsertTickets(t *testing.T, f fixture, id string, n, noteLen int) {
 // recent first, so a screen loaded later can recall them. Any other status
 // is 400 naming it.
 func TestKitchenTicketDetails(t *testing.T) {
-	f := setup(t)
-	id := f.open("T3")
-	o := f.mustPatch(waiter, id, 1,
-		map[string]any{"op": "set_note", "note": "allergy: shellfish"},
-		map[string]any{"op": "set_guests", "guests": 5},
-		addItem("steak"), addItem("burger"), map[string]any{"op": "send"})
-	lines := ktLineIDs(o)
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	f := start(t)
+	id := f.Open("T3").ID
+	o := f.Waiter.Patch(id, 1,
+		apitest.SetNote("allergy: shellfish"),
+		apitest.SetGuests(5),
+		apitest.AddItem("steak", 1), apitest.AddItem("burger", 1), apitest.Fire())
+	lines := skuLines(o)
+	r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
 	require.Equal(t, 200, r.Status)
 	fire := r.Map(t)["tickets"].([]any)[0].(map[string]any)
 	require.Equal(t, "allergy: shellfish", fire["order_note"])
@@ -1338,12 +1235,12 @@ func TestKitchenTicketDetails(t *testing.T) {
 	require.NotContains(t, fire, "voided_by")
 	require.Equal(t, false, r.Map(t)["truncated"])
 
-	f.mustPatch(manager, id, 2,
-		map[string]any{"op": "void_item", "line_id": lines["steak"][0], "reason": "guest left"},
-		map[string]any{"op": "void_item", "line_id": lines["burger"][0], "reason": "wrong table"})
-	grill := ktTickets(t, f, kitchen, "grill")
+	f.Manager.Patch(id, 2,
+		apitest.Void(lines["steak"][0], "guest left"),
+		apitest.Void(lines["burger"][0], "wrong table"))
+	grill := f.Kitchen.Tickets("grill")
 	require.Len(t, grill, 2)
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kitchen})
+	r = f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
 	void := r.Map(t)["tickets"].([]any)[1].(map[string]any)
 	require.Equal(t, "void", void["kind"])
 	require.Equal(t, "guest left; wrong table", void["reason"])
@@ -1351,14 +1248,13 @@ func TestKitchenTicketDetails(t *testing.T) {
 	require.Equal(t, "allergy: shellfish", void["order_note"])
 
 	for _, tk := range grill {
-		require.Equal(t, 200, ktMove(t, f, kitchen, tk.ID, "bump").Status)
+		require.Equal(t, 200, f.Kitchen.TryMove(tk.ID, "bump").Status)
 	}
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill&status=ready", Token: kitchen})
+	r = f.Kitchen.Get("/v1/kitchen/tickets?station=grill&status=ready")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	var ready struct{ Tickets []ktTicket }
+	var ready struct{ Tickets []kitchenpkg.Ticket }
 	r.JSON(t, &ready)
-	require.Equal(t, []string{grill[1].ID, grill[0].ID}, ktIDs(ready.Tickets), "most recently bumped first")
-	require.Empty(t, ktTickets(t, f, kitchen, "grill"))
-	p := requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill&status=done", Token: kitchen}), 400, "bad-request")
-	requireFieldError(t, p, -1, "status")
+	require.Equal(t, []uuid.UUID{grill[1].ID, grill[0].ID}, ticketIDs(ready.Tickets), "most recently bumped first")
+	require.Empty(t, f.Kitchen.Tickets("grill"))
+	apitest.RequireFieldProblem(t, f.Kitchen.Get("/v1/kitchen/tickets?station=grill&status=done"), 400, "bad-request", apitest.TopLevel, "status")
 }

@@ -32,10 +32,12 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/order"
 )
 
 const openAPIPath = "../../docs/openapi.yaml"
@@ -135,13 +137,6 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	t.Parallel()
 	s := apitest.Start(t)
 	c := newContract(t, s)
-	const (
-		waiter  = "demo-waiter-1"
-		waiter2 = "demo-waiter-2"
-		manager = "demo-manager"
-		kitchen = "demo-kitchen"
-		auditor = "demo-auditor"
-	)
 	get := func(path, token string) apitest.Req { return apitest.Req{Method: "GET", Path: path, Token: token} }
 
 	// Operations.
@@ -161,7 +156,7 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 
 	// Opening orders.
 	open := func(table, token string) apitest.Req {
-		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: map[string]any{"table": table, "guests": 2}}
+		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: apitest.OpenRequest{Table: table, Guests: 2}}
 	}
 	o := c.do(open("T10", waiter), 201).Map(t)
 	id := o["id"].(string)
@@ -179,7 +174,7 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	c.do(keyed, 201)
 	replay := c.do(keyed, 201)
 	require.Equal(t, "true", replay.Header.Get("Idempotent-Replayed"))
-	keyed.Body = map[string]any{"table": "T14", "guests": 2}
+	keyed.Body = apitest.OpenRequest{Table: "T14", Guests: 2}
 	require.Equal(t, "idempotency-key-reused", problemType(t, c.do(keyed, 422)))
 
 	// Reading orders.
@@ -193,15 +188,11 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	require.Equal(t, "not-found", problemType(t, c.do(get("/v1/orders/0190a0a0-0000-7000-8000-000000000000", waiter), 404)))
 
 	// The versioned write and its refusals.
-	patch := func(token string, expected int, ops ...map[string]any) apitest.Req {
-		body := map[string]any{"ops": ops}
-		if expected > 0 {
-			body["expected_version"] = expected
-		}
-		return apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: token, Body: body}
+	patch := func(token string, expected int64, ops ...order.Op) apitest.Req {
+		return apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: token, Body: apitest.Patch{ExpectedVersion: expected, Ops: ops}}
 	}
-	steak := map[string]any{"op": "add_item", "sku": "steak", "qty": 2, "course": 2, "modifiers": []string{"no onions"}}
-	fries := map[string]any{"op": "add_item", "sku": "fries"}
+	steak := apitest.AddItem("steak", 2, apitest.Course(2), apitest.Mods("no onions"))
+	fries := apitest.AddItem("fries", 1)
 	c.do(patch(waiter, 1, steak, fries), 200)
 	conflict := c.do(patch(waiter2, 1, fries), 409).Map(t)
 	require.Len(t, conflict["changes"], 1)
@@ -210,15 +201,15 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	ifMatch.Header = map[string]string{"If-Match": `"1"`}
 	require.Equal(t, "version-conflict", problemType(t, c.do(ifMatch, 412)))
 	require.Equal(t, "precondition-required", problemType(t, c.do(patch(waiter, 0, fries), 428)))
-	many := make([]map[string]any, 101)
+	many := make([]order.Op, 101)
 	for i := range many {
 		many[i] = fries
 	}
 	require.Equal(t, "payload-too-large", problemType(t, c.do(patch(waiter, 2, many...), 413)))
-	require.Equal(t, "forbidden", problemType(t, c.do(patch(waiter, 2, map[string]any{"op": "comp_item", "line_id": id, "reason": "x"}), 403)))
-	noCourse := c.do(patch(waiter, 2, map[string]any{"op": "send", "course": 9}), 422).Map(t)
+	require.Equal(t, "forbidden", problemType(t, c.do(patch(waiter, 2, apitest.Comp(uuid.MustParse(id), "x")), 403)))
+	noCourse := c.do(patch(waiter, 2, apitest.FireCourse(9)), 422).Map(t)
 	require.Contains(t, fmt.Sprint(noCourse["errors"]), "course 9 has no pending lines")
-	c.do(patch(waiter, 2, map[string]any{"op": "send"}), 200)
+	c.do(patch(waiter, 2, apitest.Fire()), 200)
 	c.do(get("/v1/orders/"+id+"/events", auditor), 200)
 	c.do(get("/v1/orders/"+id+"/events?after_version=1", waiter), 200)
 
@@ -244,9 +235,8 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 
 	// Closing, then the closed order refuses.
 	cur := c.do(get("/v1/orders/"+id, waiter), 200).Map(t)
-	total := int(cur["totals"].(map[string]any)["subtotal_cents"].(float64))
-	c.do(patch(waiter, 3, map[string]any{"op": "add_payment", "tender": "card", "amount_cents": total, "tip_cents": 100},
-		map[string]any{"op": "close"}), 200)
+	total := int64(cur["totals"].(map[string]any)["subtotal_cents"].(float64))
+	c.do(patch(waiter, 3, apitest.Pay("card", total, 100), apitest.Close()), 200)
 	require.Equal(t, "order-closed", problemType(t, c.do(patch(waiter, 4, fries), 409)))
 
 	// The journal and the report (a scripted shift with voids, comps,
@@ -411,27 +401,27 @@ func readFile(t *testing.T, path string) string {
 // TestOrdersPaginateWithAfter: pages of limit orders, newest first, chained
 // by next, cover every order exactly once; a bad cursor is refused.
 func TestOrdersPaginateWithAfter(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t)
-	var opened []string
+	f := start(t)
+	var opened []uuid.UUID
 	for i := 1; i <= 7; i++ {
-		r := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: "demo-waiter-1",
-			Body: map[string]any{"table": fmt.Sprintf("T%d", i), "guests": 1}})
-		require.Equal(t, 201, r.Status, string(r.Body))
-		opened = append(opened, r.Map(t)["id"].(string))
+		opened = append(opened, f.Waiter.Open(fmt.Sprintf("T%d", i), 1).ID)
 	}
-	var listed []string
+	var listed []uuid.UUID
 	next := "/v1/orders?limit=3"
 	pages := 0
 	for next != "" {
-		r := s.Do(t, apitest.Req{Method: "GET", Path: next, Token: "demo-auditor"})
+		r := f.Auditor.Get(next)
 		require.Equal(t, 200, r.Status, string(r.Body))
-		m := r.Map(t)
-		for _, o := range m["orders"].([]any) {
-			listed = append(listed, o.(map[string]any)["id"].(string))
+		var page apitest.OrderList
+		r.JSON(t, &page)
+		for _, o := range page.Orders {
+			listed = append(listed, o.ID)
 		}
-		require.LessOrEqual(t, len(m["orders"].([]any)), 3)
-		next, _ = m["next"].(string)
+		require.LessOrEqual(t, len(page.Orders), 3)
+		next = ""
+		if page.Next != nil {
+			next = *page.Next
+		}
 		pages++
 	}
 	require.Equal(t, 3, pages)
@@ -439,14 +429,13 @@ func TestOrdersPaginateWithAfter(t *testing.T) {
 	require.Equal(t, opened, listed, "newest first, each once")
 
 	for _, bad := range []string{"nope", "0190a0a0-0000-7000-8000-000000000000"} {
-		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?after=" + bad, Token: "demo-waiter-1"})
+		r := f.Waiter.Get("/v1/orders?after=" + bad)
 		require.Equal(t, 400, r.Status, string(r.Body))
 		require.Contains(t, string(r.Body), `"field":"after"`)
 	}
 	// Another venue's order is no cursor here either.
-	other := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: "demo2-waiter", Body: map[string]any{"table": "T1", "guests": 1}})
-	require.Equal(t, 201, other.Status)
-	r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?after=" + other.Map(t)["id"].(string), Token: "demo-waiter-1"})
+	theirs := f.Other.Open("T1", 1)
+	r := f.Waiter.Get("/v1/orders?after=" + theirs.ID.String())
 	require.Equal(t, 400, r.Status, string(r.Body))
 }
 
@@ -454,37 +443,36 @@ func TestOrdersPaginateWithAfter(t *testing.T) {
 // limit (MaxEventsPage by default), each with the next page's URL, so a
 // conflict's changes_url never answers an unbounded body.
 func TestOrderEventsPaginate(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t)
-	r := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: "demo-waiter-1", Body: map[string]any{"table": "T9", "guests": 2}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	id := r.Map(t)["id"].(string)
-	for v := 1; v <= 7; v++ {
-		r := s.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: "demo-waiter-1",
-			Body: map[string]any{"expected_version": v, "ops": []any{map[string]any{"op": "set_guests", "guests": v + 2}}}})
-		require.Equal(t, 200, r.Status, string(r.Body))
+	f := start(t)
+	id := f.Open("T9").ID
+	for v := int64(1); v <= 7; v++ {
+		f.Waiter.Patch(id, v, apitest.SetGuests(int(v)+2))
 	}
-	var versions []float64
-	next, pages := "/v1/orders/"+id+"/events?after_version=1&limit=3", 0
-	for next != "" {
-		r := s.Do(t, apitest.Req{Method: "GET", Path: next, Token: "demo-auditor"})
-		require.Equal(t, 200, r.Status, string(r.Body))
-		m := r.Map(t)
-		evs := m["events"].([]any)
-		require.LessOrEqual(t, len(evs), 3)
-		for _, e := range evs {
-			versions = append(versions, e.(map[string]any)["version"].(float64))
+	var versions []int64
+	pages := 0
+	page := f.Auditor.Events(id, 1, "&limit=3")
+	for {
+		require.LessOrEqual(t, len(page.Events), 3)
+		for _, e := range page.Events {
+			versions = append(versions, e.Version)
 		}
-		next, _ = m["next"].(string)
 		pages++
+		if page.Next == nil {
+			break
+		}
+		r := f.Auditor.Get(*page.Next)
+		require.Equal(t, 200, r.Status, string(r.Body))
+		page = apitest.EventPage{}
+		r.JSON(t, &page)
 	}
-	require.Equal(t, []float64{2, 3, 4, 5, 6, 7, 8}, versions, "every event after version 1 once, in order")
+	require.Equal(t, []int64{2, 3, 4, 5, 6, 7, 8}, versions, "every event after version 1 once, in order")
 	require.Equal(t, 3, pages)
-	whole := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id + "/events", Token: "demo-auditor"}).Map(t)
-	require.Len(t, whole["events"], 8)
-	require.Nil(t, whole["next"], "8 events fit the default page")
+	whole := f.Auditor.Get(apitest.OrderPath(id) + "/events")
+	require.Len(t, whole.Map(t)["events"], 8)
+	require.Contains(t, whole.Map(t), "next")
+	require.Nil(t, whole.Map(t)["next"], "8 events fit the default page")
 	for _, bad := range []string{"0", "501", "x"} {
-		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id + "/events?limit=" + bad, Token: "demo-auditor"})
+		r := f.Auditor.Get(apitest.OrderPath(id) + "/events?limit=" + bad)
 		require.Equal(t, 400, r.Status, string(r.Body))
 		require.Contains(t, string(r.Body), `"field":"limit"`)
 	}
@@ -493,10 +481,9 @@ func TestOrderEventsPaginate(t *testing.T) {
 // TestShiftReportAsCSVOverHTTP: the HTTP CSV is the CLI's CSV of the same
 // report (audit.WriteCSV), row for row.
 func TestShiftReportAsCSVOverHTTP(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t)
-	sc := apitest.ScriptShift(t, s)
-	r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query() + "&format=csv", Token: "demo-auditor"})
+	f := start(t)
+	sc := apitest.ScriptShift(t, f.Stack)
+	r := f.Auditor.Get("/v1/audit/shift?" + sc.Query() + "&format=csv")
 	require.Equal(t, 200, r.Status, string(r.Body))
 	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
 	require.NoError(t, err)

@@ -2,15 +2,14 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json"
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
@@ -215,10 +214,11 @@ func (s *Server) orderEvents(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"events": evs, "next": next})
 }
 
+// patchRequest is a PATCH body, decoded in one pass, ops included.
 type patchRequest struct {
-	ExpectedVersion *int64            `json:"expected_version"`
-	Ops             []json.RawMessage `json:"ops"`
-	Force           *bool             `json:"force"`
+	ExpectedVersion *int64         `json:"expected_version"`
+	Ops             order.PatchOps `json:"ops"`
+	Force           *bool          `json:"force"`
 }
 
 // patchOrder is the versioned write.
@@ -263,6 +263,7 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return s.keyed(c, idem, err)
 	}
+	crashPointAfterCommit(c, o.Version)
 	switch {
 	case !changed:
 		s.cfg.Metrics.Writes.WithLabelValues("noop").Inc()
@@ -301,23 +302,32 @@ func readPatch(body []byte, ifMatch, role string) (in patchInput, err error) {
 	if err := decodeBody(body, &req, patchFields); err != nil {
 		return in, err
 	}
+	if len(req.Ops.Problems) > 0 {
+		// The ops decoded with problems, so the body is not the shape
+		// of a request and may hide a structural one (nesting, in a
+		// value no op takes), which goes first as for any body.
+		if err := strictjson.Check(body, strictjson.Options{MaxDepth: MaxJSONDepth, Fields: patchFields}); err != nil {
+			return in, strictError(err)
+		}
+	}
 	in.force = req.Force != nil && *req.Force
 	if in.force && role != order.RoleManager {
 		return in, &order.ForbiddenOpError{Problems: []order.FieldProblem{{Field: "force", Detail: "only a manager may force a write"}}}
 	}
-	if len(req.Ops) > order.MaxOps {
+	if len(req.Ops.Ops) > order.MaxOps {
 		return in, &requestError{status: fiber.StatusRequestEntityTooLarge, slug: "payload-too-large", field: "ops",
 			detail: fmt.Sprintf("at most %d ops per request", order.MaxOps)}
 	}
 	if in.expected, in.ifMatch, err = precondition(ifMatch, req.ExpectedVersion, in.force); err != nil {
 		return in, err
 	}
-	if req.Ops == nil {
+	if req.Ops.Ops == nil {
 		return in, &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: "required"}}}
 	}
-	if in.ops, err = order.DecodeOps(req.Ops); err != nil {
-		return in, err
+	if len(req.Ops.Problems) > 0 {
+		return in, &order.ValidationError{Problems: req.Ops.Problems}
 	}
+	in.ops = req.Ops.Ops
 	if err := order.Validate(in.ops, role); err != nil {
 		in.ops = nil
 		return in, err
@@ -451,11 +461,12 @@ func jsonBody(c *fiber.Ctx) ([]byte, error) {
 	return c.BodyRaw(), nil
 }
 
-// decodeBody decodes body strictly into dst: exactly one JSON object in
-// valid UTF-8, no key twice at any depth, nesting at most MaxJSONDepth deep,
-// only the given top-level keys spelled exactly, each of the right type.
-// Syntax problems are 400; a well-formed body of the wrong shape (duplicate
-// key, too deep, unknown field, wrong type) is 422 naming the field.
+// decodeBody decodes body strictly into dst in one pass (strictjson, JSON
+// v2): exactly one JSON object in valid UTF-8, no key twice at any depth,
+// nesting at most MaxJSONDepth deep, only the given top-level keys spelled
+// exactly, each of the right type. Syntax problems are 400; a well-formed
+// body of the wrong shape (duplicate key, too deep, unknown field, wrong
+// type) is 422 naming the field.
 func decodeBody(body []byte, dst any, fields []string) error {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -464,13 +475,8 @@ func decodeBody(body []byte, dst any, fields []string) error {
 	if trimmed[0] != '{' {
 		return badRequest("", "request body must be a JSON object")
 	}
-	if err := strictjson.Check(body, strictjson.Options{MaxDepth: MaxJSONDepth, Fields: fields}); err != nil {
+	if err := strictjson.Unmarshal(body, dst, strictjson.Options{MaxDepth: MaxJSONDepth, Fields: fields}); err != nil {
 		return strictError(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		return jsonError(err)
 	}
 	return nil
 }
@@ -501,7 +507,7 @@ func strictError(err error) error {
 	case errors.As(err, &unk):
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: unk.Key, Detail: "unknown field"}}}
 	}
-	return badRequest("", "malformed JSON: "+err.Error())
+	return jsonError(err)
 }
 
 // pathProblem names the value at path the way every other problem does: a
@@ -519,23 +525,15 @@ func pathProblem(path strictjson.Path, detail string) order.FieldProblem {
 	return order.FieldProblem{OpIndex: &i, Field: field, Detail: detail}
 }
 
+// jsonError maps a decode error of a well-formed body: a value of the
+// wrong type for a top-level field.
 func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return badRequest("", "request body must be a JSON object")
+	var se *json.SemanticError
+	if errors.As(err, &se) && se.GoType != nil {
+		for field := range se.JSONPointer.Tokens() {
+			return &order.ValidationError{Problems: []order.FieldProblem{{Field: field, Detail: "must be " + jsonKind(se.GoType.Kind().String())}}}
 		}
-		return &order.ValidationError{Problems: []order.FieldProblem{{Field: field, Detail: "must be " + jsonKind(typeErr.Type.Kind().String())}}}
-	case errors.As(err, &syntaxErr):
-		return badRequest("", fmt.Sprintf("malformed JSON at byte %d: %v", syntaxErr.Offset, syntaxErr))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("", "malformed JSON: unexpected end of body")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &order.ValidationError{Problems: []order.FieldProblem{{Field: field, Detail: "unknown field"}}}
+		return badRequest("", "request body must be a JSON object")
 	}
 	return badRequest("", "malformed JSON: "+err.Error())
 }

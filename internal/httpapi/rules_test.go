@@ -3,184 +3,114 @@ package httpapi_test
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
-
-const (
-	waiter  = "demo-waiter-1"
-	waiter2 = "demo-waiter-2"
-	manager = "demo-manager"
-	kitchen = "demo-kitchen"
-	auditor = "demo-auditor"
-	other   = "demo2-waiter"
-)
-
-// fixture is one running stack plus helpers to drive and inspect it.
-type fixture struct {
-	*apitest.Stack
-	t *testing.T
-}
-
-func setup(t *testing.T) fixture {
-	t.Parallel()
-	return fixture{Stack: apitest.Start(t), t: t}
-}
-
-// open opens an order on table and returns its id.
-func (f fixture) open(table string) string {
-	f.t.Helper()
-	r := f.Do(f.t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: map[string]any{"table": table, "guests": 2}})
-	require.Equal(f.t, 201, r.Status, string(r.Body))
-	return r.Map(f.t)["id"].(string)
-}
-
-// patch sends a PATCH with expected_version and ops as the given token.
-func (f fixture) patch(token, id string, version int, ops ...map[string]any) apitest.Response {
-	f.t.Helper()
-	return f.Do(f.t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: token,
-		Body: map[string]any{"expected_version": version, "ops": ops}})
-}
-
-// mustPatch is patch that requires 200 and returns the order.
-func (f fixture) mustPatch(token, id string, version int, ops ...map[string]any) map[string]any {
-	f.t.Helper()
-	r := f.patch(token, id, version, ops...)
-	require.Equal(f.t, 200, r.Status, string(r.Body))
-	return r.Map(f.t)
-}
-
-// state is a fingerprint of everything the write path can change.
-func (f fixture) state() string {
-	f.t.Helper()
-	return fmt.Sprintf("orders=%d versions=%d events=%d lines=%d linehash=%d payments=%d",
-		f.DB.Count(f.t, "SELECT count(*) FROM orders"),
-		f.DB.Count(f.t, "SELECT coalesce(sum(version),0) FROM orders"),
-		f.DB.Count(f.t, "SELECT count(*) FROM order_events"),
-		f.DB.Count(f.t, "SELECT count(*) FROM order_lines"),
-		f.DB.Count(f.t, "SELECT coalesce(sum(hashtext(id::text || qty || status || comped)),0) FROM order_lines"),
-		f.DB.Count(f.t, "SELECT count(*) FROM order_payments"))
-}
-
-// requireProblem checks status, content type and the problem type's last
-// segment.
-func requireProblem(t *testing.T, r apitest.Response, status int, kind string) map[string]any {
-	t.Helper()
-	require.Equal(t, status, r.Status, string(r.Body))
-	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	p := r.Map(t)
-	require.True(t, strings.HasSuffix(p["type"].(string), "/"+kind), "type %v, want …/%s", p["type"], kind)
-	require.EqualValues(t, status, p["status"])
-	require.NotEmpty(t, p["title"])
-	require.NotEmpty(t, p["detail"])
-	return p
-}
-
-// requireFieldError checks a problem names field (and op index when idx >= 0).
-func requireFieldError(t *testing.T, p map[string]any, idx int, field string) {
-	t.Helper()
-	errs, _ := p["errors"].([]any)
-	for _, e := range errs {
-		m := e.(map[string]any)
-		if m["field"] != field {
-			continue
-		}
-		if idx < 0 {
-			require.NotContains(t, m, "op_index")
-			return
-		}
-		require.EqualValues(t, idx, m["op_index"], "problem %v", p)
-		return
-	}
-	t.Fatalf("no error for op %d field %q in %v", idx, field, p)
-}
-
-func addItem(sku string, extra ...any) map[string]any {
-	m := map[string]any{"op": "add_item", "sku": sku}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i].(string)] = extra[i+1]
-	}
-	return m
-}
 
 func TestOpenOrder(t *testing.T) {
-	f := setup(t)
-	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: `{"table":"T12","guests":4}`})
+	f := start(t)
+	r := f.Waiter.Post("/v1/orders", `{"table":"T12","guests":4}`)
 	require.Equal(t, 201, r.Status, string(r.Body))
-	o := r.Map(t)
+	o := r.Order(t)
+	shape := apitest.DecodeMap(t, r.Body)
 	require.Equal(t, `"1"`, r.Header.Get("ETag"))
-	require.Equal(t, "/v1/orders/"+o["id"].(string), r.Header.Get("Location"))
-	require.EqualValues(t, 1, o["version"])
-	require.Equal(t, "T12", o["table"])
-	require.Equal(t, "open", o["status"])
-	require.Equal(t, "Alice", o["server"])
-	require.Equal(t, []any{}, o["lines"])
-	require.Equal(t, []any{}, o["payments"])
-	require.Nil(t, o["closed_at"])
-	_, err := uuid.Parse(o["id"].(string))
+	require.Equal(t, apitest.OrderPath(o.ID), r.Header.Get("Location"))
+	require.EqualValues(t, 1, o.Version)
+	require.Equal(t, "T12", o.Table)
+	require.Equal(t, "open", o.Status)
+	require.Equal(t, "Alice", o.Server)
+	require.Equal(t, []any{}, shape["lines"])
+	require.Equal(t, []any{}, shape["payments"])
+	require.Contains(t, shape, "closed_at")
+	require.Nil(t, shape["closed_at"])
+	_, err := uuid.Parse(shape["id"].(string))
 	require.NoError(t, err)
-	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1 AND type = 'order.opened'", o["id"]))
+	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1 AND type = 'order.opened'", o.ID))
 
-	tables := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/tables", Token: kitchen}).Map(t)["tables"].([]any)
+	tables := f.Kitchen.Tables()
 	require.Len(t, tables, 30)
 	for _, tb := range tables {
-		m := tb.(map[string]any)
-		if m["id"] == "T12" {
-			require.Equal(t, o["id"], m["open_order_id"])
+		if tb.ID == "T12" {
+			require.Equal(t, &o.ID, tb.OpenOrderID)
 		} else {
-			require.Nil(t, m["open_order_id"])
+			require.Nil(t, tb.OpenOrderID)
 		}
 	}
 }
 
 func TestOpenOccupiedTable(t *testing.T) {
-	f := setup(t)
-	id := f.open("T3")
-	before := f.state()
-	r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter2, Body: map[string]any{"table": "T3", "guests": 2}})
-	p := requireProblem(t, r, 409, "table-occupied")
-	require.Equal(t, id, p["current"].(map[string]any)["id"])
-	require.Equal(t, before, f.state())
+	f := start(t)
+	o := f.Open("T3")
+	before := f.Fingerprint()
+	p := apitest.RequireProblem(t, f.Waiter2.TryOpen("T3", 2), 409, "table-occupied")
+	require.Equal(t, o.ID, p.Current.ID)
+	require.Equal(t, before, f.Fingerprint())
 }
 
 // TestRacingOpens: many waiters opening one table at once get exactly one
-// order; the rest are told the table is occupied.
+// order; the rest are told the table is occupied, naming the winner. The
+// opens start together (apitest.Race), and the test requires that they
+// really raced: in at least one round a loser was sent before the winner's
+// answer came back, so its insert met the winner's uncommitted one at the
+// unique index rather than a committed order (which a sequential run would
+// give every time).
 func TestRacingOpens(t *testing.T) {
-	f := setup(t)
-	for round := 0; round < 5; round++ {
-		table := fmt.Sprintf("T%d", 20+round)
+	f := start(t)
+	overlapped := 0
+	for round := 0; round < 10; round++ {
+		table := fmt.Sprintf("T%d", 15+round)
 		const n = 12
-		statuses := make([]int, n)
-		var wg sync.WaitGroup
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: map[string]any{"table": table, "guests": 2}})
-				statuses[i] = r.Status
-			}(i)
-		}
-		wg.Wait()
-		created := 0
-		for _, s := range statuses {
-			require.Contains(t, []int{201, 409}, s)
-			if s == 201 {
+		res := make([]apitest.Response, n)
+		sent, answered := make([]time.Time, n), make([]time.Time, n)
+		apitest.Race(n, func(i int) {
+			sent[i] = time.Now()
+			res[i] = f.Waiter.TryOpen(table, 2)
+			answered[i] = time.Now()
+		})
+		created, win := 0, -1
+		for i, r := range res {
+			require.Contains(t, []int{201, 409}, r.Status, string(r.Body))
+			if r.Status == 201 {
 				created++
+				win = i
 			}
 		}
-		require.Equal(t, 1, created, "statuses %v", statuses)
+		require.Equal(t, 1, created, "statuses %v", statuses(res))
+		winner := res[win].Order(t).ID
+		for i, r := range res {
+			if i == win {
+				continue
+			}
+			p := apitest.RequireProblem(t, r, 409, "table-occupied")
+			require.Equal(t, winner, p.Current.ID)
+			if sent[i].Before(answered[win]) {
+				overlapped++
+			}
+		}
 		require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM orders WHERE table_id = $1", table))
 	}
+	require.Positive(t, overlapped, "no losing open was in flight with the winning one: the opens ran one after another")
+}
+
+func statuses(res []apitest.Response) []int {
+	out := make([]int, len(res))
+	for i, r := range res {
+		out[i] = r.Status
+	}
+	return out
 }
 
 func TestOpenBadInput(t *testing.T) {
-	f := setup(t)
-	before := f.state()
+	f := start(t)
+	before := f.Fingerprint()
 	cases := []struct {
 		name   string
 		req    apitest.Req
@@ -208,387 +138,383 @@ func TestOpenBadInput(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			req := c.req
-			req.Method, req.Path, req.Token = "POST", "/v1/orders", waiter
-			p := requireProblem(t, f.Do(t, req), c.status, c.kind)
+			req.Method, req.Path = "POST", "/v1/orders"
+			p := apitest.RequireProblem(t, f.Waiter.Do(req), c.status, c.kind)
 			if c.field != "" {
-				requireFieldError(t, p, -1, c.field)
+				apitest.RequireField(t, p, apitest.TopLevel, c.field)
 			}
 		})
 	}
-	require.Equal(t, before, f.state())
+	require.Equal(t, before, f.Fingerprint())
 }
 
 func TestAuthAndRoles(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	before := f.state()
-	path := "/v1/orders/" + id
-	patchBody := map[string]any{"expected_version": 1, "ops": []any{addItem("steak")}}
+	f := start(t)
+	o := f.Open("T1")
+	before := f.Fingerprint()
+	path := apitest.OrderPath(o.ID)
+	patch := apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.AddItem("steak", 1)}}
+	anon := f.As(t, "")
 
-	r := f.Do(t, apitest.Req{Method: "GET", Path: path})
-	requireProblem(t, r, 401, "unauthorized")
+	r := anon.Get(path)
+	apitest.RequireProblem(t, r, 401, "unauthorized")
 	require.Contains(t, r.Header.Get("WWW-Authenticate"), "Bearer")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: "nope"}), 401, "unauthorized")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Header: map[string]string{"Authorization": "Basic " + waiter}}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.As(t, "nope").Get(path), 401, "unauthorized")
+	apitest.RequireProblem(t, anon.Get(path, map[string]string{"Authorization": "Basic " + seed.TokenWaiter1}), 401, "unauthorized")
 
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: kitchen}), 403, "forbidden")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders", Token: kitchen}), 403, "forbidden")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: kitchen, Body: `{"table":"T2","guests":1}`}), 403, "forbidden")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: kitchen, Body: patchBody}), 403, "forbidden")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: auditor, Body: patchBody}), 403, "forbidden")
-	require.Equal(t, 200, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: auditor}).Status)
-	require.Equal(t, 200, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Token: kitchen}).Status)
+	apitest.RequireProblem(t, f.Kitchen.Get(path), 403, "forbidden")
+	apitest.RequireProblem(t, f.Kitchen.Get("/v1/orders"), 403, "forbidden")
+	apitest.RequireProblem(t, f.Kitchen.Post("/v1/orders", `{"table":"T2","guests":1}`), 403, "forbidden")
+	apitest.RequireProblem(t, f.Kitchen.SendPatch(o.ID, patch), 403, "forbidden")
+	apitest.RequireProblem(t, f.Auditor.SendPatch(o.ID, patch), 403, "forbidden")
+	require.Equal(t, 200, f.Auditor.Get(path).Status)
+	require.Equal(t, 200, f.Kitchen.Get("/v1/menu").Status)
 
 	// Another venue's order does not exist as far as its devices can tell.
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path, Token: other}), 404, "not-found")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path + "/events", Token: other}), 404, "not-found")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: other, Body: patchBody}), 404, "not-found")
-	list := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders", Token: other}).Map(t)
-	require.Empty(t, list["orders"])
-	tables := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/tables", Token: other}).Map(t)["tables"].([]any)
+	apitest.RequireProblem(t, f.Other.Get(path), 404, "not-found")
+	apitest.RequireProblem(t, f.Other.Get(path+"/events"), 404, "not-found")
+	apitest.RequireProblem(t, f.Other.SendPatch(o.ID, patch), 404, "not-found")
+	require.Empty(t, f.Other.Orders("").Orders)
+	tables := f.Other.Tables()
 	require.Len(t, tables, 5)
-	require.Nil(t, tables[0].(map[string]any)["open_order_id"])
-	require.Equal(t, before, f.state())
+	require.Nil(t, tables[0].OpenOrderID)
+	require.Equal(t, before, f.Fingerprint())
 }
 
 func TestGetOrderETag(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter})
+	f := start(t)
+	o := f.Open("T1")
+	r := f.Waiter.TryOrder(o.ID)
 	require.Equal(t, 200, r.Status)
 	require.Equal(t, `"1"`, r.Header.Get("ETag"))
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter, Header: map[string]string{"If-None-Match": `"1"`}})
+	path := apitest.OrderPath(o.ID)
+	r = f.Waiter.Get(path, map[string]string{"If-None-Match": `"1"`})
 	require.Equal(t, 304, r.Status)
-	f.mustPatch(waiter, id, 1, addItem("beer"))
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter, Header: map[string]string{"If-None-Match": `"1"`}})
+	f.Waiter.Patch(o.ID, 1, apitest.AddItem("beer", 1))
+	r = f.Waiter.Get(path, map[string]string{"If-None-Match": `"1"`})
 	require.Equal(t, 200, r.Status)
 	require.Equal(t, `"2"`, r.Header.Get("ETag"))
 
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + uuid.NewString(), Token: waiter}), 404, "not-found")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/not-a-uuid", Token: waiter}), 404, "not-found")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/nothing-here", Token: waiter}), 404, "not-found")
+	apitest.RequireProblem(t, f.Waiter.TryOrder(uuid.New()), 404, "not-found")
+	apitest.RequireProblem(t, f.Waiter.Get("/v1/orders/not-a-uuid"), 404, "not-found")
+	apitest.RequireProblem(t, f.Waiter.Get("/v1/nothing-here"), 404, "not-found")
 }
 
 func TestPreconditions(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	path := "/v1/orders/" + id
-	ops := []any{addItem("steak")}
-	before := f.state()
+	f := start(t)
+	id := f.Open("T1").ID
+	ops := []order.Op{apitest.AddItem("steak", 1)}
+	unversioned := apitest.Patch{Ops: ops}
+	ifMatch := func(v string) map[string]string { return map[string]string{"If-Match": v} }
+	before := f.Fingerprint()
 
-	p := requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"ops": ops}}), 428, "precondition-required")
-	requireFieldError(t, p, -1, "expected_version")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"ops": ops},
-		Header: map[string]string{"If-Match": "*"}}), 428, "precondition-required")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"expected_version": 1, "ops": ops},
-		Header: map[string]string{"If-Match": `"2"`}}), 400, "bad-request")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"ops": ops},
-		Header: map[string]string{"If-Match": `W/"1"`}}), 400, "bad-request")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"expected_version": 0, "ops": ops}}), 422, "validation-failed")
-	require.Equal(t, before, f.state())
+	apitest.RequireFieldProblem(t, f.Waiter.SendPatch(id, unversioned), 428, "precondition-required", apitest.TopLevel, "expected_version")
+	apitest.RequireProblem(t, f.Waiter.SendPatch(id, unversioned, ifMatch("*")), 428, "precondition-required")
+	apitest.RequireProblem(t, f.Waiter.SendPatch(id, apitest.Patch{ExpectedVersion: 1, Ops: ops}, ifMatch(`"2"`)), 400, "bad-request")
+	apitest.RequireProblem(t, f.Waiter.SendPatch(id, unversioned, ifMatch(`W/"1"`)), 400, "bad-request")
+	apitest.RequireProblem(t, f.Waiter.SendPatch(id, apitest.Raw{"expected_version": 0, "ops": ops}), 422, "validation-failed")
+	require.Equal(t, before, f.Fingerprint())
 
 	// If-Match alone, and If-Match agreeing with the body, are both fine.
-	r := f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"ops": ops}, Header: map[string]string{"If-Match": `"1"`}})
+	r := f.Waiter.SendPatch(id, unversioned, ifMatch(`"1"`))
 	require.Equal(t, 200, r.Status, string(r.Body))
 	require.Equal(t, `"2"`, r.Header.Get("ETag"))
-	r = f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"expected_version": 2, "ops": ops}, Header: map[string]string{"If-Match": `"2"`}})
+	r = f.Waiter.SendPatch(id, apitest.Patch{ExpectedVersion: 2, Ops: ops}, ifMatch(`"2"`))
 	require.Equal(t, 200, r.Status, string(r.Body))
 
 	// Stale: 412 through If-Match, 409 through the body, same problem body.
-	before = f.state()
-	r = f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: map[string]any{"ops": ops}, Header: map[string]string{"If-Match": `"1"`}})
-	p412 := requireProblem(t, r, 412, "version-conflict")
+	before = f.Fingerprint()
+	r = f.Waiter.SendPatch(id, unversioned, ifMatch(`"1"`))
+	p412 := apitest.RequireProblem(t, r, 412, "version-conflict")
 	require.Equal(t, `"3"`, r.Header.Get("ETag"))
-	p409 := requireProblem(t, f.patch(waiter, id, 1, addItem("steak")), 409, "version-conflict")
-	for _, p := range []map[string]any{p412, p409} {
-		require.EqualValues(t, 1, p["expected_version"])
-		require.EqualValues(t, 3, p["current_version"])
-		require.EqualValues(t, 3, p["current"].(map[string]any)["version"])
-		changes := p["changes"].([]any)
+	p409 := apitest.RequireProblem(t, f.Waiter.TryPatch(id, 1, apitest.AddItem("steak", 1)), 409, "version-conflict")
+	for _, p := range []httpapi.Problem{p412, p409} {
+		require.EqualValues(t, 1, *p.ExpectedVersion)
+		require.EqualValues(t, 3, *p.CurrentVersion)
+		require.EqualValues(t, 3, p.Current.Version)
+		changes := *p.Changes
 		require.Len(t, changes, 2)
-		require.EqualValues(t, 2, changes[0].(map[string]any)["version"])
-		require.EqualValues(t, 3, changes[1].(map[string]any)["version"])
+		require.EqualValues(t, 2, changes[0].Version)
+		require.EqualValues(t, 3, changes[1].Version)
 	}
-	require.Equal(t, before, f.state())
+	require.Equal(t, before, f.Fingerprint())
 
 	// The conflict is logged at info with both versions, and counted.
 	require.Contains(t, f.LogText(), `"level":"info"`)
 	require.Regexp(t, `"expected_version":1.*"current_version":3`, f.LogText())
-	metrics := string(f.Do(t, apitest.Req{Method: "GET", Path: "/metrics"}).Body)
+	metrics := string(f.As(t, "").Get("/metrics").Body)
 	require.Contains(t, metrics, `posd_order_conflicts_total{kind="version-conflict"} 2`)
 	require.Contains(t, metrics, `posd_http_requests_total{method="PATCH",route="/v1/orders/:id",status="409"} 1`)
 }
 
 func TestNoOpPatchKeepsVersion(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	before := f.state()
-	o := f.mustPatch(waiter, id, 1, map[string]any{"op": "set_guests", "guests": 2}, map[string]any{"op": "set_note", "note": ""}, map[string]any{"op": "send"})
-	require.EqualValues(t, 1, o["version"])
-	require.Equal(t, before, f.state())
+	f := start(t)
+	id := f.Open("T1").ID
+	before := f.Fingerprint()
+	o := f.Waiter.Patch(id, 1, apitest.SetGuests(2), apitest.SetNote(""), apitest.Fire())
+	require.EqualValues(t, 1, o.Version)
+	require.Equal(t, before, f.Fingerprint())
 }
 
 // TestPatchAtomic: a PATCH whose last op is bad writes none of its ops.
 func TestPatchAtomic(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	before := f.state()
-	p := requireProblem(t, f.patch(waiter, id, 1, addItem("steak"), addItem("fries"), addItem("unicorn")), 422, "validation-failed")
-	requireFieldError(t, p, 2, "sku")
-	require.Equal(t, before, f.state())
+	f := start(t)
+	id := f.Open("T1").ID
+	before := f.Fingerprint()
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(id, 1, apitest.AddItem("steak", 1), apitest.AddItem("fries", 1), apitest.AddItem("unicorn", 1)),
+		422, "validation-failed", 2, "sku")
+	require.Equal(t, before, f.Fingerprint())
 
 	// Ops apply in order: a line added earlier in the same PATCH can be
 	// referred to by its client-chosen id.
-	lineID := uuid.NewString()
-	o := f.mustPatch(waiter, id, 1, addItem("steak", "line_id", lineID, "qty", 1), map[string]any{"op": "set_qty", "line_id": lineID, "qty": 3})
-	require.EqualValues(t, 2, o["version"])
-	line := o["lines"].([]any)[0].(map[string]any)
-	require.Equal(t, lineID, line["id"])
-	require.EqualValues(t, 3, line["qty"])
+	lineID := uuid.New()
+	o := f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1, apitest.LineID(lineID)), apitest.SetQty(lineID, 3))
+	require.EqualValues(t, 2, o.Version)
+	require.Equal(t, lineID, o.Lines[0].ID)
+	require.EqualValues(t, 3, o.Lines[0].Qty)
 	require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1 AND version = 2", id))
 }
 
 func TestPatchBadInput(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	pendingID, sentID := uuid.NewString(), uuid.NewString()
-	f.mustPatch(waiter, id, 1, addItem("steak", "line_id", sentID), map[string]any{"op": "send"}, addItem("fries", "line_id", pendingID))
-	path := "/v1/orders/" + id
-	before := f.state()
+	f := start(t)
+	id := f.Open("T1").ID
+	pendingID, sentID := uuid.New(), uuid.New()
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1, apitest.LineID(sentID)), apitest.Fire(), apitest.AddItem("fries", 1, apitest.LineID(pendingID)))
+	before := f.Fingerprint()
 
 	type tc struct {
 		name   string
-		token  string
+		as     *apitest.Client
 		body   any
 		status int
 		kind   string
 		idx    int
 		field  string
 	}
-	op := func(m map[string]any) any { return map[string]any{"expected_version": 2, "ops": []any{m}} }
+	const top = apitest.TopLevel
+	// op is a body at version 2 with one op: a typed one, or raw JSON for
+	// what no order.Op can express.
+	op := func(o any) any { return apitest.Raw{"expected_version": 2, "ops": []any{o}} }
+	w, m := f.Waiter, f.Manager
 	cases := []tc{
-		{"unknown op", waiter, op(map[string]any{"op": "explode"}), 422, "validation-failed", 0, "op"},
-		{"missing op", waiter, op(map[string]any{"sku": "steak"}), 422, "validation-failed", 0, "op"},
-		{"op not an object", waiter, map[string]any{"expected_version": 2, "ops": []any{"add_item"}}, 422, "validation-failed", 0, "op"},
-		{"unknown sku", waiter, op(addItem("unicorn")), 422, "validation-failed", 0, "sku"},
-		{"qty zero", waiter, op(addItem("steak", "qty", 0)), 422, "validation-failed", 0, "qty"},
-		{"qty 100", waiter, op(addItem("steak", "qty", 100)), 422, "validation-failed", 0, "qty"},
-		{"qty fraction", waiter, op(addItem("steak", "qty", 1.5)), 422, "validation-failed", 0, "qty"},
-		{"qty string", waiter, op(addItem("steak", "qty", "2")), 422, "validation-failed", 0, "qty"},
-		{"field of another op", waiter, op(addItem("steak", "reason", "x")), 422, "validation-failed", 0, "reason"},
-		{"bad line id", waiter, op(map[string]any{"op": "remove_item", "line_id": "abc"}), 422, "validation-failed", 0, "line_id"},
-		{"line id reused", waiter, op(addItem("steak", "line_id", sentID)), 422, "validation-failed", 0, "line_id"},
-		{"set_qty without line", waiter, op(map[string]any{"op": "set_qty", "qty": 2}), 422, "validation-failed", 0, "line_id"},
-		{"set_qty unknown line", waiter, op(map[string]any{"op": "set_qty", "line_id": uuid.NewString(), "qty": 2}), 422, "validation-failed", 0, "line_id"},
-		{"set_qty on sent line", waiter, op(map[string]any{"op": "set_qty", "line_id": sentID, "qty": 2}), 422, "validation-failed", 0, "line_id"},
-		{"remove sent line", waiter, op(map[string]any{"op": "remove_item", "line_id": sentID}), 422, "validation-failed", 0, "line_id"},
-		{"void pending line", manager, op(map[string]any{"op": "void_item", "line_id": pendingID, "reason": "x"}), 422, "validation-failed", 0, "line_id"},
-		{"void without reason", manager, op(map[string]any{"op": "void_item", "line_id": sentID}), 422, "validation-failed", 0, "reason"},
-		{"void blank reason", manager, op(map[string]any{"op": "void_item", "line_id": sentID, "reason": "  "}), 422, "validation-failed", 0, "reason"},
-		{"comp without reason", manager, op(map[string]any{"op": "comp_item", "line_id": sentID}), 422, "validation-failed", 0, "reason"},
-		{"void by waiter", waiter, op(map[string]any{"op": "void_item", "line_id": sentID, "reason": "x"}), 403, "forbidden", 0, "op"},
-		{"comp by waiter", waiter, op(map[string]any{"op": "comp_item", "line_id": sentID, "reason": "x"}), 403, "forbidden", 0, "op"},
-		{"guests zero", waiter, op(map[string]any{"op": "set_guests", "guests": 0}), 422, "validation-failed", 0, "guests"},
-		{"note missing", waiter, op(map[string]any{"op": "set_note"}), 422, "validation-failed", 0, "note"},
-		{"note too long", waiter, op(map[string]any{"op": "set_note", "note": strings.Repeat("n", 281)}), 422, "validation-failed", 0, "note"},
-		{"note with NUL", waiter, op(map[string]any{"op": "set_note", "note": "a\u0000b"}), 422, "validation-failed", 0, "note"},
-		{"modifier with control", waiter, op(addItem("steak", "modifiers", []string{"no\u0007onions"})), 422, "validation-failed", 0, "modifiers"},
-		{"reason with NUL", manager, op(map[string]any{"op": "void_item", "line_id": sentID, "reason": "bad\u0000reason"}), 422, "validation-failed", 0, "reason"},
-		{"move to unknown table", waiter, op(map[string]any{"op": "move_table", "table": "T404"}), 422, "validation-failed", 0, "table"},
-		{"send bad course", waiter, op(map[string]any{"op": "send", "course": 0}), 422, "validation-failed", 0, "course"},
-		{"bad tender", waiter, op(map[string]any{"op": "add_payment", "tender": "iou", "amount_cents": 100}), 422, "validation-failed", 0, "tender"},
-		{"zero amount", waiter, op(map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 0}), 422, "validation-failed", 0, "amount_cents"},
-		{"negative tip", waiter, op(map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 10, "tip_cents": -1}), 422, "validation-failed", 0, "tip_cents"},
-		{"close with pending", waiter, op(map[string]any{"op": "close"}), 422, "validation-failed", 0, "op"},
-		{"no ops", waiter, map[string]any{"expected_version": 2, "ops": []any{}}, 422, "validation-failed", -1, "ops"},
-		{"ops missing", waiter, map[string]any{"expected_version": 2}, 422, "validation-failed", -1, "ops"},
-		{"ops not array", waiter, map[string]any{"expected_version": 2, "ops": "send"}, 422, "validation-failed", -1, "ops"},
-		{"version string", waiter, map[string]any{"expected_version": "2", "ops": []any{addItem("steak")}}, 422, "validation-failed", -1, "expected_version"},
-		{"unknown top-level field", waiter, map[string]any{"expected_version": 2, "ops": []any{addItem("steak")}, "merge": true}, 422, "validation-failed", -1, "merge"},
-		{"force by waiter", waiter, map[string]any{"force": true, "ops": []any{addItem("steak")}}, 403, "forbidden", -1, "force"},
-		{"malformed", waiter, `{"expected_version": 2, "ops": [`, 400, "bad-request", -2, ""},
+		{"unknown op", w, op(apitest.Raw{"op": "explode"}), 422, "validation-failed", 0, "op"},
+		{"missing op", w, op(apitest.Raw{"sku": "steak"}), 422, "validation-failed", 0, "op"},
+		{"op not an object", w, op("add_item"), 422, "validation-failed", 0, "op"},
+		{"unknown sku", w, op(apitest.AddItem("unicorn", 1)), 422, "validation-failed", 0, "sku"},
+		{"qty zero", w, op(apitest.Raw{"op": "add_item", "sku": "steak", "qty": 0}), 422, "validation-failed", 0, "qty"},
+		{"qty 100", w, op(apitest.AddItem("steak", 100)), 422, "validation-failed", 0, "qty"},
+		{"qty fraction", w, op(apitest.Raw{"op": "add_item", "sku": "steak", "qty": 1.5}), 422, "validation-failed", 0, "qty"},
+		{"qty string", w, op(apitest.Raw{"op": "add_item", "sku": "steak", "qty": "2"}), 422, "validation-failed", 0, "qty"},
+		{"field of another op", w, op(apitest.Raw{"op": "add_item", "sku": "steak", "reason": "x"}), 422, "validation-failed", 0, "reason"},
+		{"bad line id", w, op(apitest.Raw{"op": "remove_item", "line_id": "abc"}), 422, "validation-failed", 0, "line_id"},
+		{"line id reused", w, op(apitest.AddItem("steak", 1, apitest.LineID(sentID))), 422, "validation-failed", 0, "line_id"},
+		{"set_qty without line", w, op(apitest.Raw{"op": "set_qty", "qty": 2}), 422, "validation-failed", 0, "line_id"},
+		{"set_qty unknown line", w, op(apitest.SetQty(uuid.New(), 2)), 422, "validation-failed", 0, "line_id"},
+		{"set_qty on sent line", w, op(apitest.SetQty(sentID, 2)), 422, "validation-failed", 0, "line_id"},
+		{"remove sent line", w, op(apitest.Remove(sentID)), 422, "validation-failed", 0, "line_id"},
+		{"void pending line", m, op(apitest.Void(pendingID, "x")), 422, "validation-failed", 0, "line_id"},
+		{"void without reason", m, op(apitest.Void(sentID, "")), 422, "validation-failed", 0, "reason"},
+		{"void blank reason", m, op(apitest.Void(sentID, "  ")), 422, "validation-failed", 0, "reason"},
+		{"comp without reason", m, op(apitest.Comp(sentID, "")), 422, "validation-failed", 0, "reason"},
+		{"void by waiter", w, op(apitest.Void(sentID, "x")), 403, "forbidden", 0, "op"},
+		{"comp by waiter", w, op(apitest.Comp(sentID, "x")), 403, "forbidden", 0, "op"},
+		{"guests zero", w, op(apitest.SetGuests(0)), 422, "validation-failed", 0, "guests"},
+		{"note missing", w, op(apitest.Raw{"op": "set_note"}), 422, "validation-failed", 0, "note"},
+		{"note too long", w, op(apitest.SetNote(strings.Repeat("n", 281))), 422, "validation-failed", 0, "note"},
+		{"note with NUL", w, op(apitest.SetNote("a\u0000b")), 422, "validation-failed", 0, "note"},
+		{"modifier with control", w, op(apitest.AddItem("steak", 1, apitest.Mods("no\u0007onions"))), 422, "validation-failed", 0, "modifiers"},
+		{"reason with NUL", m, op(apitest.Void(sentID, "bad\u0000reason")), 422, "validation-failed", 0, "reason"},
+		{"move to unknown table", w, op(apitest.Move("T404")), 422, "validation-failed", 0, "table"},
+		{"send bad course", w, op(apitest.FireCourse(0)), 422, "validation-failed", 0, "course"},
+		{"bad tender", w, op(apitest.PayNoTip("iou", 100)), 422, "validation-failed", 0, "tender"},
+		{"zero amount", w, op(apitest.PayNoTip("card", 0)), 422, "validation-failed", 0, "amount_cents"},
+		{"negative tip", w, op(apitest.Pay("card", 10, -1)), 422, "validation-failed", 0, "tip_cents"},
+		{"close with pending", w, op(apitest.Close()), 422, "validation-failed", 0, "op"},
+		{"no ops", w, apitest.Patch{ExpectedVersion: 2, Ops: []order.Op{}}, 422, "validation-failed", top, "ops"},
+		{"ops missing", w, apitest.Raw{"expected_version": 2}, 422, "validation-failed", top, "ops"},
+		{"ops not array", w, apitest.Raw{"expected_version": 2, "ops": "send"}, 422, "validation-failed", top, "ops"},
+		{"version string", w, apitest.Raw{"expected_version": "2", "ops": []any{apitest.AddItem("steak", 1)}}, 422, "validation-failed", top, "expected_version"},
+		{"unknown top-level field", w, apitest.Raw{"expected_version": 2, "ops": []any{apitest.AddItem("steak", 1)}, "merge": true}, 422, "validation-failed", top, "merge"},
+		{"force by waiter", w, apitest.Patch{Force: true, Ops: []order.Op{apitest.AddItem("steak", 1)}}, 403, "forbidden", top, "force"},
+		{"malformed", w, `{"expected_version": 2, "ops": [`, 400, "bad-request", -2, ""},
 	}
-	many := make([]any, 101)
+	many := make([]order.Op, 101)
 	for i := range many {
-		many[i] = addItem("beer")
+		many[i] = apitest.AddItem("beer", 1)
 	}
-	cases = append(cases, tc{"101 ops", waiter, map[string]any{"expected_version": 2, "ops": many}, 413, "payload-too-large", -1, "ops"})
+	cases = append(cases, tc{"101 ops", w, apitest.Patch{ExpectedVersion: 2, Ops: many}, 413, "payload-too-large", top, "ops"})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: c.token, Body: c.body}), c.status, c.kind)
-			if c.idx >= -1 {
-				requireFieldError(t, p, c.idx, c.field)
+			p := apitest.RequireProblem(t, f.As(t, c.as.Token).SendPatch(id, c.body), c.status, c.kind)
+			if c.idx >= top {
+				apitest.RequireField(t, p, c.idx, c.field)
 			}
 		})
 	}
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: `{"expected_version":2,"ops":[{"op":"send"}]}`, ContentType: "application/xml"}), 415, "unsupported-media-type")
-	require.Equal(t, before, f.state())
+	apitest.RequireProblem(t, f.Waiter.Do(apitest.Req{Method: "PATCH", Path: apitest.OrderPath(id),
+		Body: `{"expected_version":2,"ops":[{"op":"send"}]}`, ContentType: "application/xml"}), 415, "unsupported-media-type")
+	require.Equal(t, before, f.Fingerprint())
 }
 
 func TestLineRulesAndTotals(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	steak, fries, beer := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	o := f.mustPatch(waiter, id, 1,
-		addItem("steak", "line_id", steak, "qty", 2, "seat", 1, "course", 2, "modifiers", []string{"no onions"}, "note", "medium rare"),
-		addItem("fries", "line_id", fries, "course", 2), addItem("beer", "line_id", beer, "course", 1))
-	require.EqualValues(t, 2*2400+500+700, o["totals"].(map[string]any)["subtotal_cents"])
+	f := start(t)
+	id := f.Open("T1").ID
+	steak, fries, beer := uuid.New(), uuid.New(), uuid.New()
+	o := f.Waiter.Patch(id, 1,
+		apitest.AddItem("steak", 2, apitest.LineID(steak), apitest.Seat(1), apitest.Course(2), apitest.Mods("no onions"), apitest.LineNote("medium rare")),
+		apitest.AddItem("fries", 1, apitest.LineID(fries), apitest.Course(2)), apitest.AddItem("beer", 1, apitest.LineID(beer), apitest.Course(1)))
+	require.EqualValues(t, 2*2400+500+700, o.Totals.SubtotalCents)
 
-	o = f.mustPatch(waiter, id, 2, map[string]any{"op": "send", "course": 1})
-	statuses := map[string]string{}
-	for _, l := range o["lines"].([]any) {
-		m := l.(map[string]any)
-		statuses[m["id"].(string)] = m["status"].(string)
+	o = f.Waiter.Patch(id, 2, apitest.FireCourse(1))
+	statuses := map[uuid.UUID]string{}
+	for _, l := range o.Lines {
+		statuses[l.ID] = l.Status
 	}
-	require.Equal(t, map[string]string{steak: "pending", fries: "pending", beer: "sent"}, statuses)
+	require.Equal(t, map[uuid.UUID]string{steak: "pending", fries: "pending", beer: "sent"}, statuses)
 
-	o = f.mustPatch(waiter, id, 3, map[string]any{"op": "remove_item", "line_id": fries}, map[string]any{"op": "send"})
-	require.Len(t, o["lines"], 2)
-	o = f.mustPatch(manager, id, 4, map[string]any{"op": "void_item", "line_id": beer, "reason": "spilled"},
-		map[string]any{"op": "comp_item", "line_id": steak, "reason": "long wait"})
-	require.EqualValues(t, 0, o["totals"].(map[string]any)["subtotal_cents"])
-	require.EqualValues(t, 0, o["totals"].(map[string]any)["due_cents"])
-	o = f.mustPatch(waiter, id, 5, map[string]any{"op": "close"})
-	require.Equal(t, "closed", o["status"])
-	require.NotNil(t, o["closed_at"])
+	o = f.Waiter.Patch(id, 3, apitest.Remove(fries), apitest.Fire())
+	require.Len(t, o.Lines, 2)
+	o = f.Manager.Patch(id, 4, apitest.Void(beer, "spilled"), apitest.Comp(steak, "long wait"))
+	require.EqualValues(t, 0, o.Totals.SubtotalCents)
+	require.EqualValues(t, 0, o.Totals.DueCents)
+	o = f.Waiter.Patch(id, 5, apitest.Close())
+	require.Equal(t, "closed", o.Status)
+	require.NotNil(t, o.ClosedAt)
 
 	// A closed order refuses every op and frees its table.
-	before := f.state()
-	p := requireProblem(t, f.patch(waiter, id, 6, addItem("beer")), 409, "order-closed")
-	require.Equal(t, "closed", p["current"].(map[string]any)["status"])
-	require.Equal(t, before, f.state())
-	f.open("T1")
+	before := f.Fingerprint()
+	p := apitest.RequireProblem(t, f.Waiter.TryPatch(id, 6, apitest.AddItem("beer", 1)), 409, "order-closed")
+	require.Equal(t, "closed", p.Current.Status)
+	require.Equal(t, before, f.Fingerprint())
+	f.Open("T1")
 }
 
 func TestCloseNeedsPayment(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
-	before := f.state()
-	p := requireProblem(t, f.patch(waiter, id, 2, map[string]any{"op": "close"}), 422, "validation-failed")
-	requireFieldError(t, p, 0, "op")
-	require.Equal(t, before, f.state())
-	o := f.mustPatch(waiter, id, 2, map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 2400, "tip_cents": 300}, map[string]any{"op": "close"})
-	require.Equal(t, "closed", o["status"])
-	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, o["payments"])
-	require.EqualValues(t, 2400, o["totals"].(map[string]any)["paid_cents"])
+	f := start(t)
+	id := f.Fired("T1", apitest.AddItem("steak", 1)).ID
+	before := f.Fingerprint()
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(id, 2, apitest.Close()), 422, "validation-failed", 0, "op")
+	require.Equal(t, before, f.Fingerprint())
+	r := f.Waiter.TryPatch(id, 2, apitest.Pay("card", 2400, 300), apitest.Close())
+	require.Equal(t, 200, r.Status, string(r.Body))
+	o := r.Order(t)
+	require.Equal(t, "closed", o.Status)
+	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, apitest.DecodeMap(t, r.Body)["payments"])
+	require.EqualValues(t, 2400, o.Totals.PaidCents)
 }
 
 func TestMoveTable(t *testing.T) {
-	f := setup(t)
-	a := f.open("T1")
-	b := f.open("T2")
-	before := f.state()
-	p := requireProblem(t, f.patch(waiter, a, 1, map[string]any{"op": "move_table", "table": "T2"}), 409, "table-occupied")
-	require.Equal(t, "T1", p["current"].(map[string]any)["table"])
-	require.Equal(t, b, p["occupied_by"])
-	require.Equal(t, before, f.state())
-	o := f.mustPatch(waiter, a, 1, map[string]any{"op": "move_table", "table": "T7"})
-	require.Equal(t, "T7", o["table"])
-	f.open("T1")
+	f := start(t)
+	a := f.Open("T1").ID
+	b := f.Open("T2").ID
+	before := f.Fingerprint()
+	p := apitest.RequireProblem(t, f.Waiter.TryPatch(a, 1, apitest.Move("T2")), 409, "table-occupied")
+	require.Equal(t, "T1", p.Current.Table)
+	require.Equal(t, b.String(), *p.OccupiedBy)
+	require.Equal(t, before, f.Fingerprint())
+	o := f.Waiter.Patch(a, 1, apitest.Move("T7"))
+	require.Equal(t, "T7", o.Table)
+	f.Open("T1")
 }
 
 // TestForce: a manager's forced write skips the version check and records
 // what it overrode; anyone else is refused before the precondition is looked at.
 func TestForce(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"))
-	f.mustPatch(waiter2, id, 2, addItem("fries"))
+	f := start(t)
+	id := f.Open("T1").ID
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1))
+	f.Waiter2.Patch(id, 2, apitest.AddItem("fries", 1))
 
-	before := f.state()
-	requireProblem(t, f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter,
-		Body: map[string]any{"expected_version": 1, "force": true, "ops": []any{addItem("beer")}}}), 403, "forbidden")
-	require.Equal(t, before, f.state())
+	before := f.Fingerprint()
+	apitest.RequireProblem(t, f.Waiter.SendPatch(id, apitest.Patch{ExpectedVersion: 1, Force: true, Ops: []order.Op{apitest.AddItem("beer", 1)}}), 403, "forbidden")
+	require.Equal(t, before, f.Fingerprint())
 
-	r := f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: manager,
-		Body: map[string]any{"expected_version": 1, "force": true, "ops": []any{map[string]any{"op": "set_guests", "guests": 9}}}})
+	r := f.Manager.SendPatch(id, apitest.Patch{ExpectedVersion: 1, Force: true, Ops: []order.Op{apitest.SetGuests(9)}})
 	require.Equal(t, 200, r.Status, string(r.Body))
-	require.EqualValues(t, 4, r.Map(t)["version"])
-	evs := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id + "/events?after_version=3", Token: manager}).Map(t)["events"].([]any)
+	require.EqualValues(t, 4, r.Order(t).Version)
+	evs := f.Manager.Events(id, 3).Events
 	require.Len(t, evs, 1)
-	ev := evs[0].(map[string]any)
-	require.Equal(t, true, ev["forced"])
-	require.EqualValues(t, 3, ev["overridden_version"])
-	require.Equal(t, map[string]any{"device": "manager", "staff": "Maria", "role": "manager"}, ev["actor"])
+	require.True(t, evs[0].Forced)
+	require.NotNil(t, evs[0].OverriddenVersion)
+	require.EqualValues(t, 3, *evs[0].OverriddenVersion)
+	require.Equal(t, order.Actor{Device: "manager", Staff: "Maria", Role: "manager"}, evs[0].Actor)
 
 	// Without a precondition a forced write still lands.
-	r = f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: manager,
-		Body: map[string]any{"force": true, "ops": []any{map[string]any{"op": "set_guests", "guests": 3}}}})
+	r = f.Manager.SendPatch(id, apitest.Patch{Force: true, Ops: []order.Op{apitest.SetGuests(3)}})
 	require.Equal(t, 200, r.Status, string(r.Body))
-	require.EqualValues(t, 5, r.Map(t)["version"])
+	require.EqualValues(t, 5, r.Order(t).Version)
 }
 
 // TestHistory: at_version rebuilds earlier states from the log, and folding
 // the whole log gives exactly the stored order (invariant 3).
 func TestHistory(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	line := uuid.NewString()
-	f.mustPatch(waiter, id, 1, addItem("steak", "line_id", line, "qty", 1))
-	f.mustPatch(waiter, id, 2, map[string]any{"op": "set_qty", "line_id": line, "qty": 4}, map[string]any{"op": "set_note", "note": "birthday"})
-	f.mustPatch(waiter, id, 3, map[string]any{"op": "send"}, map[string]any{"op": "move_table", "table": "T9"})
-	f.mustPatch(manager, id, 4, map[string]any{"op": "comp_item", "line_id": line, "reason": "birthday"})
-	f.mustPatch(waiter, id, 5, map[string]any{"op": "add_payment", "tender": "cash", "amount_cents": 1}, map[string]any{"op": "close"})
+	f := start(t)
+	id := f.Open("T1").ID
+	line := uuid.New()
+	f.Waiter.Patch(id, 1, apitest.AddItem("steak", 1, apitest.LineID(line)))
+	f.Waiter.Patch(id, 2, apitest.SetQty(line, 4), apitest.SetNote("birthday"))
+	f.Waiter.Patch(id, 3, apitest.Fire(), apitest.Move("T9"))
+	f.Manager.Patch(id, 4, apitest.Comp(line, "birthday"))
+	f.Waiter.Patch(id, 5, apitest.PayNoTip("cash", 1), apitest.Close())
 
-	path := "/v1/orders/" + id
-	v2 := f.Do(t, apitest.Req{Method: "GET", Path: path + "?at_version=2", Token: manager}).Map(t)
-	require.EqualValues(t, 2, v2["version"])
-	require.EqualValues(t, 1, v2["lines"].([]any)[0].(map[string]any)["qty"])
-	require.Equal(t, "T1", v2["table"])
+	path := apitest.OrderPath(id)
+	r := f.Manager.Get(path + "?at_version=2")
+	require.Equal(t, 200, r.Status, string(r.Body))
+	v2 := r.Order(t)
+	require.EqualValues(t, 2, v2.Version)
+	require.EqualValues(t, 1, v2.Lines[0].Qty)
+	require.Equal(t, "T1", v2.Table)
 
-	current := f.Do(t, apitest.Req{Method: "GET", Path: path, Token: auditor}).Map(t)
-	folded := f.Do(t, apitest.Req{Method: "GET", Path: path + "?at_version=6", Token: auditor}).Map(t)
-	require.Equal(t, current, folded)
-	require.EqualValues(t, 6, current["version"])
+	current := f.Auditor.Get(path)
+	folded := f.Auditor.Get(path + "?at_version=6")
+	require.Equal(t, 200, folded.Status, string(folded.Body))
+	require.Equal(t, apitest.DecodeMap(t, current.Body), apitest.DecodeMap(t, folded.Body))
+	require.EqualValues(t, 6, current.Order(t).Version)
 	require.EqualValues(t, 6, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path + "?at_version=2", Token: waiter}), 403, "forbidden")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path + "?at_version=7", Token: manager}), 422, "validation-failed")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path + "?at_version=x", Token: manager}), 400, "bad-request")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + uuid.NewString() + "?at_version=1", Token: manager}), 404, "not-found")
+	apitest.RequireProblem(t, f.Waiter.Get(path+"?at_version=2"), 403, "forbidden")
+	apitest.RequireProblem(t, f.Manager.Get(path+"?at_version=7"), 422, "validation-failed")
+	apitest.RequireProblem(t, f.Manager.Get(path+"?at_version=x"), 400, "bad-request")
+	apitest.RequireProblem(t, f.Manager.Get(apitest.OrderPath(uuid.New())+"?at_version=1"), 404, "not-found")
 
-	evs := f.Do(t, apitest.Req{Method: "GET", Path: path + "/events?after_version=4", Token: waiter}).Map(t)["events"].([]any)
+	evs := f.Waiter.Events(id, 4).Events
 	require.Len(t, evs, 2)
-	require.EqualValues(t, 5, evs[0].(map[string]any)["version"])
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path + "/events?after_version=-1", Token: waiter}), 400, "bad-request")
+	require.EqualValues(t, 5, evs[0].Version)
+	apitest.RequireProblem(t, f.Waiter.Get(path+"/events?after_version=-1"), 400, "bad-request")
 }
 
 func TestListOrders(t *testing.T) {
-	f := setup(t)
-	a := f.open("T1")
-	b := f.open("T2")
-	f.mustPatch(waiter, b, 1, map[string]any{"op": "close"})
-	ids := func(q string) []string {
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders" + q, Token: auditor})
-		require.Equal(t, 200, r.Status, string(r.Body))
-		var out []string
-		for _, o := range r.Map(t)["orders"].([]any) {
-			out = append(out, o.(map[string]any)["id"].(string))
+	f := start(t)
+	a := f.Open("T1").ID
+	b := f.Open("T2").ID
+	f.Waiter.Patch(b, 1, apitest.Close())
+	ids := func(q string) []uuid.UUID {
+		var out []uuid.UUID
+		for _, o := range f.Auditor.Orders(q).Orders {
+			out = append(out, o.ID)
 		}
 		return out
 	}
-	require.ElementsMatch(t, []string{a, b}, ids(""))
-	require.Equal(t, []string{a}, ids("?status=open"))
-	require.Equal(t, []string{b}, ids("?status=closed"))
-	require.Equal(t, []string{b}, ids("?table=T2"))
+	require.ElementsMatch(t, []uuid.UUID{a, b}, ids(""))
+	require.Equal(t, []uuid.UUID{a}, ids("?status=open"))
+	require.Equal(t, []uuid.UUID{b}, ids("?status=closed"))
+	require.Equal(t, []uuid.UUID{b}, ids("?table=T2"))
 	require.Empty(t, ids("?table=T2&status=open"))
 	require.Len(t, ids("?limit=1"), 1)
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?status=maybe", Token: waiter}), 400, "bad-request")
-	requireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?limit=0", Token: waiter}), 400, "bad-request")
+	apitest.RequireProblem(t, f.Waiter.Get("/v1/orders?status=maybe"), 400, "bad-request")
+	apitest.RequireProblem(t, f.Waiter.Get("/v1/orders?limit=0"), 400, "bad-request")
 }
 
 func TestMenu(t *testing.T) {
-	f := setup(t)
-	items := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Token: waiter}).Map(t)["items"].([]any)
+	f := start(t)
+	items := f.Waiter.Menu()
 	require.GreaterOrEqual(t, len(items), 12)
 	stations := map[string]bool{}
 	for _, it := range items {
-		m := it.(map[string]any)
-		require.NotEmpty(t, m["sku"])
-		require.NotEmpty(t, m["name"])
-		require.Greater(t, m["price_cents"].(float64), 0.0)
-		stations[m["station"].(string)] = true
+		require.NotEmpty(t, it.SKU)
+		require.NotEmpty(t, it.Name)
+		require.Greater(t, it.PriceCents, int64(0))
+		stations[it.Station] = true
 	}
 	require.Equal(t, map[string]bool{"grill": true, "fry": true, "cold": true, "bar": true}, stations)
 }

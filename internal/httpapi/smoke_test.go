@@ -10,17 +10,19 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/metrics"
 )
 
 func TestReadyz(t *testing.T) {
-	t.Parallel()
-	s := apitest.Start(t)
-	r := s.Do(t, apitest.Req{Method: "GET", Path: "/readyz"})
+	f := start(t)
+	r := f.As(t, "").Get("/readyz")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	require.Equal(t, "ready", r.Map(t)["status"])
+	var body struct {
+		Status string `json:"status"`
+	}
+	r.JSON(t, &body)
+	require.Equal(t, "ready", body.Status)
 }
 
 // TestReadinessIsPostgresOnly: a failing Postgres check is 503; a failing

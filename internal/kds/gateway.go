@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posd/posd/internal/kitchen"
-	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/natscontract"
 )
 
 // Defaults of Options.
@@ -133,8 +133,8 @@ func (g *Gateway) Open(ctx context.Context, venue, station string, after *uint64
 	if !g.js.Conn().IsConnected() {
 		return nil, ErrUnavailable
 	}
-	subject := kitchen.Subject(venue, station)
-	stream, err := g.js.Stream(ctx, outbox.StreamName)
+	subject := natscontract.KitchenSubject(venue, station)
+	stream, err := g.js.Stream(ctx, natscontract.StreamName)
 	if err != nil {
 		return nil, fmt.Errorf("%w: open stream: %v", ErrUnavailable, err)
 	}
@@ -190,7 +190,7 @@ func (s *Subscription) Close() {
 		defer cancel()
 		// Best effort: if NATS is away, the server removes it after
 		// ConsumerInactive.
-		_ = s.g.js.DeleteConsumer(ctx, outbox.StreamName, info.Name)
+		_ = s.g.js.DeleteConsumer(ctx, natscontract.StreamName, info.Name)
 	})
 }
 
@@ -233,7 +233,7 @@ func (s *Subscription) Run(ctx context.Context, send func(Event) error) error {
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
-		typ := msg.Headers().Get(outbox.HeaderType)
+		typ := msg.Headers().Get(natscontract.HeaderType)
 		if err := send(Event{Cursor: md.Sequence.Stream, Type: typ, Data: msg.Data()}); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/posd/posd/internal/natscontract"
 	"github.com/posd/posd/internal/order"
 )
 
@@ -216,10 +217,12 @@ func lineSize(l Line) int {
 	return len(b) + 1
 }
 
-// Subject is the NATS subject of a station's kitchen messages.
-func Subject(venue, station string) string { return "pos." + venue + ".kitchen." + station }
+// Subject is the NATS subject of a station's kitchen messages
+// (natscontract.KitchenSubject).
+func Subject(venue, station string) string { return natscontract.KitchenSubject(venue, station) }
 
-// OrderSubject is the NATS subject of an order's events.
+// OrderSubject is the NATS subject of an order's events
+// (natscontract.OrderSubject).
 func OrderSubject(venue string, orderID uuid.UUID) string {
-	return "pos." + venue + ".order." + orderID.String()
+	return natscontract.OrderSubject(venue, orderID)
 }

@@ -1,8 +1,6 @@
 package order
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -54,7 +52,7 @@ const (
 // a subtotal is at most MaxLinesPerOrder*MaxQty*MaxPriceCents = 4.95e12
 // cents, the amount paid (or tipped) at most
 // MaxPaymentsPerOrder*MaxAmountCents = 1e11. The schema enforces each too
-// (db/schema/0010_delivery_bounds.sql).
+// (db/schema/0001_baseline.sql).
 const (
 	// MaxPriceCents bounds a menu price (and so a line's unit price).
 	MaxPriceCents = 100_000_000
@@ -112,112 +110,6 @@ var opFields = map[string][]string{
 
 // managerOps may only be applied by a manager.
 var managerOps = map[string]bool{OpVoidItem: true, OpCompItem: true}
-
-// DecodeOps decodes the raw ops of a PATCH strictly: each must be an object
-// with a known "op", only the fields that op takes, each of the right type.
-// Every problem found is reported with its op index and field.
-func DecodeOps(raws []json.RawMessage) ([]Op, error) {
-	ops := make([]Op, len(raws))
-	var probs []FieldProblem
-	for i, raw := range raws {
-		op, p := decodeOp(i, raw)
-		ops[i] = op
-		probs = append(probs, p...)
-	}
-	if len(probs) > 0 {
-		return nil, &ValidationError{Problems: probs}
-	}
-	return ops, nil
-}
-
-func decodeOp(i int, raw json.RawMessage) (Op, []FieldProblem) {
-	var op Op
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return op, []FieldProblem{problem(i, "op", "each op must be a JSON object")}
-	}
-	kindRaw, ok := fields["op"]
-	if !ok {
-		return op, []FieldProblem{problem(i, "op", "missing; one of "+strings.Join(opNames(), ", "))}
-	}
-	if err := json.Unmarshal(kindRaw, &op.Op); err != nil {
-		return op, []FieldProblem{problem(i, "op", "must be a string")}
-	}
-	allowed, known := opFields[op.Op]
-	if !known {
-		return op, []FieldProblem{problem(i, "op", fmt.Sprintf("unknown op %q; one of %s", op.Op, strings.Join(opNames(), ", ")))}
-	}
-	var probs []FieldProblem
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if name == "op" {
-			continue
-		}
-		if !contains(allowed, name) {
-			probs = append(probs, problem(i, name, fmt.Sprintf("not a field of %s", op.Op)))
-			continue
-		}
-		if bytes.Equal(bytes.TrimSpace(fields[name]), []byte("null")) {
-			continue // null is the same as absent
-		}
-		if err := decodeField(&op, name, fields[name]); err != nil {
-			probs = append(probs, problem(i, name, err.Error()))
-		}
-	}
-	return op, probs
-}
-
-func decodeField(op *Op, name string, raw json.RawMessage) error {
-	var dst any
-	want := ""
-	switch name {
-	case "sku":
-		dst, want = &op.SKU, "a string"
-	case "note":
-		dst, want = &op.Note, "a string"
-	case "reason":
-		dst, want = &op.Reason, "a string"
-	case "table":
-		dst, want = &op.Table, "a string"
-	case "tender":
-		dst, want = &op.Tender, "a string"
-	case "qty":
-		dst, want = &op.Qty, "an integer"
-	case "seat":
-		dst, want = &op.Seat, "an integer"
-	case "course":
-		dst, want = &op.Course, "an integer"
-	case "guests":
-		dst, want = &op.Guests, "an integer"
-	case "amount_cents":
-		dst, want = &op.AmountCents, "an integer (cents)"
-	case "tip_cents":
-		dst, want = &op.TipCents, "an integer (cents)"
-	case "modifiers":
-		dst, want = &op.Modifiers, "an array of strings"
-	case "line_id":
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return fmt.Errorf("must be a UUID string")
-		}
-		id, err := uuid.Parse(s)
-		if err != nil || id == uuid.Nil || len(s) != 36 {
-			return fmt.Errorf("must be a UUID string")
-		}
-		op.LineID = &id
-		return nil
-	default:
-		return fmt.Errorf("not a field of %s", op.Op)
-	}
-	if err := json.Unmarshal(raw, dst); err != nil {
-		return fmt.Errorf("must be %s", want)
-	}
-	return nil
-}
 
 func opNames() []string {
 	names := make([]string, 0, len(opFields))

@@ -1,14 +1,38 @@
-// Package orderrow decodes the orders_full view into the order aggregate, for
-// every package that reads orders from Postgres.
+// Package orderrow decodes a row of the orders_full view into the order
+// aggregate, for every package that reads orders from Postgres (the store,
+// and audit verify). It does not import the generated SQL: a caller converts
+// its generated row with Row(r), which the compiler allows only while the
+// fields agree.
 package orderrow
 
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/google/uuid"
+
 	"github.com/posd/posd/internal/order"
 )
+
+// Row is a row of the orders_full view (db/schema): the order's columns, its
+// lines and its payments aggregated as JSON.
+type Row struct {
+	VenueID     string
+	ID          uuid.UUID
+	TableID     string
+	Status      string
+	Guests      int32
+	Note        string
+	Version     int64
+	ServerStaff string
+	OpenedAt    time.Time
+	UpdatedAt   time.Time
+	ClosedAt    *time.Time
+	LastHash    []byte
+	Lines       []byte
+	Payments    []byte
+}
 
 // lineJSON is a line as GetOrderFull aggregates it.
 type lineJSON struct {
@@ -18,7 +42,7 @@ type lineJSON struct {
 
 // FromRow turns an orders_full row into the order: lines in position order,
 // payments in the order taken, totals computed.
-func FromRow(r dbsqlc.OrdersFull) (order.Order, error) {
+func FromRow(r Row) (order.Order, error) {
 	o := order.Order{
 		ID: r.ID, Venue: r.VenueID, Table: r.TableID, Status: r.Status, Guests: int(r.Guests),
 		Note: r.Note, Version: r.Version, Server: r.ServerStaff, OpenedAt: r.OpenedAt.UTC(),

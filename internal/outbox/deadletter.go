@@ -9,7 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/outbox/internal/relaydb"
 	"github.com/posd/posd/internal/pgscope"
 )
 
@@ -47,11 +47,11 @@ func ListDeadLetters(ctx context.Context, conn *pgx.Conn, venue string, all bool
 	if _, err := conn.Exec(ctx, pgscope.SystemSession); err != nil {
 		return nil, fmt.Errorf("system scope: %w", err)
 	}
-	p := dbsqlc.ListDeadLettersParams{IncludeReplayed: all, RowLimit: int32(limit)}
+	p := relaydb.ListDeadLettersParams{IncludeReplayed: all, RowLimit: int32(limit)}
 	if venue != "" {
 		p.VenueID = &venue
 	}
-	rows, err := dbsqlc.New().ListDeadLetters(ctx, conn, p)
+	rows, err := relaydb.New().ListDeadLetters(ctx, conn, p)
 	if err != nil {
 		return nil, fmt.Errorf("list dead letters: %w", err)
 	}
@@ -73,7 +73,7 @@ func ReplayDeadLetter(ctx context.Context, conn *pgx.Conn, id int64) (int64, err
 	if _, err := conn.Exec(ctx, pgscope.SystemSession); err != nil {
 		return 0, fmt.Errorf("system scope: %w", err)
 	}
-	newID, err := dbsqlc.New().ReplayDeadLetter(ctx, conn, id)
+	newID, err := relaydb.New().ReplayDeadLetter(ctx, conn, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrNoDeadLetter
 	}

@@ -23,12 +23,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/posd/posd/internal/dbsqlc"
+	"github.com/posd/posd/internal/natscontract"
+	"github.com/posd/posd/internal/outbox/internal/relaydb"
 	"github.com/posd/posd/internal/pgscope"
 )
 
-// StreamName is the JetStream stream that holds every posd message.
-const StreamName = "POS"
+// StreamName is the JetStream stream that holds every posd message (the
+// contract's, internal/natscontract).
+const StreamName = natscontract.StreamName
 
 // Stream settings. The duplicate window must outlast the relay's worst retry:
 // a message whose ack was lost is published again when NATS is back, and
@@ -60,13 +62,14 @@ const CursorName = "relay"
 // kitchen.MaxTicketLineBytes).
 const MaxMessageBytes = 512 << 10
 
-// Headers every message carries besides Nats-Msg-Id.
+// Headers every message carries besides Nats-Msg-Id (defined by the
+// contract, internal/natscontract).
 const (
-	HeaderVenue        = "Posd-Venue"
-	HeaderOrderID      = "Posd-Order-Id"
-	HeaderOrderVersion = "Posd-Order-Version"
-	HeaderType         = "Posd-Type"
-	HeaderPosition     = "Posd-Outbox-Position"
+	HeaderVenue        = natscontract.HeaderVenue
+	HeaderOrderID      = natscontract.HeaderOrderID
+	HeaderOrderVersion = natscontract.HeaderOrderVersion
+	HeaderType         = natscontract.HeaderType
+	HeaderPosition     = natscontract.HeaderPosition
 )
 
 // Metrics are the relay's instruments.
@@ -132,7 +135,7 @@ type Relay struct {
 	connCfg *pgx.ConnConfig
 	js      jetstream.JetStream
 	o       Options
-	q       *dbsqlc.Queries
+	q       *relaydb.Queries
 	wake    chan struct{}
 }
 
@@ -164,7 +167,7 @@ func New(connCfg *pgx.ConnConfig, js jetstream.JetStream, o Options) *Relay {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	return &Relay{connCfg: connCfg, js: js, o: o, q: dbsqlc.New(), wake: make(chan struct{}, 1)}
+	return &Relay{connCfg: connCfg, js: js, o: o, q: relaydb.New(), wake: make(chan struct{}, 1)}
 }
 
 // errCrash marks an AfterPublish failure: Run returns instead of retrying.
@@ -315,7 +318,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 	txid, id := cur.Txid, cur.ID
 	var lastPrune time.Time
 	for ctx.Err() == nil {
-		rows, err := r.q.OutboxBatch(ctx, conn, dbsqlc.OutboxBatchParams{AfterTxid: txid, AfterID: id, BatchSize: int32(r.o.BatchSize)})
+		rows, err := r.q.OutboxBatch(ctx, conn, relaydb.OutboxBatchParams{AfterTxid: txid, AfterID: id, BatchSize: int32(r.o.BatchSize)})
 		if err != nil {
 			return fmt.Errorf("read outbox: %w", err)
 		}
@@ -339,7 +342,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 			}
 		}
 		if time.Since(lastPrune) > pruneEvery {
-			if n, err := r.q.PruneOutbox(ctx, conn, dbsqlc.PruneOutboxParams{Name: cursorName, Before: time.Now().Add(-r.o.Retention)}); err != nil {
+			if n, err := r.q.PruneOutbox(ctx, conn, relaydb.PruneOutboxParams{Name: cursorName, Before: time.Now().Add(-r.o.Retention)}); err != nil {
 				r.o.Log.Warn().Err(err).Msg("prune outbox")
 			} else if n > 0 {
 				r.o.Log.Debug().Int64("rows", n).Msg("pruned published outbox rows")
@@ -359,7 +362,7 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 // after them go on). On a failure that may pass (NATS unreachable, a
 // timeout) it stops there and the rest are published again on the next
 // attempt (JetStream drops the replays of any that did arrive).
-func (r *Relay) publish(ctx context.Context, rows []dbsqlc.OutboxBatchRow) (settled int, dead map[int]error, err error) {
+func (r *Relay) publish(ctx context.Context, rows []relaydb.OutboxBatchRow) (settled int, dead map[int]error, err error) {
 	type sent struct {
 		f   jetstream.PubAckFuture
 		err error // refused for good before it was sent
@@ -373,7 +376,7 @@ func (r *Relay) publish(ctx context.Context, rows []dbsqlc.OutboxBatchRow) (sett
 		}
 		msg := nats.NewMsg(row.Subject)
 		msg.Data = row.Payload
-		msg.Header.Set(jetstream.MsgIDHeader, row.MsgID)
+		msg.Header.Set(natscontract.HeaderMsgID, row.MsgID)
 		msg.Header.Set(HeaderVenue, row.VenueID)
 		msg.Header.Set(HeaderOrderID, row.OrderID.String())
 		msg.Header.Set(HeaderOrderVersion, strconv.FormatInt(row.OrderVersion, 10))
@@ -454,9 +457,9 @@ func invalidSubject(subject string) error {
 // advance sets aside the rows NATS refused for good and moves the cursor to
 // last, in one transaction: a row leaves the relay's path only once its copy
 // and error are stored. Each set-aside row is logged and counted.
-func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []dbsqlc.OutboxBatchRow, dead map[int]error, last dbsqlc.OutboxBatchRow) error {
-	save := func(db dbsqlc.DBTX) error {
-		if _, err := r.q.SaveOutboxCursor(ctx, db, dbsqlc.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
+func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []relaydb.OutboxBatchRow, dead map[int]error, last relaydb.OutboxBatchRow) error {
+	save := func(db relaydb.DBTX) error {
+		if _, err := r.q.SaveOutboxCursor(ctx, db, relaydb.SaveOutboxCursorParams{Txid: last.Txid, ID: last.ID, Name: cursorName}); err != nil {
 			return fmt.Errorf("save cursor: %w", err)
 		}
 		return nil
@@ -466,7 +469,7 @@ func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []dbsqlc.Outbo
 		return save(conn)
 	}
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var p dbsqlc.SetAsideOutboxParams
+		var p relaydb.SetAsideOutboxParams
 		for i, err := range dead {
 			p.Ids = append(p.Ids, rows[i].ID)
 			p.Errors = append(p.Errors, err.Error())

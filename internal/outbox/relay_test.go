@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -119,6 +120,17 @@ func TestRelayConcurrentWriters(t *testing.T) {
 	// transactions commit first.
 	stopSlow := make(chan struct{})
 	var slow sync.WaitGroup
+	// overtaken records each slow row that a row with a greater id (a later
+	// insert) overtook: it was visible, so committed, while the slow row's
+	// transaction was still open.
+	type row struct {
+		msgID string
+		txid  uint64
+		id    int64
+	}
+	type overtake struct{ slow, by row }
+	var mu sync.Mutex
+	var overtaken []overtake
 	for w := 0; w < 3; w++ {
 		slow.Add(1)
 		go func() {
@@ -136,8 +148,24 @@ func TestRelayConcurrentWriters(t *testing.T) {
 					t.Errorf("begin: %v", err)
 					return
 				}
-				insertRaw(t, tx, order.String()+"/"+strconv.FormatInt(v, 10), order, v)
+				msgID := order.String() + "/" + strconv.FormatInt(v, 10)
+				id, txid := insertRaw(t, tx, msgID, order, v)
 				_, err = tx.Exec(ctx, "SELECT pg_sleep($1)", rand.Float64()*0.03)
+				if err == nil {
+					// Seen from another connection, while this transaction
+					// is still open: later rows that have committed.
+					var by row
+					qerr := r.DB.Admin.QueryRow(ctx, `SELECT msg_id, txid::text::bigint, id FROM outbox
+						WHERE id > $1 ORDER BY id LIMIT 1`, id).Scan(&by.msgID, &by.txid, &by.id)
+					switch {
+					case qerr == nil:
+						mu.Lock()
+						overtaken = append(overtaken, overtake{slow: row{msgID, txid, id}, by: by})
+						mu.Unlock()
+					case !errors.Is(qerr, pgx.ErrNoRows):
+						err = qerr
+					}
+				}
 				if err == nil {
 					err = tx.Commit(ctx)
 				}
@@ -158,8 +186,26 @@ func TestRelayConcurrentWriters(t *testing.T) {
 	require.Positive(t, l.cookActs.Load(), "the cook bumped tickets")
 
 	r.waitDrained()
-	r.requireExactlyOnce()
+	msgs := r.requireExactlyOnce()
 	require.Equal(t, l.acked.Load(), r.DB.Count(t, "SELECT count(*) FROM order_events"), "every accepted write has its event")
+
+	// The commits did come out of id order, and the relay still published
+	// each such pair once and in commit-safe (txid, id) order, not in the
+	// order they committed.
+	require.NotEmpty(t, overtaken, "no slow row was overtaken by a later commit: the test never set up out-of-order commits")
+	seq := map[string]uint64{}
+	for _, m := range msgs {
+		seq[m.MsgID] = m.Seq
+	}
+	before := func(a, b row) bool { return a.txid < b.txid || (a.txid == b.txid && a.id < b.id) }
+	for _, o := range overtaken {
+		require.Contains(t, seq, o.slow.msgID)
+		require.Contains(t, seq, o.by.msgID)
+		require.Equal(t, before(o.slow, o.by), seq[o.slow.msgID] < seq[o.by.msgID],
+			"row %d (txid %d) and row %d (txid %d), committed the other way round, are published out of (txid, id) order",
+			o.slow.id, o.slow.txid, o.by.id, o.by.txid)
+	}
+	t.Logf("%d slow rows were overtaken by a later commit", len(overtaken))
 }
 
 // TestRelayNATSOutage proves that a NATS outage delays delivery and loses

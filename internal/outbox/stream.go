@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/posd/posd/internal/natscontract"
 )
 
 // StreamSubjects are the subjects the POS stream must capture.
-const StreamSubjects = "pos.>"
+const StreamSubjects = natscontract.StreamSubjects
 
 // StreamConfig is the configuration posd gives the POS stream when it
 // creates it. replicas is 1 for a single NATS server and 3 for a

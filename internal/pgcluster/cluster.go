@@ -233,6 +233,30 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Crash ends the server the way a power cut or an OOM kill of PostgreSQL
+// would, for crash tests: "pg_ctl stop -m immediate" ends every server
+// process at once, with no checkpoint and nothing flushed, so the next Start
+// on the data directory runs crash recovery from the WAL. What survives is
+// what PostgreSQL had made durable before: with Options.Durable every
+// acknowledged COMMIT; without it (synchronous_commit off) the latest
+// acknowledged commits may be gone. (The operating system does not crash,
+// so what reached its page cache survives even with fsync off.) After Crash
+// the Cluster counts as stopped; Start again to use the data.
+func (c *Cluster) Crash(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return nil
+	}
+	timeout := strconv.Itoa(int(pgCtlTimeout / time.Second))
+	if out, err := c.run(ctx, c.bins.pgCtl, "stop", "-D", c.dataDir, "-m", "immediate", "-w", "-t", timeout); err != nil {
+		return fmt.Errorf("pgcluster: pg_ctl stop -m immediate %s: %w (%s)", c.dataDir, err, bytes.TrimSpace(out))
+	}
+	c.stopped = true
+	c.log.Info().Str("data_dir", c.dataDir).Msg("postgres crashed (immediate stop)")
+	return nil
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. It is
 // meant for tests; another process may still grab the port before it is used.
 func FreePort() (int, error) {

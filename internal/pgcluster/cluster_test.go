@@ -232,3 +232,35 @@ func TestStartAfterPostmasterKilled(t *testing.T) {
 	require.NoError(t, conn2.QueryRow(ctx, "SELECT count(*) FROM committed").Scan(&n))
 	require.Equal(t, 1, n, "crash recovery replays committed work")
 }
+
+// TestCrashKeepsDurableCommits crashes a durable cluster (immediate stop, no
+// checkpoint) right after a COMMIT was acknowledged, starts it again (crash
+// recovery from the WAL) and finds the row: with Durable, fsync and
+// synchronous_commit keep their defaults, so an acknowledged commit is on
+// disk.
+func TestCrashKeepsDurableCommits(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions(t)
+	o.Durable = true
+	c := startCluster(t, ctx, o)
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	require.NoError(t, err)
+	require.Equal(t, "on", queryString(t, ctx, conn, "SHOW synchronous_commit"))
+	require.Equal(t, "on", queryString(t, ctx, conn, "SHOW fsync"))
+	_, err = conn.Exec(ctx, "CREATE TABLE t (v text); INSERT INTO t VALUES ('committed')")
+	require.NoError(t, err)
+	_ = conn.Close(ctx)
+
+	require.NoError(t, c.Crash(ctx))
+	require.NoError(t, c.Crash(ctx), "a second Crash is a no-op")
+	log, err := os.ReadFile(filepath.Join(o.DataDir, logFileName))
+	require.NoError(t, err)
+	require.Contains(t, string(log), "immediate shutdown request")
+
+	c2 := startCluster(t, ctx, o)
+	conn2 := connect(t, ctx, c2.URL("postgres"))
+	require.Equal(t, "committed", queryString(t, ctx, conn2, "SELECT v FROM t"))
+	log, err = os.ReadFile(filepath.Join(o.DataDir, logFileName))
+	require.NoError(t, err)
+	require.Contains(t, string(log), "database system was interrupted", "the restart ran crash recovery")
+}

@@ -1,9 +1,12 @@
-// Package pgscope runs queries under posd's row-level security
-// (db/schema/0007_row_level_security.sql): each statement is pipelined after
-// the transaction-local setting that scopes it to one venue (or, for the few
-// components that work across venues by design, to the whole system), so a
-// scoped read costs one round trip and a query that forgets its venue filter
-// sees nothing of other venues.
+// Package pgscope owns the settings of posd's row-level security
+// (db/schema/0001_baseline.sql): SetVenue and SetSystem scope a
+// transaction to one venue or to every venue, SystemSession a whole session
+// (the relay's connection). The store's transactions (internal/store/tx.go)
+// and posbench's pgbench script use these constants.
+//
+// DB, which pipelines each statement after its scope setting in its own
+// implicit transaction, is for tests that reach the tables directly; the
+// application reaches Postgres through internal/store only.
 package pgscope
 
 import (
@@ -18,8 +21,7 @@ import (
 // transaction-local. Its one argument is the venue id.
 const SetVenue = "SELECT set_config('posd.venue', $1, true)"
 
-// SetSystem lets a transaction see every venue. Only components that work
-// across venues by design use it; request handling never does.
+// SetSystem lets a transaction see every venue; it is transaction-local.
 const SetSystem = "SELECT set_config('posd.scope', 'system', true)"
 
 // SystemSession is SetSystem for a whole session (the relay's connection).

@@ -46,30 +46,36 @@ func Main(m Runner) {
 
 func run(m Runner) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	stop, err := start(ctx)
+	var stop func()
+	var err error
+	cluster, stop, err = start(ctx, false)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 		return 1
 	}
 	code := m.Run()
+	stopDurable()
 	stop()
 	return code
 }
 
-func start(ctx context.Context) (func(), error) {
+// start starts a cluster (durable: crash-safe settings, see
+// pgcluster.Options.Durable) with a migrated and seeded template.
+func start(ctx context.Context, durable bool) (*pgcluster.Cluster, func(), error) {
 	dir, err := os.MkdirTemp("", "posd-pgtest-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var c *pgcluster.Cluster
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := pgcluster.FreePort()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		cluster, lastErr = pgcluster.Start(ctx, pgcluster.Options{
-			DataDir: filepath.Join(dir, "pg"), Port: port, Durable: false,
+		c, lastErr = pgcluster.Start(ctx, pgcluster.Options{
+			DataDir: filepath.Join(dir, "pg"), Port: port, Durable: durable,
 			Settings: map[string]string{"max_connections": "300"},
 		})
 		if lastErr == nil {
@@ -78,22 +84,22 @@ func start(ctx context.Context) (func(), error) {
 	}
 	if lastErr != nil {
 		os.RemoveAll(dir)
-		return nil, lastErr
+		return nil, nil, lastErr
 	}
 	stop := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = cluster.Stop(sctx)
+		_ = c.Stop(sctx)
 		os.RemoveAll(dir)
 	}
-	if err := prepareTemplate(ctx); err != nil {
+	if err := prepareTemplate(ctx, c); err != nil {
 		stop()
-		return nil, err
+		return nil, nil, err
 	}
-	return stop, nil
+	return c, stop, nil
 }
 
-func prepareTemplate(ctx context.Context) error {
+func prepareTemplate(ctx context.Context, cluster *pgcluster.Cluster) error {
 	if err := cluster.EnsureDatabase(ctx, templateDB); err != nil {
 		return err
 	}
@@ -133,6 +139,11 @@ func NewDB(t testing.TB) *DB {
 	if cluster == nil {
 		t.Fatal("pgtest: cluster not started; call pgtest.Main from TestMain")
 	}
+	return newDB(t, cluster)
+}
+
+func newDB(t testing.TB, cluster *pgcluster.Cluster) *DB {
+	t.Helper()
 	ctx := context.Background()
 	name := "t_" + strconv.Itoa(os.Getpid()) + "_" + strconv.FormatInt(dbSeq.Add(1), 10)
 	admin, err := pgx.Connect(ctx, cluster.URL("postgres"))
@@ -143,7 +154,7 @@ func NewDB(t testing.TB) *DB {
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+templateDB); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
-	db := &DB{Name: name, AdminURL: cluster.URL(name), AppURL: appURL(name)}
+	db := &DB{Name: name, AdminURL: cluster.URL(name), AppURL: appURL(cluster, name)}
 	db.Pool = newPool(t, db.AppURL)
 	db.Admin = newPool(t, db.AdminURL)
 	t.Cleanup(func() {
@@ -162,7 +173,7 @@ func NewDB(t testing.TB) *DB {
 // URL is the superuser URL of database name on the test cluster.
 func URL(name string) string { return cluster.URL(name) }
 
-func appURL(name string) string {
+func appURL(cluster *pgcluster.Cluster, name string) string {
 	return (&url.URL{Scheme: "postgres", User: url.User(appRole), Host: "127.0.0.1:" + strconv.Itoa(cluster.Port()),
 		Path: name, RawQuery: "sslmode=disable"}).String()
 }

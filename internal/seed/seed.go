@@ -13,9 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/auth"
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/store"
 )
 
 // DemoDevice is one seeded device and its well-known token. Demo tokens are
@@ -26,14 +25,14 @@ type DemoDevice struct {
 
 // DemoDevices are the tokens printed at start-up by posd dev.
 var DemoDevices = []DemoDevice{
-	{"demo", "waiter-1", "Alice", order.RoleWaiter, "demo-waiter-1"},
-	{"demo", "waiter-2", "Bruno", order.RoleWaiter, "demo-waiter-2"},
-	{"demo", "waiter-3", "Chloe", order.RoleWaiter, "demo-waiter-3"},
-	{"demo", "waiter-4", "Dmitri", order.RoleWaiter, "demo-waiter-4"},
-	{"demo", "manager", "Maria", order.RoleManager, "demo-manager"},
-	{"demo", "kitchen", "Kitchen", order.RoleKitchen, "demo-kitchen"},
-	{"demo", "auditor", "Olga", order.RoleAuditor, "demo-auditor"},
-	{"demo2", "waiter", "Zoe", order.RoleWaiter, "demo2-waiter"},
+	{"demo", "waiter-1", "Alice", order.RoleWaiter, TokenWaiter1},
+	{"demo", "waiter-2", "Bruno", order.RoleWaiter, TokenWaiter2},
+	{"demo", "waiter-3", "Chloe", order.RoleWaiter, TokenWaiter3},
+	{"demo", "waiter-4", "Dmitri", order.RoleWaiter, TokenWaiter4},
+	{"demo", "manager", "Maria", order.RoleManager, TokenManager},
+	{"demo", "kitchen", "Kitchen", order.RoleKitchen, TokenKitchen},
+	{"demo", "auditor", "Olga", order.RoleAuditor, TokenAuditor},
+	{"demo2", "waiter", "Zoe", order.RoleWaiter, TokenDemo2Waiter},
 }
 
 // DemoMenu is the menu of both demo venues (prices in cents).
@@ -67,46 +66,34 @@ var demoVenues = []struct {
 // Demo writes the demo venues, tables, menu and devices in one transaction.
 // db must be a connection allowed to write them (the table owner).
 func Demo(ctx context.Context, db *pgx.Conn) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		// Seeding writes two venues: it works outside the venue scope of
-		// row-level security.
-		if _, err := tx.Exec(ctx, pgscope.SetSystem); err != nil {
-			return err
+	venues, devices := demoData()
+	return store.Seed(ctx, db, venues, devices)
+}
+
+// demoData is what Demo writes: every fifth table seats 8, the others 4;
+// each demo device has a stable id, so that seeding again updates it.
+func demoData() ([]store.SeedVenue, []store.SeedDevice) {
+	venues := make([]store.SeedVenue, len(demoVenues))
+	for i, v := range demoVenues {
+		sv := store.SeedVenue{ID: v.ID, Name: v.Name, Menu: DemoMenu}
+		for n := 1; n <= v.Tables; n++ {
+			seats := 4
+			if n%5 == 0 {
+				seats = 8
+			}
+			sv.Tables = append(sv.Tables, store.SeedTable{ID: fmt.Sprintf("T%d", n), Label: fmt.Sprintf("Table %d", n), Seats: seats})
 		}
-		q := dbsqlc.New()
-		for _, v := range demoVenues {
-			if err := q.UpsertVenue(ctx, tx, dbsqlc.UpsertVenueParams{ID: v.ID, Name: v.Name}); err != nil {
-				return fmt.Errorf("seed venue %s: %w", v.ID, err)
-			}
-			for i := 1; i <= v.Tables; i++ {
-				seats := int32(4)
-				if i%5 == 0 {
-					seats = 8
-				}
-				if err := q.UpsertTable(ctx, tx, dbsqlc.UpsertTableParams{
-					VenueID: v.ID, ID: fmt.Sprintf("T%d", i), Label: fmt.Sprintf("Table %d", i), Seats: seats,
-				}); err != nil {
-					return fmt.Errorf("seed table: %w", err)
-				}
-			}
-			for _, m := range DemoMenu {
-				if err := q.UpsertMenuItem(ctx, tx, dbsqlc.UpsertMenuItemParams{
-					VenueID: v.ID, Sku: m.SKU, Name: m.Name, PriceCents: m.PriceCents, Station: m.Station,
-				}); err != nil {
-					return fmt.Errorf("seed menu: %w", err)
-				}
-			}
-		}
-		for _, d := range DemoDevices {
-			// A stable id per demo device keeps re-seeding idempotent.
-			id := uuid.NewSHA1(uuid.NameSpaceURL, []byte("posd-demo:"+d.Venue+":"+d.Name))
-			if err := q.UpsertDevice(ctx, tx, dbsqlc.UpsertDeviceParams{
-				VenueID: d.Venue, ID: id, Name: d.Name, Role: d.Role, Staff: d.Staff,
-				TokenHash: auth.HashToken(d.Token),
-			}); err != nil {
-				return fmt.Errorf("seed device %s: %w", d.Name, err)
-			}
-		}
-		return nil
-	})
+		venues[i] = sv
+	}
+	devices := make([]store.SeedDevice, len(DemoDevices))
+	for i, d := range DemoDevices {
+		devices[i] = store.SeedDevice{ID: DemoDeviceID(d), Venue: d.Venue, Name: d.Name, Staff: d.Staff, Role: d.Role,
+			TokenHash: auth.HashToken(d.Token)}
+	}
+	return venues, devices
+}
+
+// DemoDeviceID is the stable id of a demo device.
+func DemoDeviceID(d DemoDevice) uuid.UUID {
+	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("posd-demo:"+d.Venue+":"+d.Name))
 }

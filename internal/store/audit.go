@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/posd/posd/internal/pgscope"
-
 	"context"
 	"time"
 
@@ -11,15 +9,10 @@ import (
 	"github.com/posd/posd/internal/audit"
 )
 
-// readSnapshot runs f in a read-only repeatable-read transaction, so every
-// query it makes sees the same snapshot.
+// readSnapshot runs f in a read-only repeatable-read transaction scoped to
+// venue, so every query it makes sees the same snapshot.
 func (s *Store) readSnapshot(ctx context.Context, venue string, f func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgscope.SetVenue, venue); err != nil {
-			return err
-		}
-		return f(tx)
-	})
+	return journalTx(ctx, s, venue, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, f)
 }
 
 // Shift builds the venue's post-shift report for [from, to) from one snapshot.
@@ -27,7 +20,7 @@ func (s *Store) Shift(ctx context.Context, venue string, from, to time.Time) (au
 	var r audit.Report
 	err := s.readSnapshot(ctx, venue, func(tx pgx.Tx) error {
 		var err error
-		r, err = audit.Shift(ctx, tx, venue, from, to)
+		r, err = audit.Shift(ctx, JournalOn(tx), venue, from, to)
 		return err
 	})
 	return r, err
@@ -39,7 +32,7 @@ func (s *Store) Verify(ctx context.Context, venue string, opts audit.VerifyOptio
 	var r audit.Result
 	err := s.readSnapshot(ctx, venue, func(tx pgx.Tx) error {
 		var err error
-		r, err = audit.Verify(ctx, tx, venue, opts)
+		r, err = audit.Verify(ctx, JournalOn(tx), venue, opts)
 		return err
 	})
 	return r, err

@@ -1,10 +1,12 @@
-package store
+package store_test
 
 import (
 	"context"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/posd/posd/internal/store"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
@@ -22,7 +24,7 @@ import (
 // constraint, and the store maps the ones a write can hit to a 422 field.
 func TestSchemaRefusesOverflow(t *testing.T) {
 	db := pgtest.NewDB(t)
-	s := New(db.Pool)
+	s := store.New(db.Pool)
 	ctx := context.Background()
 	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
 	require.NoError(t, err)
@@ -52,32 +54,44 @@ func TestSchemaRefusesOverflow(t *testing.T) {
 	}
 	line := `INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents, seat, course, station, status)
 		SELECT 'demo', $1, gen_random_uuid(), g, 'steak', 'Steak', 1, $2, 0, 1, 'grill', 'pending' FROM generate_series(1, $3) g`
-	requireRefused(app(line, o.ID, int64(1e17), 1), ConstraintLinePrice)
+	requireRefused(app(line, o.ID, int64(1e17), 1), store.ConstraintLinePrice)
 	require.NoError(t, app(line, o.ID, int64(order.MaxPriceCents), order.MaxLinesPerOrder))
-	requireRefused(app(line, o.ID, 100, order.MaxLinesPerOrder+1), ConstraintLinesPerOrder)
+	requireRefused(app(line, o.ID, 100, order.MaxLinesPerOrder+1), store.ConstraintLinesPerOrder)
 
 	pay := `INSERT INTO order_payments (venue_id, order_id, position, tender, amount_cents, tip_cents)
 		SELECT 'demo', $1, g, 'cash', $2, $3 FROM generate_series(0, $4 - 1) g`
-	requireRefused(app(pay, o.ID, int64(1e17), 0, 1), ConstraintPaymentAmount)
-	requireRefused(app(pay, o.ID, 100, int64(1e17), 1), ConstraintPaymentTip)
+	requireRefused(app(pay, o.ID, int64(1e17), 0, 1), store.ConstraintPaymentAmount)
+	requireRefused(app(pay, o.ID, 100, int64(1e17), 1), store.ConstraintPaymentTip)
 	require.NoError(t, app(pay, o.ID, int64(order.MaxAmountCents), int64(order.MaxAmountCents), order.MaxPaymentsPerOrder))
-	requireRefused(app(pay, o.ID, 100, 0, order.MaxPaymentsPerOrder+1), ConstraintPaymentsPerOrder)
+	requireRefused(app(pay, o.ID, 100, 0, order.MaxPaymentsPerOrder+1), store.ConstraintPaymentsPerOrder)
 
 	// The store answers a bound the schema enforces as a validation error
 	// naming the field.
 	err = app(line, o.ID, int64(1e17), 1)
 	var verr *order.ValidationError
-	require.True(t, errors.As(s.translate(ctx, "demo", "T1", nil, err), &verr))
+	require.True(t, errors.As(store.Translate(err, "T1", nil), &verr))
 	require.Equal(t, "sku", verr.Problems[0].Field)
 }
 
-// TestBoundConstraintsExist: every constraint name the store reacts to is in
-// the migrated schema.
-func TestBoundConstraintsExist(t *testing.T) {
+// TestConstraintNamesExist: every schema object whose violation the store
+// translates is in the migrated schema, in the catalog it belongs to (a
+// unique index, a constraint or a trigger), and every bound the store maps
+// to a field is among them.
+func TestConstraintNamesExist(t *testing.T) {
 	db := pgtest.NewDB(t)
-	for name := range boundFields {
-		n := db.Count(t, `SELECT (SELECT count(*) FROM pg_constraint WHERE conname = $1) + (SELECT count(*) FROM pg_trigger WHERE tgname = $1)`, name)
-		require.EqualValues(t, 1, n, "constraint %s", name)
+	queries := map[string]string{
+		"index":      `SELECT count(*) FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = $1 AND i.indisunique`,
+		"constraint": `SELECT count(*) FROM pg_constraint WHERE conname = $1`,
+		"trigger":    `SELECT count(*) FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal`,
+	}
+	require.Len(t, store.ConstraintCatalogs, 10)
+	for name, catalog := range store.ConstraintCatalogs {
+		q, ok := queries[catalog]
+		require.True(t, ok, "catalog %s of %s", catalog, name)
+		require.EqualValues(t, 1, db.Count(t, q, name), "%s %s", catalog, name)
+	}
+	for name := range store.BoundFields {
+		require.Contains(t, store.ConstraintCatalogs, name)
 	}
 }
 
@@ -88,7 +102,7 @@ func TestBoundConstraintsExist(t *testing.T) {
 // refused naming "ops", and nothing is written.
 func TestMessageSizeBound(t *testing.T) {
 	db := pgtest.NewDB(t)
-	s := New(db.Pool)
+	s := store.New(db.Pool)
 	ctx := context.Background()
 	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
 	require.NoError(t, err)
@@ -103,7 +117,7 @@ func TestMessageSizeBound(t *testing.T) {
 	}
 	require.NoError(t, order.Validate(ops, order.RoleWaiter))
 	before := db.Count(t, "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM order_lines) + (SELECT sum(version) FROM orders)")
-	_, _, err = s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version, Ops: ops}, alice)
+	_, _, err = s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: ops}, alice)
 	var verr *order.ValidationError
 	require.True(t, errors.As(err, &verr), "got %v", err)
 	require.Equal(t, "ops", verr.Problems[0].Field)
@@ -111,7 +125,7 @@ func TestMessageSizeBound(t *testing.T) {
 	require.Equal(t, before, db.Count(t, "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM order_lines) + (SELECT sum(version) FROM orders)"))
 
 	// Half of it goes through.
-	_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &o.Version, Ops: ops[:order.MaxOps/2]}, alice)
+	_, changed, err := s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: ops[:order.MaxOps/2]}, alice)
 	require.NoError(t, err)
 	require.True(t, changed)
 }

@@ -9,11 +9,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // IdempotencyTTL is how long an Idempotency-Key's answer is kept.
@@ -53,72 +51,73 @@ type Stored struct {
 	Answer
 }
 
-// Answered returns the live answer stored for a key, or nil.
-func (s *Store) Answered(ctx context.Context, venue string, device uuid.UUID, key string) (*Stored, error) {
-	r, err := s.q.GetIdempotency(ctx, s.scope(venue), dbsqlc.GetIdempotencyParams{VenueID: venue, DeviceID: device, Key: key, Now: s.now()})
+// Answered returns the live answer stored for a key; found is false when
+// the key has none.
+func (s *Store) Answered(ctx context.Context, venue string, device uuid.UUID, key string) (st Stored, found bool, err error) {
+	r, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) (dbsqlc.GetIdempotencyRow, error) {
+		return s.q.GetIdempotency(ctx, db, dbsqlc.GetIdempotencyParams{VenueID: venue, DeviceID: device, Key: key, Now: s.now()})
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		return Stored{}, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read idempotency key: %w", err)
+		return Stored{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
-	st := &Stored{Fingerprint: r.Fingerprint, Answer: Answer{Status: int(r.Status), Body: r.Body}}
+	st = Stored{Fingerprint: r.Fingerprint, Answer: Answer{Status: int(r.Status), Body: r.Body}}
 	if err := json.Unmarshal(r.Headers, &st.Headers); err != nil {
-		return nil, fmt.Errorf("decode stored headers: %w", err)
+		return Stored{}, false, fmt.Errorf("decode stored headers: %w", err)
 	}
-	return st, nil
+	return st, true, nil
 }
 
 // SaveAnswer stores the answer to a request that changed nothing (a no-op
 // PATCH, a refused stale write), unless the key already has a live answer.
 func (s *Store) SaveAnswer(ctx context.Context, idem *Idem, a Answer) error {
-	var b batchDB
-	if err := s.queueAnswer(ctx, &b, idem, a); err != nil {
+	b := venueBatch(idem.Venue)
+	if err := s.queueAnswer(ctx, b, idem, a); err != nil {
 		return err
 	}
-	return b.commit(ctx, s.pool, idem.Venue, nil)
+	return b.commit(ctx, s.pool)
 }
 
-func (s *Store) queueAnswer(ctx context.Context, b *batchDB, idem *Idem, a Answer) error {
+func (s *Store) queueAnswer(ctx context.Context, b *batch, idem *Idem, a Answer) error {
 	headers, err := json.Marshal(a.Headers)
 	if err != nil {
 		return fmt.Errorf("encode headers: %w", err)
 	}
 	now := s.now()
-	return s.q.InsertIdempotency(ctx, b, dbsqlc.InsertIdempotencyParams{
+	p := dbsqlc.InsertIdempotencyParams{
 		VenueID: idem.Venue, DeviceID: idem.DeviceID, Key: idem.Key, Fingerprint: idem.Fingerprint,
 		Status: int32(a.Status), Headers: headers, Body: a.Body, CreatedAt: now, ExpiresAt: now.Add(IdempotencyTTL),
-	})
+	}
+	return queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertIdempotency(ctx, db, p) })
 }
 
-// claimKey queues the statement that makes a keyed change fail unless this
-// request is the only one using the key and the key has no answer yet.
-func (s *Store) claimKey(ctx context.Context, b *batchDB, idem *Idem) error {
-	return s.q.ClaimIdempotency(ctx, b, dbsqlc.ClaimIdempotencyParams{
+// claimKey queues, for a keyed change (idem not nil), the statement that
+// makes the change fail unless this request is the only one using the key
+// and the key has no answer yet: translate turns its failures into
+// ErrInFlight and ErrAnswered.
+func (s *Store) claimKey(ctx context.Context, b *batch, idem *Idem) error {
+	if idem == nil {
+		return nil
+	}
+	p := dbsqlc.ClaimIdempotencyParams{
 		LockName: "posd-idem:" + idem.Venue + ":" + idem.DeviceID.String() + ":" + idem.Key,
 		VenueID:  idem.Venue, DeviceID: idem.DeviceID, Key: idem.Key, Now: s.now(),
-	})
-}
-
-// keyError maps the claim's assertion failures to ErrInFlight and
-// ErrAnswered.
-func keyError(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "P0001" {
-		switch pgErr.Message {
-		case "idempotency-in-flight":
-			return ErrInFlight
-		case "idempotency-answered":
-			return ErrAnswered
-		}
 	}
-	return err
+	return queueExec(b, func(db dbsqlc.DBTX) error { return s.q.ClaimIdempotency(ctx, db, p) })
 }
 
-// SweepIdempotency deletes expired keys and reports how many.
+// SweepIdempotency deletes expired keys of every venue and reports how many.
 func (s *Store) SweepIdempotency(ctx context.Context) (int64, error) {
-	n, err := s.q.DeleteExpiredIdempotency(ctx, pgscope.System(s.pool), s.now())
-	if err != nil {
+	var n int64
+	b := systemBatch()
+	if err := queue(b, func(db dbsqlc.DBTX) (int64, error) {
+		return s.q.DeleteExpiredIdempotency(ctx, db, s.now())
+	}, func(rows int64) error { n = rows; return nil }); err != nil {
+		return 0, err
+	}
+	if err := b.commit(ctx, s.pool); err != nil {
 		return 0, fmt.Errorf("sweep idempotency keys: %w", err)
 	}
 	return n, nil

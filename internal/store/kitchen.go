@@ -10,15 +10,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/audit"
-	"github.com/posd/posd/internal/dbsqlc"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // Stations lists the venue's kitchen stations (those its menu uses).
 func (s *Store) Stations(ctx context.Context, venue string) ([]string, error) {
-	st, err := s.q.ListStations(ctx, s.scope(venue), venue)
+	st, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]string, error) { return s.q.ListStations(ctx, db, venue) })
 	if err != nil {
 		return nil, fmt.Errorf("list stations: %w", err)
 	}
@@ -29,8 +28,10 @@ func (s *Store) Stations(ctx context.Context, venue string) ([]string, error) {
 // most kitchen.MaxSnapshotTickets+1, so a caller can tell that there are
 // more than it may send.
 func (s *Store) OpenTickets(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
-	rows, err := s.q.ListOpenTickets(ctx, s.scope(venue), dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station,
-		MaxTickets: kitchen.MaxSnapshotTickets + 1})
+	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.KitchenTicket, error) {
+		return s.q.ListOpenTickets(ctx, db, dbsqlc.ListOpenTicketsParams{VenueID: venue, Station: station,
+			MaxTickets: kitchen.MaxSnapshotTickets + 1})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
@@ -42,8 +43,10 @@ func (s *Store) OpenTickets(ctx context.Context, venue, station string) ([]kitch
 // kitchen.MaxRecentReady.
 func (s *Store) RecentReady(ctx context.Context, venue, station string) ([]kitchen.Ticket, error) {
 	since := s.now().Add(-kitchen.RecentReadyWindow)
-	rows, err := s.q.ListRecentReady(ctx, s.scope(venue), dbsqlc.ListRecentReadyParams{VenueID: venue, Station: station,
-		Since: &since, MaxTickets: kitchen.MaxRecentReady})
+	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.KitchenTicket, error) {
+		return s.q.ListRecentReady(ctx, db, dbsqlc.ListRecentReadyParams{VenueID: venue, Station: station,
+			Since: &since, MaxTickets: kitchen.MaxRecentReady})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list ready tickets: %w", err)
 	}
@@ -76,35 +79,48 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 	if !ok {
 		return kitchen.Ticket{}, fmt.Errorf("unknown ticket move %q", move)
 	}
-	var t kitchen.Ticket
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgscope.SetVenue, venue); err != nil {
-			return err
-		}
-		p := dbsqlc.SetTicketStatusParams{VenueID: venue, ID: id, FromStatus: m.from, NewStatus: m.to}
-		at := s.now()
-		if m.to == kitchen.StatusReady {
-			p.BumpedAt = &at
-		}
-		row, err := s.q.SetTicketStatus(ctx, tx, p)
+	p := dbsqlc.SetTicketStatusParams{VenueID: venue, ID: id, FromStatus: m.from, NewStatus: m.to}
+	at := s.now()
+	if m.to == kitchen.StatusReady {
+		p.BumpedAt = &at
+	}
+	// The first round trip begins the transaction and tries the
+	// conditional update; the second records the move and commits.
+	type result struct {
+		row   dbsqlc.KitchenTicket
+		moved bool
+	}
+	var res result
+	first := venueBatch(venue)
+	if err := queue(first, func(db dbsqlc.DBTX) (result, error) {
+		r, err := s.q.SetTicketStatus(ctx, db, p)
 		if errors.Is(err, pgx.ErrNoRows) {
-			cur, gerr := s.q.GetTicket(ctx, tx, dbsqlc.GetTicketParams{VenueID: venue, ID: id})
-			if errors.Is(gerr, pgx.ErrNoRows) {
+			// Not in the status the move starts from (or no such
+			// ticket): read it below, in the same transaction.
+			return result{}, nil
+		}
+		return result{row: r, moved: true}, err
+	}, func(r result) error { res = r; return nil }); err != nil {
+		return kitchen.Ticket{}, err
+	}
+	var t kitchen.Ticket
+	err := inTx(ctx, s.pool, first, func(tx pgx.Tx) error {
+		if !res.moved {
+			cur, err := s.q.GetTicket(ctx, tx, dbsqlc.GetTicketParams{VenueID: venue, ID: id})
+			if errors.Is(err, pgx.ErrNoRows) {
 				return kitchen.ErrNotFound
 			}
-			if gerr != nil {
-				return fmt.Errorf("read ticket: %w", gerr)
+			if err != nil {
+				return fmt.Errorf("read ticket: %w", err)
 			}
-			curT, cerr := ticketFromRow(cur)
-			if cerr != nil {
-				return cerr
+			curT, err := ticketFromRow(cur)
+			if err != nil {
+				return err
 			}
 			return &kitchen.StateError{Action: move, Current: curT}
 		}
-		if err != nil {
-			return fmt.Errorf("%s ticket: %w", move, err)
-		}
-		if t, err = ticketFromRow(row); err != nil {
+		var err error
+		if t, err = ticketFromRow(res.row); err != nil {
 			return err
 		}
 		msg, err := json.Marshal(kitchen.Message{Type: m.msg, Ticket: t})
@@ -112,28 +128,33 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 			return fmt.Errorf("encode ticket: %w", err)
 		}
 		evID := s.newID()
-		var b batchDB
-		if err := s.q.InsertTicketEvents(ctx, &b, dbsqlc.InsertTicketEventsParams{
-			VenueID: venue, Ids: []uuid.UUID{evID}, TicketIds: []uuid.UUID{id}, Actions: []string{m.action},
-			At: at, ActorDevice: actor.Device, ActorStaff: actor.Staff,
-			Signatures: [][]byte{s.signTicketEvent(venue, audit.TicketEvent{ID: evID, TicketID: id, Action: m.action,
-				At: at, ActorDevice: actor.Device, Staff: actor.Staff})},
+		b := &batch{}
+		if err := queueExec(b, func(db dbsqlc.DBTX) error {
+			return s.q.InsertTicketEvents(ctx, db, dbsqlc.InsertTicketEventsParams{
+				VenueID: venue, Ids: []uuid.UUID{evID}, TicketIds: []uuid.UUID{id}, Actions: []string{m.action},
+				At: at, ActorDevice: actor.Device, ActorStaff: actor.Staff,
+				Signatures: [][]byte{s.signTicketEvent(venue, audit.TicketEvent{ID: evID, TicketID: id, Action: m.action,
+					At: at, ActorDevice: actor.Device, Staff: actor.Staff})},
+			})
 		}); err != nil {
 			return err
 		}
-		if err := s.q.InsertOutbox(ctx, &b, dbsqlc.InsertOutboxParams{
-			VenueID: venue, OrderID: row.OrderID, OrderVersion: row.OrderVersion,
-			Subjects: []string{kitchen.Subject(venue, row.Station)}, MsgIds: []string{evID.String()},
-			MsgTypes: []string{m.msg}, Payloads: [][]byte{msg},
+		if err := queueExec(b, func(db dbsqlc.DBTX) error {
+			return s.q.InsertOutbox(ctx, db, dbsqlc.InsertOutboxParams{
+				VenueID: venue, OrderID: res.row.OrderID, OrderVersion: res.row.OrderVersion,
+				Subjects: []string{kitchen.Subject(venue, res.row.Station)}, MsgIds: []string{evID.String()},
+				MsgTypes: []string{m.msg}, Payloads: [][]byte{msg},
+			})
 		}); err != nil {
 			return err
 		}
-		return b.send(ctx, tx, nil)
+		return b.sendIn(ctx, tx)
 	})
-	if err == nil {
-		s.committed()
+	if err != nil {
+		return kitchen.Ticket{}, err
 	}
-	return t, err
+	s.committed()
+	return t, nil
 }
 
 func ticketFromRow(r dbsqlc.KitchenTicket) (kitchen.Ticket, error) {

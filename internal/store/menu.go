@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // menuTTL is how long a venue's menu is served from memory. A price or item
@@ -34,7 +35,9 @@ func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuIt
 	if ok && time.Since(e.loaded) < menuTTL {
 		return e.items, nil
 	}
-	rows, err := s.q.ListMenuItems(ctx, s.scope(venue), venue)
+	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListMenuItemsRow, error) {
+		return s.q.ListMenuItems(ctx, db, venue)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read menu: %w", err)
 	}

@@ -1,10 +1,12 @@
-package store
+package store_test
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/store"
 
 	"github.com/stretchr/testify/require"
 
@@ -15,7 +17,10 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-var alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+var (
+	alice = order.Actor{Device: "waiter-1", Staff: "Alice", Role: order.RoleWaiter}
+	bob   = order.Actor{Device: "waiter-2", Staff: "Bob", Role: order.RoleWaiter}
+)
 
 func one(v int) *int { return &v }
 
@@ -26,13 +31,13 @@ func one(v int) *int { return &v }
 // behind it survive the pipeline's COMMIT (invariant 2).
 func TestStaleWriteKeepsNothing(t *testing.T) {
 	db := pgtest.NewDB(t)
-	s := New(db.Pool)
+	s := store.New(db.Pool)
 	ctx := context.Background()
 	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
 	require.NoError(t, err)
 	v1, err := s.Get(ctx, "demo", o.ID)
 	require.NoError(t, err)
-	_, changed, err := s.Patch(ctx, "demo", o.ID, Patch{Expected: &v1.Version, Ops: []order.Op{{Op: order.OpSetGuests, Guests: one(3)}}}, alice)
+	_, changed, err := s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &v1.Version, Ops: []order.Op{{Op: order.OpSetGuests, Guests: one(3)}}}, alice)
 	require.NoError(t, err)
 	require.True(t, changed)
 
@@ -48,17 +53,17 @@ func TestStaleWriteKeepsNothing(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		at := time.Now().UTC().Truncate(time.Microsecond)
 		next, applied, err := order.Plan(v1, []order.Op{{Op: order.OpAddItem, SKU: "steak", Qty: one(1)}, {Op: order.OpSend}}, at,
-			order.Env{Menu: map[string]order.MenuItem{"steak": {SKU: "steak", Name: "Steak", PriceCents: 2400, Station: "grill"}}, NewID: s.newID})
+			order.Env{Menu: map[string]order.MenuItem{"steak": {SKU: "steak", Name: "Steak", PriceCents: 2400, Station: "grill"}}, NewID: s.NewID})
 		require.NoError(t, err)
-		ev := order.Event{ID: s.newID(), Venue: "demo", OrderID: o.ID, Version: next.Version, Type: order.EventPatched, At: at, Actor: alice, Ops: applied}
-		err = s.write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, "", at, s.newID), nil)
-		require.True(t, errors.Is(err, errStale), "got %v", err)
+		ev := order.Event{ID: s.NewID(), Venue: "demo", OrderID: o.ID, Version: next.Version, Type: order.EventPatched, At: at, Actor: alice, Ops: applied}
+		err = s.Write(ctx, v1, next, &ev, kitchen.TicketsFor(next, applied, "", at, s.NewID), nil)
+		require.True(t, errors.Is(err, store.ErrStale), "got %v", err)
 		require.Equal(t, before, count())
 	}
 	// The pool's connections are usable after the rolled-back pipelines.
 	cur, err := s.Get(ctx, "demo", o.ID)
 	require.NoError(t, err)
-	_, changed, err = s.Patch(ctx, "demo", o.ID, Patch{Expected: &cur.Version, Ops: []order.Op{{Op: order.OpAddItem, SKU: "steak"}, {Op: order.OpSend}}}, alice)
+	_, changed, err = s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &cur.Version, Ops: []order.Op{{Op: order.OpAddItem, SKU: "steak"}, {Op: order.OpSend}}}, alice)
 	require.NoError(t, err)
 	require.True(t, changed)
 	after := count()

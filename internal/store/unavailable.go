@@ -1,10 +1,6 @@
 package store
 
 import (
-	"context"
-	"errors"
-	"io"
-	"net"
 	"strconv"
 	"time"
 
@@ -39,33 +35,4 @@ func ConfigurePool(cfg *pgxpool.Config, timeout time.Duration) {
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: cancelDelay}
 	}
-}
-
-// Unavailable reports whether err means Postgres did not answer: it is
-// down, refused or dropped the connection, is shutting down, or a statement
-// or the request ran out of time (statement_timeout, lock_timeout, the
-// request deadline). The HTTP edge answers these 503 with Retry-After.
-func Unavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "57014", // query_canceled (statement_timeout)
-			"55P03",                   // lock_not_available (lock_timeout)
-			"57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
-			"53300", // too_many_connections
-			"25P03": // idle_in_transaction_session_timeout
-			return true
-		}
-		return len(pgErr.Code) == 5 && pgErr.Code[:2] == "08" // connection exception
-	}
-	var connErr *pgconn.ConnectError
-	var netErr net.Error
-	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
 }

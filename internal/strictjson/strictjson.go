@@ -1,33 +1,39 @@
-// Package strictjson checks a JSON document for what encoding/json lets
-// through silently: an object key given twice (encoding/json keeps the last,
-// so two parsers can read one body differently), nesting deeper than a
-// request ever needs, and top-level keys that differ from the expected ones
-// only in case (encoding/json matches struct fields case-insensitively). It
-// does not decode; run it on the raw body first, then decode as usual.
+// Package strictjson decodes request bodies strictly with JSON v2
+// (github.com/go-json-experiment/json): member names matched exactly,
+// unknown members refused, no name twice in an object, valid UTF-8 and
+// escapes. It adds only what that library cannot express: a nesting limit,
+// the rule that a malformed body is a syntax error whatever else is wrong
+// with it, and one error type per kind of problem with the path of the
+// value at fault (ops[2].qty), so a caller can answer each the same way
+// whatever it was decoding into.
 package strictjson
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // DefaultMaxDepth is the nesting limit used when Options.MaxDepth is 0.
 const DefaultMaxDepth = 8
 
-// Options tune Check.
+// Options tune Check and Unmarshal.
 type Options struct {
 	// MaxDepth is the deepest nesting of objects and arrays allowed; the
 	// top-level object or array is depth 1. 0 means DefaultMaxDepth; more
-	// than encoding/json's limit (10000) means that limit.
+	// than the library's own limit (10000) means that limit.
 	MaxDepth int
 	// Fields, when not nil, are the only keys the top-level object may
-	// have, compared byte for byte.
+	// have, compared byte for byte. Check reports the first key that is
+	// not one of them in document order with the other problems, as
+	// Unmarshal's decode would not: it stops at its first error.
 	Fields []string
 }
 
@@ -93,9 +99,9 @@ func shorten(s string) string {
 	return s[:cut] + "…"
 }
 
-// SyntaxError is a document that is not exactly one JSON value: bad syntax,
-// a truncated value, or data after the value. Offset is the byte at which
-// the problem was found.
+// SyntaxError is a document that is not exactly one JSON value in valid
+// UTF-8: bad syntax, a truncated value, or data after the value. Offset is
+// the byte at which the problem was found.
 type SyntaxError struct {
 	Offset int64
 	Msg    string
@@ -105,8 +111,9 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, e.Msg)
 }
 
-// DuplicateKeyError is an object that has a key twice. Path ends with that
-// key.
+// DuplicateKeyError is an object that has a key twice (after unescaping:
+// "q\u0074y" is "qty"). Path ends with that key; Offset is where the second
+// one starts.
 type DuplicateKeyError struct {
 	Path   Path
 	Offset int64
@@ -128,7 +135,8 @@ func (e *DepthError) Error() string {
 	return fmt.Sprintf("%s nested deeper than %d levels at byte %d", e.Path, e.Limit, e.Offset)
 }
 
-// UnknownFieldError is a top-level key that is not one of Options.Fields.
+// UnknownFieldError is a top-level key that is not one of Options.Fields
+// (from Check), or that the destination has no field for (from Unmarshal).
 type UnknownFieldError struct {
 	Key    string
 	Offset int64
@@ -139,9 +147,8 @@ func (e *UnknownFieldError) Error() string {
 }
 
 // SurrogateError is a string whose \u escapes spell half of a UTF-16
-// surrogate pair (U+D800 to U+DFFF not in a high-low pair). encoding/json
-// turns it into U+FFFD without a word, so what was sent is not what is
-// stored. Path is the string's key or value.
+// surrogate pair (U+D800 to U+DFFF not in a high-low pair). Path is the
+// string's key (with U+FFFD for the half) or value; Offset is the \u.
 type SurrogateError struct {
 	Path   Path
 	Offset int64
@@ -151,187 +158,162 @@ func (e *SurrogateError) Error() string {
 	return fmt.Sprintf("lone UTF-16 surrogate in %s at byte %d", e.Path, e.Offset)
 }
 
-// loneSurrogate returns the offset in raw (one JSON string token, perhaps
-// after blanks and a separator) of the first \u escape that is a surrogate
-// not part of a high-low pair, or -1.
-func loneSurrogate(raw []byte) int {
-	if !bytes.Contains(raw, []byte(`\u`)) {
-		return -1
+// Unmarshal decodes data, one JSON value, into dst in one pass with JSON
+// v2 and RejectUnknownMembers. Only when that fails does it look for why
+// with Check, so a structural problem is reported as its own error type,
+// in document order, before any problem of meaning; otherwise the decode
+// error is returned as it is (a *json.SemanticError, or what an
+// UnmarshalerFrom method of dst returned), except that an unknown member
+// of the top-level object is an *UnknownFieldError.
+//
+// A decode that succeeds is as deep as dst's type and no deeper, so dst
+// must have a fixed shape (no any, map or jsontext.Value) within
+// Options.MaxDepth: Unmarshal does not count levels when nothing is wrong.
+func Unmarshal(data []byte, dst any, opts Options) error {
+	err := json.Unmarshal(data, dst, json.RejectUnknownMembers(true))
+	if err == nil {
+		return nil
 	}
-	for i := 0; i < len(raw); i++ {
-		if raw[i] != '\\' {
-			continue
-		}
-		if i+1 >= len(raw) || raw[i+1] != 'u' {
-			i++ // an escaped character, perhaps a backslash
-			continue
-		}
-		r := hex4(raw[i+2:])
-		switch {
-		case r >= 0xD800 && r < 0xDC00:
-			if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
-				if lo := hex4(raw[i+8:]); lo >= 0xDC00 && lo <= 0xDFFF {
-					i += 11
-					continue
-				}
-			}
-			return i
-		case r >= 0xDC00 && r <= 0xDFFF:
-			return i
-		}
-		i += 5
+	if cerr := Check(data, opts); cerr != nil {
+		return cerr
 	}
-	return -1
+	var se *json.SemanticError
+	if errors.As(err, &se) && errors.Is(se.Err, json.ErrUnknownName) && !strings.Contains(string(se.JSONPointer.Parent()), "/") {
+		return &UnknownFieldError{Key: se.JSONPointer.LastToken(), Offset: se.ByteOffset}
+	}
+	return err
 }
 
-// hex4 decodes four hex digits at the start of b, or returns -1.
-func hex4(b []byte) int {
-	if len(b) < 4 {
-		return -1
-	}
-	n := 0
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			n = n<<4 | int(c-'0')
-		case c >= 'a' && c <= 'f':
-			n = n<<4 | int(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			n = n<<4 | int(c-'A'+10)
-		default:
-			return -1
+// errLibraryDepth is jsontext's error for nesting past its own limit
+// (10000 levels), which it does not export; libraryDepth is that limit.
+// Nesting is Check's business, not a syntax error.
+var errLibraryDepth, libraryDepth = func() (error, int) {
+	for n := 1; n <= 1<<20; n *= 2 {
+		dec := jsontext.NewDecoder(strings.NewReader(strings.Repeat("[", n)))
+		err := dec.SkipValue()
+		var se *jsontext.SyntacticError
+		if errors.As(err, &se) && se.Err != io.ErrUnexpectedEOF {
+			return se.Err, dec.StackDepth()
 		}
 	}
-	return n
+	return nil, 1 << 20 // no limit below a megabyte of nesting
+}()
+
+func tooDeepForLibrary(err error) bool {
+	var se *jsontext.SyntacticError
+	return errors.As(err, &se) && se.Err == errLibraryDepth
 }
-
-// frame is one open object or array.
-type frame struct {
-	object  bool
-	wantKey bool   // object: the next token is a key or '}'
-	key     string // object: the key whose value is being read
-	index   int    // array: the index of the value being read
-	keys    []string
-	set     map[string]struct{} // object: keys, once there are many
-}
-
-// goMaxDepth is encoding/json's nesting limit; Check's cannot be higher.
-const goMaxDepth = 10000
-
-// skip is a json.Unmarshaler that keeps nothing: unmarshalling into it only
-// checks syntax.
-type skip struct{}
-
-func (*skip) UnmarshalJSON([]byte) error { return nil }
-
-// setAfter is the key count from which an object's keys go into a map: a
-// linear scan is cheaper for the handful of keys a request object has.
-const setAfter = 16
 
 // Check reads data as exactly one JSON value in valid UTF-8 and returns the
-// first problem as a *SyntaxError, *DuplicateKeyError, *DepthError,
-// *UnknownFieldError or *SurrogateError, or nil. Keys are compared after unescaping, so "qty"
-// and "q\u0074y" are the same key. Numbers of any size are accepted here;
-// whether they fit is the decoder's question.
+// first problem as a *SyntaxError, or else the first in document order of
+// a *DuplicateKeyError, *DepthError, *UnknownFieldError or
+// *SurrogateError, or nil. Numbers of any size are accepted here; whether
+// they fit is the decoder's question.
 func Check(data []byte, opts Options) error {
 	limit := opts.MaxDepth
 	if limit <= 0 {
 		limit = DefaultMaxDepth
 	}
-	limit = min(limit, goMaxDepth)
+	limit = min(limit, libraryDepth)
 	if !utf8.Valid(data) {
 		return &SyntaxError{Offset: int64(invalidUTF8At(data)), Msg: "invalid UTF-8"}
 	}
-	// Syntax first, in one cheap pass, so a malformed document is a
-	// *SyntaxError whatever else is wrong with it: the token stream below
-	// would report a duplicate key it meets before the syntax error.
-	// encoding/json's own depth limit is not a syntax error; the token
-	// stream reports it as a *DepthError.
-	if err := json.Unmarshal(data, &skip{}); err != nil {
-		var se *json.SyntaxError
-		if !errors.As(err, &se) {
-			return &SyntaxError{Offset: 0, Msg: err.Error()}
-		}
-		if msg := se.Error(); !strings.HasSuffix(msg, "exceeded max depth") {
-			// Offset counts the bytes read, the bad one included.
-			off := se.Offset
-			if off > 0 && off <= int64(len(data)) && !strings.HasPrefix(msg, "unexpected end") {
-				off--
-			}
-			return &SyntaxError{Offset: off, Msg: msg}
+	// Syntax first, in a pass of its own, so a malformed document is a
+	// *SyntaxError whatever else is wrong with it.
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if err := dec.SkipValue(); err != nil && !tooDeepForLibrary(err) {
+		return syntaxError(err, data)
+	} else if err == nil {
+		// The library reads a stream of values; a request is one.
+		end := dec.InputOffset()
+		if rest := bytes.TrimLeft(data[end:], " \t\r\n"); len(rest) > 0 {
+			return &SyntaxError{Offset: int64(len(data) - len(rest)), Msg: "unexpected data after the JSON value"}
 		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	// Without UseNumber, Token fails on numbers beyond float64 (1e400).
-	dec.UseNumber()
-	stack := make([]frame, 0, min(limit, 16))
-	done := false
-	for !done {
-		start := dec.InputOffset()
-		tok, err := dec.Token()
+	// The bytes are valid UTF-8 and the syntax is right, so what the
+	// library still refuses with its defaults is a name given twice or a
+	// \u escape that is half a surrogate pair.
+	dec = jsontext.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := dec.ReadToken()
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			return syntaxError(dec, data, err)
+			return structureError(dec, data, err, limit)
 		}
-		lone := -1
-		if _, ok := tok.(string); ok {
-			// Between start and the decoder's offset lie only blanks, a
-			// separator and this string.
-			lone = loneSurrogate(data[start:dec.InputOffset()])
-		}
-		if n := len(stack); n > 0 && stack[n-1].wantKey {
-			top := &stack[n-1]
-			if tok == json.Delim('}') {
-				stack = stack[:n-1]
-				done = valueDone(stack)
+		switch depth := dec.StackDepth(); tok.Kind() {
+		case '{', '[':
+			if depth > limit {
+				return &DepthError{Path: pathOf(dec, dec.StackPointer()), Limit: limit, Offset: dec.InputOffset() - 1}
+			}
+		case '"':
+			if depth != 1 || opts.Fields == nil {
 				continue
 			}
-			key, _ := tok.(string) // Token returns only strings or '}' here
-			if lone >= 0 {
-				return &SurrogateError{Path: pathOf(stack, key, -1), Offset: start + int64(lone)}
+			if kind, n := dec.StackIndex(1); kind == '{' && n%2 == 1 && !contains(opts.Fields, tok.String()) {
+				return &UnknownFieldError{Key: tok.String(), Offset: dec.InputOffset()}
 			}
-			if top.has(key) {
-				return &DuplicateKeyError{Path: pathOf(stack, key, -1), Offset: dec.InputOffset()}
-			}
-			if n == 1 && opts.Fields != nil && !contains(opts.Fields, key) {
-				return &UnknownFieldError{Key: key, Offset: dec.InputOffset()}
-			}
-			top.add(key)
-			top.key, top.wantKey = key, false
-			continue
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if len(stack) >= limit {
-				return &DepthError{Path: pathOf(stack, "", -2), Limit: limit, Offset: dec.InputOffset() - 1}
-			}
-			f := frame{object: tok == json.Delim('{')}
-			f.wantKey = f.object
-			// Reuse the key slice of an earlier frame at this depth.
-			if n := len(stack); n < cap(stack) {
-				f.keys = stack[:n+1][n].keys[:0]
-			}
-			stack = append(stack, f)
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			done = valueDone(stack)
-		default:
-			if lone >= 0 {
-				return &SurrogateError{Path: pathOf(stack, "", -2), Offset: start + int64(lone)}
-			}
-			done = valueDone(stack)
 		}
 	}
-	end := dec.InputOffset()
-	if _, err := dec.Token(); err != io.EOF {
-		for end < int64(len(data)) && isSpace(data[end]) {
-			end++
-		}
-		return &SyntaxError{Offset: end, Msg: "unexpected data after the JSON value"}
-	}
-	return nil
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+// structureError classifies what the library refused in a document whose
+// syntax is right.
+func structureError(dec *jsontext.Decoder, data []byte, err error, limit int) error {
+	var se *jsontext.SyntacticError
+	if !errors.As(err, &se) {
+		return &SyntaxError{Offset: dec.InputOffset(), Msg: err.Error()}
+	}
+	switch {
+	case se.Err == jsontext.ErrDuplicateName:
+		return &DuplicateKeyError{Path: pathOf(dec, se.JSONPointer), Offset: se.ByteOffset}
+	case se.Err == errLibraryDepth:
+		return &DepthError{Path: pathOf(dec, dec.StackPointer()), Limit: limit, Offset: dec.InputOffset()}
+	case se.ByteOffset < int64(len(data)) && bytes.HasPrefix(data[se.ByteOffset:], []byte(`\u`)):
+		path := pathOf(dec, se.JSONPointer)
+		if len(path) < dec.StackDepth() {
+			// The pointer stops at the object: the escape is in a
+			// name, which the library only reports as unreadable. Read
+			// it as the library would with half pairs allowed.
+			rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n,")
+			name, _ := jsontext.NewDecoder(bytes.NewReader(rest), jsontext.AllowInvalidUTF8(true)).ReadToken()
+			path = append(path, Step{Key: name.String(), Index: -1})
+		}
+		return &SurrogateError{Path: path, Offset: se.ByteOffset}
+	}
+	return &SyntaxError{Offset: se.ByteOffset, Msg: se.Err.Error()}
+}
+
+// pathOf turns a JSON pointer within dec's current stack into a Path: a
+// token is an array index where that level of the stack is an array.
+func pathOf(dec *jsontext.Decoder, ptr jsontext.Pointer) Path {
+	var p Path
+	level := 0
+	for tok := range ptr.Tokens() {
+		level++
+		if level <= dec.StackDepth() {
+			if kind, _ := dec.StackIndex(level); kind == '[' {
+				i, _ := strconv.Atoi(tok)
+				p = append(p, Step{Index: i})
+				continue
+			}
+		}
+		p = append(p, Step{Key: tok, Index: -1})
+	}
+	return p
+}
+
+func syntaxError(err error, data []byte) error {
+	var se *jsontext.SyntacticError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &SyntaxError{Offset: int64(len(data)), Msg: "unexpected end of JSON input"}
+	case errors.As(err, &se):
+		return &SyntaxError{Offset: min(se.ByteOffset, int64(len(data))), Msg: se.Err.Error()}
+	}
+	return &SyntaxError{Offset: 0, Msg: err.Error()}
+}
 
 func invalidUTF8At(data []byte) int {
 	for i := 0; i < len(data); {
@@ -342,77 +324,6 @@ func invalidUTF8At(data []byte) int {
 		i += size
 	}
 	return len(data)
-}
-
-// valueDone records that the value being read in the top frame is complete
-// and reports whether it was the top-level value.
-func valueDone(stack []frame) bool {
-	if len(stack) == 0 {
-		return true
-	}
-	top := &stack[len(stack)-1]
-	if top.object {
-		top.wantKey = true
-	} else {
-		top.index++
-	}
-	return false
-}
-
-func (f *frame) has(key string) bool {
-	if f.set != nil {
-		_, ok := f.set[key]
-		return ok
-	}
-	for _, k := range f.keys {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
-
-func (f *frame) add(key string) {
-	switch {
-	case f.set != nil:
-		f.set[key] = struct{}{}
-	case len(f.keys) < setAfter:
-		f.keys = append(f.keys, key)
-	default:
-		f.set = make(map[string]struct{}, 2*setAfter)
-		for _, k := range f.keys {
-			f.set[k] = struct{}{}
-		}
-		f.set[key] = struct{}{}
-	}
-}
-
-// pathOf is the path of the value being read in the top frame (index == -2)
-// or, with index == -1, of key in the top frame, an object.
-func pathOf(stack []frame, key string, index int) Path {
-	p := make(Path, 0, len(stack)+1)
-	for i, f := range stack {
-		switch {
-		case i == len(stack)-1 && index == -1:
-			p = append(p, Step{Key: key, Index: -1})
-		case f.object:
-			p = append(p, Step{Key: f.key, Index: -1})
-		default:
-			p = append(p, Step{Index: f.index})
-		}
-	}
-	return p
-}
-
-func syntaxError(dec *json.Decoder, data []byte, err error) error {
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &se):
-		return &SyntaxError{Offset: se.Offset, Msg: se.Error()}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &SyntaxError{Offset: int64(len(data)), Msg: "unexpected end of JSON input"}
-	}
-	return &SyntaxError{Offset: dec.InputOffset(), Msg: err.Error()}
 }
 
 func contains(list []string, s string) bool {

@@ -6,22 +6,27 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/strictjson"
+	"github.com/posd/posd/internal/strictjson/jsonref"
 )
 
-func TestCheck(t *testing.T) {
+// checkCase is an input of Check and what it must report: want is "" for
+// no error, else the error kind and what it names.
+type checkCase struct {
+	name string
+	in   string
+	opts strictjson.Options
+	want string
+}
+
+func checkCases() []checkCase {
 	deep := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
-	cases := []struct {
-		name string
-		in   string
-		opts strictjson.Options
-		// want is "" for no error, else the error kind and what it names.
-		want string
-	}{
+	return []checkCase{
 		{"object", `{"a":1,"b":[1,2,{"c":null}],"d":"x"}`, strictjson.Options{}, ""},
 		{"scalar", ` 12 `, strictjson.Options{}, ""},
 		{"huge number", `{"n":1e400,"m":-0,"k":123456789012345678901234567890}`, strictjson.Options{}, ""},
@@ -72,8 +77,16 @@ func TestCheck(t *testing.T) {
 		{"high at the end", `{"a":"\ud800"}`, strictjson.Options{}, "surrogate a"},
 		{"in a key", `{"k\udfff":1}`, strictjson.Options{}, "surrogate"},
 		{"top-level string", `"\ud800"`, strictjson.Options{}, "surrogate"},
+		{"surrogate in a key, by path", `{"ops":[{"note":"x","k\ud83d":1}]}`, strictjson.Options{}, "surrogate ops[0][\"k\ufffd\"]"},
+		{"surrogate before a duplicate", `{"a":1,"a":"\ud800"}`, strictjson.Options{}, "dup a"},
+		{"duplicate before too deep", `{"a":1,"a":[[[[[[[[[]]]]]]]]]}`, strictjson.Options{}, "dup a"},
+		{"too deep before a duplicate", `{"a":[[[[[[[[[]]]]]]]]],"a":1}`, strictjson.Options{}, "depth a[0][0][0][0][0][0][0]"},
+		{"unknown before a duplicate", `{"x":1,"a":{"b":1,"b":2}}`, strictjson.Options{Fields: []string{"a"}}, "unknown x"},
 	}
-	for _, c := range cases {
+}
+
+func TestCheck(t *testing.T) {
+	for _, c := range checkCases() {
 		t.Run(c.name, func(t *testing.T) {
 			err := strictjson.Check([]byte(c.in), c.opts)
 			if c.want == "" {
@@ -147,31 +160,82 @@ func TestPathString(t *testing.T) {
 	require.Equal(t, "", strictjson.Path{}.String())
 }
 
-// FuzzCheck compares Check with encoding/json. Valid UTF-8 that json.Valid
-// accepts never gets a *SyntaxError; anything else gets a *SyntaxError, or a
-// *DepthError when it is nested past encoding/json's limit, never a
-// duplicate-key or unknown-field error first; anything Check passes decodes.
+// kindOf names the kind of a Check error as jsonref does, with its path.
+func kindOf(t *testing.T, data []byte, err error) (string, strictjson.Path) {
+	t.Helper()
+	var (
+		dup   *strictjson.DuplicateKeyError
+		depth *strictjson.DepthError
+		unk   *strictjson.UnknownFieldError
+		syn   *strictjson.SyntaxError
+		sur   *strictjson.SurrogateError
+	)
+	switch {
+	case err == nil:
+		return jsonref.None, nil
+	case errors.As(err, &syn):
+		require.GreaterOrEqual(t, syn.Offset, int64(0))
+		require.LessOrEqual(t, syn.Offset, int64(len(data)))
+		return jsonref.Syntax, nil
+	case errors.As(err, &dup):
+		require.Equal(t, byte('"'), data[dup.Offset], "a duplicate key's offset is its opening quote")
+		return jsonref.Duplicate, dup.Path
+	case errors.As(err, &depth):
+		require.Contains(t, "[{", string(data[depth.Offset]), "a depth error's offset is the opening bracket")
+		return jsonref.Depth, depth.Path
+	case errors.As(err, &unk):
+		return jsonref.Unknown, strictjson.Path{{Key: unk.Key, Index: -1}}
+	case errors.As(err, &sur):
+		require.Equal(t, `\u`, string(data[sur.Offset:sur.Offset+2]), "a surrogate's offset is its escape")
+		return jsonref.Surrogate, sur.Path
+	}
+	t.Fatalf("Check returned %T: %v", err, err)
+	return "", nil
+}
+
+// TestReferenceAgrees holds the naive reference FuzzCheck compares with to
+// the expectations written by hand in TestCheck's table, so that a bug in
+// the reference cannot hide one in Check.
+func TestReferenceAgrees(t *testing.T) {
+	kinds := map[string]string{"": jsonref.None, "dup": jsonref.Duplicate, "depth": jsonref.Depth,
+		"unknown": jsonref.Unknown, "syntax": jsonref.Syntax, "surrogate": jsonref.Surrogate}
+	for _, c := range checkCases() {
+		t.Run(c.name, func(t *testing.T) {
+			kind, what, _ := strings.Cut(c.want, " ")
+			got := jsonref.Of([]byte(c.in), c.opts)
+			require.Equal(t, kinds[kind], got.Kind)
+			if what != "" && kind != "syntax" {
+				require.Equal(t, what, got.Path.String())
+			}
+		})
+	}
+}
+
+// FuzzCheck compares Check with a naive reference (jsonref, built on
+// encoding/json's Token stream) on any input: the same kind of first
+// problem (syntax before anything else; then the first duplicate key,
+// excess nesting, unknown top-level key or lone surrogate in document
+// order) at the same path, with an offset that points at it. A limit of 4
+// levels keeps excess nesting within the fuzzer's reach. Whatever Check
+// passes decodes with JSON v2's defaults and with encoding/json.
 func FuzzCheck(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `{"a":1,"a":2}`, `[[[[[[[[[]]]]]]]]]`, `{"a":[{"b":1,"b":{}}]}`, `1e400`, `"\ud800"`, "{\"\xff\":1}", `{} {}`, ``, `{"a":1,"a":2`} {
+	for _, s := range []string{`{"a":1}`, `{"a":1,"a":2}`, `[[[[[]]]]]`, `{"a":[{"b":1,"b":{}}]}`, `{"a":[[[{"b":1}]]]}`,
+		`{"x":1}`, `{"a":{"x":1},"A":2}`, `1e400`, `"\ud800"`, `{"a":["\ud83d\ude00","\\ud800","\udc00"]}`, `{"b\udfff":1}`,
+		"{\"\xff\":1}", `{} {}`, ``, `{"a":1,"a":2`, `{"a":[1,]}`, `{"0":{"b":0,"b"`} {
 		f.Add([]byte(s))
 	}
+	opts := strictjson.Options{MaxDepth: 4, Fields: []string{"a", "b", "0"}}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		err := strictjson.Check(data, strictjson.Options{MaxDepth: 10000, Fields: []string{"a", "b", "0"}})
-		var (
-			syn   *strictjson.SyntaxError
-			depth *strictjson.DepthError
-		)
-		isSyntax := errors.As(err, &syn)
-		if utf8.Valid(data) && json.Valid(data) {
-			require.False(t, isSyntax, "valid JSON, Check: %v", err)
-		} else {
-			require.True(t, isSyntax || errors.As(err, &depth), "invalid JSON, Check: %v", err)
-		}
-		if isSyntax {
-			require.GreaterOrEqual(t, syn.Offset, int64(0))
-			require.LessOrEqual(t, syn.Offset, int64(len(data)))
+		err := strictjson.Check(data, opts)
+		want := jsonref.Of(data, opts)
+		kind, path := kindOf(t, data, err)
+		require.Equal(t, want.Kind, kind, "Check: %v", err)
+		if kind != jsonref.Syntax {
+			require.Equal(t, want.Path.String(), path.String(), "Check: %v", err)
 		}
 		if err == nil {
+			var raw jsontext.Value // JSON v2's own strictness, numbers of any size
+			require.NoError(t, jsonv2.Unmarshal(data, &raw))
 			dec := json.NewDecoder(bytes.NewReader(data))
 			dec.UseNumber()
 			var v any

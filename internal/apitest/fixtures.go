@@ -1,0 +1,154 @@
+package apitest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/device"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/seed"
+	"github.com/posd/posd/internal/store"
+)
+
+// Polling bounds: every test that waits for something asynchronous uses
+// require.Eventually (or EventuallyWithT) with these.
+const (
+	// Wait is how long a test waits for an asynchronous effect (a relayed
+	// message, a stream event, a cursor save) before failing.
+	Wait = 30 * time.Second
+	// Tick is how often it looks.
+	Tick = 10 * time.Millisecond
+)
+
+// Fixture is a running stack and a client per demo device.
+type Fixture struct {
+	*Stack
+	T testing.TB
+	// Alice, Bruno (waiters), Maria (manager), the kitchen, Olga (auditor)
+	// of venue demo, and Zoe (waiter) of venue demo2.
+	Waiter, Waiter2, Manager, Kitchen, Auditor, Other *Client
+}
+
+// NewFixture starts a stack for t (see Start) with its demo clients.
+func NewFixture(t testing.TB, opts ...Options) *Fixture {
+	t.Helper()
+	return FixtureOf(t, Start(t, opts...))
+}
+
+// FixtureOf wraps a running stack.
+func FixtureOf(t testing.TB, s *Stack) *Fixture {
+	return &Fixture{Stack: s, T: t,
+		Waiter: s.As(t, seed.TokenWaiter1), Waiter2: s.As(t, seed.TokenWaiter2),
+		Manager: s.As(t, seed.TokenManager), Kitchen: s.As(t, seed.TokenKitchen),
+		Auditor: s.As(t, seed.TokenAuditor), Other: s.As(t, seed.TokenDemo2Waiter)}
+}
+
+// Open opens an order on a demo table as the first waiter, for 2 guests.
+func (f *Fixture) Open(table string) order.Order {
+	f.T.Helper()
+	return f.Waiter.Open(table, 2)
+}
+
+// Fired opens an order on table as the first waiter, adds items and fires
+// them in one PATCH: the order is at version 2 with one fire ticket per
+// station.
+func (f *Fixture) Fired(table string, items ...order.Op) order.Order {
+	f.T.Helper()
+	o := f.Open(table)
+	return f.Waiter.Patch(o.ID, 1, append(items, Fire())...)
+}
+
+// AddDevice registers a device and returns its token.
+func (f *Fixture) AddDevice(venue, name, role, staff string) string {
+	f.T.Helper()
+	_, token, err := store.AddDevice(context.Background(), f.DB.Admin, device.Spec{Venue: venue, Name: name, Role: role, Staff: staff})
+	require.NoError(f.T, err)
+	return token
+}
+
+// RevokeDevice revokes a device by name.
+func (f *Fixture) RevokeDevice(venue, name string) {
+	f.T.Helper()
+	_, err := store.RevokeDevice(context.Background(), f.DB.Admin, venue, name)
+	require.NoError(f.T, err)
+}
+
+// Fingerprint is the fixture's database fingerprint (see Fingerprint).
+func (f *Fixture) Fingerprint() string {
+	f.T.Helper()
+	return Fingerprint(f.T, f.DB)
+}
+
+// Fingerprint sums up everything a /v1 write can change, so a test can
+// require that a refused request changed nothing: the orders (and each one's
+// version, table, status, guests and note), their events, lines and
+// payments, the kitchen tickets and their log, the outbox and the stored
+// idempotent answers. Recorded version conflicts are left out: recording a
+// refused stale write is what a refusal does.
+func Fingerprint(t testing.TB, db *pgtest.DB) string {
+	t.Helper()
+	q := []struct{ name, sql string }{
+		{"orders", "SELECT count(*) FROM orders"},
+		{"versions", "SELECT coalesce(sum(version),0) FROM orders"},
+		{"orderhash", "SELECT coalesce(sum(hashtext(id::text || version || table_id || status || guests || note || coalesce(closed_at::text, ''))),0) FROM orders"},
+		{"events", "SELECT count(*) FROM order_events"},
+		{"lines", "SELECT count(*) FROM order_lines"},
+		{"linehash", "SELECT coalesce(sum(hashtext(id::text || qty || status || comped)),0) FROM order_lines"},
+		{"payments", "SELECT count(*) FROM order_payments"},
+		{"tickets", "SELECT count(*) FROM kitchen_tickets"},
+		{"tickethash", "SELECT coalesce(sum(hashtext(id::text || status || coalesce(bumped_at::text, ''))),0) FROM kitchen_tickets"},
+		{"ticketevents", "SELECT count(*) FROM kitchen_ticket_events"},
+		{"outbox", "SELECT count(*) FROM outbox"},
+		{"outboxmax", "SELECT coalesce(max(id),0) FROM outbox"},
+		{"idempotency", "SELECT count(*) FROM idempotency_keys"},
+		{"idempotencyhash", "SELECT coalesce(sum(hashtext(device_id::text || key || status || encode(fingerprint, 'hex'))),0) FROM idempotency_keys"},
+	}
+	out := ""
+	for _, c := range q {
+		out += fmt.Sprintf("%s=%d ", c.name, db.Count(t, c.sql))
+	}
+	return out
+}
+
+// Race runs n copies of fn at once: every goroutine blocks on one barrier
+// that is released only when all n are started, so the copies really
+// overlap rather than run one after another. It returns when all are done.
+func Race(n int, fn func(i int)) {
+	var ready, done sync.WaitGroup
+	start := make(chan struct{})
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+}
+
+// InsertOpenTickets bulk-loads n open grill tickets of order id (demo, T1,
+// order version 2), one line each with a note of noteLen bytes, for tests
+// that need thousands of open tickets faster than the API makes them.
+func (f *Fixture) InsertOpenTickets(id uuid.UUID, n, noteLen int) {
+	f.T.Helper()
+	_, err := f.DB.Admin.Exec(context.Background(), `INSERT INTO kitchen_tickets
+		(venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at)
+		SELECT 'demo', gen_random_uuid(), $1, 'T1', 'grill', 'fire',
+		       jsonb_build_array(jsonb_build_object('line_id', gen_random_uuid(), 'name', 'Steak frites', 'qty', 1,
+		         'seat', 1, 'course', 1, 'modifiers', jsonb_build_array('medium rare'), 'note', repeat('x', $3))),
+		       'new', 'Alice', 2, now() + g * interval '1 ms'
+		FROM generate_series(1, $2::int) g`, id, n, noteLen)
+	require.NoError(f.T, err)
+}

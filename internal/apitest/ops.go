@@ -1,0 +1,104 @@
+package apitest
+
+import (
+	"github.com/google/uuid"
+
+	"github.com/posd/posd/internal/order"
+)
+
+// Op builders: each returns the order.Op a client sends, e.g.
+// AddItem("burger", 2, Seat(1)), Remove(lineID), Fire(), Pay("card", 2400, 300).
+
+// ItemOpt sets an optional member of an add_item op.
+type ItemOpt func(*order.Op)
+
+// LineID chooses the new line's id.
+func LineID(id uuid.UUID) ItemOpt { return func(o *order.Op) { o.LineID = &id } }
+
+// Seat sets the line's seat.
+func Seat(n int) ItemOpt { return func(o *order.Op) { o.Seat = &n } }
+
+// Course sets the line's course.
+func Course(n int) ItemOpt { return func(o *order.Op) { o.Course = &n } }
+
+// Mods sets the line's modifiers.
+func Mods(m ...string) ItemOpt { return func(o *order.Op) { o.Modifiers = m } }
+
+// LineNote sets the line's note.
+func LineNote(s string) ItemOpt { return func(o *order.Op) { o.Note = &s } }
+
+// AddItem adds qty of sku.
+func AddItem(sku string, qty int, opts ...ItemOpt) order.Op {
+	o := order.Op{Op: order.OpAddItem, SKU: sku, Qty: &qty}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// SetQty changes a pending line's quantity.
+func SetQty(line uuid.UUID, qty int) order.Op {
+	return order.Op{Op: order.OpSetQty, LineID: &line, Qty: &qty}
+}
+
+// Remove removes a pending line.
+func Remove(line uuid.UUID) order.Op { return order.Op{Op: order.OpRemoveItem, LineID: &line} }
+
+// Void voids a sent line (managers only).
+func Void(line uuid.UUID, reason string) order.Op {
+	return order.Op{Op: order.OpVoidItem, LineID: &line, Reason: reason}
+}
+
+// Comp comps a line (managers only).
+func Comp(line uuid.UUID, reason string) order.Op {
+	return order.Op{Op: order.OpCompItem, LineID: &line, Reason: reason}
+}
+
+// SetGuests sets the guest count.
+func SetGuests(n int) order.Op { return order.Op{Op: order.OpSetGuests, Guests: &n} }
+
+// SetNote sets the order's note ("" clears it).
+func SetNote(s string) order.Op { return order.Op{Op: order.OpSetNote, Note: &s} }
+
+// Move moves the order to another table.
+func Move(table string) order.Op { return order.Op{Op: order.OpMoveTable, Table: table} }
+
+// Fire sends every pending line to the kitchen.
+func Fire() order.Op { return order.Op{Op: order.OpSend} }
+
+// FireCourse sends the pending lines of one course.
+func FireCourse(course int) order.Op { return order.Op{Op: order.OpSend, Course: &course} }
+
+// Pay takes a payment.
+func Pay(tender string, amount, tip int64) order.Op {
+	return order.Op{Op: order.OpAddPayment, Tender: tender, AmountCents: &amount, TipCents: &tip}
+}
+
+// PayNoTip takes a payment without a tip_cents member.
+func PayNoTip(tender string, amount int64) order.Op {
+	return order.Op{Op: order.OpAddPayment, Tender: tender, AmountCents: &amount}
+}
+
+// Close closes the order.
+func Close() order.Op { return order.Op{Op: order.OpClose} }
+
+// Lines returns the ids of an order's lines of sku, in order.
+func Lines(o order.Order, sku string) []uuid.UUID {
+	var ids []uuid.UUID
+	for _, l := range o.Lines {
+		if l.SKU == sku {
+			ids = append(ids, l.ID)
+		}
+	}
+	return ids
+}
+
+// LineOf returns the order's one line of sku (uuid.Nil when there is not
+// exactly one).
+func LineOf(o order.Order, sku string) uuid.UUID {
+	ids := Lines(o, sku)
+	if len(ids) != 1 {
+		return uuid.Nil
+	}
+	return ids[0]
+}

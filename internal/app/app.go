@@ -1,0 +1,332 @@
+// Package app is posd's composition root: it builds the whole server (the
+// Postgres pool, the NATS connection and the POS stream check, the store,
+// the outbox relay, the journal's sealer, the Idempotency-Key sweeper, the
+// kitchen gateway and the HTTP edge) from one validated Config, runs the
+// components under one errgroup and stops them in reverse order of start.
+// posd serve, posd dev and the test harness (internal/apitest) all build
+// posd here, so the tests run what production runs.
+package app
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/kds"
+	"github.com/posd/posd/internal/metrics"
+	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/store"
+)
+
+// Options are what New needs besides the configuration: where to log, and
+// seams for the callers that embed posd.
+type Options struct {
+	// Log is the process logger (see NewLogger).
+	Log zerolog.Logger
+	// Version is the build's version, logged and reported by /healthz.
+	Version string
+	// OnListening, if set, is called with the bound HTTP address once every
+	// component runs.
+	OnListening func(addr string)
+	// AdjustPool, if set, changes the server pool's configuration after
+	// posd's own settings (tests point it at a dead or frozen port). The
+	// relay keeps its own connection from the unadjusted configuration.
+	AdjustPool func(*pgxpool.Config)
+	// SkipStartPing starts without checking that Postgres answers (tests
+	// of a Postgres that is not there); posd serve always checks.
+	SkipStartPing bool
+}
+
+// App is one built posd, ready to Run.
+type App struct {
+	cfg  Config
+	log  zerolog.Logger
+	opts Options
+
+	Pool    *pgxpool.Pool
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Store   *store.Store
+	Metrics *metrics.Metrics
+	Server  *httpapi.Server
+	// Relay is the outbox relay (nil when Config.Relay is off).
+	Relay *outbox.Relay
+
+	ln         net.Listener
+	components []component
+}
+
+// component is one long-running part of posd. run returns when ctx ends
+// (or the component fails); stop, if set, makes run return for parts that
+// do not watch ctx (the HTTP server).
+type component struct {
+	name string
+	run  func(ctx context.Context) error
+	stop func()
+}
+
+// New validates cfg, loads the seal key, connects to Postgres and NATS,
+// checks the POS stream, builds every component and binds the HTTP
+// listener. Nothing runs until Run. On error everything opened is closed.
+func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.SealKey == nil {
+		if cfg.SealKey, err = audit.LoadSealKey(cfg.SealKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	a = &App{cfg: cfg, log: o.Log, opts: o}
+	o.Log.Info().Str("version", o.Version).EmbedObject(cfg).Msg("starting posd")
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return a, fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	if _, set := poolCfg.ConnConfig.RuntimeParams["pool_max_conns"]; !set {
+		poolCfg.MaxConns = int32(cfg.PoolMaxConns)
+	}
+	poolCfg.ConnConfig.RuntimeParams["application_name"] = "posd"
+	store.ConfigurePool(poolCfg, cfg.StatementTimeout)
+	relayConn := poolCfg.ConnConfig.Copy()
+	if o.AdjustPool != nil {
+		o.AdjustPool(poolCfg)
+	}
+	if a.Pool, err = pgxpool.NewWithConfig(ctx, poolCfg); err != nil {
+		return a, fmt.Errorf("connect to Postgres: %w", err)
+	}
+	if !o.SkipStartPing {
+		pingCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+		err = a.Pool.Ping(pingCtx)
+		cancel()
+		if err != nil {
+			return a, fmt.Errorf("connect to Postgres: %w", err)
+		}
+	}
+
+	// posd keeps serving orders while NATS is away; delivery resumes when it
+	// is back, so the first connection may fail and is retried for ever.
+	log := o.Log
+	a.NC, err = nats.Connect(cfg.NATSURL, nats.Name("posd"), nats.RetryOnFailedConnect(true),
+		nats.MaxReconnects(-1), nats.ReconnectWait(cfg.NATSReconnectWait),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS disconnected")
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("nats_url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }))
+	if err != nil {
+		return a, fmt.Errorf("connect to NATS: %w", err)
+	}
+	if a.JS, err = jetstream.New(a.NC, jetstream.WithPublishAsyncTimeout(cfg.PublishAckTimeout)); err != nil {
+		return a, fmt.Errorf("JetStream: %w", err)
+	}
+	if err := a.checkStream(ctx); err != nil {
+		return a, err
+	}
+
+	a.Metrics = metrics.New()
+	a.Store = store.New(a.Pool)
+	a.Store.SignEvents(cfg.SealKey)
+	if cfg.Relay {
+		a.Relay = outbox.New(relayConn, a.JS, outbox.Options{
+			Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(a.Metrics.Registry),
+			Replicas: cfg.StreamReplicas,
+		})
+		a.Store.OnCommit(a.Relay.Kick)
+		a.components = append(a.components, component{name: "outbox relay", run: a.Relay.Run})
+	}
+	sealer := &audit.Sealer{Journal: a.Store, Interval: cfg.SealInterval, Key: cfg.SealKey, Previous: cfg.SealPreviousKeys,
+		Log: log.With().Str("component", "sealer").Logger()}
+	a.components = append(a.components,
+		component{name: "sealer", run: func(ctx context.Context) error { sealer.Run(ctx); return nil }},
+		component{name: "idempotency sweeper", run: a.sweepIdempotencyKeys})
+
+	verify := audit.VerifyOptions{PublicKey: cfg.SealKey.Public().(ed25519.PublicKey), PreviousKeys: cfg.SealPreviousKeys,
+		SealInterval: cfg.SealInterval}
+	if cfg.VerifyStream {
+		verify.Stream, verify.StreamGrace = audit.JetStreamOf(a.JS), cfg.VerifyStreamGrace
+	}
+	nc := a.NC
+	a.Server = httpapi.New(httpapi.Config{
+		Store:           a.Store,
+		KDS:             kds.NewGateway(a.JS, a.Store.OpenTickets, cfg.Heartbeat),
+		Auth:            auth.NewAuthenticator(a.Store),
+		Metrics:         a.Metrics,
+		Log:             log,
+		Version:         o.Version,
+		StreamAuthCheck: cfg.StreamAuthCheck,
+		StreamLimits:    cfg.StreamLimits,
+		RequestTimeout:  cfg.RequestTimeout, AuditTimeout: cfg.AuditTimeout,
+		MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Audit: verify,
+		Ready: []httpapi.Check{
+			{Name: "postgres", Run: a.Pool.Ping},
+			{Name: "nats", Reported: true, Run: func(context.Context) error {
+				if !nc.IsConnected() {
+					return fmt.Errorf("not connected (%s)", nc.Status())
+				}
+				return nil
+			}},
+		},
+	})
+	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return a, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv, ln := a.Server, a.ln
+	a.components = append(a.components, component{name: "HTTP server",
+		run: func(context.Context) error { return srv.Serve(ln) },
+		stop: func() {
+			log.Info().Msg("shutting down: draining HTTP requests")
+			srv.CloseStreams()
+			if err := srv.App().ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
+				log.Warn().Err(err).Msg("HTTP shutdown")
+			}
+		}})
+	return a, nil
+}
+
+// Addr is the bound HTTP address (the port chosen when Config.Addr asks
+// for port 0).
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Config is the effective configuration (the seal key loaded).
+func (a *App) Config() Config { return a.cfg }
+
+// Run runs every component until ctx ends or one of them fails, then stops
+// them in reverse order of start (the HTTP server first, the relay last),
+// drains NATS and closes the pool. It returns the first component's
+// failure, or nil after a stop asked for by ctx.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	g, gctx := errgroup.WithContext(ctx)
+	var stopping atomic.Bool
+	type running struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	runs := make([]running, len(a.components))
+	for i, c := range a.components {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		runs[i] = running{cancel, done}
+		g.Go(func() error {
+			defer close(done)
+			err := c.run(cctx)
+			if stopping.Load() {
+				if err != nil {
+					a.log.Warn().Err(err).Str("component", c.name).Msg("stopped with an error")
+				}
+				return nil
+			}
+			if err == nil {
+				err = errors.New("stopped unexpectedly")
+			}
+			a.log.Error().Err(err).Str("component", c.name).Msg("component failed; stopping posd")
+			return fmt.Errorf("%s: %w", c.name, err)
+		})
+	}
+	a.log.Info().Str("url", "http://"+a.Addr()).Msg("HTTP API listening")
+	if a.opts.OnListening != nil {
+		a.opts.OnListening(a.Addr())
+	}
+	<-gctx.Done()
+	stopping.Store(true)
+	for i := len(a.components) - 1; i >= 0; i-- {
+		if stop := a.components[i].stop; stop != nil {
+			stop()
+		}
+		runs[i].cancel()
+		<-runs[i].done
+	}
+	err := g.Wait()
+	if err == nil {
+		a.log.Info().Msg("posd stopped")
+	}
+	return err
+}
+
+// close releases what New opened, last opened first: the listener (if Run
+// never served it), NATS (drained, so acknowledged publishes are not cut
+// off) and the pool.
+func (a *App) close() {
+	if a.ln != nil {
+		_ = a.ln.Close()
+	}
+	if a.NC != nil {
+		if err := a.NC.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionReconnecting) && !errors.Is(err, nats.ErrConnectionClosed) {
+			a.log.Warn().Err(err).Msg("NATS drain")
+		}
+		deadline := time.Now().Add(a.cfg.ShutdownTimeout)
+		for !a.NC.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		a.NC.Close()
+	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+}
+
+// checkStream creates the POS stream, or checks the existing one, when NATS
+// is reachable at start: settings posd cannot work with stop it here with the
+// reason, other differences from posd's own settings are logged as warnings
+// and left as the operator set them. When NATS is away the relay makes the
+// same check once it can reach it (and publishes nothing until it passes).
+func (a *App) checkStream(ctx context.Context) error {
+	if !a.NC.IsConnected() {
+		a.log.Warn().Str("nats_status", a.NC.Status().String()).Msg("NATS unreachable at start: orders are taken, delivery waits in the outbox")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.StreamCheckTimeout)
+	defer cancel()
+	_, soft, err := outbox.CheckStream(ctx, a.JS, a.cfg.StreamReplicas)
+	for _, d := range soft {
+		a.log.Warn().Str("stream", outbox.StreamName).Str("difference", d).
+			Msg("the existing stream differs from posd's settings; left as it is")
+	}
+	var mismatch *outbox.StreamMismatchError
+	if errors.As(err, &mismatch) {
+		return err
+	}
+	if err != nil {
+		a.log.Warn().Err(err).Msg("could not check the POS stream at start; the relay retries")
+	}
+	return nil
+}
+
+// sweepIdempotencyKeys deletes expired Idempotency-Key records every
+// SweepInterval until ctx ends.
+func (a *App) sweepIdempotencyKeys(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if n, err := a.Store.SweepIdempotency(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn().Err(err).Msg("sweep idempotency keys")
+		} else if n > 0 {
+			a.log.Debug().Int64("keys", n).Msg("swept expired idempotency keys")
+		}
+	}
+}

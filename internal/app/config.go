@@ -1,0 +1,264 @@
+package app
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/kds"
+	"github.com/posd/posd/internal/store"
+)
+
+// Config is every tunable of a running posd, in one typed struct. Defaults
+// returns it filled with the values posd runs with unless told otherwise;
+// Validate names each field that is out of range. Each field's key (the
+// name Validate reports) is also the posd serve flag that sets it, where
+// there is one.
+type Config struct {
+	// Addr is the HTTP listen address (addr).
+	Addr string
+	// DatabaseURL is the Postgres connection string of posd's own role
+	// (database-url; required). Its password is masked when logged.
+	DatabaseURL string
+	// PoolMaxConns is the pool size unless DatabaseURL sets pool_max_conns
+	// (pool-max-conns).
+	PoolMaxConns int
+	// ConnectTimeout bounds the first ping of Postgres at start
+	// (connect-timeout).
+	ConnectTimeout time.Duration
+	// StatementTimeout is Postgres's statement_timeout on posd's
+	// connections unless DatabaseURL sets one (statement-timeout).
+	StatementTimeout time.Duration
+
+	// NATSURL is the NATS server posd publishes to and reads kitchen
+	// streams from (nats-url). posd dev points it at its embedded server.
+	NATSURL string
+	// NATSReconnectWait is the pause between NATS reconnect attempts
+	// (nats-reconnect-wait); posd retries for ever.
+	NATSReconnectWait time.Duration
+	// PublishAckTimeout bounds the wait for a JetStream acknowledgement
+	// (publish-ack-timeout).
+	PublishAckTimeout time.Duration
+	// StreamReplicas is the POS stream's replica count when posd creates it
+	// (stream-replicas): 1 for one NATS server, 3 for a cluster.
+	StreamReplicas int
+	// StreamCheckTimeout bounds the start-up check of the POS stream
+	// (stream-check-timeout).
+	StreamCheckTimeout time.Duration
+
+	// Log is the log format and level.
+	Log LogConfig
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after a stop signal (shutdown-timeout).
+	ShutdownTimeout time.Duration
+
+	// SealKeyFile holds the Ed25519 seed that signs events and seals
+	// (seal-key-file). SealKey, when set, is used instead (posd dev and the
+	// tests hold the key themselves); one of the two is required. The key
+	// is never logged, only its public half.
+	SealKeyFile string
+	SealKey     ed25519.PrivateKey
+	// SealPreviousKeys are the public halves of rotated-out seal keys
+	// (seal-previous-public-keys).
+	SealPreviousKeys []ed25519.PublicKey
+	// SealInterval is how often each venue's order heads are sealed
+	// (seal-interval).
+	SealInterval time.Duration
+
+	// SweepInterval is how often expired Idempotency-Key records are
+	// deleted (sweep-interval).
+	SweepInterval time.Duration
+
+	// RequestTimeout is the deadline of every request but the kitchen
+	// stream (request-timeout); AuditTimeout that of /v1/audit/*
+	// (audit-timeout).
+	RequestTimeout time.Duration
+	AuditTimeout   time.Duration
+	// MaxConns and MaxConnsPerIP cap open HTTP connections in total
+	// (max-conns) and per client address (max-conns-per-ip).
+	MaxConns      int
+	MaxConnsPerIP int
+
+	// Heartbeat is the longest a kitchen stream stays silent (heartbeat).
+	Heartbeat time.Duration
+	// StreamAuthCheck is how often an open kitchen stream re-checks that
+	// its device is still active (stream-auth-check).
+	StreamAuthCheck time.Duration
+	// StreamLimits bound kitchen streams per device and per venue
+	// (stream-per-device, stream-per-venue, stream-opens-per-device,
+	// stream-opens-per-venue, stream-window, stream-write-timeout,
+	// stream-auth-fresh).
+	StreamLimits httpapi.StreamLimits
+
+	// VerifyStream makes GET /v1/audit/verify compare each order with its
+	// last JetStream message (verify-stream), leaving out orders changed
+	// within VerifyStreamGrace (verify-stream-grace).
+	VerifyStream      bool
+	VerifyStreamGrace time.Duration
+
+	// Relay runs the outbox relay (relay). Only tests that drive a relay
+	// of their own turn it off; posd without a relay delivers nothing.
+	Relay bool
+}
+
+// LogConfig is how posd logs.
+type LogConfig struct {
+	// Format is json (one JSON object per line) or console (log-format).
+	Format string
+	// Level is trace, debug, info, warn or error (log-level).
+	Level string
+}
+
+// Defaults is the configuration posd runs with unless told otherwise; only
+// DatabaseURL and the seal key have no default.
+func Defaults() Config {
+	return Config{
+		Addr:               "127.0.0.1:8080",
+		PoolMaxConns:       16,
+		ConnectTimeout:     10 * time.Second,
+		StatementTimeout:   store.DefaultStatementTimeout,
+		NATSURL:            nats.DefaultURL,
+		NATSReconnectWait:  time.Second,
+		PublishAckTimeout:  5 * time.Second,
+		StreamReplicas:     1,
+		StreamCheckTimeout: 10 * time.Second,
+		Log:                LogConfig{Format: "json", Level: "info"},
+		ShutdownTimeout:    10 * time.Second,
+		SealInterval:       audit.DefaultSealInterval,
+		SweepInterval:      10 * time.Minute,
+		RequestTimeout:     httpapi.DefaultRequestTimeout,
+		AuditTimeout:       httpapi.DefaultAuditTimeout,
+		MaxConns:           httpapi.DefaultMaxConns,
+		MaxConnsPerIP:      httpapi.DefaultMaxConnsPerIP,
+		Heartbeat:          kds.DefaultHeartbeat,
+		StreamAuthCheck:    httpapi.DefaultStreamAuthCheck,
+		StreamLimits:       httpapi.DefaultStreamLimits,
+		VerifyStream:       true,
+		VerifyStreamGrace:  audit.DefaultStreamGrace,
+		Relay:              true,
+	}
+}
+
+// MaxStreamReplicas is JetStream's own limit on a stream's replicas.
+const MaxStreamReplicas = 5
+
+// FieldError is one configuration field out of range; Field is its key
+// (also its posd serve flag).
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "--" + e.Field + " " + e.Msg }
+
+// ValidationError is every field out of range (errors.As finds each
+// *FieldError).
+type ValidationError []error
+
+func (e ValidationError) Error() string {
+	parts := make([]string, len(e))
+	for i, err := range e {
+		parts[i] = err.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e ValidationError) Unwrap() []error { return e }
+
+// Validate reports every field out of range, each as a *FieldError naming
+// it, in a ValidationError; or nil.
+func (c Config) Validate() error {
+	var errs ValidationError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.DatabaseURL == "" {
+		bad("database-url", "(DATABASE_URL) is required")
+	}
+	if c.Addr == "" {
+		bad("addr", "(POSD_ADDR) is required")
+	}
+	if c.NATSURL == "" {
+		bad("nats-url", "(NATS_URL) is required")
+	}
+	if c.SealKey == nil && c.SealKeyFile == "" {
+		bad("seal-key-file", "(POSD_SEAL_KEY_FILE) is required: create one with \"posd audit keygen --out FILE\"")
+	}
+	if c.SealKey != nil && len(c.SealKey) != ed25519.PrivateKeySize {
+		bad("seal-key-file", "holds no Ed25519 private key")
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > MaxStreamReplicas {
+		bad("stream-replicas", "must be between 1 and %d, got %d", MaxStreamReplicas, c.StreamReplicas)
+	}
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		bad("log-level", "must be one of trace, debug, info, warn, error; got %q", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		bad("log-format", "must be json or console; got %q", c.Log.Format)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"connect-timeout", c.ConnectTimeout}, {"statement-timeout", c.StatementTimeout},
+		{"nats-reconnect-wait", c.NATSReconnectWait}, {"publish-ack-timeout", c.PublishAckTimeout},
+		{"stream-check-timeout", c.StreamCheckTimeout}, {"shutdown-timeout", c.ShutdownTimeout},
+		{"seal-interval", c.SealInterval}, {"sweep-interval", c.SweepInterval},
+		{"request-timeout", c.RequestTimeout}, {"audit-timeout", c.AuditTimeout},
+		{"heartbeat", c.Heartbeat}, {"stream-auth-check", c.StreamAuthCheck},
+		{"stream-window", c.StreamLimits.Window}, {"stream-write-timeout", c.StreamLimits.WriteTimeout},
+		{"stream-auth-fresh", c.StreamLimits.AuthFresh}, {"verify-stream-grace", c.VerifyStreamGrace},
+	} {
+		if d.v <= 0 {
+			bad(d.field, "must be positive, got %s", d.v)
+		}
+	}
+	for _, n := range []struct {
+		field string
+		v     int
+	}{
+		{"pool-max-conns", c.PoolMaxConns}, {"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP},
+		{"stream-per-device", c.StreamLimits.PerDevice}, {"stream-per-venue", c.StreamLimits.PerVenue},
+		{"stream-opens-per-device", c.StreamLimits.OpensPerDevice}, {"stream-opens-per-venue", c.StreamLimits.OpensPerVenue},
+	} {
+		if n.v < 1 {
+			bad(n.field, "must be at least 1, got %d", n.v)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// MarshalZerologObject writes the effective configuration as log fields,
+// secrets masked: the database password (either DSN form) and NATS URL
+// credentials are replaced by xxxxx; of the seal key only the public half
+// and the file it came from are shown.
+func (c Config) MarshalZerologObject(e *zerolog.Event) {
+	e.Str("addr", c.Addr).Str("database_url", RedactDSN(c.DatabaseURL)).Int("pool_max_conns", c.PoolMaxConns).
+		Stringer("connect_timeout", c.ConnectTimeout).Stringer("statement_timeout", c.StatementTimeout).
+		Str("nats_url", RedactURL(c.NATSURL)).Stringer("nats_reconnect_wait", c.NATSReconnectWait).
+		Stringer("publish_ack_timeout", c.PublishAckTimeout).Int("stream_replicas", c.StreamReplicas).
+		Stringer("stream_check_timeout", c.StreamCheckTimeout).
+		Str("log_format", c.Log.Format).Str("log_level", c.Log.Level).Stringer("shutdown_timeout", c.ShutdownTimeout).
+		Str("seal_key_file", c.SealKeyFile).Int("seal_previous_keys", len(c.SealPreviousKeys)).
+		Stringer("seal_interval", c.SealInterval).Stringer("sweep_interval", c.SweepInterval).
+		Stringer("request_timeout", c.RequestTimeout).Stringer("audit_timeout", c.AuditTimeout).
+		Int("max_conns", c.MaxConns).Int("max_conns_per_ip", c.MaxConnsPerIP).
+		Stringer("heartbeat", c.Heartbeat).Stringer("stream_auth_check", c.StreamAuthCheck).
+		Int("stream_per_device", c.StreamLimits.PerDevice).Int("stream_per_venue", c.StreamLimits.PerVenue).
+		Int("stream_opens_per_device", c.StreamLimits.OpensPerDevice).Int("stream_opens_per_venue", c.StreamLimits.OpensPerVenue).
+		Stringer("stream_window", c.StreamLimits.Window).Stringer("stream_write_timeout", c.StreamLimits.WriteTimeout).
+		Stringer("stream_auth_fresh", c.StreamLimits.AuthFresh).
+		Bool("verify_stream", c.VerifyStream).Stringer("verify_stream_grace", c.VerifyStreamGrace).Bool("relay", c.Relay)
+	if len(c.SealKey) == ed25519.PrivateKeySize {
+		e.Str("seal_public_key", audit.PublicKeyHex(c.SealKey))
+	}
+}

@@ -1,0 +1,55 @@
+package app
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+
+	"github.com/posd/posd/internal/audit"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultsNeedOnlyTheDatabaseAndTheKey(t *testing.T) {
+	err := Defaults().Validate()
+	var fields []string
+	for _, e := range err.(ValidationError) {
+		var fe *FieldError
+		require.True(t, errors.As(e, &fe))
+		fields = append(fields, fe.Field)
+	}
+	require.Equal(t, []string{"database-url", "seal-key-file"}, fields)
+	c := Defaults()
+	c.DatabaseURL, c.SealKeyFile = "postgres://posd@db/posd", "/etc/posd/seal.key"
+	require.NoError(t, c.Validate())
+}
+
+func TestValidateNamesEveryBadField(t *testing.T) {
+	c := Defaults()
+	c.DatabaseURL, c.SealKeyFile = "postgres://posd@db/posd", "k"
+	c.StreamReplicas, c.Heartbeat, c.StreamLimits.OpensPerDevice, c.Log.Format = 6, 0, 0, "xml"
+	err := c.Validate()
+	require.EqualError(t, err, `--stream-replicas must be between 1 and 5, got 6; --log-format must be json or console; got "xml"; `+
+		`--heartbeat must be positive, got 0s; --stream-opens-per-device must be at least 1, got 0`)
+}
+
+// TestLoggedConfigMasksSecrets: the start-up line carries every setting
+// but neither the database password nor the seal key's private half.
+func TestLoggedConfigMasksSecrets(t *testing.T) {
+	key, err := audit.NewSealKey()
+	require.NoError(t, err)
+	c := Defaults()
+	c.DatabaseURL, c.SealKey = "postgres://posd:hunter2@db/posd", key
+	c.NATSURL = "nats://u:natspw@nats:4222"
+	var buf bytes.Buffer
+	log := zerolog.New(&buf)
+	log.Info().EmbedObject(c).Msg("starting posd")
+	line := buf.String()
+	require.NotContains(t, line, "hunter2")
+	require.NotContains(t, line, "natspw")
+	require.NotContains(t, line, hex.EncodeToString(key.Seed()))
+	require.Contains(t, line, `"seal_public_key":"`+audit.PublicKeyHex(key)+`"`)
+	require.Contains(t, line, `"sweep_interval":"10m0s"`)
+	require.Contains(t, line, `"heartbeat":"15s"`)
+}

@@ -1,0 +1,174 @@
+package audit
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/posd/posd/internal/order"
+)
+
+// This file is what audit reads and writes of the journal, and in which
+// form. audit holds no SQL: the store implements these interfaces
+// (store.JournalOn, *store.Store), so Verify, Seal and Shift are the pure
+// checks and arithmetic over rows handed to them.
+
+// Journal is what Verify reads of a venue's journal, ideally all from one
+// snapshot (a repeatable-read transaction scoped to the venue). The
+// methods that take a limit return one page of at most limit rows in the
+// order of their ids, from after the id given; the others hold one row per
+// seal, device, event of one order or ticket of one page of orders.
+type Journal interface {
+	VenueExists(ctx context.Context, venue string) (bool, error)
+	// Seals are the venue's seals in order of seq.
+	Seals(ctx context.Context, venue string) ([]StoredSeal, error)
+	// Devices are every device the venue has had (revoked ones too), as
+	// the actors of its events.
+	Devices(ctx context.Context, venue string) ([]order.Actor, error)
+	// SignedSince is when posd began signing events, ticket events and
+	// refused writes (journal_signed_since).
+	SignedSince(ctx context.Context) (time.Time, error)
+	// PendingOutbox is, per order of the venue, the newest version with an
+	// outbox row the relay has not passed yet.
+	PendingOutbox(ctx context.Context, venue string) (map[uuid.UUID]int64, error)
+	// OrdersPage is a page of the venue's orders as stored (with lines,
+	// payments and the chain head).
+	OrdersPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]order.Order, error)
+	// OrderTickets are the kitchen tickets of the orders given, by order,
+	// order version and id.
+	OrderTickets(ctx context.Context, venue string, orders []uuid.UUID) ([]StoredTicket, error)
+	// OrderEvents are one order's events by version.
+	OrderEvents(ctx context.Context, venue string, orderID uuid.UUID) ([]StoredEvent, error)
+	// OrphanEvents names an order (at most one) with events but no order
+	// row, with its newest version.
+	OrphanEvents(ctx context.Context, venue string) ([]OrderVersion, error)
+	// ImpossibleConflicts names a recorded refused write (at most one)
+	// that cannot be true: no such order, a current version the order
+	// never reached, an expected version equal to it or negative.
+	ImpossibleConflicts(ctx context.Context, venue string) ([]Conflict, error)
+	TicketEventsPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]StoredTicketEvent, error)
+	ConflictsPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]StoredConflict, error)
+	// OutboxOrphans names an outbox row (at most one) whose message id is
+	// no event or ticket event of its order.
+	OutboxOrphans(ctx context.Context, venue string) ([]OutboxMessage, error)
+}
+
+// SealJournal is what Seal reads and writes, in a transaction scoped to
+// the venue.
+type SealJournal interface {
+	// LastSeal is the venue's newest seal (its heads left out); found is
+	// false when the venue has none.
+	LastSeal(ctx context.Context, venue string) (s StoredSeal, found bool, err error)
+	// HeadsSince are the heads of the orders changed at or after since, by
+	// order id.
+	HeadsSince(ctx context.Context, venue string, since time.Time) ([]OrderHead, error)
+	// InsertSeal appends s (its heads as the JSON text given).
+	InsertSeal(ctx context.Context, venue string, s StoredSeal) error
+}
+
+// SealStore is what the Sealer needs: the venues, and a transaction per
+// venue under the sealing lock.
+type SealStore interface {
+	Venues(ctx context.Context) ([]string, error)
+	// SealTx runs f in a transaction scoped to venue if it can take the
+	// sealing lock (one process seals at a time); when another holds it,
+	// f is not run and SealTx returns nil.
+	SealTx(ctx context.Context, venue string, f func(SealJournal) error) error
+}
+
+// ShiftJournal is what Shift reads, for [from, to), ideally from one
+// snapshot.
+type ShiftJournal interface {
+	// SalesByServer are the orders closed per server (staff, orders
+	// closed, sales and tips filled in), by staff.
+	SalesByServer(ctx context.Context, venue string, from, to time.Time) ([]StaffSummary, error)
+	// PatchedEvents are the order.patched events, by time, order and
+	// version.
+	PatchedEvents(ctx context.Context, venue string, from, to time.Time) ([]ShiftEvent, error)
+	// ForcedOverrides are the forced writes, by time, order and version.
+	ForcedOverrides(ctx context.Context, venue string, from, to time.Time) ([]ForcedOverride, error)
+	// ConflictsByTable counts the refused writes per table, most first.
+	ConflictsByTable(ctx context.Context, venue string, from, to time.Time) ([]TableCount, error)
+}
+
+// StoredEvent is an order event as stored: Ops is the exact JSON text
+// hashed.
+type StoredEvent struct {
+	Version           int64
+	ID                uuid.UUID
+	Type              string
+	At                time.Time
+	Actor             order.Actor
+	Ops               string
+	Forced            bool
+	OverriddenVersion *int64
+	Hash, Signature   []byte
+}
+
+// StoredSeal is a venue seal as stored: Heads is the JSON text hashed.
+type StoredSeal struct {
+	Seq             int64
+	SealedAt        time.Time
+	Heads           string
+	Hash, Signature []byte
+}
+
+// OrderHead is an order's version and chain head hash.
+type OrderHead struct {
+	OrderID uuid.UUID
+	Version int64
+	Hash    []byte
+}
+
+// OrderVersion names a version of an order.
+type OrderVersion struct {
+	OrderID uuid.UUID
+	Version int64
+}
+
+// StoredTicket is a kitchen ticket as stored (Lines is its JSON text), with
+// the actions of its log in order.
+type StoredTicket struct {
+	ID, OrderID           uuid.UUID
+	Table, Station, Kind  string
+	Lines, Status, Server string
+	OrderVersion          int64
+	CreatedAt             time.Time
+	BumpedAt              *time.Time
+	Actions               []string
+}
+
+// StoredTicketEvent is a kitchen ticket event as stored, with the order
+// (and version) of its ticket.
+type StoredTicketEvent struct {
+	TicketEvent
+	Signature    []byte
+	OrderID      uuid.UUID
+	OrderVersion int64
+}
+
+// StoredConflict is a recorded refused write as stored.
+type StoredConflict struct {
+	Conflict
+	Signature []byte
+}
+
+// OutboxMessage is an outbox row as verify names it.
+type OutboxMessage struct {
+	ID             int64
+	MsgID, MsgType string
+	OrderID        uuid.UUID
+	OrderVersion   int64
+}
+
+// ShiftEvent is an order.patched event as the shift report reads it: the
+// table is the order's current one (an op may name where it was then).
+type ShiftEvent struct {
+	OrderID uuid.UUID
+	Table   string
+	Version int64
+	At      time.Time
+	Staff   string
+	Ops     string
+}

@@ -1,0 +1,183 @@
+package benchkit
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Histogram is one reading of a Prometheus histogram: cumulative counts per
+// upper bound (seconds, the last +Inf), sorted by bound.
+type Histogram struct {
+	Bounds, Counts []float64
+	Sum, Count     float64
+}
+
+// ParseHistogram reads metric from a Prometheus text exposition; ok is false
+// when it is absent.
+func ParseHistogram(r io.Reader, metric string) (h Histogram, ok bool, err error) {
+	type bucket struct{ le, n float64 }
+	var buckets []bucket
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, found := strings.Cut(sc.Text(), " ")
+		if !found || !strings.HasPrefix(name, metric) {
+			continue
+		}
+		v, perr := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if perr != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, metric+"_bucket{"):
+			_, le, _ := strings.Cut(name, `le="`)
+			le, _, _ = strings.Cut(le, `"`)
+			bound := math.Inf(1)
+			if le != "+Inf" {
+				if bound, perr = strconv.ParseFloat(le, 64); perr != nil {
+					continue
+				}
+			}
+			buckets, ok = append(buckets, bucket{bound, v}), true
+		case name == metric+"_sum":
+			h.Sum = v
+		case name == metric+"_count":
+			h.Count = v
+		}
+	}
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
+	for _, b := range buckets {
+		h.Bounds, h.Counts = append(h.Bounds, b.le), append(h.Counts, b.n)
+	}
+	return h, ok, sc.Err()
+}
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// ScrapeHistogram reads metric from url (a /metrics endpoint).
+func ScrapeHistogram(ctx context.Context, hc *http.Client, url, metric string) (Histogram, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Histogram{}, false, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Histogram{}, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Histogram{}, false, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+	}
+	return ParseHistogram(resp.Body, metric)
+}
+
+// Sub returns the observations h has beyond before (a later reading).
+func (h Histogram) Sub(before Histogram) Histogram {
+	d := Histogram{Bounds: h.Bounds, Counts: make([]float64, len(h.Counts)), Sum: h.Sum - before.Sum, Count: h.Count - before.Count}
+	for i := range h.Counts {
+		d.Counts[i] = h.Counts[i]
+		if i < len(before.Counts) {
+			d.Counts[i] -= before.Counts[i]
+		}
+	}
+	return d
+}
+
+// AddHistograms merges two optional histograms of the same metric.
+func AddHistograms(a, b *Histogram) *Histogram {
+	if a == nil || b == nil {
+		return cmpOr(a, b)
+	}
+	sum := Histogram{Bounds: a.Bounds, Counts: append([]float64(nil), a.Counts...), Sum: a.Sum + b.Sum, Count: a.Count + b.Count}
+	for i := range b.Counts {
+		if i < len(sum.Counts) {
+			sum.Counts[i] += b.Counts[i]
+		}
+	}
+	return &sum
+}
+
+func cmpOr[T any](a, b *T) *T {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// HistogramStats summarises a histogram of latencies.
+type HistogramStats struct {
+	N    int
+	Mean time.Duration
+	// P50 and P99 are bucket upper bounds in seconds (Inf in the open last
+	// bucket): the true percentile is at most this.
+	P50, P99 float64
+}
+
+// Stats summarises h.
+func (h Histogram) Stats() HistogramStats {
+	if h.Count <= 0 || len(h.Bounds) == 0 {
+		return HistogramStats{}
+	}
+	bound := func(q float64) float64 {
+		for i, c := range h.Counts {
+			if c >= q*h.Count {
+				return h.Bounds[i]
+			}
+		}
+		return math.Inf(1)
+	}
+	return HistogramStats{N: int(h.Count), Mean: time.Duration(h.Sum / h.Count * float64(time.Second)), P50: bound(0.50), P99: bound(0.99)}
+}
+
+// BucketMS formats a bucket upper bound (seconds) in ms.
+func BucketMS(s float64) string {
+	if math.IsInf(s, 1) {
+		return "> last bucket"
+	}
+	return "≤ " + strconv.FormatFloat(s*1000, 'f', -1, 64)
+}
+
+// ReadSSE reads a text/event-stream and calls fn for every event with its
+// type ("message" when none is given), its data (data lines joined by "\n")
+// and the time its terminating blank line was read. Comments and other
+// fields are skipped.
+func ReadSSE(r io.Reader, fn func(typ, data string, at time.Time)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var typ string
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if len(data) > 0 {
+				fn(cmp(typ, "message"), strings.Join(data, "\n"), time.Now())
+			}
+			typ, data = "", nil
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			typ = value
+		case "data":
+			data = append(data, value)
+		}
+	}
+	return sc.Err()
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

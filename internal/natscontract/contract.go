@@ -1,0 +1,48 @@
+// Package natscontract is posd's NATS contract in one file: the JetStream
+// stream, the subjects messages are published on, and the headers every
+// message carries. The relay (internal/outbox) publishes by it, the kitchen
+// gateway (internal/kds) and audit verify read by it, the writers
+// (internal/store, through internal/kitchen) address messages by it, and the
+// README's "NATS" section documents it (contract_test.go checks that the
+// README names these very subjects and headers). Change it here only.
+package natscontract
+
+import (
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamName is the JetStream stream that holds every posd message.
+const StreamName = "POS"
+
+// Prefix is the first token of every posd subject; StreamSubjects is what
+// the POS stream captures.
+const (
+	Prefix         = "pos"
+	StreamSubjects = Prefix + ".>"
+)
+
+// OrderSubject is the subject of an order's events:
+// pos.<venue>.order.<order_id>.
+func OrderSubject(venue string, orderID uuid.UUID) string {
+	return orderSubject(venue, orderID.String())
+}
+
+func orderSubject(venue, orderID string) string { return Prefix + "." + venue + ".order." + orderID }
+
+// KitchenSubject is the subject of a station's kitchen messages:
+// pos.<venue>.kitchen.<station>.
+func KitchenSubject(venue, station string) string {
+	return Prefix + "." + venue + ".kitchen." + station
+}
+
+// Headers of every message. HeaderMsgID is JetStream's de-duplication
+// header (the event id or the ticket-log id); the others are posd's.
+const (
+	HeaderMsgID        = jetstream.MsgIDHeader // "Nats-Msg-Id"
+	HeaderVenue        = "Posd-Venue"
+	HeaderOrderID      = "Posd-Order-Id"
+	HeaderOrderVersion = "Posd-Order-Version"
+	HeaderType         = "Posd-Type"
+	HeaderPosition     = "Posd-Outbox-Position"
+)

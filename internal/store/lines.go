@@ -1,0 +1,92 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/store/internal/dbsqlc"
+)
+
+// queueLines queues the line changes from cur to next: one INSERT of the new
+// lines, one UPDATE of the changed ones, one DELETE of the removed ones,
+// each only when there is something to do.
+func (s *Store) queueLines(ctx context.Context, b *batch, cur, next order.Order) error {
+	old := make(map[uuid.UUID]order.Line, len(cur.Lines))
+	for _, l := range cur.Lines {
+		old[l.ID] = l
+	}
+	var ins dbsqlc.InsertLinesParams
+	var upd dbsqlc.UpdateLinesParams
+	for _, l := range next.Lines {
+		prev, ok := old[l.ID]
+		delete(old, l.ID)
+		switch {
+		case !ok:
+			mods, err := json.Marshal(l.Modifiers)
+			if err != nil {
+				return fmt.Errorf("encode modifiers: %w", err)
+			}
+			ins.Ids = append(ins.Ids, l.ID)
+			ins.Positions = append(ins.Positions, int32(l.Position))
+			ins.Skus = append(ins.Skus, l.SKU)
+			ins.Names = append(ins.Names, l.Name)
+			ins.Qtys = append(ins.Qtys, int32(l.Qty))
+			ins.UnitPrices = append(ins.UnitPrices, l.UnitPriceCents)
+			ins.Seats = append(ins.Seats, int32(l.Seat))
+			ins.Courses = append(ins.Courses, int32(l.Course))
+			ins.Modifiers = append(ins.Modifiers, mods)
+			ins.Notes = append(ins.Notes, l.Note)
+			ins.Stations = append(ins.Stations, l.Station)
+			ins.Statuses = append(ins.Statuses, l.Status)
+			ins.Compeds = append(ins.Compeds, l.Comped)
+		case prev.Qty != l.Qty || prev.Status != l.Status || prev.Comped != l.Comped:
+			upd.Ids = append(upd.Ids, l.ID)
+			upd.Qtys = append(upd.Qtys, int32(l.Qty))
+			upd.Statuses = append(upd.Statuses, l.Status)
+			upd.Compeds = append(upd.Compeds, l.Comped)
+		}
+	}
+	if len(ins.Ids) > 0 {
+		ins.VenueID, ins.OrderID = next.Venue, next.ID
+		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertLines(ctx, db, ins) }); err != nil {
+			return err
+		}
+	}
+	if len(upd.Ids) > 0 {
+		upd.VenueID, upd.OrderID = next.Venue, next.ID
+		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.UpdateLines(ctx, db, upd) }); err != nil {
+			return err
+		}
+	}
+	if len(old) > 0 {
+		ids := make([]uuid.UUID, 0, len(old))
+		for id := range old {
+			ids = append(ids, id)
+		}
+		del := dbsqlc.DeleteLinesParams{VenueID: next.Venue, OrderID: next.ID, Ids: ids}
+		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.DeleteLines(ctx, db, del) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queuePayments queues the payments next has beyond cur's (payments are
+// only ever appended).
+func (s *Store) queuePayments(ctx context.Context, b *batch, cur, next order.Order) error {
+	if len(next.Payments) == len(cur.Payments) {
+		return nil
+	}
+	p := dbsqlc.InsertPaymentsParams{VenueID: next.Venue, OrderID: next.ID}
+	for i := len(cur.Payments); i < len(next.Payments); i++ {
+		pay := next.Payments[i]
+		p.Positions = append(p.Positions, int32(i))
+		p.Tenders = append(p.Tenders, pay.Tender)
+		p.Amounts = append(p.Amounts, pay.AmountCents)
+		p.Tips = append(p.Tips, pay.TipCents)
+	}
+	return queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertPayments(ctx, db, p) })
+}
