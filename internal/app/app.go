@@ -145,6 +145,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	a.Metrics = metrics.New()
 	a.Store = store.New(a.Pool)
 	a.Store.SignEvents(cfg.SealKey)
+	a.Store.SetMenuTTL(cfg.MenuTTL)
 	if cfg.Relay {
 		a.Relay = outbox.New(relayConn, a.JS, outbox.Options{
 			Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(a.Metrics.Registry),
