@@ -20,9 +20,9 @@ import (
 
 // waiterTokens are posd dev's demo waiter tokens; client i uses
 // waiterTokens[i%4]. kitchenToken is its demo kitchen device.
-var waiterTokens = []string{"demo-waiter-1", "demo-waiter-2", "demo-waiter-3", "demo-waiter-4"}
+var waiterTokens = []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 
-const kitchenToken = "demo-kitchen"
+const kitchenToken = seed.TokenKitchen
 
 // skus are the demo menu items (seed.DemoMenu, as posd dev seeds it) the
 // add_item ops cycle through.

@@ -20,6 +20,7 @@ import (
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/seed"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -71,7 +72,7 @@ func TestAuditShiftCLI(t *testing.T) {
 		sc.RequireReport(t, rep)
 
 		// The same data as GET /v1/audit/shift, member for member.
-		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query(), Token: "demo-auditor"})
+		r := s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/shift?" + sc.Query(), Token: seed.TokenAuditor})
 		require.Equal(t, 200, r.Status, string(r.Body))
 		var fromAPI, fromCLI any
 		require.NoError(t, json.Unmarshal(r.Body, &fromAPI))

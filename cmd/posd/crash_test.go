@@ -281,7 +281,7 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 	p := startServe(t, db.appURL, ns.ClientURL(), arm())
 	orders := make([]string, writers)
 	for i := range orders {
-		status, _, o, err := call(client, "POST", "http://"+p.addr+"/v1/orders", "demo-waiter-1", "", fmt.Sprintf(`{"table":"T%d","guests":2}`, i+1))
+		status, _, o, err := call(client, "POST", "http://"+p.addr+"/v1/orders", seed.TokenWaiter1, "", fmt.Sprintf(`{"table":"T%d","guests":2}`, i+1))
 		require.NoError(t, err)
 		require.Equal(t, 201, status)
 		orders[i] = o["id"].(string)
@@ -310,7 +310,7 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 				}
 				attempts++
 				body := fmt.Sprintf(`{"expected_version":%d,"ops":[{"op":"add_item","sku":"steak","line_id":%q},{"op":"send"}]}`, version, line)
-				status, h, o, err := call(client, "PATCH", "http://"+addr.Load().(string)+"/v1/orders/"+orders[w], "demo-waiter-1", key, body)
+				status, h, o, err := call(client, "PATCH", "http://"+addr.Load().(string)+"/v1/orders/"+orders[w], seed.TokenWaiter1, key, body)
 				switch {
 				case err != nil:
 					// posd is down or died mid-request: the outcome is
@@ -390,7 +390,7 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 
 	ctx := context.Background()
 	for w, id := range orders {
-		status, _, o, err := call(client, "GET", "http://"+p.addr+"/v1/orders/"+id, "demo-waiter-1", "", "")
+		status, _, o, err := call(client, "GET", "http://"+p.addr+"/v1/orders/"+id, seed.TokenWaiter1, "", "")
 		require.NoError(t, err)
 		require.Equal(t, 200, status)
 		have := map[string]bool{}

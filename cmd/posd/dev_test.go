@@ -24,6 +24,7 @@ import (
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/pgcluster"
 	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/seed"
 )
 
 // posdRaceBin is posd built with -race: the dev and ops tests, which need
@@ -150,9 +151,9 @@ func TestDevLifecycle(t *testing.T) {
 	p := startDev(t, dataDir, ports)
 	// The banner is logged once the listener is up; /readyz can answer
 	// before the log pipe has been read that far.
-	require.Eventually(t, func() bool { return strings.Contains(p.logText(), "demo2-waiter") }, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(p.logText(), seed.TokenDemo2Waiter) }, 10*time.Second, 20*time.Millisecond)
 	logs := p.logText()
-	for _, want := range []string{"demo-waiter-1", "demo-manager", "demo2-waiter", "nats://127.0.0.1:" + strconv.Itoa(ports[2]),
+	for _, want := range []string{seed.TokenWaiter1, seed.TokenManager, seed.TokenDemo2Waiter, "nats://127.0.0.1:" + strconv.Itoa(ports[2]),
 		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {
 		require.Contains(t, logs, want)
 	}
@@ -162,7 +163,7 @@ func TestDevLifecycle(t *testing.T) {
 	}
 	require.Contains(t, logs, `"component":"nats"`)
 	require.Contains(t, logs, `"component":"postgres"`)
-	status, o := p.request(t, "POST", "/v1/orders", "demo-waiter-1", `{"table":"T4","guests":2}`)
+	status, o := p.request(t, "POST", "/v1/orders", seed.TokenWaiter1, `{"table":"T4","guests":2}`)
 	require.Equal(t, 201, status)
 	id := o["id"].(string)
 
@@ -201,13 +202,13 @@ func TestDevLifecycle(t *testing.T) {
 	// Second start: the order is still there, the key is the same, and the
 	// seals (written on stop, and on start) check out with it.
 	p = startDev(t, dataDir, ports)
-	status, o = p.request(t, "GET", "/v1/orders/"+id, "demo-waiter-1", "")
+	status, o = p.request(t, "GET", "/v1/orders/"+id, seed.TokenWaiter1, "")
 	require.Equal(t, 200, status)
 	require.Equal(t, "T4", o["table"])
 	again, err := audit.LoadSealKey(keyFile)
 	require.NoError(t, err)
 	require.Equal(t, key, again)
-	status, v := p.request(t, "GET", "/v1/audit/verify", "demo-manager", "")
+	status, v := p.request(t, "GET", "/v1/audit/verify", seed.TokenManager, "")
 	require.Equal(t, 200, status)
 	require.Equal(t, true, v["ok"], "%v", v)
 	require.Equal(t, true, v["signatures_checked"])
@@ -219,7 +220,7 @@ func TestDevLifecycle(t *testing.T) {
 	<-p.done
 	require.FileExists(t, filepath.Join(dataDir, "postgres", "postmaster.pid"))
 	p = startDev(t, dataDir, ports)
-	status, _ = p.request(t, "GET", "/v1/orders/"+id, "demo-waiter-1", "")
+	status, _ = p.request(t, "GET", "/v1/orders/"+id, seed.TokenWaiter1, "")
 	require.Equal(t, 200, status)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	select {

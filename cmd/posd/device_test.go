@@ -16,6 +16,7 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/seed"
 )
 
 // addDevice runs "posd device add" and returns the token from the last line
@@ -294,9 +295,9 @@ func TestDeviceSeedKeepsRevocation(t *testing.T) {
 	token := addDevice(t, url, "--venue", "demo", "--role", "waiter", "--name", "waiter-4", "--staff", "Dmitri")
 	out, errOut, code := runPosd(t, url, "seed", "--demo")
 	require.Zero(t, code, out+errOut)
-	require.Equal(t, 401, menuStatus(t, s, "demo-waiter-4"))
+	require.Equal(t, 401, menuStatus(t, s, seed.TokenWaiter4))
 	require.Equal(t, 200, menuStatus(t, s, token))
-	require.Equal(t, 200, menuStatus(t, s, "demo-waiter-3"))
+	require.Equal(t, 200, menuStatus(t, s, seed.TokenWaiter3))
 }
 
 func TestDeviceHelp(t *testing.T) {

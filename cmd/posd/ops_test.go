@@ -30,6 +30,7 @@ import (
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgcluster"
 	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/seed"
 )
 
 // posdCmd runs the posd binary with env added to this process's and returns
@@ -239,7 +240,7 @@ func TestDocumentedOperatorSteps(t *testing.T) {
 	status, ready := p.get(t, "/readyz")
 	require.Equal(t, 200, status, ready)
 	require.Equal(t, map[string]any{"postgres": "ok", "nats": "ok"}, ready["checks"])
-	require.Equal(t, 201, p.post(t, "/v1/orders", "demo-waiter-1", `{"table":"T1","guests":2}`))
+	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T1","guests":2}`))
 
 	// NATS goes away: posd still takes orders, so it stays ready and says
 	// what is missing.
@@ -251,7 +252,7 @@ func TestDocumentedOperatorSteps(t *testing.T) {
 	status, ready = p.get(t, "/readyz")
 	require.Equal(t, 200, status, ready)
 	require.Equal(t, "ready", ready["status"])
-	require.Equal(t, 201, p.post(t, "/v1/orders", "demo-waiter-1", `{"table":"T2","guests":2}`))
+	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T2","guests":2}`))
 
 	logs := p.logText()
 	require.NotContains(t, logs, "hunter2")
@@ -315,7 +316,7 @@ func TestServeKeepsTheOperatorsStreamSettings(t *testing.T) {
 
 	p := startOpsServe(t, []string{"DATABASE_URL=" + db.AppURL, "NATS_URL=" + ns.ClientURL()}, "--stream-replicas", "1")
 	require.Eventually(t, func() bool { return strings.Contains(p.logText(), "max age is 720h0m0s") }, 10*time.Second, 20*time.Millisecond)
-	require.Equal(t, 201, p.post(t, "/v1/orders", "demo-waiter-1", `{"table":"T3","guests":2}`))
+	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T3","guests":2}`))
 	s, err := js.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
 	require.Equal(t, 30*24*time.Hour, s.CachedInfo().Config.MaxAge)
@@ -347,9 +348,9 @@ func TestServeStreamLimitFlags(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
-	first := open("demo-kitchen")
+	first := open(seed.TokenKitchen)
 	require.Equal(t, 200, first.StatusCode)
-	second := open("demo-manager")
+	second := open(seed.TokenManager)
 	require.Equal(t, 429, second.StatusCode)
 	body, err := io.ReadAll(second.Body)
 	require.NoError(t, err)

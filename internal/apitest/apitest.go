@@ -121,6 +121,14 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	// Wait for the sealer's round at start, so no test write races it and a
+	// test's seals are the ones it makes.
+	select {
+	case <-a.Sealed():
+	case err := <-done:
+		cancel()
+		t.Fatalf("apitest: posd stopped at start: %v", err)
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

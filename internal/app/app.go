@@ -67,7 +67,13 @@ type App struct {
 
 	ln         net.Listener
 	components []component
+	// sealed is closed once the sealer's round at start is done.
+	sealed chan struct{}
 }
+
+// Sealed is closed once the journal's sealer has finished its sealing
+// round at start (see audit.Sealer.Run).
+func (a *App) Sealed() <-chan struct{} { return a.sealed }
 
 // component is one long-running part of posd. run returns when ctx ends
 // (or the component fails); stop, if set, makes run return for parts that
@@ -145,6 +151,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	a.Metrics = metrics.New()
 	a.Store = store.New(a.Pool)
 	a.Store.SignEvents(cfg.SealKey)
+	a.Store.SetMenuTTL(cfg.MenuTTL)
 	if cfg.Relay {
 		a.Relay = outbox.New(relayConn, a.JS, outbox.Options{
 			Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(a.Metrics.Registry),
@@ -155,6 +162,8 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	}
 	sealer := &audit.Sealer{Journal: a.Store, Interval: cfg.SealInterval, Key: cfg.SealKey, Previous: cfg.SealPreviousKeys,
 		Log: log.With().Str("component", "sealer").Logger()}
+	a.sealed = make(chan struct{})
+	sealer.FirstPass = func() { close(a.sealed) }
 	a.components = append(a.components,
 		component{name: "sealer", run: func(ctx context.Context) error { sealer.Run(ctx); return nil }},
 		component{name: "idempotency sweeper", run: a.sweepIdempotencyKeys})

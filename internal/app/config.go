@@ -75,6 +75,10 @@ type Config struct {
 	// deleted (sweep-interval).
 	SweepInterval time.Duration
 
+	// MenuTTL is how long a venue's menu is served from memory (no flag;
+	// the menu moves to the catalog of DESIGN.md section 9).
+	MenuTTL time.Duration
+
 	// RequestTimeout is the deadline of every request but the kitchen
 	// stream (request-timeout); AuditTimeout that of /v1/audit/*
 	// (audit-timeout).
@@ -132,6 +136,7 @@ func Defaults() Config {
 		ShutdownTimeout:    10 * time.Second,
 		SealInterval:       audit.DefaultSealInterval,
 		SweepInterval:      10 * time.Minute,
+		MenuTTL:            store.DefaultMenuTTL,
 		RequestTimeout:     httpapi.DefaultRequestTimeout,
 		AuditTimeout:       httpapi.DefaultAuditTimeout,
 		MaxConns:           httpapi.DefaultMaxConns,
@@ -209,7 +214,7 @@ func (c Config) Validate() error {
 		{"connect-timeout", c.ConnectTimeout}, {"statement-timeout", c.StatementTimeout},
 		{"nats-reconnect-wait", c.NATSReconnectWait}, {"publish-ack-timeout", c.PublishAckTimeout},
 		{"stream-check-timeout", c.StreamCheckTimeout}, {"shutdown-timeout", c.ShutdownTimeout},
-		{"seal-interval", c.SealInterval}, {"sweep-interval", c.SweepInterval},
+		{"seal-interval", c.SealInterval}, {"sweep-interval", c.SweepInterval}, {"menu-ttl", c.MenuTTL},
 		{"request-timeout", c.RequestTimeout}, {"audit-timeout", c.AuditTimeout},
 		{"heartbeat", c.Heartbeat}, {"stream-auth-check", c.StreamAuthCheck},
 		{"stream-window", c.StreamLimits.Window}, {"stream-write-timeout", c.StreamLimits.WriteTimeout},
@@ -249,7 +254,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Stringer("stream_check_timeout", c.StreamCheckTimeout).
 		Str("log_format", c.Log.Format).Str("log_level", c.Log.Level).Stringer("shutdown_timeout", c.ShutdownTimeout).
 		Str("seal_key_file", c.SealKeyFile).Int("seal_previous_keys", len(c.SealPreviousKeys)).
-		Stringer("seal_interval", c.SealInterval).Stringer("sweep_interval", c.SweepInterval).
+		Stringer("seal_interval", c.SealInterval).Stringer("sweep_interval", c.SweepInterval).Stringer("menu_ttl", c.MenuTTL).
 		Stringer("request_timeout", c.RequestTimeout).Stringer("audit_timeout", c.AuditTimeout).
 		Int("max_conns", c.MaxConns).Int("max_conns_per_ip", c.MaxConnsPerIP).
 		Stringer("heartbeat", c.Heartbeat).Stringer("stream_auth_check", c.StreamAuthCheck).

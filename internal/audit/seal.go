@@ -94,6 +94,10 @@ type Sealer struct {
 	// sealer still chains onto.
 	Previous []ed25519.PublicKey
 	Log      zerolog.Logger
+	// FirstPass, if set, is called once the sealing round at start is
+	// done (posd's test harness waits for it, so a test's writes never
+	// race the start-up round).
+	FirstPass func()
 
 	// lastSeq is, per venue, the newest seal this process has seen; the
 	// chain going back from it means seals were removed.
@@ -109,9 +113,14 @@ const finalSealTimeout = 5 * time.Second
 func (s *Sealer) Run(ctx context.Context) {
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
+	first := s.FirstPass
 	for {
 		if err := s.SealAll(ctx); err != nil && ctx.Err() == nil {
 			s.Log.Warn().Err(err).Msg("seal venues")
+		}
+		if first != nil {
+			first()
+			first = nil
 		}
 		select {
 		case <-ctx.Done():

@@ -23,6 +23,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/seed"
 )
 
 // rawJSON encodes v without escaping <, > and & (the way a handheld would
@@ -81,8 +82,8 @@ func TestHugeFireDoesNotStopOtherVenuesTickets(t *testing.T) {
 		r.patch(waiterTokens[0], id, v, ops)
 	}
 	r.patch(waiterTokens[0], id, v, []map[string]any{{"op": "send"}})
-	other := r.open("demo2-waiter", "T1")
-	r.patch("demo2-waiter", other, 1, []map[string]any{{"op": "add_item", "sku": "burger"}, {"op": "send"}})
+	other := r.open(seed.TokenDemo2Waiter, "T1")
+	r.patch(seed.TokenDemo2Waiter, other, 1, []map[string]any{{"op": "add_item", "sku": "burger"}, {"op": "send"}})
 	r.waitDelivered("pos.demo2.kitchen.grill")
 	r.waitDrained()
 
@@ -132,8 +133,8 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 		VALUES ('demo', $1, $2, 'test.poison', $3, 1, $4) RETURNING id`,
 		"pos.demo.order."+poisonID.String(), "poison-"+poisonID.String(), poisonID,
 		bytes.Repeat([]byte("x"), int(r.NC.MaxPayload())+1)).Scan(&poisonRow))
-	other := r.open("demo2-waiter", "T1")
-	r.patch("demo2-waiter", other, 1, []map[string]any{{"op": "add_item", "sku": "burger"}, {"op": "send"}})
+	other := r.open(seed.TokenDemo2Waiter, "T1")
+	r.patch(seed.TokenDemo2Waiter, other, 1, []map[string]any{{"op": "add_item", "sku": "burger"}, {"op": "send"}})
 	r.waitDelivered("pos.demo2.kitchen.grill")
 	r.waitDrained()
 	require.Equal(t, 1.0, value(m.SetAside), "the poison row is counted")

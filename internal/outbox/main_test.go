@@ -21,17 +21,18 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/outbox"
+	"github.com/posd/posd/internal/seed"
 )
 
 func TestMain(m *testing.M) { apitest.Main(m) }
 
 const (
 	venue      = "demo"
-	cookToken  = "demo-kitchen"
+	cookToken  = seed.TokenKitchen
 	drainLimit = 20 * time.Second
 )
 
-var waiterTokens = []string{"demo-waiter-1", "demo-waiter-2", "demo-waiter-3", "demo-waiter-4"}
+var waiterTokens = []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 
 // rig is one posd stack whose relays the test starts itself.
 type rig struct {

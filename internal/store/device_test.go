@@ -12,6 +12,7 @@ import (
 	"github.com/posd/posd/internal/device"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
+	"github.com/posd/posd/internal/seed"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -106,7 +107,7 @@ func TestDeviceLifecycle(t *testing.T) {
 	// A token of one venue's device is that venue's principal only.
 	_, err = a.Authenticate(ctx, "no-such-token")
 	require.ErrorIs(t, err, auth.ErrUnauthenticated)
-	p, err = a.Authenticate(ctx, "demo2-waiter")
+	p, err = a.Authenticate(ctx, seed.TokenDemo2Waiter)
 	require.NoError(t, err)
 	require.Equal(t, "demo2", p.Venue)
 }

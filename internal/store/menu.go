@@ -10,12 +10,17 @@ import (
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
-// menuTTL is how long a venue's menu is served from memory. A price or item
-// changed in the database reaches new lines within this time; lines already
-// on an order keep the price they were added with.
-const menuTTL = 5 * time.Second
+// DefaultMenuTTL is how long a venue's menu is served from memory unless
+// SetMenuTTL says otherwise. A price or item changed in the database reaches
+// new lines within this time; lines already on an order keep the price they
+// were added with.
+const DefaultMenuTTL = 5 * time.Second
 
-// menuCache keeps each venue's menu for menuTTL, so adding items costs no
+// SetMenuTTL sets how long a venue's menu is served from memory; call it
+// before the store serves requests.
+func (s *Store) SetMenuTTL(d time.Duration) { s.menuTTL = d }
+
+// menuCache keeps each venue's menu for the store's menuTTL, so adding items costs no
 // extra round trip.
 type menuCache struct {
 	mu      sync.Mutex
@@ -32,7 +37,7 @@ func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuIt
 	s.menus.mu.Lock()
 	e, ok := s.menus.byVenue[venue]
 	s.menus.mu.Unlock()
-	if ok && time.Since(e.loaded) < menuTTL {
+	if ok && time.Since(e.loaded) < s.menuTTL {
 		return e.items, nil
 	}
 	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListMenuItemsRow, error) {

@@ -33,6 +33,7 @@ type Store struct {
 	now      func() time.Time
 	newID    func() uuid.UUID
 	menus    menuCache
+	menuTTL  time.Duration
 	onCommit atomic.Pointer[func()]
 	// unchained skips computing the hash chain (every link is ZeroHash). It
 	// exists only so the benchmark can measure what chaining costs; nothing
@@ -76,9 +77,10 @@ func (s *Store) signTicketEvent(venue string, e audit.TicketEvent) []byte {
 // New returns a Store over pool.
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{
-		pool: pool,
-		q:    dbsqlc.New(),
-		now:  func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		pool:    pool,
+		q:       dbsqlc.New(),
+		menuTTL: DefaultMenuTTL,
+		now:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		newID: func() uuid.UUID {
 			return uuid.Must(uuid.NewV7())
 		},
