@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -48,11 +49,24 @@ type openRequest struct {
 }
 
 // openFields and patchFields are the top-level keys of the request bodies,
-// spelled exactly (encoding/json alone would also take "Table" or "OPS").
+// read from the request types' json tags, so the strict check's first-problem
+// report and the decoder accept exactly the same members.
 var (
-	openFields  = []string{"table", "guests"}
-	patchFields = []string{"expected_version", "ops", "force"}
+	openFields  = jsonFields[openRequest]()
+	patchFields = jsonFields[patchRequest]()
 )
+
+// jsonFields lists the json member names of struct T's fields.
+func jsonFields[T any]() []string {
+	t := reflect.TypeFor[T]()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	return names
+}
 
 func (s *Server) openOrder(c *fiber.Ctx) error {
 	var req openRequest
