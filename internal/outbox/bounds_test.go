@@ -145,7 +145,7 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 	require.EqualValues(t, 1, r.DB.Count(t, "SELECT count(*) FROM outbox_dead_letters"))
 	require.Contains(t, logs.String(), "poison-"+poisonID.String(), "the set-aside message is logged")
 	eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
-		func() string { return "the dead-letter gauge to show the row" })
+		func() string { return "the dead-letter gauge to show the row; relay log:\n" + logs.String() })
 
 	// The operator lists it and replays it as posd's own role: still too
 	// large, it is set aside again under its new row, and the first dead
@@ -172,7 +172,7 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 	require.Equal(t, again, list[1].OutboxID)
 	require.Nil(t, list[1].ReplayedAt)
 	eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
-		func() string { return "the gauge to count only the dead letter waiting" })
+		func() string { return "the gauge to count only the dead letter waiting; relay log:\n" + logs.String() })
 }
 
 // open opens an order as token and returns its id.

@@ -47,6 +47,7 @@ const (
 	maxBackoff       = 5 * time.Second
 	ackTimeout       = 5 * time.Second
 	lagEvery         = time.Second
+	measureTimeout   = 5 * time.Second
 	pruneEvery       = time.Minute
 	defaultRetention = 24 * time.Hour
 )
@@ -272,7 +273,8 @@ func (r *Relay) connect(ctx context.Context) (*pgx.Conn, error) {
 // lagEvery until ctx ends, on a connection of its own: the age of the
 // oldest unpublished row is measured, never inferred from publishing, so it
 // rises while NATS is down or the publisher is stuck or gone. When Postgres
-// cannot be reached the gauges keep their last values.
+// cannot be reached the gauges keep their last values; the first failure of
+// a run of them is logged, and so is the recovery.
 func (r *Relay) measureLag(ctx context.Context) {
 	var conn *pgx.Conn
 	defer func() {
@@ -280,33 +282,48 @@ func (r *Relay) measureLag(ctx context.Context) {
 			conn.Close(context.Background())
 		}
 	}()
+	failing := false
 	for {
-		if conn == nil {
-			c, err := r.connect(ctx)
-			if err == nil {
-				conn = c
-			}
-		}
-		if conn != nil {
-			qctx, cancel := context.WithTimeout(ctx, lagEvery)
-			lag, err := r.q.RelayLagSeconds(qctx, conn, cursorName)
-			var dead int64
-			if err == nil {
-				dead, err = r.q.CountDeadLetters(qctx, conn)
-			}
-			cancel()
-			if err != nil {
-				conn.Close(context.Background())
-				conn = nil
-			} else {
-				r.o.Metrics.Lag.Set(lag)
-				r.o.Metrics.DeadLetters.Set(float64(dead))
-			}
+		err := r.measure(ctx, &conn)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			r.o.Log.Warn().Err(err).Msg("outbox lag and dead-letter gauges not measured; keeping their last values")
+		case err == nil && failing:
+			failing = false
+			r.o.Log.Info().Msg("outbox lag and dead-letter gauges measured again")
 		}
 		if !sleep(ctx, lagEvery) {
 			return
 		}
 	}
+}
+
+// measure runs one round of measureLag on *conn, connecting first when it
+// is nil and dropping it after a failed query.
+func (r *Relay) measure(ctx context.Context, conn **pgx.Conn) error {
+	qctx, cancel := context.WithTimeout(ctx, measureTimeout)
+	defer cancel()
+	if *conn == nil {
+		c, err := r.connect(qctx)
+		if err != nil {
+			return err
+		}
+		*conn = c
+	}
+	lag, err := r.q.RelayLagSeconds(qctx, *conn, cursorName)
+	var dead int64
+	if err == nil {
+		dead, err = r.q.CountDeadLetters(qctx, *conn)
+	}
+	if err != nil {
+		(*conn).Close(context.Background())
+		*conn = nil
+		return fmt.Errorf("measure lag: %w", err)
+	}
+	r.o.Metrics.Lag.Set(lag)
+	r.o.Metrics.DeadLetters.Set(float64(dead))
+	return nil
 }
 
 // pump publishes batches until ctx ends or something fails.
@@ -468,20 +485,26 @@ func (r *Relay) advance(ctx context.Context, conn *pgx.Conn, rows []relaydb.Outb
 		// The usual case: one statement, no BEGIN/COMMIT round trips.
 		return save(conn)
 	}
+	var stored int64
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		var p relaydb.SetAsideOutboxParams
 		for i, err := range dead {
 			p.Ids = append(p.Ids, rows[i].ID)
 			p.Errors = append(p.Errors, err.Error())
 		}
-		if _, err := r.q.SetAsideOutbox(ctx, tx, p); err != nil {
+		n, err := r.q.SetAsideOutbox(ctx, tx, p)
+		if err != nil {
 			return fmt.Errorf("set aside outbox rows: %w", err)
 		}
+		stored = n
 		return save(tx)
 	})
 	if err != nil {
 		return err
 	}
+	// The gauge shows new dead letters at once; measureLag's next count
+	// from Postgres stays the authority (replays, other replicas).
+	r.o.Metrics.DeadLetters.Add(float64(stored))
 	for i, derr := range dead {
 		row := rows[i]
 		r.o.Metrics.SetAside.Inc()
