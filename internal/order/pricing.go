@@ -3,19 +3,19 @@ package order
 // The pricing engine (DESIGN.md section 9, invariant 9 "money adds up";
 // docs/PRICING.md states the algorithm with worked examples that
 // pricing_test.go runs). Price is pure: the same input gives the same
-// output, it reads no clock, menu or database, and it never rounds except at
-// the points listed here:
+// output, it reads no clock, menu or database. It rounds half to even at
+// three points and nowhere else:
 //
-//  1. a percent discount: round half-even(base × bps / 10000), once per
-//     discount;
-//  2. the split of the order-level discounts over the lines: largest
-//     remainder (each line gets the floor of its exact pro-rata share, the
-//     cents left over go one each to the lines with the largest remainders,
-//     earlier lines first on a tie), so the split sums exactly;
-//  3. the service charge: round half-even(discounted subtotal × bps / 10000);
-//  4. tax, once per tax class on the class's whole taxable amount: round
-//     half-even(base × rate / 10000) when exclusive, round
-//     half-even(base × rate / (10000 + rate)) when inclusive.
+//  1. a percent discount: round(base × bps / 10000), once per discount;
+//  2. the service charge: round(discounted subtotal × bps / 10000);
+//  3. tax, once per tax class on the class's whole taxable amount:
+//     round(base × rate / 10000) when exclusive, round(base × rate /
+//     (10000 + rate)) when inclusive;
+//
+// and it splits the order-level discounts over the lines by largest
+// remainder (each line gets the floor of its exact pro-rata share, the cents
+// left over go one each to the lines with the largest remainders, earlier
+// lines first on a tie), so the split sums exactly.
 //
 // Overflow. With the bounds of ops.go and the ones below, no int64 in Price
 // can overflow (the largest is about 1e17 against 9.2e18):

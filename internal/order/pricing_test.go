@@ -608,3 +608,19 @@ func halfEven(a, b, den *big.Int) int64 {
 	}
 	return q.Int64()
 }
+
+// BenchmarkPrice prices a busy table: 20 lines in three classes, a line and
+// an order discount, the service charge and two payments.
+func BenchmarkPrice(b *testing.B) {
+	in := order.PricingInput{TaxClasses: classes, Guests: 8, ServiceCharge: sc(8, 1800, "food"),
+		Discounts: []order.Discount{onLine(3, pct("d1", 1500)), amt("d2", 777)},
+		Payments:  []order.Payment{pay(5000, 500), pay(3000, 0)}}
+	for i := range 20 {
+		in.Lines = append(in.Lines, pline(i, 1+i%3, int64(450+i*125), classes[i%3].ID))
+	}
+	for b.Loop() {
+		if _, err := order.Price(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
