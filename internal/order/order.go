@@ -127,12 +127,20 @@ func (e Event) HashBytes() []byte {
 	return b
 }
 
-// MenuItem is what the menu says about a SKU.
+// MenuItem is what the menu says about a SKU: its name, the category the
+// handheld files it under, its price, the kitchen station that makes it, the
+// tax class it is taxed as and the modifier groups (ids, in the order the
+// handheld offers them) its options come from. (Category, TaxClass and
+// ModifierGroups are omitted from JSON when empty until GET /v1/menu serves
+// them; DESIGN.md section 9.)
 type MenuItem struct {
-	SKU        string `json:"sku"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	Station    string `json:"station"`
+	SKU            string   `json:"sku"`
+	Name           string   `json:"name"`
+	Category       string   `json:"category,omitempty"`
+	PriceCents     int64    `json:"price_cents"`
+	Station        string   `json:"station"`
+	TaxClass       string   `json:"tax_class,omitempty"`
+	ModifierGroups []string `json:"modifier_groups,omitempty"`
 }
 
 // Clone returns a deep copy, so a change can be planned on the copy while the
