@@ -53,8 +53,9 @@ func (c Change) String() string {
 // groups and items, in that order, each kind's additions and changes in
 // next's order, then its removals in prev's. A new order of a list is a
 // change too ("change order of items: …"): the handheld shows every list in
-// its file's order. Versions, availability and remaining portions are the
-// running menu's and are not compared.
+// its file's order, except the tables, which it lists by id. Versions,
+// availability and remaining portions are the running menu's and are not
+// compared.
 func Diff(prev, next order.Catalog) []Change {
 	var cs []Change
 	cs = append(cs, tableKind.diff(prev.Tables, next.Tables)...)
@@ -68,33 +69,34 @@ func Diff(prev, next order.Catalog) []Change {
 
 // keyed is a kind of thing compared by id: show says what an added one is,
 // details what differs between two versions of one (nothing when they are
-// the same).
+// the same); unordered, that the order of its list is not part of the menu.
 type keyed[T any] struct {
-	kind    string
-	id      func(T) string
-	show    func(T) string
-	details func(a, b T) []string
+	kind      string
+	id        func(T) string
+	show      func(T) string
+	details   func(a, b T) []string
+	unordered bool
 }
 
 var (
 	tableKind = keyed[order.Table]{KindTable, func(t order.Table) string { return t.ID },
-		func(t order.Table) string { return fmt.Sprintf("%q, %d seats", t.Label, t.Seats) }, diffTable}
+		func(t order.Table) string { return fmt.Sprintf("%q, %d seats", t.Label, t.Seats) }, diffTable, true}
 	taxClassKind = keyed[order.TaxClass]{KindTaxClass, func(t order.TaxClass) string { return t.ID },
 		func(t order.TaxClass) string {
 			return fmt.Sprintf("%q, %d bps, %s", t.Name, t.RateBps, inclusive(t.Inclusive))
-		}, diffTaxClass}
+		}, diffTaxClass, false}
 	tenderKind = keyed[string]{KindTender, func(t string) string { return t },
-		func(string) string { return "" }, func(string, string) []string { return nil }}
+		func(string) string { return "" }, func(string, string) []string { return nil }, false}
 	groupKind = keyed[order.ModifierGroup]{KindModifierGroup, func(g order.ModifierGroup) string { return g.ID },
 		func(g order.ModifierGroup) string {
 			return fmt.Sprintf("%q, choose %d to %d of %s", g.Name, g.Min, g.Max, strings.Join(optionIDs(g.Options), ", "))
-		}, diffGroup}
+		}, diffGroup, false}
 	optionKind = keyed[order.ModifierOption]{"option", func(o order.ModifierOption) string { return o.ID },
-		func(o order.ModifierOption) string { return fmt.Sprintf("%q, %d cents", o.Name, o.PriceCents) }, diffOption}
+		func(o order.ModifierOption) string { return fmt.Sprintf("%q, %d cents", o.Name, o.PriceCents) }, diffOption, false}
 	itemKind = keyed[order.MenuItem]{KindItem, func(it order.MenuItem) string { return it.SKU },
 		func(it order.MenuItem) string {
 			return fmt.Sprintf("%q, %s, %d cents, station %s, tax class %s", it.Name, it.Category, it.PriceCents, it.Station, it.TaxClass)
-		}, diffItem}
+		}, diffItem, false}
 )
 
 func (k keyed[T]) diff(prev, next []T) []Change {
@@ -132,7 +134,7 @@ func (k keyed[T]) diff(prev, next []T) []Change {
 			after = append(after, k.id(n))
 		}
 	}
-	if strings.Join(before, "\x00") != strings.Join(after, "\x00") {
+	if !k.unordered && strings.Join(before, "\x00") != strings.Join(after, "\x00") {
 		cs = append(cs, Change{Action: Update, Kind: "order of " + k.plural(), Details: []string{moved(before, after)}})
 	}
 	return cs

@@ -90,10 +90,14 @@ func TestDiffFromEmpty(t *testing.T) {
 	require.Contains(t, changes(cs), `add tender gift`)
 }
 
-// TestDiffReorder: moving an item is a change of the items' order.
+// TestDiffReorder: moving an item is a change of the items' order; the
+// tables' order is not part of the menu.
 func TestDiffReorder(t *testing.T) {
 	prev := exampleCatalog(t)
 	next := exampleCatalog(t)
+	next.Tables[0], next.Tables[6] = next.Tables[6], next.Tables[0]
+	require.Empty(t, menufile.Diff(prev, next))
+	next = exampleCatalog(t)
 	next.Items[0], next.Items[1] = next.Items[1], next.Items[0]
 	require.Equal(t, []string{`change order of items: steak, burger, salmon, fries, caesar, mousse, wine-red, beer, latte → burger, steak, salmon, fries, caesar, mousse, wine-red, beer, latte`},
 		changes(menufile.Diff(prev, next)))
