@@ -16,51 +16,19 @@ package menufile
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
-// Bounds of a menu file, checked by Parse and Validate (docs/MENU.md lists
-// them). A venue larger than these is not a restaurant a handheld can show.
+// Bounds of a menu file. The catalog's own bounds (items, groups, options,
+// tables, …) are order's (order.MaxMenuItems and the others), checked by
+// order.Catalog.Validate.
 const (
 	// MaxFileBytes bounds the size of a menu file.
 	MaxFileBytes = 4 << 20
-	// MaxTables bounds a venue's dining tables.
-	MaxTables = 500
-	// MaxTaxClasses bounds a venue's tax classes.
-	MaxTaxClasses = 20
-	// MaxTenders bounds the tenders a venue accepts.
-	MaxTenders = 20
-	// MaxModifierGroups bounds a venue's modifier groups.
-	MaxModifierGroups = 200
-	// MaxOptionsPerGroup bounds the options of one modifier group.
-	MaxOptionsPerGroup = 50
-	// MaxItems bounds a venue's menu items.
-	MaxItems = 2000
-	// MaxGroupsPerItem bounds the modifier groups one item offers.
-	MaxGroupsPerItem = 20
-	// MaxIDLen bounds the id of a tax class, tender, modifier group or
-	// option (a table id is at most order.MaxTableLen, a SKU
-	// order.MaxSKULen).
-	MaxIDLen = 32
-	// MaxCategoryLen bounds an item's category.
-	MaxCategoryLen = 64
-	// MaxRateBps bounds a tax or service charge rate: 10000 basis points
-	// are 100 %.
-	MaxRateBps = 10_000
 	// MaxProblems bounds the problems an error lists; past it the error
 	// says how many more there were.
 	MaxProblems = 100
 )
-
-// idPattern is what every id in the file is made of: letters, digits, "_"
-// and "-", so that it fits in a URL path (PUT /v1/menu/items/{sku}) and in
-// a NATS subject token without escaping.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// stationPattern is a kitchen station: one token of the NATS subject
-// pos.<venue>.kitchen.<station> (the schema's menu_items_station_token).
-var stationPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
 
 // Problem is one thing wrong with a menu file: the line it is on (0 when
 // not known, as for a catalog that came from no file), the field, as a path

@@ -29,33 +29,30 @@ var (
 
 // Parse reads the menu file data, named name in its errors (the path the
 // operator gave), and returns its catalog, or an *Error listing every
-// problem with its line and field. Lists left out of the file are empty
-// (nil); a table's label left out is its id, an option's price_cents left
-// out is 0, a tax class's inclusive left out is false. The catalog's group
-// versions are 0: versions are the running menu's, not the file's.
+// problem with its line and field: the file's own (syntax, unknown or
+// repeated fields, a value of the wrong type) and those of the catalog's
+// rules, order.Catalog.Validate's, which posd menu import's store applies
+// too. Lists left out of the file are empty (nil); a table's label left out
+// is its id, an option's price_cents left out is 0, a tax class's inclusive
+// left out is false. The catalog's running state (versions, availability)
+// is zero: it is the running menu's, not the file's.
 func Parse(name string, data []byte) (order.Catalog, error) {
 	p := &parser{file: name, lines: map[string]int{}}
 	c, ok := p.decode(data)
 	if ok {
-		for _, pr := range check(c) {
-			p.addAt(pr.Field, pr.Message)
+		var ve *order.ValidationError
+		if err := c.Validate(); errors.As(err, &ve) {
+			for _, pr := range ve.Problems {
+				p.addAt(pr.Field, pr.Detail)
+			}
+		} else if err != nil {
+			return order.Catalog{}, err
 		}
 	}
 	if err := p.err(); err != nil {
 		return order.Catalog{}, err
 	}
 	return c, nil
-}
-
-// Validate checks a catalog that did not come from a file (one built in
-// code, such as the demo seed's) by the rules Parse applies: it returns an
-// *Error whose problems name fields but no lines, or nil.
-func Validate(c order.Catalog) error {
-	p := &parser{lines: map[string]int{}}
-	for _, pr := range check(c) {
-		p.addAt(pr.Field, pr.Message)
-	}
-	return p.err()
 }
 
 // parser collects the problems of one file and the line each field was
@@ -116,7 +113,12 @@ func (p *parser) err() error {
 	if len(p.probs) == 0 {
 		return nil
 	}
-	sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
+	// By line; problems of no line (of the whole catalog, "and 5 more")
+	// last.
+	sort.SliceStable(p.probs, func(i, j int) bool {
+		a, b := p.probs[i].Line, p.probs[j].Line
+		return a != b && b == 0 || a != 0 && a < b
+	})
 	e := &Error{File: p.file, Problems: p.probs}
 	if len(e.Problems) > MaxProblems {
 		e.More = len(e.Problems) - MaxProblems
