@@ -41,7 +41,8 @@ func runPosd(t *testing.T, dbURL string, args ...string) (stdout, stderr string,
 // of a command that takes it, else 0.
 func urlFlagAt(args []string) int {
 	takes := map[string]bool{"migrate": true, "seed": true, "audit shift": true, "audit verify": true,
-		"device add": true, "device list": true, "device revoke": true, "outbox dead-letters": true, "outbox replay": true}
+		"device add": true, "device list": true, "device revoke": true, "outbox dead-letters": true, "outbox replay": true,
+		"venue add": true, "venue list": true, "menu import": true, "menu export": true}
 	if len(args) > 0 && takes[args[0]] {
 		return 1
 	}

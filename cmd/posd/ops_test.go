@@ -195,30 +195,7 @@ func TestDevPortConflictsAllAtOnceBeforeInitdb(t *testing.T) {
 // DATABASE_URL. The password is never logged, the version is in the log and
 // /healthz, and /readyz stays 200 while NATS is away.
 func TestDocumentedOperatorSteps(t *testing.T) {
-	ctx := context.Background()
-	port, err := pgcluster.FreePort()
-	require.NoError(t, err)
-	var clusterLog bytes.Buffer
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(t.TempDir(), "pg"), Port: port,
-		Log: zerolog.New(&clusterLog).With().Str("component", "postgres").Logger()})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cluster.Stop(context.Background()) })
-	for _, line := range strings.Split(strings.TrimSpace(clusterLog.String()), "\n") {
-		require.Equal(t, 1, strings.Count(line, `"component":`), line)
-	}
-
-	sql, err := os.ReadFile("../../deploy/postgres/roles.sql")
-	require.NoError(t, err)
-	super, err := pgx.Connect(ctx, cluster.URL("postgres"))
-	require.NoError(t, err)
-	for _, stmt := range strings.Split(string(sql), ";\n") {
-		if body := stripSQLComments(stmt); body != "" {
-			_, err := super.Exec(ctx, body)
-			require.NoError(t, err, body)
-		}
-	}
-	super.Close(ctx)
-
+	port := documentedCluster(t)
 	owner := fmt.Sprintf("postgres://posd_owner@127.0.0.1:%d/posd?sslmode=disable", port)
 	out, err := posdCmd(t, []string{"DATABASE_URL=" + owner}, "migrate")
 	require.NoError(t, err, out)
@@ -265,6 +242,37 @@ func TestDocumentedOperatorSteps(t *testing.T) {
 	require.Equal(t, version, start["version"], logs)
 	require.Contains(t, start["database_url"], "password=xxxxx")
 	require.Contains(t, start["database_url"], "user=posd")
+}
+
+// documentedCluster starts a fresh Postgres cluster, runs
+// deploy/postgres/roles.sql on it as the superuser and returns its port:
+// the database posd, owned by posd_owner, empty until posd migrate.
+func documentedCluster(t *testing.T) int {
+	t.Helper()
+	ctx := context.Background()
+	port, err := pgcluster.FreePort()
+	require.NoError(t, err)
+	var clusterLog bytes.Buffer
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(t.TempDir(), "pg"), Port: port,
+		Log: zerolog.New(&clusterLog).With().Str("component", "postgres").Logger()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cluster.Stop(context.Background()) })
+	for _, line := range strings.Split(strings.TrimSpace(clusterLog.String()), "\n") {
+		require.Equal(t, 1, strings.Count(line, `"component":`), line)
+	}
+
+	sql, err := os.ReadFile("../../deploy/postgres/roles.sql")
+	require.NoError(t, err)
+	super, err := pgx.Connect(ctx, cluster.URL("postgres"))
+	require.NoError(t, err)
+	defer super.Close(ctx)
+	for _, stmt := range strings.Split(string(sql), ";\n") {
+		if body := stripSQLComments(stmt); body != "" {
+			_, err := super.Exec(ctx, body)
+			require.NoError(t, err, body)
+		}
+	}
+	return port
 }
 
 func stripSQLComments(stmt string) string {
@@ -362,6 +370,24 @@ func TestServeStreamLimitFlags(t *testing.T) {
 	require.Contains(t, out, "--stream-opens-per-device must be at least 1")
 }
 
+// readmeShell is the README section under heading's sh blocks, one after
+// the other, as a shell script.
+func readmeShell(t *testing.T, heading string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	section := string(readme)
+	at := strings.Index(section, heading)
+	require.GreaterOrEqual(t, at, 0, "README has %q", heading)
+	section = section[at:]
+	section = section[:strings.Index(section[3:], "\n## ")+3]
+	var script strings.Builder
+	for _, block := range strings.Split(section, "```sh\n")[1:] {
+		script.WriteString(block[:strings.Index(block, "```")])
+	}
+	return script.String()
+}
+
 // TestReadmeCurlWalkThroughRunsTwice runs the README's two-tab conflict, as
 // written, twice against the same data: the second run opens another free
 // table instead of tripping over the first run's order.
@@ -369,19 +395,10 @@ func TestReadmeCurlWalkThroughRunsTwice(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}
-	readme, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
-	section := string(readme)
-	section = section[strings.Index(section, "## The two-tab conflict"):]
-	section = section[:strings.Index(section[3:], "\n## ")+3]
-	var script strings.Builder
-	script.WriteString("set -eu\n")
-	for _, block := range strings.Split(section, "```sh\n")[1:] {
-		script.WriteString(block[:strings.Index(block, "```")])
-	}
+	script := "set -eu\n" + readmeShell(t, "## The two-tab conflict")
 	s := apitest.Start(t)
-	body := strings.Replace(script.String(), "API=http://127.0.0.1:8080", "API="+s.BaseURL, 1)
-	require.NotEqual(t, script.String(), body, "the walk-through sets API")
+	body := strings.Replace(script, "API=http://127.0.0.1:8080", "API="+s.BaseURL, 1)
+	require.NotEqual(t, script, body, "the walk-through sets API")
 	var tables []string
 	for run := range 2 {
 		out, err := exec.Command("bash", "-c", body).CombinedOutput()

@@ -83,7 +83,9 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 		if a.UnitPriceCents != nil {
 			price = *a.UnitPriceCents
 		}
-		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station}
+		// The item was orderable when the event was written: replay checks
+		// the event's rules, not today's availability.
+		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station, Available: true}
 	case order.OpSetQty:
 		req.LineID, req.Qty = a.LineID, a.Qty
 	case order.OpRemoveItem:
@@ -102,6 +104,13 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 		req.Tender, req.AmountCents, req.TipCents = a.Tender, a.AmountCents, a.TipCents
 	}
 	return req, menu, table
+}
+
+// sameLineSource reports whether two menu entries an event relied on give a
+// line the same name, price and station (all that an applied op records of
+// the menu).
+func sameLineSource(a, b order.MenuItem) bool {
+	return a.SKU == b.SKU && a.Name == b.Name && a.PriceCents == b.PriceCents && a.Station == b.Station
 }
 
 // replay holds an order's state while its events are checked one by one
@@ -219,7 +228,7 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		}
 		req, item, table := request(a)
 		if item != nil {
-			if prev, ok := env.Menu[item.SKU]; ok && prev != *item {
+			if prev, ok := env.Menu[item.SKU]; ok && !sameLineSource(prev, *item) {
 				return fmt.Sprintf("op %d: sku %q has two prices or names in one change", i, item.SKU)
 			}
 			env.Menu[item.SKU] = *item

@@ -127,12 +127,23 @@ func (e Event) HashBytes() []byte {
 	return b
 }
 
-// MenuItem is what the menu says about a SKU.
+// MenuItem is what the menu says about a SKU (DESIGN.md section 9): its
+// definition (the menu file's), then its running state. ModifierGroups are
+// group ids in display order. Available false is an 86'd item, until
+// UnavailableUntil if set; Remaining nil means portions are not counted.
+// Version is the menu version at which the item last changed.
 type MenuItem struct {
-	SKU        string `json:"sku"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	Station    string `json:"station"`
+	SKU              string     `json:"sku"`
+	Name             string     `json:"name"`
+	Category         string     `json:"category"`
+	PriceCents       int64      `json:"price_cents"`
+	Station          string     `json:"station"`
+	TaxClass         string     `json:"tax_class"`
+	ModifierGroups   []string   `json:"modifier_groups"`
+	Available        bool       `json:"available"`
+	UnavailableUntil *time.Time `json:"unavailable_until"`
+	Remaining        *int       `json:"remaining"`
+	Version          int64      `json:"version"`
 }
 
 // Clone returns a deep copy, so a change can be planned on the copy while the

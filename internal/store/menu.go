@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
@@ -40,15 +42,19 @@ func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuIt
 	if ok && time.Since(e.loaded) < s.menuTTL {
 		return e.items, nil
 	}
-	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListMenuItemsRow, error) {
-		return s.q.ListMenuItems(ctx, db, venue)
-	})
-	if err != nil {
+	var rows []dbsqlc.ListCatalogItemsRow
+	var groups []dbsqlc.ListItemGroupsRow
+	// One snapshot: items and their groups agree.
+	b := venueTxBatch(venue, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err := queueItems(ctx, b, venue, &rows, &groups); err != nil {
+		return nil, err
+	}
+	if err := b.commit(ctx, s.pool); err != nil {
 		return nil, fmt.Errorf("read menu: %w", err)
 	}
 	items := make(map[string]order.MenuItem, len(rows))
-	for _, r := range rows {
-		items[r.Sku] = order.MenuItem{SKU: r.Sku, Name: r.Name, PriceCents: r.PriceCents, Station: r.Station}
+	for _, it := range menuItems(rows, groups) {
+		items[it.SKU] = it
 	}
 	s.menus.mu.Lock()
 	if s.menus.byVenue == nil {
