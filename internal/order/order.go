@@ -74,6 +74,21 @@ type Line struct {
 	Station        string    `json:"station"`
 	Status         string    `json:"status"`
 	Comped         bool      `json:"comped"`
+	// Options are the modifier options chosen, with the names and prices
+	// they had when the line was added (UnitPriceCents includes the
+	// prices); TaxClass is the item's tax class then.
+	Options  []LineOption `json:"options"`
+	TaxClass string       `json:"tax_class"`
+}
+
+// LineOption is one modifier option chosen on a line: its group and option
+// ids, and the option's name and price as the menu had them when the line
+// was added.
+type LineOption struct {
+	Group      string `json:"group"`
+	Option     string `json:"option"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
 }
 
 // Payment is one tender taken against the order. Tips are not part of the
@@ -127,12 +142,22 @@ func (e Event) HashBytes() []byte {
 	return b
 }
 
-// MenuItem is what the menu says about a SKU.
+// MenuItem is what the menu says about a SKU. Category, TaxClass and
+// ModifierGroups (ids of the venue's groups, in the order the handheld shows
+// them) come from the menu file; Available, UnavailableUntil, Remaining
+// (nil: not counted) and Version are the item's running state.
 type MenuItem struct {
-	SKU        string `json:"sku"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	Station    string `json:"station"`
+	SKU              string     `json:"sku"`
+	Name             string     `json:"name"`
+	Category         string     `json:"category"`
+	PriceCents       int64      `json:"price_cents"`
+	Station          string     `json:"station"`
+	TaxClass         string     `json:"tax_class"`
+	ModifierGroups   []string   `json:"modifier_groups"`
+	Available        bool       `json:"available"`
+	UnavailableUntil *time.Time `json:"unavailable_until"`
+	Remaining        *int       `json:"remaining"`
+	Version          int64      `json:"version"`
 }
 
 // Clone returns a deep copy, so a change can be planned on the copy while the
@@ -142,6 +167,7 @@ func (o Order) Clone() Order {
 	c.Lines = make([]Line, len(o.Lines))
 	for i, l := range o.Lines {
 		l.Modifiers = append(make([]string, 0, len(l.Modifiers)), l.Modifiers...)
+		l.Options = append(make([]LineOption, 0, len(l.Options)), l.Options...)
 		c.Lines[i] = l
 	}
 	c.Payments = append(make([]Payment, 0, len(o.Payments)), o.Payments...)
