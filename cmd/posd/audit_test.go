@@ -19,7 +19,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
-	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/seed"
 	"github.com/posd/posd/internal/store"
 )
@@ -307,7 +307,7 @@ func TestAuditVerifyCLIWithNATS(t *testing.T) {
 	require.NoError(t, err)
 	out, errOut, code = runPosd(t, s.DB.AppURL, args...)
 	require.Zero(t, code, "a change in flight is no broken link: "+out+errOut)
-	_, err = pgscope.System(s.DB.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
+	_, err = pgtest.SystemScope(s.DB.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
 		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC LIMIT 1) o WHERE c.name = 'relay'`)
 	require.NoError(t, err)
 	out, errOut, code = runPosd(t, s.DB.AppURL, args...)

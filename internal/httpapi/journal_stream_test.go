@@ -14,7 +14,7 @@ import (
 	"github.com/posd/posd/internal/audit"
 	kitchenpkg "github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/outbox"
-	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/pgtest"
 )
 
 // TestVerifyAgainstJetStream: posd's own database role moves the relay's
@@ -69,7 +69,7 @@ func TestVerifyAgainstJetStream(t *testing.T) {
 	require.EqualValues(t, 0, *res.StreamOrdersChecked)
 
 	// The app role moves the cursor past it: the relay will never publish it.
-	_, err = pgscope.System(s.DB.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
+	_, err = pgtest.SystemScope(s.DB.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
 		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC LIMIT 1) o WHERE c.name = 'relay'`)
 	require.NoError(t, err)
 	s.StartRelay(t, outbox.Options{})

@@ -14,7 +14,6 @@ import (
 
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/pgscope"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
@@ -63,21 +62,21 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 	_, err = db.Pool.Exec(ctx, "DELETE FROM outbox")
 	require.Equal(t, "permission denied for table outbox", pgErr(err).Message)
 	// Nothing is published yet: the prune removes nothing.
-	n, err := q.PruneOutbox(ctx, pgscope.System(db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
+	n, err := q.PruneOutbox(ctx, pgtest.SystemScope(db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
 	require.Zero(t, n)
 	// The relay has published all but the newest row.
-	_, err = pgscope.System(db.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
+	_, err = pgtest.SystemScope(db.Pool).Exec(ctx, `UPDATE outbox_cursor c SET txid = o.txid, id = o.id
 		FROM (SELECT txid, id FROM outbox ORDER BY txid DESC, id DESC OFFSET 1 LIMIT 1) o WHERE c.name = 'relay'`)
 	require.NoError(t, err)
-	n, err = q.PruneOutbox(ctx, pgscope.System(db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
+	n, err = q.PruneOutbox(ctx, pgtest.SystemScope(db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
 	require.Equal(t, rows-1, n)
 	require.EqualValues(t, 1, db.Count(t, "SELECT count(*) FROM outbox"))
 
 	dev := uuid.Must(uuid.NewV7())
 	put := func(key string, created time.Time, body string) error {
-		return q.InsertIdempotency(ctx, pgscope.Venue(db.Pool, "demo"), dbsqlc.InsertIdempotencyParams{
+		return q.InsertIdempotency(ctx, pgtest.VenueScope(db.Pool, "demo"), dbsqlc.InsertIdempotencyParams{
 			VenueID: "demo", DeviceID: dev, Key: key, Fingerprint: make([]byte, 32), Status: 200, Headers: []byte(`{}`),
 			Body: []byte(body), CreatedAt: created, ExpiresAt: created.Add(24 * time.Hour)})
 	}
@@ -88,7 +87,7 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 		`DELETE FROM idempotency_keys WHERE key = 'live'`,
 	} {
 		for _, pool := range []*pgxpool.Pool{db.Pool, db.Admin} {
-			_, err := pgscope.Venue(pool, "demo").Exec(ctx, st)
+			_, err := pgtest.VenueScope(pool, "demo").Exec(ctx, st)
 			pe := pgErr(err)
 			require.Equal(t, "42501", pe.Code, st)
 			require.Contains(t, pe.Message, "can still be replayed", st)
