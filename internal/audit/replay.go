@@ -92,7 +92,10 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 				groups = append(groups, o.Group)
 			}
 		}
-		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station, TaxClass: a.TaxClass, ModifierGroups: groups}
+		// The item was orderable when the event was written: replay checks
+		// the event's rules, not today's availability.
+		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station, TaxClass: a.TaxClass,
+			ModifierGroups: groups, Available: true}
 	case order.OpSetQty:
 		req.LineID, req.Qty = a.LineID, a.Qty
 	case order.OpRemoveItem:
@@ -111,6 +114,13 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 		req.Tender, req.AmountCents, req.TipCents = a.Tender, a.AmountCents, a.TipCents
 	}
 	return req, menu, table
+}
+
+// sameLineSource reports whether two menu entries an event relied on give a
+// line the same name, price and station (all that an applied op records of
+// the menu).
+func sameLineSource(a, b order.MenuItem) bool {
+	return a.SKU == b.SKU && a.Name == b.Name && a.PriceCents == b.PriceCents && a.Station == b.Station && a.TaxClass == b.TaxClass
 }
 
 // replay holds an order's state while its events are checked one by one
@@ -264,7 +274,7 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 // price, station and tax class and on each option's name and price.
 func menuOf(env order.Env, item order.MenuItem, opts []order.LineOption) string {
 	if prev, ok := env.Menu[item.SKU]; ok {
-		if prev.Name != item.Name || prev.PriceCents != item.PriceCents || prev.Station != item.Station || prev.TaxClass != item.TaxClass {
+		if !sameLineSource(prev, item) {
 			return fmt.Sprintf("sku %q has two prices or names in one change", item.SKU)
 		}
 		for _, g := range prev.ModifierGroups {

@@ -5,6 +5,7 @@ package order
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,6 +92,21 @@ type LineOption struct {
 	PriceCents int64  `json:"price_cents"`
 }
 
+// MarshalJSON writes an option as a client sends it ({"group","option"})
+// while it has no name, that is before the menu resolved it; a resolved
+// option (every applied one: menu names are never empty) carries its name
+// and price.
+func (o LineOption) MarshalJSON() ([]byte, error) {
+	type plain LineOption
+	if o.Name == "" && o.PriceCents == 0 {
+		return json.Marshal(struct {
+			Group  string `json:"group"`
+			Option string `json:"option"`
+		}{o.Group, o.Option})
+	}
+	return json.Marshal(plain(o))
+}
+
 // Payment is one tender taken against the order. Tips are not part of the
 // amount that settles the check.
 type Payment struct {
@@ -142,10 +158,11 @@ func (e Event) HashBytes() []byte {
 	return b
 }
 
-// MenuItem is what the menu says about a SKU. Category, TaxClass and
-// ModifierGroups (ids of the venue's groups, in the order the handheld shows
-// them) come from the menu file; Available, UnavailableUntil, Remaining
-// (nil: not counted) and Version are the item's running state.
+// MenuItem is what the menu says about a SKU (DESIGN.md section 9): its
+// definition (the menu file's), then its running state. ModifierGroups are
+// group ids in display order. Available false is an 86'd item, until
+// UnavailableUntil if set; Remaining nil means portions are not counted.
+// Version is the menu version at which the item last changed.
 type MenuItem struct {
 	SKU              string     `json:"sku"`
 	Name             string     `json:"name"`
