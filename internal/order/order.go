@@ -5,6 +5,7 @@ package order
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,6 +75,36 @@ type Line struct {
 	Station        string    `json:"station"`
 	Status         string    `json:"status"`
 	Comped         bool      `json:"comped"`
+	// Options are the modifier options chosen, with the names and prices
+	// they had when the line was added (UnitPriceCents includes the
+	// prices); TaxClass is the item's tax class then.
+	Options  []LineOption `json:"options"`
+	TaxClass string       `json:"tax_class"`
+}
+
+// LineOption is one modifier option chosen on a line: its group and option
+// ids, and the option's name and price as the menu had them when the line
+// was added.
+type LineOption struct {
+	Group      string `json:"group"`
+	Option     string `json:"option"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+}
+
+// MarshalJSON writes an option as a client sends it ({"group","option"})
+// while it has no name, that is before the menu resolved it; a resolved
+// option (every applied one: menu names are never empty) carries its name
+// and price.
+func (o LineOption) MarshalJSON() ([]byte, error) {
+	type plain LineOption
+	if o.Name == "" && o.PriceCents == 0 {
+		return json.Marshal(struct {
+			Group  string `json:"group"`
+			Option string `json:"option"`
+		}{o.Group, o.Option})
+	}
+	return json.Marshal(plain(o))
 }
 
 // Payment is one tender taken against the order. Tips are not part of the
@@ -153,6 +184,7 @@ func (o Order) Clone() Order {
 	c.Lines = make([]Line, len(o.Lines))
 	for i, l := range o.Lines {
 		l.Modifiers = append(make([]string, 0, len(l.Modifiers)), l.Modifiers...)
+		l.Options = append(make([]LineOption, 0, len(l.Options)), l.Options...)
 		c.Lines[i] = l
 	}
 	c.Payments = append(make([]Payment, 0, len(o.Payments)), o.Payments...)

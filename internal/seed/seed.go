@@ -64,7 +64,8 @@ var (
 
 // DemoMenu is the menu of both demo venues (prices in cents).
 var DemoMenu = []order.MenuItem{
-	{SKU: "steak", Name: "Steak frites", Category: "mains", PriceCents: 2400, Station: "grill", TaxClass: "food", ModifierGroups: []string{"temp", "sides"}},
+	{SKU: "steak", Name: "Steak frites", Category: "mains", PriceCents: 2400, Station: "grill", TaxClass: "food", ModifierGroups: []string{"sides"}},
+	{SKU: DemoRequiredOptions, Name: "Ribeye", Category: "mains", PriceCents: 3200, Station: "grill", TaxClass: "food", ModifierGroups: []string{"temp", "sides"}},
 	{SKU: "burger", Name: "Bistro burger", Category: "mains", PriceCents: 1600, Station: "grill", TaxClass: "food", ModifierGroups: []string{"sides"}},
 	{SKU: "salmon", Name: "Grilled salmon", Category: "mains", PriceCents: 2200, Station: "grill", TaxClass: "food"},
 	{SKU: "chicken", Name: "Roast chicken", Category: "mains", PriceCents: 1900, Station: "grill", TaxClass: "food"},
@@ -84,7 +85,11 @@ var DemoMenu = []order.MenuItem{
 // Demo86d is the demo item that is 86'd, DemoCounted the one whose portions
 // are counted, with DemoCountedPortions left after seeding. No other test
 // orders them.
+//
+// DemoRequiredOptions is the demo item with a required modifier group (its
+// temperature): adding it needs options.
 const (
+	DemoRequiredOptions = "ribeye"
 	Demo86d             = "oysters"
 	DemoCounted         = "fish-chips"
 	DemoCountedPortions = 2

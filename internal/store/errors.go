@@ -156,6 +156,10 @@ func translate(err error, c errContext) error {
 		return ErrInFlight
 	case code == "P0001" && pgErr.Message == msgKeyAnswered:
 		return ErrAnswered
+	case code == "P0001" && pgErr.Message == msgItemUnavailable:
+		return &order.UnavailableError{OpIndex: -1}
+	case code == "23514" && name == ConstraintItemRemaining && c.ops != nil:
+		return &order.SoldOutError{OpIndex: -1}
 	case code == "23505" && name == ConstraintOneOpenPerTable:
 		return &order.TableOccupiedError{Table: c.table}
 	case code == "23505" && name == ConstraintLineID:

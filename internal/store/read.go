@@ -137,11 +137,11 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.En
 		}
 	}
 	if len(skus) > 0 {
-		menu, err := s.menu(ctx, venue)
+		menu, groups, err := s.menu(ctx, venue)
 		if err != nil {
 			return env, err
 		}
-		env.Menu = menu
+		env.Menu, env.Groups = menu, groups
 	}
 	return env, nil
 }

@@ -183,6 +183,8 @@ type OrderLine struct {
 	Station        string
 	Status         string
 	Comped         bool
+	Options        []byte
+	TaxClass       string
 }
 
 type OrderPayment struct {
