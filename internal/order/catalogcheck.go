@@ -26,8 +26,6 @@ const (
 	MaxTenders         = 16
 	MaxTables          = 500
 	MaxTableSeats      = 99
-	// MaxRateBps bounds a tax or service charge rate: 10000 bps = 100 %.
-	MaxRateBps = 10_000
 	// MaxCategoryLen bounds an item's category (optional, free text).
 	MaxCategoryLen = 64
 	// MaxLabelLen bounds a table's label and a venue's name.
