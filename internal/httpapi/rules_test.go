@@ -549,7 +549,7 @@ func TestMenu(t *testing.T) {
 	steak := bySKU["steak"]
 	delete(steak, "version")
 	require.Equal(t, map[string]any{"sku": "steak", "name": "Steak frites", "category": "mains", "price_cents": float64(2400),
-		"station": "grill", "tax_class": "food", "modifier_groups": []any{"temp", "sides"},
+		"station": "grill", "tax_class": "food", "modifier_groups": []any{"sides"},
 		"available": true, "unavailable_until": nil, "remaining": nil}, steak)
 	require.Equal(t, false, bySKU[seed.Demo86d]["available"])
 	require.Equal(t, float64(seed.DemoCountedPortions), bySKU[seed.DemoCounted]["remaining"])
