@@ -12,13 +12,9 @@ package httpapi_test
 //   - TestHostileAcceptsOddButValid: inputs that look odd but are fine.
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -26,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/order"
 )
 
 // hostileCase is one bad request and the problem it must get. idx is the
@@ -42,18 +39,18 @@ type hostileCase struct {
 
 // runHostile sends each case and checks its problem, then that nothing was
 // written and nothing was logged as a server error.
-func runHostile(t *testing.T, f fixture, cases []hostileCase) {
+func runHostile(t *testing.T, f *apitest.Fixture, cases []hostileCase) {
 	t.Helper()
-	before := f.state()
+	before := f.Fingerprint()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := requireProblem(t, f.Do(t, c.req), c.status, c.kind)
-			if c.idx >= -1 {
-				requireFieldError(t, p, c.idx, c.field)
+			p := apitest.RequireProblem(t, f.Do(t, c.req), c.status, c.kind)
+			if c.idx >= apitest.TopLevel {
+				apitest.RequireField(t, p, c.idx, c.field)
 			}
 		})
 	}
-	require.Equal(t, before, f.state(), "a refused request changed something")
+	require.Equal(t, before, f.Fingerprint(), "a refused request changed something")
 	require.NotContains(t, f.LogText(), `"level":"error"`)
 }
 
@@ -71,12 +68,13 @@ func gzipped(t *testing.T, s string) []byte {
 }
 
 func TestHostilePatch(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	pendingID, sentID := uuid.NewString(), uuid.NewString()
-	f.mustPatch(waiter, id, 1, addItem("steak", "line_id", sentID), map[string]any{"op": "send"}, addItem("fries", "line_id", pendingID))
-	path := "/v1/orders/" + id
-	path2 := "/v1/orders/" + f.open("T2")
+	f := start(t)
+	o := f.Open("T1")
+	pending, sent := uuid.New(), uuid.New()
+	f.Waiter.Patch(o.ID, 1, apitest.AddItem("steak", 1, apitest.LineID(sent)), apitest.Fire(), apitest.AddItem("fries", 1, apitest.LineID(pending)))
+	pendingID, sentID := pending.String(), sent.String()
+	path := apitest.OrderPath(o.ID)
+	path2 := apitest.OrderPath(f.Open("T2").ID)
 
 	patch := func(body any) apitest.Req {
 		return apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: body}
@@ -207,7 +205,7 @@ func TestHostilePatch(t *testing.T) {
 }
 
 func TestHostileOpen(t *testing.T) {
-	f := setup(t)
+	f := start(t)
 	post := func(body any) apitest.Req {
 		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: body}
 	}
@@ -240,9 +238,8 @@ func TestHostileOpen(t *testing.T) {
 }
 
 func TestHostileRequests(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
+	f := start(t)
+	id := f.Fired("T1", apitest.AddItem("steak", 1)).ID.String()
 	get := func(token, path string) apitest.Req { return apitest.Req{Method: "GET", Path: path, Token: token} }
 	order := "/v1/orders/" + id
 	ticket := "/v1/kitchen/tickets/" + uuid.NewString()
@@ -315,7 +312,7 @@ func TestHostileRequests(t *testing.T) {
 		{"bump with a body", apitest.Req{Method: "POST", Path: ticket + "/bump", Token: kitchen, Body: `{"station":"grill"}`}, 400, "bad-request", -2, ""},
 		{"recall with a query", apitest.Req{Method: "POST", Path: ticket + "/recall?force=1", Token: kitchen}, 400, "bad-request", -1, "force"},
 	}
-	before := f.state()
+	before := f.Fingerprint()
 	runHostile(t, f, cases)
 
 	t.Run("Allow names the methods", func(t *testing.T) {
@@ -327,65 +324,53 @@ func TestHostileRequests(t *testing.T) {
 	})
 
 	// The request line and headers share a 4 KiB read buffer. These are
-	// sent by hand: the server answers and closes before it has read the
-	// whole request, and net/http's client gives up on its write instead of
-	// reading the answer.
-	raw := func(t *testing.T, head string) apitest.Response {
-		c, err := net.Dial("tcp", strings.TrimPrefix(f.BaseURL, "http://"))
-		require.NoError(t, err)
-		defer c.Close()
-		go func() { _, _ = io.WriteString(c, head) }()
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	}
+	// sent by hand (rawExchange): the server answers and closes before it
+	// has read the whole request, and net/http's client gives up on its
+	// write instead of reading the answer.
+	raw := func(t *testing.T, head string) apitest.Response { return rawExchange(t, f.BaseURL, head) }
 	t.Run("huge header", func(t *testing.T) {
 		r := raw(t, fmt.Sprintf("GET /v1/menu HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\nX-Big: %s\r\n\r\n", waiter, strings.Repeat("a", 64<<10)))
-		requireProblem(t, r, 431, "headers-too-large")
+		apitest.RequireProblem(t, r, 431, "headers-too-large")
 	})
 	t.Run("URL over 4 KiB", func(t *testing.T) {
 		r := raw(t, fmt.Sprintf("GET /v1/orders/%s HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\n\r\n", strings.Repeat("a", 5000), waiter))
-		requireProblem(t, r, 431, "headers-too-large")
+		apitest.RequireProblem(t, r, 431, "headers-too-large")
 	})
 	t.Run("garbage request line", func(t *testing.T) {
 		r := raw(t, "\x00\x01\x02 / HTTP/1.1\r\n\r\n")
 		require.GreaterOrEqual(t, r.Status, 400)
 		require.Less(t, r.Status, 500, string(r.Body))
 	})
-	require.Equal(t, before, f.state())
+	require.Equal(t, before, f.Fingerprint())
 }
 
 // TestHostileAcceptsOddButValid: strictness refuses what is ambiguous, not
 // what is merely unusual.
 func TestHostileAcceptsOddButValid(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	ok := func(body string, hdr map[string]string) map[string]any {
+	f := start(t)
+	id := f.Open("T1").ID.String()
+	ok := func(body string, hdr map[string]string) order.Order {
 		t.Helper()
 		r := f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter, Body: body, Header: hdr,
 			ContentType: "application/json; charset=UTF-8"})
 		require.Equal(t, 200, r.Status, string(r.Body))
-		return r.Map(t)
+		return r.Order(t)
 	}
 	// -0 is 0, escapes spell ordinary keys, whitespace is free, the same key
 	// may appear in different objects, and 280 two-byte runes are 280.
 	o := ok(" \n{ \"expected_version\" : 1 ,\r\n\t\"ops\":[{\"op\":\"add_item\",\"sku\":\"beer\",\"seat\":-0,\"modifiers\":[\"\\u00e9\"]},"+
 		`{"\u006fp":"add_item","sku":"fries","note":"`+strings.Repeat("é", 280)+`"}]}  `, nil)
-	require.EqualValues(t, 2, o["version"])
-	line := o["lines"].([]any)[0].(map[string]any)
-	require.EqualValues(t, 0, line["seat"])
-	require.Equal(t, []any{"é"}, line["modifiers"])
+	require.EqualValues(t, 2, o.Version)
+	require.Equal(t, 0, o.Lines[0].Seat)
+	require.Equal(t, []string{"é"}, o.Lines[0].Modifiers)
 	// null means absent; force:false by a waiter is fine; Identity encoding is no encoding.
 	o = ok(`{"expected_version":2,"force":false,"ops":[{"op":"add_item","sku":"beer","qty":null,"note":null}]}`,
 		map[string]string{"Content-Encoding": "identity"})
-	require.EqualValues(t, 3, o["version"])
+	require.EqualValues(t, 3, o.Version)
 	// 100 ops is the limit, not over it.
 	ops := strings.TrimSuffix(strings.Repeat(`{"op":"set_guests","guests":3},`, 100), ",")
 	o = ok(`{"expected_version":3,"ops":[`+ops+`]}`, nil)
-	require.EqualValues(t, 4, o["version"])
+	require.EqualValues(t, 4, o.Version)
 	// A canonical id in upper case is the same id.
 	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + strings.ToUpper(id), Token: waiter})
 	require.Equal(t, 200, r.Status, string(r.Body))
