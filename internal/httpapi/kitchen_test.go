@@ -913,10 +913,10 @@ func TestKitchenStreamLimits(t *testing.T) {
 			accepted++
 		case 429:
 			if refused == 0 {
-				var p map[string]any
+				var p httpapi.Problem
 				require.NoError(t, json.Unmarshal(body, &p))
-				require.Equal(t, "https://posd.dev/problems/too-many-streams", p["type"])
-				require.Contains(t, p["detail"], "more than 30 times")
+				require.Equal(t, "https://posd.dev/problems/too-many-streams", p.Type)
+				require.Contains(t, p.Detail, "more than 30 times")
 			}
 			refused++
 			ra, err := strconv.Atoi(h.Get("Retry-After"))
@@ -1226,26 +1226,28 @@ func TestKitchenTicketDetails(t *testing.T) {
 		apitest.SetGuests(5),
 		apitest.AddItem("steak", 1), apitest.AddItem("burger", 1), apitest.Fire())
 	lines := skuLines(o)
+	fire := f.Kitchen.Tickets("grill")[0]
+	require.Equal(t, "allergy: shellfish", fire.OrderNote)
+	require.Equal(t, 5, fire.Guests)
+	// The wire format: a fire has no reason nor voided_by member at all,
+	// and the list says it is whole.
 	r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
 	require.Equal(t, 200, r.Status)
-	fire := r.Map(t)["tickets"].([]any)[0].(map[string]any)
-	require.Equal(t, "allergy: shellfish", fire["order_note"])
-	require.EqualValues(t, 5, fire["guests"])
-	require.NotContains(t, fire, "reason")
-	require.NotContains(t, fire, "voided_by")
-	require.Equal(t, false, r.Map(t)["truncated"])
+	list := r.Map(t)
+	require.Equal(t, false, list["truncated"])
+	require.NotContains(t, list["tickets"].([]any)[0], "reason")
+	require.NotContains(t, list["tickets"].([]any)[0], "voided_by")
 
 	f.Manager.Patch(id, 2,
 		apitest.Void(lines["steak"][0], "guest left"),
 		apitest.Void(lines["burger"][0], "wrong table"))
 	grill := f.Kitchen.Tickets("grill")
 	require.Len(t, grill, 2)
-	r = f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
-	void := r.Map(t)["tickets"].([]any)[1].(map[string]any)
-	require.Equal(t, "void", void["kind"])
-	require.Equal(t, "guest left; wrong table", void["reason"])
-	require.Equal(t, "Maria", void["voided_by"])
-	require.Equal(t, "allergy: shellfish", void["order_note"])
+	void := grill[1]
+	require.Equal(t, "void", void.Kind)
+	require.Equal(t, "guest left; wrong table", void.Reason)
+	require.Equal(t, "Maria", void.VoidedBy)
+	require.Equal(t, "allergy: shellfish", void.OrderNote)
 
 	for _, tk := range grill {
 		require.Equal(t, 200, f.Kitchen.TryMove(tk.ID, "bump").Status)
