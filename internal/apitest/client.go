@@ -1,6 +1,7 @@
 package apitest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -173,42 +174,42 @@ func (c *Client) Orders(query string) OrderList {
 	return l
 }
 
-// Tables lists the caller's venue's tables and requires 200.
+// Tables lists the caller's venue's tables and requires 200 and a list.
 func (c *Client) Tables() []store.Table {
 	c.t.Helper()
 	r := c.Get("/v1/tables")
 	require.Equal(c.t, 200, r.Status, string(r.Body))
-	var body struct {
-		Tables []store.Table `json:"tables"`
-	}
-	r.JSON(c.t, &body)
-	return body.Tables
+	return List[store.Table](c.t, r, "tables")
 }
 
-// Menu reads the menu and requires 200.
+// Menu reads the menu and requires 200 and a list.
 func (c *Client) Menu() []order.MenuItem {
 	c.t.Helper()
 	r := c.Get("/v1/menu")
 	require.Equal(c.t, 200, r.Status, string(r.Body))
-	var body struct {
-		Items []order.MenuItem `json:"items"`
-	}
-	r.JSON(c.t, &body)
-	return body.Items
+	return List[order.MenuItem](c.t, r, "items")
 }
 
-// Tickets lists a station's open tickets and requires 200 and a list
-// (never null).
+// Tickets lists a station's open tickets and requires 200 and a list.
 func (c *Client) Tickets(station string) []kitchen.Ticket {
 	c.t.Helper()
 	r := c.Get("/v1/kitchen/tickets?station=" + url.QueryEscape(station))
 	require.Equal(c.t, 200, r.Status, string(r.Body))
-	var body struct {
-		Tickets []kitchen.Ticket `json:"tickets"`
-	}
-	r.JSON(c.t, &body)
-	require.NotNil(c.t, body.Tickets, "tickets is a list, never null: %s", r.Body)
-	return body.Tickets
+	return List[kitchen.Ticket](c.t, r, "tickets")
+}
+
+// List decodes the member key of an object answer as a list of T, and
+// requires it to be a JSON array: a list is never null or absent, and
+// empty is [].
+func List[T any](t testing.TB, r Response, key string) []T {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	r.JSON(t, &obj)
+	raw := bytes.TrimSpace(obj[key])
+	require.True(t, len(raw) > 0 && raw[0] == '[', "%s is a list, never null or absent: %s", key, r.Body)
+	out := []T{}
+	require.NoError(t, json.Unmarshal(raw, &out), "%s", r.Body)
+	return out
 }
 
 // TryMove sends POST /v1/kitchen/tickets/{id}/{move} (bump or recall).
