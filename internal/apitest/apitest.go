@@ -177,6 +177,13 @@ func setIf[T comparable](p *T, v T) {
 	}
 }
 
+// Remote is a Stack for a posd the test runs itself at baseURL (a posd
+// subprocess): only its HTTP side is set, so Do, As and the typed client
+// work and nothing else does.
+func Remote(baseURL string) *Stack {
+	return &Stack{BaseURL: baseURL, Client: &http.Client{Timeout: 30 * time.Second}}
+}
+
 // StartRelay runs an outbox relay over the stack's database and NATS until
 // the returned stop function is called (or the test ends). Its Run error, if
 // any, is delivered on the returned channel once it stops.

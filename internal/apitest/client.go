@@ -265,6 +265,39 @@ func (c *Client) Verify() audit.Result {
 	return res
 }
 
+// Health is the answer of GET /healthz.
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+}
+
+// Readiness is the answer of GET /readyz: "ready" or "unavailable", and
+// each dependency's state ("ok" or what is wrong).
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Health reads /healthz and requires 200.
+func (c *Client) Health() Health {
+	c.t.Helper()
+	r := c.Get("/healthz")
+	require.Equal(c.t, 200, r.Status, string(r.Body))
+	var h Health
+	r.JSON(c.t, &h)
+	return h
+}
+
+// Readiness reads /readyz and returns its status code (200 or 503) with
+// the answer.
+func (c *Client) Readiness() (int, Readiness) {
+	c.t.Helper()
+	r := c.Get("/readyz")
+	var rd Readiness
+	r.JSON(c.t, &rd)
+	return r.Status, rd
+}
+
 // Order decodes the body as an order.
 func (r Response) Order(t testing.TB) order.Order {
 	t.Helper()
