@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 // FuzzPatchHTTP is FuzzPatchDecode end to end: fuzzed PATCH bodies, If-Match
@@ -36,9 +37,9 @@ func FuzzPatchHTTP(f *testing.F) {
 		}
 		before := apitest.Fingerprint(t, sm.s.DB)
 		// The body is the fuzzer's bytes, sent as they are.
-		req := apitest.Req{Method: "PATCH", Path: apitest.OrderPath(sm.id), Token: waiter, Body: sm.rewrite(body)}
+		req := apitest.Req{Method: "PATCH", Path: apitest.OrderPath(sm.id), Token: seed.TokenWaiter1, Body: sm.rewrite(body)}
 		if asManager {
-			req.Token = manager
+			req.Token = seed.TokenManager
 		}
 		if ifMatch != "" {
 			req.Header = map[string]string{"If-Match": ifMatch}
@@ -117,7 +118,7 @@ func (sm *httpSampler) rewrite(body []byte) []byte {
 func (sm *httpSampler) build(tb testing.TB) {
 	tb.Helper()
 	line := func(letter string) uuid.UUID { return uuid.MustParse(sampleLine(sm.gen, letter)) }
-	w, m := sm.s.As(tb, waiter), sm.s.As(tb, manager)
+	w, m := sm.s.As(tb, seed.TokenWaiter1), sm.s.As(tb, seed.TokenManager)
 	o := w.Open("T1", 2)
 	sm.id = o.ID
 	for i, ops := range httpapi.SampleSteps(line("a"), line("b"), line("c"), line("d")) {
@@ -140,7 +141,7 @@ func (sm *httpSampler) retire(tb testing.TB, o order.Order) {
 			ops = append(ops, apitest.PayNoTip("cash", due))
 		}
 		ops = append(ops, apitest.Close())
-		r := sm.s.As(tb, manager).SendPatch(sm.id, apitest.Patch{Force: true, Ops: ops})
+		r := sm.s.As(tb, seed.TokenManager).SendPatch(sm.id, apitest.Patch{Force: true, Ops: ops})
 		require.Equal(tb, 200, r.Status, "retire %s: %s", sm.id, r.Body)
 	}
 	sm.gen++

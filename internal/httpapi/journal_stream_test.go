@@ -12,7 +12,7 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
-	kitchenpkg "github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgtest"
 )
@@ -33,13 +33,13 @@ func TestVerifyAgainstJetStream(t *testing.T) {
 	stream, err := s.JS.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
 	lastVersion := func() string {
-		m, err := stream.GetLastMsgForSubject(ctx, kitchenpkg.OrderSubject("demo", oid))
+		m, err := stream.GetLastMsgForSubject(ctx, kitchen.OrderSubject("demo", oid))
 		if err != nil {
 			return err.Error()
 		}
 		return m.Header.Get(outbox.HeaderOrderVersion)
 	}
-	require.Eventually(t, func() bool { return lastVersion() == "2" }, apitest.Wait, apitest.Tick)
+	apitest.Eventually(t, apitest.Wait, func() bool { return lastVersion() == "2" }, "version 2 on the order's subject")
 
 	verify := func() audit.Result {
 		t.Helper()

@@ -18,7 +18,7 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
-	kitchenpkg "github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/seed"
 	"github.com/posd/posd/internal/store"
@@ -160,7 +160,7 @@ func endpoints() []endpoint {
 			},
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
 				want := map[string]string{"bump": "ready", "recall": "new"}[m]
-				var tk kitchenpkg.Ticket
+				var tk kitchen.Ticket
 				r.JSON(t, &tk)
 				require.Equal(t, want, tk.Status)
 			},
@@ -246,7 +246,7 @@ func endpoints() []endpoint {
 			}},
 		{name: "GET /v1/kitchen/tickets?station=grill", roles: kitchenManager, ok: 200, req: fixed("/v1/kitchen/tickets?station=grill"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				tickets := apitest.List[kitchenpkg.Ticket](t, r, "tickets")
+				tickets := apitest.List[kitchen.Ticket](t, r, "tickets")
 				mine := f.venueOrders(t, p.venue)
 				for _, tk := range tickets {
 					require.Contains(t, mine, tk.OrderID.String(), "a ticket of another venue")

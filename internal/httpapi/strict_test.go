@@ -33,6 +33,7 @@ import (
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 // rawExchange sends head (a whole request as bytes on the wire) on a new
@@ -75,7 +76,7 @@ func TestStrictHeaders(t *testing.T) {
 	f := start(t)
 	path := apitest.OrderPath(f.Open("T1").ID)
 	body := `{"ops":[{"op":"set_note","note":"x"}]}`
-	auth := "Authorization: Bearer " + waiter
+	auth := "Authorization: Bearer " + seed.TokenWaiter1
 	ct := "Content-Type: application/json"
 	chunked := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body)
 	before := f.Fingerprint()
@@ -88,7 +89,7 @@ func TestStrictHeaders(t *testing.T) {
 	}{
 		{"two If-Match", rawPatch(path, body, auth, ct, `If-Match: "1"`, `If-Match: "1"`), 400, "bad-request", "If-Match"},
 		{"two If-Match differing", rawPatch(path, body, auth, ct, `If-Match: "9"`, `if-match: "1"`), 400, "bad-request", "If-Match"},
-		{"two Authorization", rawPatch(path, body, auth, "Authorization: Bearer "+manager, ct, `If-Match: "1"`), 400, "bad-request", "Authorization"},
+		{"two Authorization", rawPatch(path, body, auth, "Authorization: Bearer "+seed.TokenManager, ct, `If-Match: "1"`), 400, "bad-request", "Authorization"},
 		{"two Idempotency-Key", rawPatch(path, body, auth, ct, `If-Match: "1"`, "Idempotency-Key: a", "Idempotency-Key: b"), 400, "bad-request", "Idempotency-Key"},
 		{"two Content-Type", rawPatch(path, body, auth, ct, "Content-Type: text/plain", `If-Match: "1"`), 400, "bad-request", "Content-Type"},
 		{"Content-Length with chunked", rawPatch(path, chunked, auth, ct, `If-Match: "1"`,
@@ -125,11 +126,11 @@ func TestStrictHeaders(t *testing.T) {
 func TestStrictAcceptsBearerInAnyCase(t *testing.T) {
 	f := start(t)
 	for _, scheme := range []string{"bearer", "BEARER", "bEaReR"} {
-		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Header: map[string]string{"Authorization": scheme + " " + waiter}})
+		r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Header: map[string]string{"Authorization": scheme + " " + seed.TokenWaiter1}})
 		require.Equal(t, 200, r.Status, "%s: %s", scheme, r.Body)
 	}
-	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Header: map[string]string{"Authorization": "Bearer" + waiter}}), 401, "unauthorized")
-	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Header: map[string]string{"Authorization": "Bearerx " + waiter}}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Header: map[string]string{"Authorization": "Bearer" + seed.TokenWaiter1}}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Header: map[string]string{"Authorization": "Bearerx " + seed.TokenWaiter1}}), 401, "unauthorized")
 }
 
 func TestIdempotencyFingerprintCoversIfMatch(t *testing.T) {
@@ -274,9 +275,9 @@ func TestEdgeErrorsCarryRequestID(t *testing.T) {
 		status int
 		kind   string
 	}{
-		{"413", rawPatch("/v1/orders/"+uuid.NewString(), big, "Authorization: Bearer "+waiter, "Content-Type: application/json"), 413, "payload-too-large"},
+		{"413", rawPatch("/v1/orders/"+uuid.NewString(), big, "Authorization: Bearer "+seed.TokenWaiter1, "Content-Type: application/json"), 413, "payload-too-large"},
 		{"405 unknown method", "BREW /v1/orders HTTP/1.1\r\nHost: posd\r\n\r\n", 405, "method-not-allowed"},
-		{"405", "DELETE /v1/menu HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer " + waiter + "\r\n\r\n", 405, "method-not-allowed"},
+		{"405", "DELETE /v1/menu HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer " + seed.TokenWaiter1 + "\r\n\r\n", 405, "method-not-allowed"},
 		{"431", "GET /v1/menu HTTP/1.1\r\nHost: posd\r\nX-Big: " + strings.Repeat("a", 64<<10) + "\r\n\r\n", 431, "headers-too-large"},
 	}
 	for _, c := range cases {
@@ -296,7 +297,7 @@ func TestOversizedBodyAnswered413(t *testing.T) {
 	f := start(t)
 	for i := 0; i < 30; i++ {
 		for _, size := range []int{70 << 10, 900 << 10} {
-			r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter,
+			r := f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1,
 				Body: `{"table":"` + strings.Repeat("x", size) + `","guests":2}`})
 			apitest.RequireProblem(t, r, 413, "payload-too-large")
 		}
