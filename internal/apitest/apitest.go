@@ -254,7 +254,9 @@ func (r Response) JSON(t testing.TB, v any) {
 	}
 }
 
-// Map decodes the body as a JSON object.
+// Map decodes the body as a JSON object, for tests about the exact shape
+// of an answer (which members are there, [] rather than null); everything
+// else reads the typed value (Order, Problem, List, JSON).
 func (r Response) Map(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any

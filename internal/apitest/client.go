@@ -364,12 +364,3 @@ func Keyed(key string) map[string]string { return map[string]string{"Idempotency
 // Raw is a JSON object sent as it is: for requests no typed value can
 // express (wrong types, unknown members).
 type Raw = map[string]any
-
-// DecodeMap decodes a JSON object body into a map, for tests about the
-// exact shape of an answer (empty lists, absent members).
-func DecodeMap(t testing.TB, b []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m), "%s", b)
-	return m
-}
