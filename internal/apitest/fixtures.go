@@ -42,15 +42,20 @@ func Poll(limit time.Duration, cond func() bool) bool {
 }
 
 // Eventually is Poll that fails the test when cond does not hold within
-// limit, saying what it waited for (what and args, as fmt.Sprintf). A test
-// that must explain a timeout with the state at that moment calls Poll and
-// reports itself.
+// limit, saying what it waited for (what and args, as fmt.Sprintf). Args
+// are formatted only then, so a fmt.Stringer (such as Lazy) shows the state
+// at the deadline.
 func Eventually(t testing.TB, limit time.Duration, cond func() bool, what string, args ...any) {
 	t.Helper()
 	if !Poll(limit, cond) {
 		t.Fatalf("timed out after %s waiting for %s", limit, fmt.Sprintf(what, args...))
 	}
 }
+
+// Lazy is a message part computed when it is printed (%s, %v).
+type Lazy func() string
+
+func (l Lazy) String() string { return l() }
 
 // Fixture is a running stack and a client per demo device.
 type Fixture struct {
