@@ -293,10 +293,10 @@ func TestAuditVerifyCLIWithNATS(t *testing.T) {
 	require.NoError(t, err)
 	stream, err := s.JS.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 30*time.Second, func() bool {
 		_, err := stream.GetLastMsgForSubject(ctx, kitchen.OrderSubject("demo", o.ID))
 		return err == nil
-	}, 30*time.Second, 10*time.Millisecond)
+	}, "the order's event in the stream")
 	args := []string{"audit", "verify", "--venue", "demo", "--public-key", pub, "--nats-url", s.NATS.ClientURL(), "--stream-grace", "1ms"}
 	out, errOut, code := runPosd(t, s.DB.AppURL, args...)
 	require.Zero(t, code, out+errOut)

@@ -103,27 +103,9 @@ func startOpsServe(t *testing.T, env []string, args ...string) *opsServe {
 	return nil
 }
 
-func (p *opsServe) get(t *testing.T, path string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Get("http://" + p.addr + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(raw, &m), string(raw))
-	return resp.StatusCode, m
-}
-
-func (p *opsServe) post(t *testing.T, path, token, body string) int {
-	t.Helper()
-	req, err := http.NewRequest("POST", "http://"+p.addr+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	return resp.StatusCode
+// as is a typed client of this posd sending token (empty: none).
+func (p *opsServe) as(t *testing.T, token string) *apitest.Client {
+	return apitest.Remote("http://"+p.addr).As(t, token)
 }
 
 // startNATS runs an embedded NATS server for one test.
@@ -211,37 +193,39 @@ func TestDocumentedOperatorSteps(t *testing.T) {
 	out, err = posdCmd(t, nil, "version")
 	require.NoError(t, err)
 	version := strings.Fields(out)[1]
-	status, health := p.get(t, "/healthz")
-	require.Equal(t, 200, status)
-	require.Equal(t, version, health["version"])
-	status, ready := p.get(t, "/readyz")
+	anyone, waiter := p.as(t, ""), p.as(t, seed.TokenWaiter1)
+	require.Equal(t, version, anyone.Health().Version)
+	status, ready := anyone.Readiness()
 	require.Equal(t, 200, status, ready)
-	require.Equal(t, map[string]any{"postgres": "ok", "nats": "ok"}, ready["checks"])
-	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T1","guests":2}`))
+	require.Equal(t, map[string]string{"postgres": "ok", "nats": "ok"}, ready.Checks)
+	waiter.Open("T1", 2)
 
 	// NATS goes away: posd still takes orders, so it stays ready and says
 	// what is missing.
 	ns.Shutdown()
-	require.Eventually(t, func() bool {
-		_, r := p.get(t, "/readyz")
-		return r["checks"].(map[string]any)["nats"] != "ok"
-	}, 10*time.Second, 50*time.Millisecond)
-	status, ready = p.get(t, "/readyz")
+	apitest.Eventually(t, 10*time.Second, func() bool {
+		_, r := anyone.Readiness()
+		return r.Checks["nats"] != "ok"
+	}, "/readyz to see NATS gone")
+	status, ready = anyone.Readiness()
 	require.Equal(t, 200, status, ready)
-	require.Equal(t, "ready", ready["status"])
-	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T2","guests":2}`))
+	require.Equal(t, "ready", ready.Status)
+	waiter.Open("T2", 2)
 
 	logs := p.logText()
 	require.NotContains(t, logs, "hunter2")
-	var start map[string]any
+	var start struct {
+		Version     string `json:"version"`
+		DatabaseURL string `json:"database_url"`
+	}
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, `"starting posd"`) {
 			require.NoError(t, json.Unmarshal([]byte(line), &start))
 		}
 	}
-	require.Equal(t, version, start["version"], logs)
-	require.Contains(t, start["database_url"], "password=xxxxx")
-	require.Contains(t, start["database_url"], "user=posd")
+	require.Equal(t, version, start.Version, logs)
+	require.Contains(t, start.DatabaseURL, "password=xxxxx")
+	require.Contains(t, start.DatabaseURL, "user=posd")
 }
 
 // documentedCluster starts a fresh Postgres cluster, runs
@@ -323,17 +307,17 @@ func TestServeKeepsTheOperatorsStreamSettings(t *testing.T) {
 	require.NoError(t, err)
 
 	p := startOpsServe(t, []string{"DATABASE_URL=" + db.AppURL, "NATS_URL=" + ns.ClientURL()}, "--stream-replicas", "1")
-	require.Eventually(t, func() bool { return strings.Contains(p.logText(), "max age is 720h0m0s") }, 10*time.Second, 20*time.Millisecond)
-	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T3","guests":2}`))
+	apitest.Eventually(t, 10*time.Second, func() bool { return strings.Contains(p.logText(), "max age is 720h0m0s") }, "the stream warning")
+	p.as(t, seed.TokenWaiter1).Open("T3", 2)
 	s, err := js.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
 	require.Equal(t, 30*24*time.Hour, s.CachedInfo().Config.MaxAge)
 	require.Equal(t, 48*time.Hour, s.CachedInfo().Config.Duplicates)
 	// And it is delivering: the opened order reached the stream.
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 10*time.Second, func() bool {
 		info, err := s.Info(ctx)
 		return err == nil && info.State.Msgs > 0
-	}, 10*time.Second, 50*time.Millisecond)
+	}, "the opened order in the stream")
 
 	out, err := posdCmd(t, []string{"DATABASE_URL=" + db.AppURL}, "serve", "--stream-replicas", "0")
 	require.Error(t, err)

@@ -20,7 +20,7 @@ func TestOpenOrder(t *testing.T) {
 	r := f.Waiter.Post("/v1/orders", `{"table":"T12","guests":4}`)
 	require.Equal(t, 201, r.Status, string(r.Body))
 	o := r.Order(t)
-	shape := apitest.DecodeMap(t, r.Body)
+	shape := r.Map(t)
 	require.Equal(t, `"1"`, r.Header.Get("ETag"))
 	require.Equal(t, apitest.OrderPath(o.ID), r.Header.Get("Location"))
 	require.EqualValues(t, 1, o.Version)
@@ -399,7 +399,7 @@ func TestCloseNeedsPayment(t *testing.T) {
 	require.Equal(t, 200, r.Status, string(r.Body))
 	o := r.Order(t)
 	require.Equal(t, "closed", o.Status)
-	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, apitest.DecodeMap(t, r.Body)["payments"])
+	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, r.Map(t)["payments"])
 	require.EqualValues(t, 2400, o.Totals.PaidCents)
 }
 
@@ -468,7 +468,7 @@ func TestHistory(t *testing.T) {
 	current := f.Auditor.Get(path)
 	folded := f.Auditor.Get(path + "?at_version=6")
 	require.Equal(t, 200, folded.Status, string(folded.Body))
-	require.Equal(t, apitest.DecodeMap(t, current.Body), apitest.DecodeMap(t, folded.Body))
+	require.Equal(t, current.Map(t), folded.Map(t))
 	require.EqualValues(t, 6, current.Order(t).Version)
 	require.EqualValues(t, 6, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 
