@@ -65,10 +65,10 @@ var (
 // DemoMenu is the menu of both demo venues (prices in cents).
 var DemoMenu = []order.MenuItem{
 	{SKU: "steak", Name: "Steak frites", Category: "mains", PriceCents: 2400, Station: "grill", TaxClass: "food", ModifierGroups: []string{"sides"}},
-	{SKU: DemoRequiredOptions, Name: "Ribeye", Category: "mains", PriceCents: 3200, Station: "grill", TaxClass: "food", ModifierGroups: []string{"temp", "sides"}},
 	{SKU: "burger", Name: "Bistro burger", Category: "mains", PriceCents: 1600, Station: "grill", TaxClass: "food", ModifierGroups: []string{"sides"}},
 	{SKU: "salmon", Name: "Grilled salmon", Category: "mains", PriceCents: 2200, Station: "grill", TaxClass: "food"},
 	{SKU: "chicken", Name: "Roast chicken", Category: "mains", PriceCents: 1900, Station: "grill", TaxClass: "food"},
+	{SKU: DemoRequiredOptions, Name: "Ribeye", Category: "mains", PriceCents: 3200, Station: "grill", TaxClass: "food", ModifierGroups: []string{"temp", "sides"}},
 	{SKU: "fries", Name: "Fries", Category: "sides", PriceCents: 500, Station: "fry", TaxClass: "food"},
 	{SKU: "calamari", Name: "Fried calamari", Category: "starters", PriceCents: 1100, Station: "fry", TaxClass: "food"},
 	{SKU: "fish-chips", Name: "Fish and chips", Category: "mains", PriceCents: 1700, Station: "fry", TaxClass: "food"},

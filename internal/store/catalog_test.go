@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -83,7 +84,8 @@ func TestDemoCatalog(t *testing.T) {
 		require.Equal(t, it.SKU != seed.Demo86d, it.Available, it.SKU)
 		require.Equal(t, it.SKU == seed.DemoCounted, it.Remaining != nil, it.SKU)
 	}
-	require.Equal(t, []string{"temp", "sides"}, item(t, vc, "steak").ModifierGroups)
+	require.Equal(t, []string{"sides"}, item(t, vc, "steak").ModifierGroups)
+	require.Equal(t, []string{"temp", "sides"}, item(t, vc, seed.DemoRequiredOptions).ModifierGroups)
 	require.Equal(t, seed.DemoCountedPortions, *item(t, vc, seed.DemoCounted).Remaining)
 
 	// An unknown venue.
@@ -210,10 +212,9 @@ func TestApplyCatalogChanges(t *testing.T) {
 	// A group, a tax class and a service charge removed; items follow.
 	c.ServiceCharge = nil
 	c.ModifierGroups = c.ModifierGroups[:1]
-	c.Items[0].ModifierGroups = []string{"temp"}
-	c.Items[1].ModifierGroups = nil // burger
 	for i := range c.Items {
 		c.Items[i].TaxClass = "food"
+		c.Items[i].ModifierGroups = slices.DeleteFunc(slices.Clone(c.Items[i].ModifierGroups), func(g string) bool { return g == "sides" })
 	}
 	c.TaxClasses = c.TaxClasses[:1]
 	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c)
