@@ -47,8 +47,11 @@ var bindings = map[string]map[string]string{
 		"msg_ids": ":msg_ids", "msg_types": ":msg_types", "payloads": ":payloads_%s"},
 	"InsertLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[gen_random_uuid()]", "positions": "ARRAY[:version]",
 		"skus": ":skus", "names": ":names", "qtys": ":qtys", "unit_prices": ":unit_prices", "seats": ":seats", "courses": ":courses",
-		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds"},
-	"DeleteLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
+		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds",
+		"options": ":options", "tax_classes": ":tax_classes"},
+	"DeleteLines":     {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
+	"AssertAvailable": {"venue_id": ":venue_id", "skus": ":skus", "at": ":at"},
+	"TakePortions":    {"venue_id": ":venue_id", "skus": ":skus", "deltas": ":deltas_%s"},
 }
 
 // pgbenchOrderID is the id of client :client_id's order (a fixed UUID per
@@ -90,6 +93,7 @@ func pgbenchVars() map[string]string {
 		"msg_types": "{order.patched}", "payloads_add": payload(opsAdd), "payloads_remove": payload(opsRemove),
 		"skus": "{burger}", "names": `{"Bistro burger"}`, "qtys": "{1}", "unit_prices": "{1600}", "seats": "{0}", "courses": "{1}",
 		"modifiers": `{"[]"}`, "notes": `{""}`, "stations": "{grill}", "statuses": "{pending}", "compeds": "{f}",
+		"options": `{"[]"}`, "tax_classes": "{food}", "deltas_add": "{1}", "deltas_remove": "{-1}",
 	}
 }
 
@@ -171,8 +175,8 @@ func renderPgbenchScript(lines int) (string, error) {
 		}
 		return b.String()
 	}
-	write := func(branch, lines string) string {
-		return "\\startpipeline\nBEGIN;\n" + q(branch, "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", lines) +
+	write := func(branch string, lines ...string) string {
+		return "\\startpipeline\nBEGIN;\n" + q(branch, append([]string{"SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox"}, lines...)...) +
 			"COMMIT;\n\\endpipeline\n"
 	}
 	var b strings.Builder
@@ -182,7 +186,7 @@ func renderPgbenchScript(lines int) (string, error) {
 		fmt.Fprintf(&b, "-- -D %s=%s\n", k, vars[k])
 	}
 	fmt.Fprintf(&b, "\\startpipeline\n%s\\endpipeline\n%s \\gset o_\n\\set version :o_version + 1\n\\set add (:o_version + %d + 1) %% 2\n\\if :add\n%s\\else\n%s\\endif\n",
-		q("", "SetSystem", "GetDeviceByTokenHash"), strings.TrimSuffix(q("", "GetOrderFull"), ";\n"), lines, write("add", "InsertLines"), write("remove", "DeleteLines"))
+		q("", "SetSystem", "GetDeviceByTokenHash"), strings.TrimSuffix(q("", "GetOrderFull"), ";\n"), lines, write("add", "InsertLines", "AssertAvailable", "TakePortions"), write("remove", "DeleteLines", "TakePortions"))
 	return b.String(), errors.Join(errs...)
 }
 

@@ -71,8 +71,8 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 		t.Fatal("no db/queries/*.sql")
 	}
 	want := []string{"SetSystem", "GetDeviceByTokenHash", "GetOrderFull",
-		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "InsertLines", "",
-		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "DeleteLines", ""}
+		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "InsertLines", "AssertAvailable", "TakePortions", "",
+		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "DeleteLines", "TakePortions", ""}
 	if !slices.Equal(names, want) {
 		t.Fatalf("statements of queries %q, want %q", names, want)
 	}

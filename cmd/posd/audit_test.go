@@ -41,7 +41,8 @@ func runPosd(t *testing.T, dbURL string, args ...string) (stdout, stderr string,
 // of a command that takes it, else 0.
 func urlFlagAt(args []string) int {
 	takes := map[string]bool{"migrate": true, "seed": true, "audit shift": true, "audit verify": true,
-		"device add": true, "device list": true, "device revoke": true, "outbox dead-letters": true, "outbox replay": true}
+		"device add": true, "device list": true, "device revoke": true, "outbox dead-letters": true, "outbox replay": true,
+		"venue add": true, "venue list": true, "menu import": true, "menu export": true}
 	if len(args) > 0 && takes[args[0]] {
 		return 1
 	}
@@ -292,10 +293,10 @@ func TestAuditVerifyCLIWithNATS(t *testing.T) {
 	require.NoError(t, err)
 	stream, err := s.JS.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 30*time.Second, func() bool {
 		_, err := stream.GetLastMsgForSubject(ctx, kitchen.OrderSubject("demo", o.ID))
 		return err == nil
-	}, 30*time.Second, 10*time.Millisecond)
+	}, "the order's event in the stream")
 	args := []string{"audit", "verify", "--venue", "demo", "--public-key", pub, "--nats-url", s.NATS.ClientURL(), "--stream-grace", "1ms"}
 	out, errOut, code := runPosd(t, s.DB.AppURL, args...)
 	require.Zero(t, code, out+errOut)

@@ -59,6 +59,28 @@ func newFlagSet(name, summary string, out io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parseFlags parses args into fs, refusing an argument that is not a flag
+// and a required flag left empty.
+func parseFlags(fs *flag.FlagSet, args []string, required ...string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return requireFlags(fs, required...)
+}
+
+// requireFlags names the first of the flags that is empty.
+func requireFlags(fs *flag.FlagSet, names ...string) error {
+	for _, n := range names {
+		if fs.Lookup(n).Value.String() == "" {
+			return fmt.Errorf("--%s is required", n)
+		}
+	}
+	return nil
+}
+
 // binder declares flags whose default is the bound value as it stands
 // (overridden by the environment variable env), so each default is written
 // once, in app.Defaults.

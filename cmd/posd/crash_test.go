@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -28,9 +29,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/migrate"
 	"github.com/posd/posd/internal/natsembed"
+	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgcluster"
 	"github.com/posd/posd/internal/pgtest"
@@ -122,14 +125,14 @@ func startServe(t *testing.T, dbURL, natsURL string, armAfter int) *serveProc {
 		}
 	}()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 60*time.Second, func() bool {
 		resp, err := http.Get("http://" + p.addr + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, 60*time.Second, 50*time.Millisecond)
+	}, "posd serve to be ready")
 	return p
 }
 
@@ -162,31 +165,49 @@ func testSealKeyFile(t *testing.T) string {
 	return path
 }
 
-// call sends one request; key, when set, is its Idempotency-Key.
-func call(client *http.Client, method, url, token, key, body string) (int, http.Header, map[string]any, error) {
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+// reply is one answer of the posd under test.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+	order  order.Order // the order the body holds (zero when it holds none)
+}
+
+// call sends one request (body, when not nil, JSON-encoded); key, when set,
+// is its Idempotency-Key. It speaks to a posd that is killed and started
+// again on another port, so a transport error is returned, not a failure:
+// the outcome of that request is unknown.
+func call(client *http.Client, method, url, token, key string, body any) (reply, error) {
+	var in io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return reply{}, err
+		}
+		in = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, url, in)
 	if err != nil {
-		return 0, nil, nil, err
+		return reply{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	if body != "" {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return reply{}, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, nil, err
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if r.body, err = io.ReadAll(resp.Body); err != nil {
+		return reply{}, err
 	}
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, resp.Header, m, nil
+	_ = json.Unmarshal(r.body, &r.order)
+	return r, nil
 }
 
 // crashDB is the database a crash case runs on.
@@ -279,17 +300,17 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	arm := func() int { return 5 + rand.IntN(25) } // some writes commit and are answered first
 	p := startServe(t, db.appURL, ns.ClientURL(), arm())
-	orders := make([]string, writers)
+	orders := make([]uuid.UUID, writers)
 	for i := range orders {
-		status, _, o, err := call(client, "POST", "http://"+p.addr+"/v1/orders", seed.TokenWaiter1, "", fmt.Sprintf(`{"table":"T%d","guests":2}`, i+1))
+		r, err := call(client, "POST", "http://"+p.addr+"/v1/orders", seed.TokenWaiter1, "", apitest.OpenRequest{Table: fmt.Sprintf("T%d", i+1), Guests: 2})
 		require.NoError(t, err)
-		require.Equal(t, 201, status)
-		orders[i] = o["id"].(string)
+		require.Equal(t, 201, r.status, "%s", r.body)
+		orders[i] = r.order.ID
 	}
 
 	var addr atomic.Value
 	addr.Store(p.addr)
-	acked := make([]map[string]bool, writers)     // line ids acknowledged per order
+	acked := make([]map[uuid.UUID]bool, writers)  // line ids acknowledged per order
 	answers := make([]map[string]answer, writers) // final answer per idempotency key
 	var stop, giveUp atomic.Bool
 	var accepted, unknown atomic.Int64
@@ -297,20 +318,21 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 	// On a failure below, the writers stop even with a write unanswered.
 	defer func() { giveUp.Store(true); wg.Wait() }()
 	for w := 0; w < writers; w++ {
-		acked[w], answers[w] = map[string]bool{}, map[string]answer{}
+		acked[w], answers[w] = map[uuid.UUID]bool{}, map[string]answer{}
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			version := int64(1)
-			var key, line string // the write in progress: retried as it is until answered
+			var key string // the write in progress: retried as it is until answered
+			var line uuid.UUID
 			attempts := 0
 			for (!stop.Load() || key != "") && !giveUp.Load() {
 				if key == "" {
-					key, line, attempts = uuid.NewString(), uuid.NewString(), 0
+					key, line, attempts = uuid.NewString(), uuid.New(), 0
 				}
 				attempts++
-				body := fmt.Sprintf(`{"expected_version":%d,"ops":[{"op":"add_item","sku":"steak","line_id":%q},{"op":"send"}]}`, version, line)
-				status, h, o, err := call(client, "PATCH", "http://"+addr.Load().(string)+"/v1/orders/"+orders[w], seed.TokenWaiter1, key, body)
+				body := apitest.Patch{ExpectedVersion: version, Ops: []order.Op{apitest.AddItem("steak", 1, apitest.LineID(line)), apitest.Fire()}}
+				r, err := call(client, "PATCH", "http://"+addr.Load().(string)+apitest.OrderPath(orders[w]), seed.TokenWaiter1, key, body)
 				switch {
 				case err != nil:
 					// posd is down or died mid-request: the outcome is
@@ -318,17 +340,17 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 					// again once it is back.
 					unknown.Add(1)
 					time.Sleep(20 * time.Millisecond)
-				case status == 200:
+				case r.status == 200:
 					acked[w][line] = true
-					version = int64(o["version"].(float64))
-					answers[w][key] = answer{version: version, replayed: h.Get("Idempotent-Replayed") == "true", attempts: attempts}
+					version = r.order.Version
+					answers[w][key] = answer{version: version, replayed: r.header.Get("Idempotent-Replayed") == "true", attempts: attempts}
 					accepted.Add(1)
 					key = ""
 				default:
 					// Each writer owns its order and retries under its key,
 					// so nothing else is a right answer: not a 409 (a retry
 					// applied twice would be one), and never a 5xx.
-					t.Errorf("order %s: status %d to %s: %v", orders[w], status, body, o)
+					t.Errorf("order %s: status %d to %+v: %s", orders[w], r.status, body, r.body)
 					return
 				}
 			}
@@ -390,18 +412,18 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 
 	ctx := context.Background()
 	for w, id := range orders {
-		status, _, o, err := call(client, "GET", "http://"+p.addr+"/v1/orders/"+id, seed.TokenWaiter1, "", "")
+		r, err := call(client, "GET", "http://"+p.addr+apitest.OrderPath(id), seed.TokenWaiter1, "", nil)
 		require.NoError(t, err)
-		require.Equal(t, 200, status)
-		have := map[string]bool{}
-		for _, l := range o["lines"].([]any) {
-			have[l.(map[string]any)["id"].(string)] = true
+		require.Equal(t, 200, r.status, "%s", r.body)
+		have := map[uuid.UUID]bool{}
+		for _, l := range r.order.Lines {
+			have[l.ID] = true
 		}
 		for line := range acked[w] {
 			require.True(t, have[line], "acknowledged line %s of order %s is missing", line, id)
 		}
 		require.Len(t, have, len(acked[w]), "order %s holds lines nobody was answered for (or lost some)", id)
-		require.EqualValues(t, db.count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id), o["version"])
+		require.Equal(t, db.count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id), r.order.Version)
 	}
 	// The seals written across the kills verify with the one key.
 	key, err := audit.LoadSealKey(testSealKeyFile(t))
@@ -424,7 +446,7 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 	require.NoError(t, err)
 	events := db.count(t, "SELECT count(*) FROM order_events")
 	var ids map[string]int
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 30*time.Second, func() bool {
 		ids = map[string]int{}
 		s, err := js.Stream(ctx, outbox.StreamName)
 		if err != nil {
@@ -449,7 +471,7 @@ func runCrashCase(t *testing.T, db crashDB, rounds int) {
 			}
 		}
 		return int64(len(ids)) == events
-	}, 30*time.Second, 200*time.Millisecond, "stream has %d distinct order events, log has %d", len(ids), events)
+	}, "stream has %d distinct order events, log has %d", len(ids), events)
 	for id, n := range ids {
 		require.Equal(t, 1, n, "event %s published %d times", id, n)
 	}

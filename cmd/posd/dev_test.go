@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/pgcluster"
 	"github.com/posd/posd/internal/pgtest"
@@ -123,21 +122,9 @@ func (p *devProc) logText() string {
 	return p.logs.String()
 }
 
-func (p *devProc) request(t *testing.T, method, path, token, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	_ = json.Unmarshal(raw, &m)
-	return resp.StatusCode, m
+// as is a typed client of this posd sending token.
+func (p *devProc) as(t *testing.T, token string) *apitest.Client {
+	return apitest.Remote("http://"+p.addr).As(t, token)
 }
 
 // TestDevLifecycle runs the posd binary as "make run" does: first start on an
@@ -151,7 +138,7 @@ func TestDevLifecycle(t *testing.T) {
 	p := startDev(t, dataDir, ports)
 	// The banner is logged once the listener is up; /readyz can answer
 	// before the log pipe has been read that far.
-	require.Eventually(t, func() bool { return strings.Contains(p.logText(), seed.TokenDemo2Waiter) }, 10*time.Second, 20*time.Millisecond)
+	apitest.Eventually(t, 10*time.Second, func() bool { return strings.Contains(p.logText(), seed.TokenDemo2Waiter) }, "the banner")
 	logs := p.logText()
 	for _, want := range []string{seed.TokenWaiter1, seed.TokenManager, seed.TokenDemo2Waiter, "nats://127.0.0.1:" + strconv.Itoa(ports[2]),
 		"postgres://postgres@127.0.0.1:" + strconv.Itoa(ports[1])} {
@@ -163,9 +150,7 @@ func TestDevLifecycle(t *testing.T) {
 	}
 	require.Contains(t, logs, `"component":"nats"`)
 	require.Contains(t, logs, `"component":"postgres"`)
-	status, o := p.request(t, "POST", "/v1/orders", seed.TokenWaiter1, `{"table":"T4","guests":2}`)
-	require.Equal(t, 201, status)
-	id := o["id"].(string)
+	id := p.as(t, seed.TokenWaiter1).Open("T4", 2).ID
 
 	// The first start created the seal key in the data dir, readable by
 	// its owner only, and logged its public half.
@@ -202,26 +187,22 @@ func TestDevLifecycle(t *testing.T) {
 	// Second start: the order is still there, the key is the same, and the
 	// seals (written on stop, and on start) check out with it.
 	p = startDev(t, dataDir, ports)
-	status, o = p.request(t, "GET", "/v1/orders/"+id, seed.TokenWaiter1, "")
-	require.Equal(t, 200, status)
-	require.Equal(t, "T4", o["table"])
+	require.Equal(t, "T4", p.as(t, seed.TokenWaiter1).Order(id).Table)
 	again, err := audit.LoadSealKey(keyFile)
 	require.NoError(t, err)
 	require.Equal(t, key, again)
-	status, v := p.request(t, "GET", "/v1/audit/verify", seed.TokenManager, "")
-	require.Equal(t, 200, status)
-	require.Equal(t, true, v["ok"], "%v", v)
-	require.Equal(t, true, v["signatures_checked"])
-	require.GreaterOrEqual(t, v["seals_checked"], 1.0, "the stop sealed the new order: %v", v)
-	require.EqualValues(t, 0, v["unsealed_events"], "%v", v)
+	v := p.as(t, seed.TokenManager).Verify()
+	require.True(t, v.OK, "%+v", v)
+	require.True(t, v.SignaturesChecked)
+	require.GreaterOrEqual(t, v.SealsChecked, int64(1), "the stop sealed the new order: %+v", v)
+	require.Zero(t, v.UnsealedEvents, "%+v", v)
 
 	// Crash: posd dies, its Postgres keeps running; the next start recovers.
 	require.NoError(t, p.cmd.Process.Kill())
 	<-p.done
 	require.FileExists(t, filepath.Join(dataDir, "postgres", "postmaster.pid"))
 	p = startDev(t, dataDir, ports)
-	status, _ = p.request(t, "GET", "/v1/orders/"+id, seed.TokenWaiter1, "")
-	require.Equal(t, 200, status)
+	p.as(t, seed.TokenWaiter1).Order(id)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
 	select {
 	case err := <-p.done:

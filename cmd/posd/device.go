@@ -74,11 +74,8 @@ func runDeviceAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	role := fs.String("role", "", "waiter, manager, kitchen or auditor (required)")
 	name := fs.String("name", "", "device name, unique among the venue's active devices, 1-64 characters (required)")
 	staff := fs.String("staff", "", "staff member recorded in events and reports (default: the name)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	spec := device.Spec{Venue: *venue, Name: *name, Role: *role, Staff: *staff}
 	if err := spec.Validate(); err != nil {
@@ -102,14 +99,8 @@ func runDeviceList(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, `print {"venue":…,"devices":[…]} as JSON`)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "venue"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *venue == "" {
-		return errors.New("--venue is required")
 	}
 	return deviceError(deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
 		ds, err := store.ListDevices(ctx, c, *venue)
@@ -145,17 +136,8 @@ func runDeviceRevoke(ctx context.Context, args []string, stdout, stderr io.Write
 	dbURL := databaseURLFlag(fs, ofOwner)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	name := fs.String("name", "", "name of the device to revoke (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, "venue", "name"); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *venue == "" {
-		return errors.New("--venue is required")
-	}
-	if *name == "" {
-		return errors.New("--name is required")
 	}
 	return deviceError(deviceConn(ctx, *dbURL, *venue, func(c *pgx.Conn) error {
 		d, err := store.RevokeDevice(ctx, c, *venue, *name)

@@ -103,9 +103,7 @@ func TestDeviceCLI(t *testing.T) {
 
 	token := addDevice(t, url, "--venue", "demo", "--role", "waiter", "--name", "handheld-7", "--staff", "Eve")
 	require.Equal(t, 200, menuStatus(t, s, token))
-	r := s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: map[string]any{"table": "T7", "guests": 2}})
-	require.Equal(t, 201, r.Status, string(r.Body))
-	require.Equal(t, "Eve", r.Map(t)["server"])
+	require.Equal(t, "Eve", s.As(t, token).Open("T7", 2).Server)
 	require.Equal(t, 403, s.Do(t, apitest.Req{Method: "GET", Path: "/v1/audit/verify", Token: token}).Status, "a waiter is a waiter")
 
 	// Only the digest is stored; no column holds the token in clear.
@@ -118,8 +116,7 @@ func TestDeviceCLI(t *testing.T) {
 	// --staff defaults to the name; every token is different.
 	kds := addDevice(t, url, "--venue", "demo", "--role", "kitchen", "--name", "pass screen")
 	require.NotEqual(t, token, kds)
-	r = s.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: kds})
-	require.Equal(t, 200, r.Status, string(r.Body))
+	s.As(t, kds).Tickets("grill")
 
 	// list, as a table and as JSON, with the owner's and with posd's own role.
 	out, errOut, code := runPosd(t, url, "device", "list", "--venue", "demo")
@@ -165,9 +162,8 @@ func TestDeviceCLI(t *testing.T) {
 	require.Zero(t, code, out+errOut)
 	require.Contains(t, out, `revoked device "handheld-7" of venue demo`)
 	requireNoTokenMaterial(t, out+errOut, token)
-	r = s.Do(t, apitest.Req{Method: "GET", Path: "/v1/menu", Token: token})
-	require.Equal(t, 401, r.Status)
-	require.Equal(t, 401, s.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: map[string]any{"table": "T8", "guests": 2}}).Status)
+	require.Equal(t, 401, menuStatus(t, s, token))
+	require.Equal(t, 401, s.As(t, token).TryOpen("T8", 2).Status)
 	require.Zero(t, s.DB.Count(t, "SELECT count(*) FROM orders WHERE table_id = 'T8'"))
 	require.Equal(t, 200, menuStatus(t, s, kds), "other devices are untouched")
 

@@ -5,6 +5,8 @@
 //	posd serve     production server (DATABASE_URL, NATS_URL)
 //	posd migrate   bring the database schema up to date (DATABASE_URL)
 //	posd seed      write the demo venues, menu and tokens (DATABASE_URL)
+//	posd venue     add and list venues (DATABASE_URL)
+//	posd menu      import and export a venue's tables and menu (DATABASE_URL)
 //	posd device    add, list and revoke devices and their tokens (DATABASE_URL)
 //	posd audit     the post-shift report and the journal check (DATABASE_URL)
 //	posd outbox    list and replay messages NATS refused for good (DATABASE_URL)
@@ -33,6 +35,9 @@ Commands:
   serve     run the HTTP API against DATABASE_URL and NATS_URL (production)
   migrate   apply pending schema migrations to DATABASE_URL (table owner)
   seed      write demo data to DATABASE_URL (seed --demo)
+  venue     venue add (a new venue: id, name, time zone, currency), venue list
+  menu      menu import (load a venue's tables and menu from a file; --dry-run)
+            and menu export (write them as that file)
   device    device add (print a new token), device list, device revoke
   audit     audit shift (post-shift report) and audit verify (check the hash chains)
   outbox    outbox dead-letters (messages NATS refused for good) and outbox replay
@@ -80,6 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, rest, stdout, stderr)
 	case "seed":
 		return runSeed(ctx, rest, stdout, stderr)
+	case "venue":
+		return runVenue(ctx, rest, stdout, stderr)
+	case "menu":
+		return runMenu(ctx, rest, stdout, stderr)
 	case "device":
 		return runDevice(ctx, rest, stdout, stderr)
 	case "audit":

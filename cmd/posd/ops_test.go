@@ -103,27 +103,9 @@ func startOpsServe(t *testing.T, env []string, args ...string) *opsServe {
 	return nil
 }
 
-func (p *opsServe) get(t *testing.T, path string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Get("http://" + p.addr + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(raw, &m), string(raw))
-	return resp.StatusCode, m
-}
-
-func (p *opsServe) post(t *testing.T, path, token, body string) int {
-	t.Helper()
-	req, err := http.NewRequest("POST", "http://"+p.addr+path, strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	resp.Body.Close()
-	return resp.StatusCode
+// as is a typed client of this posd sending token (empty: none).
+func (p *opsServe) as(t *testing.T, token string) *apitest.Client {
+	return apitest.Remote("http://"+p.addr).As(t, token)
 }
 
 // startNATS runs an embedded NATS server for one test.
@@ -195,6 +177,62 @@ func TestDevPortConflictsAllAtOnceBeforeInitdb(t *testing.T) {
 // DATABASE_URL. The password is never logged, the version is in the log and
 // /healthz, and /readyz stays 200 while NATS is away.
 func TestDocumentedOperatorSteps(t *testing.T) {
+	port := documentedCluster(t)
+	owner := fmt.Sprintf("postgres://posd_owner@127.0.0.1:%d/posd?sslmode=disable", port)
+	out, err := posdCmd(t, []string{"DATABASE_URL=" + owner}, "migrate")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "schema at version")
+	out, err = posdCmd(t, []string{"DATABASE_URL=" + owner}, "seed", "--demo")
+	require.NoError(t, err, out)
+
+	ns := startNATS(t)
+	const password = "hunter2 with spaces"
+	dsn := keyValueDSN(t, fmt.Sprintf("postgres://posd@127.0.0.1:%d/posd", port), password)
+	p := startOpsServe(t, []string{"DATABASE_URL=" + dsn, "NATS_URL=" + ns.ClientURL()})
+
+	out, err = posdCmd(t, nil, "version")
+	require.NoError(t, err)
+	version := strings.Fields(out)[1]
+	anyone, waiter := p.as(t, ""), p.as(t, seed.TokenWaiter1)
+	require.Equal(t, version, anyone.Health().Version)
+	status, ready := anyone.Readiness()
+	require.Equal(t, 200, status, ready)
+	require.Equal(t, map[string]string{"postgres": "ok", "nats": "ok"}, ready.Checks)
+	waiter.Open("T1", 2)
+
+	// NATS goes away: posd still takes orders, so it stays ready and says
+	// what is missing.
+	ns.Shutdown()
+	apitest.Eventually(t, 10*time.Second, func() bool {
+		_, r := anyone.Readiness()
+		return r.Checks["nats"] != "ok"
+	}, "/readyz to see NATS gone")
+	status, ready = anyone.Readiness()
+	require.Equal(t, 200, status, ready)
+	require.Equal(t, "ready", ready.Status)
+	waiter.Open("T2", 2)
+
+	logs := p.logText()
+	require.NotContains(t, logs, "hunter2")
+	var start struct {
+		Version     string `json:"version"`
+		DatabaseURL string `json:"database_url"`
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"starting posd"`) {
+			require.NoError(t, json.Unmarshal([]byte(line), &start))
+		}
+	}
+	require.Equal(t, version, start.Version, logs)
+	require.Contains(t, start.DatabaseURL, "password=xxxxx")
+	require.Contains(t, start.DatabaseURL, "user=posd")
+}
+
+// documentedCluster starts a fresh Postgres cluster, runs
+// deploy/postgres/roles.sql on it as the superuser and returns its port:
+// the database posd, owned by posd_owner, empty until posd migrate.
+func documentedCluster(t *testing.T) int {
+	t.Helper()
 	ctx := context.Background()
 	port, err := pgcluster.FreePort()
 	require.NoError(t, err)
@@ -211,60 +249,14 @@ func TestDocumentedOperatorSteps(t *testing.T) {
 	require.NoError(t, err)
 	super, err := pgx.Connect(ctx, cluster.URL("postgres"))
 	require.NoError(t, err)
+	defer super.Close(ctx)
 	for _, stmt := range strings.Split(string(sql), ";\n") {
 		if body := stripSQLComments(stmt); body != "" {
 			_, err := super.Exec(ctx, body)
 			require.NoError(t, err, body)
 		}
 	}
-	super.Close(ctx)
-
-	owner := fmt.Sprintf("postgres://posd_owner@127.0.0.1:%d/posd?sslmode=disable", port)
-	out, err := posdCmd(t, []string{"DATABASE_URL=" + owner}, "migrate")
-	require.NoError(t, err, out)
-	require.Contains(t, out, "schema at version")
-	out, err = posdCmd(t, []string{"DATABASE_URL=" + owner}, "seed", "--demo")
-	require.NoError(t, err, out)
-
-	ns := startNATS(t)
-	const password = "hunter2 with spaces"
-	dsn := keyValueDSN(t, fmt.Sprintf("postgres://posd@127.0.0.1:%d/posd", port), password)
-	p := startOpsServe(t, []string{"DATABASE_URL=" + dsn, "NATS_URL=" + ns.ClientURL()})
-
-	out, err = posdCmd(t, nil, "version")
-	require.NoError(t, err)
-	version := strings.Fields(out)[1]
-	status, health := p.get(t, "/healthz")
-	require.Equal(t, 200, status)
-	require.Equal(t, version, health["version"])
-	status, ready := p.get(t, "/readyz")
-	require.Equal(t, 200, status, ready)
-	require.Equal(t, map[string]any{"postgres": "ok", "nats": "ok"}, ready["checks"])
-	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T1","guests":2}`))
-
-	// NATS goes away: posd still takes orders, so it stays ready and says
-	// what is missing.
-	ns.Shutdown()
-	require.Eventually(t, func() bool {
-		_, r := p.get(t, "/readyz")
-		return r["checks"].(map[string]any)["nats"] != "ok"
-	}, 10*time.Second, 50*time.Millisecond)
-	status, ready = p.get(t, "/readyz")
-	require.Equal(t, 200, status, ready)
-	require.Equal(t, "ready", ready["status"])
-	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T2","guests":2}`))
-
-	logs := p.logText()
-	require.NotContains(t, logs, "hunter2")
-	var start map[string]any
-	for _, line := range strings.Split(logs, "\n") {
-		if strings.Contains(line, `"starting posd"`) {
-			require.NoError(t, json.Unmarshal([]byte(line), &start))
-		}
-	}
-	require.Equal(t, version, start["version"], logs)
-	require.Contains(t, start["database_url"], "password=xxxxx")
-	require.Contains(t, start["database_url"], "user=posd")
+	return port
 }
 
 func stripSQLComments(stmt string) string {
@@ -315,17 +307,17 @@ func TestServeKeepsTheOperatorsStreamSettings(t *testing.T) {
 	require.NoError(t, err)
 
 	p := startOpsServe(t, []string{"DATABASE_URL=" + db.AppURL, "NATS_URL=" + ns.ClientURL()}, "--stream-replicas", "1")
-	require.Eventually(t, func() bool { return strings.Contains(p.logText(), "max age is 720h0m0s") }, 10*time.Second, 20*time.Millisecond)
-	require.Equal(t, 201, p.post(t, "/v1/orders", seed.TokenWaiter1, `{"table":"T3","guests":2}`))
+	apitest.Eventually(t, 10*time.Second, func() bool { return strings.Contains(p.logText(), "max age is 720h0m0s") }, "the stream warning")
+	p.as(t, seed.TokenWaiter1).Open("T3", 2)
 	s, err := js.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
 	require.Equal(t, 30*24*time.Hour, s.CachedInfo().Config.MaxAge)
 	require.Equal(t, 48*time.Hour, s.CachedInfo().Config.Duplicates)
 	// And it is delivering: the opened order reached the stream.
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 10*time.Second, func() bool {
 		info, err := s.Info(ctx)
 		return err == nil && info.State.Msgs > 0
-	}, 10*time.Second, 50*time.Millisecond)
+	}, "the opened order in the stream")
 
 	out, err := posdCmd(t, []string{"DATABASE_URL=" + db.AppURL}, "serve", "--stream-replicas", "0")
 	require.Error(t, err)
@@ -362,6 +354,24 @@ func TestServeStreamLimitFlags(t *testing.T) {
 	require.Contains(t, out, "--stream-opens-per-device must be at least 1")
 }
 
+// readmeShell is the README section under heading's sh blocks, one after
+// the other, as a shell script.
+func readmeShell(t *testing.T, heading string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	section := string(readme)
+	at := strings.Index(section, heading)
+	require.GreaterOrEqual(t, at, 0, "README has %q", heading)
+	section = section[at:]
+	section = section[:strings.Index(section[3:], "\n## ")+3]
+	var script strings.Builder
+	for _, block := range strings.Split(section, "```sh\n")[1:] {
+		script.WriteString(block[:strings.Index(block, "```")])
+	}
+	return script.String()
+}
+
 // TestReadmeCurlWalkThroughRunsTwice runs the README's two-tab conflict, as
 // written, twice against the same data: the second run opens another free
 // table instead of tripping over the first run's order.
@@ -369,19 +379,10 @@ func TestReadmeCurlWalkThroughRunsTwice(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl not installed")
 	}
-	readme, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
-	section := string(readme)
-	section = section[strings.Index(section, "## The two-tab conflict"):]
-	section = section[:strings.Index(section[3:], "\n## ")+3]
-	var script strings.Builder
-	script.WriteString("set -eu\n")
-	for _, block := range strings.Split(section, "```sh\n")[1:] {
-		script.WriteString(block[:strings.Index(block, "```")])
-	}
+	script := "set -eu\n" + readmeShell(t, "## The two-tab conflict")
 	s := apitest.Start(t)
-	body := strings.Replace(script.String(), "API=http://127.0.0.1:8080", "API="+s.BaseURL, 1)
-	require.NotEqual(t, script.String(), body, "the walk-through sets API")
+	body := strings.Replace(script, "API=http://127.0.0.1:8080", "API="+s.BaseURL, 1)
+	require.NotEqual(t, script, body, "the walk-through sets API")
 	var tables []string
 	for run := range 2 {
 		out, err := exec.Command("bash", "-c", body).CombinedOutput()

@@ -3,13 +3,13 @@
 -- unique violation on order_lines_pkey.
 -- name: InsertLines :exec
 INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
-                         seat, course, modifiers, note, station, status, comped)
+                         seat, course, modifiers, note, station, status, comped, options, tax_class)
 SELECT @venue_id, @order_id,
        unnest(@ids::uuid[]), unnest(@positions::int[]), unnest(@skus::text[]),
        unnest(@names::text[]), unnest(@qtys::int[]), unnest(@unit_prices::bigint[]),
        unnest(@seats::int[]), unnest(@courses::int[]), unnest(@modifiers::jsonb[]),
        unnest(@notes::text[]), unnest(@stations::text[]), unnest(@statuses::text[]),
-       unnest(@compeds::bool[]);
+       unnest(@compeds::bool[]), unnest(@options::jsonb[]), unnest(@tax_classes::text[]);
 
 -- UpdateLines writes the mutable fields of changed lines of one order.
 -- name: UpdateLines :exec

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -176,6 +177,13 @@ func setIf[T comparable](p *T, v T) {
 	}
 }
 
+// Remote is a Stack for a posd the test runs itself at baseURL (a posd
+// subprocess): only its HTTP side is set, so Do, As and the typed client
+// work and nothing else does.
+func Remote(baseURL string) *Stack {
+	return &Stack{BaseURL: baseURL, Client: &http.Client{Timeout: 30 * time.Second}}
+}
+
 // StartRelay runs an outbox relay over the stack's database and NATS until
 // the returned stop function is called (or the test ends). Its Run error, if
 // any, is delivered on the returned channel once it stops.
@@ -246,7 +254,9 @@ func (r Response) JSON(t testing.TB, v any) {
 	}
 }
 
-// Map decodes the body as a JSON object.
+// Map decodes the body as a JSON object, for tests about the exact shape
+// of an answer (which members are there, [] rather than null); everything
+// else reads the typed value (Order, Problem, List, JSON).
 func (r Response) Map(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
@@ -254,9 +264,10 @@ func (r Response) Map(t testing.TB) map[string]any {
 	return m
 }
 
-// Req describes one request. Body may be a string or []byte (sent as is) or
-// any other value (JSON-encoded). ContentType defaults to application/json
-// when there is a body.
+// Req describes one request. Body may be a string or []byte (sent as is:
+// the raw bytes a test about malformed or hostile input needs) or any other
+// value (JSON-encoded without HTML escaping). ContentType defaults to
+// application/json when there is a body.
 type Req struct {
 	Method      string
 	Path        string
@@ -277,7 +288,7 @@ func (s *Stack) Do(t testing.TB, r Req) Response {
 		case []byte:
 			body = bytes.NewBuffer(b)
 		default:
-			raw, err := json.Marshal(b)
+			raw, err := clientJSON(b)
 			if err != nil {
 				t.Errorf("encode body: %v", err)
 				return Response{}
@@ -314,4 +325,31 @@ func (s *Stack) Do(t testing.TB, r Req) Response {
 		t.Errorf("read body: %v", err)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// clientJSON encodes v as a handheld sends it: encoding/json's encoding
+// (the members MarshalJSON methods choose, in their order) with <, > and &
+// as they are rather than \u003c…, so a body carries as many characters
+// as the size bound allows. encoding/json escapes them even inside
+// MarshalJSON output, so the tokens are written again by jsontext, which
+// escapes only what JSON requires.
+func clientJSON(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	dec, enc := jsontext.NewDecoder(bytes.NewReader(raw)), jsontext.NewEncoder(&out)
+	for {
+		tok, err := dec.ReadToken()
+		if err == io.EOF {
+			return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := enc.WriteToken(tok); err != nil {
+			return nil, err
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package apitest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -173,42 +174,42 @@ func (c *Client) Orders(query string) OrderList {
 	return l
 }
 
-// Tables lists the caller's venue's tables and requires 200.
+// Tables lists the caller's venue's tables and requires 200 and a list.
 func (c *Client) Tables() []store.Table {
 	c.t.Helper()
 	r := c.Get("/v1/tables")
 	require.Equal(c.t, 200, r.Status, string(r.Body))
-	var body struct {
-		Tables []store.Table `json:"tables"`
-	}
-	r.JSON(c.t, &body)
-	return body.Tables
+	return List[store.Table](c.t, r, "tables")
 }
 
-// Menu reads the menu and requires 200.
+// Menu reads the menu and requires 200 and a list.
 func (c *Client) Menu() []order.MenuItem {
 	c.t.Helper()
 	r := c.Get("/v1/menu")
 	require.Equal(c.t, 200, r.Status, string(r.Body))
-	var body struct {
-		Items []order.MenuItem `json:"items"`
-	}
-	r.JSON(c.t, &body)
-	return body.Items
+	return List[order.MenuItem](c.t, r, "items")
 }
 
-// Tickets lists a station's open tickets and requires 200 and a list
-// (never null).
+// Tickets lists a station's open tickets and requires 200 and a list.
 func (c *Client) Tickets(station string) []kitchen.Ticket {
 	c.t.Helper()
 	r := c.Get("/v1/kitchen/tickets?station=" + url.QueryEscape(station))
 	require.Equal(c.t, 200, r.Status, string(r.Body))
-	var body struct {
-		Tickets []kitchen.Ticket `json:"tickets"`
-	}
-	r.JSON(c.t, &body)
-	require.NotNil(c.t, body.Tickets, "tickets is a list, never null: %s", r.Body)
-	return body.Tickets
+	return List[kitchen.Ticket](c.t, r, "tickets")
+}
+
+// List decodes the member key of an object answer as a list of T, and
+// requires it to be a JSON array: a list is never null or absent, and
+// empty is [].
+func List[T any](t testing.TB, r Response, key string) []T {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	r.JSON(t, &obj)
+	raw := bytes.TrimSpace(obj[key])
+	require.True(t, len(raw) > 0 && raw[0] == '[', "%s is a list, never null or absent: %s", key, r.Body)
+	out := []T{}
+	require.NoError(t, json.Unmarshal(raw, &out), "%s", r.Body)
+	return out
 }
 
 // TryMove sends POST /v1/kitchen/tickets/{id}/{move} (bump or recall).
@@ -262,6 +263,39 @@ func (c *Client) Verify() audit.Result {
 	var res audit.Result
 	r.JSON(c.t, &res)
 	return res
+}
+
+// Health is the answer of GET /healthz.
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+}
+
+// Readiness is the answer of GET /readyz: "ready" or "unavailable", and
+// each dependency's state ("ok" or what is wrong).
+type Readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Health reads /healthz and requires 200.
+func (c *Client) Health() Health {
+	c.t.Helper()
+	r := c.Get("/healthz")
+	require.Equal(c.t, 200, r.Status, string(r.Body))
+	var h Health
+	r.JSON(c.t, &h)
+	return h
+}
+
+// Readiness reads /readyz and returns its status code (200 or 503) with
+// the answer.
+func (c *Client) Readiness() (int, Readiness) {
+	c.t.Helper()
+	r := c.Get("/readyz")
+	var rd Readiness
+	r.JSON(c.t, &rd)
+	return r.Status, rd
 }
 
 // Order decodes the body as an order.
@@ -330,12 +364,3 @@ func Keyed(key string) map[string]string { return map[string]string{"Idempotency
 // Raw is a JSON object sent as it is: for requests no typed value can
 // express (wrong types, unknown members).
 type Raw = map[string]any
-
-// DecodeMap decodes a JSON object body into a map, for tests about the
-// exact shape of an answer (empty lists, absent members).
-func DecodeMap(t testing.TB, b []byte) map[string]any {
-	t.Helper()
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(b, &m), "%s", b)
-	return m
-}

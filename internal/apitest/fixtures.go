@@ -18,7 +18,7 @@ import (
 )
 
 // Polling bounds: every test that waits for something asynchronous uses
-// require.Eventually (or EventuallyWithT) with these.
+// Eventually (or Poll), with Wait unless it states its own limit.
 const (
 	// Wait is how long a test waits for an asynchronous effect (a relayed
 	// message, a stream event, a cursor save) before failing.
@@ -26,6 +26,36 @@ const (
 	// Tick is how often it looks.
 	Tick = 10 * time.Millisecond
 )
+
+// Poll checks cond at once and then every Tick until it holds (true) or
+// limit has passed (false). cond runs on the caller's goroutine, so it may
+// use require and the test's handles.
+func Poll(limit time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(Tick)
+	}
+	return true
+}
+
+// Eventually is Poll that fails the test when cond does not hold within
+// limit, saying what it waited for (what and args, as fmt.Sprintf). Args
+// are formatted only then, so a fmt.Stringer (such as Lazy) shows the state
+// at the deadline.
+func Eventually(t testing.TB, limit time.Duration, cond func() bool, what string, args ...any) {
+	t.Helper()
+	if !Poll(limit, cond) {
+		t.Fatalf("timed out after %s waiting for %s", limit, fmt.Sprintf(what, args...))
+	}
+}
+
+// Lazy is a message part computed when it is printed (%s, %v).
+type Lazy func() string
+
+func (l Lazy) String() string { return l() }
 
 // Fixture is a running stack and a client per demo device.
 type Fixture struct {

@@ -24,6 +24,16 @@ func Course(n int) ItemOpt { return func(o *order.Op) { o.Course = &n } }
 // Mods sets the line's modifiers.
 func Mods(m ...string) ItemOpt { return func(o *order.Op) { o.Modifiers = m } }
 
+// Choose chooses modifier options, each a group and an option id:
+// Choose("temp", "mr", "sides", "truffle-fries").
+func Choose(groupOption ...string) ItemOpt {
+	return func(o *order.Op) {
+		for i := 0; i+1 < len(groupOption); i += 2 {
+			o.Options = append(o.Options, order.LineOption{Group: groupOption[i], Option: groupOption[i+1]})
+		}
+	}
+}
+
 // LineNote sets the line's note.
 func LineNote(s string) ItemOpt { return func(o *order.Op) { o.Note = &s } }
 

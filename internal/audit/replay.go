@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -76,6 +77,7 @@ func decodeStoredOps(raw []byte) ([]order.Op, error) {
 // menu entry and table it relied on.
 func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 	req = order.Op{Op: a.Op}
+	var groups []string
 	switch a.Op {
 	case order.OpAddItem:
 		req.LineID, req.SKU, req.Qty, req.Seat, req.Course, req.Modifiers, req.Note = a.LineID, a.SKU, a.Qty, a.Seat, a.Course, a.Modifiers, a.Note
@@ -83,7 +85,17 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 		if a.UnitPriceCents != nil {
 			price = *a.UnitPriceCents
 		}
-		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station}
+		for _, o := range a.Options {
+			req.Options = append(req.Options, order.LineOption{Group: o.Group, Option: o.Option})
+			price -= o.PriceCents
+			if !slices.Contains(groups, o.Group) {
+				groups = append(groups, o.Group)
+			}
+		}
+		// The item was orderable when the event was written: replay checks
+		// the event's rules, not today's availability.
+		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station, TaxClass: a.TaxClass,
+			ModifierGroups: groups, Available: true}
 	case order.OpSetQty:
 		req.LineID, req.Qty = a.LineID, a.Qty
 	case order.OpRemoveItem:
@@ -102,6 +114,13 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 		req.Tender, req.AmountCents, req.TipCents = a.Tender, a.AmountCents, a.TipCents
 	}
 	return req, menu, table
+}
+
+// sameLineSource reports whether two menu entries an event relied on give a
+// line the same name, price and station (all that an applied op records of
+// the menu).
+func sameLineSource(a, b order.MenuItem) bool {
+	return a.SKU == b.SKU && a.Name == b.Name && a.PriceCents == b.PriceCents && a.Station == b.Station && a.TaxClass == b.TaxClass
 }
 
 // replay holds an order's state while its events are checked one by one
@@ -212,17 +231,17 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		return "an event with no ops"
 	}
 	reqs := make([]order.Op, len(ops))
-	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: func() uuid.UUID { return uuid.Nil }}
+	env := order.Env{Menu: map[string]order.MenuItem{}, Groups: map[string]order.ModifierGroup{}, Tables: map[string]bool{},
+		NewID: func() uuid.UUID { return uuid.Nil }}
 	for i, a := range ops {
 		if a.Op == order.OpOpen {
 			return fmt.Sprintf("op %d: open is only the op of order.opened", i)
 		}
 		req, item, table := request(a)
 		if item != nil {
-			if prev, ok := env.Menu[item.SKU]; ok && prev != *item {
-				return fmt.Sprintf("op %d: sku %q has two prices or names in one change", i, item.SKU)
+			if problem := menuOf(env, *item, a.Options); problem != "" {
+				return fmt.Sprintf("op %d: %s", i, problem)
 			}
-			env.Menu[item.SKU] = *item
 		}
 		if table != "" {
 			env.Tables[table] = true
@@ -245,6 +264,39 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 	}
 	next.Version, next.UpdatedAt = ev.Version, ev.At
 	r.cur = next
+	return ""
+}
+
+// menuOf adds to env the menu an applied add_item relied on: its item (the
+// unit price less its options' prices) and, for its options, groups that
+// offer them and allow any count (the menu's real min and max are not in
+// the log). Two add_items of one change must agree on the item's name,
+// price, station and tax class and on each option's name and price.
+func menuOf(env order.Env, item order.MenuItem, opts []order.LineOption) string {
+	if prev, ok := env.Menu[item.SKU]; ok {
+		if !sameLineSource(prev, item) {
+			return fmt.Sprintf("sku %q has two prices or names in one change", item.SKU)
+		}
+		for _, g := range prev.ModifierGroups {
+			if !slices.Contains(item.ModifierGroups, g) {
+				item.ModifierGroups = append(item.ModifierGroups, g)
+			}
+		}
+	}
+	env.Menu[item.SKU] = item
+	for _, o := range opts {
+		g := env.Groups[o.Group]
+		g.ID = o.Group
+		k := slices.IndexFunc(g.Options, func(x order.ModifierOption) bool { return x.ID == o.Option })
+		switch {
+		case k < 0:
+			g.Options = append(g.Options, order.ModifierOption{ID: o.Option, Name: o.Name, PriceCents: o.PriceCents})
+		case g.Options[k].Name != o.Name || g.Options[k].PriceCents != o.PriceCents:
+			return fmt.Sprintf("option %q of group %q has two prices or names in one change", o.Option, o.Group)
+		}
+		g.Max = max(g.Max, order.MaxOptions)
+		env.Groups[o.Group] = g
+	}
 	return ""
 }
 

@@ -248,15 +248,15 @@ func TestAuditVerifyAPI(t *testing.T) {
 		return err
 	})
 	require.NoError(t, err)
-	r := f.Auditor.Get("/v1/audit/verify")
-	require.Equal(t, 200, r.Status, string(r.Body))
-	raw := r.Map(t)
-	require.Equal(t, false, raw["ok"])
-	broken := raw["broken"].(map[string]any)
-	require.Equal(t, sc.Orders["T2"].String(), broken["order_id"])
-	require.EqualValues(t, 4, broken["version"])
-	require.NotEmpty(t, broken["event_id"])
-	require.Contains(t, broken["reason"], "hash")
+	res = f.Auditor.Verify()
+	require.False(t, res.OK)
+	require.NotNil(t, res.Broken, "%+v", res)
+	require.NotNil(t, res.Broken.OrderID, "%+v", res.Broken)
+	require.Equal(t, sc.Orders["T2"], *res.Broken.OrderID)
+	require.Equal(t, int64(4), res.Broken.Version)
+	require.NotNil(t, res.Broken.EventID, "%+v", res.Broken)
+	require.NotEqual(t, uuid.Nil, *res.Broken.EventID)
+	require.Contains(t, res.Broken.Reason, "hash")
 }
 
 // TestAuditShiftBadRange: a missing, unparseable, empty, reversed or too long

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
@@ -18,15 +19,14 @@ import (
 
 // fill adds n lines of sku to the order at version v, in PATCHes of at most
 // order.MaxOps ops, and returns the new version.
-func (f fixture) fill(id string, v, n int, sku string) int {
-	f.t.Helper()
+func fill(c *apitest.Client, id uuid.UUID, v int64, n int, sku string) int64 {
 	for n > 0 {
 		k := min(n, order.MaxOps)
-		ops := make([]map[string]any, k)
+		ops := make([]order.Op, k)
 		for i := range ops {
-			ops[i] = addItem(sku)
+			ops[i] = apitest.AddItem(sku, 1)
 		}
-		f.mustPatch(waiter, id, v, ops...)
+		c.Patch(id, v, ops...)
 		v++
 		n -= k
 	}
@@ -38,61 +38,58 @@ func (f fixture) fill(id string, v, n int, sku string) int {
 // refused with 422 naming "lines" and the op, writing nothing, also when
 // removals in the same order make room first.
 func TestLinesPerOrderBound(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	v := f.fill(id, 1, order.MaxLinesPerOrder, "steak")
-	o := f.mustPatch(waiter, id, v, map[string]any{"op": "send"})
+	f := start(t)
+	id := f.Open("T1").ID
+	v := fill(f.Waiter, id, 1, order.MaxLinesPerOrder, "steak")
+	o := f.Waiter.Patch(id, v, apitest.Fire())
 	v++
-	require.Len(t, o["lines"], order.MaxLinesPerOrder)
+	require.Len(t, o.Lines, order.MaxLinesPerOrder)
 
-	before := f.state()
-	r := f.patch(waiter, id, v, map[string]any{"op": "set_note", "note": "ok"}, addItem("fries"))
-	p := requireProblem(t, r, 422, "validation-failed")
-	requireFieldError(t, p, 1, "lines")
-	require.Contains(t, p["detail"], fmt.Sprint(order.MaxLinesPerOrder))
-	require.Equal(t, before, f.state(), "a refused write changes nothing")
+	before := f.Fingerprint()
+	r := f.Waiter.TryPatch(id, v, apitest.SetNote("ok"), apitest.AddItem("fries", 1))
+	p := apitest.RequireFieldProblem(t, r, 422, "validation-failed", 1, "lines")
+	require.Contains(t, p.Detail, fmt.Sprint(order.MaxLinesPerOrder))
+	require.Equal(t, before, f.Fingerprint(), "a refused write changes nothing")
 
 	// A new order still takes its lines: the bound is per order.
-	other := f.open("T2")
-	f.mustPatch(waiter, other, 1, addItem("fries"))
+	other := f.Open("T2").ID
+	f.Waiter.Patch(other, 1, apitest.AddItem("fries", 1))
 }
 
 // TestOverflowRefused: payments past MaxPaymentsPerOrder and amounts or tips
 // over MaxAmountCents are 422 naming the field, and nothing is written; the
 // totals of the largest order the bounds allow are exact.
 func TestOverflowRefused(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	v := 1
-	pay := func(n int, amount int64) []map[string]any {
-		ops := make([]map[string]any, n)
+	f := start(t)
+	id := f.Open("T1").ID
+	v := int64(1)
+	pay := func(n int, amount int64) []order.Op {
+		ops := make([]order.Op, n)
 		for i := range ops {
-			ops[i] = map[string]any{"op": "add_payment", "tender": "cash", "amount_cents": amount}
+			ops[i] = apitest.PayNoTip("cash", amount)
 		}
 		return ops
 	}
 	for n := order.MaxPaymentsPerOrder; n > 0; n -= order.MaxOps {
-		f.mustPatch(waiter, id, v, pay(min(n, order.MaxOps), order.MaxAmountCents)...)
+		f.Waiter.Patch(id, v, pay(min(n, order.MaxOps), order.MaxAmountCents)...)
 		v++
 	}
-	before := f.state()
+	before := f.Fingerprint()
 	for _, c := range []struct {
-		ops   []map[string]any
+		ops   []order.Op
 		idx   int
 		field string
 	}{
 		{pay(1, 1), 0, "payments"},
-		{[]map[string]any{{"op": "add_payment", "tender": "card", "amount_cents": int64(1e17)}}, 0, "amount_cents"},
-		{[]map[string]any{{"op": "add_payment", "tender": "card", "amount_cents": 100, "tip_cents": int64(1e17)}}, 0, "tip_cents"},
-		{[]map[string]any{{"op": "add_item", "sku": "steak", "qty": 1 << 40}}, 0, "qty"},
+		{[]order.Op{apitest.PayNoTip("card", 1e17)}, 0, "amount_cents"},
+		{[]order.Op{apitest.Pay("card", 100, 1e17)}, 0, "tip_cents"},
+		{[]order.Op{apitest.AddItem("steak", 1<<40)}, 0, "qty"},
 	} {
-		r := f.patch(waiter, id, v, c.ops...)
-		p := requireProblem(t, r, 422, "validation-failed")
-		requireFieldError(t, p, c.idx, c.field)
-		require.Equal(t, before, f.state(), "refused %v changed something", c.ops)
+		r := f.Waiter.TryPatch(id, v, c.ops...)
+		apitest.RequireFieldProblem(t, r, 422, "validation-failed", c.idx, c.field)
+		require.Equal(t, before, f.Fingerprint(), "refused %v changed something", c.ops)
 	}
-	o := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter}).Map(t)
-	totals := o["totals"].(map[string]any)
-	require.EqualValues(t, int64(order.MaxPaymentsPerOrder)*order.MaxAmountCents, totals["paid_cents"])
-	require.EqualValues(t, -int64(order.MaxPaymentsPerOrder)*order.MaxAmountCents, totals["due_cents"])
+	totals := f.Waiter.Order(id).Totals
+	require.Equal(t, int64(order.MaxPaymentsPerOrder)*order.MaxAmountCents, totals.PaidCents)
+	require.Equal(t, -int64(order.MaxPaymentsPerOrder)*order.MaxAmountCents, totals.DueCents)
 }

@@ -156,20 +156,20 @@ func TestConnectionCaps(t *testing.T) {
 			require.NotEmpty(t, resp.Header.Get("X-Request-Id"))
 			// A freed slot can be used again.
 			conns[0].Close()
-			require.Eventually(t, func() bool {
+			apitest.Eventually(t, 10*time.Second, func() bool {
 				conn, resp := keepAlive(t, s.BaseURL)
 				defer conn.Close()
 				return resp.StatusCode == 200
-			}, 10*time.Second, 50*time.Millisecond)
+			}, "the freed slot to take a connection")
 			// The server frees a slot when it sees the close; wait for one.
 			for _, conn := range conns {
 				conn.Close()
 			}
 			var metrics apitest.Response
-			require.Eventually(t, func() bool {
+			apitest.Eventually(t, 10*time.Second, func() bool {
 				metrics = s.Do(t, apitest.Req{Method: "GET", Path: "/metrics"})
 				return metrics.Status == 200
-			}, 10*time.Second, 50*time.Millisecond)
+			}, "a slot for GET /metrics")
 			require.Contains(t, string(metrics.Body), fmt.Sprintf(`posd_http_connections_refused_total{status="%d"}`, c.status))
 		})
 	}
@@ -288,10 +288,10 @@ func TestFrozenPostgresAnswers503(t *testing.T) {
 	// hold and commit when it resumes (the docs say so); the retry with the
 	// same key then replays it. Either way the change is there once.
 	var r apitest.Response
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 20*time.Second, func() bool {
 		r = f.Waiter.SendPatch(id, body, key)
 		return r.Status != 503
-	}, 20*time.Second, 200*time.Millisecond)
+	}, "the retry to be answered once Postgres thaws")
 	require.Equal(t, 200, r.Status, string(r.Body))
 	o := f.Waiter.Order(id)
 	require.EqualValues(t, 2, o.Version, "the change once, never twice")

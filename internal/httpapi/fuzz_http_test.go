@@ -8,9 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 // FuzzPatchHTTP is FuzzPatchDecode end to end: fuzzed PATCH bodies, If-Match
@@ -31,11 +35,11 @@ func FuzzPatchHTTP(f *testing.F) {
 		if !validHeaderValue(ifMatch) {
 			t.Skip("net/http cannot send this If-Match")
 		}
-		fx := fixture{Stack: sm.s, t: t}
-		before := fx.state()
-		req := apitest.Req{Method: "PATCH", Path: "/v1/orders/" + sm.id, Token: waiter, Body: sm.rewrite(body)}
+		before := apitest.Fingerprint(t, sm.s.DB)
+		// The body is the fuzzer's bytes, sent as they are.
+		req := apitest.Req{Method: "PATCH", Path: apitest.OrderPath(sm.id), Token: seed.TokenWaiter1, Body: sm.rewrite(body)}
 		if asManager {
-			req.Token = manager
+			req.Token = seed.TokenManager
 		}
 		if ifMatch != "" {
 			req.Header = map[string]string{"If-Match": ifMatch}
@@ -45,14 +49,14 @@ func FuzzPatchHTTP(f *testing.F) {
 		require.Less(t, r.Status, 500, "%s", r.Body)
 		if r.Status >= 400 {
 			require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-			p := r.Map(t)
-			require.EqualValues(t, r.Status, p["status"])
-			require.NotEmpty(t, p["detail"])
-			require.Equal(t, before, fx.state(), "a %d changed something", r.Status)
+			p := r.Problem(t)
+			require.Equal(t, r.Status, p.Status, "%s", r.Body)
+			require.NotEmpty(t, p.Detail, "%s", r.Body)
+			require.Equal(t, before, apitest.Fingerprint(t, sm.s.DB), "a %d changed something", r.Status)
 			return
 		}
 		require.Equal(t, 200, r.Status)
-		if o := r.Map(t); o["version"] != float64(5) {
+		if o := r.Order(t); o.Version != 5 {
 			sm.retire(t, o)
 			sm.build(t)
 		}
@@ -93,7 +97,7 @@ func addDecodeSeeds(f *testing.F) {
 type httpSampler struct {
 	s   *apitest.Stack
 	gen int
-	id  string
+	id  uuid.UUID
 }
 
 // sampleLine is the id of the sample's line letter (a pending, b sent, c
@@ -109,49 +113,37 @@ func (sm *httpSampler) rewrite(body []byte) []byte {
 	return bytes.ReplaceAll(body, []byte("0190b6a0-0000-7000-8000-"), []byte(sampleLine(sm.gen, "")[:24]))
 }
 
-// build opens the next generation's sample on T1 at version 5.
+// build opens the next generation's sample on T1 at version 5, with the
+// steps of FuzzPatchDecode's sample.
 func (sm *httpSampler) build(tb testing.TB) {
 	tb.Helper()
-	line := func(letter string) string { return sampleLine(sm.gen, letter) }
-	o := sm.do(tb, "POST", waiter, "/v1/orders", map[string]any{"table": "T1", "guests": 2})
-	sm.id = o["id"].(string)
-	path := "/v1/orders/" + sm.id
-	sm.do(tb, "PATCH", waiter, path, map[string]any{"expected_version": 1, "ops": []any{
-		map[string]any{"op": "add_item", "sku": "steak", "line_id": line("a"), "qty": 2, "course": 1, "modifiers": []string{"no onions"}},
-		map[string]any{"op": "add_item", "sku": "fries", "line_id": line("b"), "course": 2},
-		map[string]any{"op": "add_item", "sku": "beer", "line_id": line("c"), "course": 2},
-		map[string]any{"op": "add_item", "sku": "steak", "line_id": line("d"), "course": 2},
-	}})
-	sm.do(tb, "PATCH", waiter, path, map[string]any{"expected_version": 2, "ops": []any{map[string]any{"op": "send", "course": 2}}})
-	sm.do(tb, "PATCH", manager, path, map[string]any{"expected_version": 3, "ops": []any{
-		map[string]any{"op": "comp_item", "line_id": line("c"), "reason": "long wait"},
-		map[string]any{"op": "void_item", "line_id": line("d"), "reason": "dropped"},
-	}})
-	o = sm.do(tb, "PATCH", waiter, path, map[string]any{"expected_version": 4, "ops": []any{
-		map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 500, "tip_cents": 100},
-	}})
-	require.EqualValues(tb, 5, o["version"])
+	line := func(letter string) uuid.UUID { return uuid.MustParse(sampleLine(sm.gen, letter)) }
+	w, m := sm.s.As(tb, seed.TokenWaiter1), sm.s.As(tb, seed.TokenManager)
+	o := w.Open("T1", 2)
+	sm.id = o.ID
+	for i, ops := range httpapi.SampleSteps(line("a"), line("b"), line("c"), line("d")) {
+		c := w
+		if i == 2 { // the comp and the void
+			c = m
+		}
+		o = c.Patch(o.ID, o.Version, ops...)
+	}
+	require.EqualValues(tb, 5, o.Version)
 }
 
 // retire closes the current sample (o is its latest state), freeing its
 // table, and moves on to the next generation.
-func (sm *httpSampler) retire(tb testing.TB, o map[string]any) {
+func (sm *httpSampler) retire(tb testing.TB, o order.Order) {
 	tb.Helper()
-	if o["status"] != "closed" {
-		ops := []any{map[string]any{"op": "send"}}
-		if due := o["totals"].(map[string]any)["due_cents"].(float64); due > 0 {
-			ops = append(ops, map[string]any{"op": "add_payment", "tender": "cash", "amount_cents": int64(due)})
+	if o.Status != order.StatusClosed {
+		ops := []order.Op{apitest.Fire()}
+		if due := o.Totals.DueCents; due > 0 {
+			ops = append(ops, apitest.PayNoTip("cash", due))
 		}
-		ops = append(ops, map[string]any{"op": "close"})
-		sm.do(tb, "PATCH", manager, "/v1/orders/"+sm.id, map[string]any{"force": true, "ops": ops})
+		ops = append(ops, apitest.Close())
+		r := sm.s.As(tb, seed.TokenManager).SendPatch(sm.id, apitest.Patch{Force: true, Ops: ops})
+		require.Equal(tb, 200, r.Status, "retire %s: %s", sm.id, r.Body)
 	}
 	sm.gen++
 	require.Less(tb, sm.gen, 0x8000, "out of sample generations")
-}
-
-func (sm *httpSampler) do(tb testing.TB, method, token, path string, body any) map[string]any {
-	tb.Helper()
-	r := sm.s.Do(tb, apitest.Req{Method: method, Path: path, Token: token, Body: body})
-	require.Less(tb, r.Status, 300, "%s %s: %s", method, path, r.Body)
-	return r.Map(tb)
 }

@@ -256,6 +256,26 @@ func fuzzEnv() order.Env {
 	return order.Env{Menu: fuzzMenu, Tables: fuzzTables, NewID: uuid.New}
 }
 
+// SampleSteps (exported for FuzzPatchHTTP, which builds the same sample
+// over HTTP) are the PATCHes that take the sample from version 1 to 5,
+// with the given ids for its lines: four lines, a send of course 2, a comp
+// and a void (a manager's), a payment.
+func SampleSteps(pending, sent, comped, voided uuid.UUID) [][]order.Op {
+	one, two := 1, 2
+	amount, tip := int64(500), int64(100)
+	return [][]order.Op{
+		{
+			{Op: order.OpAddItem, SKU: "steak", LineID: &pending, Qty: &two, Course: &one, Modifiers: []string{"no onions"}},
+			{Op: order.OpAddItem, SKU: "fries", LineID: &sent, Course: &two},
+			{Op: order.OpAddItem, SKU: "beer", LineID: &comped, Course: &two},
+			{Op: order.OpAddItem, SKU: "steak", LineID: &voided, Course: &two},
+		},
+		{{Op: order.OpSend, Course: &two}},
+		{{Op: order.OpCompItem, LineID: &comped, Reason: "long wait"}, {Op: order.OpVoidItem, LineID: &voided, Reason: "dropped"}},
+		{{Op: order.OpAddPayment, Tender: "card", AmountCents: &amount, TipCents: &tip}},
+	}
+}
+
 // fuzzSample builds the sample order from its log (open at T1 for 2, four
 // lines, a payment) through Plan and Fold, and returns it with the log.
 func fuzzSample(tb testing.TB) (order.Order, []order.Event) {
@@ -266,20 +286,7 @@ func fuzzSample(tb testing.TB) (order.Order, []order.Event) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	one, two := 1, 2
-	amount, tip := int64(500), int64(100)
-	steps := [][]order.Op{
-		{
-			{Op: order.OpAddItem, SKU: "steak", LineID: &fuzzPending, Qty: &two, Course: &one, Modifiers: []string{"no onions"}},
-			{Op: order.OpAddItem, SKU: "fries", LineID: &fuzzSent, Course: &two},
-			{Op: order.OpAddItem, SKU: "beer", LineID: &fuzzComped, Course: &two},
-			{Op: order.OpAddItem, SKU: "steak", LineID: &fuzzVoided, Course: &two},
-		},
-		{{Op: order.OpSend, Course: &two}},
-		{{Op: order.OpCompItem, LineID: &fuzzComped, Reason: "long wait"}, {Op: order.OpVoidItem, LineID: &fuzzVoided, Reason: "dropped"}},
-		{{Op: order.OpAddPayment, Tender: "card", AmountCents: &amount, TipCents: &tip}},
-	}
-	for i, ops := range steps {
+	for i, ops := range SampleSteps(fuzzPending, fuzzSent, fuzzComped, fuzzVoided) {
 		at := fuzzAt.Add(time.Duration(i+1) * time.Minute)
 		next, applied, err := order.Plan(cur, ops, at, fuzzEnv())
 		if err != nil || len(applied) != len(ops) {

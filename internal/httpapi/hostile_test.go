@@ -12,13 +12,9 @@ package httpapi_test
 //   - TestHostileAcceptsOddButValid: inputs that look odd but are fine.
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -26,6 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 // hostileCase is one bad request and the problem it must get. idx is the
@@ -42,18 +40,18 @@ type hostileCase struct {
 
 // runHostile sends each case and checks its problem, then that nothing was
 // written and nothing was logged as a server error.
-func runHostile(t *testing.T, f fixture, cases []hostileCase) {
+func runHostile(t *testing.T, f *apitest.Fixture, cases []hostileCase) {
 	t.Helper()
-	before := f.state()
+	before := f.Fingerprint()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := requireProblem(t, f.Do(t, c.req), c.status, c.kind)
-			if c.idx >= -1 {
-				requireFieldError(t, p, c.idx, c.field)
+			p := apitest.RequireProblem(t, f.Do(t, c.req), c.status, c.kind)
+			if c.idx >= apitest.TopLevel {
+				apitest.RequireField(t, p, c.idx, c.field)
 			}
 		})
 	}
-	require.Equal(t, before, f.state(), "a refused request changed something")
+	require.Equal(t, before, f.Fingerprint(), "a refused request changed something")
 	require.NotContains(t, f.LogText(), `"level":"error"`)
 }
 
@@ -71,15 +69,16 @@ func gzipped(t *testing.T, s string) []byte {
 }
 
 func TestHostilePatch(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	pendingID, sentID := uuid.NewString(), uuid.NewString()
-	f.mustPatch(waiter, id, 1, addItem("steak", "line_id", sentID), map[string]any{"op": "send"}, addItem("fries", "line_id", pendingID))
-	path := "/v1/orders/" + id
-	path2 := "/v1/orders/" + f.open("T2")
+	f := start(t)
+	o := f.Open("T1")
+	pending, sent := uuid.New(), uuid.New()
+	f.Waiter.Patch(o.ID, 1, apitest.AddItem("steak", 1, apitest.LineID(sent)), apitest.Fire(), apitest.AddItem("fries", 1, apitest.LineID(pending)))
+	pendingID, sentID := pending.String(), sent.String()
+	path := apitest.OrderPath(o.ID)
+	path2 := apitest.OrderPath(f.Open("T2").ID)
 
 	patch := func(body any) apitest.Req {
-		return apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: body}
+		return apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: body}
 	}
 	// op wraps one raw op in a body at the current version.
 	op := func(raw string) apitest.Req { return patch(`{"expected_version":2,"ops":[` + raw + `]}`) }
@@ -151,7 +150,7 @@ func TestHostilePatch(t *testing.T) {
 		{"sku null", op(`{"op":"add_item","sku":null}`), 422, "validation-failed", 0, "sku"},
 		{"line_id null", op(`{"op":"remove_item","line_id":null}`), 422, "validation-failed", 0, "line_id"},
 		{"line_id braces", op(`{"op":"remove_item","line_id":"{` + pendingID + `}"}`), 422, "validation-failed", 0, "line_id"},
-		{"line_id of another order", apitest.Req{Method: "PATCH", Path: path2, Token: waiter,
+		{"line_id of another order", apitest.Req{Method: "PATCH", Path: path2, Token: seed.TokenWaiter1,
 			Body: `{"expected_version":1,"ops":[{"op":"add_item","sku":"beer","line_id":"` + sentID + `"}]}`}, 422, "validation-failed", 0, "line_id"},
 		{"line_id nil uuid", op(`{"op":"remove_item","line_id":"00000000-0000-0000-0000-000000000000"}`), 422, "validation-failed", 0, "line_id"},
 		{"force string", patch(`{"force":"true","expected_version":2,"ops":[` + send + `]}`), 422, "validation-failed", -1, "force"},
@@ -186,10 +185,10 @@ func TestHostilePatch(t *testing.T) {
 		{"invalid UTF-8 in value", patch([]byte("{\"expected_version\":2,\"ops\":[{\"op\":\"set_note\",\"note\":\"\xc3\x28\"}]}")), 400, "bad-request", -2, ""},
 		{"invalid UTF-8 in key", patch([]byte("{\"expected_version\":2,\"ops\":[{\"op\":\"send\",\"\xff\":1,\"\xfe\":2}]}")), 400, "bad-request", -2, ""},
 		{"overlong UTF-8", patch([]byte("{\"expected_version\":2,\"ops\":[{\"op\":\"set_note\",\"note\":\"\xc0\xaf\"}]}")), 400, "bad-request", -2, ""},
-		{"UTF-16", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: []byte("\xff\xfe{\x00}\x00"), ContentType: "application/json; charset=utf-16"}, 415, "unsupported-media-type", -1, "Content-Type"},
-		{"gzip", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: gzipped(t, valid), Header: map[string]string{"Content-Encoding": "gzip"}}, 415, "unsupported-media-type", -1, "Content-Encoding"},
-		{"no content type", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: valid, ContentType: " "}, 415, "unsupported-media-type", -1, "Content-Type"},
-		{"json-ish content type", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: valid, ContentType: "application/json-patch+json"}, 415, "unsupported-media-type", -1, "Content-Type"},
+		{"UTF-16", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: []byte("\xff\xfe{\x00}\x00"), ContentType: "application/json; charset=utf-16"}, 415, "unsupported-media-type", -1, "Content-Type"},
+		{"gzip", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: gzipped(t, valid), Header: map[string]string{"Content-Encoding": "gzip"}}, 415, "unsupported-media-type", -1, "Content-Encoding"},
+		{"no content type", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: valid, ContentType: " "}, 415, "unsupported-media-type", -1, "Content-Type"},
+		{"json-ish content type", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: valid, ContentType: "application/json-patch+json"}, 415, "unsupported-media-type", -1, "Content-Type"},
 
 		// Sizes.
 		// Sent whole, without Expect: 100-continue: posd reads (and
@@ -198,18 +197,18 @@ func TestHostilePatch(t *testing.T) {
 		{"101 ops", patch(`{"expected_version":2,"ops":[` + strings.TrimSuffix(strings.Repeat(send+",", 101), ",") + `]}`), 413, "payload-too-large", -1, "ops"},
 
 		// The precondition header.
-		{"If-Match list", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `"2", "3"`}}, 400, "bad-request", -1, "If-Match"},
-		{"If-Match beyond int64", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `"9223372036854775808"`}}, 400, "bad-request", -1, "If-Match"},
-		{"If-Match zero", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `"0"`}}, 400, "bad-request", -1, "If-Match"},
-		{"If-Match unquoted", apitest.Req{Method: "PATCH", Path: path, Token: waiter, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `2`}}, 400, "bad-request", -1, "If-Match"},
+		{"If-Match list", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `"2", "3"`}}, 400, "bad-request", -1, "If-Match"},
+		{"If-Match beyond int64", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `"9223372036854775808"`}}, 400, "bad-request", -1, "If-Match"},
+		{"If-Match zero", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `"0"`}}, 400, "bad-request", -1, "If-Match"},
+		{"If-Match unquoted", apitest.Req{Method: "PATCH", Path: path, Token: seed.TokenWaiter1, Body: `{"ops":[` + send + `]}`, Header: map[string]string{"If-Match": `2`}}, 400, "bad-request", -1, "If-Match"},
 	}
 	runHostile(t, f, cases)
 }
 
 func TestHostileOpen(t *testing.T) {
-	f := setup(t)
+	f := start(t)
 	post := func(body any) apitest.Req {
-		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: body}
+		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1, Body: body}
 	}
 	cases := []hostileCase{
 		{"duplicate table", post(`{"table":"T1","guests":2,"table":"T2"}`), 422, "validation-failed", -1, "table"},
@@ -229,97 +228,96 @@ func TestHostileOpen(t *testing.T) {
 		{"table with newline", post(`{"table":"T1\n","guests":2}`), 422, "validation-failed", -1, "table"},
 		{"null body", post(`null`), 400, "bad-request", -2, ""},
 		{"invalid UTF-8", post([]byte("{\"table\":\"T1\",\"guests\":2,\"\xff\":1}")), 400, "bad-request", -2, ""},
-		{"latin-1", apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: `{"table":"T1","guests":2}`, ContentType: "application/json; charset=iso-8859-1"}, 415, "unsupported-media-type", -1, "Content-Type"},
-		{"gzip", apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: gzipped(t, `{"table":"T1","guests":2}`), Header: map[string]string{"Content-Encoding": "gzip"}}, 415, "unsupported-media-type", -1, "Content-Encoding"},
+		{"latin-1", apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1, Body: `{"table":"T1","guests":2}`, ContentType: "application/json; charset=iso-8859-1"}, 415, "unsupported-media-type", -1, "Content-Type"},
+		{"gzip", apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1, Body: gzipped(t, `{"table":"T1","guests":2}`), Header: map[string]string{"Content-Encoding": "gzip"}}, 415, "unsupported-media-type", -1, "Content-Encoding"},
 		// 64 KiB of gzip is ~64 MiB of JSON: the limit counts bytes on the wire.
-		{"gzip bomb", apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter,
+		{"gzip bomb", apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1,
 			Body: gzipped(t, `{"table":"T1","guests":2`+strings.Repeat(" ", 20<<20)+`}`), Header: map[string]string{"Content-Encoding": "gzip"}}, 415, "unsupported-media-type", -1, "Content-Encoding"},
-		{"query parameter", apitest.Req{Method: "POST", Path: "/v1/orders?table=T1", Token: waiter, Body: `{"table":"T1","guests":2}`}, 400, "bad-request", -1, "table"},
+		{"query parameter", apitest.Req{Method: "POST", Path: "/v1/orders?table=T1", Token: seed.TokenWaiter1, Body: `{"table":"T1","guests":2}`}, 400, "bad-request", -1, "table"},
 	}
 	runHostile(t, f, cases)
 }
 
 func TestHostileRequests(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	f.mustPatch(waiter, id, 1, addItem("steak"), map[string]any{"op": "send"})
+	f := start(t)
+	id := f.Fired("T1", apitest.AddItem("steak", 1)).ID.String()
 	get := func(token, path string) apitest.Req { return apitest.Req{Method: "GET", Path: path, Token: token} }
 	order := "/v1/orders/" + id
 	ticket := "/v1/kitchen/tickets/" + uuid.NewString()
 	cases := []hostileCase{
 		// Query parameters: known ones only, once each, plain text, in range.
-		{"list: NUL in table", get(waiter, "/v1/orders?table=T1%00"), 400, "bad-request", -1, "table"},
-		{"list: invalid UTF-8 in table", get(waiter, "/v1/orders?table=%ff"), 400, "bad-request", -1, "table"},
-		{"list: table too long", get(waiter, "/v1/orders?table="+strings.Repeat("T", 33)), 400, "bad-request", -1, "table"},
-		{"list: misspelt parameter", get(waiter, "/v1/orders?stauts=open"), 400, "bad-request", -1, "stauts"},
-		{"list: status twice", get(waiter, "/v1/orders?status=open&status=closed"), 400, "bad-request", -1, "status"},
-		{"list: status case", get(waiter, "/v1/orders?status=OPEN"), 400, "bad-request", -1, "status"},
-		{"list: limit 0", get(waiter, "/v1/orders?limit=0"), 400, "bad-request", -1, "limit"},
-		{"list: limit 501", get(waiter, "/v1/orders?limit=501"), 400, "bad-request", -1, "limit"},
-		{"list: limit 1e2", get(waiter, "/v1/orders?limit=1e2"), 400, "bad-request", -1, "limit"},
-		{"list: limit 2.0", get(waiter, "/v1/orders?limit=2.0"), 400, "bad-request", -1, "limit"},
-		{"list: limit beyond int64", get(waiter, "/v1/orders?limit=99999999999999999999"), 400, "bad-request", -1, "limit"},
-		{"list: long parameter name", get(waiter, "/v1/orders?"+strings.Repeat("p", 2000)+"=1"), 400, "bad-request", -1, strings.Repeat("p", 64) + "…"},
-		{"order: at_version 0", get(manager, order+"?at_version=0"), 400, "bad-request", -1, "at_version"},
-		{"order: at_version -1", get(manager, order+"?at_version=-1"), 400, "bad-request", -1, "at_version"},
-		{"order: at_version 1.0", get(manager, order+"?at_version=1.0"), 400, "bad-request", -1, "at_version"},
-		{"order: at_version beyond int64", get(manager, order+"?at_version=9223372036854775808"), 400, "bad-request", -1, "at_version"},
-		{"order: at_version int64 max", get(manager, order+"?at_version=9223372036854775807"), 422, "validation-failed", -1, "at_version"},
-		{"order: at_version twice", get(manager, order+"?at_version=1&at_version=2"), 400, "bad-request", -1, "at_version"},
-		{"order: unknown parameter", get(waiter, order+"?version=1"), 400, "bad-request", -1, "version"},
-		{"events: after_version -1", get(waiter, order+"/events?after_version=-1"), 400, "bad-request", -1, "after_version"},
-		{"events: after_version x", get(waiter, order+"/events?after_version=x"), 400, "bad-request", -1, "after_version"},
-		{"events: after_version beyond int64", get(waiter, order+"/events?after_version=9223372036854775808"), 400, "bad-request", -1, "after_version"},
-		{"menu: any parameter", get(waiter, "/v1/menu?lang=en"), 400, "bad-request", -1, "lang"},
-		{"tables: any parameter", get(waiter, "/v1/tables?free=1"), 400, "bad-request", -1, "free"},
-		{"tickets: no station", get(kitchen, "/v1/kitchen/tickets"), 400, "bad-request", -1, "station"},
-		{"tickets: unknown station", get(kitchen, "/v1/kitchen/tickets?station=pizza"), 400, "bad-request", -1, "station"},
-		{"tickets: NUL station", get(kitchen, "/v1/kitchen/tickets?station=grill%00"), 400, "bad-request", -1, "station"},
-		{"tickets: two stations", get(kitchen, "/v1/kitchen/tickets?station=grill&station=fry"), 400, "bad-request", -1, "station"},
-		{"stream: cursor beyond 63 bits", get(kitchen, "/v1/kitchen/stream?station=grill&after=18446744073709551615"), 400, "bad-request", -1, "after"},
-		{"stream: negative cursor", get(kitchen, "/v1/kitchen/stream?station=grill&after=-1"), 400, "bad-request", -1, "after"},
-		{"stream: bad Last-Event-ID", apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: kitchen, Header: map[string]string{"Last-Event-ID": "x"}}, 400, "bad-request", -1, "Last-Event-ID"},
-		{"stream: unknown station", get(kitchen, "/v1/kitchen/stream?station=%ff"), 400, "bad-request", -1, "station"},
-		{"shift: no range", get(manager, "/v1/audit/shift"), 400, "bad-request", -1, "from"},
-		{"shift: bad from", get(manager, "/v1/audit/shift?from=yesterday&to=2026-11-23T03:00:00Z"), 400, "bad-request", -1, "from"},
-		{"shift: NUL in to", get(manager, "/v1/audit/shift?from=2026-11-22T17:00:00Z&to=2026-11-23T03:00:00Z%00"), 400, "bad-request", -1, "to"},
-		{"shift: reversed", get(manager, "/v1/audit/shift?from=2026-11-23T03:00:00Z&to=2026-11-22T17:00:00Z"), 400, "bad-request", -1, "to"},
-		{"shift: ten thousand years", get(manager, "/v1/audit/shift?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z"), 400, "bad-request", -1, "to"},
-		{"shift: from twice", get(manager, "/v1/audit/shift?from=2026-11-22T17:00:00Z&from=2026-11-21T17:00:00Z&to=2026-11-23T03:00:00Z"), 400, "bad-request", -1, "from"},
-		{"verify: any parameter", get(auditor, "/v1/audit/verify?deep=1"), 400, "bad-request", -1, "deep"},
+		{"list: NUL in table", get(seed.TokenWaiter1, "/v1/orders?table=T1%00"), 400, "bad-request", -1, "table"},
+		{"list: invalid UTF-8 in table", get(seed.TokenWaiter1, "/v1/orders?table=%ff"), 400, "bad-request", -1, "table"},
+		{"list: table too long", get(seed.TokenWaiter1, "/v1/orders?table="+strings.Repeat("T", 33)), 400, "bad-request", -1, "table"},
+		{"list: misspelt parameter", get(seed.TokenWaiter1, "/v1/orders?stauts=open"), 400, "bad-request", -1, "stauts"},
+		{"list: status twice", get(seed.TokenWaiter1, "/v1/orders?status=open&status=closed"), 400, "bad-request", -1, "status"},
+		{"list: status case", get(seed.TokenWaiter1, "/v1/orders?status=OPEN"), 400, "bad-request", -1, "status"},
+		{"list: limit 0", get(seed.TokenWaiter1, "/v1/orders?limit=0"), 400, "bad-request", -1, "limit"},
+		{"list: limit 501", get(seed.TokenWaiter1, "/v1/orders?limit=501"), 400, "bad-request", -1, "limit"},
+		{"list: limit 1e2", get(seed.TokenWaiter1, "/v1/orders?limit=1e2"), 400, "bad-request", -1, "limit"},
+		{"list: limit 2.0", get(seed.TokenWaiter1, "/v1/orders?limit=2.0"), 400, "bad-request", -1, "limit"},
+		{"list: limit beyond int64", get(seed.TokenWaiter1, "/v1/orders?limit=99999999999999999999"), 400, "bad-request", -1, "limit"},
+		{"list: long parameter name", get(seed.TokenWaiter1, "/v1/orders?"+strings.Repeat("p", 2000)+"=1"), 400, "bad-request", -1, strings.Repeat("p", 64) + "…"},
+		{"order: at_version 0", get(seed.TokenManager, order+"?at_version=0"), 400, "bad-request", -1, "at_version"},
+		{"order: at_version -1", get(seed.TokenManager, order+"?at_version=-1"), 400, "bad-request", -1, "at_version"},
+		{"order: at_version 1.0", get(seed.TokenManager, order+"?at_version=1.0"), 400, "bad-request", -1, "at_version"},
+		{"order: at_version beyond int64", get(seed.TokenManager, order+"?at_version=9223372036854775808"), 400, "bad-request", -1, "at_version"},
+		{"order: at_version int64 max", get(seed.TokenManager, order+"?at_version=9223372036854775807"), 422, "validation-failed", -1, "at_version"},
+		{"order: at_version twice", get(seed.TokenManager, order+"?at_version=1&at_version=2"), 400, "bad-request", -1, "at_version"},
+		{"order: unknown parameter", get(seed.TokenWaiter1, order+"?version=1"), 400, "bad-request", -1, "version"},
+		{"events: after_version -1", get(seed.TokenWaiter1, order+"/events?after_version=-1"), 400, "bad-request", -1, "after_version"},
+		{"events: after_version x", get(seed.TokenWaiter1, order+"/events?after_version=x"), 400, "bad-request", -1, "after_version"},
+		{"events: after_version beyond int64", get(seed.TokenWaiter1, order+"/events?after_version=9223372036854775808"), 400, "bad-request", -1, "after_version"},
+		{"menu: any parameter", get(seed.TokenWaiter1, "/v1/menu?lang=en"), 400, "bad-request", -1, "lang"},
+		{"tables: any parameter", get(seed.TokenWaiter1, "/v1/tables?free=1"), 400, "bad-request", -1, "free"},
+		{"tickets: no station", get(seed.TokenKitchen, "/v1/kitchen/tickets"), 400, "bad-request", -1, "station"},
+		{"tickets: unknown station", get(seed.TokenKitchen, "/v1/kitchen/tickets?station=pizza"), 400, "bad-request", -1, "station"},
+		{"tickets: NUL station", get(seed.TokenKitchen, "/v1/kitchen/tickets?station=grill%00"), 400, "bad-request", -1, "station"},
+		{"tickets: two stations", get(seed.TokenKitchen, "/v1/kitchen/tickets?station=grill&station=fry"), 400, "bad-request", -1, "station"},
+		{"stream: cursor beyond 63 bits", get(seed.TokenKitchen, "/v1/kitchen/stream?station=grill&after=18446744073709551615"), 400, "bad-request", -1, "after"},
+		{"stream: negative cursor", get(seed.TokenKitchen, "/v1/kitchen/stream?station=grill&after=-1"), 400, "bad-request", -1, "after"},
+		{"stream: bad Last-Event-ID", apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: seed.TokenKitchen, Header: map[string]string{"Last-Event-ID": "x"}}, 400, "bad-request", -1, "Last-Event-ID"},
+		{"stream: unknown station", get(seed.TokenKitchen, "/v1/kitchen/stream?station=%ff"), 400, "bad-request", -1, "station"},
+		{"shift: no range", get(seed.TokenManager, "/v1/audit/shift"), 400, "bad-request", -1, "from"},
+		{"shift: bad from", get(seed.TokenManager, "/v1/audit/shift?from=yesterday&to=2026-11-23T03:00:00Z"), 400, "bad-request", -1, "from"},
+		{"shift: NUL in to", get(seed.TokenManager, "/v1/audit/shift?from=2026-11-22T17:00:00Z&to=2026-11-23T03:00:00Z%00"), 400, "bad-request", -1, "to"},
+		{"shift: reversed", get(seed.TokenManager, "/v1/audit/shift?from=2026-11-23T03:00:00Z&to=2026-11-22T17:00:00Z"), 400, "bad-request", -1, "to"},
+		{"shift: ten thousand years", get(seed.TokenManager, "/v1/audit/shift?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z"), 400, "bad-request", -1, "to"},
+		{"shift: from twice", get(seed.TokenManager, "/v1/audit/shift?from=2026-11-22T17:00:00Z&from=2026-11-21T17:00:00Z&to=2026-11-23T03:00:00Z"), 400, "bad-request", -1, "from"},
+		{"verify: any parameter", get(seed.TokenAuditor, "/v1/audit/verify?deep=1"), 400, "bad-request", -1, "deep"},
 
 		// Path ids: only a canonical UUID names anything.
-		{"order id not a uuid", get(waiter, "/v1/orders/not-a-uuid"), 404, "not-found", -2, ""},
-		{"order id without dashes", get(waiter, "/v1/orders/"+strings.ReplaceAll(id, "-", "")), 404, "not-found", -2, ""},
-		{"order id in braces", get(waiter, "/v1/orders/%7B"+id+"%7D"), 404, "not-found", -2, ""},
-		{"order id as urn", get(waiter, "/v1/orders/urn:uuid:"+id), 404, "not-found", -2, ""},
-		{"order id NUL", get(waiter, "/v1/orders/%00"), 404, "not-found", -2, ""},
-		{"order id huge", get(waiter, "/v1/orders/"+strings.Repeat("a", 2000)), 404, "not-found", -2, ""},
-		{"events of a non-uuid", get(waiter, "/v1/orders/x/events"), 404, "not-found", -2, ""},
-		{"patch a non-uuid", apitest.Req{Method: "PATCH", Path: "/v1/orders/" + strings.ReplaceAll(id, "-", ""), Token: waiter, Body: `{"expected_version":2,"ops":[{"op":"send"}]}`}, 404, "not-found", -2, ""},
-		{"bump a non-uuid", apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/1/bump", Token: kitchen}, 404, "not-found", -2, ""},
+		{"order id not a uuid", get(seed.TokenWaiter1, "/v1/orders/not-a-uuid"), 404, "not-found", -2, ""},
+		{"order id without dashes", get(seed.TokenWaiter1, "/v1/orders/"+strings.ReplaceAll(id, "-", "")), 404, "not-found", -2, ""},
+		{"order id in braces", get(seed.TokenWaiter1, "/v1/orders/%7B"+id+"%7D"), 404, "not-found", -2, ""},
+		{"order id as urn", get(seed.TokenWaiter1, "/v1/orders/urn:uuid:"+id), 404, "not-found", -2, ""},
+		{"order id NUL", get(seed.TokenWaiter1, "/v1/orders/%00"), 404, "not-found", -2, ""},
+		{"order id huge", get(seed.TokenWaiter1, "/v1/orders/"+strings.Repeat("a", 2000)), 404, "not-found", -2, ""},
+		{"events of a non-uuid", get(seed.TokenWaiter1, "/v1/orders/x/events"), 404, "not-found", -2, ""},
+		{"patch a non-uuid", apitest.Req{Method: "PATCH", Path: "/v1/orders/" + strings.ReplaceAll(id, "-", ""), Token: seed.TokenWaiter1, Body: `{"expected_version":2,"ops":[{"op":"send"}]}`}, 404, "not-found", -2, ""},
+		{"bump a non-uuid", apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/1/bump", Token: seed.TokenKitchen}, 404, "not-found", -2, ""},
 
 		// Methods.
-		{"DELETE an order", apitest.Req{Method: "DELETE", Path: order, Token: waiter}, 405, "method-not-allowed", -2, ""},
-		{"PUT an order", apitest.Req{Method: "PUT", Path: order, Token: waiter, Body: `{}`}, 405, "method-not-allowed", -2, ""},
-		{"PUT the orders", apitest.Req{Method: "PUT", Path: "/v1/orders", Token: waiter, Body: `{}`}, 405, "method-not-allowed", -2, ""},
-		{"POST the menu", apitest.Req{Method: "POST", Path: "/v1/menu", Token: waiter, Body: `{}`}, 405, "method-not-allowed", -2, ""},
-		{"GET a bump", get(kitchen, ticket+"/bump"), 405, "method-not-allowed", -2, ""},
+		{"DELETE an order", apitest.Req{Method: "DELETE", Path: order, Token: seed.TokenWaiter1}, 405, "method-not-allowed", -2, ""},
+		{"PUT an order", apitest.Req{Method: "PUT", Path: order, Token: seed.TokenWaiter1, Body: `{}`}, 405, "method-not-allowed", -2, ""},
+		{"PUT the orders", apitest.Req{Method: "PUT", Path: "/v1/orders", Token: seed.TokenWaiter1, Body: `{}`}, 405, "method-not-allowed", -2, ""},
+		{"POST the menu", apitest.Req{Method: "POST", Path: "/v1/menu", Token: seed.TokenWaiter1, Body: `{}`}, 405, "method-not-allowed", -2, ""},
+		{"GET a bump", get(seed.TokenKitchen, ticket+"/bump"), 405, "method-not-allowed", -2, ""},
 		{"DELETE healthz", apitest.Req{Method: "DELETE", Path: "/healthz"}, 405, "method-not-allowed", -2, ""},
-		{"unknown method", apitest.Req{Method: "BREW", Path: "/v1/orders", Token: waiter}, 405, "method-not-allowed", -2, ""},
-		{"unknown route", get(waiter, "/v1/orders/"+id+"/lines"), 404, "not-found", -2, ""},
+		{"unknown method", apitest.Req{Method: "BREW", Path: "/v1/orders", Token: seed.TokenWaiter1}, 405, "method-not-allowed", -2, ""},
+		{"unknown route", get(seed.TokenWaiter1, "/v1/orders/"+id+"/lines"), 404, "not-found", -2, ""},
 
 		// Bodies where none belong.
-		{"GET with a body", apitest.Req{Method: "GET", Path: "/v1/orders", Token: waiter, Body: `{"status":"open"}`}, 400, "bad-request", -2, ""},
-		{"GET an order with a body", apitest.Req{Method: "GET", Path: order, Token: waiter, Body: `x`}, 400, "bad-request", -2, ""},
-		{"bump with a body", apitest.Req{Method: "POST", Path: ticket + "/bump", Token: kitchen, Body: `{"station":"grill"}`}, 400, "bad-request", -2, ""},
-		{"recall with a query", apitest.Req{Method: "POST", Path: ticket + "/recall?force=1", Token: kitchen}, 400, "bad-request", -1, "force"},
+		{"GET with a body", apitest.Req{Method: "GET", Path: "/v1/orders", Token: seed.TokenWaiter1, Body: `{"status":"open"}`}, 400, "bad-request", -2, ""},
+		{"GET an order with a body", apitest.Req{Method: "GET", Path: order, Token: seed.TokenWaiter1, Body: `x`}, 400, "bad-request", -2, ""},
+		{"bump with a body", apitest.Req{Method: "POST", Path: ticket + "/bump", Token: seed.TokenKitchen, Body: `{"station":"grill"}`}, 400, "bad-request", -2, ""},
+		{"recall with a query", apitest.Req{Method: "POST", Path: ticket + "/recall?force=1", Token: seed.TokenKitchen}, 400, "bad-request", -1, "force"},
 	}
-	before := f.state()
+	before := f.Fingerprint()
 	runHostile(t, f, cases)
 
 	t.Run("Allow names the methods", func(t *testing.T) {
-		r := f.Do(t, apitest.Req{Method: "DELETE", Path: order, Token: waiter})
+		r := f.Do(t, apitest.Req{Method: "DELETE", Path: order, Token: seed.TokenWaiter1})
 		require.Equal(t, 405, r.Status)
 		allow := strings.Join(r.Header.Values("Allow"), ",")
 		require.Contains(t, allow, "GET")
@@ -327,71 +325,59 @@ func TestHostileRequests(t *testing.T) {
 	})
 
 	// The request line and headers share a 4 KiB read buffer. These are
-	// sent by hand: the server answers and closes before it has read the
-	// whole request, and net/http's client gives up on its write instead of
-	// reading the answer.
-	raw := func(t *testing.T, head string) apitest.Response {
-		c, err := net.Dial("tcp", strings.TrimPrefix(f.BaseURL, "http://"))
-		require.NoError(t, err)
-		defer c.Close()
-		go func() { _, _ = io.WriteString(c, head) }()
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
-	}
+	// sent by hand (rawExchange): the server answers and closes before it
+	// has read the whole request, and net/http's client gives up on its
+	// write instead of reading the answer.
+	raw := func(t *testing.T, head string) apitest.Response { return rawExchange(t, f.BaseURL, head) }
 	t.Run("huge header", func(t *testing.T) {
-		r := raw(t, fmt.Sprintf("GET /v1/menu HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\nX-Big: %s\r\n\r\n", waiter, strings.Repeat("a", 64<<10)))
-		requireProblem(t, r, 431, "headers-too-large")
+		r := raw(t, fmt.Sprintf("GET /v1/menu HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\nX-Big: %s\r\n\r\n", seed.TokenWaiter1, strings.Repeat("a", 64<<10)))
+		apitest.RequireProblem(t, r, 431, "headers-too-large")
 	})
 	t.Run("URL over 4 KiB", func(t *testing.T) {
-		r := raw(t, fmt.Sprintf("GET /v1/orders/%s HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\n\r\n", strings.Repeat("a", 5000), waiter))
-		requireProblem(t, r, 431, "headers-too-large")
+		r := raw(t, fmt.Sprintf("GET /v1/orders/%s HTTP/1.1\r\nHost: posd\r\nAuthorization: Bearer %s\r\n\r\n", strings.Repeat("a", 5000), seed.TokenWaiter1))
+		apitest.RequireProblem(t, r, 431, "headers-too-large")
 	})
 	t.Run("garbage request line", func(t *testing.T) {
 		r := raw(t, "\x00\x01\x02 / HTTP/1.1\r\n\r\n")
 		require.GreaterOrEqual(t, r.Status, 400)
 		require.Less(t, r.Status, 500, string(r.Body))
 	})
-	require.Equal(t, before, f.state())
+	require.Equal(t, before, f.Fingerprint())
 }
 
 // TestHostileAcceptsOddButValid: strictness refuses what is ambiguous, not
 // what is merely unusual.
 func TestHostileAcceptsOddButValid(t *testing.T) {
-	f := setup(t)
-	id := f.open("T1")
-	ok := func(body string, hdr map[string]string) map[string]any {
+	f := start(t)
+	id := f.Open("T1").ID.String()
+	ok := func(body string, hdr map[string]string) order.Order {
 		t.Helper()
-		r := f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: waiter, Body: body, Header: hdr,
+		r := f.Do(t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: seed.TokenWaiter1, Body: body, Header: hdr,
 			ContentType: "application/json; charset=UTF-8"})
 		require.Equal(t, 200, r.Status, string(r.Body))
-		return r.Map(t)
+		return r.Order(t)
 	}
 	// -0 is 0, escapes spell ordinary keys, whitespace is free, the same key
 	// may appear in different objects, and 280 two-byte runes are 280.
 	o := ok(" \n{ \"expected_version\" : 1 ,\r\n\t\"ops\":[{\"op\":\"add_item\",\"sku\":\"beer\",\"seat\":-0,\"modifiers\":[\"\\u00e9\"]},"+
 		`{"\u006fp":"add_item","sku":"fries","note":"`+strings.Repeat("é", 280)+`"}]}  `, nil)
-	require.EqualValues(t, 2, o["version"])
-	line := o["lines"].([]any)[0].(map[string]any)
-	require.EqualValues(t, 0, line["seat"])
-	require.Equal(t, []any{"é"}, line["modifiers"])
+	require.EqualValues(t, 2, o.Version)
+	require.Equal(t, 0, o.Lines[0].Seat)
+	require.Equal(t, []string{"é"}, o.Lines[0].Modifiers)
 	// null means absent; force:false by a waiter is fine; Identity encoding is no encoding.
 	o = ok(`{"expected_version":2,"force":false,"ops":[{"op":"add_item","sku":"beer","qty":null,"note":null}]}`,
 		map[string]string{"Content-Encoding": "identity"})
-	require.EqualValues(t, 3, o["version"])
+	require.EqualValues(t, 3, o.Version)
 	// 100 ops is the limit, not over it.
 	ops := strings.TrimSuffix(strings.Repeat(`{"op":"set_guests","guests":3},`, 100), ",")
 	o = ok(`{"expected_version":3,"ops":[`+ops+`]}`, nil)
-	require.EqualValues(t, 4, o["version"])
+	require.EqualValues(t, 4, o.Version)
 	// A canonical id in upper case is the same id.
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + strings.ToUpper(id), Token: waiter})
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders/" + strings.ToUpper(id), Token: seed.TokenWaiter1})
 	require.Equal(t, 200, r.Status, string(r.Body))
 	// HEAD works where GET does, and an empty body on GET is no body.
-	r = f.Do(t, apitest.Req{Method: "HEAD", Path: "/v1/orders/" + id, Token: waiter})
+	r = f.Do(t, apitest.Req{Method: "HEAD", Path: "/v1/orders/" + id, Token: seed.TokenWaiter1})
 	require.Equal(t, 200, r.Status)
-	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?status=open&limit=5", Token: waiter, Body: ""})
+	r = f.Do(t, apitest.Req{Method: "GET", Path: "/v1/orders?status=open&limit=5", Token: seed.TokenWaiter1, Body: ""})
 	require.Equal(t, 200, r.Status, string(r.Body))
 }

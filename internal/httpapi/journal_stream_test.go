@@ -3,16 +3,16 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/audit"
-	kitchenpkg "github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/pgtest"
 )
@@ -33,13 +33,13 @@ func TestVerifyAgainstJetStream(t *testing.T) {
 	stream, err := s.JS.Stream(ctx, outbox.StreamName)
 	require.NoError(t, err)
 	lastVersion := func() string {
-		m, err := stream.GetLastMsgForSubject(ctx, kitchenpkg.OrderSubject("demo", oid))
+		m, err := stream.GetLastMsgForSubject(ctx, kitchen.OrderSubject("demo", oid))
 		if err != nil {
 			return err.Error()
 		}
 		return m.Header.Get(outbox.HeaderOrderVersion)
 	}
-	require.Eventually(t, func() bool { return lastVersion() == "2" }, apitest.Wait, apitest.Tick)
+	apitest.Eventually(t, apitest.Wait, func() bool { return lastVersion() == "2" }, "version 2 on the order's subject")
 
 	verify := func() audit.Result {
 		t.Helper()
@@ -50,13 +50,13 @@ func TestVerifyAgainstJetStream(t *testing.T) {
 	}
 	// The relay saves its cursor just after publishing (asynchronously):
 	// until then the order counts as in flight and is not compared.
-	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		r := f.Manager.Get("/v1/audit/verify")
+	var last apitest.Response
+	apitest.Eventually(t, apitest.Wait, func() bool {
+		last = f.Manager.Get("/v1/audit/verify")
 		var res audit.Result
-		require.NoError(c, json.Unmarshal(r.Body, &res), "%d %s", r.Status, r.Body)
-		require.NotNil(c, res.StreamOrdersChecked, "%s", r.Body)
-		require.Positive(c, *res.StreamOrdersChecked, "the relay has not saved its cursor past the order")
-	}, apitest.Wait, apitest.Tick)
+		return json.Unmarshal(last.Body, &res) == nil && res.StreamOrdersChecked != nil && *res.StreamOrdersChecked > 0
+	}, "the relay to save its cursor past the order (last verify: %s)",
+		apitest.Lazy(func() string { return fmt.Sprintf("%d %s", last.Status, last.Body) }))
 	res := verify()
 	require.True(t, res.OK, "%+v", res.Broken)
 	require.EqualValues(t, 1, *res.StreamOrdersChecked, "the published order is compared with JetStream")

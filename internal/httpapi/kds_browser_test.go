@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
-	kitchenpkg "github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/seed"
@@ -95,7 +95,7 @@ func TestKDSBrowser(t *testing.T) {
 	require.EqualValues(t, 1, s.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE id = $1 AND status = 'new'", steak4))
 	p.tap(steak4)
 	p.waitGone(steak4)
-	require.Eventually(t, func() bool { return len(grillTickets(f)) == 0 }, 5*time.Second, 20*time.Millisecond)
+	apitest.Eventually(t, 5*time.Second, func() bool { return len(grillTickets(f)) == 0 }, "the grill to have no open tickets")
 
 	phase("recalled and bumped again")
 
@@ -159,10 +159,10 @@ func TestKDSBrowser(t *testing.T) {
 	t12, t2 := openTicket(f, o12, "fire"), openTicket(f, o2, "fire")
 	// Both ways back were tried from the cursor and refused: the browser's
 	// own retry (Last-Event-ID) and the page's own reconnect (?after=).
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 10*time.Second, func() bool {
 		return proxy.saw(func(q streamReq) bool { return q.Refused && q.LastEventID == cursor }) &&
 			proxy.saw(func(q streamReq) bool { return q.Refused && q.After == cursor })
-	}, 10*time.Second, 20*time.Millisecond, "stream requests: %+v", proxy.requests())
+	}, "stream requests: %+v", proxy.requests())
 	proxy.restore()
 	p.waitFor("the stream to be live again", fmt.Sprintf(
 		`document.querySelector('#conn').dataset.state === 'live' && +document.querySelector('#conn').dataset.reconnects > %d`, reconnects))
@@ -175,11 +175,11 @@ func TestKDSBrowser(t *testing.T) {
 	want := ticketIDStrings(grillTickets(f))
 	slices.Sort(want)
 	require.Equal(t, sortedIDs(void4, t9, t12, t2), want)
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 5*time.Second, func() bool {
 		got := cardIDs(p.cards())
 		slices.Sort(got)
 		return slices.Equal(got, want)
-	}, 5*time.Second, 20*time.Millisecond, "cards %v, want %v", cardIDs(p.cards()), want)
+	}, "cards %v, want %v", cardIDs(p.cards()), want)
 	// It resumed from its cursor: after the first connection, no stream
 	// request went without one (a fresh snapshot would not have removed T11).
 	reqs := proxy.requests()
@@ -209,7 +209,7 @@ func TestKDSBrowser(t *testing.T) {
 // ---- the API side ------------------------------------------------------
 
 // grillTickets is GET /v1/kitchen/tickets?station=grill.
-func grillTickets(f *apitest.Fixture) []kitchenpkg.Ticket {
+func grillTickets(f *apitest.Fixture) []kitchen.Ticket {
 	f.T.Helper()
 	return f.Kitchen.Tickets("grill")
 }
@@ -229,7 +229,7 @@ func openTicket(f *apitest.Fixture, o order.Order, kind string) string {
 	return ""
 }
 
-func ticketIDStrings(list []kitchenpkg.Ticket) []string {
+func ticketIDStrings(list []kitchen.Ticket) []string {
 	ids := []string{}
 	for _, x := range list {
 		ids = append(ids, x.ID.String())
@@ -543,7 +543,7 @@ func TestKDSBrowserNotLive(t *testing.T) {
 	o2 := f.Fired("T6", apitest.AddItem("burger", 1))
 	t1, t2 := openTicket(f, o1, "fire"), openTicket(f, o2, "fire")
 	s.NATS.Shutdown()
-	require.Eventually(t, func() bool { return !s.NC.IsConnected() }, 10*time.Second, apitest.Tick, "the client to notice NATS is gone")
+	apitest.Eventually(t, 10*time.Second, func() bool { return !s.NC.IsConnected() }, "the client to notice NATS is gone")
 
 	p := openKDS(t, s.BaseURL+"/kds?station=grill&token="+seed.TokenKitchen)
 	p.waitCard(t1)
@@ -651,11 +651,11 @@ func TestKDSBrowserForTheCook(t *testing.T) {
 		"a fresh stream without a cursor: %+v", reqs)
 	want := ticketIDStrings(grillTickets(f))
 	slices.Sort(want)
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 10*time.Second, func() bool {
 		got := cardIDs(p.cards())
 		slices.Sort(got)
 		return slices.Equal(got, want)
-	}, 10*time.Second, 20*time.Millisecond, "cards %v, want %v", cardIDs(p.cards()), want)
+	}, "cards %v, want %v", cardIDs(p.cards()), want)
 	// And it is live on the new stream.
 	fresh := openTicket(f, f.Fired("T12", apitest.AddItem("steak", 1)), "fire")
 	p.waitCard(fresh)

@@ -45,7 +45,7 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
-	kitchenpkg "github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/seed"
@@ -61,11 +61,11 @@ func skuLines(o order.Order) map[string][]uuid.UUID {
 }
 
 // ticketLine is the ticket line expected for one order line.
-func ticketLine(id uuid.UUID, name string, qty, seat, course int, mods []string, note string) kitchenpkg.Line {
+func ticketLine(id uuid.UUID, name string, qty, seat, course int, mods []string, note string) kitchen.Line {
 	if mods == nil {
 		mods = []string{}
 	}
-	return kitchenpkg.Line{LineID: id, Name: name, Qty: qty, Seat: seat, Course: course, Modifiers: mods, Note: note}
+	return kitchen.Line{LineID: id, Name: name, Qty: qty, Seat: seat, Course: course, Modifiers: mods, Note: note}
 }
 
 // TestKitchenTicketsPerStation proves that tickets follow the order's
@@ -98,17 +98,17 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 		require.Equal(t, "Alice", g.Server)
 		require.Nil(t, g.BumpedAt)
 		require.WithinDuration(t, time.Now(), g.CreatedAt, time.Minute)
-		require.Equal(t, []kitchenpkg.Line{
+		require.Equal(t, []kitchen.Line{
 			ticketLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart"),
 			ticketLine(lines["burger"][0], "Bistro burger", 1, 2, 1, nil, ""),
 		}, g.Lines)
 
 		fry := tk.Tickets("fry")
 		require.Len(t, fry, 1)
-		require.Equal(t, []kitchenpkg.Line{ticketLine(lines["fries"][0], "Fries", 1, 1, 1, nil, "")}, fry[0].Lines)
+		require.Equal(t, []kitchen.Line{ticketLine(lines["fries"][0], "Fries", 1, 1, 1, nil, "")}, fry[0].Lines)
 		bar := tk.Tickets("bar")
 		require.Len(t, bar, 1)
-		require.Equal(t, []kitchenpkg.Line{ticketLine(lines["beer"][0], "Draft beer", 3, 2, 1, nil, "")}, bar[0].Lines)
+		require.Equal(t, []kitchen.Line{ticketLine(lines["beer"][0], "Draft beer", 3, 2, 1, nil, "")}, bar[0].Lines)
 		require.Empty(t, tk.Tickets("cold"))
 	}
 	require.EqualValues(t, 3, f.DB.Count(t, "SELECT count(*) FROM kitchen_tickets WHERE order_id = $1", id))
@@ -122,7 +122,7 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 	lines = skuLines(o)
 	cold := f.Kitchen.Tickets("cold")
 	require.Len(t, cold, 1)
-	require.Equal(t, []kitchenpkg.Line{ticketLine(lines["caesar"][0], "Caesar salad", 1, 3, 2, nil, "")}, cold[0].Lines)
+	require.Equal(t, []kitchen.Line{ticketLine(lines["caesar"][0], "Caesar salad", 1, 3, 2, nil, "")}, cold[0].Lines)
 	require.Len(t, f.Kitchen.Tickets("fry"), 1, "the course-3 fries are not sent")
 	for _, l := range o.Lines {
 		want := "sent"
@@ -146,7 +146,7 @@ func TestKitchenTicketsPerStation(t *testing.T) {
 	require.Len(t, grill, 2)
 	require.Equal(t, "fire", grill[0].Kind)
 	require.Equal(t, "void", grill[1].Kind)
-	require.Equal(t, []kitchenpkg.Line{ticketLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart")}, grill[1].Lines)
+	require.Equal(t, []kitchen.Line{ticketLine(lines["steak"][0], "Steak frites", 2, 1, 1, []string{"medium rare"}, "sauce apart")}, grill[1].Lines)
 	require.True(t, grill[0].CreatedAt.Before(grill[1].CreatedAt), "%s before %s", grill[0].CreatedAt, grill[1].CreatedAt)
 	require.Len(t, f.Kitchen.Tickets("fry"), 1, "the void touched only the grill")
 
@@ -199,7 +199,7 @@ func TestKitchenBumpRecall(t *testing.T) {
 
 	r := f.Kitchen.TryMove(tk.ID, "bump")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	var bumped kitchenpkg.Ticket
+	var bumped kitchen.Ticket
 	r.JSON(t, &bumped)
 	require.Equal(t, "ready", bumped.Status)
 	require.NotNil(t, bumped.BumpedAt)
@@ -213,7 +213,7 @@ func TestKitchenBumpRecall(t *testing.T) {
 
 	r = f.Manager.TryMove(tk.ID, "recall")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	var recalled kitchenpkg.Ticket
+	var recalled kitchen.Ticket
 	r.JSON(t, &recalled)
 	require.Equal(t, "new", recalled.Status)
 	require.Nil(t, recalled.BumpedAt)
@@ -247,22 +247,22 @@ func TestKitchenBumpRecall(t *testing.T) {
 	// And each change went out on the grill subject, in order, naming the
 	// order version the ticket was fired at.
 	var msgs []streamMsg
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 10*time.Second, func() bool {
 		msgs = subjectMsgs(t, f, "pos.demo.kitchen.grill")
 		return len(msgs) >= 3
-	}, 10*time.Second, apitest.Tick, "three grill messages")
+	}, "three grill messages")
 	require.Len(t, msgs, 3)
 	for i, want := range []string{"ticket.created", "ticket.bumped", "ticket.recalled"} {
 		require.Equal(t, want, msgs[i].Type)
 		require.Equal(t, "2", msgs[i].Version)
-		var m kitchenpkg.Message
+		var m kitchen.Message
 		require.NoError(t, json.Unmarshal(msgs[i].Data, &m))
 		require.Equal(t, want, m.Type)
 		require.Equal(t, tk.ID, m.Ticket.ID)
 	}
 }
 
-func ticketIDs(ts []kitchenpkg.Ticket) []uuid.UUID {
+func ticketIDs(ts []kitchen.Ticket) []uuid.UUID {
 	ids := make([]uuid.UUID, len(ts))
 	for i, t := range ts {
 		ids[i] = t.ID
@@ -315,10 +315,10 @@ func subjectMsgs(t *testing.T, f *apitest.Fixture, subject string) []streamMsg {
 // so every committed message is in the stream.
 func waitPublished(t *testing.T, f *apitest.Fixture) {
 	t.Helper()
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 20*time.Second, func() bool {
 		return f.DB.Count(t, `SELECT count(*) FROM outbox o JOIN outbox_cursor c ON c.name = 'relay'
 			WHERE (o.txid, o.id) > (c.txid, c.id)`) == 0
-	}, 20*time.Second, apitest.Tick, "the relay to publish every outbox row")
+	}, "the relay to publish every outbox row")
 }
 
 // sseConn is one Server-Sent Events connection to the kitchen stream, read by
@@ -461,7 +461,7 @@ func sseFixture(t *testing.T) *apitest.Fixture {
 // and the same ticket changes the ticket log recorded.
 func TestKitchenSSEResume(t *testing.T) {
 	f := sseFixture(t)
-	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	c.quiet(t) // live, with an empty snapshot: nothing has been fired yet
 
 	stop := make(chan struct{})
@@ -507,7 +507,7 @@ func TestKitchenSSEResume(t *testing.T) {
 			case <-time.After(3 * time.Millisecond):
 			}
 			r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
-			var list struct{ Tickets []kitchenpkg.Ticket }
+			var list struct{ Tickets []kitchen.Ticket }
 			if r.Status != 200 || json.Unmarshal(r.Body, &list) != nil {
 				t.Errorf("tickets: %d %s", r.Status, r.Body)
 				return
@@ -546,7 +546,7 @@ func TestKitchenSSEResume(t *testing.T) {
 	}
 	waitFired := func(n int64) {
 		target := fired.Load() + n
-		require.Eventually(t, func() bool { return fired.Load() >= target || t.Failed() }, 20*time.Second, apitest.Tick, "more sends")
+		apitest.Eventually(t, 20*time.Second, func() bool { return fired.Load() >= target || t.Failed() }, "more sends")
 		require.False(t, t.Failed())
 	}
 
@@ -554,12 +554,12 @@ func TestKitchenSSEResume(t *testing.T) {
 	got = append(got, c.close()...)
 	waitFired(10) // messages keep coming while the display is away
 	last := strconv.FormatUint(got[len(got)-1].ID, 10)
-	c = connectSSE(t, f, "station=grill&access_token="+kitchen, map[string]string{"Last-Event-ID": last})
+	c = connectSSE(t, f, "station=grill&access_token="+seed.TokenKitchen, map[string]string{"Last-Event-ID": last})
 	take(c, len(got)+20)
 	got = append(got, c.close()...)
 	waitFired(10)
 	last = strconv.FormatUint(got[len(got)-1].ID, 10)
-	c = connectSSE(t, f, "station=grill&after="+last, map[string]string{"Authorization": "Bearer " + kitchen})
+	c = connectSSE(t, f, "station=grill&after="+last, map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	waitFired(10)
 	stopLoad()
 
@@ -583,7 +583,7 @@ func TestKitchenSSEResume(t *testing.T) {
 	// The same ticket changes as the ticket log of grill tickets.
 	var fromStream []string
 	for _, ev := range got {
-		var m kitchenpkg.Message
+		var m kitchen.Message
 		require.NoError(t, json.Unmarshal(ev.Data, &m))
 		require.Equal(t, ev.Type, m.Type)
 		require.Equal(t, "grill", m.Ticket.Station)
@@ -633,8 +633,8 @@ func TestKitchenSSESnapshot(t *testing.T) {
 	require.Len(t, msgs, 4) // three created, one bumped
 	last := msgs[3].Seq
 
-	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
-	for i, want := range []kitchenpkg.Ticket{grill[0], grill[2]} {
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
+	for i, want := range []kitchen.Ticket{grill[0], grill[2]} {
 		ev := c.next(t, 10*time.Second)
 		require.Equal(t, "ticket.created", ev.Type)
 		if i == 0 {
@@ -643,7 +643,7 @@ func TestKitchenSSESnapshot(t *testing.T) {
 			require.True(t, ev.HasID, "the last snapshot item carries the cursor")
 			require.Equal(t, last, ev.ID)
 		}
-		var m kitchenpkg.Message
+		var m kitchen.Message
 		require.NoError(t, json.Unmarshal(ev.Data, &m))
 		require.Equal(t, "ticket.created", m.Type)
 		require.Equal(t, want, m.Ticket)
@@ -654,13 +654,13 @@ func TestKitchenSSESnapshot(t *testing.T) {
 	ev := c.next(t, 10*time.Second)
 	require.Equal(t, "ticket.created", ev.Type)
 	require.Greater(t, ev.ID, last)
-	var live kitchenpkg.Message
+	var live kitchen.Message
 	require.NoError(t, json.Unmarshal(ev.Data, &live))
 	require.Equal(t, "T4", live.Ticket.Table)
 	c.quiet(t)
 	c.close()
 
-	c = connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen, "Last-Event-ID": strconv.FormatUint(last, 10)})
+	c = connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen, "Last-Event-ID": strconv.FormatUint(last, 10)})
 	again := c.next(t, 10*time.Second)
 	require.Equal(t, ev, again, "resuming from the snapshot's cursor gives exactly the later message")
 	c.quiet(t)
@@ -668,9 +668,9 @@ func TestKitchenSSESnapshot(t *testing.T) {
 
 	// Other stations' messages are not on the grill stream: the T3 fries
 	// went to the fry display only.
-	c = connectSSE(t, f, "station=fry&after=0", map[string]string{"Authorization": "Bearer " + kitchen})
+	c = connectSSE(t, f, "station=fry&after=0", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	ev = c.next(t, 10*time.Second)
-	var fry kitchenpkg.Message
+	var fry kitchen.Message
 	require.NoError(t, json.Unmarshal(ev.Data, &fry))
 	require.Equal(t, "fry", fry.Ticket.Station)
 	require.Equal(t, "T3", fry.Ticket.Table)
@@ -685,7 +685,7 @@ func TestKitchenSSESnapshot(t *testing.T) {
 // those fired during the outage included, exactly once and in order.
 func TestKitchenSSEAcrossNATSRestart(t *testing.T) {
 	f := sseFixture(t)
-	bearer := map[string]string{"Authorization": "Bearer " + kitchen}
+	bearer := map[string]string{"Authorization": "Bearer " + seed.TokenKitchen}
 	c := connectSSE(t, f, "station=grill&after=0", bearer)
 	id := f.Open("T1").ID
 	version := int64(1)
@@ -713,16 +713,16 @@ func TestKitchenSSEAcrossNATSRestart(t *testing.T) {
 		t.Fatal("the stream did not end when NATS went away")
 	}
 	last := strconv.FormatUint(got[len(got)-1].ID, 10)
-	require.Eventually(t, func() bool { return !f.NC.IsConnected() }, 10*time.Second, apitest.Tick, "the client to notice")
-	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: kitchen, Header: map[string]string{"Last-Event-ID": last}})
+	apitest.Eventually(t, 10*time.Second, func() bool { return !f.NC.IsConnected() }, "the client to notice")
+	r := f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: seed.TokenKitchen, Header: map[string]string{"Last-Event-ID": last}})
 	apitest.RequireProblem(t, r, 503, "kitchen-unavailable")
 	fire()
 	fire()
 	fire()
 
 	f.RestartNATS(t)
-	require.Eventually(t, f.NC.IsConnected, 10*time.Second, apitest.Tick, "the client to reconnect")
-	c = connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen, "Last-Event-ID": last})
+	apitest.Eventually(t, 10*time.Second, f.NC.IsConnected, "the client to reconnect")
+	c = connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen, "Last-Event-ID": last})
 	waitPublished(t, f)
 	want := subjectMsgs(t, f, "pos.demo.kitchen.grill")
 	require.Len(t, want, 5)
@@ -742,25 +742,25 @@ func TestKitchenSSEAcrossNATSRestart(t *testing.T) {
 // refused everywhere else, and that it is checked like a header token.
 func TestKitchenStreamAccessToken(t *testing.T) {
 	f := sseFixture(t)
-	c := connectSSE(t, f, "station=grill&access_token="+kitchen, nil)
+	c := connectSSE(t, f, "station=grill&access_token="+seed.TokenKitchen, nil)
 	c.quiet(t)
 	c.close()
-	c = connectSSE(t, f, "station=grill&access_token="+manager, nil)
+	c = connectSSE(t, f, "station=grill&access_token="+seed.TokenManager, nil)
 	c.quiet(t)
 	c.close()
 
-	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=" + waiter}), 403, "forbidden")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=" + seed.TokenWaiter1}), 403, "forbidden")
 	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill&access_token=nope"}), 401, "unauthorized")
 	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/stream?station=grill"}), 401, "unauthorized")
 	for _, path := range []string{
-		"/v1/kitchen/tickets?station=grill&access_token=" + kitchen,
-		"/v1/menu?access_token=" + kitchen,
-		"/v1/tables?access_token=" + waiter,
-		"/v1/orders?access_token=" + manager,
+		"/v1/kitchen/tickets?station=grill&access_token=" + seed.TokenKitchen,
+		"/v1/menu?access_token=" + seed.TokenKitchen,
+		"/v1/tables?access_token=" + seed.TokenWaiter1,
+		"/v1/orders?access_token=" + seed.TokenManager,
 	} {
 		apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "GET", Path: path}), 401, "unauthorized")
 	}
-	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders?access_token=" + waiter, Body: `{"table":"T9","guests":2}`}), 401, "unauthorized")
+	apitest.RequireProblem(t, f.Do(t, apitest.Req{Method: "POST", Path: "/v1/orders?access_token=" + seed.TokenWaiter1, Body: `{"table":"T9","guests":2}`}), 401, "unauthorized")
 	require.Zero(t, f.DB.Count(t, "SELECT count(*) FROM orders"))
 }
 
@@ -849,7 +849,7 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for next.Add(1) <= opens {
-				status, _, err := openStatus(f, kitchen)
+				status, _, err := openStatus(f, seed.TokenKitchen)
 				if err != nil || status != 200 {
 					t.Errorf("open: %d %v", status, err)
 					return
@@ -873,16 +873,16 @@ func TestKitchenStreamOpensEndTheirConsumers(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	require.False(t, t.Failed())
-	require.Eventually(t, func() bool { return consumers(t, f) == 0 }, 10*time.Second, apitest.Tick, "every stream's consumer to be deleted")
+	apitest.Eventually(t, 10*time.Second, func() bool { return consumers(t, f) == 0 }, "every stream's consumer to be deleted")
 	t.Logf("%d opens: at most %d consumers at once, 0 after", opens, peak.Load())
 
 	demo2 := f.AddDevice("demo2", "pass", order.RoleKitchen, "pass")
-	for _, tk := range []string{demo2, kitchen} {
+	for _, tk := range []string{demo2, seed.TokenKitchen} {
 		c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + tk})
 		c.quiet(t)
 		c.close()
 	}
-	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	c.quiet(t)
 	f.Waiter.Patch(f.Open("T1").ID, 1, apitest.AddItem("steak", 1), apitest.Fire())
 	require.Equal(t, "ticket.created", c.next(t, 10*time.Second).Type)
@@ -906,17 +906,17 @@ func TestKitchenStreamLimits(t *testing.T) {
 	start := time.Now()
 	accepted, refused := 0, 0
 	for i := 0; i < 1500; i++ {
-		status, h, body, err := openStream(f, kitchen)
+		status, h, body, err := openStream(f, seed.TokenKitchen)
 		require.NoError(t, err)
 		switch status {
 		case 200:
 			accepted++
 		case 429:
 			if refused == 0 {
-				var p map[string]any
+				var p httpapi.Problem
 				require.NoError(t, json.Unmarshal(body, &p))
-				require.Equal(t, "https://posd.dev/problems/too-many-streams", p["type"])
-				require.Contains(t, p["detail"], "more than 30 times")
+				require.Equal(t, "https://posd.dev/problems/too-many-streams", p.Type)
+				require.Contains(t, p.Detail, "more than 30 times")
 			}
 			refused++
 			ra, err := strconv.Atoi(h.Get("Retry-After"))
@@ -940,12 +940,12 @@ func TestKitchenStreamLimits(t *testing.T) {
 
 	// After the window the device connects again.
 	time.Sleep(window)
-	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	c.quiet(t)
-	c2 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c2 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	c2.quiet(t)
 	// PerDevice 2: a third stream of the same device ends its oldest.
-	c3 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + kitchen})
+	c3 := connectSSE(t, f, "station=grill", map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	c3.quiet(t)
 	select {
 	case _, ok := <-c.events:
@@ -966,10 +966,10 @@ func TestKitchenStreamLimits(t *testing.T) {
 	c5.quiet(t)
 	// A closed stream gives its place back.
 	c4.close()
-	require.Eventually(t, func() bool {
-		s, _, err := openStatus(f, manager)
+	apitest.Eventually(t, 10*time.Second, func() bool {
+		s, _, err := openStatus(f, seed.TokenManager)
 		return err == nil && s == 200
-	}, 10*time.Second, apitest.Tick, "the closed stream's place to be free")
+	}, "the closed stream's place to be free")
 	c2.close()
 	c3.close()
 	c5.close()
@@ -987,28 +987,28 @@ func TestKitchenStreamHeadAndEarlyCloseDoNotLeak(t *testing.T) {
 			OpensPerDevice: 100000, OpensPerVenue: 100000, PerDevice: 1000, PerVenue: 1000}})
 	// Warm up (first connections start pools and timers), then take the
 	// baseline.
-	status, _, err := openStatus(f, kitchen)
+	status, _, err := openStatus(f, seed.TokenKitchen)
 	require.NoError(t, err)
 	require.Equal(t, 200, status)
-	require.Eventually(t, func() bool { return consumers(t, f) == 0 }, 10*time.Second, apitest.Tick, "the warm-up consumer to go")
+	apitest.Eventually(t, 10*time.Second, func() bool { return consumers(t, f) == 0 }, "the warm-up consumer to go")
 	time.Sleep(500 * time.Millisecond)
 	base := runtime.NumGoroutine()
 
 	for i := 0; i < 200; i++ {
-		conn := rawRequest(t, f, "HEAD", "/v1/kitchen/stream?station=grill", kitchen, 0)
+		conn := rawRequest(t, f, "HEAD", "/v1/kitchen/stream?station=grill", seed.TokenKitchen, 0)
 		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "HEAD"})
 		require.NoError(t, err)
 		require.Equal(t, 200, resp.StatusCode)
 		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 		conn.Close()
 		// Gone before the first flush: the request is sent, nothing read.
-		rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0).Close()
+		rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", seed.TokenKitchen, 0).Close()
 	}
 	var n int
-	require.Eventually(t, func() bool {
+	apitest.Eventually(t, 20*time.Second, func() bool {
 		n = runtime.NumGoroutine()
 		return n <= base+5 && consumers(t, f) == 0
-	}, 20*time.Second, apitest.Tick, "goroutines back to the baseline and no consumer left")
+	}, "goroutines back to the baseline and no consumer left")
 	t.Logf("goroutines: %d before, %d after 200 HEAD and 200 early-closed streams", base, n)
 }
 
@@ -1032,8 +1032,8 @@ func TestKitchenStreamCursorAhead(t *testing.T) {
 	before := consumers(t, f)
 
 	for _, req := range []apitest.Req{
-		{Method: "GET", Path: "/v1/kitchen/stream?station=grill&after=" + strconv.FormatUint(last+1, 10), Token: kitchen},
-		{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: kitchen, Header: map[string]string{"Last-Event-ID": "9000000000"}},
+		{Method: "GET", Path: "/v1/kitchen/stream?station=grill&after=" + strconv.FormatUint(last+1, 10), Token: seed.TokenKitchen},
+		{Method: "GET", Path: "/v1/kitchen/stream?station=grill", Token: seed.TokenKitchen, Header: map[string]string{"Last-Event-ID": "9000000000"}},
 	} {
 		p := apitest.RequireProblem(t, f.Do(t, req), 409, "cursor-ahead")
 		require.NotNil(t, p.LastCursor)
@@ -1041,7 +1041,7 @@ func TestKitchenStreamCursorAhead(t *testing.T) {
 		require.Contains(t, p.Detail, "without a cursor")
 	}
 	require.Equal(t, before, consumers(t, f))
-	c := connectSSE(t, f, "station=grill&after="+strconv.FormatUint(last, 10), map[string]string{"Authorization": "Bearer " + kitchen})
+	c := connectSSE(t, f, "station=grill&after="+strconv.FormatUint(last, 10), map[string]string{"Authorization": "Bearer " + seed.TokenKitchen})
 	c.quiet(t)
 	c.close()
 }
@@ -1097,11 +1097,11 @@ func TestKitchenStreamCutsStuckReader(t *testing.T) {
 	f.InsertOpenTickets(id, 100, 60000)
 	waitPublished(t, f)
 	before := consumers(t, f)
-	conn := rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 4096)
+	conn := rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", seed.TokenKitchen, 4096)
 	defer conn.Close()
-	require.Eventually(t, func() bool { return consumers(t, f) == before+1 }, 10*time.Second, apitest.Tick, "the stream to open")
+	apitest.Eventually(t, 10*time.Second, func() bool { return consumers(t, f) == before+1 }, "the stream to open")
 	opened := time.Now()
-	require.Eventually(t, func() bool { return consumers(t, f) == before }, 15*time.Second, apitest.Tick, "the stuck stream to be cut")
+	apitest.Eventually(t, 15*time.Second, func() bool { return consumers(t, f) == before }, "the stuck stream to be cut")
 	t.Logf("stuck reader cut %s after its stream opened", time.Since(opened).Round(time.Millisecond))
 	// What the kernel had queued still trickles out (slowly: the tiny
 	// window); the rest of the snapshot never comes.
@@ -1162,7 +1162,7 @@ func TestKitchenStreamSnapshotMemory(t *testing.T) {
 			defer wg.Done()
 			opening <- struct{}{}
 			defer func() { <-opening }()
-			conn := rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", kitchen, 0)
+			conn := rawRequest(t, f, "GET", "/v1/kitchen/stream?station=grill", seed.TokenKitchen, 0)
 			conns[i] = conn
 			br := bufio.NewReaderSize(conn, 4096)
 			var first []byte // the start of the answer, to say why it failed
@@ -1195,20 +1195,20 @@ func TestKitchenStreamSnapshotMemory(t *testing.T) {
 	}
 	require.False(t, t.Failed())
 	for i, n := range counts {
-		require.Equal(t, kitchenpkg.MaxSnapshotTickets, n, "screen %d", i)
+		require.Equal(t, kitchen.MaxSnapshotTickets, n, "screen %d", i)
 	}
 	grew := int64(peak.Load()) - int64(base)
 	t.Logf("%d screens × %d-ticket snapshots (of 3,001 open): heap %d MB before, peak %d MB (+%d MB)",
-		screens, kitchenpkg.MaxSnapshotTickets, base>>20, peak.Load()>>20, grew>>20)
+		screens, kitchen.MaxSnapshotTickets, base>>20, peak.Load()>>20, grew>>20)
 	require.Less(t, grew, int64(200<<20))
 	r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
 	require.Equal(t, 200, r.Status)
 	var list struct {
-		Tickets   []kitchenpkg.Ticket `json:"tickets"`
-		Truncated bool                `json:"truncated"`
+		Tickets   []kitchen.Ticket `json:"tickets"`
+		Truncated bool             `json:"truncated"`
 	}
 	r.JSON(t, &list)
-	require.Len(t, list.Tickets, kitchenpkg.MaxSnapshotTickets)
+	require.Len(t, list.Tickets, kitchen.MaxSnapshotTickets)
 	require.True(t, list.Truncated)
 }
 
@@ -1226,33 +1226,35 @@ func TestKitchenTicketDetails(t *testing.T) {
 		apitest.SetGuests(5),
 		apitest.AddItem("steak", 1), apitest.AddItem("burger", 1), apitest.Fire())
 	lines := skuLines(o)
+	fire := f.Kitchen.Tickets("grill")[0]
+	require.Equal(t, "allergy: shellfish", fire.OrderNote)
+	require.Equal(t, 5, fire.Guests)
+	// The wire format: a fire has no reason nor voided_by member at all,
+	// and the list says it is whole.
 	r := f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
 	require.Equal(t, 200, r.Status)
-	fire := r.Map(t)["tickets"].([]any)[0].(map[string]any)
-	require.Equal(t, "allergy: shellfish", fire["order_note"])
-	require.EqualValues(t, 5, fire["guests"])
-	require.NotContains(t, fire, "reason")
-	require.NotContains(t, fire, "voided_by")
-	require.Equal(t, false, r.Map(t)["truncated"])
+	list := r.Map(t)
+	require.Equal(t, false, list["truncated"])
+	require.NotContains(t, list["tickets"].([]any)[0], "reason")
+	require.NotContains(t, list["tickets"].([]any)[0], "voided_by")
 
 	f.Manager.Patch(id, 2,
 		apitest.Void(lines["steak"][0], "guest left"),
 		apitest.Void(lines["burger"][0], "wrong table"))
 	grill := f.Kitchen.Tickets("grill")
 	require.Len(t, grill, 2)
-	r = f.Kitchen.Get("/v1/kitchen/tickets?station=grill")
-	void := r.Map(t)["tickets"].([]any)[1].(map[string]any)
-	require.Equal(t, "void", void["kind"])
-	require.Equal(t, "guest left; wrong table", void["reason"])
-	require.Equal(t, "Maria", void["voided_by"])
-	require.Equal(t, "allergy: shellfish", void["order_note"])
+	void := grill[1]
+	require.Equal(t, "void", void.Kind)
+	require.Equal(t, "guest left; wrong table", void.Reason)
+	require.Equal(t, "Maria", void.VoidedBy)
+	require.Equal(t, "allergy: shellfish", void.OrderNote)
 
 	for _, tk := range grill {
 		require.Equal(t, 200, f.Kitchen.TryMove(tk.ID, "bump").Status)
 	}
 	r = f.Kitchen.Get("/v1/kitchen/tickets?station=grill&status=ready")
 	require.Equal(t, 200, r.Status, string(r.Body))
-	var ready struct{ Tickets []kitchenpkg.Ticket }
+	var ready struct{ Tickets []kitchen.Ticket }
 	r.JSON(t, &ready)
 	require.Equal(t, []uuid.UUID{grill[1].ID, grill[0].ID}, ticketIDs(ready.Tickets), "most recently bumped first")
 	require.Empty(t, f.Kitchen.Tickets("grill"))

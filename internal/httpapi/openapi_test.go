@@ -37,7 +37,9 @@ import (
 
 	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
 )
 
 const openAPIPath = "../../docs/openapi.yaml"
@@ -129,8 +131,7 @@ func decodeAny(t *testing.T, b []byte) any {
 // problemType is the slug at the end of a problem's type.
 func problemType(t *testing.T, r apitest.Response) string {
 	t.Helper()
-	typ, _ := r.Map(t)["type"].(string)
-	return strings.TrimPrefix(typ, httpapi.ProblemBase)
+	return strings.TrimPrefix(r.Problem(t).Type, httpapi.ProblemBase)
 }
 
 func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
@@ -140,36 +141,38 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	get := func(path, token string) apitest.Req { return apitest.Req{Method: "GET", Path: path, Token: token} }
 
 	// Operations.
-	h := c.do(get("/healthz", ""), 200).Map(t)
-	require.Equal(t, "apitest", h["version"])
+	var health apitest.Health
+	c.do(get("/healthz", ""), 200).JSON(t, &health)
+	require.Equal(t, "apitest", health.Version)
 	c.do(get("/readyz", ""), 200)
 	c.do(get("/metrics", ""), 200)
 	c.do(get("/kds?station=grill", ""), 200)
 	c.do(get("/kds/assets/kds.js", ""), 200)
 	c.do(apitest.Req{Method: "DELETE", Path: "/healthz"}, 405)
-	c.do(get("/no/such/route", waiter), 404)
+	c.do(get("/no/such/route", seed.TokenWaiter1), 404)
 
 	// Menu and tables.
-	c.do(get("/v1/menu", waiter), 200)
+	c.do(get("/v1/menu", seed.TokenWaiter1), 200)
 	require.Equal(t, "unauthorized", problemType(t, c.do(get("/v1/menu", ""), 401)))
-	c.do(get("/v1/tables", kitchen), 200)
+	c.do(get("/v1/tables", seed.TokenKitchen), 200)
 
 	// Opening orders.
 	open := func(table, token string) apitest.Req {
 		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: apitest.OpenRequest{Table: table, Guests: 2}}
 	}
-	o := c.do(open("T10", waiter), 201).Map(t)
-	id := o["id"].(string)
-	c.do(open("T11", waiter), 201)
-	occupied := c.do(open("T10", waiter2), 409)
+	o := c.do(open("T10", seed.TokenWaiter1), 201).Order(t)
+	id := o.ID.String()
+	c.do(open("T11", seed.TokenWaiter1), 201)
+	occupied := c.do(open("T10", seed.TokenWaiter2), 409)
 	require.Equal(t, "table-occupied", problemType(t, occupied))
-	require.Equal(t, id, occupied.Map(t)["occupied_by"])
-	require.Equal(t, "forbidden", problemType(t, c.do(open("T12", kitchen), 403)))
-	require.Equal(t, "validation-failed", problemType(t, c.do(open("T999", waiter), 422)))
-	require.Equal(t, "bad-request", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter, Body: `{"table":`}, 400)))
-	require.Equal(t, "unsupported-media-type", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: waiter,
+	require.NotNil(t, occupied.Problem(t).OccupiedBy, "%s", occupied.Body)
+	require.Equal(t, id, *occupied.Problem(t).OccupiedBy)
+	require.Equal(t, "forbidden", problemType(t, c.do(open("T12", seed.TokenKitchen), 403)))
+	require.Equal(t, "validation-failed", problemType(t, c.do(open("T999", seed.TokenWaiter1), 422)))
+	require.Equal(t, "bad-request", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1, Body: `{"table":`}, 400)))
+	require.Equal(t, "unsupported-media-type", problemType(t, c.do(apitest.Req{Method: "POST", Path: "/v1/orders", Token: seed.TokenWaiter1,
 		Body: `{"table":"T12","guests":2}`, ContentType: "text/plain"}, 415)))
-	keyed := open("T13", waiter)
+	keyed := open("T13", seed.TokenWaiter1)
 	keyed.Header = map[string]string{"Idempotency-Key": "openapi-1"}
 	c.do(keyed, 201)
 	replay := c.do(keyed, 201)
@@ -178,14 +181,15 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	require.Equal(t, "idempotency-key-reused", problemType(t, c.do(keyed, 422)))
 
 	// Reading orders.
-	page := c.do(get("/v1/orders?status=open&limit=1", waiter), 200).Map(t)
-	require.NotNil(t, page["next"])
-	c.do(get(page["next"].(string), waiter), 200)
-	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/orders?status=maybe", waiter), 400)))
-	got := c.do(get("/v1/orders/"+id, waiter), 200)
-	c.do(apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: waiter, Header: map[string]string{"If-None-Match": got.Header.Get("ETag")}}, 304)
-	c.do(get("/v1/orders/"+id+"?at_version=1", auditor), 200)
-	require.Equal(t, "not-found", problemType(t, c.do(get("/v1/orders/0190a0a0-0000-7000-8000-000000000000", waiter), 404)))
+	var page apitest.OrderList
+	c.do(get("/v1/orders?status=open&limit=1", seed.TokenWaiter1), 200).JSON(t, &page)
+	require.NotNil(t, page.Next)
+	c.do(get(*page.Next, seed.TokenWaiter1), 200)
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/orders?status=maybe", seed.TokenWaiter1), 400)))
+	got := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200)
+	c.do(apitest.Req{Method: "GET", Path: "/v1/orders/" + id, Token: seed.TokenWaiter1, Header: map[string]string{"If-None-Match": got.Header.Get("ETag")}}, 304)
+	c.do(get("/v1/orders/"+id+"?at_version=1", seed.TokenAuditor), 200)
+	require.Equal(t, "not-found", problemType(t, c.do(get("/v1/orders/0190a0a0-0000-7000-8000-000000000000", seed.TokenWaiter1), 404)))
 
 	// The versioned write and its refusals.
 	patch := func(token string, expected int64, ops ...order.Op) apitest.Req {
@@ -193,75 +197,79 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	}
 	steak := apitest.AddItem("steak", 2, apitest.Course(2), apitest.Mods("no onions"))
 	fries := apitest.AddItem("fries", 1)
-	c.do(patch(waiter, 1, steak, fries), 200)
-	conflict := c.do(patch(waiter2, 1, fries), 409).Map(t)
-	require.Len(t, conflict["changes"], 1)
-	require.Equal(t, false, conflict["changes_truncated"])
-	ifMatch := patch(waiter2, 0, fries)
+	c.do(patch(seed.TokenWaiter1, 1, steak, fries), 200)
+	conflict := c.do(patch(seed.TokenWaiter2, 1, fries), 409).Problem(t)
+	require.NotNil(t, conflict.Changes)
+	require.Len(t, *conflict.Changes, 1)
+	require.NotNil(t, conflict.ChangesTruncated)
+	require.False(t, *conflict.ChangesTruncated)
+	ifMatch := patch(seed.TokenWaiter2, 0, fries)
 	ifMatch.Header = map[string]string{"If-Match": `"1"`}
 	require.Equal(t, "version-conflict", problemType(t, c.do(ifMatch, 412)))
-	require.Equal(t, "precondition-required", problemType(t, c.do(patch(waiter, 0, fries), 428)))
+	require.Equal(t, "precondition-required", problemType(t, c.do(patch(seed.TokenWaiter1, 0, fries), 428)))
 	many := make([]order.Op, 101)
 	for i := range many {
 		many[i] = fries
 	}
-	require.Equal(t, "payload-too-large", problemType(t, c.do(patch(waiter, 2, many...), 413)))
-	require.Equal(t, "forbidden", problemType(t, c.do(patch(waiter, 2, apitest.Comp(uuid.MustParse(id), "x")), 403)))
-	noCourse := c.do(patch(waiter, 2, apitest.FireCourse(9)), 422).Map(t)
-	require.Contains(t, fmt.Sprint(noCourse["errors"]), "course 9 has no pending lines")
-	c.do(patch(waiter, 2, apitest.Fire()), 200)
-	c.do(get("/v1/orders/"+id+"/events", auditor), 200)
-	c.do(get("/v1/orders/"+id+"/events?after_version=1", waiter), 200)
+	require.Equal(t, "payload-too-large", problemType(t, c.do(patch(seed.TokenWaiter1, 2, many...), 413)))
+	require.Equal(t, "forbidden", problemType(t, c.do(patch(seed.TokenWaiter1, 2, apitest.Comp(o.ID, "x")), 403)))
+	noCourse := c.do(patch(seed.TokenWaiter1, 2, apitest.FireCourse(9)), 422).Problem(t)
+	require.Contains(t, fmt.Sprint(noCourse.Errors), "course 9 has no pending lines")
+	c.do(patch(seed.TokenWaiter1, 2, apitest.Fire()), 200)
+	c.do(get("/v1/orders/"+id+"/events", seed.TokenAuditor), 200)
+	c.do(get("/v1/orders/"+id+"/events?after_version=1", seed.TokenWaiter1), 200)
 
 	// The kitchen.
-	open1 := c.do(get("/v1/kitchen/tickets?station=grill", kitchen), 200).Map(t)
-	require.Equal(t, false, open1["truncated"])
-	tickets := open1["tickets"].([]any)
+	open1 := c.do(get("/v1/kitchen/tickets?station=grill", seed.TokenKitchen), 200)
+	require.Equal(t, false, open1.Map(t)["truncated"])
+	tickets := apitest.List[kitchen.Ticket](t, open1, "tickets")
 	require.NotEmpty(t, tickets)
-	ticket := tickets[0].(map[string]any)["id"].(string)
-	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets", kitchen), 400)))
-	bump := apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/bump", Token: kitchen}
+	ticket := tickets[0].ID.String()
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets", seed.TokenKitchen), 400)))
+	bump := apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/bump", Token: seed.TokenKitchen}
 	c.do(bump, 200)
 	require.Equal(t, "ticket-state", problemType(t, c.do(bump, 409)))
-	recent := c.do(get("/v1/kitchen/tickets?station=grill&status=ready", kitchen), 200).Map(t)["tickets"].([]any)
-	require.Equal(t, ticket, recent[0].(map[string]any)["id"])
-	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets?station=grill&status=maybe", kitchen), 400)))
-	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/recall", Token: manager}, 200)
-	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/0190a0a0-0000-7000-8000-000000000000/bump", Token: kitchen}, 404)
-	c.stream("/v1/kitchen/stream?station=grill&access_token="+kitchen, 200, "event: ticket.created")
-	ahead := c.do(get("/v1/kitchen/stream?station=grill&after=999999999", kitchen), 409)
+	recent := apitest.List[kitchen.Ticket](t, c.do(get("/v1/kitchen/tickets?station=grill&status=ready", seed.TokenKitchen), 200), "tickets")
+	require.NotEmpty(t, recent)
+	require.Equal(t, ticket, recent[0].ID.String())
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/kitchen/tickets?station=grill&status=maybe", seed.TokenKitchen), 400)))
+	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + ticket + "/recall", Token: seed.TokenManager}, 200)
+	c.do(apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/0190a0a0-0000-7000-8000-000000000000/bump", Token: seed.TokenKitchen}, 404)
+	c.stream("/v1/kitchen/stream?station=grill&access_token="+seed.TokenKitchen, 200, "event: ticket.created")
+	ahead := c.do(get("/v1/kitchen/stream?station=grill&after=999999999", seed.TokenKitchen), 409)
 	require.Equal(t, "cursor-ahead", problemType(t, ahead))
-	require.NotNil(t, ahead.Map(t)["last_cursor"])
+	require.NotNil(t, ahead.Problem(t).LastCursor, "%s", ahead.Body)
 
 	// Closing, then the closed order refuses.
-	cur := c.do(get("/v1/orders/"+id, waiter), 200).Map(t)
-	total := int64(cur["totals"].(map[string]any)["subtotal_cents"].(float64))
-	c.do(patch(waiter, 3, apitest.Pay("card", total, 100), apitest.Close()), 200)
-	require.Equal(t, "order-closed", problemType(t, c.do(patch(waiter, 4, fries), 409)))
+	total := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200).Order(t).Totals.SubtotalCents
+	c.do(patch(seed.TokenWaiter1, 3, apitest.Pay("card", total, 100), apitest.Close()), 200)
+	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 4, fries), 409)))
 
 	// The journal and the report (a scripted shift with voids, comps,
 	// overrides and conflicts, so every member of the report is there).
 	sc := apitest.ScriptShift(t, s)
-	c.do(get("/v1/audit/shift?"+sc.Query(), auditor), 200)
-	csvResp := c.do(get("/v1/audit/shift?"+sc.Query()+"&format=csv", manager), 200)
+	c.do(get("/v1/audit/shift?"+sc.Query(), seed.TokenAuditor), 200)
+	csvResp := c.do(get("/v1/audit/shift?"+sc.Query()+"&format=csv", seed.TokenManager), 200)
 	require.True(t, strings.HasPrefix(csvResp.Header.Get("Content-Type"), "text/csv"))
-	accept := get("/v1/audit/shift?"+sc.Query(), auditor)
+	accept := get("/v1/audit/shift?"+sc.Query(), seed.TokenAuditor)
 	accept.Header = map[string]string{"Accept": "text/csv"}
 	require.Equal(t, csvResp.Body, c.do(accept, 200).Body)
-	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/audit/shift?"+sc.Query()+"&format=xml", auditor), 400)))
-	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/audit/shift", auditor), 400)))
-	c.do(get("/v1/audit/verify", manager), 200)
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/audit/shift?"+sc.Query()+"&format=xml", seed.TokenAuditor), 400)))
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/audit/shift", seed.TokenAuditor), 400)))
+	c.do(get("/v1/audit/verify", seed.TokenManager), 200)
 
 	// NATS away: still ready (orders are taken), the kitchen stream says 503.
 	s.NATS.Shutdown()
-	require.Eventually(t, func() bool {
-		m := s.Do(t, get("/readyz", "")).Map(t)
-		return m["checks"].(map[string]any)["nats"] != "ok"
-	}, 10*time.Second, 20*time.Millisecond)
-	ready := c.do(get("/readyz", ""), 200).Map(t)
-	require.Equal(t, "ready", ready["status"])
-	c.do(open("T15", waiter), 201)
-	require.Equal(t, "kitchen-unavailable", problemType(t, c.do(get("/v1/kitchen/stream?station=grill", kitchen), 503)))
+	apitest.Eventually(t, 10*time.Second, func() bool {
+		var ready apitest.Readiness
+		s.Do(t, get("/readyz", "")).JSON(t, &ready)
+		return ready.Checks["nats"] != "ok"
+	}, "/readyz to see NATS gone")
+	var ready apitest.Readiness
+	c.do(get("/readyz", ""), 200).JSON(t, &ready)
+	require.Equal(t, "ready", ready.Status)
+	c.do(open("T15", seed.TokenWaiter1), 201)
+	require.Equal(t, "kitchen-unavailable", problemType(t, c.do(get("/v1/kitchen/stream?station=grill", seed.TokenKitchen), 503)))
 
 	// Every route the server registers is in the document, and was checked.
 	for _, r := range s.Server.App().GetRoutes(true) {
@@ -468,7 +476,7 @@ func TestOrderEventsPaginate(t *testing.T) {
 	require.Equal(t, []int64{2, 3, 4, 5, 6, 7, 8}, versions, "every event after version 1 once, in order")
 	require.Equal(t, 3, pages)
 	whole := f.Auditor.Get(apitest.OrderPath(id) + "/events")
-	require.Len(t, whole.Map(t)["events"], 8)
+	require.Len(t, apitest.List[order.Event](t, whole, "events"), 8)
 	require.Contains(t, whole.Map(t), "next")
 	require.Nil(t, whole.Map(t)["next"], "8 events fit the default page")
 	for _, bad := range []string{"0", "501", "x"} {

@@ -27,12 +27,27 @@ const (
 	MaxEventsPage = 500
 )
 
+// menuResponse is GET /v1/menu (DESIGN.md section 9): the menu version,
+// the items in menu order with their running state, the modifier groups,
+// tax classes, service charge (null: none) and tenders. It is bounded by
+// the catalog's bounds (order.MaxMenuItems and the others).
+type menuResponse struct {
+	Version        int64                 `json:"version"`
+	Items          []order.MenuItem      `json:"items"`
+	ModifierGroups []order.ModifierGroup `json:"modifier_groups"`
+	TaxClasses     []order.TaxClass      `json:"tax_classes"`
+	ServiceCharge  *order.ServiceCharge  `json:"service_charge"`
+	Tenders        []string              `json:"tenders"`
+}
+
 func (s *Server) menu(c *fiber.Ctx) error {
-	items, err := s.cfg.Store.Menu(c.UserContext(), principal(c).Venue)
+	vc, err := s.cfg.Store.Catalog(c.UserContext(), principal(c).Venue)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"items": items})
+	cat := vc.Catalog
+	return c.JSON(menuResponse{Version: vc.MenuVersion, Items: cat.Items, ModifierGroups: cat.ModifierGroups,
+		TaxClasses: cat.TaxClasses, ServiceCharge: cat.ServiceCharge, Tenders: cat.Tenders})
 }
 
 func (s *Server) tables(c *fiber.Ctx) error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -36,9 +37,13 @@ type Problem struct {
 	// ChangesTruncated is set on every version conflict: true when changes
 	// holds only the newest events (see MaxConflictChanges), and then
 	// ChangesURL lists them all.
-	ChangesTruncated *bool           `json:"changes_truncated,omitempty"`
-	ChangesURL       string          `json:"changes_url,omitempty"`
-	OccupiedBy       *string         `json:"occupied_by,omitempty"`
+	ChangesTruncated *bool   `json:"changes_truncated,omitempty"`
+	ChangesURL       string  `json:"changes_url,omitempty"`
+	OccupiedBy       *string `json:"occupied_by,omitempty"`
+	// Remaining is what is left of a sold-out item; UnavailableUntil when
+	// an 86'd item is orderable again (item-unavailable, sold-out).
+	Remaining        *int            `json:"remaining,omitempty"`
+	UnavailableUntil *time.Time      `json:"unavailable_until,omitempty"`
 	Ticket           *kitchen.Ticket `json:"ticket,omitempty"`
 }
 
@@ -57,6 +62,15 @@ func badRequest(field, detail string) error {
 	return &requestError{status: http.StatusBadRequest, slug: "bad-request", detail: detail, field: field}
 }
 
+// opField names field of op i (i < 0: no op known).
+func opField(i int, field, detail string) order.FieldProblem {
+	p := order.FieldProblem{Field: field, Detail: detail}
+	if i >= 0 {
+		p.OpIndex = &i
+	}
+	return p
+}
+
 // errorTable is the one place that maps errors to statuses and problem types.
 func toProblem(err error) (p Problem, conflictKind string) {
 	var (
@@ -67,6 +81,8 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		conflict    *order.ConflictError
 		closed      *order.ClosedError
 		occupied    *order.TableOccupiedError
+		unavailable *order.UnavailableError
+		soldOut     *order.SoldOutError
 		ticketState *kitchen.StateError
 		ahead       *kds.CursorAheadError
 		streamLimit *streamLimitError
@@ -139,6 +155,15 @@ func toProblem(err error) (p Problem, conflictKind string) {
 			p.OccupiedBy = &by
 		}
 		conflictKind = "table-occupied"
+	case errors.As(err, &unavailable):
+		p = problemOf(409, "item-unavailable", "Item unavailable", unavailable.Error())
+		p.Errors = []order.FieldProblem{opField(unavailable.OpIndex, "sku", unavailable.Error())}
+		p.UnavailableUntil = unavailable.Until
+	case errors.As(err, &soldOut):
+		p = problemOf(409, "sold-out", "Sold out", soldOut.Error())
+		p.Errors = []order.FieldProblem{opField(soldOut.OpIndex, "sku", soldOut.Error())}
+		left := soldOut.Remaining
+		p.Remaining = &left
 	case errors.Is(err, store.ErrInFlight):
 		p = problemOf(409, "idempotency-in-flight", "Request in flight", "a request with this Idempotency-Key is still being processed; retry shortly")
 	case errors.Is(err, errKeyReused):

@@ -17,8 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/seed"
+	"github.com/posd/posd/internal/store"
 )
 
 // The roles column of DESIGN.md section 4, in its own words.
@@ -136,18 +139,6 @@ func streamStatus(t *testing.T, m *matrix, r apitest.Req) apitest.Response {
 	return apitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
 }
 
-// listOf decodes the list under key of an object answer.
-func listOf(t *testing.T, r apitest.Response, key string) []map[string]any {
-	t.Helper()
-	raw, ok := r.Map(t)[key].([]any)
-	require.True(t, ok, "%s is a list: %s", key, r.Body)
-	out := make([]map[string]any, len(raw))
-	for i, v := range raw {
-		out[i] = v.(map[string]any)
-	}
-	return out
-}
-
 func endpoints() []endpoint {
 	get := func(path func(f *matrix) string) func(f *matrix, p caller) apitest.Req {
 		return func(f *matrix, p caller) apitest.Req {
@@ -169,7 +160,9 @@ func endpoints() []endpoint {
 			},
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
 				want := map[string]string{"bump": "ready", "recall": "new"}[m]
-				require.Equal(t, want, r.Map(t)["status"])
+				var tk kitchen.Ticket
+				r.JSON(t, &tk)
+				require.Equal(t, want, tk.Status)
 			},
 		}
 	}
@@ -179,20 +172,21 @@ func endpoints() []endpoint {
 	return []endpoint{
 		{name: "GET /v1/menu", roles: allRoles, ok: 200, req: fixed("/v1/menu"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				require.GreaterOrEqual(t, len(listOf(t, r, "items")), 12)
+				require.GreaterOrEqual(t, len(apitest.List[order.MenuItem](t, r, "items")), 12)
 			}},
 		{name: "GET /v1/tables", roles: allRoles, ok: 200, req: fixed("/v1/tables"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				tables := listOf(t, r, "tables")
+				tables := apitest.List[store.Table](t, r, "tables")
 				require.Len(t, tables, map[string]int{"demo": 30, "demo2": 5}[p.venue], "the caller's venue's tables")
 				demo := f.venueOrders(t, "demo")
 				for _, tb := range tables {
-					if id, ok := tb["open_order_id"].(string); ok {
-						require.Equal(t, p.venue == "demo", slices.Contains(demo, id), "table %v", tb)
+					if tb.OpenOrderID != nil {
+						require.Equal(t, p.venue == "demo", slices.Contains(demo, tb.OpenOrderID.String()), "table %+v", tb)
 					}
 				}
 				if p.venue == "demo" {
-					require.Equal(t, f.readOrder.String(), tables[0]["open_order_id"])
+					require.NotNil(t, tables[0].OpenOrderID, "%+v", tables[0])
+					require.Equal(t, f.readOrder, *tables[0].OpenOrderID)
 				}
 			}},
 		{name: "POST /v1/orders", roles: waiterManager, mutates: true, ok: 201,
@@ -206,16 +200,16 @@ func endpoints() []endpoint {
 				return apitest.Req{Method: "POST", Path: "/v1/orders", Token: p.token, Body: apitest.OpenRequest{Table: table, Guests: 2}}
 			},
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				o := r.Map(t)
-				require.Equal(t, p.venue, o["venue"])
-				require.Equal(t, "/v1/orders/"+o["id"].(string), r.Header.Get("Location"))
-				require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM orders WHERE id = $1 AND venue_id = $2", o["id"], p.venue))
+				o := r.Order(t)
+				require.Equal(t, p.venue, o.Venue)
+				require.Equal(t, apitest.OrderPath(o.ID), r.Header.Get("Location"))
+				require.EqualValues(t, 1, f.DB.Count(t, "SELECT count(*) FROM orders WHERE id = $1 AND venue_id = $2", o.ID, p.venue))
 			}},
 		{name: "GET /v1/orders", roles: allButKitchen, ok: 200, req: fixed("/v1/orders"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				orders := listOf(t, r, "orders")
+				orders := apitest.List[order.Order](t, r, "orders")
 				for _, o := range orders {
-					require.Equal(t, p.venue, o["venue"])
+					require.Equal(t, p.venue, o.Venue)
 				}
 				if p.venue == "demo" {
 					require.NotEmpty(t, orders)
@@ -228,9 +222,9 @@ func endpoints() []endpoint {
 			}},
 		{name: "GET /v1/orders/{id}?at_version=1", roles: managerAuditor, demoTarget: true, ok: 200, req: onRead("?at_version=1"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				o := r.Map(t)
-				require.EqualValues(t, 1, o["version"])
-				require.Empty(t, o["lines"])
+				o := r.Order(t)
+				require.Equal(t, int64(1), o.Version)
+				require.Empty(t, o.Lines)
 			}},
 		{name: "PATCH /v1/orders/{id}", roles: waiterManager, demoTarget: true, mutates: true, ok: 200,
 			req: func(f *matrix, p caller) apitest.Req {
@@ -238,24 +232,24 @@ func endpoints() []endpoint {
 					Body: apitest.Patch{ExpectedVersion: 1, Ops: []order.Op{apitest.AddItem("steak", 1)}}}
 			},
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				o := r.Map(t)
-				require.EqualValues(t, 2, o["version"])
-				require.Len(t, o["lines"], 1)
+				o := r.Order(t)
+				require.Equal(t, int64(2), o.Version)
+				require.Len(t, o.Lines, 1)
 			}},
 		{name: "GET /v1/orders/{id}/events", roles: allButKitchen, demoTarget: true, ok: 200, req: onRead("/events"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				evs := listOf(t, r, "events")
+				evs := apitest.List[order.Event](t, r, "events")
 				require.Len(t, evs, 2)
 				for _, e := range evs {
-					require.Equal(t, f.readOrder.String(), e["order_id"])
+					require.Equal(t, f.readOrder, e.OrderID)
 				}
 			}},
 		{name: "GET /v1/kitchen/tickets?station=grill", roles: kitchenManager, ok: 200, req: fixed("/v1/kitchen/tickets?station=grill"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				tickets := listOf(t, r, "tickets")
+				tickets := apitest.List[kitchen.Ticket](t, r, "tickets")
 				mine := f.venueOrders(t, p.venue)
 				for _, tk := range tickets {
-					require.Contains(t, mine, tk["order_id"], "a ticket of another venue")
+					require.Contains(t, mine, tk.OrderID.String(), "a ticket of another venue")
 				}
 				if p.venue == "demo" {
 					require.NotEmpty(t, tickets)
@@ -270,16 +264,17 @@ func endpoints() []endpoint {
 		{name: "GET /v1/audit/shift", roles: managerAuditor, ok: 200, req: fixed(shift),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
 				var staff []string
-				for _, s := range listOf(t, r, "by_staff") {
-					staff = append(staff, s["staff"].(string))
+				for _, s := range apitest.List[audit.StaffSummary](t, r, "by_staff") {
+					staff = append(staff, s.Staff)
 				}
 				require.Equal(t, p.venue == "demo", slices.Contains(staff, f.closedBy), "by_staff %v", staff)
 			}},
 		{name: "GET /v1/audit/verify", roles: managerAuditor, ok: 200, req: fixed("/v1/audit/verify"),
 			check: func(t *testing.T, f *matrix, p caller, r apitest.Response) {
-				m := r.Map(t)
-				require.Equal(t, true, m["ok"])
-				require.EqualValues(t, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = $1", p.venue), m["events_checked"])
+				var res audit.Result
+				r.JSON(t, &res)
+				require.True(t, res.OK, "%s", r.Body)
+				require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = $1", p.venue), res.EventsChecked)
 			}},
 	}
 }

@@ -20,7 +20,7 @@ func TestOpenOrder(t *testing.T) {
 	r := f.Waiter.Post("/v1/orders", `{"table":"T12","guests":4}`)
 	require.Equal(t, 201, r.Status, string(r.Body))
 	o := r.Order(t)
-	shape := apitest.DecodeMap(t, r.Body)
+	shape := r.Map(t)
 	require.Equal(t, `"1"`, r.Header.Get("ETag"))
 	require.Equal(t, apitest.OrderPath(o.ID), r.Header.Get("Location"))
 	require.EqualValues(t, 1, o.Version)
@@ -399,7 +399,7 @@ func TestCloseNeedsPayment(t *testing.T) {
 	require.Equal(t, 200, r.Status, string(r.Body))
 	o := r.Order(t)
 	require.Equal(t, "closed", o.Status)
-	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, apitest.DecodeMap(t, r.Body)["payments"])
+	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, r.Map(t)["payments"])
 	require.EqualValues(t, 2400, o.Totals.PaidCents)
 }
 
@@ -468,7 +468,7 @@ func TestHistory(t *testing.T) {
 	current := f.Auditor.Get(path)
 	folded := f.Auditor.Get(path + "?at_version=6")
 	require.Equal(t, 200, folded.Status, string(folded.Body))
-	require.Equal(t, apitest.DecodeMap(t, current.Body), apitest.DecodeMap(t, folded.Body))
+	require.Equal(t, current.Map(t), folded.Map(t))
 	require.EqualValues(t, 6, current.Order(t).Version)
 	require.EqualValues(t, 6, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", id))
 
@@ -517,4 +517,41 @@ func TestMenu(t *testing.T) {
 		stations[it.Station] = true
 	}
 	require.Equal(t, map[string]bool{"grill": true, "fry": true, "cold": true, "bar": true}, stations)
+
+	// The whole answer (DESIGN.md section 9), as the demo seed makes it.
+	r := f.Kitchen.Get("/v1/menu")
+	require.Equal(t, 200, r.Status, string(r.Body))
+	m := r.Map(t)
+	keys := []string{}
+	for k := range m {
+		keys = append(keys, k)
+	}
+	require.ElementsMatch(t, []string{"version", "items", "modifier_groups", "tax_classes", "service_charge", "tenders"}, keys)
+	require.GreaterOrEqual(t, m["version"], float64(1))
+	require.Equal(t, []any{"cash", "card", "voucher", "other"}, m["tenders"])
+	require.Equal(t, map[string]any{"min_guests": float64(8), "rate_bps": float64(1800), "tax_class": "food"}, m["service_charge"])
+	require.Equal(t, []any{
+		map[string]any{"id": "food", "name": "Food", "rate_bps": float64(1000), "inclusive": true},
+		map[string]any{"id": "drinks", "name": "Drinks", "rate_bps": float64(2000), "inclusive": true},
+	}, m["tax_classes"])
+	groups := m["modifier_groups"].([]any)
+	require.Len(t, groups, 2)
+	temp := groups[0].(map[string]any)
+	require.Equal(t, "temp", temp["id"])
+	require.Equal(t, float64(1), temp["min"])
+	require.Equal(t, float64(1), temp["max"])
+	require.Equal(t, map[string]any{"id": "truffle-fries", "name": "Truffle fries", "price_cents": float64(450)},
+		groups[1].(map[string]any)["options"].([]any)[0])
+	bySKU := map[string]map[string]any{}
+	for _, it := range m["items"].([]any) {
+		bySKU[it.(map[string]any)["sku"].(string)] = it.(map[string]any)
+	}
+	steak := bySKU["steak"]
+	delete(steak, "version")
+	require.Equal(t, map[string]any{"sku": "steak", "name": "Steak frites", "category": "mains", "price_cents": float64(2400),
+		"station": "grill", "tax_class": "food", "modifier_groups": []any{"sides"},
+		"available": true, "unavailable_until": nil, "remaining": nil}, steak)
+	require.Equal(t, false, bySKU[seed.Demo86d]["available"])
+	require.Equal(t, float64(seed.DemoCountedPortions), bySKU[seed.DemoCounted]["remaining"])
+	require.Equal(t, []any{}, bySKU["fries"]["modifier_groups"])
 }

@@ -90,13 +90,16 @@ type Ticket struct {
 
 // Line is one order line as the cook sees it.
 type Line struct {
-	LineID    uuid.UUID `json:"line_id"`
-	Name      string    `json:"name"`
-	Qty       int       `json:"qty"`
-	Seat      int       `json:"seat"`
-	Course    int       `json:"course"`
-	Modifiers []string  `json:"modifiers"`
-	Note      string    `json:"note"`
+	LineID uuid.UUID `json:"line_id"`
+	Name   string    `json:"name"`
+	Qty    int       `json:"qty"`
+	Seat   int       `json:"seat"`
+	Course int       `json:"course"`
+	// Options are the names of the modifier options chosen ("Medium
+	// rare"); Modifiers the free-text kitchen notes of the line.
+	Options   []string `json:"options,omitempty"`
+	Modifiers []string `json:"modifiers"`
+	Note      string   `json:"note"`
 }
 
 // Message is the body of a kitchen message.
@@ -157,7 +160,7 @@ func TicketsFor(next order.Order, applied []order.Op, voidedBy string, at time.T
 			}
 			tickets[i].Lines = append(tickets[i].Lines, Line{
 				LineID: l.ID, Name: l.Name, Qty: l.Qty, Seat: l.Seat, Course: l.Course,
-				Modifiers: append([]string{}, l.Modifiers...), Note: l.Note,
+				Options: optionNames(l.Options), Modifiers: append([]string{}, l.Modifiers...), Note: l.Note,
 			})
 		}
 	}
@@ -175,6 +178,15 @@ func TicketsFor(next order.Order, applied []order.Op, voidedBy string, at time.T
 		add(KindVoid, voids)
 	}
 	return Split(tickets, newID)
+}
+
+// optionNames lists the names of a line's options, [] when there are none.
+func optionNames(opts []order.LineOption) []string {
+	names := make([]string, len(opts))
+	for i, o := range opts {
+		names[i] = o.Name
+	}
+	return names
 }
 
 // Split returns the tickets with each one that holds more than

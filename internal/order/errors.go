@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -105,4 +106,33 @@ func problem(i int, field, detail string) FieldProblem {
 		p.OpIndex = &idx
 	}
 	return p
+}
+
+// UnavailableError is an add_item of an item that is 86'd (marked
+// unavailable, until Until when set). Nothing was written.
+type UnavailableError struct {
+	OpIndex int
+	SKU     string
+	Until   *time.Time
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Until != nil {
+		return fmt.Sprintf("%q is unavailable until %s", e.SKU, e.Until.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%q is unavailable", e.SKU)
+}
+
+// SoldOutError is a change that needs more portions of a counted item than
+// remain (an add_item, or a set_qty that raises a line). Remaining is what
+// is left, Wanted what the change needed. Nothing was written.
+type SoldOutError struct {
+	OpIndex   int
+	SKU       string
+	Remaining int
+	Wanted    int
+}
+
+func (e *SoldOutError) Error() string {
+	return fmt.Sprintf("%q is sold out: %d left, this change needs %d", e.SKU, e.Remaining, e.Wanted)
 }

@@ -94,6 +94,13 @@ func DecodeOps(raws []json.RawMessage) ([]Op, error) {
 	return p.Ops, nil
 }
 
+// optionChoice is an option of add_item as a client sends it: only the ids
+// (names and prices come from the menu).
+type optionChoice struct {
+	Group  string `json:"group"`
+	Option string `json:"option"`
+}
+
 // member is one name of an op object and what was wrong with its value.
 type member struct {
 	name, detail string
@@ -169,6 +176,7 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 	var dst any
 	want := ""
 	var lineID string
+	var choices []optionChoice
 	switch name {
 	case "op":
 		dst, want = &op.Op, "a string"
@@ -198,6 +206,8 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 		dst, want = &op.Modifiers, "an array of strings"
 	case "line_id":
 		dst, want = &lineID, "a UUID string"
+	case "options":
+		dst, want = &choices, `an array of {"group", "option"} objects`
 	default:
 		return "", dec.SkipValue()
 	}
@@ -209,8 +219,14 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 	if err != nil {
 		return "", err
 	}
-	if err := jsonv2.Unmarshal(val, dst); err != nil {
+	if err := jsonv2.Unmarshal(val, dst, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return "must be " + want, nil
+	}
+	if name == "options" {
+		op.Options = make([]LineOption, len(choices))
+		for j, c := range choices {
+			op.Options[j] = LineOption{Group: c.Group, Option: c.Option}
+		}
 	}
 	if name == "line_id" {
 		id, err := uuid.Parse(lineID)

@@ -37,6 +37,8 @@ const (
 	MaxGuests       = 999
 	MaxModifiers    = 10
 	MaxModifierLen  = 80
+	MaxOptions      = 20 // modifier options on one line
+	MaxOptionIDLen  = 64 // a group or option id
 	MaxNoteLen      = 280
 	MaxReasonLen    = 280
 	MaxSKULen       = 64
@@ -91,11 +93,16 @@ type Op struct {
 	Tender         string      `json:"tender,omitempty"`
 	AmountCents    *int64      `json:"amount_cents,omitempty"`
 	TipCents       *int64      `json:"tip_cents,omitempty"`
+	// Options are the modifier options of an add_item: a request names
+	// group and option only; the applied op carries their names and
+	// prices from the menu, and TaxClass the item's tax class.
+	Options  []LineOption `json:"options,omitempty"`
+	TaxClass string       `json:"tax_class,omitempty"`
 }
 
 // opFields lists, per op, the fields a client may send besides "op".
 var opFields = map[string][]string{
-	OpAddItem:    {"sku", "qty", "seat", "course", "modifiers", "note", "line_id"},
+	OpAddItem:    {"sku", "qty", "seat", "course", "modifiers", "options", "note", "line_id"},
 	OpSetQty:     {"line_id", "qty"},
 	OpRemoveItem: {"line_id"},
 	OpVoidItem:   {"line_id", "reason"},
@@ -195,6 +202,7 @@ func validateOp(i int, op Op) []FieldProblem {
 				break
 			}
 		}
+		probs = append(probs, validateOptions(i, op.Options)...)
 		if op.Note != nil {
 			text("note", *op.Note, MaxNoteLen, false)
 		}
@@ -236,6 +244,29 @@ func validateOp(i int, op Op) []FieldProblem {
 		add("op", fmt.Sprintf("unknown op %q", op.Op))
 	}
 	return probs
+}
+
+// validateOptions checks the options of add_item i as sent: at most
+// MaxOptions, each naming a group and an option, none twice. Whether they
+// belong to the item is decided against the menu (resolve).
+func validateOptions(i int, opts []LineOption) []FieldProblem {
+	if len(opts) > MaxOptions {
+		return []FieldProblem{problem(i, "options", fmt.Sprintf("at most %d options", MaxOptions))}
+	}
+	seen := make(map[LineOption]bool, len(opts))
+	for _, o := range opts {
+		key := LineOption{Group: o.Group, Option: o.Option}
+		switch {
+		case o.Group == "" || o.Option == "":
+			return []FieldProblem{problem(i, "options", `each option names its "group" and "option"`)}
+		case len(o.Group) > MaxOptionIDLen || len(o.Option) > MaxOptionIDLen || hasControl(o.Group, false) || hasControl(o.Option, false):
+			return []FieldProblem{problem(i, "options", fmt.Sprintf("group and option ids are 1 to %d characters", MaxOptionIDLen))}
+		case seen[key]:
+			return []FieldProblem{problem(i, "options", fmt.Sprintf("option %q of group %q is given twice", o.Option, o.Group))}
+		}
+		seen[key] = true
+	}
+	return nil
 }
 
 // ValidateOpen checks the fields of a request to open an order.

@@ -5,6 +5,7 @@ package order
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,6 +75,36 @@ type Line struct {
 	Station        string    `json:"station"`
 	Status         string    `json:"status"`
 	Comped         bool      `json:"comped"`
+	// Options are the modifier options chosen, with the names and prices
+	// they had when the line was added (UnitPriceCents includes the
+	// prices); TaxClass is the item's tax class then.
+	Options  []LineOption `json:"options"`
+	TaxClass string       `json:"tax_class"`
+}
+
+// LineOption is one modifier option chosen on a line: its group and option
+// ids, and the option's name and price as the menu had them when the line
+// was added.
+type LineOption struct {
+	Group      string `json:"group"`
+	Option     string `json:"option"`
+	Name       string `json:"name"`
+	PriceCents int64  `json:"price_cents"`
+}
+
+// MarshalJSON writes an option as a client sends it ({"group","option"})
+// while it has no name, that is before the menu resolved it; a resolved
+// option (every applied one: menu names are never empty) carries its name
+// and price.
+func (o LineOption) MarshalJSON() ([]byte, error) {
+	type plain LineOption
+	if o.Name == "" && o.PriceCents == 0 {
+		return json.Marshal(struct {
+			Group  string `json:"group"`
+			Option string `json:"option"`
+		}{o.Group, o.Option})
+	}
+	return json.Marshal(plain(o))
 }
 
 // Payment is one tender taken against the order. Tips are not part of the
@@ -127,12 +158,23 @@ func (e Event) HashBytes() []byte {
 	return b
 }
 
-// MenuItem is what the menu says about a SKU.
+// MenuItem is what the menu says about a SKU (DESIGN.md section 9): its
+// definition (the menu file's), then its running state. ModifierGroups are
+// group ids in display order. Available false is an 86'd item, until
+// UnavailableUntil if set; Remaining nil means portions are not counted.
+// Version is the menu version at which the item last changed.
 type MenuItem struct {
-	SKU        string `json:"sku"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	Station    string `json:"station"`
+	SKU              string     `json:"sku"`
+	Name             string     `json:"name"`
+	Category         string     `json:"category"`
+	PriceCents       int64      `json:"price_cents"`
+	Station          string     `json:"station"`
+	TaxClass         string     `json:"tax_class"`
+	ModifierGroups   []string   `json:"modifier_groups"`
+	Available        bool       `json:"available"`
+	UnavailableUntil *time.Time `json:"unavailable_until"`
+	Remaining        *int       `json:"remaining"`
+	Version          int64      `json:"version"`
 }
 
 // Clone returns a deep copy, so a change can be planned on the copy while the
@@ -142,6 +184,7 @@ func (o Order) Clone() Order {
 	c.Lines = make([]Line, len(o.Lines))
 	for i, l := range o.Lines {
 		l.Modifiers = append(make([]string, 0, len(l.Modifiers)), l.Modifiers...)
+		l.Options = append(make([]LineOption, 0, len(l.Options)), l.Options...)
 		c.Lines[i] = l
 	}
 	c.Payments = append(make([]Payment, 0, len(o.Payments)), o.Payments...)

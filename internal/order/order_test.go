@@ -16,12 +16,38 @@ import (
 var menu = map[string]order.MenuItem{
 	"steak": {SKU: "steak", Name: "Steak", PriceCents: 2400, Station: "grill"},
 	"fries": {SKU: "fries", Name: "Fries", PriceCents: 500, Station: "fry"},
-	"beer":  {SKU: "beer", Name: "Beer", PriceCents: 700, Station: "bar"},
+	"beer":  {SKU: "beer", Name: "Beer", PriceCents: 700, Station: "bar", TaxClass: "drinks"},
+	"burger": {SKU: "burger", Name: "Burger", PriceCents: 1500, Station: "grill", TaxClass: "food",
+		ModifierGroups: []string{"temp", "sides"}},
+}
+
+// groups: a required temperature and up to two priced sides (the burger's).
+var groups = map[string]order.ModifierGroup{
+	"temp": {ID: "temp", Name: "Temperature", Min: 1, Max: 1, Options: []order.ModifierOption{
+		{ID: "rare", Name: "Rare"}, {ID: "mr", Name: "Medium rare"}}},
+	"sides": {ID: "sides", Name: "Extra sides", Min: 0, Max: 2, Options: []order.ModifierOption{
+		{ID: "truffle", Name: "Truffle fries", PriceCents: 450}, {ID: "salad", Name: "Side salad", PriceCents: 300}}},
 }
 
 func env() order.Env {
-	return order.Env{Menu: menu, Tables: map[string]bool{"T1": true, "T2": true, "T3": true},
+	return order.Env{Menu: menu, Groups: groups, Tables: map[string]bool{"T1": true, "T2": true, "T3": true},
 		NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) }}
+}
+
+// randomOptions picks burger options that are often, but not always,
+// within the groups' rules.
+func randomOptions(r *rand.Rand) []order.LineOption {
+	var opts []order.LineOption
+	if r.Intn(6) > 0 {
+		opts = append(opts, order.LineOption{Group: "temp", Option: []string{"rare", "mr"}[r.Intn(2)]})
+	}
+	for _, side := range []string{"truffle", "salad"} {
+		if r.Intn(2) == 0 {
+			opts = append(opts, order.LineOption{Group: "sides", Option: side})
+		}
+	}
+	r.Shuffle(len(opts), func(i, j int) { opts[i], opts[j] = opts[j], opts[i] })
+	return opts
 }
 
 func intp(v int) *int       { return &v }
@@ -38,10 +64,13 @@ func randomOp(r *rand.Rand, o order.Order) order.Op {
 		id := uuid.New()
 		line = &id
 	}
-	skus := []string{"steak", "fries", "beer"}
+	skus := []string{"steak", "fries", "beer", "burger"}
 	switch r.Intn(11) {
 	case 0, 1, 2:
-		op := order.Op{Op: order.OpAddItem, SKU: skus[r.Intn(3)], Qty: intp(1 + r.Intn(3)), Course: intp(1 + r.Intn(2))}
+		op := order.Op{Op: order.OpAddItem, SKU: skus[r.Intn(4)], Qty: intp(1 + r.Intn(3)), Course: intp(1 + r.Intn(2))}
+		if op.SKU == "burger" {
+			op.Options = randomOptions(r)
+		}
 		if r.Intn(3) == 0 {
 			op.LineID = line
 		}

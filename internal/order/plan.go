@@ -2,15 +2,18 @@ package order
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 )
 
 // Env is what planning needs from outside the order: the menu entries of the
-// SKUs being added, which tables exist, and a source of new line ids.
+// SKUs being added and the modifier groups they offer, which tables exist,
+// and a source of new line ids.
 type Env struct {
 	Menu   map[string]MenuItem
+	Groups map[string]ModifierGroup
 	Tables map[string]bool
 	NewID  func() uuid.UUID
 }
@@ -88,15 +91,25 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 			}
 			id = *op.LineID
 		}
-		price := item.PriceCents
-		if price < 0 || price > MaxPriceCents {
+		if item.PriceCents < 0 || item.PriceCents > MaxPriceCents {
 			return nil, invalid(i, "sku", fmt.Sprintf("the menu price of %q is outside 0 to %d cents; fix the menu", op.SKU, MaxPriceCents))
+		}
+		opts, err := chooseOptions(i, item, op.Options, env.Groups)
+		if err != nil {
+			return nil, err
+		}
+		price := item.PriceCents
+		for _, o := range opts {
+			price += o.PriceCents
+		}
+		if price > MaxPriceCents {
+			return nil, invalid(i, "options", fmt.Sprintf("the unit price with these options would be %d cents, over %d", price, MaxPriceCents))
 		}
 		a := Op{
 			Op: OpAddItem, LineID: &id, SKU: item.SKU, Name: item.Name, UnitPriceCents: &price,
 			Station: item.Station, Qty: intOr(op.Qty, DefaultQty), Seat: intOr(op.Seat, DefaultSeat),
 			Course: intOr(op.Course, DefaultCourse), Modifiers: append([]string{}, op.Modifiers...),
-			Note: strOr(op.Note, ""),
+			Note: strOr(op.Note, ""), Options: opts, TaxClass: item.TaxClass,
 		}
 		return &a, nil
 	case OpSetQty:
@@ -202,6 +215,51 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 	return nil, invalid(i, "op", fmt.Sprintf("unknown op %q", op.Op))
 }
 
+// chooseOptions resolves the options chosen on add_item i against the
+// item's modifier groups: each must be an option of one of the item's
+// groups, and each group's count within its min..max (a group with min 1
+// is required even when nothing is sent). The options keep the order they
+// were sent in and gain the menu's names and prices.
+func chooseOptions(i int, item MenuItem, chosen []LineOption, groups map[string]ModifierGroup) ([]LineOption, error) {
+	count := make(map[string]int, len(item.ModifierGroups))
+	for _, gid := range item.ModifierGroups {
+		if _, ok := groups[gid]; !ok {
+			return nil, invalid(i, "sku", fmt.Sprintf("the menu item %q offers group %q, which the menu lacks; fix the menu", item.SKU, gid))
+		}
+		count[gid] = 0
+	}
+	out := make([]LineOption, 0, len(chosen))
+	for _, c := range chosen {
+		if _, offered := count[c.Group]; !offered {
+			return nil, invalid(i, "options", fmt.Sprintf("group %q is not offered with %q", c.Group, item.SKU))
+		}
+		g := groups[c.Group]
+		k := slices.IndexFunc(g.Options, func(o ModifierOption) bool { return o.ID == c.Option })
+		if k < 0 {
+			return nil, invalid(i, "options", fmt.Sprintf("group %q (%s) has no option %q", c.Group, g.Name, c.Option))
+		}
+		count[c.Group]++
+		out = append(out, LineOption{Group: c.Group, Option: c.Option, Name: g.Options[k].Name, PriceCents: g.Options[k].PriceCents})
+	}
+	for _, gid := range item.ModifierGroups {
+		if g, n := groups[gid], count[gid]; n < g.Min || n > g.Max {
+			return nil, invalid(i, "options", fmt.Sprintf("group %q (%s) takes %s; %d chosen", gid, g.Name, between(g.Min, g.Max), n))
+		}
+	}
+	return out, nil
+}
+
+// between says how many options a group takes.
+func between(lo, hi int) string {
+	switch {
+	case lo == hi:
+		return fmt.Sprintf("exactly %d", lo)
+	case lo == 0:
+		return fmt.Sprintf("at most %d", hi)
+	}
+	return fmt.Sprintf("%d to %d", lo, hi)
+}
+
 // lineRecord is a void or comp as applied: it carries what the line was and
 // the table the order was on, so the log alone says what was taken off the
 // check, where and why.
@@ -237,6 +295,7 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 			Qty: derefInt(op.Qty), UnitPriceCents: *op.UnitPriceCents, Seat: derefInt(op.Seat),
 			Course: derefInt(op.Course), Modifiers: append([]string{}, op.Modifiers...),
 			Note: derefStr(op.Note), Station: op.Station, Status: LinePending,
+			Options: append([]LineOption{}, op.Options...), TaxClass: op.TaxClass,
 		})
 	case OpSetQty:
 		idx, err := lineIdx()

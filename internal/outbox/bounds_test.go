@@ -7,7 +7,6 @@ package outbox_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -23,19 +22,7 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
-	"github.com/posd/posd/internal/seed"
 )
-
-// rawJSON encodes v without escaping <, > and & (the way a handheld would
-// send them), so a PATCH carries as many characters as 64 KiB allow.
-func rawJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	require.NoError(t, enc.Encode(v))
-	return b.Bytes()
-}
 
 // syncBuffer is a log sink safe for the relay's goroutines.
 type syncBuffer struct {
@@ -67,38 +54,35 @@ func TestHugeFireDoesNotStopOtherVenuesTickets(t *testing.T) {
 	r.StartRelay(t, outbox.Options{})
 
 	// The banquet: 40 lines a PATCH keeps each body under 64 KiB.
-	id := r.open(waiterTokens[0], "T1")
+	id := r.Waiter.Open("T1", 40).ID
 	mods := make([]string, order.MaxModifiers)
 	for i := range mods {
 		mods[i] = strings.Repeat("<", order.MaxModifierLen)
 	}
 	note := strings.Repeat("&", order.MaxNoteLen)
-	v := 1
+	v := int64(1)
 	for added := 0; added < order.MaxLinesPerOrder; v++ {
-		ops := make([]map[string]any, 0, 40)
+		ops := make([]order.Op, 0, 40)
 		for ; len(ops) < 40 && added < order.MaxLinesPerOrder; added++ {
-			ops = append(ops, map[string]any{"op": "add_item", "sku": "steak", "modifiers": mods, "note": note})
+			ops = append(ops, apitest.AddItem("steak", 1, apitest.Mods(mods...), apitest.LineNote(note)))
 		}
-		r.patch(waiterTokens[0], id, v, ops)
+		r.Waiter.Patch(id, v, ops...)
 	}
-	r.patch(waiterTokens[0], id, v, []map[string]any{{"op": "send"}})
-	other := r.open(seed.TokenDemo2Waiter, "T1")
-	r.patch(seed.TokenDemo2Waiter, other, 1, []map[string]any{{"op": "add_item", "sku": "burger"}, {"op": "send"}})
+	r.Waiter.Patch(id, v, apitest.Fire())
+	other := r.Other.Open("T1", 40).ID
+	r.Other.Patch(other, 1, apitest.AddItem("burger", 1), apitest.Fire())
 	r.waitDelivered("pos.demo2.kitchen.grill")
 	r.waitDrained()
 
 	// The fire is split: parts 1..N of one order on the grill, every line
 	// once, each part within the ticket bounds.
-	resp := r.Do(t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: cookToken})
-	require.Equal(t, 200, resp.Status, string(resp.Body))
-	var list struct{ Tickets []kitchen.Ticket }
-	resp.JSON(t, &list)
-	require.Greater(t, len(list.Tickets), 1, "the fire is split into several tickets")
+	tickets := r.Kitchen.Tickets("grill")
+	require.Greater(t, len(tickets), 1, "the fire is split into several tickets")
 	lines := 0
-	for i, tk := range list.Tickets {
-		require.Equal(t, id, tk.OrderID.String())
+	for i, tk := range tickets {
+		require.Equal(t, id, tk.OrderID)
 		require.Equal(t, i+1, tk.Part, "parts in order")
-		require.Equal(t, len(list.Tickets), tk.Parts)
+		require.Equal(t, len(tickets), tk.Parts)
 		require.LessOrEqual(t, len(tk.Lines), kitchen.MaxTicketLines)
 		lines += len(tk.Lines)
 	}
@@ -112,7 +96,7 @@ func TestHugeFireDoesNotStopOtherVenuesTickets(t *testing.T) {
 	}
 	require.Less(t, int64(largest), r.NC.MaxPayload())
 	t.Logf("banquet of %d lines: %d ticket parts of %d bytes in all, largest message %d bytes (max_payload %d)",
-		lines, len(list.Tickets), total, largest, r.NC.MaxPayload())
+		lines, len(tickets), total, largest, r.NC.MaxPayload())
 }
 
 // TestPoisonRowIsSetAside: a message NATS refuses for good (here a payload
@@ -133,8 +117,8 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 		VALUES ('demo', $1, $2, 'test.poison', $3, 1, $4) RETURNING id`,
 		"pos.demo.order."+poisonID.String(), "poison-"+poisonID.String(), poisonID,
 		bytes.Repeat([]byte("x"), int(r.NC.MaxPayload())+1)).Scan(&poisonRow))
-	other := r.open(seed.TokenDemo2Waiter, "T1")
-	r.patch(seed.TokenDemo2Waiter, other, 1, []map[string]any{{"op": "add_item", "sku": "burger"}, {"op": "send"}})
+	other := r.Other.Open("T1", 40).ID
+	r.Other.Patch(other, 1, apitest.AddItem("burger", 1), apitest.Fire())
 	r.waitDelivered("pos.demo2.kitchen.grill")
 	r.waitDrained()
 	require.Equal(t, 1.0, value(m.SetAside), "the poison row is counted")
@@ -144,8 +128,8 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 	require.Contains(t, errText, "maximum payload exceeded")
 	require.EqualValues(t, 1, r.DB.Count(t, "SELECT count(*) FROM outbox_dead_letters"))
 	require.Contains(t, logs.String(), "poison-"+poisonID.String(), "the set-aside message is logged")
-	eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
-		func() string { return "the dead-letter gauge to show the row; relay log:\n" + logs.String() })
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
+		"the dead-letter gauge to show the row; relay log:\n%s", &logs)
 
 	// The operator lists it and replays it as posd's own role: still too
 	// large, it is set aside again under its new row, and the first dead
@@ -164,44 +148,28 @@ func TestPoisonRowIsSetAside(t *testing.T) {
 	require.NoError(t, err)
 	_, err = outbox.ReplayDeadLetter(ctx, conn, poisonRow)
 	require.ErrorIs(t, err, outbox.ErrNoDeadLetter, "a dead letter is replayed once")
-	eventually(t, drainLimit, func() bool { return value(m.SetAside) == 2 }, func() string { return "the replay to be set aside again" })
+	apitest.Eventually(t, drainLimit, func() bool { return value(m.SetAside) == 2 }, "the replay to be set aside again")
 	list, err = outbox.ListDeadLetters(ctx, conn, "", true, 0)
 	require.NoError(t, err)
 	require.Len(t, list, 2)
 	require.NotNil(t, list[0].ReplayedAt)
 	require.Equal(t, again, list[1].OutboxID)
 	require.Nil(t, list[1].ReplayedAt)
-	eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
-		func() string { return "the gauge to count only the dead letter waiting; relay log:\n" + logs.String() })
-}
-
-// open opens an order as token and returns its id.
-func (r rig) open(token, table string) string {
-	r.t.Helper()
-	resp := r.Do(r.t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: map[string]any{"table": table, "guests": 40}})
-	require.Equal(r.t, 201, resp.Status, string(resp.Body))
-	return resp.Map(r.t)["id"].(string)
-}
-
-// patch applies ops at version v as token and requires 200.
-func (r rig) patch(token, id string, v int, ops []map[string]any) {
-	r.t.Helper()
-	resp := r.Do(r.t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + id, Token: token,
-		Body: rawJSON(r.t, map[string]any{"expected_version": v, "ops": ops})})
-	require.Equal(r.t, 200, resp.Status, string(resp.Body))
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(m.DeadLetters) == 1 },
+		"the gauge to count only the dead letter waiting; relay log:\n%s", &logs)
 }
 
 // waitDelivered waits until a message on subject is in the stream.
 func (r rig) waitDelivered(subject string) {
 	r.t.Helper()
-	eventually(r.t, drainLimit, func() bool {
+	apitest.Eventually(r.t, drainLimit, func() bool {
 		for _, msg := range r.streamMsgs() {
 			if msg.Subject == subject {
 				return true
 			}
 		}
 		return false
-	}, func() string { return "a message on " + subject + " to be delivered" })
+	}, "a message on %s to be delivered", subject)
 }
 
 // TestRelayLagRisesWhileNATSIsDown: posd_outbox_lag_seconds is the age of the
@@ -216,18 +184,17 @@ func TestRelayLagRisesWhileNATSIsDown(t *testing.T) {
 	r.waitAcked(l, 10)
 	l.Stop()
 	r.waitDrained()
-	eventually(t, 10*time.Second, func() bool { return value(m.Lag) == 0 }, func() string { return "lag 0 when caught up" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(m.Lag) == 0 }, "lag 0 when caught up")
 
 	r.NATS.Shutdown()
 	l = r.startLoad(2, 5)
 	r.waitAcked(l, 5)
 	l.Stop()
-	eventually(t, 20*time.Second, func() bool { return value(m.Lag) >= 3 },
-		func() string { return "the lag gauge to rise past 3 s while NATS is down" })
+	apitest.Eventually(t, 20*time.Second, func() bool { return value(m.Lag) >= 3 }, "the lag gauge to rise past 3 s while NATS is down")
 	t.Logf("lag with NATS down: %.1f s", value(m.Lag))
 
 	r.RestartNATS(t)
 	r.waitDrained()
-	eventually(t, 10*time.Second, func() bool { return value(m.Lag) == 0 }, func() string { return "lag back to 0" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(m.Lag) == 0 }, "lag back to 0")
 	r.requireExactlyOnce()
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/kitchen"
+	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/seed"
 )
@@ -28,21 +30,21 @@ func TestMain(m *testing.M) { apitest.Main(m) }
 
 const (
 	venue      = "demo"
-	cookToken  = seed.TokenKitchen
 	drainLimit = 20 * time.Second
 )
 
 var waiterTokens = []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 
-// rig is one posd stack whose relays the test starts itself.
+// rig is one posd stack whose relays the test starts itself, with a client
+// per demo device.
 type rig struct {
-	*apitest.Stack
+	*apitest.Fixture
 	t *testing.T
 }
 
 func newRig(t *testing.T) rig {
 	t.Parallel()
-	return rig{Stack: apitest.Start(t, apitest.Options{NoRelay: true}), t: t}
+	return rig{Fixture: apitest.NewFixture(t, apitest.Options{NoRelay: true}), t: t}
 }
 
 // load is a set of waiters, each patching its own order, and a cook bumping
@@ -56,7 +58,8 @@ type load struct {
 }
 
 // startLoad starts workers waiters on tables T<first>… and one cook. Every
-// write they make must be accepted; the test fails otherwise.
+// write they make must be accepted; the test fails otherwise. The workers
+// run on their own goroutines, so they report with t.Errorf and stop.
 func (r rig) startLoad(workers, first int) *load {
 	l := &load{stop: make(chan struct{})}
 	skus := []string{"steak", "fries", "beer", "burger", "caesar"}
@@ -64,32 +67,27 @@ func (r rig) startLoad(workers, first int) *load {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			token := waiterTokens[w%len(waiterTokens)]
-			resp := r.Do(r.t, apitest.Req{Method: "POST", Path: "/v1/orders", Token: token,
-				Body: map[string]any{"table": "T" + strconv.Itoa(first+w), "guests": 2}})
-			if resp.Status != 201 {
+			c := r.As(r.t, waiterTokens[w%len(waiterTokens)])
+			table := "T" + strconv.Itoa(first+w)
+			resp := c.TryOpen(table, 2)
+			var o order.Order
+			if resp.Status != 201 || json.Unmarshal(resp.Body, &o) != nil {
 				l.failed.Add(1)
-				r.t.Errorf("open T%d: %d %s", first+w, resp.Status, resp.Body)
+				r.t.Errorf("open %s: %d %s", table, resp.Status, resp.Body)
 				return
 			}
 			l.acked.Add(1)
-			var o struct {
-				ID      string `json:"id"`
-				Version int64  `json:"version"`
-			}
-			_ = json.Unmarshal(resp.Body, &o)
 			for i := 0; ; i++ {
 				select {
 				case <-l.stop:
 					return
 				default:
 				}
-				ops := []map[string]any{{"op": "add_item", "sku": skus[(w+i)%len(skus)]}}
+				op := apitest.AddItem(skus[(w+i)%len(skus)], 1)
 				if i%2 == 1 {
-					ops = []map[string]any{{"op": "send"}}
+					op = apitest.Fire()
 				}
-				resp := r.Do(r.t, apitest.Req{Method: "PATCH", Path: "/v1/orders/" + o.ID, Token: token,
-					Body: map[string]any{"expected_version": o.Version, "ops": ops}})
+				resp := c.TryPatch(o.ID, o.Version, op)
 				if resp.Status != 200 {
 					l.failed.Add(1)
 					r.t.Errorf("patch %s v%d: %d %s", o.ID, o.Version, resp.Status, resp.Body)
@@ -103,7 +101,8 @@ func (r rig) startLoad(workers, first int) *load {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		var ready []string
+		cook := r.Kitchen
+		var ready []uuid.UUID
 		for i := 0; ; i++ {
 			select {
 			case <-l.stop:
@@ -113,18 +112,16 @@ func (r rig) startLoad(workers, first int) *load {
 			if i%3 == 2 && len(ready) > 0 {
 				id := ready[0]
 				ready = ready[1:]
-				if resp := r.Do(r.t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + id + "/recall", Token: cookToken}); resp.Status != 200 {
+				if resp := cook.TryMove(id, "recall"); resp.Status != 200 {
 					r.t.Errorf("recall %s: %d %s", id, resp.Status, resp.Body)
 					return
 				}
 				l.cookActs.Add(1)
 				continue
 			}
-			resp := r.Do(r.t, apitest.Req{Method: "GET", Path: "/v1/kitchen/tickets?station=grill", Token: cookToken})
+			resp := cook.Get("/v1/kitchen/tickets?station=grill")
 			var list struct {
-				Tickets []struct {
-					ID string `json:"id"`
-				} `json:"tickets"`
+				Tickets []kitchen.Ticket `json:"tickets"`
 			}
 			if resp.Status != 200 || json.Unmarshal(resp.Body, &list) != nil {
 				r.t.Errorf("list tickets: %d %s", resp.Status, resp.Body)
@@ -134,7 +131,7 @@ func (r rig) startLoad(workers, first int) *load {
 				continue
 			}
 			id := list.Tickets[0].ID
-			if resp := r.Do(r.t, apitest.Req{Method: "POST", Path: "/v1/kitchen/tickets/" + id + "/bump", Token: cookToken}); resp.Status != 200 {
+			if resp := cook.TryMove(id, "bump"); resp.Status != 200 {
 				r.t.Errorf("bump %s: %d %s", id, resp.Status, resp.Body)
 				return
 			}
@@ -160,22 +157,9 @@ func (l *load) Stop() {
 func (r rig) waitAcked(l *load, n int64) {
 	r.t.Helper()
 	target := l.acked.Load() + n
-	eventually(r.t, 20*time.Second, func() bool { return l.acked.Load() >= target || r.t.Failed() },
-		func() string { return fmt.Sprintf("the load to get %d more writes accepted", n) })
+	apitest.Eventually(r.t, 20*time.Second, func() bool { return l.acked.Load() >= target || r.t.Failed() },
+		"the load to get %d more writes accepted", n)
 	require.False(r.t, r.t.Failed())
-}
-
-// eventually polls cond every few milliseconds until it holds, or fails the
-// test after limit saying what it waited for.
-func eventually(t *testing.T, limit time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // streamMsg is one message of the POS stream as a consumer sees it.
@@ -293,12 +277,11 @@ func (r rig) waitDrained() {
 
 func (r rig) waitDrainedWithin(limit time.Duration) {
 	r.t.Helper()
-	eventually(r.t, limit, func() bool { return r.pending() == 0 && r.streamCount() == r.committed()+r.extra() },
-		func() string {
-			r.logUndelivered()
-			return fmt.Sprintf("the relay to drain (pending %d, stream %d, committed %d + %d raw)",
-				r.pending(), r.streamCount(), r.committed(), r.extra())
-		})
+	if !apitest.Poll(limit, func() bool { return r.pending() == 0 && r.streamCount() == r.committed()+r.extra() }) {
+		r.logUndelivered()
+		r.t.Fatalf("timed out after %s waiting for the relay to drain (pending %d, stream %d, committed %d + %d raw)",
+			limit, r.pending(), r.streamCount(), r.committed(), r.extra())
+	}
 }
 
 // requireExactlyOnce checks the POS stream against Postgres: every order

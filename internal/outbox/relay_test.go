@@ -22,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/outbox"
 )
 
@@ -53,7 +54,7 @@ func TestRelayCommitSafeOrder(t *testing.T) {
 	require.Less(t, a1Txid, bTxid, "A took its txid before B")
 
 	_, done := r.StartRelay(t, outbox.Options{})
-	eventually(t, drainLimit, func() bool { return r.streamCount() >= 1 }, func() string { return "C to be published" })
+	apitest.Eventually(t, drainLimit, func() bool { return r.streamCount() >= 1 }, "C to be published")
 	// Give the relay many polls (5 ms each) to publish B wrongly.
 	deadline := time.Now().Add(300 * time.Millisecond)
 	for time.Now().Before(deadline) {
@@ -219,12 +220,11 @@ func TestRelayNATSOutage(t *testing.T) {
 
 	l := r.startLoad(6, 1)
 	defer l.Stop()
-	eventually(t, 10*time.Second, func() bool { return r.streamCount() >= 30 }, func() string { return "messages before the outage" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return r.streamCount() >= 30 }, "messages before the outage")
 
 	r.NATS.Shutdown()
 	r.waitAcked(l, 60) // writes go on while NATS is down
-	eventually(t, 10*time.Second, func() bool { return value(m.Failed) > 0 },
-		func() string { return "the relay to notice the outage" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(m.Failed) > 0 }, "the relay to notice the outage")
 	r.RestartNATS(t)
 	r.waitAcked(l, 30)
 	l.Stop()
@@ -297,7 +297,7 @@ func TestRelayTwoRelaysOneLeader(t *testing.T) {
 	stopA, _ := r.StartRelay(t, opts(ma))
 	stopB, _ := r.StartRelay(t, opts(mb))
 	leaders := func() float64 { return value(ma.Leader) + value(mb.Leader) }
-	eventually(t, 10*time.Second, func() bool { return leaders() == 1 }, func() string { return "one leader" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return leaders() == 1 }, "one leader")
 
 	// Watch the leader gauges throughout: never two leaders (allowing for the
 	// instant between one relay releasing the lock and clearing its gauge).
@@ -323,15 +323,13 @@ func TestRelayTwoRelaysOneLeader(t *testing.T) {
 	}
 	l := r.startLoad(6, 1)
 	defer l.Stop()
-	eventually(t, 10*time.Second, func() bool { return value(leader.Published) >= 40 },
-		func() string { return "the leader to publish" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(leader.Published) >= 40 }, "the leader to publish")
 	require.Zero(t, value(standby.Published), "the standby publishes nothing")
 	require.Zero(t, value(standby.Leader))
 
 	stopLeader()
 	require.Zero(t, value(leader.Leader))
-	eventually(t, 10*time.Second, func() bool { return value(standby.Leader) == 1 },
-		func() string { return "the standby to take over" })
+	apitest.Eventually(t, 10*time.Second, func() bool { return value(standby.Leader) == 1 }, "the standby to take over")
 	published := value(leader.Published)
 	r.waitAcked(l, 60)
 	l.Stop()

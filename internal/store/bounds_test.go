@@ -84,13 +84,16 @@ func TestConstraintNamesExist(t *testing.T) {
 		"constraint": `SELECT count(*) FROM pg_constraint WHERE conname = $1`,
 		"trigger":    `SELECT count(*) FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal`,
 	}
-	require.Len(t, store.ConstraintCatalogs, 10)
+	require.Len(t, store.ConstraintCatalogs, 26)
 	for name, catalog := range store.ConstraintCatalogs {
 		q, ok := queries[catalog]
 		require.True(t, ok, "catalog %s of %s", catalog, name)
 		require.EqualValues(t, 1, db.Count(t, q, name), "%s %s", catalog, name)
 	}
 	for name := range store.BoundFields {
+		require.Contains(t, store.ConstraintCatalogs, name)
+	}
+	for name := range store.CatalogFields {
 		require.Contains(t, store.ConstraintCatalogs, name)
 	}
 }

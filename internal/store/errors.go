@@ -32,6 +32,23 @@ const (
 	ConstraintPaymentsPerOrder = "order_payments_per_order"
 	// A trigger that raises check_violation under its own name (pg_trigger).
 	ConstraintLinesPerOrder = "order_lines_per_order"
+	// The catalog's bounds (0002_catalog.sql; constraints).
+	ConstraintItemPrice          = "menu_items_price_bound"
+	ConstraintItemRemaining      = "menu_items_remaining_bound"
+	ConstraintItemsPerVenue      = "menu_items_per_venue"
+	ConstraintItemCategory       = "menu_items_category_len"
+	ConstraintGroupsPerItem      = "menu_item_groups_per_item"
+	ConstraintGroupsPerVenue     = "modifier_groups_per_venue"
+	ConstraintGroupChoices       = "modifier_groups_choices_bound"
+	ConstraintOptionsPerGroup    = "modifier_options_per_group"
+	ConstraintOptionPrice        = "modifier_options_price_bound"
+	ConstraintTaxRate            = "tax_classes_rate_bound"
+	ConstraintTaxClassesPerVenue = "tax_classes_per_venue"
+	ConstraintVenueTimeZone      = "venues_timezone_token"
+	ConstraintVenueCurrency      = "venues_currency_token"
+	ConstraintVenueTenders       = "venues_tenders_bound"
+	ConstraintVenueTenderToken   = "venues_tenders_token"
+	ConstraintVenueServiceCharge = "venues_service_charge_bound"
 )
 
 // constraintCatalogs says where each name above lives: a unique index in
@@ -47,6 +64,45 @@ var constraintCatalogs = map[string]string{
 	ConstraintPaymentTip:       "constraint",
 	ConstraintPaymentsPerOrder: "constraint",
 	ConstraintLinesPerOrder:    "trigger",
+
+	ConstraintItemPrice:          "constraint",
+	ConstraintItemRemaining:      "constraint",
+	ConstraintItemsPerVenue:      "constraint",
+	ConstraintItemCategory:       "constraint",
+	ConstraintGroupsPerItem:      "constraint",
+	ConstraintGroupsPerVenue:     "constraint",
+	ConstraintGroupChoices:       "constraint",
+	ConstraintOptionsPerGroup:    "constraint",
+	ConstraintOptionPrice:        "constraint",
+	ConstraintTaxRate:            "constraint",
+	ConstraintTaxClassesPerVenue: "constraint",
+	ConstraintVenueTimeZone:      "constraint",
+	ConstraintVenueCurrency:      "constraint",
+	ConstraintVenueTenders:       "constraint",
+	ConstraintVenueTenderToken:   "constraint",
+	ConstraintVenueServiceCharge: "constraint",
+}
+
+// catalogFields maps the catalog's bound constraints to the catalog field
+// (order.Catalog's json names) that breaks them. order.Catalog.Validate
+// and order.Venue.Validate refuse these first; the schema is the backstop.
+var catalogFields = map[string]string{
+	ConstraintItemPrice:          "items.price_cents",
+	ConstraintItemRemaining:      "items.remaining",
+	ConstraintItemsPerVenue:      "items",
+	ConstraintItemCategory:       "items.category",
+	ConstraintGroupsPerItem:      "items.modifier_groups",
+	ConstraintGroupsPerVenue:     "modifier_groups",
+	ConstraintGroupChoices:       "modifier_groups.min",
+	ConstraintOptionsPerGroup:    "modifier_groups.options",
+	ConstraintOptionPrice:        "modifier_groups.options.price_cents",
+	ConstraintTaxRate:            "tax_classes.rate_bps",
+	ConstraintTaxClassesPerVenue: "tax_classes",
+	ConstraintVenueTimeZone:      "timezone",
+	ConstraintVenueCurrency:      "currency",
+	ConstraintVenueTenders:       "tenders",
+	ConstraintVenueTenderToken:   "tenders",
+	ConstraintVenueServiceCharge: "service_charge",
 }
 
 // Messages ClaimIdempotency raises (P0001) when a keyed change must not run.
@@ -100,6 +156,10 @@ func translate(err error, c errContext) error {
 		return ErrInFlight
 	case code == "P0001" && pgErr.Message == msgKeyAnswered:
 		return ErrAnswered
+	case code == "P0001" && pgErr.Message == msgItemUnavailable:
+		return &order.UnavailableError{OpIndex: -1}
+	case code == "23514" && name == ConstraintItemRemaining && c.ops != nil:
+		return &order.SoldOutError{OpIndex: -1}
 	case code == "23505" && name == ConstraintOneOpenPerTable:
 		return &order.TableOccupiedError{Table: c.table}
 	case code == "23505" && name == ConstraintLineID:

@@ -25,6 +25,9 @@ func TranslateAdmin(err error, spec *device.Spec) error {
 	return translate(err, errContext{device: spec, admin: true})
 }
 
+// CatalogFields is catalogFields.
+var CatalogFields = catalogFields
+
 // BoundFields is boundFields.
 var BoundFields = boundFields
 

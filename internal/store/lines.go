@@ -29,6 +29,15 @@ func (s *Store) queueLines(ctx context.Context, b *batch, cur, next order.Order)
 			if err != nil {
 				return fmt.Errorf("encode modifiers: %w", err)
 			}
+			opts, err := json.Marshal(l.Options)
+			if err != nil {
+				return fmt.Errorf("encode options: %w", err)
+			}
+			if l.Options == nil {
+				opts = []byte("[]")
+			}
+			ins.Options = append(ins.Options, opts)
+			ins.TaxClasses = append(ins.TaxClasses, l.TaxClass)
 			ins.Ids = append(ins.Ids, l.ID)
 			ins.Positions = append(ins.Positions, int32(l.Position))
 			ins.Skus = append(ins.Skus, l.SKU)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/order"
-	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
 // DefaultMenuTTL is how long a venue's menu is served from memory unless
@@ -29,32 +28,37 @@ type menuCache struct {
 
 type menuEntry struct {
 	items  map[string]order.MenuItem
+	groups map[string]order.ModifierGroup
 	loaded time.Time
 }
 
-// menu returns the venue's menu by SKU, from memory when it is fresh.
-func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuItem, error) {
+// menu returns the venue's menu by SKU and its modifier groups by id, from
+// memory when they are fresh.
+func (s *Store) menu(ctx context.Context, venue string) (map[string]order.MenuItem, map[string]order.ModifierGroup, error) {
 	s.menus.mu.Lock()
 	e, ok := s.menus.byVenue[venue]
 	s.menus.mu.Unlock()
 	if ok && time.Since(e.loaded) < s.menuTTL {
-		return e.items, nil
+		return e.items, e.groups, nil
 	}
-	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListMenuItemsRow, error) {
-		return s.q.ListMenuItems(ctx, db, venue)
-	})
+	// One snapshot: items and their groups agree.
+	cat, err := ReadCatalog(ctx, s.pool, venue)
 	if err != nil {
-		return nil, fmt.Errorf("read menu: %w", err)
+		return nil, nil, fmt.Errorf("read menu: %w", err)
 	}
-	items := make(map[string]order.MenuItem, len(rows))
-	for _, r := range rows {
-		items[r.Sku] = order.MenuItem{SKU: r.Sku, Name: r.Name, PriceCents: r.PriceCents, Station: r.Station}
+	e = menuEntry{items: make(map[string]order.MenuItem, len(cat.Catalog.Items)),
+		groups: make(map[string]order.ModifierGroup, len(cat.Catalog.ModifierGroups)), loaded: time.Now()}
+	for _, it := range cat.Catalog.Items {
+		e.items[it.SKU] = it
+	}
+	for _, g := range cat.Catalog.ModifierGroups {
+		e.groups[g.ID] = g
 	}
 	s.menus.mu.Lock()
 	if s.menus.byVenue == nil {
 		s.menus.byVenue = map[string]menuEntry{}
 	}
-	s.menus.byVenue[venue] = menuEntry{items: items, loaded: time.Now()}
+	s.menus.byVenue[venue] = e
 	s.menus.mu.Unlock()
-	return items, nil
+	return e.items, e.groups, nil
 }

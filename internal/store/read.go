@@ -20,21 +20,6 @@ type Table struct {
 	OpenOrderID *uuid.UUID `json:"open_order_id"`
 }
 
-// Menu lists the venue's menu.
-func (s *Store) Menu(ctx context.Context, venue string) ([]order.MenuItem, error) {
-	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListMenuItemsRow, error) {
-		return s.q.ListMenuItems(ctx, db, venue)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list menu: %w", err)
-	}
-	items := make([]order.MenuItem, len(rows))
-	for i, r := range rows {
-		items[i] = order.MenuItem{SKU: r.Sku, Name: r.Name, PriceCents: r.PriceCents, Station: r.Station}
-	}
-	return items, nil
-}
-
 // Tables lists the venue's tables with the id of the order open on each.
 func (s *Store) Tables(ctx context.Context, venue string) ([]Table, error) {
 	rows, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListTablesWithOpenOrderRow, error) {
@@ -152,11 +137,11 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.En
 		}
 	}
 	if len(skus) > 0 {
-		menu, err := s.menu(ctx, venue)
+		menu, groups, err := s.menu(ctx, venue)
 		if err != nil {
 			return env, err
 		}
-		env.Menu = menu
+		env.Menu, env.Groups = menu, groups
 	}
 	return env, nil
 }

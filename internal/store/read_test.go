@@ -21,9 +21,9 @@ func TestReads(t *testing.T) {
 	s := store.New(db.Pool)
 	ctx := context.Background()
 
-	menu, err := s.Menu(ctx, "demo")
+	menu, err := s.Catalog(ctx, "demo")
 	require.NoError(t, err)
-	require.EqualValues(t, db.Count(t, "SELECT count(*) FROM menu_items WHERE venue_id = 'demo'"), len(menu))
+	require.EqualValues(t, db.Count(t, "SELECT count(*) FROM menu_items WHERE venue_id = 'demo'"), len(menu.Catalog.Items))
 	tables, err := s.Tables(ctx, "demo2")
 	require.NoError(t, err)
 	require.Len(t, tables, 5)

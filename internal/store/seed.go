@@ -5,22 +5,18 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
-// SeedVenue is a venue to write with its tables and menu.
+// SeedVenue is a venue to write with its catalog (ApplyCatalog's) and the
+// running state of some of its items (86'd, counted).
 type SeedVenue struct {
-	ID, Name string
-	Tables   []SeedTable
-	Menu     []order.MenuItem
-}
-
-// SeedTable is a dining table to write.
-type SeedTable struct {
-	ID, Label string
-	Seats     int
+	Venue        order.Venue
+	Catalog      order.Catalog
+	Availability []ItemAvailability
 }
 
 // SeedDevice is a device to write under a stable id, by its token's digest.
@@ -30,39 +26,51 @@ type SeedDevice struct {
 	TokenHash                []byte
 }
 
-// Seed writes venues, their tables and menus, and devices, as upserts in
-// one transaction across venues (one round trip). It never touches orders
-// and never clears a device's revocation. db must be allowed to write them
-// (the table owner).
+// Seed writes venues (upserts), makes each one's catalog equal to its
+// Catalog as ApplyCatalog does, sets the availability given, and upserts
+// devices, in one transaction across venues. Seeding the same data again
+// changes nothing and bumps no version. It never touches orders and never
+// clears a device's revocation. db must be allowed to write them (the
+// table owner).
 func Seed(ctx context.Context, db Conn, venues []SeedVenue, devices []SeedDevice) error {
+	for i, v := range venues {
+		if err := v.Venue.Validate(); err != nil {
+			return fmt.Errorf("seed venue %d: %w", i, err)
+		}
+		if err := v.Catalog.Validate(); err != nil {
+			return fmt.Errorf("seed venue %s: %w", v.Venue.ID, err)
+		}
+	}
 	q := dbsqlc.New()
-	b := systemBatch()
-	for _, v := range venues {
-		if err := queueExec(b, func(tx dbsqlc.DBTX) error {
-			return q.UpsertVenue(ctx, tx, dbsqlc.UpsertVenueParams{ID: v.ID, Name: v.Name})
-		}); err != nil {
-			return err
-		}
-		for _, t := range v.Tables {
-			p := dbsqlc.UpsertTableParams{VenueID: v.ID, ID: t.ID, Label: t.Label, Seats: int32(t.Seats)}
-			if err := queueExec(b, func(tx dbsqlc.DBTX) error { return q.UpsertTable(ctx, tx, p) }); err != nil {
+	err := inTx(ctx, db, systemBatch(), func(tx pgx.Tx) error {
+		b := &batch{}
+		for _, v := range venues {
+			p := dbsqlc.UpsertVenueParams{ID: v.Venue.ID, Name: v.Venue.Name, Timezone: v.Venue.TimeZone, Currency: v.Venue.Currency}
+			if err := queueExec(b, func(tx dbsqlc.DBTX) error { return q.UpsertVenue(ctx, tx, p) }); err != nil {
 				return err
 			}
 		}
-		for _, m := range v.Menu {
-			p := dbsqlc.UpsertMenuItemParams{VenueID: v.ID, Sku: m.SKU, Name: m.Name, PriceCents: m.PriceCents, Station: m.Station}
-			if err := queueExec(b, func(tx dbsqlc.DBTX) error { return q.UpsertMenuItem(ctx, tx, p) }); err != nil {
+		if err := b.sendIn(ctx, tx); err != nil {
+			return err
+		}
+		for _, v := range venues {
+			if _, err := applyCatalogTx(ctx, tx, v.Venue.ID, v.Catalog, true); err != nil {
+				return fmt.Errorf("venue %s: %w", v.Venue.ID, err)
+			}
+			if err := setAvailabilityTx(ctx, tx, v.Venue.ID, v.Availability); err != nil {
+				return fmt.Errorf("venue %s: %w", v.Venue.ID, err)
+			}
+		}
+		b = &batch{}
+		for _, d := range devices {
+			p := dbsqlc.UpsertDeviceParams{VenueID: d.Venue, ID: d.ID, Name: d.Name, Role: d.Role, Staff: d.Staff, TokenHash: d.TokenHash}
+			if err := queueExec(b, func(tx dbsqlc.DBTX) error { return q.UpsertDevice(ctx, tx, p) }); err != nil {
 				return err
 			}
 		}
-	}
-	for _, d := range devices {
-		p := dbsqlc.UpsertDeviceParams{VenueID: d.Venue, ID: d.ID, Name: d.Name, Role: d.Role, Staff: d.Staff, TokenHash: d.TokenHash}
-		if err := queueExec(b, func(tx dbsqlc.DBTX) error { return q.UpsertDevice(ctx, tx, p) }); err != nil {
-			return err
-		}
-	}
-	if err := b.commit(ctx, db); err != nil {
+		return b.sendIn(ctx, tx)
+	})
+	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	return nil

@@ -159,6 +159,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		}
 		if err != nil {
 			err = translate(err, errContext{table: next.Table, ops: p.Ops})
+			err = s.explainStock(ctx, err, cur, next, p.Ops, applied)
 			var occ *order.TableOccupiedError
 			if errors.As(err, &occ) {
 				s.occupiedBy(ctx, venue, occ)
@@ -178,8 +179,9 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 
 // write commits one accepted change in one round trip: BEGIN, the versioned
 // UPDATE (which takes the row lock and re-checks the version; zero rows is
-// errStale and nothing is kept), then lines, payments, the event, its outbox
-// messages, any kitchen tickets and COMMIT. It returns Postgres' errors
+// errStale and nothing is kept), then the event, its outbox messages, any
+// kitchen tickets, lines, payments, the availability check and portions
+// (queueStock) and COMMIT. It returns Postgres' errors
 // untranslated.
 func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem) error {
 	ops, err := s.chain(cur.ChainHead, ev)
@@ -221,6 +223,9 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 		return err
 	}
 	if err := s.queuePayments(ctx, b, cur, next); err != nil {
+		return err
+	}
+	if err := s.queueStock(ctx, b, cur, next, *ev); err != nil {
 		return err
 	}
 	next.ChainHead = ev.HashBytes()

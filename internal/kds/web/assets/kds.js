@@ -401,10 +401,11 @@
       if (l.seat) where.push('seat ' + l.seat);
       if (l.course) where.push('course ' + l.course);
       if (where.length) li.append(el('div', 'where', where.join(' · ')));
-      if (l.modifiers && l.modifiers.length) {
-        const mods = el('ul', 'mods');
-        for (const m of l.modifiers) mods.append(el('li', '', m));
-        li.append(mods);
+      const mods = (l.options || []).concat(l.modifiers || []);
+      if (mods.length) {
+        const ul2 = el('ul', 'mods');
+        for (const m of mods) ul2.append(el('li', '', m));
+        li.append(ul2);
       }
       if (l.note) li.append(el('div', 'note', l.note));
       ul.append(li);

@@ -80,11 +80,44 @@ type KitchenTicketEvent struct {
 }
 
 type MenuItem struct {
+	VenueID          string
+	Sku              string
+	Name             string
+	PriceCents       int64
+	Station          string
+	Category         string
+	TaxClass         *string
+	Available        bool
+	UnavailableUntil *time.Time
+	Remaining        *int32
+	Version          int64
+	Position         int32
+}
+
+type MenuItemGroup struct {
+	VenueID  string
+	Sku      string
+	GroupID  string
+	Position int32
+}
+
+type ModifierGroup struct {
 	VenueID    string
-	Sku        string
+	ID         string
+	Position   int32
+	Name       string
+	MinChoices int32
+	MaxChoices int32
+	Version    int64
+}
+
+type ModifierOption struct {
+	VenueID    string
+	GroupID    string
+	ID         string
+	Position   int32
 	Name       string
 	PriceCents int64
-	Station    string
 }
 
 type Order struct {
@@ -150,6 +183,8 @@ type OrderLine struct {
 	Station        string
 	Status         string
 	Comped         bool
+	Options        []byte
+	TaxClass       string
 }
 
 type OrderPayment struct {
@@ -214,10 +249,26 @@ type OutboxDeadLetter struct {
 	ReplayedAt   *time.Time
 }
 
-type Venue struct {
+type TaxClass struct {
+	VenueID   string
 	ID        string
+	Position  int32
 	Name      string
-	CreatedAt time.Time
+	RateBps   int64
+	Inclusive bool
+}
+
+type Venue struct {
+	ID                     string
+	Name                   string
+	CreatedAt              time.Time
+	Timezone               string
+	Currency               string
+	Tenders                []string
+	ServiceChargeMinGuests int32
+	ServiceChargeRateBps   int64
+	ServiceChargeTaxClass  *string
+	MenuVersion            int64
 }
 
 type VenueSeal struct {

@@ -29,13 +29,13 @@ func (q *Queries) DeleteLines(ctx context.Context, db DBTX, arg DeleteLinesParam
 
 const insertLines = `-- name: InsertLines :exec
 INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
-                         seat, course, modifiers, note, station, status, comped)
+                         seat, course, modifiers, note, station, status, comped, options, tax_class)
 SELECT $1, $2,
        unnest($3::uuid[]), unnest($4::int[]), unnest($5::text[]),
        unnest($6::text[]), unnest($7::int[]), unnest($8::bigint[]),
        unnest($9::int[]), unnest($10::int[]), unnest($11::jsonb[]),
        unnest($12::text[]), unnest($13::text[]), unnest($14::text[]),
-       unnest($15::bool[])
+       unnest($15::bool[]), unnest($16::jsonb[]), unnest($17::text[])
 `
 
 type InsertLinesParams struct {
@@ -54,6 +54,8 @@ type InsertLinesParams struct {
 	Stations   []string
 	Statuses   []string
 	Compeds    []bool
+	Options    [][]byte
+	TaxClasses []string
 }
 
 // InsertLines adds the new lines of one order in one statement (the arrays are
@@ -76,6 +78,8 @@ func (q *Queries) InsertLines(ctx context.Context, db DBTX, arg InsertLinesParam
 		arg.Stations,
 		arg.Statuses,
 		arg.Compeds,
+		arg.Options,
+		arg.TaxClasses,
 	)
 	return err
 }

@@ -11,45 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const listMenuItems = `-- name: ListMenuItems :many
-SELECT sku, name, price_cents, station
-FROM menu_items
-WHERE venue_id = $1
-ORDER BY station, sku
-`
-
-type ListMenuItemsRow struct {
-	Sku        string
-	Name       string
-	PriceCents int64
-	Station    string
-}
-
-func (q *Queries) ListMenuItems(ctx context.Context, db DBTX, venueID string) ([]ListMenuItemsRow, error) {
-	rows, err := db.Query(ctx, listMenuItems, venueID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ListMenuItemsRow
-	for rows.Next() {
-		var i ListMenuItemsRow
-		if err := rows.Scan(
-			&i.Sku,
-			&i.Name,
-			&i.PriceCents,
-			&i.Station,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listTablesWithOpenOrder = `-- name: ListTablesWithOpenOrder :many
 SELECT t.id, t.label, t.seats, o.id AS open_order_id
 FROM dining_tables t
@@ -107,32 +68,6 @@ func (q *Queries) TableExists(ctx context.Context, db DBTX, arg TableExistsParam
 	return exists, err
 }
 
-const upsertMenuItem = `-- name: UpsertMenuItem :exec
-INSERT INTO menu_items (venue_id, sku, name, price_cents, station)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (venue_id, sku) DO UPDATE
-SET name = EXCLUDED.name, price_cents = EXCLUDED.price_cents, station = EXCLUDED.station
-`
-
-type UpsertMenuItemParams struct {
-	VenueID    string
-	Sku        string
-	Name       string
-	PriceCents int64
-	Station    string
-}
-
-func (q *Queries) UpsertMenuItem(ctx context.Context, db DBTX, arg UpsertMenuItemParams) error {
-	_, err := db.Exec(ctx, upsertMenuItem,
-		arg.VenueID,
-		arg.Sku,
-		arg.Name,
-		arg.PriceCents,
-		arg.Station,
-	)
-	return err
-}
-
 const upsertTable = `-- name: UpsertTable :exec
 INSERT INTO dining_tables (venue_id, id, label, seats) VALUES ($1, $2, $3, $4)
 ON CONFLICT (venue_id, id) DO UPDATE SET label = EXCLUDED.label, seats = EXCLUDED.seats
@@ -156,16 +91,24 @@ func (q *Queries) UpsertTable(ctx context.Context, db DBTX, arg UpsertTableParam
 }
 
 const upsertVenue = `-- name: UpsertVenue :exec
-INSERT INTO venues (id, name) VALUES ($1, $2)
-ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name
+INSERT INTO venues (id, name, timezone, currency) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, timezone = EXCLUDED.timezone, currency = EXCLUDED.currency
 `
 
 type UpsertVenueParams struct {
-	ID   string
-	Name string
+	ID       string
+	Name     string
+	Timezone string
+	Currency string
 }
 
+// UpsertVenue writes a seeded venue; its catalog is ApplyCatalog's.
 func (q *Queries) UpsertVenue(ctx context.Context, db DBTX, arg UpsertVenueParams) error {
-	_, err := db.Exec(ctx, upsertVenue, arg.ID, arg.Name)
+	_, err := db.Exec(ctx, upsertVenue,
+		arg.ID,
+		arg.Name,
+		arg.Timezone,
+		arg.Currency,
+	)
 	return err
 }

@@ -1,0 +1,146 @@
+package httpapi_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/seed"
+)
+
+// setStock sets an item's availability and remaining portions behind
+// posd's back (as the menu's availability write will), as the superuser.
+func setStock(t *testing.T, f *apitest.Fixture, sku string, available bool, until *time.Time, remaining *int) {
+	t.Helper()
+	_, err := f.DB.Admin.Exec(context.Background(),
+		"UPDATE menu_items SET available = $2, unavailable_until = $3, remaining = $4 WHERE venue_id = 'demo' AND sku = $1",
+		sku, available, until, remaining)
+	require.NoError(t, err)
+}
+
+func remaining(t *testing.T, f *apitest.Fixture, sku string) int64 {
+	t.Helper()
+	return f.DB.Count(t, "SELECT remaining FROM menu_items WHERE venue_id = 'demo' AND sku = $1", sku)
+}
+
+// TestItemUnavailable: an add_item of an 86'd item is 409 item-unavailable
+// naming the op and the sku, and writes nothing; an 86 with an end is
+// orderable again from that time, and says when before it (DESIGN.md
+// section 9). The database decides, in the write's transaction: the check
+// does not depend on any replica's menu cache.
+func TestItemUnavailable(t *testing.T) {
+	f := start(t)
+	o := f.Open("T4")
+	before := f.Fingerprint()
+	r := f.Waiter.TryPatch(o.ID, 1, apitest.AddItem("steak", 1), apitest.AddItem(seed.Demo86d, 1))
+	p := apitest.RequireFieldProblem(t, r, 409, "item-unavailable", 1, "sku")
+	require.Contains(t, p.Detail, seed.Demo86d)
+	require.Nil(t, p.UnavailableUntil)
+	require.Equal(t, before, f.Fingerprint(), "nothing written")
+
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	setStock(t, f, seed.Demo86d, false, &until, nil)
+	r = f.Waiter.TryPatch(o.ID, 1, apitest.AddItem(seed.Demo86d, 1))
+	p = apitest.RequireFieldProblem(t, r, 409, "item-unavailable", 0, "sku")
+	require.NotNil(t, p.UnavailableUntil)
+	require.True(t, until.Equal(*p.UnavailableUntil))
+
+	past := time.Now().Add(-time.Minute)
+	setStock(t, f, seed.Demo86d, false, &past, nil)
+	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem(seed.Demo86d, 1))
+	require.Equal(t, seed.Demo86d, o.Lines[0].SKU, "an 86 that has ended no longer refuses")
+
+	// Back on the menu, then 86'd again: the very next write is refused,
+	// whatever the menu cache still holds.
+	setStock(t, f, seed.Demo86d, true, nil, nil)
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem(seed.Demo86d, 1))
+	setStock(t, f, seed.Demo86d, false, nil, nil)
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, o.Version, apitest.AddItem(seed.Demo86d, 1)), 409, "item-unavailable", 0, "sku")
+	// Lines already on the order stay; other changes to it go on.
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.SetGuests(3))
+	require.Len(t, o.Lines, 2)
+}
+
+// TestLastTwoFish: four waiters race for the last two portions of a
+// counted item, many times over, with real goroutines behind a start
+// barrier: every round exactly two get their line and two get 409 sold-out
+// with remaining 0; remaining never goes below zero and every portion
+// taken belongs to a live line (invariant 10). Removing a pending line and
+// voiding a sent one give their portions back, and a set_qty takes or
+// gives the difference.
+func TestLastTwoFish(t *testing.T) {
+	f := start(t)
+	fish := seed.DemoCounted
+	waiters := []*apitest.Client{f.Waiter, f.Waiter2, f.As(t, seed.TokenWaiter3), f.As(t, seed.TokenWaiter4)}
+	orders := make([]order.Order, len(waiters))
+	for i, w := range waiters {
+		orders[i] = w.Open("T"+string(rune('5'+i)), 2)
+	}
+	const rounds = 25
+	for round := 0; round < rounds; round++ {
+		two := 2
+		setStock(t, f, fish, true, nil, &two)
+		var mu sync.Mutex
+		won, sold := 0, 0
+		apitest.Race(len(waiters), func(i int) {
+			r := waiters[i].TryPatch(orders[i].ID, orders[i].Version, apitest.AddItem(fish, 1))
+			mu.Lock()
+			defer mu.Unlock()
+			switch r.Status {
+			case 200:
+				won++
+				orders[i] = r.Order(t)
+			case 409:
+				sold++
+				p := r.Problem(t)
+				require.Equal(t, "https://posd.dev/problems/sold-out", p.Type, string(r.Body))
+				require.NotNil(t, p.Remaining)
+				require.Zero(t, *p.Remaining)
+			default:
+				t.Errorf("round %d waiter %d: %d %s", round, i, r.Status, r.Body)
+			}
+		})
+		require.Equal(t, 2, won, "round %d: exactly two fish sold", round)
+		require.Equal(t, 2, sold, "round %d: two refusals", round)
+		require.Zero(t, remaining(t, f, fish), "round %d", round)
+	}
+	require.EqualValues(t, 2*rounds, f.DB.Count(t,
+		"SELECT coalesce(sum(qty), 0) FROM order_lines WHERE venue_id = 'demo' AND sku = $1 AND status <> 'voided'", fish),
+		"every portion taken is on a live line")
+
+	// Giving back: remove a pending fish, void a sent one, lower a line.
+	zero := 0
+	setStock(t, f, fish, true, nil, &zero)
+	o := orders[0]
+	var line order.Line
+	for _, l := range o.Lines {
+		if l.SKU == fish {
+			line = l
+		}
+	}
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.Remove(line.ID))
+	require.EqualValues(t, 1, remaining(t, f, fish), "remove_item gives the portion back")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem(fish, 1))
+	require.Zero(t, remaining(t, f, fish))
+	r := f.Waiter.TryPatch(o.ID, o.Version, apitest.SetQty(o.Lines[len(o.Lines)-1].ID, 2))
+	p := apitest.RequireFieldProblem(t, r, 409, "sold-out", 0, "sku")
+	require.Zero(t, *p.Remaining)
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.Fire())
+	var sent order.Line
+	for _, l := range o.Lines {
+		if l.SKU == fish {
+			sent = l
+		}
+	}
+	f.Manager.Patch(o.ID, o.Version, apitest.Void(sent.ID, "guest left"))
+	require.EqualValues(t, 1, remaining(t, f, fish), "void_item gives the portion back")
+
+	// An uncounted item is never limited.
+	o2 := f.Waiter2.Patch(orders[1].ID, orders[1].Version, apitest.AddItem("steak", 99))
+	require.Equal(t, 99, o2.Lines[len(o2.Lines)-1].Qty)
+}
