@@ -138,10 +138,11 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	if err := c.initIfNeeded(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.recoverLeftovers(ctx); err != nil {
+	crashed, err := c.recoverLeftovers(ctx)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkPortFree(o.Port); err != nil {
+	if err := c.waitPortFree(ctx, o.Port, crashed); err != nil {
 		return nil, err
 	}
 	settings, err := c.serverSettings(o)
@@ -415,32 +416,58 @@ func (c *Cluster) initIfNeeded(ctx context.Context) error {
 // server still running on the data directory is stopped (so that our options
 // apply when we start it again), and lock files naming no live process are
 // removed.
-func (c *Cluster) recoverLeftovers(ctx context.Context) error {
-	if err := c.stopLeftoverServer(ctx); err != nil {
-		return err
+// crashed reports a stale postmaster.pid: a server of this data directory
+// died without cleaning up.
+func (c *Cluster) recoverLeftovers(ctx context.Context) (crashed bool, err error) {
+	if crashed, err = c.stopLeftoverServer(ctx); err != nil {
+		return crashed, err
 	}
-	return c.removeStaleSocketLocks()
+	return crashed, c.removeStaleSocketLocks()
+}
+
+// crashedPortWait is how long Start waits for the port of a server that
+// died (killed, crashed) to be released: the kernel closes a killed
+// process's listening socket as it tears the process down, which can end
+// after the process is already gone from kill(pid, 0)'s view.
+const crashedPortWait = 10 * time.Second
+
+// waitPortFree checks that nothing listens on port; after a crash it
+// waits up to crashedPortWait for the dead server's socket to go first.
+func (c *Cluster) waitPortFree(ctx context.Context, port int, crashed bool) error {
+	deadline := time.Now().Add(crashedPortWait)
+	for {
+		err := checkPortFree(port)
+		if err == nil || !crashed || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // stopLeftoverServer stops a server recorded in postmaster.pid if it is still
 // running on our data directory, and otherwise removes the stale pid file.
-func (c *Cluster) stopLeftoverServer(ctx context.Context) error {
+// It reports whether the pid file was stale (the server died).
+func (c *Cluster) stopLeftoverServer(ctx context.Context) (stale bool, err error) {
 	pidPath := filepath.Join(c.dataDir, pidFileName)
 	pid, err := readPostmasterPID(pidPath)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
 		c.log.Warn().Err(err).Msg("unreadable postmaster.pid, treating it as stale")
-		return removeStalePIDFile(pidPath)
+		return true, removeStalePIDFile(pidPath)
 	}
 	if c.serverRunning(ctx) && c.pidServesDataDir(pid) {
 		c.log.Warn().Int("pid", pid).Str("data_dir", c.dataDir).
 			Msg("found a server left running by a previous process; restarting it")
-		return c.stopServer(ctx)
+		return false, c.stopServer(ctx)
 	}
 	c.log.Warn().Int("pid", pid).Msg("removing stale postmaster.pid")
-	return removeStalePIDFile(pidPath)
+	return true, removeStalePIDFile(pidPath)
 }
 
 // removeStaleSocketLocks removes Unix socket lock files (and their sockets)
