@@ -62,15 +62,6 @@ func badRequest(field, detail string) error {
 	return &requestError{status: http.StatusBadRequest, slug: "bad-request", detail: detail, field: field}
 }
 
-// opField names field of op i (i < 0: no op known).
-func opField(i int, field, detail string) order.FieldProblem {
-	p := order.FieldProblem{Field: field, Detail: detail}
-	if i >= 0 {
-		p.OpIndex = &i
-	}
-	return p
-}
-
 // errorTable is the one place that maps errors to statuses and problem types.
 func toProblem(err error) (p Problem, conflictKind string) {
 	var (
@@ -157,13 +148,15 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		conflictKind = "table-occupied"
 	case errors.As(err, &unavailable):
 		p = problemOf(409, "item-unavailable", "Item unavailable", unavailable.Error())
-		p.Errors = []order.FieldProblem{opField(unavailable.OpIndex, "sku", unavailable.Error())}
+		p.Errors = []order.FieldProblem{order.OpProblem(unavailable.OpIndex, "sku", unavailable.Error())}
 		p.UnavailableUntil = unavailable.Until
 	case errors.As(err, &soldOut):
 		p = problemOf(409, "sold-out", "Sold out", soldOut.Error())
-		p.Errors = []order.FieldProblem{opField(soldOut.OpIndex, "sku", soldOut.Error())}
-		left := soldOut.Remaining
-		p.Remaining = &left
+		p.Errors = []order.FieldProblem{order.OpProblem(soldOut.OpIndex, "sku", soldOut.Error())}
+		if soldOut.SKU != "" { // known only when the item could be read back
+			left := soldOut.Remaining
+			p.Remaining = &left
+		}
 	case errors.Is(err, store.ErrInFlight):
 		p = problemOf(409, "idempotency-in-flight", "Request in flight", "a request with this Idempotency-Key is still being processed; retry shortly")
 	case errors.Is(err, errKeyReused):

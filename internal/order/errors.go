@@ -96,10 +96,12 @@ func (e *TableOccupiedError) Error() string { return "table " + e.Table + " alre
 
 // invalid builds a one-problem ValidationError for op i (i < 0: top level).
 func invalid(i int, field, detail string) *ValidationError {
-	return &ValidationError{Problems: []FieldProblem{problem(i, field, detail)}}
+	return &ValidationError{Problems: []FieldProblem{OpProblem(i, field, detail)}}
 }
 
-func problem(i int, field, detail string) FieldProblem {
+// OpProblem is the problem of field of op i (i < 0: a top-level field, or
+// no op known).
+func OpProblem(i int, field, detail string) FieldProblem {
 	p := FieldProblem{Field: field, Detail: detail}
 	if i >= 0 {
 		idx := i
@@ -117,7 +119,10 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	if e.Until != nil {
+	switch {
+	case e.SKU == "": // the refusal's item could not be read back
+		return "an item this change adds is unavailable"
+	case e.Until != nil:
 		return fmt.Sprintf("%q is unavailable until %s", e.SKU, e.Until.UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("%q is unavailable", e.SKU)
@@ -134,5 +139,8 @@ type SoldOutError struct {
 }
 
 func (e *SoldOutError) Error() string {
+	if e.SKU == "" { // the refusal's item could not be read back
+		return "an item this change takes is sold out"
+	}
 	return fmt.Sprintf("%q is sold out: %d left, this change needs %d", e.SKU, e.Remaining, e.Wanted)
 }

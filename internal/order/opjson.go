@@ -114,7 +114,7 @@ func decodeOp(dec *jsontext.Decoder, i int) (Op, []FieldProblem, error) {
 		if err := dec.SkipValue(); err != nil {
 			return op, nil, err
 		}
-		return op, []FieldProblem{problem(i, "op", "each op must be a JSON object")}, nil
+		return op, []FieldProblem{OpProblem(i, "op", "each op must be a JSON object")}, nil
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return op, nil, err
@@ -141,23 +141,23 @@ func decodeOp(dec *jsontext.Decoder, i int) (Op, []FieldProblem, error) {
 		return op, nil, err
 	}
 	if !hasKind {
-		return op, []FieldProblem{problem(i, "op", "missing; one of "+strings.Join(opNames(), ", "))}, nil
+		return op, []FieldProblem{OpProblem(i, "op", "missing; one of "+strings.Join(opNames(), ", "))}, nil
 	}
 	if kindDetail != "" {
-		return op, []FieldProblem{problem(i, "op", kindDetail)}, nil
+		return op, []FieldProblem{OpProblem(i, "op", kindDetail)}, nil
 	}
 	allowed, known := opFields[op.Op]
 	if !known {
-		return op, []FieldProblem{problem(i, "op", fmt.Sprintf("unknown op %q; one of %s", op.Op, strings.Join(opNames(), ", ")))}, nil
+		return op, []FieldProblem{OpProblem(i, "op", fmt.Sprintf("unknown op %q; one of %s", op.Op, strings.Join(opNames(), ", ")))}, nil
 	}
 	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.name, b.name) })
 	var probs []FieldProblem
 	for _, m := range members {
 		switch {
 		case !contains(allowed, m.name):
-			probs = append(probs, problem(i, m.name, fmt.Sprintf("not a field of %s", op.Op)))
+			probs = append(probs, OpProblem(i, m.name, fmt.Sprintf("not a field of %s", op.Op)))
 		case m.detail != "":
-			probs = append(probs, problem(i, m.name, m.detail))
+			probs = append(probs, OpProblem(i, m.name, m.detail))
 		}
 	}
 	return op, probs, nil

@@ -142,11 +142,11 @@ func contains(list []string, s string) bool {
 func Validate(ops []Op, role string) error {
 	var probs, forbidden []FieldProblem
 	if len(ops) == 0 {
-		return &ValidationError{Problems: []FieldProblem{problem(-1, "ops", "at least one op is required")}}
+		return &ValidationError{Problems: []FieldProblem{OpProblem(-1, "ops", "at least one op is required")}}
 	}
 	for i, op := range ops {
 		if managerOps[op.Op] && role != RoleManager {
-			forbidden = append(forbidden, problem(i, "op", op.Op+" is for managers only"))
+			forbidden = append(forbidden, OpProblem(i, "op", op.Op+" is for managers only"))
 		}
 		probs = append(probs, validateOp(i, op)...)
 	}
@@ -161,7 +161,7 @@ func Validate(ops []Op, role string) error {
 
 func validateOp(i int, op Op) []FieldProblem {
 	var probs []FieldProblem
-	add := func(field, detail string) { probs = append(probs, problem(i, field, detail)) }
+	add := func(field, detail string) { probs = append(probs, OpProblem(i, field, detail)) }
 	needLine := func() {
 		if op.LineID == nil {
 			add("line_id", "required")
@@ -251,18 +251,18 @@ func validateOp(i int, op Op) []FieldProblem {
 // belong to the item is decided against the menu (resolve).
 func validateOptions(i int, opts []LineOption) []FieldProblem {
 	if len(opts) > MaxOptions {
-		return []FieldProblem{problem(i, "options", fmt.Sprintf("at most %d options", MaxOptions))}
+		return []FieldProblem{OpProblem(i, "options", fmt.Sprintf("at most %d options", MaxOptions))}
 	}
 	seen := make(map[LineOption]bool, len(opts))
 	for _, o := range opts {
 		key := LineOption{Group: o.Group, Option: o.Option}
 		switch {
 		case o.Group == "" || o.Option == "":
-			return []FieldProblem{problem(i, "options", `each option names its "group" and "option"`)}
+			return []FieldProblem{OpProblem(i, "options", `each option names its "group" and "option"`)}
 		case len(o.Group) > MaxOptionIDLen || len(o.Option) > MaxOptionIDLen || hasControl(o.Group, false) || hasControl(o.Option, false):
-			return []FieldProblem{problem(i, "options", fmt.Sprintf("group and option ids are 1 to %d characters", MaxOptionIDLen))}
+			return []FieldProblem{OpProblem(i, "options", fmt.Sprintf("group and option ids are 1 to %d characters", MaxOptionIDLen))}
 		case seen[key]:
-			return []FieldProblem{problem(i, "options", fmt.Sprintf("option %q of group %q is given twice", o.Option, o.Group))}
+			return []FieldProblem{OpProblem(i, "options", fmt.Sprintf("option %q of group %q is given twice", o.Option, o.Group))}
 		}
 		seen[key] = true
 	}
@@ -273,14 +273,14 @@ func validateOptions(i int, opts []LineOption) []FieldProblem {
 func ValidateOpen(table string, guests int) error {
 	var probs []FieldProblem
 	if strings.TrimSpace(table) == "" {
-		probs = append(probs, problem(-1, "table", "required"))
+		probs = append(probs, OpProblem(-1, "table", "required"))
 	} else if utf8.RuneCountInString(table) > MaxTableLen {
-		probs = append(probs, problem(-1, "table", fmt.Sprintf("at most %d characters", MaxTableLen)))
+		probs = append(probs, OpProblem(-1, "table", fmt.Sprintf("at most %d characters", MaxTableLen)))
 	} else if hasControl(table, false) {
-		probs = append(probs, problem(-1, "table", "must not contain control characters"))
+		probs = append(probs, OpProblem(-1, "table", "must not contain control characters"))
 	}
 	if guests < 1 || guests > MaxGuests {
-		probs = append(probs, problem(-1, "guests", fmt.Sprintf("must be between 1 and %d", MaxGuests)))
+		probs = append(probs, OpProblem(-1, "guests", fmt.Sprintf("must be between 1 and %d", MaxGuests)))
 	}
 	if len(probs) > 0 {
 		return &ValidationError{Problems: probs}

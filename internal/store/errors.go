@@ -170,7 +170,7 @@ func translate(err error, c errContext) error {
 				break
 			}
 		}
-		return &order.ValidationError{Problems: []order.FieldProblem{opProblem(idx, "line_id", "already used by another line")}}
+		return &order.ValidationError{Problems: []order.FieldProblem{order.OpProblem(idx, "line_id", "already used by another line")}}
 	case code == "23514" && boundFields[name] != "":
 		// posd's validation refuses these first; the schema is the backstop.
 		return &order.ValidationError{Problems: []order.FieldProblem{{Field: boundFields[name],
@@ -229,12 +229,4 @@ func Unavailable(err error) bool {
 func tooLarge(n int) error {
 	return &order.ValidationError{Problems: []order.FieldProblem{{Field: "ops", Detail: fmt.Sprintf(
 		"this change makes a %d-byte message; a message is at most %d bytes (MaxMessageBytes): send it in smaller PATCHes", n, outbox.MaxMessageBytes)}}}
-}
-
-func opProblem(i int, field, detail string) order.FieldProblem {
-	p := order.FieldProblem{Field: field, Detail: detail}
-	if i >= 0 {
-		p.OpIndex = &i
-	}
-	return p
 }

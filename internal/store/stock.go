@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
@@ -47,18 +48,13 @@ func (s *Store) explainStock(ctx context.Context, err error, cur, next order.Ord
 		return err
 	}
 	want := map[string]int{}
-	var skus []string
+	skus := order.AddedSKUs(applied)
 	for _, c := range order.Portions(cur, next) {
 		if c.Delta > 0 {
 			want[c.SKU] = c.Delta
-		}
-	}
-	for _, sku := range order.AddedSKUs(applied) {
-		skus = append(skus, sku)
-	}
-	for sku := range want {
-		if !containsString(skus, sku) {
-			skus = append(skus, sku)
+			if !slices.Contains(skus, c.SKU) {
+				skus = append(skus, c.SKU)
+			}
 		}
 	}
 	rows, rerr := readOne(ctx, s, next.Venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListStockRow, error) {
@@ -96,13 +92,4 @@ func opFor(ops []order.Op, cur order.Order, sku string) int {
 		}
 	}
 	return -1
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
