@@ -38,7 +38,10 @@ var bindings = map[string]map[string]string{
 	"GetDeviceByTokenHash": {"token_hash": ":token_hash"},
 	"GetOrderFull":         {"venue_id": ":venue_id", "id": pgbenchOrderID},
 	"BumpOrderVersion": {"venue_id": ":venue_id", "id": ":o_id", "expected_version": ":o_version", "table_id": ":o_table_id",
-		"status": ":o_status", "guests": ":o_guests", "note": ":o_note", "updated_at": ":at", "closed_at": "NULL", "last_hash": ":hash"},
+		"status": ":o_status", "guests": ":o_guests", "note": ":o_note", "updated_at": ":at", "closed_at": "NULL", "last_hash": ":hash",
+		// The bench's orders have no discounts and no waiver: what posd
+		// writes for them.
+		"discounts": "'[]'::jsonb", "service_charge_waiver": "NULL"},
 	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash"},
 	"InsertEvent": {"venue_id": ":venue_id", "order_id": ":o_id", "version": ":version", "id": "gen_random_uuid()",
 		"type": ":type", "at": ":at", "actor_device": ":actor_device", "actor_staff": ":actor_staff", "actor_role": ":actor_role",
@@ -59,7 +62,7 @@ var bindings = map[string]map[string]string{
 const pgbenchOrderID = `('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid`
 
 // exprBindings are the bindings that are not plain pgbench variables.
-var exprBindings = []string{pgbenchOrderID, "NULL", "gen_random_uuid()", "ARRAY[gen_random_uuid()]", "ARRAY[:version]",
+var exprBindings = []string{pgbenchOrderID, "NULL", "'[]'::jsonb", "gen_random_uuid()", "ARRAY[gen_random_uuid()]", "ARRAY[:version]",
 	"ARRAY[:o_lines::jsonb->0->>'id']"}
 
 // benchHash and benchSignature stand in for the chain hash and signature

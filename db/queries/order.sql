@@ -1,6 +1,8 @@
+-- InsertOrder writes a new order at version 1 with the pricing rules it
+-- keeps for its life (the venue's tax classes and service charge now).
 -- name: InsertOrder :exec
-INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
-VALUES (@venue_id, @id, @table_id, 'open', @guests, '', 1, @server_staff, @opened_at, @opened_at, @last_hash);
+INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash, pricing)
+VALUES (@venue_id, @id, @table_id, 'open', @guests, '', 1, @server_staff, @opened_at, @opened_at, @last_hash, @pricing);
 
 -- GetOrderFull reads an order with its lines and payments in one statement, so
 -- the three come from one snapshot.
@@ -34,7 +36,9 @@ SET version    = version + 1,
     note       = @note,
     updated_at = @updated_at,
     closed_at  = @closed_at,
-    last_hash  = @last_hash
+    last_hash  = @last_hash,
+    discounts  = @discounts,
+    service_charge_waiver = @service_charge_waiver
 WHERE venue_id = @venue_id AND id = @id AND version = @expected_version;
 
 -- AssertOrderHead aborts the transaction unless the order now carries this

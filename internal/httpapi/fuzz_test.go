@@ -225,10 +225,22 @@ func requireTotals(t *testing.T, o order.Order) {
 			sub += int64(l.Qty) * l.UnitPriceCents
 		}
 	}
+	var tips int64
 	for _, p := range o.Payments {
 		paid += p.AmountCents
+		tips += p.TipCents
 	}
-	require.Equal(t, order.Totals{SubtotalCents: sub, PaidCents: paid, DueCents: sub - paid}, o.Totals)
+	tt := o.Totals
+	require.Equal(t, sub, tt.SubtotalCents)
+	require.Equal(t, paid, tt.PaidCents)
+	require.Equal(t, tips, tt.TipCents)
+	// The sample order has no pricing rules: no tax, no service charge.
+	require.Zero(t, tt.TaxCents+tt.ServiceChargeCents)
+	require.Equal(t, sub-tt.DiscountCents, tt.TotalCents)
+	require.Equal(t, tt.TotalCents-paid, tt.DueCents)
+	p, err := order.Price(o.PricingInput())
+	require.NoError(t, err)
+	require.Equal(t, p.Totals, tt)
 }
 
 // The sample order the fuzzer patches. Its lines have fixed ids that the
@@ -253,7 +265,7 @@ func fuzzEnv() order.Env {
 	// Random ids, as the server's are: a counter would let the fuzzer name
 	// the next generated id in line_id, a collision the real server cannot
 	// meet.
-	return order.Env{Menu: fuzzMenu, Tables: fuzzTables, NewID: uuid.New}
+	return order.Env{Menu: fuzzMenu, Tables: fuzzTables, Tenders: order.Tenders, NewID: uuid.New}
 }
 
 // SampleSteps (exported for FuzzPatchHTTP, which builds the same sample
@@ -281,7 +293,7 @@ func SampleSteps(pending, sent, comped, voided uuid.UUID) [][]order.Op {
 func fuzzSample(tb testing.TB) (order.Order, []order.Event) {
 	id := uuid.MustParse("0190b6a0-0000-7000-8000-000000000001")
 	log := []order.Event{{OrderID: id, Venue: "demo", Version: 1, Type: order.EventOpened, At: fuzzAt, Actor: fuzzActor,
-		Ops: []order.Op{order.OpenOp("T1", 2)}}}
+		Ops: []order.Op{order.OpenOp("T1", 2, nil)}}}
 	cur, err := order.Fold(log)
 	if err != nil {
 		tb.Fatal(err)

@@ -240,10 +240,27 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	require.Equal(t, "cursor-ahead", problemType(t, ahead))
 	require.NotNil(t, ahead.Problem(t).LastCursor, "%s", ahead.Body)
 
+	// Pricing: a manager's discounts and waiver, a payment over what is
+	// due, a refund; the order, its events and its history show them.
+	cur := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200).Order(t)
+	line := cur.Lines[0].ID
+	withDiscounts := c.do(patch(seed.TokenManager, 3, apitest.PercentOff(1000, "regulars", apitest.DiscountID("regulars")),
+		apitest.AmountOff(100, "cold", apitest.OnLine(line)), apitest.WaiveServiceCharge("regulars")), 200).Order(t)
+	require.NotNil(t, withDiscounts.ServiceChargeWaiver)
+	due := withDiscounts.Totals.DueCents
+	over := c.do(patch(seed.TokenWaiter1, 4, apitest.Pay("card", due+1, 0)), 422)
+	require.Equal(t, "overpayment", problemType(t, over))
+	require.Equal(t, "forbidden", problemType(t, c.do(patch(seed.TokenWaiter1, 4, apitest.Refund(0, 1, "x")), 403)))
+	paid := c.do(patch(seed.TokenWaiter1, 4, apitest.Pay("card", due, 100)), 200).Order(t)
+	c.do(patch(seed.TokenManager, 5, apitest.RemoveDiscount("regulars"), apitest.AmountOff(50, "late", apitest.OnLine(line)),
+		apitest.RefundID(*paid.Payments[0].ID, 50, "late")), 200)
+	c.do(get("/v1/orders/"+id+"/events?after_version=3", seed.TokenAuditor), 200)
+	c.do(get("/v1/orders/"+id+"?at_version=6", seed.TokenManager), 200)
+
 	// Closing, then the closed order refuses.
-	total := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200).Order(t).Totals.SubtotalCents
-	c.do(patch(seed.TokenWaiter1, 3, apitest.Pay("card", total, 100), apitest.Close()), 200)
-	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 4, fries), 409)))
+	total := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200).Order(t).Totals.DueCents
+	c.do(patch(seed.TokenWaiter1, 6, apitest.Pay("card", total, 100), apitest.Close()), 200)
+	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 7, fries), 409)))
 
 	// The journal and the report (a scripted shift with voids, comps,
 	// overrides and conflicts, so every member of the report is there).

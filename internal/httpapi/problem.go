@@ -45,6 +45,8 @@ type Problem struct {
 	Remaining        *int            `json:"remaining,omitempty"`
 	UnavailableUntil *time.Time      `json:"unavailable_until,omitempty"`
 	Ticket           *kitchen.Ticket `json:"ticket,omitempty"`
+	// PayableCents is the most a payment could have been (overpayment).
+	PayableCents *int64 `json:"payable_cents,omitempty"`
 }
 
 // requestError is a problem the HTTP edge itself finds in a request: bad JSON,
@@ -74,6 +76,7 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		occupied    *order.TableOccupiedError
 		unavailable *order.UnavailableError
 		soldOut     *order.SoldOutError
+		overpaid    *order.OverpaymentError
 		ticketState *kitchen.StateError
 		ahead       *kds.CursorAheadError
 		streamLimit *streamLimitError
@@ -157,6 +160,11 @@ func toProblem(err error) (p Problem, conflictKind string) {
 			left := soldOut.Remaining
 			p.Remaining = &left
 		}
+	case errors.As(err, &overpaid):
+		p = problemOf(422, "overpayment", "Payment exceeds what is due", overpaid.Error())
+		p.Errors = []order.FieldProblem{order.OpProblem(overpaid.OpIndex, "amount_cents", overpaid.Error())}
+		payable := overpaid.PayableCents
+		p.PayableCents = &payable
 	case errors.Is(err, store.ErrInFlight):
 		p = problemOf(409, "idempotency-in-flight", "Request in flight", "a request with this Idempotency-Key is still being processed; retry shortly")
 	case errors.Is(err, errKeyReused):

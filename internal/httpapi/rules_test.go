@@ -399,7 +399,9 @@ func TestCloseNeedsPayment(t *testing.T) {
 	require.Equal(t, 200, r.Status, string(r.Body))
 	o := r.Order(t)
 	require.Equal(t, "closed", o.Status)
-	require.Equal(t, []any{map[string]any{"tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, r.Map(t)["payments"])
+	require.Len(t, o.Payments, 1)
+	require.NotNil(t, o.Payments[0].ID, "a payment has a server-assigned id")
+	require.Equal(t, []any{map[string]any{"id": o.Payments[0].ID.String(), "tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, r.Map(t)["payments"])
 	require.EqualValues(t, 2400, o.Totals.PaidCents)
 }
 
@@ -455,7 +457,8 @@ func TestHistory(t *testing.T) {
 	f.Waiter.Patch(id, 2, apitest.SetQty(line, 4), apitest.SetNote("birthday"))
 	f.Waiter.Patch(id, 3, apitest.Fire(), apitest.Move("T9"))
 	f.Manager.Patch(id, 4, apitest.Comp(line, "birthday"))
-	f.Waiter.Patch(id, 5, apitest.PayNoTip("cash", 1), apitest.Close())
+	// The comp leaves nothing due: closing needs no payment.
+	f.Waiter.Patch(id, 5, apitest.Close())
 
 	path := apitest.OrderPath(id)
 	r := f.Manager.Get(path + "?at_version=2")

@@ -206,6 +206,16 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 		dst, want = &op.Modifiers, "an array of strings"
 	case "line_id":
 		dst, want = &lineID, "a UUID string"
+	case "payment_id":
+		dst, want = &lineID, "a UUID string"
+	case "id":
+		dst, want = &op.ID, "a string"
+	case "discount_id":
+		dst, want = &op.DiscountID, "a string"
+	case "percent_bps":
+		dst, want = &op.PercentBps, "an integer (basis points)"
+	case "payment_index":
+		dst, want = &op.PaymentIndex, "an integer"
 	case "options":
 		dst, want = &choices, `an array of {"group", "option"} objects`
 	default:
@@ -228,12 +238,16 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 			op.Options[j] = LineOption{Group: c.Group, Option: c.Option}
 		}
 	}
-	if name == "line_id" {
+	if name == "line_id" || name == "payment_id" {
 		id, err := uuid.Parse(lineID)
 		if err != nil || id == uuid.Nil || len(lineID) != 36 {
 			return "must be " + want, nil
 		}
-		op.LineID = &id
+		if name == "line_id" {
+			op.LineID = &id
+		} else {
+			op.PaymentID = &id
+		}
 	}
 	return "", nil
 }

@@ -2,6 +2,7 @@ package order
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode"
@@ -25,29 +26,36 @@ const (
 	OpAddPayment = "add_payment"
 	OpClose      = "close"
 	OpOpen       = "open"
+	// Pricing ops (DESIGN.md section 9), for managers only.
+	OpAddDiscount        = "add_discount"
+	OpRemoveDiscount     = "remove_discount"
+	OpWaiveServiceCharge = "waive_service_charge"
+	OpRefundPayment      = "refund_payment"
 )
 
 // Limits on what a client may send. They are part of the API contract.
 const (
-	MaxOps          = 100
-	MinQty          = 1
-	MaxQty          = 99
-	MaxSeat         = 99
-	MaxCourse       = 9
-	MaxGuests       = 999
-	MaxModifiers    = 10
-	MaxModifierLen  = 80
-	MaxOptions      = 20 // modifier options on one line
-	MaxOptionIDLen  = 64 // a group or option id
-	MaxNoteLen      = 280
-	MaxReasonLen    = 280
-	MaxSKULen       = 64
-	MaxTableLen     = 32
-	MaxAmountCents  = 100_000_000
-	DefaultQty      = 1
-	DefaultCourse   = 1
-	DefaultSeat     = 0
-	defaultTipCents = 0
+	MaxOps           = 100
+	MinQty           = 1
+	MaxQty           = 99
+	MaxSeat          = 99
+	MaxCourse        = 9
+	MaxGuests        = 999
+	MaxModifiers     = 10
+	MaxModifierLen   = 80
+	MaxOptions       = 20 // modifier options on one line
+	MaxOptionIDLen   = 64 // a group or option id
+	MaxNoteLen       = 280
+	MaxReasonLen     = 280
+	MaxSKULen        = 64
+	MaxTableLen      = 32
+	MaxAmountCents   = 100_000_000
+	MaxTenderLen     = 32 // a tender id (venues.tenders)
+	MaxDiscountIDLen = 64
+	DefaultQty       = 1
+	DefaultCourse    = 1
+	DefaultSeat      = 0
+	defaultTipCents  = 0
 )
 
 // Bounds on an order's size and money. With them no total overflows int64:
@@ -68,7 +76,9 @@ const (
 	MaxMenuNameLen = 120
 )
 
-// Tenders accepted by add_payment.
+// Tenders are the tenders a venue accepts until its menu says otherwise
+// (the schema's default for venues.tenders); add_payment checks the
+// venue's own list.
 var Tenders = []string{"card", "cash", "voucher", "other"}
 
 // Op is one operation. A request op carries what the client sent; an applied
@@ -98,6 +108,22 @@ type Op struct {
 	// prices from the menu, and TaxClass the item's tax class.
 	Options  []LineOption `json:"options,omitempty"`
 	TaxClass string       `json:"tax_class,omitempty"`
+	// Rules are the venue's tax classes and service charge, on the open
+	// op: what the order is priced with for its whole life.
+	Rules *PriceRules `json:"pricing,omitempty"`
+	// ID names the discount add_discount gives (the client's, or one the
+	// server assigns); PercentBps is a percent discount (AmountCents an
+	// amount one); DiscountID is the discount remove_discount takes off.
+	ID         string `json:"id,omitempty"`
+	PercentBps *int64 `json:"percent_bps,omitempty"`
+	DiscountID string `json:"discount_id,omitempty"`
+	// PaymentID is the id add_payment gives the payment (server-assigned)
+	// and, on refund_payment, the payment refunded (as is PaymentIndex,
+	// its index in the order's payments); RefundID is the id of the
+	// refund's own movement.
+	PaymentID    *uuid.UUID `json:"payment_id,omitempty"`
+	PaymentIndex *int       `json:"payment_index,omitempty"`
+	RefundID     *uuid.UUID `json:"refund_id,omitempty"`
 }
 
 // opFields lists, per op, the fields a client may send besides "op".
@@ -113,10 +139,20 @@ var opFields = map[string][]string{
 	OpSend:       {"course"},
 	OpAddPayment: {"tender", "amount_cents", "tip_cents"},
 	OpClose:      {},
+
+	OpAddDiscount:        {"id", "line_id", "percent_bps", "amount_cents", "reason"},
+	OpRemoveDiscount:     {"discount_id"},
+	OpWaiveServiceCharge: {"reason"},
+	OpRefundPayment:      {"payment_index", "payment_id", "amount_cents", "reason"},
 }
 
 // managerOps may only be applied by a manager.
-var managerOps = map[string]bool{OpVoidItem: true, OpCompItem: true}
+var managerOps = map[string]bool{OpVoidItem: true, OpCompItem: true,
+	OpAddDiscount: true, OpRemoveDiscount: true, OpWaiveServiceCharge: true, OpRefundPayment: true}
+
+// discountID is the shape of a discount's id: URL- and CSV-safe, at most
+// MaxDiscountIDLen characters (a server-assigned one is a UUID).
+var discountID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func opNames() []string {
 	names := make([]string, 0, len(opFields))
@@ -187,6 +223,14 @@ func validateOp(i int, op Op) []FieldProblem {
 			add(field, fmt.Sprintf("at most %d characters", max))
 		}
 	}
+	amount := func(required bool) {
+		switch {
+		case op.AmountCents == nil && required:
+			add("amount_cents", "required")
+		case op.AmountCents != nil && (*op.AmountCents < 1 || *op.AmountCents > MaxAmountCents):
+			add("amount_cents", fmt.Sprintf("must be between 1 and %d", MaxAmountCents))
+		}
+	}
 	switch op.Op {
 	case OpAddItem:
 		text("sku", op.SKU, MaxSKULen, true)
@@ -227,18 +271,47 @@ func validateOp(i int, op Op) []FieldProblem {
 	case OpSend:
 		intRange("course", op.Course, 1, MaxCourse, false)
 	case OpAddPayment:
-		if !contains(Tenders, op.Tender) {
-			add("tender", "must be one of "+strings.Join(Tenders, ", "))
-		}
-		switch {
-		case op.AmountCents == nil:
-			add("amount_cents", "required")
-		case *op.AmountCents < 1 || *op.AmountCents > MaxAmountCents:
-			add("amount_cents", fmt.Sprintf("must be between 1 and %d", MaxAmountCents))
-		}
+		// Whether the venue takes the tender is decided against its list
+		// (resolve).
+		text("tender", op.Tender, MaxTenderLen, true)
+		amount(true)
 		if op.TipCents != nil && (*op.TipCents < 0 || *op.TipCents > MaxAmountCents) {
 			add("tip_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
 		}
+	case OpAddDiscount:
+		if op.ID != "" && !discountID.MatchString(op.ID) {
+			add("id", fmt.Sprintf("must be 1 to %d of A-Z, a-z, 0-9, ., _ and -, starting with a letter or digit (or absent: the server names it)", MaxDiscountIDLen))
+		}
+		switch {
+		case op.PercentBps == nil && op.AmountCents == nil:
+			add("percent_bps", "one of percent_bps and amount_cents is required")
+		case op.PercentBps != nil && op.AmountCents != nil:
+			add("percent_bps", "give percent_bps or amount_cents, not both")
+		case op.PercentBps != nil && (*op.PercentBps < 1 || *op.PercentBps > MaxRateBps):
+			add("percent_bps", fmt.Sprintf("must be between 1 and %d (basis points: 1000 is 10 %%)", MaxRateBps))
+		case op.AmountCents != nil:
+			amount(true)
+		}
+		text("reason", op.Reason, MaxReasonLen, true)
+	case OpRemoveDiscount:
+		if op.DiscountID == "" {
+			add("discount_id", "required")
+		} else if !discountID.MatchString(op.DiscountID) {
+			add("discount_id", "no discount has such an id")
+		}
+	case OpWaiveServiceCharge:
+		text("reason", op.Reason, MaxReasonLen, true)
+	case OpRefundPayment:
+		switch {
+		case op.PaymentIndex == nil && op.PaymentID == nil:
+			add("payment_index", "one of payment_index and payment_id is required")
+		case op.PaymentIndex != nil && op.PaymentID != nil:
+			add("payment_index", "give payment_index or payment_id, not both")
+		case op.PaymentIndex != nil && (*op.PaymentIndex < 0 || *op.PaymentIndex >= MaxPaymentsPerOrder+MaxRefundsPerOrder):
+			add("payment_index", fmt.Sprintf("must be between 0 and %d", MaxPaymentsPerOrder+MaxRefundsPerOrder-1))
+		}
+		amount(true)
+		text("reason", op.Reason, MaxReasonLen, true)
 	case OpClose:
 	default:
 		add("op", fmt.Sprintf("unknown op %q", op.Op))

@@ -17,7 +17,7 @@ import (
 // line and in the applied op (DESIGN.md section 9).
 func TestAddItemOptions(t *testing.T) {
 	at := time.Date(2026, 12, 2, 19, 0, 0, 0, time.UTC)
-	open, err := order.Fold([]order.Event{{OrderID: uuid.New(), Venue: "demo", Version: 1, At: at, Ops: []order.Op{order.OpenOp("T1", 2)}}})
+	open, err := order.Fold([]order.Event{{OrderID: uuid.New(), Venue: "demo", Version: 1, At: at, Ops: []order.Op{order.OpenOp("T1", 2, nil)}}})
 	require.NoError(t, err)
 	opt := func(g, o string) order.LineOption { return order.LineOption{Group: g, Option: o} }
 	add := func(sku string, opts ...order.LineOption) []order.Op {
@@ -76,7 +76,7 @@ func TestAddItemOptions(t *testing.T) {
 // gives the line as it was added.
 func TestOptionsFixedOnTheLine(t *testing.T) {
 	at := time.Date(2026, 12, 2, 19, 0, 0, 0, time.UTC)
-	ev1 := order.Event{OrderID: uuid.New(), Venue: "demo", Version: 1, At: at, Ops: []order.Op{order.OpenOp("T1", 2)}}
+	ev1 := order.Event{OrderID: uuid.New(), Venue: "demo", Version: 1, At: at, Ops: []order.Op{order.OpenOp("T1", 2, nil)}}
 	open, err := order.Fold([]order.Event{ev1})
 	require.NoError(t, err)
 	next, applied, err := order.Plan(open, []order.Op{{Op: order.OpAddItem, SKU: "burger",

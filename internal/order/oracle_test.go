@@ -214,6 +214,11 @@ func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool) (ch
 		}
 		return n > 0, true
 	case "add_payment":
+		// The overpay rule (docs/PRICING.md): at most what is due.
+		r.totals()
+		if *op.AmountCents > max(r.Due, 0) {
+			return false, false
+		}
 		var tip int64
 		if op.TipCents != nil {
 			tip = *op.TipCents
@@ -346,7 +351,7 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 		ref := refOpen(table, guests, actor.Staff, t0)
 		require.Equal(t, ref, view(cur))
 		events := []order.Event{{ID: uuid.New(), Venue: "demo", OrderID: id, Version: 1, Type: "order.opened",
-			At: t0, Actor: actor, Ops: []order.Op{order.OpenOp(table, guests)}}}
+			At: t0, Actor: actor, Ops: []order.Op{order.OpenOp(table, guests, nil)}}}
 
 		for step := 0; step < 25; step++ {
 			at := t0.Add(time.Duration(step+1) * time.Minute)
@@ -482,7 +487,7 @@ func TestOpsByHand(t *testing.T) {
 			})},
 	}
 	open := []order.Event{{ID: uuid.New(), Venue: "demo", Version: 1, Type: "order.opened", At: t0, Actor: actor,
-		Ops: []order.Op{order.OpenOp("T1", 2)}}}
+		Ops: []order.Op{order.OpenOp("T1", 2, nil)}}}
 	start, err := order.Fold(open)
 	require.NoError(t, err)
 	cur, applied, err := order.Plan(start, baseOps, t0, e)

@@ -6,6 +6,7 @@ package order
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -41,20 +42,33 @@ const (
 // Order is one table's check as the API shows it. Version counts the events
 // of the order: version N is the state after its N-th event.
 type Order struct {
-	ID        uuid.UUID  `json:"id"`
-	Venue     string     `json:"venue"`
-	Table     string     `json:"table"`
-	Status    string     `json:"status"`
-	Guests    int        `json:"guests"`
-	Note      string     `json:"note"`
-	Version   int64      `json:"version"`
-	Server    string     `json:"server"`
-	Lines     []Line     `json:"lines"`
-	Payments  []Payment  `json:"payments"`
-	Totals    Totals     `json:"totals"`
-	OpenedAt  time.Time  `json:"opened_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	ClosedAt  *time.Time `json:"closed_at"`
+	ID       uuid.UUID `json:"id"`
+	Venue    string    `json:"venue"`
+	Table    string    `json:"table"`
+	Status   string    `json:"status"`
+	Guests   int       `json:"guests"`
+	Note     string    `json:"note"`
+	Version  int64     `json:"version"`
+	Server   string    `json:"server"`
+	Lines    []Line    `json:"lines"`
+	Payments []Payment `json:"payments"`
+	// Discounts are the manager's discounts, in the order given (pricing
+	// applies them in that order), each with what it took off.
+	Discounts []OrderDiscount `json:"discounts"`
+	// ServiceChargeWaiver is set when a manager waived the automatic
+	// service charge.
+	ServiceChargeWaiver *Waiver `json:"service_charge_waiver"`
+	// Taxes is the tax of each class the order falls under (docs/PRICING.md).
+	Taxes  []TaxPricing `json:"taxes"`
+	Totals Totals       `json:"totals"`
+	// Rules are the venue's tax classes and service charge as they were
+	// when the order was opened: fixed for the order's life. nil for an
+	// order opened before posd priced orders (it carries no tax and no
+	// service charge).
+	Rules     *PriceRules `json:"-"`
+	OpenedAt  time.Time   `json:"opened_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	ClosedAt  *time.Time  `json:"closed_at"`
 	// ChainHead is the hash of the order's latest event (see package audit).
 	ChainHead []byte `json:"-"`
 }
@@ -107,19 +121,43 @@ func (o LineOption) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(o))
 }
 
-// Payment is one tender taken against the order. Tips are not part of the
-// amount that settles the check.
+// Payment is one money movement of the order, oldest first: a payment
+// (AmountCents > 0, TipCents ≥ 0) or a refund of one (AmountCents < 0,
+// TipCents 0, RefundOf the index of the payment refunded, Reason why).
+// Tips are not part of the amount that settles the check. ID is nil for a
+// payment taken before payments had ids.
 type Payment struct {
-	Tender      string `json:"tender"`
-	AmountCents int64  `json:"amount_cents"`
-	TipCents    int64  `json:"tip_cents"`
+	ID          *uuid.UUID `json:"id"`
+	Tender      string     `json:"tender"`
+	AmountCents int64      `json:"amount_cents"`
+	TipCents    int64      `json:"tip_cents"`
+	RefundOf    *int       `json:"refund_of,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
 }
 
-// Totals are derived from lines and payments; they are never stored.
-type Totals struct {
-	SubtotalCents int64 `json:"subtotal_cents"`
-	PaidCents     int64 `json:"paid_cents"`
-	DueCents      int64 `json:"due_cents"`
+// Totals are an order's totals (DESIGN.md section 9), computed by Price
+// from the order; they are never stored.
+type Totals = PriceTotals
+
+// PriceRules are what a venue prices an order with, fixed when the order
+// is opened: its tax classes and its service charge (nil: none).
+type PriceRules struct {
+	TaxClasses    []TaxClass     `json:"tax_classes"`
+	ServiceCharge *ServiceCharge `json:"service_charge"`
+}
+
+// OrderDiscount is a discount on the order with what it took off
+// (AppliedCents, computed: a discount never takes a line or the order
+// below zero).
+type OrderDiscount struct {
+	Discount
+	AppliedCents int64 `json:"applied_cents"`
+}
+
+// Waiver is a manager's waiver of the automatic service charge.
+type Waiver struct {
+	Reason string `json:"reason"`
+	By     string `json:"by"`
 }
 
 // Actor is who made a change: the device, the person using it and the role
@@ -188,6 +226,12 @@ func (o Order) Clone() Order {
 		c.Lines[i] = l
 	}
 	c.Payments = append(make([]Payment, 0, len(o.Payments)), o.Payments...)
+	c.Discounts = append(make([]OrderDiscount, 0, len(o.Discounts)), o.Discounts...)
+	c.Taxes = append(make([]TaxPricing, 0, len(o.Taxes)), o.Taxes...)
+	if o.ServiceChargeWaiver != nil {
+		w := *o.ServiceChargeWaiver
+		c.ServiceChargeWaiver = &w
+	}
 	if o.ClosedAt != nil {
 		t := *o.ClosedAt
 		c.ClosedAt = &t
@@ -195,20 +239,85 @@ func (o Order) Clone() Order {
 	return c
 }
 
-// ComputeTotals recomputes Totals from lines and payments: voided and comped
-// lines cost nothing, tips do not settle the check.
-func (o *Order) ComputeTotals() {
-	var sub, paid int64
-	for _, l := range o.Lines {
-		if l.Status == LineVoided || l.Comped {
-			continue
+// PricingInput is what the order's totals depend on (docs/PRICING.md):
+// its lines, discounts, guests, waiver, payments and the rules fixed when
+// it was opened. A line whose tax class the rules do not have (every line
+// of an order opened before posd priced orders) carries no tax.
+func (o *Order) PricingInput() PricingInput {
+	in := PricingInput{Guests: o.Guests, ServiceChargeWaived: o.ServiceChargeWaiver != nil, Payments: o.Payments}
+	known := map[string]bool{}
+	if o.Rules != nil {
+		in.TaxClasses, in.ServiceCharge = o.Rules.TaxClasses, o.Rules.ServiceCharge
+		for _, tc := range o.Rules.TaxClasses {
+			known[tc.ID] = true
 		}
-		sub += int64(l.Qty) * l.UnitPriceCents
 	}
+	in.Lines = make([]PricingLine, len(o.Lines))
+	for i, l := range o.Lines {
+		class := l.TaxClass
+		if !known[class] {
+			class = ""
+		}
+		in.Lines[i] = PricingLine{ID: l.ID, Qty: l.Qty, UnitPriceCents: l.UnitPriceCents, TaxClass: class,
+			Voided: l.Status == LineVoided, Comped: l.Comped}
+	}
+	in.Discounts = make([]Discount, len(o.Discounts))
+	for i, d := range o.Discounts {
+		in.Discounts[i] = d.Discount
+	}
+	return in
+}
+
+// ComputeTotals recomputes Totals, Taxes and each discount's applied
+// amount with Price. It fails only for an order past pricing's bounds,
+// which the ops refuse to make.
+func (o *Order) ComputeTotals() error {
+	p, err := Price(o.PricingInput())
+	if err != nil {
+		return fmt.Errorf("price order %s: %w", o.ID, err)
+	}
+	o.Totals = p.Totals
+	o.Taxes = p.Taxes
+	if o.Taxes == nil {
+		o.Taxes = []TaxPricing{}
+	}
+	for i := range o.Discounts {
+		o.Discounts[i].AppliedCents = p.Discounts[i].AppliedCents
+	}
+	return nil
+}
+
+// refundedOf is how much of payment idx has been refunded.
+func (o *Order) refundedOf(idx int) int64 {
+	var n int64
 	for _, p := range o.Payments {
-		paid += p.AmountCents
+		if p.RefundOf != nil && *p.RefundOf == idx {
+			n -= p.AmountCents
+		}
 	}
-	o.Totals = Totals{SubtotalCents: sub, PaidCents: paid, DueCents: sub - paid}
+	return n
+}
+
+// movements counts the order's payments and its refunds.
+func (o *Order) movements() (payments, refunds int) {
+	for _, p := range o.Payments {
+		if p.RefundOf != nil {
+			refunds++
+		} else {
+			payments++
+		}
+	}
+	return payments, refunds
+}
+
+// discount returns the index of the discount with the given id, or -1.
+func (o *Order) discount(id string) int {
+	for i := range o.Discounts {
+		if o.Discounts[i].ID == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // line returns the index of the line with the given id, or -1.

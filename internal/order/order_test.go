@@ -30,7 +30,7 @@ var groups = map[string]order.ModifierGroup{
 }
 
 func env() order.Env {
-	return order.Env{Menu: menu, Groups: groups, Tables: map[string]bool{"T1": true, "T2": true, "T3": true},
+	return order.Env{Menu: menu, Groups: groups, Tables: map[string]bool{"T1": true, "T2": true, "T3": true}, Tenders: order.Tenders,
 		NewID: func() uuid.UUID { return uuid.Must(uuid.NewV7()) }}
 }
 
@@ -111,7 +111,7 @@ func TestFoldReproducesPlan(t *testing.T) {
 		actor := order.Actor{Device: "d", Staff: "s", Role: order.RoleManager}
 		id := uuid.New()
 		open := order.Event{OrderID: id, Venue: "demo", Version: 1, Type: order.EventOpened, At: at, Actor: actor,
-			Ops: []order.Op{order.OpenOp("T1", 2)}}
+			Ops: []order.Op{order.OpenOp("T1", 2, nil)}}
 		events := []order.Event{open}
 		cur, err := order.Fold(events)
 		require.NoError(t, err)
@@ -127,7 +127,8 @@ func TestFoldReproducesPlan(t *testing.T) {
 			if err != nil {
 				var ve *order.ValidationError
 				var ce *order.ClosedError
-				require.True(t, errors.As(err, &ve) || errors.As(err, &ce), "seed %d step %d: %v", seed, step, err)
+				var oe *order.OverpaymentError
+				require.True(t, errors.As(err, &ve) || errors.As(err, &ce) || errors.As(err, &oe), "seed %d step %d: %v", seed, step, err)
 				continue
 			}
 			if len(applied) == 0 {
@@ -153,7 +154,7 @@ func TestFoldReproducesPlan(t *testing.T) {
 func TestFoldRejectsGaps(t *testing.T) {
 	id := uuid.New()
 	evs := []order.Event{
-		{OrderID: id, Version: 1, Ops: []order.Op{order.OpenOp("T1", 2)}},
+		{OrderID: id, Version: 1, Ops: []order.Op{order.OpenOp("T1", 2, nil)}},
 		{OrderID: id, Version: 3, Ops: []order.Op{{Op: order.OpSetGuests, Guests: intp(3)}}},
 	}
 	_, err := order.Fold(evs)
@@ -164,7 +165,7 @@ func TestFoldRejectsGaps(t *testing.T) {
 
 func TestPlanRules(t *testing.T) {
 	at := time.Now().UTC()
-	o, err := order.Fold([]order.Event{{OrderID: uuid.New(), Version: 1, At: at, Ops: []order.Op{order.OpenOp("T1", 2)}}})
+	o, err := order.Fold([]order.Event{{OrderID: uuid.New(), Version: 1, At: at, Ops: []order.Op{order.OpenOp("T1", 2, nil)}}})
 	require.NoError(t, err)
 	line := uuid.New()
 	o, _, err = order.Plan(o, []order.Op{{Op: order.OpAddItem, SKU: "steak", LineID: &line}}, at, env())
@@ -236,7 +237,7 @@ func TestAddItemOpAlwaysCarriesModifiers(t *testing.T) {
 func TestSendOfACourseWithNothingPendingNamesTheCourse(t *testing.T) {
 	at := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
 	o, err := order.Fold([]order.Event{{OrderID: uuid.New(), Venue: "demo", Version: 1, Type: order.EventOpened, At: at,
-		Actor: order.Actor{Device: "d", Staff: "s", Role: order.RoleWaiter}, Ops: []order.Op{order.OpenOp("T1", 2)}}})
+		Actor: order.Actor{Device: "d", Staff: "s", Role: order.RoleWaiter}, Ops: []order.Op{order.OpenOp("T1", 2, nil)}}})
 	require.NoError(t, err)
 	o, _, err = order.Plan(o, []order.Op{{Op: order.OpAddItem, SKU: "steak", Course: intp(1)}}, at, env())
 	require.NoError(t, err)

@@ -1,8 +1,10 @@
 package order
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,12 +12,26 @@ import (
 
 // Env is what planning needs from outside the order: the menu entries of the
 // SKUs being added and the modifier groups they offer, which tables exist,
-// and a source of new line ids.
+// the tenders the venue takes, who makes the change (a discount records
+// it), and a source of new line and payment ids.
 type Env struct {
-	Menu   map[string]MenuItem
-	Groups map[string]ModifierGroup
-	Tables map[string]bool
-	NewID  func() uuid.UUID
+	Menu    map[string]MenuItem
+	Groups  map[string]ModifierGroup
+	Tables  map[string]bool
+	Tenders []string
+	Actor   Actor
+	NewID   func() uuid.UUID
+}
+
+// newID is a new id from env, or nil when env assigns none (audit verify
+// replays the ids the log holds; a payment from before payments had ids
+// has none).
+func (e Env) newID() *uuid.UUID {
+	if e.NewID == nil {
+		return nil
+	}
+	id := e.NewID()
+	return &id
 }
 
 // Plan applies validated request ops to cur, in order, all or nothing. It
@@ -38,7 +54,7 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 		if a == nil {
 			continue
 		}
-		if err := apply(&next, *a, at, Actor{}); err != nil {
+		if err := apply(&next, *a, at, env.Actor); err != nil {
 			return cur, nil, fmt.Errorf("apply op %d: %w", i, err)
 		}
 		if err := withinBounds(cur, next, i, *a); err != nil {
@@ -51,19 +67,27 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 	}
 	next.Version = cur.Version + 1
 	next.UpdatedAt = at
-	next.ComputeTotals()
+	if err := next.ComputeTotals(); err != nil {
+		return cur, nil, err
+	}
 	return next, applied, nil
 }
 
 // withinBounds refuses op i (already applied to next) when it takes the
-// order past MaxLinesPerOrder lines or MaxPaymentsPerOrder payments. An
-// order already past a bound (written before it existed) may still shrink.
+// order past MaxLinesPerOrder lines, MaxPaymentsPerOrder payments,
+// MaxRefundsPerOrder refunds or MaxDiscountsPerOrder discounts. An order
+// already past a bound (written before it existed) may still shrink.
 func withinBounds(cur, next Order, i int, a Op) error {
+	payments, refunds := next.movements()
 	switch {
 	case a.Op == OpAddItem && len(next.Lines) > MaxLinesPerOrder && len(next.Lines) > len(cur.Lines):
 		return invalid(i, "lines", fmt.Sprintf("an order holds at most %d lines (MaxLinesPerOrder); this add_item would make %d", MaxLinesPerOrder, len(next.Lines)))
-	case a.Op == OpAddPayment && len(next.Payments) > MaxPaymentsPerOrder:
-		return invalid(i, "payments", fmt.Sprintf("an order takes at most %d payments (MaxPaymentsPerOrder); this add_payment would make %d", MaxPaymentsPerOrder, len(next.Payments)))
+	case a.Op == OpAddPayment && payments > MaxPaymentsPerOrder:
+		return invalid(i, "payments", fmt.Sprintf("an order takes at most %d payments (MaxPaymentsPerOrder); this add_payment would make %d", MaxPaymentsPerOrder, payments))
+	case a.Op == OpRefundPayment && refunds > MaxRefundsPerOrder:
+		return invalid(i, "payments", fmt.Sprintf("an order takes at most %d refunds (MaxRefundsPerOrder); this refund_payment would make %d", MaxRefundsPerOrder, refunds))
+	case a.Op == OpAddDiscount && len(next.Discounts) > MaxDiscountsPerOrder:
+		return invalid(i, "discounts", fmt.Sprintf("an order holds at most %d discounts (MaxDiscountsPerOrder); this add_discount would make %d", MaxDiscountsPerOrder, len(next.Discounts)))
 	}
 	return nil
 }
@@ -84,15 +108,22 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if !ok {
 			return nil, invalid(i, "sku", fmt.Sprintf("unknown sku %q", op.SKU))
 		}
-		id := env.NewID()
+		var id uuid.UUID
 		if op.LineID != nil {
 			if o.line(*op.LineID) >= 0 {
 				return nil, invalid(i, "line_id", "already used by a line of this order")
 			}
 			id = *op.LineID
+		} else if n := env.newID(); n != nil {
+			id = *n
+		} else {
+			return nil, invalid(i, "line_id", "required")
 		}
 		if item.PriceCents < 0 || item.PriceCents > MaxPriceCents {
 			return nil, invalid(i, "sku", fmt.Sprintf("the menu price of %q is outside 0 to %d cents; fix the menu", op.SKU, MaxPriceCents))
+		}
+		if o.Rules != nil && item.TaxClass != "" && !slices.ContainsFunc(o.Rules.TaxClasses, func(tc TaxClass) bool { return tc.ID == item.TaxClass }) {
+			return nil, invalid(i, "sku", fmt.Sprintf("%q is taxed as %q, a tax class the venue did not have when this order was opened (an order keeps the rates it opened with); open a new order for it", op.SKU, item.TaxClass))
 		}
 		opts, err := chooseOptions(i, item, op.Options, env.Groups)
 		if err != nil {
@@ -132,6 +163,11 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		}
 		if s := o.Lines[idx].Status; s != LinePending {
 			return nil, invalid(i, "line_id", "line is "+s+"; only pending lines can be removed (void_item takes back a sent line)")
+		}
+		for _, d := range o.Discounts {
+			if d.LineID != nil && *d.LineID == *op.LineID {
+				return nil, invalid(i, "line_id", fmt.Sprintf("the line has discount %q; remove_discount takes it off first", d.ID))
+			}
 		}
 		return &Op{Op: OpRemoveItem, LineID: op.LineID, SKU: o.Lines[idx].SKU}, nil
 	case OpVoidItem:
@@ -195,24 +231,121 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		}
 		return &Op{Op: OpSend, Course: op.Course, Lines: ids}, nil
 	case OpAddPayment:
+		if !slices.Contains(env.Tenders, op.Tender) {
+			return nil, invalid(i, "tender", fmt.Sprintf("the venue takes %s; not %q", strings.Join(env.Tenders, ", "), op.Tender))
+		}
+		if err := o.ComputeTotals(); err != nil {
+			return nil, err
+		}
+		if err := o.Totals.CheckPayment(*op.AmountCents); err != nil {
+			var over *OverpaymentError
+			if errors.As(err, &over) {
+				over.OpIndex = i
+			}
+			return nil, err
+		}
 		tip := int64(defaultTipCents)
 		if op.TipCents != nil {
 			tip = *op.TipCents
 		}
-		return &Op{Op: OpAddPayment, Tender: op.Tender, AmountCents: op.AmountCents, TipCents: &tip}, nil
+		id := op.PaymentID // set when replayed from the log (audit verify)
+		if id == nil {
+			id = env.newID()
+		}
+		return &Op{Op: OpAddPayment, PaymentID: id, Tender: op.Tender, AmountCents: op.AmountCents, TipCents: &tip}, nil
+	case OpRefundPayment:
+		return resolveRefund(o, i, op, env)
+	case OpAddDiscount:
+		return resolveDiscount(o, i, op, env)
+	case OpRemoveDiscount:
+		if o.discount(op.DiscountID) < 0 {
+			return nil, invalid(i, "discount_id", fmt.Sprintf("the order has no discount %q", op.DiscountID))
+		}
+		return &Op{Op: OpRemoveDiscount, DiscountID: op.DiscountID}, nil
+	case OpWaiveServiceCharge:
+		if o.Rules == nil || o.Rules.ServiceCharge == nil || o.Rules.ServiceCharge.MinGuests == 0 {
+			return nil, invalid(i, "op", "this order has no service charge to waive (the venue had none when it was opened)")
+		}
+		if o.ServiceChargeWaiver != nil {
+			return nil, nil
+		}
+		return &Op{Op: OpWaiveServiceCharge, Reason: op.Reason}, nil
 	case OpClose:
 		for _, l := range o.Lines {
 			if l.Status == LinePending {
 				return nil, invalid(i, "op", "order has pending lines; send or remove them before closing")
 			}
 		}
-		o.ComputeTotals()
+		if err := o.ComputeTotals(); err != nil {
+			return nil, err
+		}
 		if o.Totals.DueCents > 0 {
 			return nil, invalid(i, "op", fmt.Sprintf("order has %d cents due; take payment before closing", o.Totals.DueCents))
 		}
 		return &Op{Op: OpClose}, nil
 	}
 	return nil, invalid(i, "op", fmt.Sprintf("unknown op %q", op.Op))
+}
+
+// resolveDiscount resolves add_discount i: a new id (the client's, unused
+// on the order, or a server-assigned UUID), a line that is on the order and
+// neither voided nor comped (there is nothing to take off those).
+func resolveDiscount(o *Order, i int, op Op, env Env) (*Op, error) {
+	id := op.ID
+	if id == "" {
+		n := env.newID()
+		if n == nil {
+			return nil, invalid(i, "id", "required")
+		}
+		id = n.String()
+	} else if o.discount(id) >= 0 {
+		return nil, invalid(i, "id", fmt.Sprintf("the order already has a discount %q", id))
+	}
+	if op.LineID != nil {
+		idx := o.line(*op.LineID)
+		switch {
+		case idx < 0:
+			return nil, invalid(i, "line_id", "no such line on this order")
+		case o.Lines[idx].Status == LineVoided:
+			return nil, invalid(i, "line_id", "line is voided; there is nothing to discount")
+		case o.Lines[idx].Comped:
+			return nil, invalid(i, "line_id", "line is comped; there is nothing to discount")
+		}
+	}
+	return &Op{Op: OpAddDiscount, ID: id, LineID: op.LineID, PercentBps: op.PercentBps, AmountCents: op.AmountCents, Reason: op.Reason}, nil
+}
+
+// resolveRefund resolves refund_payment i: the payment it names (by index
+// or id) must be a payment, not a refund, and the amount at most what is
+// left of it after its earlier refunds. The applied op names the payment
+// both ways and carries its tender and the refund's own id.
+func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
+	idx, field := -1, "payment_index"
+	if op.PaymentIndex != nil {
+		if *op.PaymentIndex < len(o.Payments) {
+			idx = *op.PaymentIndex
+		}
+	} else {
+		field = "payment_id"
+		idx = slices.IndexFunc(o.Payments, func(p Payment) bool { return p.ID != nil && *p.ID == *op.PaymentID })
+	}
+	if idx < 0 {
+		return nil, invalid(i, field, fmt.Sprintf("no such payment on this order (it has %d payments and refunds)", len(o.Payments)))
+	}
+	p := o.Payments[idx]
+	if p.RefundOf != nil || p.AmountCents <= 0 {
+		return nil, invalid(i, field, fmt.Sprintf("payment %d is a refund; refund the payment it refunded", idx))
+	}
+	if left := p.AmountCents - o.refundedOf(idx); *op.AmountCents > left {
+		return nil, invalid(i, "amount_cents", fmt.Sprintf("at most %d cents of payment %d are left to refund (%d paid, %d refunded)", left, idx, p.AmountCents, p.AmountCents-left))
+	}
+	rid := op.RefundID // set when replayed from the log (audit verify)
+	if rid == nil {
+		rid = env.newID()
+	}
+	at := idx
+	return &Op{Op: OpRefundPayment, PaymentIndex: &at, PaymentID: p.ID, RefundID: rid, Tender: p.Tender,
+		AmountCents: op.AmountCents, Reason: op.Reason}, nil
 }
 
 // chooseOptions resolves the options chosen on add_item i against the
@@ -286,6 +419,10 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 	case OpOpen:
 		o.Table, o.Guests, o.Status = op.Table, derefInt(op.Guests), StatusOpen
 		o.OpenedAt, o.Server = at, actor.Staff
+		if op.Rules != nil {
+			r := *op.Rules
+			o.Rules = &r
+		}
 	case OpAddItem:
 		if op.LineID == nil || op.UnitPriceCents == nil {
 			return fmt.Errorf("add_item without line_id or price")
@@ -343,7 +480,28 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		if op.AmountCents == nil {
 			return fmt.Errorf("add_payment without amount")
 		}
-		o.Payments = append(o.Payments, Payment{Tender: op.Tender, AmountCents: *op.AmountCents, TipCents: tip})
+		o.Payments = append(o.Payments, Payment{ID: op.PaymentID, Tender: op.Tender, AmountCents: *op.AmountCents, TipCents: tip})
+	case OpRefundPayment:
+		if op.PaymentIndex == nil || op.AmountCents == nil || *op.PaymentIndex < 0 || *op.PaymentIndex >= len(o.Payments) {
+			return fmt.Errorf("refund_payment without a payment of the order or an amount")
+		}
+		at := *op.PaymentIndex
+		o.Payments = append(o.Payments, Payment{ID: op.RefundID, Tender: op.Tender, AmountCents: -*op.AmountCents,
+			RefundOf: &at, Reason: op.Reason})
+	case OpAddDiscount:
+		if op.ID == "" {
+			return fmt.Errorf("add_discount without id")
+		}
+		o.Discounts = append(o.Discounts, OrderDiscount{Discount: Discount{ID: op.ID, LineID: op.LineID,
+			PercentBps: op.PercentBps, AmountCents: op.AmountCents, Reason: op.Reason, By: actor.Staff}})
+	case OpRemoveDiscount:
+		idx := o.discount(op.DiscountID)
+		if idx < 0 {
+			return fmt.Errorf("remove_discount of unknown discount %q", op.DiscountID)
+		}
+		o.Discounts = append(o.Discounts[:idx], o.Discounts[idx+1:]...)
+	case OpWaiveServiceCharge:
+		o.ServiceChargeWaiver = &Waiver{Reason: op.Reason, By: actor.Staff}
 	case OpClose:
 		t := at
 		o.Status, o.ClosedAt = StatusClosed, &t
@@ -353,10 +511,13 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 	return nil
 }
 
-// OpenOp is the single op of an order.opened event.
-func OpenOp(table string, guests int) Op {
+// OpenOp is the single op of an order.opened event: the table, the guests
+// and the rules the order is priced with for its life (the venue's tax
+// classes and service charge then). Events written before posd priced
+// orders have no rules.
+func OpenOp(table string, guests int, rules *PriceRules) Op {
 	g := guests
-	return Op{Op: OpOpen, Table: table, Guests: &g}
+	return Op{Op: OpOpen, Table: table, Guests: &g, Rules: rules}
 }
 
 // Fold rebuilds an order from its events, oldest first. The events must be
@@ -365,7 +526,7 @@ func Fold(events []Event) (Order, error) {
 	if len(events) == 0 {
 		return Order{}, ErrNotFound
 	}
-	o := Order{ID: events[0].OrderID, Venue: events[0].Venue, Lines: []Line{}, Payments: []Payment{}}
+	o := Order{ID: events[0].OrderID, Venue: events[0].Venue, Lines: []Line{}, Payments: []Payment{}, Discounts: []OrderDiscount{}}
 	for _, ev := range events {
 		if ev.Version != o.Version+1 {
 			return Order{}, fmt.Errorf("fold order %s: version %d follows %d", o.ID, ev.Version, o.Version)
@@ -377,7 +538,9 @@ func Fold(events []Event) (Order, error) {
 		}
 		o.Version, o.UpdatedAt = ev.Version, ev.At
 	}
-	o.ComputeTotals()
+	if err := o.ComputeTotals(); err != nil {
+		return Order{}, err
+	}
 	return o, nil
 }
 

@@ -296,8 +296,9 @@ func (t PriceTotals) CheckPayment(amountCents int64) error {
 }
 
 // OverpaymentError is a payment larger than what is due. Nothing was
-// written.
+// written. OpIndex is the add_payment's index in its request.
 type OverpaymentError struct {
+	OpIndex      int
 	AmountCents  int64
 	PayableCents int64
 }

@@ -32,6 +32,12 @@ type Row struct {
 	LastHash    []byte
 	Lines       []byte
 	Payments    []byte
+	// Pricing is the rules fixed when the order opened (NULL: opened
+	// before posd priced orders); Discounts and ServiceChargeWaiver the
+	// manager's.
+	Pricing             []byte
+	Discounts           []byte
+	ServiceChargeWaiver []byte
 }
 
 // lineJSON is a line as GetOrderFull aggregates it.
@@ -67,6 +73,28 @@ func FromRow(r Row) (order.Order, error) {
 	if o.Payments == nil {
 		o.Payments = []order.Payment{}
 	}
-	o.ComputeTotals()
+	if r.Pricing != nil {
+		if err := json.Unmarshal(r.Pricing, &o.Rules); err != nil {
+			return o, fmt.Errorf("decode pricing rules of order %s: %w", r.ID, err)
+		}
+	}
+	o.Discounts = []order.OrderDiscount{}
+	if r.Discounts != nil {
+		var ds []order.Discount
+		if err := json.Unmarshal(r.Discounts, &ds); err != nil {
+			return o, fmt.Errorf("decode discounts of order %s: %w", r.ID, err)
+		}
+		for _, d := range ds {
+			o.Discounts = append(o.Discounts, order.OrderDiscount{Discount: d})
+		}
+	}
+	if r.ServiceChargeWaiver != nil {
+		if err := json.Unmarshal(r.ServiceChargeWaiver, &o.ServiceChargeWaiver); err != nil {
+			return o, fmt.Errorf("decode service charge waiver of order %s: %w", r.ID, err)
+		}
+	}
+	if err := o.ComputeTotals(); err != nil {
+		return o, err
+	}
 	return o, nil
 }

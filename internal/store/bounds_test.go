@@ -63,7 +63,18 @@ func TestSchemaRefusesOverflow(t *testing.T) {
 	requireRefused(app(pay, o.ID, int64(1e17), 0, 1), store.ConstraintPaymentAmount)
 	requireRefused(app(pay, o.ID, 100, int64(1e17), 1), store.ConstraintPaymentTip)
 	require.NoError(t, app(pay, o.ID, int64(order.MaxAmountCents), int64(order.MaxAmountCents), order.MaxPaymentsPerOrder))
-	requireRefused(app(pay, o.ID, 100, 0, order.MaxPaymentsPerOrder+1), store.ConstraintPaymentsPerOrder)
+	// Payments and refunds share the positions: MaxPaymentsPerOrder of
+	// each (0004_pricing.sql).
+	movements := order.MaxPaymentsPerOrder + order.MaxRefundsPerOrder
+	requireRefused(app(pay, o.ID, 100, 0, movements+1), store.ConstraintPaymentsPerOrder)
+	requireRefused(app(pay, o.ID, 0, 0, 1), store.ConstraintPaymentAmount)
+	refund := `INSERT INTO order_payments (venue_id, order_id, position, tender, amount_cents, tip_cents, refund_of, reason)
+		VALUES ('demo', $1, $2, 'cash', $3, $4, $5, 'r')`
+	requireRefused(app(refund, o.ID, movements, -100, 0, 0), store.ConstraintPaymentsPerOrder)
+	requireRefused(app(refund, o.ID, 1000, -100, 0, nil), store.ConstraintPaymentRefund)
+	requireRefused(app(refund, o.ID, 1000, -100, 5, 0), store.ConstraintPaymentRefund)
+	requireRefused(app(refund, o.ID, 1000, 100, 0, 0), store.ConstraintPaymentRefund)
+	require.NoError(t, app(refund, o.ID, 1000, -100, 0, 0))
 
 	// The store answers a bound the schema enforces as a validation error
 	// naming the field.
@@ -84,7 +95,7 @@ func TestConstraintNamesExist(t *testing.T) {
 		"constraint": `SELECT count(*) FROM pg_constraint WHERE conname = $1`,
 		"trigger":    `SELECT count(*) FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal`,
 	}
-	require.Len(t, store.ConstraintCatalogs, 26)
+	require.Len(t, store.ConstraintCatalogs, 27)
 	for name, catalog := range store.ConstraintCatalogs {
 		q, ok := queries[catalog]
 		require.True(t, ok, "catalog %s of %s", catalog, name)

@@ -30,6 +30,8 @@ const (
 	ConstraintPaymentAmount    = "order_payments_amount_bound"
 	ConstraintPaymentTip       = "order_payments_tip_bound"
 	ConstraintPaymentsPerOrder = "order_payments_per_order"
+	// A refund names an earlier payment, has no tip (0004_pricing.sql).
+	ConstraintPaymentRefund = "order_payments_refund"
 	// A trigger that raises check_violation under its own name (pg_trigger).
 	ConstraintLinesPerOrder = "order_lines_per_order"
 	// The catalog's bounds (0002_catalog.sql; constraints).
@@ -63,6 +65,7 @@ var constraintCatalogs = map[string]string{
 	ConstraintPaymentAmount:    "constraint",
 	ConstraintPaymentTip:       "constraint",
 	ConstraintPaymentsPerOrder: "constraint",
+	ConstraintPaymentRefund:    "constraint",
 	ConstraintLinesPerOrder:    "trigger",
 
 	ConstraintItemPrice:          "constraint",

@@ -92,10 +92,38 @@ func (s *Store) queuePayments(ctx context.Context, b *batch, cur, next order.Ord
 	p := dbsqlc.InsertPaymentsParams{VenueID: next.Venue, OrderID: next.ID}
 	for i := len(cur.Payments); i < len(next.Payments); i++ {
 		pay := next.Payments[i]
+		if pay.ID == nil {
+			return fmt.Errorf("payment %d of order %s has no id", i, next.ID)
+		}
+		refundOf := int32(-1)
+		if pay.RefundOf != nil {
+			refundOf = int32(*pay.RefundOf)
+		}
 		p.Positions = append(p.Positions, int32(i))
+		p.Ids = append(p.Ids, *pay.ID)
 		p.Tenders = append(p.Tenders, pay.Tender)
 		p.Amounts = append(p.Amounts, pay.AmountCents)
 		p.Tips = append(p.Tips, pay.TipCents)
+		p.RefundOfs = append(p.RefundOfs, refundOf)
+		p.Reasons = append(p.Reasons, pay.Reason)
 	}
 	return queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertPayments(ctx, db, p) })
+}
+
+// encodeDiscounts renders the order's discounts (without their computed
+// amounts) and its service charge waiver (nil: none) for the order row.
+func encodeDiscounts(o order.Order) (discounts, waiver []byte, err error) {
+	ds := make([]order.Discount, len(o.Discounts))
+	for i, d := range o.Discounts {
+		ds[i] = d.Discount
+	}
+	if discounts, err = json.Marshal(ds); err != nil {
+		return nil, nil, fmt.Errorf("encode discounts: %w", err)
+	}
+	if o.ServiceChargeWaiver != nil {
+		if waiver, err = json.Marshal(o.ServiceChargeWaiver); err != nil {
+			return nil, nil, fmt.Errorf("encode service charge waiver: %w", err)
+		}
+	}
+	return discounts, waiver, nil
 }

@@ -117,13 +117,23 @@ func (s *Store) At(ctx context.Context, venue string, id uuid.UUID, version int6
 	return order.Fold(evs)
 }
 
-// env loads what planning the ops needs: menu entries of added SKUs and the
-// existence of tables moved to. Nothing is read for ops that need nothing.
-func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.Env, error) {
-	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: s.newID}
+// env loads what planning the ops needs: menu entries of added SKUs, the
+// existence of tables moved to, the venue's tenders for a payment, and the
+// actor. Nothing is read for ops that need nothing.
+func (s *Store) env(ctx context.Context, venue string, ops []order.Op, actor order.Actor) (order.Env, error) {
+	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: s.newID, Actor: actor}
 	var skus []string
 	for _, op := range ops {
 		switch op.Op {
+		case order.OpAddPayment:
+			if env.Tenders != nil {
+				continue
+			}
+			vp, err := s.venuePricing(ctx, venue)
+			if err != nil {
+				return env, err
+			}
+			env.Tenders = vp.Tenders
 		case order.OpAddItem:
 			skus = append(skus, op.SKU)
 		case order.OpMoveTable:

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,15 +26,27 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 	if err := order.ValidateOpen(table, guests); err != nil {
 		return order.Order{}, err
 	}
+	vp, err := s.venuePricing(ctx, venue)
+	if err != nil {
+		return order.Order{}, err
+	}
+	rules := vp.Rules
+	rulesJSON, err := json.Marshal(rules)
+	if err != nil {
+		return order.Order{}, fmt.Errorf("encode pricing rules: %w", err)
+	}
 	at := s.now()
 	o := order.Order{
 		ID: s.newID(), Venue: venue, Table: table, Status: order.StatusOpen, Guests: guests,
 		Version: 1, Server: actor.Staff, Lines: []order.Line{}, Payments: []order.Payment{},
-		OpenedAt: at, UpdatedAt: at,
+		Discounts: []order.OrderDiscount{}, Rules: &rules, OpenedAt: at, UpdatedAt: at,
+	}
+	if err := o.ComputeTotals(); err != nil {
+		return order.Order{}, err
 	}
 	ev := order.Event{
 		ID: s.newID(), Venue: venue, OrderID: o.ID, Version: 1, Type: order.EventOpened, At: at,
-		Actor: actor, Ops: []order.Op{order.OpenOp(table, guests)},
+		Actor: actor, Ops: []order.Op{order.OpenOp(table, guests, &rules)},
 	}
 	ops, err := s.chain(audit.ZeroHash, &ev)
 	if err != nil {
@@ -46,7 +59,7 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 	if err := queueExec(b, func(db dbsqlc.DBTX) error {
 		return s.q.InsertOrder(ctx, db, dbsqlc.InsertOrderParams{
 			VenueID: venue, ID: o.ID, TableID: table, Guests: int32(guests),
-			ServerStaff: actor.Staff, OpenedAt: at, LastHash: ev.HashBytes(),
+			ServerStaff: actor.Staff, OpenedAt: at, LastHash: ev.HashBytes(), Pricing: rulesJSON,
 		})
 	}); err != nil {
 		return order.Order{}, err
@@ -121,7 +134,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		if !p.Force && cur.Version != *p.Expected {
 			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch, actor)
 		}
-		env, err := s.env(ctx, venue, p.Ops)
+		env, err := s.env(ctx, venue, p.Ops, actor)
 		if err != nil {
 			return order.Order{}, false, err
 		}
@@ -188,6 +201,10 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err != nil {
 		return err
 	}
+	discounts, waiver, err := encodeDiscounts(next)
+	if err != nil {
+		return err
+	}
 	b := venueBatch(next.Venue)
 	if err := s.claimKey(ctx, b, idem); err != nil {
 		return err
@@ -197,6 +214,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
 			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
 			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
+			Discounts: discounts, ServiceChargeWaiver: waiver,
 		})
 	}, func(n int64) error {
 		if n == 0 {

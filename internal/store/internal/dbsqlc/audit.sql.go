@@ -782,7 +782,7 @@ func (q *Queries) VerifyOrderTickets(ctx context.Context, db DBTX, arg VerifyOrd
 }
 
 const verifyOrdersFull = `-- name: VerifyOrdersFull :many
-SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments FROM orders_full
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments, pricing, discounts, service_charge_waiver FROM orders_full
 WHERE venue_id = $1 AND id > $2::uuid
 ORDER BY id
 LIMIT $3
@@ -819,6 +819,9 @@ func (q *Queries) VerifyOrdersFull(ctx context.Context, db DBTX, arg VerifyOrder
 			&i.LastHash,
 			&i.Lines,
 			&i.Payments,
+			&i.Pricing,
+			&i.Discounts,
+			&i.ServiceChargeWaiver,
 		); err != nil {
 			return nil, err
 		}

@@ -121,18 +121,21 @@ type ModifierOption struct {
 }
 
 type Order struct {
-	VenueID     string
-	ID          uuid.UUID
-	TableID     string
-	Status      string
-	Guests      int32
-	Note        string
-	Version     int64
-	ServerStaff string
-	OpenedAt    time.Time
-	UpdatedAt   time.Time
-	ClosedAt    *time.Time
-	LastHash    []byte
+	VenueID             string
+	ID                  uuid.UUID
+	TableID             string
+	Status              string
+	Guests              int32
+	Note                string
+	Version             int64
+	ServerStaff         string
+	OpenedAt            time.Time
+	UpdatedAt           time.Time
+	ClosedAt            *time.Time
+	LastHash            []byte
+	Pricing             []byte
+	Discounts           []byte
+	ServiceChargeWaiver []byte
 }
 
 type OrderConflict struct {
@@ -194,23 +197,29 @@ type OrderPayment struct {
 	Tender      string
 	AmountCents int64
 	TipCents    int64
+	ID          *uuid.UUID
+	RefundOf    *int32
+	Reason      string
 }
 
 type OrdersFull struct {
-	VenueID     string
-	ID          uuid.UUID
-	TableID     string
-	Status      string
-	Guests      int32
-	Note        string
-	Version     int64
-	ServerStaff string
-	OpenedAt    time.Time
-	UpdatedAt   time.Time
-	ClosedAt    *time.Time
-	LastHash    []byte
-	Lines       []byte
-	Payments    []byte
+	VenueID             string
+	ID                  uuid.UUID
+	TableID             string
+	Status              string
+	Guests              int32
+	Note                string
+	Version             int64
+	ServerStaff         string
+	OpenedAt            time.Time
+	UpdatedAt           time.Time
+	ClosedAt            *time.Time
+	LastHash            []byte
+	Lines               []byte
+	Payments            []byte
+	Pricing             []byte
+	Discounts           []byte
+	ServiceChargeWaiver []byte
 }
 
 type Outbox struct {

@@ -48,21 +48,25 @@ SET version    = version + 1,
     note       = $4,
     updated_at = $5,
     closed_at  = $6,
-    last_hash  = $7
-WHERE venue_id = $8 AND id = $9 AND version = $10
+    last_hash  = $7,
+    discounts  = $8,
+    service_charge_waiver = $9
+WHERE venue_id = $10 AND id = $11 AND version = $12
 `
 
 type BumpOrderVersionParams struct {
-	TableID         string
-	Status          string
-	Guests          int32
-	Note            string
-	UpdatedAt       time.Time
-	ClosedAt        *time.Time
-	LastHash        []byte
-	VenueID         string
-	ID              uuid.UUID
-	ExpectedVersion int64
+	TableID             string
+	Status              string
+	Guests              int32
+	Note                string
+	UpdatedAt           time.Time
+	ClosedAt            *time.Time
+	LastHash            []byte
+	Discounts           []byte
+	ServiceChargeWaiver []byte
+	VenueID             string
+	ID                  uuid.UUID
+	ExpectedVersion     int64
 }
 
 // BumpOrderVersion is the versioned write: it changes the order only if it is
@@ -76,6 +80,8 @@ func (q *Queries) BumpOrderVersion(ctx context.Context, db DBTX, arg BumpOrderVe
 		arg.UpdatedAt,
 		arg.ClosedAt,
 		arg.LastHash,
+		arg.Discounts,
+		arg.ServiceChargeWaiver,
 		arg.VenueID,
 		arg.ID,
 		arg.ExpectedVersion,
@@ -104,7 +110,7 @@ func (q *Queries) GetOpenOrderIDByTable(ctx context.Context, db DBTX, arg GetOpe
 }
 
 const getOrderFull = `-- name: GetOrderFull :one
-SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments FROM orders_full
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments, pricing, discounts, service_charge_waiver FROM orders_full
 WHERE venue_id = $1 AND id = $2
 `
 
@@ -133,13 +139,16 @@ func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullPar
 		&i.LastHash,
 		&i.Lines,
 		&i.Payments,
+		&i.Pricing,
+		&i.Discounts,
+		&i.ServiceChargeWaiver,
 	)
 	return i, err
 }
 
 const insertOrder = `-- name: InsertOrder :exec
-INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
-VALUES ($1, $2, $3, 'open', $4, '', 1, $5, $6, $6, $7)
+INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash, pricing)
+VALUES ($1, $2, $3, 'open', $4, '', 1, $5, $6, $6, $7, $8)
 `
 
 type InsertOrderParams struct {
@@ -150,8 +159,11 @@ type InsertOrderParams struct {
 	ServerStaff string
 	OpenedAt    time.Time
 	LastHash    []byte
+	Pricing     []byte
 }
 
+// InsertOrder writes a new order at version 1 with the pricing rules it
+// keeps for its life (the venue's tax classes and service charge now).
 func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParams) error {
 	_, err := db.Exec(ctx, insertOrder,
 		arg.VenueID,
@@ -161,12 +173,13 @@ func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParam
 		arg.ServerStaff,
 		arg.OpenedAt,
 		arg.LastHash,
+		arg.Pricing,
 	)
 	return err
 }
 
 const listOrdersFull = `-- name: ListOrdersFull :many
-SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments FROM orders_full f
+SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments, f.pricing, f.discounts, f.service_charge_waiver FROM orders_full f
 WHERE f.venue_id = $1
   AND ($2::text IS NULL OR f.status = $2)
   AND ($3::text IS NULL OR f.table_id = $3)
@@ -215,6 +228,9 @@ func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFul
 			&i.LastHash,
 			&i.Lines,
 			&i.Payments,
+			&i.Pricing,
+			&i.Discounts,
+			&i.ServiceChargeWaiver,
 		); err != nil {
 			return nil, err
 		}

@@ -12,30 +12,38 @@ import (
 )
 
 const insertPayments = `-- name: InsertPayments :exec
-INSERT INTO order_payments (venue_id, order_id, position, tender, amount_cents, tip_cents)
-SELECT $1, $2, unnest($3::int[]), unnest($4::text[]),
-       unnest($5::bigint[]), unnest($6::bigint[])
+INSERT INTO order_payments (venue_id, order_id, position, id, tender, amount_cents, tip_cents, refund_of, reason)
+SELECT $1, $2, unnest($3::int[]), unnest($4::uuid[]), unnest($5::text[]),
+       unnest($6::bigint[]), unnest($7::bigint[]), nullif(unnest($8::int[]), -1),
+       unnest($9::text[])
 `
 
 type InsertPaymentsParams struct {
 	VenueID   string
 	OrderID   uuid.UUID
 	Positions []int32
+	Ids       []uuid.UUID
 	Tenders   []string
 	Amounts   []int64
 	Tips      []int64
+	RefundOfs []int32
+	Reasons   []string
 }
 
-// InsertPayments appends payments of one order (arrays zipped, one element per
-// payment).
+// InsertPayments appends money movements of one order (arrays zipped, one
+// element per movement): payments, and refunds (negative amounts naming
+// the position of the payment refunded in refund_ofs, -1 for none).
 func (q *Queries) InsertPayments(ctx context.Context, db DBTX, arg InsertPaymentsParams) error {
 	_, err := db.Exec(ctx, insertPayments,
 		arg.VenueID,
 		arg.OrderID,
 		arg.Positions,
+		arg.Ids,
 		arg.Tenders,
 		arg.Amounts,
 		arg.Tips,
+		arg.RefundOfs,
+		arg.Reasons,
 	)
 	return err
 }

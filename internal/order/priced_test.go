@@ -1,0 +1,223 @@
+package order_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/order"
+)
+
+// The pricing engine wired into orders: an order priced with the rules its
+// opened event carries, the manager's discounts, waiver and refunds, the
+// overpay rule, and Fold reproducing every total from the log alone.
+
+// rules: food 10 % exclusive, drinks 20 % inclusive, 18 % service from 6
+// guests taxed as food.
+var rules = order.PriceRules{
+	TaxClasses:    []order.TaxClass{{ID: "food", Name: "Food", RateBps: 1000}, {ID: "drinks", Name: "Drinks", RateBps: 2000, Inclusive: true}},
+	ServiceCharge: &order.ServiceCharge{MinGuests: 6, RateBps: 1800, TaxClass: "food"},
+}
+
+// pricedLog is an order's log as the test writes it: each Plan's applied
+// ops become the next event, through JSON as the store keeps them.
+type pricedLog struct {
+	t      *testing.T
+	cur    order.Order
+	events []order.Event
+	at     time.Time
+}
+
+func openPriced(t *testing.T, guests int, r *order.PriceRules) *pricedLog {
+	at := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
+	mgr := order.Actor{Device: "m", Staff: "Maria", Role: order.RoleManager}
+	ev := order.Event{OrderID: uuid.New(), Venue: "demo", Version: 1, Type: order.EventOpened, At: at, Actor: mgr,
+		Ops: []order.Op{order.OpenOp("T1", guests, r)}}
+	o, err := order.Fold([]order.Event{ev})
+	require.NoError(t, err)
+	return &pricedLog{t: t, cur: o, events: []order.Event{ev}, at: at}
+}
+
+// plan applies ops as staff (role manager unless waiter), returning Plan's error.
+func (l *pricedLog) plan(ops ...order.Op) error {
+	l.t.Helper()
+	actor := order.Actor{Device: "m", Staff: "Maria", Role: order.RoleManager}
+	if err := order.Validate(ops, actor.Role); err != nil {
+		return err
+	}
+	e := env()
+	e.Actor = actor
+	l.at = l.at.Add(time.Minute)
+	next, applied, err := order.Plan(l.cur, ops, l.at, e)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		require.Equal(l.t, l.cur, next)
+		return nil
+	}
+	raw, err := json.Marshal(applied)
+	require.NoError(l.t, err)
+	var stored []order.Op
+	require.NoError(l.t, json.Unmarshal(raw, &stored))
+	l.events = append(l.events, order.Event{OrderID: l.cur.ID, Venue: "demo", Version: next.Version,
+		Type: order.EventPatched, At: l.at, Actor: actor, Ops: stored})
+	l.cur = next
+	folded, err := order.Fold(l.events)
+	require.NoError(l.t, err)
+	require.Equal(l.t, next.Totals, folded.Totals, "Fold reproduces the totals")
+	require.Equal(l.t, next.Taxes, folded.Taxes)
+	require.Equal(l.t, next.Discounts, folded.Discounts)
+	require.Equal(l.t, next.Payments, folded.Payments)
+	return nil
+}
+
+func (l *pricedLog) must(ops ...order.Op) order.Order {
+	l.t.Helper()
+	require.NoError(l.t, l.plan(ops...))
+	return l.cur
+}
+
+func requireOpField(t *testing.T, err error, idx int, field string) {
+	t.Helper()
+	var ve *order.ValidationError
+	require.True(t, errors.As(err, &ve), "want a validation error, got %v", err)
+	require.Len(t, ve.Problems, 1, "%v", ve)
+	require.NotNil(t, ve.Problems[0].OpIndex)
+	require.Equal(t, idx, *ve.Problems[0].OpIndex, "%v", ve)
+	require.Equal(t, field, ve.Problems[0].Field, "%v", ve)
+}
+
+func TestPricedOrderTotals(t *testing.T) {
+	l := openPriced(t, 6, &rules)
+	s, b := uuid.New(), uuid.New()
+	// burger 1500 + truffle 450 (food) and two beers 700 (drinks, inclusive).
+	o := l.must(order.Op{Op: order.OpAddItem, SKU: "burger", LineID: &s, Options: []order.LineOption{{Group: "temp", Option: "mr"}, {Group: "sides", Option: "truffle"}}},
+		order.Op{Op: order.OpAddItem, SKU: "beer", LineID: &b, Qty: intp(2)})
+	// subtotal 3350; service 18 % = 603; food tax (1950 + 603) × 10 % = 255.3 → 255;
+	// drinks 1400 × 2000 / 12000 = 233.3 → 233 (contained); total 3350 + 603 + 255.
+	require.Equal(t, order.Totals{SubtotalCents: 3350, ServiceChargeCents: 603, TaxCents: 488, TotalCents: 4208, DueCents: 4208}, o.Totals)
+
+	// A line discount and an order discount, then the waiver.
+	o = l.must(order.Op{Op: order.OpAddDiscount, ID: "happy", LineID: &b, PercentBps: i64p(5000), Reason: "happy hour"},
+		order.Op{Op: order.OpAddDiscount, AmountCents: i64p(250), Reason: "regular"})
+	require.Len(t, o.Discounts, 2)
+	require.Equal(t, "happy", o.Discounts[0].ID)
+	require.Equal(t, int64(700), o.Discounts[0].AppliedCents)
+	require.Equal(t, int64(250), o.Discounts[1].AppliedCents)
+	require.Equal(t, "Maria", o.Discounts[1].By)
+	require.NotEmpty(t, o.Discounts[1].ID, "the server names a discount the client did not")
+	require.Equal(t, int64(950), o.Totals.DiscountCents)
+	o = l.must(order.Op{Op: order.OpWaiveServiceCharge, Reason: "slow service"})
+	require.Zero(t, o.Totals.ServiceChargeCents)
+	require.Equal(t, &order.Waiver{Reason: "slow service", By: "Maria"}, o.ServiceChargeWaiver)
+	// Waiving twice changes nothing.
+	before := len(l.events)
+	require.NoError(t, l.plan(order.Op{Op: order.OpWaiveServiceCharge, Reason: "again"}))
+	require.Len(t, l.events, before)
+
+	// Removing a discount brings its amount back.
+	o = l.must(order.Op{Op: order.OpRemoveDiscount, DiscountID: "happy"})
+	require.Equal(t, int64(250), o.Totals.DiscountCents)
+	require.Len(t, o.Discounts, 1)
+}
+
+func TestPaymentsAndRefunds(t *testing.T) {
+	l := openPriced(t, 2, &rules)
+	s := uuid.New()
+	o := l.must(order.Op{Op: order.OpAddItem, SKU: "beer", LineID: &s, Qty: intp(3)}, order.Op{Op: order.OpSend})
+	require.Equal(t, int64(2100), o.Totals.DueCents)
+
+	// The overpay rule: one cent over what is due is refused, naming the op.
+	err := l.plan(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(1000)},
+		order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(1101)})
+	var over *order.OverpaymentError
+	require.True(t, errors.As(err, &over), "%v", err)
+	require.Equal(t, 1, over.OpIndex)
+	require.Equal(t, int64(1100), over.PayableCents)
+	// A tip is separate.
+	o = l.must(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(2100), TipCents: i64p(5000)})
+	require.NotNil(t, o.Payments[0].ID)
+	require.Equal(t, order.Totals{SubtotalCents: 2100, TaxCents: 350, TotalCents: 2100, PaidCents: 2100, TipCents: 5000}, o.Totals)
+	// A tender the venue does not take.
+	requireOpField(t, l.plan(order.Op{Op: order.OpAddPayment, Tender: "bitcoin", AmountCents: i64p(1)}), 0, "tender")
+
+	// A discount after payment leaves money owed back; a refund settles it.
+	o = l.must(order.Op{Op: order.OpAddDiscount, LineID: &s, AmountCents: i64p(700), Reason: "flat beer"})
+	require.Equal(t, int64(-700), o.Totals.DueCents)
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(0), AmountCents: i64p(2101), Reason: "x"}), 0, "amount_cents")
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(1), AmountCents: i64p(1), Reason: "x"}), 0, "payment_index")
+	missing := uuid.New()
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentID: &missing, AmountCents: i64p(1), Reason: "x"}), 0, "payment_id")
+	o = l.must(order.Op{Op: order.OpRefundPayment, PaymentID: o.Payments[0].ID, AmountCents: i64p(700), Reason: "flat beer"})
+	require.Len(t, o.Payments, 2)
+	refund := o.Payments[1]
+	require.Equal(t, int64(-700), refund.AmountCents)
+	require.Equal(t, "card", refund.Tender)
+	require.Equal(t, 0, *refund.RefundOf)
+	require.Equal(t, "flat beer", refund.Reason)
+	require.Equal(t, int64(1400), o.Totals.PaidCents)
+	require.Zero(t, o.Totals.DueCents)
+	// What is left of the payment: 2100 − 700; a refund of a refund is refused.
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(0), AmountCents: i64p(1401), Reason: "x"}), 0, "amount_cents")
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(1), AmountCents: i64p(1), Reason: "x"}), 0, "payment_index")
+	o = l.must(order.Op{Op: order.OpClose})
+	require.Equal(t, order.StatusClosed, o.Status)
+}
+
+func TestPricingOpRules(t *testing.T) {
+	l := openPriced(t, 2, &rules)
+	s := uuid.New()
+	l.must(order.Op{Op: order.OpAddItem, SKU: "steak", LineID: &s})
+
+	// Role: a waiter gets the role refusal for every pricing op.
+	for _, op := range []order.Op{
+		{Op: order.OpAddDiscount, AmountCents: i64p(1), Reason: "r"},
+		{Op: order.OpRemoveDiscount, DiscountID: "d"},
+		{Op: order.OpWaiveServiceCharge, Reason: "r"},
+		{Op: order.OpRefundPayment, PaymentIndex: intp(0), AmountCents: i64p(1), Reason: "r"},
+	} {
+		var fe *order.ForbiddenOpError
+		require.True(t, errors.As(order.Validate([]order.Op{op}, order.RoleWaiter), &fe), op.Op)
+	}
+	// Validation: reason required, exactly one of percent and amount.
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddDiscount, AmountCents: i64p(1)}}, order.RoleManager), 0, "reason")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddDiscount, Reason: "r"}}, order.RoleManager), 0, "percent_bps")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddDiscount, Reason: "r", AmountCents: i64p(1), PercentBps: i64p(1)}}, order.RoleManager), 0, "percent_bps")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddDiscount, Reason: "r", PercentBps: i64p(10001)}}, order.RoleManager), 0, "percent_bps")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpWaiveServiceCharge}}, order.RoleManager), 0, "reason")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpRefundPayment, AmountCents: i64p(1), Reason: "r"}}, order.RoleManager), 0, "payment_index")
+
+	// State: an unknown line or discount, a duplicate id, a discounted line
+	// removed, a waiver without a service charge.
+	ghost := uuid.New()
+	requireOpField(t, l.plan(order.Op{Op: order.OpAddDiscount, LineID: &ghost, AmountCents: i64p(1), Reason: "r"}), 0, "line_id")
+	requireOpField(t, l.plan(order.Op{Op: order.OpRemoveDiscount, DiscountID: "nope"}), 0, "discount_id")
+	l.must(order.Op{Op: order.OpAddDiscount, ID: "d1", LineID: &s, AmountCents: i64p(100), Reason: "r"})
+	requireOpField(t, l.plan(order.Op{Op: order.OpAddDiscount, ID: "d1", AmountCents: i64p(1), Reason: "r"}), 0, "id")
+	requireOpField(t, l.plan(order.Op{Op: order.OpRemoveItem, LineID: &s}), 0, "line_id")
+	none := openPriced(t, 9, &order.PriceRules{TaxClasses: rules.TaxClasses})
+	requireOpField(t, none.plan(order.Op{Op: order.OpWaiveServiceCharge, Reason: "r"}), 0, "op")
+	// An item taxed in a class the order's rules lack: the rates are the
+	// ones the order opened with.
+	foodOnly := openPriced(t, 2, &order.PriceRules{TaxClasses: rules.TaxClasses[:1]})
+	requireOpField(t, foodOnly.plan(order.Op{Op: order.OpSetNote, Note: strp("x")},
+		order.Op{Op: order.OpAddItem, SKU: "beer"}), 1, "sku")
+}
+
+// TestLegacyOrderCarriesNoTax: an order opened before posd priced orders
+// (its opened event has no rules) prices its lines untaxed, also those
+// whose items have a tax class, and has no service charge.
+func TestLegacyOrderCarriesNoTax(t *testing.T) {
+	l := openPriced(t, 12, nil)
+	o := l.must(order.Op{Op: order.OpAddItem, SKU: "beer", Qty: intp(2)}, order.Op{Op: order.OpAddItem, SKU: "steak"})
+	require.Equal(t, "drinks", o.Lines[0].TaxClass)
+	require.Equal(t, order.Totals{SubtotalCents: 3800, TotalCents: 3800, DueCents: 3800}, o.Totals)
+	require.Empty(t, o.Taxes)
+	o = l.must(order.Op{Op: order.OpSend}, order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(3800)}, order.Op{Op: order.OpClose})
+	require.Equal(t, order.StatusClosed, o.Status)
+}
