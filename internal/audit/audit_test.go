@@ -862,6 +862,35 @@ func TestForgedByAppRole(t *testing.T) {
 			x.exec("UPDATE order_lines SET comped = true WHERE id = $1", line)
 			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not what posd applies"}
 		}},
+		{"a waiter's discount", func(x tx) audit.Broken {
+			eid := x.appendEvent(j.D, alice, time.Now(), `[{"op":"add_discount","id":"pals","amount_cents":1200,"reason":"friends"}]`)
+			x.exec(`UPDATE orders SET discounts = '[{"id":"pals","amount_cents":1200,"reason":"friends","by":"Alice"}]' WHERE id = $1`, j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "an op the actor's role (waiter) may not do"}
+		}},
+		{"a payment over what is due", func(x tx) audit.Broken {
+			pid := uuid.Must(uuid.NewV7())
+			eid := x.appendEvent(j.D, alice, time.Now(), fmt.Sprintf(`[{"op":"add_payment","payment_id":%q,"tender":"card","amount_cents":5000,"tip_cents":0}]`, pid))
+			x.exec("INSERT INTO order_payments (venue_id, order_id, position, id, tender, amount_cents, tip_cents) VALUES ('demo', $1, 0, $2, 'card', 5000, 0)", j.D, pid)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "exceeds the 1200 cents due"}
+		}},
+		{"a payment in a tender that is no tender", func(x tx) audit.Broken {
+			pid := uuid.Must(uuid.NewV7())
+			eid := x.appendEvent(j.D, alice, time.Now(), fmt.Sprintf(`[{"op":"add_payment","payment_id":%q,"tender":"Gift Card","amount_cents":100,"tip_cents":0}]`, pid))
+			x.exec("INSERT INTO order_payments (venue_id, order_id, position, id, tender, amount_cents, tip_cents) VALUES ('demo', $1, 0, $2, 'Gift Card', 100, 0)", j.D, pid)
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "tender"}
+		}},
+		{"a refund of more than was paid", func(x tx) audit.Broken {
+			pid, rid := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+			eid := x.appendEvent(j.D, maria, time.Now(), fmt.Sprintf(`[{"op":"add_payment","payment_id":%[1]q,"tender":"card","amount_cents":1200,"tip_cents":0},`+
+				`{"op":"refund_payment","payment_index":0,"payment_id":%[1]q,"refund_id":%[2]q,"tender":"card","amount_cents":2000,"reason":"x"}]`, pid, rid))
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "at most 1200 cents of payment 0 are left to refund"}
+		}},
+		{"a refund that names another tender", func(x tx) audit.Broken {
+			pid, rid := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+			eid := x.appendEvent(j.D, maria, time.Now(), fmt.Sprintf(`[{"op":"add_payment","payment_id":%[1]q,"tender":"card","amount_cents":1200,"tip_cents":0},`+
+				`{"op":"refund_payment","payment_index":0,"payment_id":%[1]q,"refund_id":%[2]q,"tender":"cash","amount_cents":200,"reason":"x"}]`, pid, rid))
+			return audit.Broken{OrderID: &j.D, Version: 4, EventID: eid, Reason: "not what posd applies"}
+		}},
 		{"an op spelled in another case", func(x tx) audit.Broken {
 			eid := x.appendEvent(j.D, alice, time.Now(), `[{"Op":"set_note","note":"hidden"}]`)
 			x.exec("UPDATE orders SET note = 'hidden' WHERE id = $1", j.D)

@@ -271,9 +271,11 @@ func validateOp(i int, op Op) []FieldProblem {
 	case OpSend:
 		intRange("course", op.Course, 1, MaxCourse, false)
 	case OpAddPayment:
-		// Whether the venue takes the tender is decided against its list
-		// (resolve).
-		text("tender", op.Tender, MaxTenderLen, true)
+		// A tender is a catalog id (venues_tenders_token); whether the
+		// venue takes it is decided against its list (resolve).
+		if !idToken.MatchString(op.Tender) {
+			add("tender", "must be one of the venue's tenders (GET /v1/menu)")
+		}
 		amount(true)
 		if op.TipCents != nil && (*op.TipCents < 0 || *op.TipCents > MaxAmountCents) {
 			add("tip_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
