@@ -289,6 +289,25 @@ func writeShiftTable(out io.Writer, venue string, r audit.Report) error {
 	for _, c := range r.Conflicts.ByTable {
 		fmt.Fprintf(w, "%s\t%d\n", c.Table, c.Count)
 	}
+	m := r.Money
+	fmt.Fprintf(w, "\nTAKINGS (%d orders closed)\n", m.OrdersClosed)
+	for _, f := range []struct {
+		name  string
+		cents int64
+	}{{"gross sales", m.GrossSalesCents}, {"discounts", m.DiscountCents}, {"net sales", m.NetSalesCents},
+		{"service charges", m.ServiceChargeCents}, {"tax", m.TaxCents}, {"total", m.TotalCents},
+		{"paid (net of refunds)", m.PaidCents}, {"refunds", m.RefundCents}, {"tips", m.TipCents}} {
+		fmt.Fprintf(w, "%s\t%s\n", f.name, cents(f.cents))
+	}
+	fmt.Fprintf(w, "refunds given\t%d\n", m.Refunds)
+	fmt.Fprintln(w, "\nTAX CLASS\tRATE (BPS)\tINCLUSIVE\tTAXABLE\tTAX")
+	for _, t := range m.Taxes {
+		fmt.Fprintf(w, "%s\t%d\t%t\t%s\t%s\n", t.TaxClass, t.RateBps, t.Inclusive, cents(t.TaxableCents), cents(t.TaxCents))
+	}
+	fmt.Fprintln(w, "\nTENDER\tPAYMENTS\tREFUNDS\tTIPS")
+	for _, t := range m.Tenders {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Tender, cents(t.PaymentCents), cents(t.RefundCents), cents(t.TipCents))
+	}
 	return w.Flush()
 }
 

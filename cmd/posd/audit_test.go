@@ -88,7 +88,9 @@ func TestAuditShiftCLI(t *testing.T) {
 		require.NoError(t, err, out)
 		header := []string{"section", "staff", "orders_closed", "sales_cents", "tips_cents", "voids", "comps",
 			"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
-			"overridden_version", "count"}
+			"overridden_version", "count",
+			"gross_sales_cents", "discount_cents", "net_sales_cents", "service_charge_cents", "tax_cents", "total_cents",
+			"paid_cents", "refund_cents", "refunds", "tax_class", "rate_bps", "inclusive", "taxable_cents", "tender", "payment_cents"}
 		require.Equal(t, header, recs[0])
 		var got []map[string]string
 		for _, rec := range recs[1:] {
@@ -108,7 +110,7 @@ func TestAuditShiftCLI(t *testing.T) {
 			got = append(got, row)
 		}
 		want := []map[string]string{
-			{"section": "staff", "staff": "Alice", "orders_closed": "1", "sales_cents": "4800", "tips_cents": "500", "voids": "0", "comps": "0"},
+			{"section": "staff", "staff": "Alice", "orders_closed": "2", "sales_cents": "9120", "tips_cents": "1100", "voids": "0", "comps": "0"},
 			{"section": "staff", "staff": "Bruno", "orders_closed": "2", "sales_cents": "2800", "tips_cents": "300", "voids": "0", "comps": "0"},
 			{"section": "staff", "staff": "Maria", "orders_closed": "0", "sales_cents": "0", "tips_cents": "0", "voids": "1", "comps": "1"},
 			{"section": "void", "order_id": sc.Orders["T2"].String(), "version": "4", "table": "T2", "line_id": sc.Lines["T2/fries"].String(),
@@ -117,6 +119,13 @@ func TestAuditShiftCLI(t *testing.T) {
 				"sku": "beer", "qty": "1", "amount_cents": "700", "reason": "birthday", "by": "Maria"},
 			{"section": "forced_override", "order_id": sc.Orders["T4"].String(), "version": "3", "table": "T4", "by": "Maria", "overridden_version": "2"},
 			{"section": "conflicts", "table": "T4", "count": "2"},
+			{"section": "money", "orders_closed": "4", "gross_sales_cents": "13300", "discount_cents": "1380", "net_sales_cents": "11920",
+				"service_charge_cents": "778", "tax_cents": "1153", "total_cents": "12698", "paid_cents": "12698", "refund_cents": "955",
+				"refunds": "1", "tips_cents": "1400"},
+			{"section": "tax", "tax_class": "drinks", "rate_bps": "2000", "inclusive": "true", "taxable_cents": "0", "tax_cents": "0"},
+			{"section": "tax", "tax_class": "food", "rate_bps": "1000", "inclusive": "true", "taxable_cents": "12698", "tax_cents": "1153"},
+			{"section": "tender", "tender": "card", "payment_cents": "12053", "refund_cents": "955", "tips_cents": "1200"},
+			{"section": "tender", "tender": "cash", "payment_cents": "1600", "refund_cents": "0", "tips_cents": "200"},
 		}
 		require.Equal(t, want, got)
 	})
@@ -140,12 +149,17 @@ func TestAuditShiftCLI(t *testing.T) {
 			}
 		}
 		for _, want := range []string{
-			"Alice 1 48.00 5.00 0 0",
+			"Alice 2 91.20 11.00 0 0",
 			"Bruno 2 28.00 3.00 0 0",
 			"Maria 0 0.00 0.00 1 1",
 			"VOIDS (1)", "COMPS (1)", "FORCED OVERRIDES (1)",
 			"CONFLICTS (2 refused stale writes)",
 			"T4 2",
+			"TAKINGS (4 orders closed)",
+			"gross sales 133.00", "discounts 13.80", "net sales 119.20", "service charges 7.78", "tax 11.53",
+			"total 126.98", "paid (net of refunds) 126.98", "refunds 9.55", "tips 14.00", "refunds given 1",
+			"drinks 2000 true 0.00 0.00", "food 1000 true 126.98 11.53",
+			"card 120.53 9.55 12.00", "cash 16.00 0.00 2.00",
 		} {
 			require.Contains(t, plain, want, out)
 		}
@@ -190,7 +204,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 	s := apitest.Start(t)
 	sc := apitest.ScriptShift(t, s)
 	events := s.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'")
-	require.EqualValues(t, 18, events)
+	require.EqualValues(t, 26, events)
 	require.NoError(t, (&audit.Sealer{Journal: s.Store, Key: s.SealKey}).SealAll(context.Background()))
 	pub := audit.PublicKeyHex(s.SealKey)
 
@@ -199,7 +213,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 		out, errOut, code := runPosd(t, url, "audit", "verify", "--venue", "demo", "--public-key", pub)
 		require.Zero(t, code, out+errOut)
 		require.True(t, strings.HasPrefix(out, "ok"), out)
-		require.Contains(t, out, "(18 events, 4 orders, 1 seals)")
+		require.Contains(t, out, "(26 events, 5 orders, 1 seals)")
 		require.Contains(t, out, "0 events not sealed yet")
 	}
 	out, errOut, code := runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--json", "--public-key", pub)
@@ -208,7 +222,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 	require.True(t, res.OK)
 	require.True(t, res.SignaturesChecked)
-	require.Equal(t, []int64{events, 4, 1}, []int64{res.EventsChecked, res.OrdersChecked, res.SealsChecked})
+	require.Equal(t, []int64{events, 5, 1}, []int64{res.EventsChecked, res.OrdersChecked, res.SealsChecked})
 	require.NotNil(t, res.LastSealAt)
 
 	// The key from a file, as keygen writes it; another key fails the seal.

@@ -4,29 +4,6 @@ INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, ro
 VALUES (@venue_id, @id, @order_id, @table_id, @device, @staff, @role,
         @expected_version, @current_version, @via, @at, sqlc.narg('signature'));
 
--- ShiftSalesByServer: orders closed in [from, to) per server (the staff who
--- opened them), with sales (voided and comped lines excluded) and tips.
--- name: ShiftSalesByServer :many
-SELECT o.server_staff AS staff,
-       count(*)::bigint AS orders_closed,
-       coalesce(sum(l.sales), 0)::bigint AS sales_cents,
-       coalesce(sum(p.tips), 0)::bigint AS tips_cents
-FROM orders o
-LEFT JOIN LATERAL (
-    SELECT sum(ol.qty::bigint * ol.unit_price_cents) AS sales
-    FROM order_lines ol
-    WHERE ol.venue_id = o.venue_id AND ol.order_id = o.id AND ol.status <> 'voided' AND NOT ol.comped
-) l ON true
-LEFT JOIN LATERAL (
-    SELECT sum(op.tip_cents) AS tips
-    FROM order_payments op
-    WHERE op.venue_id = o.venue_id AND op.order_id = o.id
-) p ON true
-WHERE o.venue_id = @venue_id AND o.status = 'closed'
-  AND o.closed_at >= @from_time::timestamptz AND o.closed_at < @to_time::timestamptz
-GROUP BY o.server_staff
-ORDER BY o.server_staff;
-
 -- ShiftLineEvents lists the changes (order.patched events) in [from, to);
 -- the caller decodes their ops and keeps the voids and comps. (Matching the
 -- JSON text would miss an op written with other spacing or escapes.)
@@ -202,3 +179,13 @@ GROUP BY o.order_id;
 -- for the rest of the transaction, if no other holds it.
 -- name: TrySealLock :one
 SELECT pg_try_advisory_xact_lock(@key::bigint) AS locked;
+
+-- ShiftClosedOrders pages through the orders closed in [from, to), by id,
+-- with everything pricing reads (the report prices each one).
+-- name: ShiftClosedOrders :many
+SELECT f.* FROM orders_full f
+WHERE f.venue_id = @venue_id AND f.status = 'closed'
+  AND f.closed_at >= @from_time::timestamptz AND f.closed_at < @to_time::timestamptz
+  AND f.id > @after_order::uuid
+ORDER BY f.id
+LIMIT @page_size;

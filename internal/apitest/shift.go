@@ -45,6 +45,11 @@ func (sc ShiftScript) Query() string {
 //     ("dropped"); Bruno takes cash 1600 + tip 200 and closes.
 //   - Bruno opens T3, adds a caesar, sends; takes card 1000 (no tip), then
 //     card 200 + tip 100 and closes.
+//   - Alice opens T6 for 8 (the service charge), adds 2 steak and a glass of
+//     red, sends; Maria gives the table 10 % off ("regulars"); Alice takes
+//     card 6053 + tip 600; Maria takes 9.00 off the red ("corked"), which
+//     leaves 9.55 owed back, and refunds it from the card payment; Alice
+//     closes.
 //   - Chloe opens T4 and adds a beer (version 2); Alice's PATCH made against
 //     version 1 is refused with 409, a PATCH with If-Match "1" (Bruno's
 //     handheld) with 412; Maria forces set_guests (version 3, overriding 2).
@@ -100,6 +105,19 @@ func ScriptShift(t testing.TB, s *Stack) ShiftScript {
 	o = d.patch("", bruno, t3, 4, 5, Pay("card", 200, 100), Close())
 	d.requireClosed(o, "T3")
 
+	// T6: Alice, a party of 8: service charge, discounts, a refund.
+	t6 := d.open(alice, "T6")
+	o = d.patch("", alice, t6, 1, 2, SetGuests(8), AddItem("steak", 2), AddItem("wine-red", 1))
+	wine := line(o, "T6", "wine-red")
+	line(o, "T6", "steak")
+	d.patch("", alice, t6, 2, 3, Fire())
+	d.patch("", manager, t6, 3, 4, PercentOff(1000, "regulars"))
+	d.patch("", alice, t6, 4, 5, Pay("card", 6053, 600))
+	d.patch("", manager, t6, 5, 6, AmountOff(900, "corked", OnLine(wine)))
+	d.patch("", manager, t6, 6, 7, Refund(0, 955, "corked"))
+	o = d.patch("", alice, t6, 7, 8, Close())
+	d.requireClosed(o, "T6")
+
 	// T4: Chloe; two refused stale writes and a forced override. Stays open.
 	t4 := d.open(chloe, "T4")
 	o = d.patch("", chloe, t4, 1, 2, AddItem("beer", 1))
@@ -109,13 +127,14 @@ func ScriptShift(t testing.TB, s *Stack) ShiftScript {
 	d.patch("force", manager, t4, 0, 3, SetGuests(6))
 
 	sc.To = time.Now().UTC().Add(2 * time.Second).Truncate(time.Second)
-	sc.Orders = map[string]uuid.UUID{"T1": t1, "T2": t2, "T3": t3, "T4": t4}
+	sc.Orders = map[string]uuid.UUID{"T1": t1, "T2": t2, "T3": t3, "T4": t4, "T6": t6}
 	sc.Expected = audit.Report{
 		From: sc.From, To: sc.To,
 		ByStaff: []audit.StaffSummary{
-			// Orders, sales (without voided and comped lines) and tips of the
-			// orders each server opened that closed in the range.
-			{Staff: "Alice", OrdersClosed: 1, SalesCents: 2 * 2400, TipsCents: 500},
+			// Orders, net sales (without voided and comped lines, less
+			// discounts) and tips of the orders each server opened that
+			// closed in the range. T6: 5700 less 480 + 900 of discounts.
+			{Staff: "Alice", OrdersClosed: 2, SalesCents: 2*2400 + (5700 - 1380), TipsCents: 500 + 600},
 			{Staff: "Bruno", OrdersClosed: 2, SalesCents: 1600 + 1200, TipsCents: 200 + 0 + 100},
 			// Voids and comps count for whoever made them.
 			{Staff: "Maria", Voids: 1, Comps: 1},
@@ -127,6 +146,37 @@ func ScriptShift(t testing.TB, s *Stack) ShiftScript {
 			AmountCents: 700, Reason: "birthday", By: "Maria"}},
 		ForcedOverrides: []audit.ForcedOverride{{OrderID: t4, Table: "T4", Version: 3, OverriddenVersion: 2, By: "Maria"}},
 		Conflicts:       audit.Conflicts{Total: 2, ByTable: []audit.TableCount{{Table: "T4", Count: 2}}},
+		// The demo's taxes are inclusive: food 10 %, drinks 20 %; 18 %
+		// service (food) from 8 guests. Per order (docs/PRICING.md):
+		//   T1 4800 food (the beer comped): tax 4800/11 = 436.4 → 436.
+		//   T2 1600 food (the fries voided): 145.5 → 145.
+		//   T3 1200 food: 109.1 → 109.
+		//   T6 steaks 4800 (food) and red 900 (drinks); the red's 900 off
+		//      takes it to 0, 10 % of the 4800 left is 480: net 4320;
+		//      service 18 % of 4320 = 777.6 → 778; food tax on 4320 + 778
+		//      = 5098: 463.5 → 463; drinks 0. Total 5098; paid 6053 less
+		//      the 955 refunded.
+		Money: audit.Money{
+			OrdersClosed:       4,
+			GrossSalesCents:    4800 + 1600 + 1200 + 5700,
+			DiscountCents:      480 + 900,
+			NetSalesCents:      4800 + 1600 + 1200 + 4320,
+			ServiceChargeCents: 778,
+			TaxCents:           436 + 145 + 109 + 463,
+			TotalCents:         4800 + 1600 + 1200 + 5098,
+			PaidCents:          4800 + 1600 + 1200 + 6053 - 955,
+			RefundCents:        955,
+			Refunds:            1,
+			TipCents:           500 + 200 + 100 + 600,
+			Taxes: []audit.TaxTotal{
+				{TaxClass: "drinks", RateBps: 2000, Inclusive: true, TaxableCents: 0, TaxCents: 0},
+				{TaxClass: "food", RateBps: 1000, Inclusive: true, TaxableCents: 4800 + 1600 + 1200 + 5098, TaxCents: 436 + 145 + 109 + 463},
+			},
+			Tenders: []audit.TenderSum{
+				{Tender: "card", PaymentCents: 4800 + 1000 + 200 + 6053, RefundCents: 955, TipCents: 500 + 100 + 600},
+				{Tender: "cash", PaymentCents: 1600, TipCents: 200},
+			},
+		},
 	}
 	return sc
 }
@@ -196,6 +246,37 @@ func (sc ShiftScript) RequireReport(t testing.TB, got audit.Report) {
 		g.At = time.Time{}
 		if g != w {
 			fail("forced_overrides[%d] = %+v, want %+v", i, g, w)
+		}
+	}
+	gm, wm := got.Money, want.Money
+	for _, c := range []struct {
+		field     string
+		got, want int64
+	}{
+		{"orders_closed", gm.OrdersClosed, wm.OrdersClosed}, {"gross_sales_cents", gm.GrossSalesCents, wm.GrossSalesCents},
+		{"discount_cents", gm.DiscountCents, wm.DiscountCents}, {"net_sales_cents", gm.NetSalesCents, wm.NetSalesCents},
+		{"service_charge_cents", gm.ServiceChargeCents, wm.ServiceChargeCents}, {"tax_cents", gm.TaxCents, wm.TaxCents},
+		{"total_cents", gm.TotalCents, wm.TotalCents}, {"paid_cents", gm.PaidCents, wm.PaidCents},
+		{"refund_cents", gm.RefundCents, wm.RefundCents}, {"refunds", gm.Refunds, wm.Refunds}, {"tip_cents", gm.TipCents, wm.TipCents},
+	} {
+		if c.got != c.want {
+			fail("money.%s = %d, want %d", c.field, c.got, c.want)
+		}
+	}
+	if len(gm.Taxes) != len(wm.Taxes) {
+		fail("%d money.taxes rows, want %d", len(gm.Taxes), len(wm.Taxes))
+	}
+	for i, w := range wm.Taxes {
+		if g := gm.Taxes[i]; g != w {
+			fail("money.taxes[%d] = %+v, want %+v", i, g, w)
+		}
+	}
+	if len(gm.Tenders) != len(wm.Tenders) {
+		fail("%d money.tenders rows, want %d", len(gm.Tenders), len(wm.Tenders))
+	}
+	for i, w := range wm.Tenders {
+		if g := gm.Tenders[i]; g != w {
+			fail("money.tenders[%d] = %+v, want %+v", i, g, w)
 		}
 	}
 	if got.Conflicts.Total != want.Conflicts.Total {

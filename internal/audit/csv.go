@@ -26,11 +26,16 @@ func csvCell(v string) string {
 // of its section.
 var CSVHeader = []string{"section", "staff", "orders_closed", "sales_cents", "tips_cents", "voids", "comps",
 	"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
-	"overridden_version", "count"}
+	"overridden_version", "count",
+	"gross_sales_cents", "discount_cents", "net_sales_cents", "service_charge_cents", "tax_cents", "total_cents",
+	"paid_cents", "refund_cents", "refunds", "tax_class", "rate_bps", "inclusive", "taxable_cents", "tender", "payment_cents"}
 
 // WriteCSV writes the report as CSV: CSVHeader, then one row per staff
-// member, void, comp, forced override and table with conflicts, the row's
-// section in its first column. `posd audit shift --format csv` and
+// member, void, comp, forced override and table with conflicts, one money
+// row (the shift's takings; its tips in tips_cents, its orders in
+// orders_closed), one row per tax class and rate (tax) and one per tender
+// (tender: payments, refunds, tips), the row's section in its first
+// column. `posd audit shift --format csv` and
 // GET /v1/audit/shift?format=csv both write it.
 func WriteCSV(out io.Writer, r Report) error {
 	w := csv.NewWriter(out)
@@ -71,6 +76,25 @@ func WriteCSV(out io.Writer, r Report) error {
 	}
 	for _, c := range r.Conflicts.ByTable {
 		if err := row(map[string]string{"section": "conflicts", "table": c.Table, "count": i64(c.Count)}); err != nil {
+			return err
+		}
+	}
+	m := r.Money
+	if err := row(map[string]string{"section": "money", "orders_closed": i64(m.OrdersClosed),
+		"gross_sales_cents": i64(m.GrossSalesCents), "discount_cents": i64(m.DiscountCents), "net_sales_cents": i64(m.NetSalesCents),
+		"service_charge_cents": i64(m.ServiceChargeCents), "tax_cents": i64(m.TaxCents), "total_cents": i64(m.TotalCents),
+		"paid_cents": i64(m.PaidCents), "refund_cents": i64(m.RefundCents), "refunds": i64(m.Refunds), "tips_cents": i64(m.TipCents)}); err != nil {
+		return err
+	}
+	for _, t := range m.Taxes {
+		if err := row(map[string]string{"section": "tax", "tax_class": t.TaxClass, "rate_bps": i64(t.RateBps),
+			"inclusive": strconv.FormatBool(t.Inclusive), "taxable_cents": i64(t.TaxableCents), "tax_cents": i64(t.TaxCents)}); err != nil {
+			return err
+		}
+	}
+	for _, t := range m.Tenders {
+		if err := row(map[string]string{"section": "tender", "tender": t.Tender, "payment_cents": i64(t.PaymentCents),
+			"refund_cents": i64(t.RefundCents), "tips_cents": i64(t.TipCents)}); err != nil {
 			return err
 		}
 	}

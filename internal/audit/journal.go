@@ -80,9 +80,6 @@ type SealStore interface {
 // ShiftJournal is what Shift reads, for [from, to), ideally from one
 // snapshot.
 type ShiftJournal interface {
-	// SalesByServer are the orders closed per server (staff, orders
-	// closed, sales and tips filled in), by staff.
-	SalesByServer(ctx context.Context, venue string, from, to time.Time) ([]StaffSummary, error)
 	// PatchedEvents are the order.patched events, by time, order and
 	// version.
 	PatchedEvents(ctx context.Context, venue string, from, to time.Time) ([]ShiftEvent, error)
@@ -90,6 +87,9 @@ type ShiftJournal interface {
 	ForcedOverrides(ctx context.Context, venue string, from, to time.Time) ([]ForcedOverride, error)
 	// ConflictsByTable counts the refused writes per table, most first.
 	ConflictsByTable(ctx context.Context, venue string, from, to time.Time) ([]TableCount, error)
+	// ClosedOrdersPage is a page of at most limit orders closed in the
+	// range, by id after the id given, with their totals computed.
+	ClosedOrdersPage(ctx context.Context, venue string, from, to time.Time, after uuid.UUID, limit int) ([]order.Order, error)
 }
 
 // StoredEvent is an order event as stored: Ops is the exact JSON text

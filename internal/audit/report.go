@@ -24,11 +24,102 @@ type Report struct {
 	Comps           []LineAction     `json:"comps"`
 	ForcedOverrides []ForcedOverride `json:"forced_overrides"`
 	Conflicts       Conflicts        `json:"conflicts"`
+	// Money sums the orders closed in the range, priced as their checks
+	// were (docs/PRICING.md).
+	Money Money `json:"money"`
+}
+
+// Money is the shift's takings: the totals of the orders closed in the
+// range summed figure by figure (each order's taxes rounded as on its
+// check, then added), tax per tax class and rate, and per tender what was
+// paid, refunded and tipped. NetSalesCents = GrossSalesCents −
+// DiscountCents; TotalCents = NetSalesCents + ServiceChargeCents + the
+// exclusive tax; PaidCents (payments less refunds) is what the tenders
+// took net, tips apart.
+type Money struct {
+	OrdersClosed       int64       `json:"orders_closed"`
+	GrossSalesCents    int64       `json:"gross_sales_cents"`
+	DiscountCents      int64       `json:"discount_cents"`
+	NetSalesCents      int64       `json:"net_sales_cents"`
+	ServiceChargeCents int64       `json:"service_charge_cents"`
+	TaxCents           int64       `json:"tax_cents"`
+	TotalCents         int64       `json:"total_cents"`
+	PaidCents          int64       `json:"paid_cents"`
+	RefundCents        int64       `json:"refund_cents"`
+	Refunds            int64       `json:"refunds"`
+	TipCents           int64       `json:"tip_cents"`
+	Taxes              []TaxTotal  `json:"taxes"`
+	Tenders            []TenderSum `json:"tenders"`
+}
+
+// TaxTotal is the tax collected in one tax class at one rate (a class
+// whose rate changed during the range has a row per rate: an order keeps
+// the rate it was opened with).
+type TaxTotal struct {
+	TaxClass     string `json:"tax_class"`
+	RateBps      int64  `json:"rate_bps"`
+	Inclusive    bool   `json:"inclusive"`
+	TaxableCents int64  `json:"taxable_cents"`
+	TaxCents     int64  `json:"tax_cents"`
+}
+
+// TenderSum is one tender's takings: payments, refunds (as a positive
+// amount) and tips.
+type TenderSum struct {
+	Tender       string `json:"tender"`
+	PaymentCents int64  `json:"payment_cents"`
+	RefundCents  int64  `json:"refund_cents"`
+	TipCents     int64  `json:"tip_cents"`
+}
+
+// shiftPage is how many closed orders Shift reads per query.
+const shiftPage = 1000
+
+// add adds the money of closed orders to m, their taxes and tenders to
+// the maps by key.
+func (m *Money) add(orders []order.Order, taxes map[TaxTotal]*TaxTotal, tenders map[string]*TenderSum) {
+	for _, o := range orders {
+		t := o.Totals
+		m.OrdersClosed++
+		m.GrossSalesCents += t.SubtotalCents
+		m.DiscountCents += t.DiscountCents
+		m.ServiceChargeCents += t.ServiceChargeCents
+		m.TaxCents += t.TaxCents
+		m.TotalCents += t.TotalCents
+		m.PaidCents += t.PaidCents
+		m.TipCents += t.TipCents
+		for _, tx := range o.Taxes {
+			key := TaxTotal{TaxClass: tx.TaxClass, RateBps: tx.RateBps, Inclusive: tx.Inclusive}
+			if taxes[key] == nil {
+				k := key
+				taxes[key] = &k
+			}
+			taxes[key].TaxableCents += tx.TaxableCents
+			taxes[key].TaxCents += tx.TaxCents
+		}
+		for _, p := range o.Payments {
+			ts := tenders[p.Tender]
+			if ts == nil {
+				ts = &TenderSum{Tender: p.Tender}
+				tenders[p.Tender] = ts
+			}
+			if p.AmountCents < 0 {
+				m.RefundCents -= p.AmountCents
+				m.Refunds++
+				ts.RefundCents -= p.AmountCents
+			} else {
+				ts.PaymentCents += p.AmountCents
+			}
+			ts.TipCents += p.TipCents
+		}
+	}
+	m.NetSalesCents = m.GrossSalesCents - m.DiscountCents
 }
 
 // StaffSummary is one staff member's shift. Orders, sales and tips count the
-// orders the staff member opened (their server) that closed in the range;
-// voids and comps count those the staff member made.
+// orders the staff member opened (their server) that closed in the range
+// (sales are net sales: lines less discounts, without service charge, tax
+// or tips); voids and comps count those the staff member made.
 type StaffSummary struct {
 	Staff        string `json:"staff"`
 	OrdersClosed int64  `json:"orders_closed"`
@@ -96,7 +187,8 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		return Report{}, err
 	}
 	r := Report{From: from.UTC(), To: to.UTC(), ByStaff: []StaffSummary{}, Voids: []LineAction{}, Comps: []LineAction{},
-		ForcedOverrides: []ForcedOverride{}, Conflicts: Conflicts{ByTable: []TableCount{}}}
+		ForcedOverrides: []ForcedOverride{}, Conflicts: Conflicts{ByTable: []TableCount{}},
+		Money: Money{Taxes: []TaxTotal{}, Tenders: []TenderSum{}}}
 	staff := map[string]*StaffSummary{}
 	get := func(name string) *StaffSummary {
 		if s, ok := staff[name]; ok {
@@ -105,15 +197,6 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		s := &StaffSummary{Staff: name}
 		staff[name] = s
 		return s
-	}
-
-	sales, err := j.SalesByServer(ctx, venue, from, to)
-	if err != nil {
-		return r, fmt.Errorf("sales: %w", err)
-	}
-	for _, row := range sales {
-		s := get(row.Staff)
-		s.OrdersClosed, s.SalesCents, s.TipsCents = row.OrdersClosed, row.SalesCents, row.TipsCents
 	}
 
 	lineEvents, err := j.PatchedEvents(ctx, venue, from, to)
@@ -172,6 +255,42 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		r.Conflicts.Total += c.Count
 		r.Conflicts.ByTable = append(r.Conflicts.ByTable, c)
 	}
+
+	taxes, tenders := map[TaxTotal]*TaxTotal{}, map[string]*TenderSum{}
+	for after := uuid.Nil; ; {
+		page, err := j.ClosedOrdersPage(ctx, venue, from, to, after, shiftPage)
+		if err != nil {
+			return r, fmt.Errorf("closed orders: %w", err)
+		}
+		r.Money.add(page, taxes, tenders)
+		for _, o := range page {
+			s := get(o.Server)
+			s.OrdersClosed++
+			s.SalesCents += o.Totals.SubtotalCents - o.Totals.DiscountCents
+			s.TipsCents += o.Totals.TipCents
+		}
+		if len(page) < shiftPage {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	for _, t := range taxes {
+		r.Money.Taxes = append(r.Money.Taxes, *t)
+	}
+	sort.Slice(r.Money.Taxes, func(a, b int) bool {
+		x, y := r.Money.Taxes[a], r.Money.Taxes[b]
+		if x.TaxClass != y.TaxClass {
+			return x.TaxClass < y.TaxClass
+		}
+		if x.RateBps != y.RateBps {
+			return x.RateBps < y.RateBps
+		}
+		return !x.Inclusive && y.Inclusive
+	})
+	for _, t := range tenders {
+		r.Money.Tenders = append(r.Money.Tenders, *t)
+	}
+	sort.Slice(r.Money.Tenders, func(a, b int) bool { return r.Money.Tenders[a].Tender < r.Money.Tenders[b].Tender })
 
 	for _, s := range staff {
 		r.ByStaff = append(r.ByStaff, *s)

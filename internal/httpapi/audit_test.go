@@ -91,7 +91,7 @@ func TestAuditShiftReport(t *testing.T) {
 
 		// The wire format is the design's, member by member.
 		raw := r.Map(t)
-		require.Equal(t, []string{"by_staff", "comps", "conflicts", "forced_overrides", "from", "to", "voids"}, keys(raw))
+		require.Equal(t, []string{"by_staff", "comps", "conflicts", "forced_overrides", "from", "money", "to", "voids"}, keys(raw))
 		require.Equal(t, sc.From.Format(time.RFC3339), raw["from"])
 		require.Equal(t, sc.To.Format(time.RFC3339), raw["to"])
 		require.Equal(t, []string{"comps", "orders_closed", "sales_cents", "staff", "tips_cents", "voids"}, keys(raw["by_staff"].([]any)[0]))
@@ -101,6 +101,11 @@ func TestAuditShiftReport(t *testing.T) {
 		require.Equal(t, []string{"at", "by", "order_id", "overridden_version", "table", "version"}, keys(raw["forced_overrides"].([]any)[0]))
 		require.Equal(t, []string{"by_table", "total"}, keys(raw["conflicts"]))
 		require.Equal(t, []string{"count", "table"}, keys(raw["conflicts"].(map[string]any)["by_table"].([]any)[0]))
+		money := raw["money"].(map[string]any)
+		require.Equal(t, []string{"discount_cents", "gross_sales_cents", "net_sales_cents", "orders_closed", "paid_cents", "refund_cents",
+			"refunds", "service_charge_cents", "tax_cents", "taxes", "tenders", "tip_cents", "total_cents"}, keys(money))
+		require.Equal(t, []string{"inclusive", "rate_bps", "tax_cents", "tax_class", "taxable_cents"}, keys(money["taxes"].([]any)[0]))
+		require.Equal(t, []string{"payment_cents", "refund_cents", "tender", "tip_cents"}, keys(money["tenders"].([]any)[0]))
 
 		var rep audit.Report
 		r.JSON(t, &rep)
@@ -220,14 +225,14 @@ func TestAuditVerifyAPI(t *testing.T) {
 		res := c.Verify()
 		require.True(t, res.OK, "%+v", res)
 		require.Nil(t, res.Broken)
-		require.EqualValues(t, 18, res.EventsChecked) // T1 5, T2 5, T3 5, T4 3
+		require.EqualValues(t, 26, res.EventsChecked) // T1 5, T2 5, T3 5, T4 3, T6 8
 		require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM order_events WHERE venue_id = 'demo'"), res.EventsChecked)
 		require.Less(t, res.EventsChecked, f.DB.Count(t, "SELECT count(*) FROM order_events"), "demo2 has events too")
 		require.Equal(t, f.DB.Count(t, "SELECT count(*) FROM orders WHERE venue_id = 'demo'"), res.OrdersChecked)
-		require.EqualValues(t, 4, res.OrdersChecked)
+		require.EqualValues(t, 5, res.OrdersChecked)
 		require.EqualValues(t, 0, res.SealsChecked)
 		require.True(t, res.SignaturesChecked, "the server checks seals with its own key")
-		require.EqualValues(t, 18, res.UnsealedEvents, "no sealer ran yet")
+		require.EqualValues(t, 26, res.UnsealedEvents, "no sealer ran yet")
 		require.Equal(t, audit.DefaultSealInterval.Seconds(), res.SealIntervalSeconds)
 	}
 

@@ -518,5 +518,6 @@ func TestShiftReportAsCSVOverHTTP(t *testing.T) {
 		sections[row[0]]++
 	}
 	require.Equal(t, map[string]int{"staff": len(sc.Expected.ByStaff), "void": len(sc.Expected.Voids), "comp": len(sc.Expected.Comps),
-		"forced_override": len(sc.Expected.ForcedOverrides), "conflicts": len(sc.Expected.Conflicts.ByTable)}, sections)
+		"forced_override": len(sc.Expected.ForcedOverrides), "conflicts": len(sc.Expected.Conflicts.ByTable),
+		"money": 1, "tax": len(sc.Expected.Money.Taxes), "tender": len(sc.Expected.Money.Tenders)}, sections)
 }

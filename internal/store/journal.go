@@ -275,15 +275,19 @@ func (j Journal) SQLEventHash(ctx context.Context, prev []byte, venue string, or
 	return j.q.SQLEventHash(ctx, j.db, dbsqlc.SQLEventHashParams{Prev: prev, VenueID: venue, OrderID: orderID, Version: version})
 }
 
-// SalesByServer are the orders closed in [from, to) per server.
-func (j Journal) SalesByServer(ctx context.Context, venue string, from, to time.Time) ([]audit.StaffSummary, error) {
-	rows, err := j.q.ShiftSalesByServer(ctx, j.db, dbsqlc.ShiftSalesByServerParams{VenueID: venue, FromTime: from, ToTime: to})
+// ClosedOrdersPage is a page of the orders closed in [from, to), by id,
+// after the id given, priced.
+func (j Journal) ClosedOrdersPage(ctx context.Context, venue string, from, to time.Time, after uuid.UUID, limit int) ([]order.Order, error) {
+	rows, err := j.q.ShiftClosedOrders(ctx, j.db, dbsqlc.ShiftClosedOrdersParams{VenueID: venue, FromTime: from, ToTime: to,
+		AfterOrder: after, PageSize: int32(limit)})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]audit.StaffSummary, len(rows))
+	out := make([]order.Order, len(rows))
 	for i, r := range rows {
-		out[i] = audit.StaffSummary{Staff: r.Staff, OrdersClosed: r.OrdersClosed, SalesCents: r.SalesCents, TipsCents: r.TipsCents}
+		if out[i], err = orderrow.FromRow(orderrow.Row(r)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

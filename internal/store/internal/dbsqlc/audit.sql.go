@@ -283,6 +283,69 @@ func (q *Queries) SQLEventHash(ctx context.Context, db DBTX, arg SQLEventHashPar
 	return hash, err
 }
 
+const shiftClosedOrders = `-- name: ShiftClosedOrders :many
+SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments, f.pricing, f.discounts, f.service_charge_waiver FROM orders_full f
+WHERE f.venue_id = $1 AND f.status = 'closed'
+  AND f.closed_at >= $2::timestamptz AND f.closed_at < $3::timestamptz
+  AND f.id > $4::uuid
+ORDER BY f.id
+LIMIT $5
+`
+
+type ShiftClosedOrdersParams struct {
+	VenueID    string
+	FromTime   time.Time
+	ToTime     time.Time
+	AfterOrder uuid.UUID
+	PageSize   int32
+}
+
+// ShiftClosedOrders pages through the orders closed in [from, to), by id,
+// with everything pricing reads (the report prices each one).
+func (q *Queries) ShiftClosedOrders(ctx context.Context, db DBTX, arg ShiftClosedOrdersParams) ([]OrdersFull, error) {
+	rows, err := db.Query(ctx, shiftClosedOrders,
+		arg.VenueID,
+		arg.FromTime,
+		arg.ToTime,
+		arg.AfterOrder,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OrdersFull
+	for rows.Next() {
+		var i OrdersFull
+		if err := rows.Scan(
+			&i.VenueID,
+			&i.ID,
+			&i.TableID,
+			&i.Status,
+			&i.Guests,
+			&i.Note,
+			&i.Version,
+			&i.ServerStaff,
+			&i.OpenedAt,
+			&i.UpdatedAt,
+			&i.ClosedAt,
+			&i.LastHash,
+			&i.Lines,
+			&i.Payments,
+			&i.Pricing,
+			&i.Discounts,
+			&i.ServiceChargeWaiver,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const shiftConflictsByTable = `-- name: ShiftConflictsByTable :many
 SELECT table_id, count(*)::bigint AS conflicts
 FROM order_conflicts
@@ -416,68 +479,6 @@ func (q *Queries) ShiftLineEvents(ctx context.Context, db DBTX, arg ShiftLineEve
 			&i.At,
 			&i.ActorStaff,
 			&i.Ops,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const shiftSalesByServer = `-- name: ShiftSalesByServer :many
-SELECT o.server_staff AS staff,
-       count(*)::bigint AS orders_closed,
-       coalesce(sum(l.sales), 0)::bigint AS sales_cents,
-       coalesce(sum(p.tips), 0)::bigint AS tips_cents
-FROM orders o
-LEFT JOIN LATERAL (
-    SELECT sum(ol.qty::bigint * ol.unit_price_cents) AS sales
-    FROM order_lines ol
-    WHERE ol.venue_id = o.venue_id AND ol.order_id = o.id AND ol.status <> 'voided' AND NOT ol.comped
-) l ON true
-LEFT JOIN LATERAL (
-    SELECT sum(op.tip_cents) AS tips
-    FROM order_payments op
-    WHERE op.venue_id = o.venue_id AND op.order_id = o.id
-) p ON true
-WHERE o.venue_id = $1 AND o.status = 'closed'
-  AND o.closed_at >= $2::timestamptz AND o.closed_at < $3::timestamptz
-GROUP BY o.server_staff
-ORDER BY o.server_staff
-`
-
-type ShiftSalesByServerParams struct {
-	VenueID  string
-	FromTime time.Time
-	ToTime   time.Time
-}
-
-type ShiftSalesByServerRow struct {
-	Staff        string
-	OrdersClosed int64
-	SalesCents   int64
-	TipsCents    int64
-}
-
-// ShiftSalesByServer: orders closed in [from, to) per server (the staff who
-// opened them), with sales (voided and comped lines excluded) and tips.
-func (q *Queries) ShiftSalesByServer(ctx context.Context, db DBTX, arg ShiftSalesByServerParams) ([]ShiftSalesByServerRow, error) {
-	rows, err := db.Query(ctx, shiftSalesByServer, arg.VenueID, arg.FromTime, arg.ToTime)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []ShiftSalesByServerRow
-	for rows.Next() {
-		var i ShiftSalesByServerRow
-		if err := rows.Scan(
-			&i.Staff,
-			&i.OrdersClosed,
-			&i.SalesCents,
-			&i.TipsCents,
 		); err != nil {
 			return nil, err
 		}
