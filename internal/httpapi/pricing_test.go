@@ -196,3 +196,39 @@ func TestTendersAreTheVenues(t *testing.T) {
 	o = f.Waiter.Patch(o.ID, 2, apitest.Pay("gift", 500, 0), apitest.Close())
 	apitest.RequireProblem(t, f.Manager.TryPatch(o.ID, 3, apitest.Refund(0, 500, "x")), 409, "order-closed")
 }
+
+// TestPricingOpsDecodeStrictly: the new ops take exactly their fields, each
+// of its type; the ids the server assigns (a payment's, a refund's) cannot
+// be sent. Each refusal names the op and the field and writes nothing.
+func TestPricingOpsDecodeStrictly(t *testing.T) {
+	f := start(t)
+	o := f.Fired("T7", apitest.AddItem("steak", 1))
+	o = f.Waiter.Patch(o.ID, 2, apitest.Pay("card", 1000, 0))
+	pid := o.Payments[0].ID.String()
+	before := f.Fingerprint()
+	for _, c := range []struct {
+		op    map[string]any
+		field string
+	}{
+		{map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 1, "payment_id": pid}, "payment_id"},
+		{map[string]any{"op": "add_payment", "tender": "card", "amount_cents": 1, "id": "mine"}, "id"},
+		{map[string]any{"op": "add_discount", "amount_cents": 1, "reason": "r", "by": "Maria"}, "by"},
+		{map[string]any{"op": "add_discount", "amount_cents": 1, "reason": "r", "id": 7}, "id"},
+		{map[string]any{"op": "add_discount", "amount_cents": 1.5, "reason": "r"}, "amount_cents"},
+		{map[string]any{"op": "add_discount", "amount_cents": 1, "reason": "r", "id": "no spaces"}, "id"},
+		{map[string]any{"op": "add_discount", "amount_cents": 1, "reason": "r", "line_id": "steak"}, "line_id"},
+		{map[string]any{"op": "remove_discount", "discount_id": 3}, "discount_id"},
+		{map[string]any{"op": "remove_discount"}, "discount_id"},
+		{map[string]any{"op": "waive_service_charge", "reason": "r", "percent_bps": 0}, "percent_bps"},
+		{map[string]any{"op": "refund_payment", "payment_index": "0", "amount_cents": 1, "reason": "r"}, "payment_index"},
+		{map[string]any{"op": "refund_payment", "payment_id": "nope", "amount_cents": 1, "reason": "r"}, "payment_id"},
+		{map[string]any{"op": "refund_payment", "payment_index": -1, "amount_cents": 1, "reason": "r"}, "payment_index"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": 1}, "tip_cents"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "refund_id": pid}, "refund_id"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "reason": "r"}, "amount_cents"},
+	} {
+		r := f.Manager.SendPatch(o.ID, apitest.Raw{"expected_version": 3, "ops": []any{map[string]any{"op": "set_note", "note": "x"}, c.op}})
+		apitest.RequireFieldProblem(t, r, 422, "validation-failed", 1, c.field)
+	}
+	require.Equal(t, before, f.Fingerprint())
+}
