@@ -3,6 +3,7 @@ package order_test
 import (
 	"encoding/json"
 	"errors"
+	"math/rand"
 	"testing"
 	"time"
 
@@ -220,4 +221,107 @@ func TestLegacyOrderCarriesNoTax(t *testing.T) {
 	require.Empty(t, o.Taxes)
 	o = l.must(order.Op{Op: order.OpSend}, order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(3800)}, order.Op{Op: order.OpClose})
 	require.Equal(t, order.StatusClosed, o.Status)
+}
+
+// randomPricedOp is randomOp with the pricing ops mixed in: discounts of
+// lines and of the order, their removal, the waiver, payments near what is
+// due and refunds of earlier payments.
+func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
+	switch r.Intn(8) {
+	case 0:
+		op := order.Op{Op: order.OpAddDiscount, Reason: "r"}
+		if r.Intn(2) == 0 {
+			op.PercentBps = i64p(int64(1 + r.Intn(order.MaxRateBps)))
+		} else {
+			op.AmountCents = i64p(int64(1 + r.Intn(3000)))
+		}
+		if len(o.Lines) > 0 && r.Intn(2) == 0 {
+			id := o.Lines[r.Intn(len(o.Lines))].ID
+			op.LineID = &id
+		}
+		return op
+	case 1:
+		if len(o.Discounts) > 0 && r.Intn(4) > 0 {
+			return order.Op{Op: order.OpRemoveDiscount, DiscountID: o.Discounts[r.Intn(len(o.Discounts))].ID}
+		}
+		return order.Op{Op: order.OpRemoveDiscount, DiscountID: "nope"}
+	case 2:
+		return order.Op{Op: order.OpWaiveServiceCharge, Reason: "r"}
+	case 3:
+		amount := max(o.Totals.DueCents, 1)
+		if r.Intn(2) == 0 {
+			amount = int64(1 + r.Intn(int(amount)))
+		}
+		return order.Op{Op: order.OpAddPayment, Tender: []string{"card", "cash"}[r.Intn(2)], AmountCents: &amount, TipCents: i64p(int64(r.Intn(500)))}
+	case 4:
+		idx := 0
+		if len(o.Payments) > 0 {
+			idx = r.Intn(len(o.Payments))
+		}
+		return order.Op{Op: order.OpRefundPayment, PaymentIndex: &idx, AmountCents: i64p(int64(1 + r.Intn(2000))), Reason: "r"}
+	}
+	return randomOp(r, o)
+}
+
+// TestPricedFoldProperty drives random PATCHes of every op kind through
+// Plan on orders priced with rules (inclusive and exclusive tax, a service
+// charge from 3 guests): folding the log always reproduces the planned
+// order, every cent included (invariant 9), and the totals keep their
+// identities; a refusal is a validation, overpayment or closed error,
+// never anything else.
+func TestPricedFoldProperty(t *testing.T) {
+	priced := order.PriceRules{TaxClasses: rules.TaxClasses,
+		ServiceCharge: &order.ServiceCharge{MinGuests: 3, RateBps: 1250, TaxClass: "drinks"}}
+	var refunds, discounts, waived, closed int
+	for seed := int64(0); seed < 300; seed++ {
+		r := rand.New(rand.NewSource(seed))
+		l := openPriced(t, 1+r.Intn(4), &priced)
+		for step := 0; step < 40 && l.cur.Status == order.StatusOpen; step++ {
+			ops := make([]order.Op, 1+r.Intn(3))
+			for i := range ops {
+				ops[i] = randomPricedOp(r, l.cur)
+			}
+			before := l.cur.Clone()
+			err := l.plan(ops...) // folds and compares after every change
+			if err != nil {
+				var ve *order.ValidationError
+				var ce *order.ClosedError
+				var oe *order.OverpaymentError
+				require.True(t, errors.As(err, &ve) || errors.As(err, &ce) || errors.As(err, &oe), "seed %d step %d: %v", seed, step, err)
+				require.Equal(t, before, l.cur)
+				continue
+			}
+			folded, err := order.Fold(l.events)
+			require.NoError(t, err)
+			require.Equal(t, l.cur, folded, "seed %d step %d", seed, step)
+			tt := l.cur.Totals
+			var exclusive int64
+			for _, tx := range l.cur.Taxes {
+				if !tx.Inclusive {
+					exclusive += tx.TaxCents
+				}
+			}
+			require.Equal(t, tt.SubtotalCents-tt.DiscountCents+tt.ServiceChargeCents+exclusive, tt.TotalCents)
+			require.Equal(t, tt.TotalCents-tt.PaidCents, tt.DueCents)
+			require.GreaterOrEqual(t, tt.PaidCents, int64(0))
+			require.LessOrEqual(t, tt.DiscountCents, tt.SubtotalCents)
+		}
+		for _, p := range l.cur.Payments {
+			if p.RefundOf != nil {
+				refunds++
+			}
+		}
+		discounts += len(l.cur.Discounts)
+		if l.cur.ServiceChargeWaiver != nil {
+			waived++
+		}
+		if l.cur.Status == order.StatusClosed {
+			closed++
+		}
+	}
+	t.Logf("%d refunds, %d discounts, %d waivers, %d closed", refunds, discounts, waived, closed)
+	require.Positive(t, refunds)
+	require.Positive(t, discounts)
+	require.Positive(t, waived)
+	require.Positive(t, closed)
 }
