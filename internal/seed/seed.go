@@ -48,8 +48,8 @@ var (
 		{ID: "drinks", Name: "Drinks", RateBps: 2000, Inclusive: true},
 	}
 	DemoServiceCharge = order.ServiceCharge{MinGuests: 8, RateBps: 1800, TaxClass: "food"}
-	// DemoTenders include every tender add_payment accepts today
-	// (order.Tenders).
+	// DemoTenders are the demo venues' tenders, the ones add_payment
+	// takes there (the default list, order.Tenders).
 	DemoTenders        = []string{"cash", "card", "voucher", "other"}
 	DemoModifierGroups = []order.ModifierGroup{
 		{ID: "temp", Name: "Temperature", Min: 1, Max: 1, Options: []order.ModifierOption{
