@@ -42,7 +42,7 @@ var bindings = map[string]map[string]string{
 		// The bench's orders have no discounts and no waiver: what posd
 		// writes for them.
 		"discounts": "'[]'::jsonb", "service_charge_waiver": "NULL"},
-	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash"},
+	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash", "menu_version": ":menu_version"},
 	"InsertEvent": {"venue_id": ":venue_id", "order_id": ":o_id", "version": ":version", "id": "gen_random_uuid()",
 		"type": ":type", "at": ":at", "actor_device": ":actor_device", "actor_staff": ":actor_staff", "actor_role": ":actor_role",
 		"ops": ":ops_%s", "forced": ":forced", "overridden_version": "NULL", "hash": ":hash", "signature": ":signature"},
@@ -52,9 +52,7 @@ var bindings = map[string]map[string]string{
 		"skus": ":skus", "names": ":names", "qtys": ":qtys", "unit_prices": ":unit_prices", "seats": ":seats", "courses": ":courses",
 		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds",
 		"options": ":options", "tax_classes": ":tax_classes"},
-	"DeleteLines":     {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
-	"AssertAvailable": {"venue_id": ":venue_id", "skus": ":skus", "at": ":at"},
-	"TakePortions":    {"venue_id": ":venue_id", "skus": ":skus", "deltas": ":deltas_%s"},
+	"DeleteLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
 }
 
 // pgbenchOrderID is the id of client :client_id's order (a fixed UUID per
@@ -96,7 +94,7 @@ func pgbenchVars() map[string]string {
 		"msg_types": "{order.patched}", "payloads_add": payload(opsAdd), "payloads_remove": payload(opsRemove),
 		"skus": "{burger}", "names": `{"Bistro burger"}`, "qtys": "{1}", "unit_prices": "{1600}", "seats": "{0}", "courses": "{1}",
 		"modifiers": `{"[]"}`, "notes": `{""}`, "stations": "{grill}", "statuses": "{pending}", "compeds": "{f}",
-		"options": `{"[]"}`, "tax_classes": "{food}", "deltas_add": "{1}", "deltas_remove": "{-1}",
+		"options": `{"[]"}`, "tax_classes": "{food}",
 	}
 }
 
@@ -188,8 +186,9 @@ func renderPgbenchScript(lines int) (string, error) {
 	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		fmt.Fprintf(&b, "-- -D %s=%s\n", k, vars[k])
 	}
+	b.WriteString("-- -D menu_version=<venue demo's menu_version at the run: posd's write asserts the menu it planned on>\n")
 	fmt.Fprintf(&b, "\\startpipeline\n%s\\endpipeline\n%s \\gset o_\n\\set version :o_version + 1\n\\set add (:o_version + %d + 1) %% 2\n\\if :add\n%s\\else\n%s\\endif\n",
-		q("", "SetSystem", "GetDeviceByTokenHash"), strings.TrimSuffix(q("", "GetOrderFull"), ";\n"), lines, write("add", "InsertLines", "AssertAvailable", "TakePortions"), write("remove", "DeleteLines", "TakePortions"))
+		q("", "SetSystem", "GetDeviceByTokenHash"), strings.TrimSuffix(q("", "GetOrderFull"), ";\n"), lines, write("add", "InsertLines"), write("remove", "DeleteLines"))
 	return b.String(), errors.Join(errs...)
 }
 
@@ -220,12 +219,14 @@ type pgbench struct {
 	runs int // measured runs so far, to name their logs
 }
 
-func newPgbench(bin, url, dir string, lines int) (*pgbench, error) {
+func newPgbench(bin, url, dir string, lines int, menuVersion string) (*pgbench, error) {
 	script, err := renderPgbenchScript(lines)
 	if err != nil {
 		return nil, err
 	}
-	p := &pgbench{Pgbench: benchkit.Pgbench{Bin: bin, URL: url, Dir: dir, Script: filepath.Join(dir, "patch.sql"), Vars: pgbenchVars(),
+	vars := pgbenchVars()
+	vars["menu_version"] = menuVersion
+	p := &pgbench{Pgbench: benchkit.Pgbench{Bin: bin, URL: url, Dir: dir, Script: filepath.Join(dir, "patch.sql"), Vars: vars,
 		Env: []string{"PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo"}}}
 	return p, os.WriteFile(p.Script, []byte(script), 0o644)
 }
@@ -245,8 +246,9 @@ func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration,
 	return pgbenchResult{PgbenchRun: r, Clients: clients, PG: pg(), CPU: smp.Window(start, time.Now()), Latency: benchkit.Summarize(r.Latencies)}, err
 }
 
-// dbInfo describes the Postgres server of the run.
-type dbInfo struct{ Version, SynchronousCommit, Fsync, SharedBuffers string }
+// dbInfo describes the Postgres server of the run and venue demo's menu
+// version (which the pgbench script asserts, as posd's write does).
+type dbInfo struct{ Version, SynchronousCommit, Fsync, SharedBuffers, MenuVersion string }
 
 // prepareDatabase, as the superuser, adds the dining
 // tables posbench uses to venue demo (B1..Bn low contention, H1..Hk
@@ -261,7 +263,8 @@ func prepareDatabase(ctx context.Context, superURL string, clients, banquets, ki
 	defer conn.Close(context.WithoutCancel(ctx))
 	var info dbInfo
 	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
-		current_setting('fsync'), current_setting('shared_buffers')`).Scan(&info.Version, &info.SynchronousCommit, &info.Fsync, &info.SharedBuffers); err != nil {
+		current_setting('fsync'), current_setting('shared_buffers'),
+		(SELECT menu_version::text FROM venues WHERE id = 'demo')`).Scan(&info.Version, &info.SynchronousCommit, &info.Fsync, &info.SharedBuffers, &info.MenuVersion); err != nil {
 		return info, err
 	}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

@@ -71,8 +71,8 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 		t.Fatal("no db/queries/*.sql")
 	}
 	want := []string{"SetSystem", "GetDeviceByTokenHash", "GetOrderFull",
-		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "InsertLines", "AssertAvailable", "TakePortions", "",
-		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "DeleteLines", "TakePortions", ""}
+		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "InsertLines", "",
+		"", "SetVenue", "BumpOrderVersion", "AssertOrderHead", "InsertEvent", "InsertOutbox", "DeleteLines", ""}
 	if !slices.Equal(names, want) {
 		t.Fatalf("statements of queries %q, want %q", names, want)
 	}
@@ -120,10 +120,11 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	if _, err := prepareDatabase(ctx, db.AdminURL, 2, 0, 0, lines); err != nil {
+	info, err := prepareDatabase(ctx, db.AdminURL, 2, 0, 0, lines)
+	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newPgbench("/usr/bin/pgbench", db.AppURL, t.TempDir(), lines)
+	p, err := newPgbench("/usr/bin/pgbench", db.AppURL, t.TempDir(), lines, info.MenuVersion)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,7 +152,7 @@ func (b *bench) prepare(ctx context.Context) error {
 		return err
 	}
 	if cfg.PgbenchPath != "" {
-		if b.pgb, err = newPgbench(cfg.PgbenchPath, b.st.appURL(), b.st.dir, cfg.Lines); err != nil {
+		if b.pgb, err = newPgbench(cfg.PgbenchPath, b.st.appURL(), b.st.dir, cfg.Lines, b.rep.DB.MenuVersion); err != nil {
 			return err
 		}
 	}

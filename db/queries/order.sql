@@ -43,9 +43,15 @@ WHERE venue_id = @venue_id AND id = @id AND version = @expected_version;
 
 -- AssertOrderHead aborts the transaction unless the order now carries this
 -- version and head hash, i.e. unless this transaction's versioned UPDATE
--- happened (only it writes that hash).
+-- happened (only it writes that hash), and, when @menu_version is not 0,
+-- unless the venue's menu is still at the version the change was planned
+-- on (its prices, options and which items are counted or 86'd came from a
+-- cached menu; 'menu-stale' makes the store re-plan on a fresh one).
 -- name: AssertOrderHead :exec
 SELECT posd_assert(EXISTS (
-    SELECT 1 FROM orders
-    WHERE venue_id = @venue_id AND id = @id AND version = @version AND last_hash = @last_hash
-), 'stale write: the order moved on');
+    SELECT 1 FROM orders o
+    WHERE o.venue_id = @venue_id AND o.id = @id AND o.version = @version AND o.last_hash = @last_hash
+), 'stale write: the order moved on'),
+posd_assert(@menu_version::bigint = 0 OR EXISTS (
+    SELECT 1 FROM venues v WHERE v.id = @venue_id AND v.menu_version = @menu_version::bigint
+), 'menu-stale');

@@ -14,12 +14,21 @@ import (
 )
 
 // setStock sets an item's availability and remaining portions behind
-// posd's back (as the menu's availability write will), as the superuser.
+// posd's back as the superuser, as a menu change does: the venue's menu
+// version moves and the item takes it.
 func setStock(t *testing.T, f *apitest.Fixture, sku string, available bool, until *time.Time, remaining *int) {
 	t.Helper()
+	menuChange(t, f, "available = $2, unavailable_until = $3, remaining = $4", sku, available, until, remaining)
+}
+
+// menuChange updates one demo item with set (its parameters from $2 on) as
+// a menu change does: in one statement with the venue's menu version.
+func menuChange(t *testing.T, f *apitest.Fixture, set, sku string, args ...any) {
+	t.Helper()
 	_, err := f.DB.Admin.Exec(context.Background(),
-		"UPDATE menu_items SET available = $2, unavailable_until = $3, remaining = $4 WHERE venue_id = 'demo' AND sku = $1",
-		sku, available, until, remaining)
+		`WITH v AS (UPDATE venues SET menu_version = menu_version + 1 WHERE id = 'demo' RETURNING menu_version)
+		 UPDATE menu_items SET `+set+`, version = (SELECT menu_version FROM v) WHERE venue_id = 'demo' AND sku = $1`,
+		append([]any{sku}, args...)...)
 	require.NoError(t, err)
 }
 
@@ -143,4 +152,32 @@ func TestLastTwoFish(t *testing.T) {
 	// An uncounted item is never limited.
 	o2 := f.Waiter2.Patch(orders[1].ID, orders[1].Version, apitest.AddItem("steak", 99))
 	require.Equal(t, 99, o2.Lines[len(o2.Lines)-1].Qty)
+}
+
+// TestMenuChangeReachesTheNextWrite: a write is planned on the replica's
+// cached menu, but the database decides on the menu it has at commit (the
+// write asserts the menu version it was planned on): right after a price
+// change, an 86 or the start of counting, the very next add_item gets the
+// new price, is refused, or takes a portion, however fresh the cache is.
+func TestMenuChangeReachesTheNextWrite(t *testing.T) {
+	f := start(t)
+	o := f.Open("T4")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("caesar", 1)) // the menu is now cached
+	price := o.Lines[0].UnitPriceCents
+
+	menuChange(t, f, "price_cents = price_cents + 100", "caesar")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("caesar", 1))
+	require.Equal(t, price+100, o.Lines[1].UnitPriceCents, "the new price, not the cached one")
+
+	setStock(t, f, "caesar", false, nil, nil)
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, o.Version, apitest.AddItem("caesar", 1)), 409, "item-unavailable", 0, "sku")
+
+	one := 1
+	setStock(t, f, "caesar", true, nil, &one)
+	r := f.Waiter.TryPatch(o.ID, o.Version, apitest.AddItem("caesar", 2))
+	apitest.RequireFieldProblem(t, r, 409, "sold-out", 0, "sku")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("caesar", 1))
+	require.Zero(t, remaining(t, f, "caesar"), "the portion was taken")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.Remove(o.Lines[2].ID))
+	require.Equal(t, int64(1), remaining(t, f, "caesar"), "and given back")
 }

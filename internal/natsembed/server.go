@@ -66,6 +66,11 @@ func Start(o Options) (*Server, error) {
 		NoSigs:    true,
 		JetStream: true,
 		StoreDir:  o.StoreDir,
+		// nats-server caps a stream at 1,000 consumers by default; the POS
+		// stream holds one ordered consumer per open kitchen stream of
+		// every venue, which posd bounds itself (per device and per venue)
+		// and deletes when the stream ends.
+		JetStreamLimits: server.JSLimitOpts{DefaultMaxConsumers: -1},
 		// No monitoring, cluster, gateway or leaf node listeners.
 		HTTPPort: 0,
 	}

@@ -106,3 +106,24 @@ func TestStartValidatesOptions(t *testing.T) {
 	_, err = Start(Options{StoreDir: t.TempDir(), Port: -5})
 	require.Error(t, err)
 }
+
+// TestStreamTakesMoreThanAThousandConsumers: nats-server caps a stream at
+// 1,000 consumers unless told otherwise, and posd's POS stream carries every
+// venue's kitchen streams (one ordered consumer each, bounded per device and
+// per venue by posd itself): the embedded server must not stop the
+// 1,001st screen of the house.
+func TestStreamTakesMoreThanAThousandConsumers(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := Start(Options{StoreDir: t.TempDir(), Log: testLogger(t)})
+	require.NoError(t, err)
+	t.Cleanup(s.Shutdown)
+	js := connectJS(t, s)
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Storage: jetstream.FileStorage})
+	require.NoError(t, err)
+	for i := range 1100 {
+		_, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{FilterSubject: fmt.Sprintf("t.%d", i), InactiveThreshold: time.Minute})
+		require.NoError(t, err, "consumer %d", i+1)
+	}
+}

@@ -159,6 +159,8 @@ func translate(err error, c errContext) error {
 		return ErrInFlight
 	case code == "P0001" && pgErr.Message == msgKeyAnswered:
 		return ErrAnswered
+	case code == "P0001" && pgErr.Message == msgMenuStale:
+		return errMenuStale
 	case code == "P0001" && pgErr.Message == msgItemUnavailable:
 		return &order.UnavailableError{OpIndex: -1}
 	case code == "23514" && name == ConstraintItemRemaining && c.ops != nil:

@@ -117,12 +117,15 @@ func (s *Store) At(ctx context.Context, venue string, id uuid.UUID, version int6
 	return order.Fold(evs)
 }
 
-// env loads what planning the ops needs: menu entries of added SKUs, the
-// existence of tables moved to, the venue's tenders for a payment, and the
-// actor. Nothing is read for ops that need nothing.
-func (s *Store) env(ctx context.Context, venue string, ops []order.Op, actor order.Actor) (order.Env, error) {
+// env loads what planning and writing the ops needs: the venue's menu (from
+// the cache) when an op adds, removes, voids or re-counts a line, which is
+// when the write may assert availability or take portions, the existence
+// of tables moved to, the venue's tenders for a payment, and the actor. It
+// returns the menu version the menu was read at (0: not read), which the
+// write asserts. Nothing is read for ops that need nothing.
+func (s *Store) env(ctx context.Context, venue string, ops []order.Op, actor order.Actor) (order.Env, int64, error) {
 	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: s.newID, Actor: actor}
-	var skus []string
+	needMenu := false
 	for _, op := range ops {
 		switch op.Op {
 		case order.OpAddPayment:
@@ -131,29 +134,30 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op, actor ord
 			}
 			vp, err := s.venuePricing(ctx, venue)
 			if err != nil {
-				return env, err
+				return env, 0, err
 			}
 			env.Tenders = vp.Tenders
-		case order.OpAddItem:
-			skus = append(skus, op.SKU)
+		case order.OpAddItem, order.OpSetQty, order.OpRemoveItem, order.OpVoidItem:
+			needMenu = true
 		case order.OpMoveTable:
 			ok, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) (bool, error) {
 				return s.q.TableExists(ctx, db, dbsqlc.TableExistsParams{VenueID: venue, TableID: op.Table})
 			})
 			if err != nil {
-				return env, fmt.Errorf("check table: %w", err)
+				return env, 0, fmt.Errorf("check table: %w", err)
 			}
 			env.Tables[op.Table] = ok
 		}
 	}
-	if len(skus) > 0 {
-		menu, groups, err := s.menu(ctx, venue)
-		if err != nil {
-			return env, err
-		}
-		env.Menu, env.Groups = menu, groups
+	if !needMenu {
+		return env, 0, nil
 	}
-	return env, nil
+	m, err := s.menu(ctx, venue)
+	if err != nil {
+		return env, 0, err
+	}
+	env.Menu, env.Groups = m.items, m.groups
+	return env, m.version, nil
 }
 
 // events reads the order's events with a version in (after, until].

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
@@ -12,24 +13,65 @@ import (
 // msgItemUnavailable is what AssertAvailable raises (P0001).
 const msgItemUnavailable = "item-unavailable"
 
+// msgMenuStale is what AssertOrderHead raises (P0001) when the menu moved
+// on after the change was planned on the cached menu.
+const msgMenuStale = "menu-stale"
+
+// errMenuStale is a write refused by AssertOrderHead's menu check: nothing
+// was kept, and the change is planned again on a fresh menu.
+var errMenuStale = errors.New("menu moved on since the change was planned")
+
+// stockPlan is what a change's write asks the database about the menu. The
+// cached menu it was planned on says which SKUs can be refused or counted;
+// the write asserts that menu's version (AssertOrderHead), so the database
+// decides on the menu as it is at commit, and a change needs no statement
+// for plain items: an item becomes 86'd or counted only by a menu change,
+// which moves the version.
+type stockPlan struct {
+	// menuVersion is the version of the menu the change was planned on, 0
+	// when the change does not depend on the menu.
+	menuVersion int64
+	// assert are the added SKUs the menu has 86'd (possibly only until a
+	// time that has passed by commit): the database checks them at commit.
+	assert []string
+	// portions are the portion changes of counted SKUs.
+	portions []order.PortionChange
+}
+
+// planStock decides the stock statements of a change from the menu it was
+// planned on.
+func planStock(menu map[string]order.MenuItem, version int64, cur, next order.Order, applied []order.Op) stockPlan {
+	sp := stockPlan{menuVersion: version}
+	for _, sku := range order.AddedSKUs(applied) {
+		if it, ok := menu[sku]; !ok || !it.Available {
+			sp.assert = append(sp.assert, sku)
+		}
+	}
+	for _, c := range order.Portions(cur, next) {
+		if it, ok := menu[c.SKU]; ok && it.Remaining != nil {
+			sp.portions = append(sp.portions, c)
+		}
+	}
+	return sp
+}
+
 // queueStock queues, inside a change's write, the database's own checks of
 // what it takes from the menu: that no SKU it adds is 86'd, and the taking
 // (or giving back) of counted portions. Both are decided at commit time in
 // the order's transaction, so concurrent adds never oversell and an
 // availability change is seen by the next write on every replica.
-func (s *Store) queueStock(ctx context.Context, b *batch, cur, next order.Order, ev order.Event) error {
-	if skus := order.AddedSKUs(ev.Ops); len(skus) > 0 {
-		p := dbsqlc.AssertAvailableParams{VenueID: next.Venue, Skus: skus, At: ev.At}
+func (s *Store) queueStock(ctx context.Context, b *batch, venue string, at time.Time, sp stockPlan) error {
+	if len(sp.assert) > 0 {
+		p := dbsqlc.AssertAvailableParams{VenueID: venue, Skus: sp.assert, At: at}
 		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.AssertAvailable(ctx, db, p) }); err != nil {
 			return err
 		}
 	}
-	changes := order.Portions(cur, next)
-	if len(changes) == 0 {
+	if len(sp.portions) == 0 {
 		return nil
 	}
-	p := dbsqlc.TakePortionsParams{VenueID: next.Venue}
-	for _, c := range changes {
+	p := dbsqlc.TakePortionsParams{VenueID: venue}
+	for _, c := range sp.portions {
 		p.Skus = append(p.Skus, c.SKU)
 		p.Deltas = append(p.Deltas, int32(c.Delta))
 	}

@@ -18,6 +18,11 @@ import (
 // other writes keep landing between its read and its UPDATE.
 const maxForceAttempts = 20
 
+// maxMenuAttempts bounds how often a change is planned again because the
+// menu changed between its plan and its write (each menu change needs one
+// more attempt; three within one write is a menu being rewritten in a loop).
+const maxMenuAttempts = 3
+
 // Open opens an order on a free table: the order row at version 1 and its
 // order.opened event commit together. A table that already has an open order
 // gives *order.TableOccupiedError carrying that order, also when two opens
@@ -134,7 +139,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		if !p.Force && cur.Version != *p.Expected {
 			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch, actor)
 		}
-		env, err := s.env(ctx, venue, p.Ops, actor)
+		env, menuVersion, err := s.env(ctx, venue, p.Ops, actor)
 		if err != nil {
 			return order.Order{}, false, err
 		}
@@ -159,7 +164,17 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem)
+		stock := planStock(env.Menu, menuVersion, cur, next, applied)
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem, stock)
+		if errors.Is(err, errMenuStale) {
+			// Planned on a cached menu that a menu change has since
+			// replaced: nothing was kept; plan again on a fresh read.
+			s.forgetMenu(venue, menuVersion)
+			if attempt < maxMenuAttempts {
+				continue
+			}
+			return order.Order{}, false, fmt.Errorf("%w: the menu kept changing under the write", errUnavailable)
+		}
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {
 				continue
@@ -194,9 +209,10 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 // UPDATE (which takes the row lock and re-checks the version; zero rows is
 // errStale and nothing is kept), then the event, its outbox messages, any
 // kitchen tickets, lines, payments, the availability check and portions
-// (queueStock) and COMMIT. It returns Postgres' errors
+// (queueStock) and COMMIT. It returns errStale, errMenuStale (the menu the
+// change was planned on is no longer the venue's) or Postgres' other errors
 // untranslated.
-func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem) error {
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem, stock stockPlan) error {
 	ops, err := s.chain(cur.ChainHead, ev)
 	if err != nil {
 		return err
@@ -230,6 +246,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err := queueExec(b, func(db dbsqlc.DBTX) error {
 		return s.q.AssertOrderHead(ctx, db, dbsqlc.AssertOrderHeadParams{
 			VenueID: next.Venue, ID: next.ID, Version: next.Version, LastHash: ev.HashBytes(),
+			MenuVersion: stock.menuVersion,
 		})
 	}); err != nil {
 		return err
@@ -243,7 +260,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err := s.queuePayments(ctx, b, cur, next); err != nil {
 		return err
 	}
-	if err := s.queueStock(ctx, b, cur, next, *ev); err != nil {
+	if err := s.queueStock(ctx, b, next.Venue, ev.At, stock); err != nil {
 		return err
 	}
 	next.ChainHead = ev.HashBytes()
@@ -251,6 +268,9 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 		return err
 	}
 	if err := b.commit(ctx, s.pool); err != nil {
+		if errors.Is(translate(err, errContext{}), errMenuStale) {
+			return errMenuStale
+		}
 		return err
 	}
 	s.committed()

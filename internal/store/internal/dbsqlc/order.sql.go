@@ -14,27 +14,35 @@ import (
 
 const assertOrderHead = `-- name: AssertOrderHead :exec
 SELECT posd_assert(EXISTS (
-    SELECT 1 FROM orders
-    WHERE venue_id = $1 AND id = $2 AND version = $3 AND last_hash = $4
-), 'stale write: the order moved on')
+    SELECT 1 FROM orders o
+    WHERE o.venue_id = $1 AND o.id = $2 AND o.version = $3 AND o.last_hash = $4
+), 'stale write: the order moved on'),
+posd_assert($5::bigint = 0 OR EXISTS (
+    SELECT 1 FROM venues v WHERE v.id = $1 AND v.menu_version = $5::bigint
+), 'menu-stale')
 `
 
 type AssertOrderHeadParams struct {
-	VenueID  string
-	ID       uuid.UUID
-	Version  int64
-	LastHash []byte
+	VenueID     string
+	ID          uuid.UUID
+	Version     int64
+	LastHash    []byte
+	MenuVersion int64
 }
 
 // AssertOrderHead aborts the transaction unless the order now carries this
 // version and head hash, i.e. unless this transaction's versioned UPDATE
-// happened (only it writes that hash).
+// happened (only it writes that hash), and, when @menu_version is not 0,
+// unless the venue's menu is still at the version the change was planned
+// on (its prices, options and which items are counted or 86'd came from a
+// cached menu; 'menu-stale' makes the store re-plan on a fresh one).
 func (q *Queries) AssertOrderHead(ctx context.Context, db DBTX, arg AssertOrderHeadParams) error {
 	_, err := db.Exec(ctx, assertOrderHead,
 		arg.VenueID,
 		arg.ID,
 		arg.Version,
 		arg.LastHash,
+		arg.MenuVersion,
 	)
 	return err
 }
