@@ -50,7 +50,7 @@ var bindings = map[string]map[string]string{
 		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds",
 		"options": ":options", "tax_classes": ":tax_classes"},
 	"DeleteLines":     {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
-	"AssertAvailable": {"venue_id": ":venue_id", "skus": ":skus", "at": ":at"},
+	"AssertAvailable": {"venue_id": ":venue_id", "menu_version": pgbenchMenuVersion, "skus": ":skus", "at": ":at"},
 	"TakePortions":    {"venue_id": ":venue_id", "skus": ":skus", "deltas": ":deltas_%s"},
 }
 
@@ -58,8 +58,12 @@ var bindings = map[string]map[string]string{
 // client, so the script needs no lookup).
 const pgbenchOrderID = `('00000000-0000-4000-8000-' || lpad(:client_id::text, 12, '0'))::uuid`
 
+// pgbenchMenuVersion is the venue's menu version, the one posd's write
+// asserts it planned with.
+const pgbenchMenuVersion = `(SELECT menu_version FROM venues WHERE id = :venue_id)`
+
 // exprBindings are the bindings that are not plain pgbench variables.
-var exprBindings = []string{pgbenchOrderID, "NULL", "gen_random_uuid()", "ARRAY[gen_random_uuid()]", "ARRAY[:version]",
+var exprBindings = []string{pgbenchOrderID, pgbenchMenuVersion, "NULL", "gen_random_uuid()", "ARRAY[gen_random_uuid()]", "ARRAY[:version]",
 	"ARRAY[:o_lines::jsonb->0->>'id']"}
 
 // benchHash and benchSignature stand in for the chain hash and signature

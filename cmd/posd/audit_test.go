@@ -88,7 +88,7 @@ func TestAuditShiftCLI(t *testing.T) {
 		require.NoError(t, err, out)
 		header := []string{"section", "staff", "orders_closed", "sales_cents", "tips_cents", "voids", "comps",
 			"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
-			"overridden_version", "count"}
+			"overridden_version", "count", "menu_version", "role", "kind", "id", "fields"}
 		require.Equal(t, header, recs[0])
 		var got []map[string]string
 		for _, rec := range recs[1:] {

@@ -3,10 +3,14 @@
 -- database at commit time, on every replica alike, whatever a menu cache
 -- holds.
 
--- AssertAvailable aborts the write when one of the SKUs it adds is 86'd
--- at @at (available false, and unavailable_until unset or still ahead).
+-- AssertAvailable aborts the write when the venue's menu is no longer at
+-- @menu_version, the version the write was planned with ('menu-stale': a
+-- menu cache may be behind another replica's change, so the write re-plans
+-- from a fresh read), or when one of the SKUs it adds is 86'd at @at
+-- (available false, and unavailable_until unset or still ahead).
 -- name: AssertAvailable :exec
-SELECT posd_assert(NOT EXISTS (
+SELECT posd_assert((SELECT menu_version FROM venues WHERE id = @venue_id) = @menu_version::bigint, 'menu-stale'),
+       posd_assert(NOT EXISTS (
     SELECT 1 FROM menu_items
     WHERE venue_id = @venue_id AND sku = ANY(@skus::text[]) AND NOT available
       AND (unavailable_until IS NULL OR unavailable_until > @at::timestamptz)), 'item-unavailable');

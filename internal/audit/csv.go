@@ -26,10 +26,12 @@ func csvCell(v string) string {
 // of its section.
 var CSVHeader = []string{"section", "staff", "orders_closed", "sales_cents", "tips_cents", "voids", "comps",
 	"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
-	"overridden_version", "count"}
+	"overridden_version", "count", "menu_version", "role", "kind", "id", "fields"}
 
 // WriteCSV writes the report as CSV: CSVHeader, then one row per staff
-// member, void, comp, forced override and table with conflicts, the row's
+// member, void, comp, forced override, table with conflicts and menu
+// change (its fields space-separated; before and after are in the JSON
+// report only), the row's
 // section in its first column. `posd audit shift --format csv` and
 // GET /v1/audit/shift?format=csv both write it.
 func WriteCSV(out io.Writer, r Report) error {
@@ -71,6 +73,13 @@ func WriteCSV(out io.Writer, r Report) error {
 	}
 	for _, c := range r.Conflicts.ByTable {
 		if err := row(map[string]string{"section": "conflicts", "table": c.Table, "count": i64(c.Count)}); err != nil {
+			return err
+		}
+	}
+	for _, m := range r.MenuChanges {
+		if err := row(map[string]string{"section": "menu_change", "menu_version": i64(m.MenuVersion), "by": m.By,
+			"role": m.Role, "kind": m.Kind, "id": m.ID, "fields": strings.Join(m.Fields, " "),
+			"at": m.At.Format(time.RFC3339Nano)}); err != nil {
 			return err
 		}
 	}

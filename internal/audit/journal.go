@@ -52,6 +52,7 @@ type Journal interface {
 	// OutboxOrphans names an outbox row (at most one) whose message id is
 	// no event or ticket event of its order.
 	OutboxOrphans(ctx context.Context, venue string) ([]OutboxMessage, error)
+	MenuJournal
 }
 
 // SealJournal is what Seal reads and writes, in a transaction scoped to
@@ -90,6 +91,8 @@ type ShiftJournal interface {
 	ForcedOverrides(ctx context.Context, venue string, from, to time.Time) ([]ForcedOverride, error)
 	// ConflictsByTable counts the refused writes per table, most first.
 	ConflictsByTable(ctx context.Context, venue string, from, to time.Time) ([]TableCount, error)
+	// MenuChanges are the menu log's rows of the range, by seq.
+	MenuChanges(ctx context.Context, venue string, from, to time.Time) ([]MenuChange, error)
 }
 
 // StoredEvent is an order event as stored: Ops is the exact JSON text

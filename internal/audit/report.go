@@ -24,6 +24,9 @@ type Report struct {
 	Comps           []LineAction     `json:"comps"`
 	ForcedOverrides []ForcedOverride `json:"forced_overrides"`
 	Conflicts       Conflicts        `json:"conflicts"`
+	// MenuChanges are the shift's menu changes (prices, availability,
+	// imports), in the menu log's order.
+	MenuChanges []MenuChangeEntry `json:"menu_changes"`
 }
 
 // StaffSummary is one staff member's shift. Orders, sales and tips count the
@@ -96,7 +99,8 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		return Report{}, err
 	}
 	r := Report{From: from.UTC(), To: to.UTC(), ByStaff: []StaffSummary{}, Voids: []LineAction{}, Comps: []LineAction{},
-		ForcedOverrides: []ForcedOverride{}, Conflicts: Conflicts{ByTable: []TableCount{}}}
+		ForcedOverrides: []ForcedOverride{}, Conflicts: Conflicts{ByTable: []TableCount{}},
+		MenuChanges: []MenuChangeEntry{}}
 	staff := map[string]*StaffSummary{}
 	get := func(name string) *StaffSummary {
 		if s, ok := staff[name]; ok {
@@ -171,6 +175,18 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 	for _, c := range conflicts {
 		r.Conflicts.Total += c.Count
 		r.Conflicts.ByTable = append(r.Conflicts.ByTable, c)
+	}
+
+	menu, err := j.MenuChanges(ctx, venue, from, to)
+	if err != nil {
+		return r, fmt.Errorf("menu changes: %w", err)
+	}
+	for _, c := range menu {
+		e, err := menuEntry(c)
+		if err != nil {
+			return r, fmt.Errorf("%w (posd audit verify names the broken link)", err)
+		}
+		r.MenuChanges = append(r.MenuChanges, e)
 	}
 
 	for _, s := range staff {

@@ -95,6 +95,7 @@ var digests = map[string]string{
 	"0001_baseline.sql":     "b6f5f8af822176e9c1d5878daf8ca7a2f4057a9abd6b028a9e7d9a032c835478",
 	"0002_catalog.sql":      "8cab36e70d582d4e4b29158132f393b5cd29d6bb3d4e5540d31595aaae0dd51c",
 	"0003_line_options.sql": "b9069bffc35b2a7c4e0851a99f461d6a231413ad5e4931360607206a4e73847e",
+	"0005_menu_log.sql":     "789eeecc39ad93f16b89e82eca64afb57664768c7dc3d35a1677ab247c9b5ffe",
 }
 
 // TestMigrationsAppendOnly fails when a committed migration was edited or

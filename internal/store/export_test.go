@@ -33,7 +33,11 @@ var BoundFields = boundFields
 
 // Write is the store's versioned write, past Patch's pre-check.
 func (s *Store) Write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem) error {
-	return s.write(ctx, cur, next, ev, tickets, idem)
+	_, _, menuVersion, err := s.menu(ctx, next.Venue)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, cur, next, ev, tickets, idem, menuVersion)
 }
 
 // NewID is the store's id source.

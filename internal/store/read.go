@@ -119,8 +119,10 @@ func (s *Store) At(ctx context.Context, venue string, id uuid.UUID, version int6
 
 // env loads what planning the ops needs: menu entries of added SKUs and the
 // existence of tables moved to. Nothing is read for ops that need nothing.
-func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.Env, error) {
-	env := order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: s.newID}
+// menuVersion is the version of the menu it read (0: none read), which the
+// write asserts (queueStock).
+func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (env order.Env, menuVersion int64, err error) {
+	env = order.Env{Menu: map[string]order.MenuItem{}, Tables: map[string]bool{}, NewID: s.newID}
 	var skus []string
 	for _, op := range ops {
 		switch op.Op {
@@ -131,19 +133,19 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op) (order.En
 				return s.q.TableExists(ctx, db, dbsqlc.TableExistsParams{VenueID: venue, TableID: op.Table})
 			})
 			if err != nil {
-				return env, fmt.Errorf("check table: %w", err)
+				return env, 0, fmt.Errorf("check table: %w", err)
 			}
 			env.Tables[op.Table] = ok
 		}
 	}
 	if len(skus) > 0 {
-		menu, groups, err := s.menu(ctx, venue)
+		menu, groups, version, err := s.menu(ctx, venue)
 		if err != nil {
-			return env, err
+			return env, 0, err
 		}
-		env.Menu, env.Groups = menu, groups
+		env.Menu, env.Groups, menuVersion = menu, groups, version
 	}
-	return env, nil
+	return env, menuVersion, nil
 }
 
 // events reads the order's events with a version in (after, until].

@@ -5,21 +5,36 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
-// msgItemUnavailable is what AssertAvailable raises (P0001).
-const msgItemUnavailable = "item-unavailable"
+// msgItemUnavailable and msgMenuStale are what AssertAvailable raises
+// (P0001): an 86'd item, a menu that moved since the write was planned.
+const (
+	msgItemUnavailable = "item-unavailable"
+	msgMenuStale       = "menu-stale"
+)
+
+// menuStale reports whether a write failed because the menu it was
+// planned with is no longer the venue's (AssertAvailable).
+func menuStale(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "P0001" && pgErr.Message == msgMenuStale
+}
 
 // queueStock queues, inside a change's write, the database's own checks of
-// what it takes from the menu: that no SKU it adds is 86'd, and the taking
-// (or giving back) of counted portions. Both are decided at commit time in
-// the order's transaction, so concurrent adds never oversell and an
-// availability change is seen by the next write on every replica.
-func (s *Store) queueStock(ctx context.Context, b *batch, cur, next order.Order, ev order.Event) error {
+// what it takes from the menu: that the menu is still at menuVersion, the
+// version the change was planned with (prices, options, availability), that
+// no SKU it adds is 86'd, and the taking (or giving back) of counted
+// portions. All are decided in the order's transaction, so concurrent adds
+// never oversell and a menu change is seen by the next write on every
+// replica, whatever its menu cache holds.
+func (s *Store) queueStock(ctx context.Context, b *batch, cur, next order.Order, ev order.Event, menuVersion int64) error {
 	if skus := order.AddedSKUs(ev.Ops); len(skus) > 0 {
-		p := dbsqlc.AssertAvailableParams{VenueID: next.Venue, Skus: skus, At: ev.At}
+		p := dbsqlc.AssertAvailableParams{VenueID: next.Venue, MenuVersion: menuVersion, Skus: skus, At: ev.At}
 		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.AssertAvailable(ctx, db, p) }); err != nil {
 			return err
 		}

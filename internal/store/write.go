@@ -113,6 +113,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 	if !p.Force && p.Expected == nil {
 		return order.Order{}, false, errors.New("patch without precondition")
 	}
+	replanned := false // after a write found the menu it was planned with stale
 	for attempt := 1; ; attempt++ {
 		cur, err := s.Get(ctx, venue, id)
 		if err != nil {
@@ -121,7 +122,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		if !p.Force && cur.Version != *p.Expected {
 			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch, actor)
 		}
-		env, err := s.env(ctx, venue, p.Ops)
+		env, menuVersion, err := s.env(ctx, venue, p.Ops)
 		if err != nil {
 			return order.Order{}, false, err
 		}
@@ -146,7 +147,16 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			overridden := cur.Version
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
-		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem)
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem, menuVersion)
+		if menuStale(err) {
+			// Another replica changed the menu after this one cached it
+			// (invariant 11): plan once more from a fresh read.
+			s.dropMenu(venue)
+			if !replanned {
+				replanned = true
+				continue
+			}
+		}
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {
 				continue
@@ -180,10 +190,10 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 // write commits one accepted change in one round trip: BEGIN, the versioned
 // UPDATE (which takes the row lock and re-checks the version; zero rows is
 // errStale and nothing is kept), then the event, its outbox messages, any
-// kitchen tickets, lines, payments, the availability check and portions
-// (queueStock) and COMMIT. It returns Postgres' errors
+// kitchen tickets, lines, payments, the menu version and availability
+// check and portions (queueStock) and COMMIT. It returns Postgres' errors
 // untranslated.
-func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem) error {
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem, menuVersion int64) error {
 	ops, err := s.chain(cur.ChainHead, ev)
 	if err != nil {
 		return err
@@ -225,7 +235,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err := s.queuePayments(ctx, b, cur, next); err != nil {
 		return err
 	}
-	if err := s.queueStock(ctx, b, cur, next, *ev); err != nil {
+	if err := s.queueStock(ctx, b, cur, next, *ev, menuVersion); err != nil {
 		return err
 	}
 	next.ChainHead = ev.HashBytes()

@@ -12,26 +12,36 @@ import (
 
 const assertAvailable = `-- name: AssertAvailable :exec
 
-SELECT posd_assert(NOT EXISTS (
+SELECT posd_assert((SELECT menu_version FROM venues WHERE id = $1) = $2::bigint, 'menu-stale'),
+       posd_assert(NOT EXISTS (
     SELECT 1 FROM menu_items
-    WHERE venue_id = $1 AND sku = ANY($2::text[]) AND NOT available
-      AND (unavailable_until IS NULL OR unavailable_until > $3::timestamptz)), 'item-unavailable')
+    WHERE venue_id = $1 AND sku = ANY($3::text[]) AND NOT available
+      AND (unavailable_until IS NULL OR unavailable_until > $4::timestamptz)), 'item-unavailable')
 `
 
 type AssertAvailableParams struct {
-	VenueID string
-	Skus    []string
-	At      time.Time
+	VenueID     string
+	MenuVersion int64
+	Skus        []string
+	At          time.Time
 }
 
 // Availability and portions on the write path: both run inside an order's
 // write transaction (internal/store/write.go), so they are decided by the
 // database at commit time, on every replica alike, whatever a menu cache
 // holds.
-// AssertAvailable aborts the write when one of the SKUs it adds is 86'd
-// at @at (available false, and unavailable_until unset or still ahead).
+// AssertAvailable aborts the write when the venue's menu is no longer at
+// @menu_version, the version the write was planned with ('menu-stale': a
+// menu cache may be behind another replica's change, so the write re-plans
+// from a fresh read), or when one of the SKUs it adds is 86'd at @at
+// (available false, and unavailable_until unset or still ahead).
 func (q *Queries) AssertAvailable(ctx context.Context, db DBTX, arg AssertAvailableParams) error {
-	_, err := db.Exec(ctx, assertAvailable, arg.VenueID, arg.Skus, arg.At)
+	_, err := db.Exec(ctx, assertAvailable,
+		arg.VenueID,
+		arg.MenuVersion,
+		arg.Skus,
+		arg.At,
+	)
 	return err
 }
 
