@@ -436,3 +436,23 @@ func TestShiftListsMenuChanges(t *testing.T) {
 	require.Contains(t, string(r.Body), "menu_change,")
 	require.Contains(t, string(r.Body), ",steak,price_cents")
 }
+
+// TestMenuThatKeepsMovingIsRetryable: a write that finds the menu moved
+// under every attempt (here a trigger bumps the menu version inside each
+// attempt's own transaction) is refused 503 database-unavailable with
+// Retry-After after a bounded number of re-plans, and writes nothing: never
+// a stale price, never a 500.
+func TestMenuThatKeepsMovingIsRetryable(t *testing.T) {
+	f := start(t)
+	o := f.Open("T8")
+	_, err := f.DB.Admin.Exec(context.Background(), `
+		CREATE FUNCTION test_bump_menu() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN UPDATE venues SET menu_version = menu_version + 1 WHERE id = NEW.venue_id; RETURN NEW; END $$;
+		CREATE TRIGGER test_bump_menu AFTER INSERT ON order_lines FOR EACH ROW EXECUTE FUNCTION test_bump_menu();`)
+	require.NoError(t, err)
+	before := f.Fingerprint()
+	r := f.Waiter.TryPatch(o.ID, 1, apitest.AddItem("steak", 1))
+	apitest.RequireProblem(t, r, 503, "database-unavailable")
+	require.NotEmpty(t, r.Header.Get("Retry-After"))
+	require.Equal(t, before, f.Fingerprint(), "nothing written")
+}

@@ -17,6 +17,10 @@ import (
 // other writes keep landing between its read and its UPDATE.
 const maxForceAttempts = 20
 
+// maxMenuReplans bounds how often a write re-plans because the venue's
+// menu moved since the menu it was planned with was read.
+const maxMenuReplans = 3
+
 // Open opens an order on a free table: the order row at version 1 and its
 // order.opened event commit together. A table that already has an open order
 // gives *order.TableOccupiedError carrying that order, also when two opens
@@ -113,7 +117,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 	if !p.Force && p.Expected == nil {
 		return order.Order{}, false, errors.New("patch without precondition")
 	}
-	replanned := false // after a write found the menu it was planned with stale
+	replans := 0 // writes that found the menu they were planned with stale
 	for attempt := 1; ; attempt++ {
 		cur, err := s.Get(ctx, venue, id)
 		if err != nil {
@@ -150,12 +154,14 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem, menuVersion)
 		if menuStale(err) {
 			// Another replica changed the menu after this one cached it
-			// (invariant 11): plan once more from a fresh read.
+			// (invariant 11): plan again from a fresh read. A menu that
+			// changes under every attempt is a retryable refusal, never a
+			// write with a stale price.
 			s.dropMenu(venue)
-			if !replanned {
-				replanned = true
+			if replans++; replans < maxMenuReplans {
 				continue
 			}
+			return order.Order{}, false, fmt.Errorf("%w: the menu changed under %d attempts of this write", errUnavailable, replans)
 		}
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {
