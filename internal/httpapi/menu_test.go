@@ -177,6 +177,9 @@ func TestMenuWriteRefusals(t *testing.T) {
 		{"group negative option price", putGroup("sides", group(func(b apitest.Raw) {
 			b["options"] = []any{map[string]any{"id": "x", "name": "X", "price_cents": -5}}
 		}), apitest.IfMatch(sides.Version)), 422, "validation-failed", "options[0].price_cents"},
+		{"group option unknown member", putGroup("sides", group(func(b apitest.Raw) {
+			b["options"] = []any{map[string]any{"id": "x", "name": "X", "price_cents": 5, "colour": "red"}}
+		}), apitest.IfMatch(sides.Version)), 422, "validation-failed", "options[0].colour"},
 		{"group min over max", putGroup("sides", group(func(b apitest.Raw) { b["min"] = 5 }), apitest.IfMatch(sides.Version)), 422, "validation-failed", "min"},
 		{"group no precondition", putGroup("sides", group(func(apitest.Raw) {}), nil), 428, "precondition-required", "If-Match"},
 		{"availability empty", avail(f.Manager, "steak", apitest.Raw{}), 422, "validation-failed", "available"},
