@@ -90,16 +90,176 @@ type MenuJournal interface {
 	MenuLogPage(ctx context.Context, venue string, after int64, limit int) ([]StoredMenuChange, error)
 	// MenuVersion is the venue's current menu version.
 	MenuVersion(ctx context.Context, venue string) (int64, error)
+	// MenuNow is the venue's menu as it is: its items and modifier groups.
+	MenuNow(ctx context.Context, venue string) ([]order.MenuItem, []order.ModifierGroup, error)
+}
+
+// menuState is the menu as the log says it is: each entity's definition in
+// its last row (and that row's seq). complete: a whole catalog was logged,
+// so every entity of the menu must be in the log.
+type menuState struct {
+	items    map[string]order.MenuItem
+	groups   map[string]order.ModifierGroup
+	itemSeq  map[string]int64
+	groupSeq map[string]int64
+	complete bool
+}
+
+// apply follows one row; an after that is not the entity's JSON is its
+// reason to fail.
+func (m *menuState) apply(r MenuChange) string {
+	switch r.Kind {
+	case MenuKindItem, MenuKindAvailability:
+		m.itemSeq[r.EntityID] = r.Seq
+		if r.After == "null" {
+			delete(m.items, r.EntityID)
+			return ""
+		}
+		var it order.MenuItem
+		if json.Unmarshal([]byte(r.After), &it) != nil || it.SKU != r.EntityID {
+			return "after is not the JSON of item " + strconv.Quote(r.EntityID)
+		}
+		m.items[r.EntityID] = it
+	case MenuKindModifierGroup:
+		m.groupSeq[r.EntityID] = r.Seq
+		if r.After == "null" {
+			delete(m.groups, r.EntityID)
+			return ""
+		}
+		var g order.ModifierGroup
+		if json.Unmarshal([]byte(r.After), &g) != nil || g.ID != r.EntityID {
+			return "after is not the JSON of modifier group " + strconv.Quote(r.EntityID)
+		}
+		m.groups[r.EntityID] = g
+	case MenuKindCatalog:
+		var c order.Catalog
+		if json.Unmarshal([]byte(r.After), &c) != nil {
+			return "after is not the JSON of a catalog"
+		}
+		clear(m.items)
+		clear(m.groups)
+		for _, it := range c.Items {
+			m.items[it.SKU], m.itemSeq[it.SKU] = it, r.Seq
+		}
+		for _, g := range c.ModifierGroups {
+			m.groups[g.ID], m.groupSeq[g.ID] = g, r.Seq
+		}
+		m.complete = true
+	default:
+		return "unknown kind " + strconv.Quote(r.Kind)
+	}
+	return ""
+}
+
+// itemDiff names the first definition field where a and b differ: the
+// definition and version, not the running state (availability, portions),
+// which orders and time change without a row.
+func itemDiff(a, b order.MenuItem) string {
+	switch {
+	case a.Name != b.Name:
+		return "name"
+	case a.Category != b.Category:
+		return "category"
+	case a.PriceCents != b.PriceCents:
+		return "price_cents"
+	case a.Station != b.Station:
+		return "station"
+	case a.TaxClass != b.TaxClass:
+		return "tax_class"
+	case !slices.Equal(a.ModifierGroups, b.ModifierGroups):
+		return "modifier_groups"
+	case a.Version != b.Version:
+		return "version"
+	}
+	return ""
+}
+
+func groupDiff(a, b order.ModifierGroup) string {
+	switch {
+	case a.Name != b.Name:
+		return "name"
+	case a.Min != b.Min:
+		return "min"
+	case a.Max != b.Max:
+		return "max"
+	case !slices.Equal(a.Options, b.Options):
+		return "options"
+	case a.Version != b.Version:
+		return "version"
+	}
+	return ""
+}
+
+// checkMenuState holds the menu as it is against the menu as the log says:
+// every entity the log knows has the definition and version of its last
+// row, and, once a whole catalog was logged, every entity of the menu is in
+// the log. It names the row an entity was last logged in.
+func checkMenuState(ctx context.Context, j MenuJournal, venue string, m *menuState, lastSeq int64) (*Broken, error) {
+	items, groups, err := j.MenuNow(ctx, venue)
+	if err != nil {
+		return nil, fmt.Errorf("read the menu: %w", err)
+	}
+	behind := func(seq int64, format string, args ...any) *Broken {
+		return &Broken{MenuSeq: seq, Reason: fmt.Sprintf(format, args...) + ": the menu was changed behind the menu log's back"}
+	}
+	seen := map[string]bool{}
+	for _, it := range items {
+		seen[it.SKU] = true
+		want, ok := m.items[it.SKU]
+		switch {
+		case !ok && (m.complete || m.itemSeq[it.SKU] != 0):
+			seq := m.itemSeq[it.SKU]
+			if seq == 0 {
+				seq = lastSeq
+			}
+			return behind(seq, "item %q is on the menu but not in the menu log", it.SKU), nil
+		case ok:
+			if f := itemDiff(want, it); f != "" {
+				return behind(m.itemSeq[it.SKU], "item %q has another %s than its last menu log row", it.SKU, f), nil
+			}
+		}
+	}
+	for sku := range m.items {
+		if !seen[sku] {
+			return behind(m.itemSeq[sku], "item %q is in the menu log but not on the menu", sku), nil
+		}
+	}
+	seen = map[string]bool{}
+	for _, g := range groups {
+		seen[g.ID] = true
+		want, ok := m.groups[g.ID]
+		switch {
+		case !ok && (m.complete || m.groupSeq[g.ID] != 0):
+			seq := m.groupSeq[g.ID]
+			if seq == 0 {
+				seq = lastSeq
+			}
+			return behind(seq, "modifier group %q is on the menu but not in the menu log", g.ID), nil
+		case ok:
+			if f := groupDiff(want, g); f != "" {
+				return behind(m.groupSeq[g.ID], "modifier group %q has other %s than its last menu log row", g.ID, f), nil
+			}
+		}
+	}
+	for id := range m.groups {
+		if !seen[id] {
+			return behind(m.groupSeq[id], "modifier group %q is in the menu log but not on the menu", id), nil
+		}
+	}
+	return nil, nil
 }
 
 // checkMenuLog verifies venue's menu log: seq 1..n without gaps, each hash
 // over the previous one and the row, each row signed by one of keys (when
 // keys are given; an operator's row may be unsigned, and is counted),
-// menu versions growing, and the last row at the venue's menu version (so
-// a removed newest row is seen too). It returns the first broken link.
+// menu versions growing, the last row at the venue's menu version (so a
+// removed newest row is seen too), and the menu as it is against the menu
+// as the log says (checkMenuState). It returns the first broken link.
 func checkMenuLog(ctx context.Context, j MenuJournal, venue string, keys []ed25519.PublicKey, res *Result) (*Broken, error) {
 	prev := ZeroHash
 	var seq, version int64
+	state := &menuState{items: map[string]order.MenuItem{}, groups: map[string]order.ModifierGroup{},
+		itemSeq: map[string]int64{}, groupSeq: map[string]int64{}}
 	for {
 		rows, err := j.MenuLogPage(ctx, venue, seq, verifyPage)
 		if err != nil {
@@ -130,6 +290,10 @@ func checkMenuLog(ctx context.Context, j MenuJournal, venue string, keys []ed255
 					return b, nil
 				}
 			}
+			if reason := state.apply(r.MenuChange); reason != "" {
+				b.Reason = fmt.Sprintf("menu log row %d: %s", r.Seq, reason)
+				return b, nil
+			}
 			prev, seq, version = r.Hash, r.Seq, r.MenuVersion
 			res.MenuChangesChecked++
 		}
@@ -148,7 +312,7 @@ func checkMenuLog(ctx context.Context, j MenuJournal, venue string, keys []ed255
 		return &Broken{MenuSeq: seq + 1, Reason: fmt.Sprintf(
 			"the venue's menu is at version %d but its menu log ends at version %d (row %d): menu changes are missing from the log", cur, version, seq)}, nil
 	}
-	return nil, nil
+	return checkMenuState(ctx, j, venue, state, seq)
 }
 
 // MenuChangeEntry is one menu change as the shift report lists it: who

@@ -133,6 +133,19 @@ func TestMenuLogTampering(t *testing.T) {
 		{"made the operator's", func(t *testing.T, db *pgtest.DB, first int64) {
 			asSuperuser(t, db, `UPDATE menu_log SET actor_role = 'operator', signature = NULL WHERE venue_id = 'demo' AND seq = $1`, first+2)
 		}, func(first int64) int64 { return first + 2 }, "hash does not match"},
+		{"price changed behind the log", func(t *testing.T, db *pgtest.DB, first int64) {
+			asSuperuser(t, db, `UPDATE menu_items SET price_cents = 1 WHERE venue_id = 'demo' AND sku = 'steak'`)
+		}, func(first int64) int64 { return first + 1 }, `item "steak" has another price_cents than its last menu log row`},
+		{"item removed behind the log", func(t *testing.T, db *pgtest.DB, first int64) {
+			asSuperuser(t, db, `DELETE FROM menu_items WHERE venue_id = 'demo' AND sku = 'soup'`)
+		}, func(first int64) int64 { return first + 3 }, `item "soup" is in the menu log but not on the menu`},
+		{"item added behind the log", func(t *testing.T, db *pgtest.DB, first int64) {
+			asSuperuser(t, db, `INSERT INTO menu_items (venue_id, sku, name, price_cents, station, tax_class, position, version)
+				VALUES ('demo', 'ghost', 'Ghost', 100, 'cold', 'food', 499, 1)`)
+		}, func(first int64) int64 { return first + 3 }, `item "ghost" is on the menu but not in the menu log`},
+		{"option price changed behind the log", func(t *testing.T, db *pgtest.DB, first int64) {
+			asSuperuser(t, db, `UPDATE modifier_options SET price_cents = 1 WHERE venue_id = 'demo' AND group_id = 'sides' AND id = 'truffle-fries'`)
+		}, func(first int64) int64 { return first - 1 }, `modifier group "sides" has other options than its last menu log row`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -77,6 +77,9 @@ func TestPutItem(t *testing.T) {
 	apitest.RequireMenuConflict(t, f.Manager.TryPutItem("soup", soup, apitest.Create), &cur)
 	require.Equal(t, created, cur)
 	require.Equal(t, before, f.Fingerprint())
+	res := f.Auditor.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+	require.Equal(t, rows+2, res.MenuChangesChecked)
 }
 
 // TestPutModifierGroup: a manager changes a group's option prices under
@@ -108,6 +111,7 @@ func TestPutModifierGroup(t *testing.T) {
 	ib.ModifierGroups = append(ib.ModifierGroups, "sauces")
 	steak = f.Manager.PutItem("steak", ib, steak.Version)
 	require.Equal(t, []string{"sides", "sauces"}, steak.ModifierGroups)
+	require.True(t, f.Manager.Verify().OK)
 }
 
 // TestMenuWriteRefusals: every refused menu write answers its exact status,
@@ -262,6 +266,8 @@ func TestAvailability(t *testing.T) {
 	require.True(t, it.Available, "remaining alone leaves availability as it is")
 	f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("steak", 1))
 	require.Equal(t, rows+3, menuLogRows(t, f))
+	res := f.Manager.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
 }
 
 // TestConcurrentMenuEdits: two managers edit one item at once, from the

@@ -444,6 +444,27 @@ func (j Journal) MenuVersion(ctx context.Context, venue string) (int64, error) {
 	return v.MenuVersion, err
 }
 
+// MenuNow is the venue's items and modifier groups as they are
+// (audit.MenuJournal).
+func (j Journal) MenuNow(ctx context.Context, venue string) ([]order.MenuItem, []order.ModifierGroup, error) {
+	var r catalogRows
+	var err error
+	if r.groups, err = j.q.ListModifierGroups(ctx, j.db, venue); err != nil {
+		return nil, nil, err
+	}
+	if r.options, err = j.q.ListModifierOptions(ctx, j.db, venue); err != nil {
+		return nil, nil, err
+	}
+	if r.items, err = j.q.ListCatalogItems(ctx, j.db, venue); err != nil {
+		return nil, nil, err
+	}
+	if r.itemGroups, err = j.q.ListItemGroups(ctx, j.db, venue); err != nil {
+		return nil, nil, err
+	}
+	c := r.catalog().Catalog
+	return c.Items, c.ModifierGroups, nil
+}
+
 // MenuChanges are the menu log's rows in [from, to) (audit.ShiftJournal).
 func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time) ([]audit.MenuChange, error) {
 	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to})
