@@ -195,6 +195,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 			unsealed = fmt.Sprintf(", the oldest %s old", (time.Duration(*r.UnsealedAgeSeconds) * time.Second).String())
 		}
 		fmt.Fprintf(stdout, "%s; %d events not sealed yet%s\n", last, r.UnsealedEvents, unsealed)
+		fmt.Fprintf(stdout, "menu log: %d changes, %d of them the operator's unsigned\n", r.MenuChangesChecked, r.UnsignedMenuChanges)
 		if r.StreamChecked {
 			fmt.Fprintf(stdout, "JetStream: %d orders match their last message (the others changed within --stream-grace, are in flight, or are older than the stream keeps)\n", *r.StreamOrdersChecked)
 		}

@@ -90,7 +90,8 @@ func TestAuditShiftCLI(t *testing.T) {
 			"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
 			"overridden_version", "count",
 			"gross_sales_cents", "discount_cents", "net_sales_cents", "service_charge_cents", "tax_cents", "total_cents",
-			"paid_cents", "refund_cents", "refunds", "tax_class", "rate_bps", "inclusive", "taxable_cents", "tender", "payment_cents"}
+			"paid_cents", "refund_cents", "refunds", "tax_class", "rate_bps", "inclusive", "taxable_cents", "tender", "payment_cents",
+			"menu_version", "role", "kind", "id", "fields"}
 		require.Equal(t, header, recs[0])
 		var got []map[string]string
 		for _, rec := range recs[1:] {

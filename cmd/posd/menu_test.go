@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/menufile"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
@@ -304,4 +305,53 @@ func TestMenuImportRefusesWhatOpenOrdersUse(t *testing.T) {
 	}
 	after, _ := exportCatalog(t, url, "demo")
 	require.Equal(t, before, after, "nothing was written")
+}
+
+// TestMenuImportIsLogged: an import that changes the menu is one row of the
+// venue's menu log in the operator's name (--staff), signed when given the
+// seal key (--seal-key-file); a dry run and an import that changes nothing
+// log nothing; posd audit verify checks the rows, counting the unsigned
+// one, and names a row edited behind its back.
+func TestMenuImportIsLogged(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	url := db.AdminURL
+	rows := func() int64 { return db.Count(t, "SELECT count(*) FROM menu_log WHERE venue_id = 'acme'") }
+	posdOK(t, url, "venue", "add", "--id", "acme", "--name", "Acme Grill", "--timezone", "Europe/Paris", "--currency", "EUR")
+	posdOK(t, url, "menu", "import", "--venue", "acme", "--dry-run", exampleMenu)
+	require.Zero(t, rows(), "a dry run logs nothing")
+	posdOK(t, url, "menu", "import", "--venue", "acme", "--staff", "Olivia", exampleMenu)
+	require.EqualValues(t, 1, rows())
+	require.EqualValues(t, 1, db.Count(t, `SELECT count(*) FROM menu_log WHERE venue_id = 'acme' AND seq = 1 AND actor_staff = 'Olivia'
+		AND actor_role = 'operator' AND kind = 'catalog' AND entity_id = 'acme' AND signature IS NULL
+		AND menu_version = (SELECT menu_version FROM venues WHERE id = 'acme')`))
+	posdOK(t, url, "menu", "import", "--venue", "acme", exampleMenu)
+	require.EqualValues(t, 1, rows(), "an import that changes nothing logs nothing")
+
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "seal.key")
+	key, err := audit.WriteSealKey(keyFile)
+	require.NoError(t, err)
+	data, err := os.ReadFile(exampleMenu)
+	require.NoError(t, err)
+	changed := filepath.Join(dir, "menu.yaml")
+	require.NoError(t, os.WriteFile(changed, []byte(strings.Replace(string(data), "    price_cents: 2400\n", "    price_cents: 2600\n", 1)), 0o644))
+	posdOK(t, url, "menu", "import", "--venue", "acme", "--staff", "Olivia", "--seal-key-file", keyFile, changed)
+	require.EqualValues(t, 2, rows())
+	require.EqualValues(t, 1, db.Count(t, "SELECT count(*) FROM menu_log WHERE venue_id = 'acme' AND seq = 2 AND signature IS NOT NULL"))
+
+	out := posdOK(t, url, "audit", "verify", "--venue", "acme", "--public-key", audit.PublicKeyHex(key))
+	require.Contains(t, out, "menu log: 2 changes, 1 of them the operator's unsigned")
+
+	tx, err := db.Admin.Begin(context.Background())
+	require.NoError(t, err)
+	_, err = tx.Exec(context.Background(), "SET LOCAL session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = tx.Exec(context.Background(), `UPDATE menu_log SET after = replace(after::text, '"price_cents":2600', '"price_cents":1')::json
+		WHERE venue_id = 'acme' AND seq = 2`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(context.Background()))
+	out, _, code := runPosd(t, url, "audit", "verify", "--venue", "acme", "--public-key", audit.PublicKeyHex(key))
+	require.NotZero(t, code)
+	require.Contains(t, out, "BROKEN: venue acme: menu log row 2: ")
 }

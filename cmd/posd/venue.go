@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/menufile"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store"
@@ -149,11 +151,16 @@ func runMenuImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"print each change. Entries the file leaves out are removed. Importing the same\n"+
 		"file again changes nothing and prints \"no changes\". A file with mistakes is\n"+
 		"refused whole, with each mistake's line and field. Items' availability and\n"+
-		"remaining portions are kept. Connect as the table owner.\n\n"+
-		"Usage: posd menu import --venue ID [--dry-run] FILE", stderr)
+		"remaining portions are kept. Connect as the table owner. An import that changes\n"+
+		"the menu is one row of the venue's menu log (posd audit verify checks it, the\n"+
+		"shift report lists it), by --staff as the operator, signed with the seal key\n"+
+		"when --seal-key-file is given (otherwise verify counts it as unsigned).\n\n"+
+		"Usage: posd menu import --venue ID [--dry-run] [--staff NAME] [--seal-key-file FILE] FILE", stderr)
 	dbURL := databaseURLFlag(fs, ofOwner)
 	venue := fs.String("venue", "", "venue id, e.g. acme (required)")
 	dryRun := fs.Bool("dry-run", false, "print what the import would change and write nothing")
+	staff := fs.String("staff", envString("USER", "operator"), "who imports, as the menu log names them")
+	keyFile := fs.String("seal-key-file", envString("POSD_SEAL_KEY_FILE", ""), "the seal key file that signs the menu log row (POSD_SEAL_KEY_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -168,17 +175,25 @@ func runMenuImport(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	var key ed25519.PrivateKey
+	if *keyFile != "" {
+		if key, err = audit.LoadSealKey(*keyFile); err != nil {
+			return err
+		}
+	}
+	by := store.Operator("posd menu import", *staff, key)
 	return ownerConn(ctx, *dbURL, func(c *pgx.Conn) error {
 		before, err := store.ReadCatalog(ctx, c, *venue)
 		if err != nil {
 			return venueError(err, *venue)
 		}
 		diff := menufile.Diff(before.Catalog, cat)
-		apply := store.ApplyCatalog
+		var res store.CatalogChanges
 		if *dryRun {
-			apply = store.PlanCatalog
+			res, err = store.PlanCatalog(ctx, c, *venue, cat)
+		} else {
+			res, err = store.ApplyCatalog(ctx, c, *venue, cat, by)
 		}
-		res, err := apply(ctx, c, *venue, cat)
 		if err != nil {
 			return venueError(refusal(path, err), *venue)
 		}

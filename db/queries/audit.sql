@@ -146,8 +146,9 @@ ORDER BY id
 LIMIT @page_size;
 
 -- VerifyOutboxOrphans finds outbox rows (published or not) whose message
--- id names no event or ticket event of their order: messages the log does
--- not hold.
+-- id names no event or ticket event of their order, nor a menu log row (a
+-- menu message carries the row's id as its order id and the menu version
+-- as its version): messages the log does not hold.
 -- name: VerifyOutboxOrphans :many
 WITH o AS MATERIALIZED (
     SELECT id, msg_id, msg_type, order_id, order_version,
@@ -162,6 +163,9 @@ WHERE NOT EXISTS (SELECT 1 FROM order_events e
   AND NOT EXISTS (SELECT 1 FROM kitchen_ticket_events te
                   JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
                   WHERE te.venue_id = @venue_id AND te.id = o.mid AND t.order_id = o.order_id)
+  AND NOT EXISTS (SELECT 1 FROM menu_log m
+                  WHERE m.venue_id = @venue_id AND m.id = o.mid AND m.id = o.order_id
+                    AND m.menu_version = o.order_version)
 ORDER BY o.id
 LIMIT 1;
 

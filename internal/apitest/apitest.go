@@ -111,7 +111,28 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	if s.SealKey, err = audit.NewSealKey(); err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
-	a, err := app.New(context.Background(), o.config(db.AppURL, ns.ClientURL(), s.SealKey), app.Options{
+	s.run(t, o)
+	return s
+}
+
+// Replica runs a second posd over the stack's database and NATS server
+// (another replica behind the load balancer, DESIGN.md section 8), with
+// the same seal key and no relay of its own (one relay publishes), and
+// stops it when the test ends. It has its own store, menu cache, pool and
+// HTTP address.
+func (s *Stack) Replica(t testing.TB) *Stack {
+	t.Helper()
+	r := &Stack{DB: s.DB, NATS: s.NATS, NATSDir: s.NATSDir, Logs: &bytes.Buffer{}, logMu: &sync.Mutex{}, SealKey: s.SealKey}
+	r.run(t, Options{NoRelay: true})
+	return r
+}
+
+// run starts posd over s's database and NATS with s's seal key, waits
+// until it has sealed once and listens for menu changes, and stops it when
+// the test ends.
+func (s *Stack) run(t testing.TB, o Options) {
+	t.Helper()
+	a, err := app.New(context.Background(), o.config(s.DB.AppURL, s.NATS.ClientURL(), s.SealKey), app.Options{
 		Log:     zerolog.New(lockedWriter{w: s.Logs, mu: s.logMu}),
 		Version: "apitest", AdjustPool: o.Pool, SkipStartPing: o.Pool != nil,
 	})
@@ -123,12 +144,15 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	// Wait for the sealer's round at start, so no test write races it and a
-	// test's seals are the ones it makes.
-	select {
-	case <-a.Sealed():
-	case err := <-done:
-		cancel()
-		t.Fatalf("apitest: posd stopped at start: %v", err)
+	// test's seals are the ones it makes, and for the menu listener, so a
+	// test's menu change reaches this replica's cache.
+	for _, ready := range []<-chan struct{}{a.Sealed(), a.MenuListening()} {
+		select {
+		case <-ready:
+		case err := <-done:
+			cancel()
+			t.Fatalf("apitest: posd stopped at start: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -139,7 +163,6 @@ func Start(t testing.TB, opts ...Options) *Stack {
 	s.BaseURL = "http://" + a.Addr()
 	s.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 64, ExpectContinueTimeout: 5 * time.Second}}
-	return s
 }
 
 // config is the app configuration these options ask for.

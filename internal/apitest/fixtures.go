@@ -119,8 +119,9 @@ func (f *Fixture) Fingerprint() string {
 // Fingerprint sums up everything a /v1 write can change, so a test can
 // require that a refused request changed nothing: the orders (and each one's
 // version, table, status, guests and note), their events, lines and
-// payments, the kitchen tickets and their log, the outbox and the stored
-// idempotent answers. Recorded version conflicts are left out: recording a
+// payments, the kitchen tickets and their log, the outbox, the stored
+// idempotent answers, and the menus (versions, items with their
+// availability, groups and options, the menu log). Recorded version conflicts are left out: recording a
 // refused stale write is what a refusal does.
 func Fingerprint(t testing.TB, db *pgtest.DB) string {
 	t.Helper()
@@ -139,6 +140,11 @@ func Fingerprint(t testing.TB, db *pgtest.DB) string {
 		{"outboxmax", "SELECT coalesce(max(id),0) FROM outbox"},
 		{"idempotency", "SELECT count(*) FROM idempotency_keys"},
 		{"idempotencyhash", "SELECT coalesce(sum(hashtext(device_id::text || key || status || encode(fingerprint, 'hex'))),0) FROM idempotency_keys"},
+		{"menuversions", "SELECT coalesce(sum(menu_version),0) FROM venues"},
+		{"menulog", "SELECT count(*) FROM menu_log"},
+		{"itemhash", "SELECT coalesce(sum(hashtext(venue_id || sku || name || price_cents || station || version || available || coalesce(unavailable_until::text, '') || coalesce(remaining, -1))),0) FROM menu_items"},
+		{"grouphash", "SELECT coalesce(sum(hashtext(venue_id || id || name || min_choices || max_choices || version)),0) FROM modifier_groups"},
+		{"optionhash", "SELECT coalesce(sum(hashtext(venue_id || group_id || id || name || price_cents)),0) FROM modifier_options"},
 	}
 	out := ""
 	for _, c := range q {

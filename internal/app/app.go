@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -69,7 +70,13 @@ type App struct {
 	components []component
 	// sealed is closed once the sealer's round at start is done.
 	sealed chan struct{}
+	// menuListening is closed once the menu listener first listens.
+	menuListening chan struct{}
 }
+
+// MenuListening is closed once this posd first listens for other
+// replicas' menu changes (store.ListenMenu).
+func (a *App) MenuListening() <-chan struct{} { return a.menuListening }
 
 // Sealed is closed once the journal's sealer has finished its sealing
 // round at start (see audit.Sealer.Run).
@@ -114,6 +121,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	poolCfg.ConnConfig.RuntimeParams["application_name"] = "posd"
 	store.ConfigurePool(poolCfg, cfg.StatementTimeout)
 	relayConn := poolCfg.ConnConfig.Copy()
+	menuConn := poolCfg.ConnConfig.Copy()
 	if o.AdjustPool != nil {
 		o.AdjustPool(poolCfg)
 	}
@@ -152,6 +160,18 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	a.Store = store.New(a.Pool)
 	a.Store.SignEvents(cfg.SealKey)
 	a.Store.SetMenuTTL(cfg.MenuTTL)
+	// Every replica drops a venue's cached menu when another changes it
+	// (store.ListenMenu); the write path's own check covers what a lost
+	// notification would leave stale.
+	menuLog := log.With().Str("component", "menu listener").Logger()
+	a.menuListening = make(chan struct{})
+	var listening sync.Once
+	a.components = append(a.components, component{name: "menu listener", run: func(ctx context.Context) error {
+		a.Store.ListenMenu(ctx, menuConn, cfg.MenuListenRetry,
+			func(err error) { menuLog.Warn().Err(err).Msg("menu notifications lost; reconnecting") },
+			func() { listening.Do(func() { close(a.menuListening) }) })
+		return nil
+	}})
 	if cfg.Relay {
 		a.Relay = outbox.New(relayConn, a.JS, outbox.Options{
 			Log: log.With().Str("component", "outbox").Logger(), Metrics: outbox.NewMetrics(a.Metrics.Registry),

@@ -78,6 +78,9 @@ type Config struct {
 	// MenuTTL is how long a venue's menu is served from memory (no flag;
 	// the menu moves to the catalog of DESIGN.md section 9).
 	MenuTTL time.Duration
+	// MenuListenRetry is how long the menu notification listener waits
+	// before reconnecting to Postgres (no flag).
+	MenuListenRetry time.Duration
 
 	// RequestTimeout is the deadline of every request but the kitchen
 	// stream (request-timeout); AuditTimeout that of /v1/audit/*
@@ -137,6 +140,7 @@ func Defaults() Config {
 		SealInterval:       audit.DefaultSealInterval,
 		SweepInterval:      10 * time.Minute,
 		MenuTTL:            store.DefaultMenuTTL,
+		MenuListenRetry:    store.DefaultMenuListenRetry,
 		RequestTimeout:     httpapi.DefaultRequestTimeout,
 		AuditTimeout:       httpapi.DefaultAuditTimeout,
 		MaxConns:           httpapi.DefaultMaxConns,
@@ -215,6 +219,7 @@ func (c Config) Validate() error {
 		{"nats-reconnect-wait", c.NATSReconnectWait}, {"publish-ack-timeout", c.PublishAckTimeout},
 		{"stream-check-timeout", c.StreamCheckTimeout}, {"shutdown-timeout", c.ShutdownTimeout},
 		{"seal-interval", c.SealInterval}, {"sweep-interval", c.SweepInterval}, {"menu-ttl", c.MenuTTL},
+		{"menu-listen-retry", c.MenuListenRetry},
 		{"request-timeout", c.RequestTimeout}, {"audit-timeout", c.AuditTimeout},
 		{"heartbeat", c.Heartbeat}, {"stream-auth-check", c.StreamAuthCheck},
 		{"stream-window", c.StreamLimits.Window}, {"stream-write-timeout", c.StreamLimits.WriteTimeout},

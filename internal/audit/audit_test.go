@@ -261,7 +261,7 @@ func pgErr(t *testing.T, err error) *pgconn.PgError {
 }
 
 // journalTables are the tables that refuse UPDATE, DELETE and TRUNCATE.
-var journalTables = []string{"order_events", "kitchen_ticket_events", "order_conflicts", "venue_seals"}
+var journalTables = []string{"order_events", "kitchen_ticket_events", "order_conflicts", "venue_seals", "menu_log"}
 
 // fingerprint is a digest of every row of the journal tables.
 func fingerprint(t *testing.T, j *journal) string {

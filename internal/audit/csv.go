@@ -28,14 +28,16 @@ var CSVHeader = []string{"section", "staff", "orders_closed", "sales_cents", "ti
 	"order_id", "version", "table", "line_id", "sku", "qty", "amount_cents", "reason", "by", "at",
 	"overridden_version", "count",
 	"gross_sales_cents", "discount_cents", "net_sales_cents", "service_charge_cents", "tax_cents", "total_cents",
-	"paid_cents", "refund_cents", "refunds", "tax_class", "rate_bps", "inclusive", "taxable_cents", "tender", "payment_cents"}
+	"paid_cents", "refund_cents", "refunds", "tax_class", "rate_bps", "inclusive", "taxable_cents", "tender", "payment_cents",
+	"menu_version", "role", "kind", "id", "fields"}
 
 // WriteCSV writes the report as CSV: CSVHeader, then one row per staff
 // member, void, comp, forced override and table with conflicts, one money
 // row (the shift's takings; its tips in tips_cents, its orders in
 // orders_closed), one row per tax class and rate (tax) and one per tender
-// (tender: payments, refunds, tips), the row's section in its first
-// column. `posd audit shift --format csv` and
+// (tender: payments, refunds, tips), and one row per menu change (its
+// fields space-separated; before and after are in the JSON report only),
+// the row's section in its first column. `posd audit shift --format csv` and
 // GET /v1/audit/shift?format=csv both write it.
 func WriteCSV(out io.Writer, r Report) error {
 	w := csv.NewWriter(out)
@@ -95,6 +97,13 @@ func WriteCSV(out io.Writer, r Report) error {
 	for _, t := range m.Tenders {
 		if err := row(map[string]string{"section": "tender", "tender": t.Tender, "payment_cents": i64(t.PaymentCents),
 			"refund_cents": i64(t.RefundCents), "tips_cents": i64(t.TipCents)}); err != nil {
+			return err
+		}
+	}
+	for _, c := range r.MenuChanges {
+		if err := row(map[string]string{"section": "menu_change", "menu_version": i64(c.MenuVersion), "by": c.By,
+			"role": c.Role, "kind": c.Kind, "id": c.ID, "fields": strings.Join(c.Fields, " "),
+			"at": c.At.Format(time.RFC3339Nano)}); err != nil {
 			return err
 		}
 	}

@@ -52,6 +52,7 @@ type Journal interface {
 	// OutboxOrphans names an outbox row (at most one) whose message id is
 	// no event or ticket event of its order.
 	OutboxOrphans(ctx context.Context, venue string) ([]OutboxMessage, error)
+	MenuJournal
 }
 
 // SealJournal is what Seal reads and writes, in a transaction scoped to
@@ -90,6 +91,8 @@ type ShiftJournal interface {
 	// ClosedOrdersPage is a page of at most limit orders closed in the
 	// range, by id after the id given, with their totals computed.
 	ClosedOrdersPage(ctx context.Context, venue string, from, to time.Time, after uuid.UUID, limit int) ([]order.Order, error)
+	// MenuChanges are the menu log's rows of the range, by seq.
+	MenuChanges(ctx context.Context, venue string, from, to time.Time) ([]MenuChange, error)
 }
 
 // StoredEvent is an order event as stored: Ops is the exact JSON text

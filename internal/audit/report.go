@@ -27,6 +27,9 @@ type Report struct {
 	// Money sums the orders closed in the range, priced as their checks
 	// were (docs/PRICING.md).
 	Money Money `json:"money"`
+	// MenuChanges are the shift's menu changes (prices, availability,
+	// imports), in the menu log's order.
+	MenuChanges []MenuChangeEntry `json:"menu_changes"`
 }
 
 // Money is the shift's takings: the totals of the orders closed in the
@@ -188,7 +191,7 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 	}
 	r := Report{From: from.UTC(), To: to.UTC(), ByStaff: []StaffSummary{}, Voids: []LineAction{}, Comps: []LineAction{},
 		ForcedOverrides: []ForcedOverride{}, Conflicts: Conflicts{ByTable: []TableCount{}},
-		Money: Money{Taxes: []TaxTotal{}, Tenders: []TenderSum{}}}
+		Money: Money{Taxes: []TaxTotal{}, Tenders: []TenderSum{}}, MenuChanges: []MenuChangeEntry{}}
 	staff := map[string]*StaffSummary{}
 	get := func(name string) *StaffSummary {
 		if s, ok := staff[name]; ok {
@@ -291,6 +294,17 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		r.Money.Tenders = append(r.Money.Tenders, *t)
 	}
 	sort.Slice(r.Money.Tenders, func(a, b int) bool { return r.Money.Tenders[a].Tender < r.Money.Tenders[b].Tender })
+	menu, err := j.MenuChanges(ctx, venue, from, to)
+	if err != nil {
+		return r, fmt.Errorf("menu changes: %w", err)
+	}
+	for _, c := range menu {
+		e, err := menuEntry(c)
+		if err != nil {
+			return r, fmt.Errorf("%w (posd audit verify names the broken link)", err)
+		}
+		r.MenuChanges = append(r.MenuChanges, e)
+	}
 
 	for _, s := range staff {
 		r.ByStaff = append(r.ByStaff, *s)

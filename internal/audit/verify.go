@@ -27,7 +27,9 @@ type Broken struct {
 	Version int64      `json:"version,omitempty"`
 	EventID *uuid.UUID `json:"event_id,omitempty"`
 	Seal    int64      `json:"seal,omitempty"`
-	Reason  string     `json:"reason"`
+	// MenuSeq names a row of the venue's menu log (its seq).
+	MenuSeq int64  `json:"menu_seq,omitempty"`
+	Reason  string `json:"reason"`
 }
 
 func (b Broken) String() string {
@@ -37,6 +39,9 @@ func (b Broken) String() string {
 	}
 	if b.OrderID != nil {
 		parts = append(parts, fmt.Sprintf("order %s version %d", b.OrderID, b.Version))
+	}
+	if b.MenuSeq != 0 {
+		parts = append(parts, fmt.Sprintf("menu log row %d", b.MenuSeq))
 	}
 	return strings.Join(append(parts, b.Reason), ": ")
 }
@@ -108,9 +113,15 @@ type Result struct {
 	// others changed too recently, are in flight, or are older than the
 	// stream keeps), StreamError why the stream could not be read.
 	// All three are absent when no stream is given.
-	StreamChecked       bool    `json:"stream_checked,omitempty"`
-	StreamOrdersChecked *int64  `json:"stream_orders_checked,omitempty"`
-	StreamError         string  `json:"stream_error,omitempty"`
+	StreamChecked       bool   `json:"stream_checked,omitempty"`
+	StreamOrdersChecked *int64 `json:"stream_orders_checked,omitempty"`
+	StreamError         string `json:"stream_error,omitempty"`
+	// MenuChangesChecked counts the menu log's rows checked;
+	// UnsignedMenuChanges those of them an operator wrote without the seal
+	// key (posd menu import without --seal-key-file, posd seed), which only
+	// the hash chain vouches for.
+	MenuChangesChecked  int64   `json:"menu_changes_checked"`
+	UnsignedMenuChanges int64   `json:"unsigned_menu_changes"`
 	Broken              *Broken `json:"broken,omitempty"`
 }
 
@@ -128,7 +139,8 @@ type seal struct {
 // order row, its lines and its payments against the fold of its log (so
 // sales, tips and servers read from those rows are what the log says);
 // every kitchen ticket against the change that created it and its own log;
-// the recorded refused writes against their orders; no events without
+// the recorded refused writes against their orders; the menu log's chain
+// and signatures (checkMenuLog); no events without
 // their order; every head a seal names; and, with opts.SealInterval, that
 // no event stayed unsealed longer than the interval and grace allow. It
 // stops at the first broken link. An error is returned only when the
@@ -332,6 +344,12 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 	}
 
 	if b, err := checkSignedRows(ctx, j, venue, keys); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
+		return fail(*b)
+	}
+	if b, err := checkMenuLog(ctx, j, venue, keys, &res); err != nil || b != nil {
 		if err != nil {
 			return res, err
 		}

@@ -156,6 +156,41 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	require.Equal(t, "unauthorized", problemType(t, c.do(get("/v1/menu", ""), 401)))
 	c.do(get("/v1/tables", seed.TokenKitchen), 200)
 
+	// Menu writes.
+	var menu apitest.MenuDoc
+	c.do(get("/v1/menu", seed.TokenManager), 200).JSON(t, &menu)
+	put := func(path, token string, body any, h map[string]string) apitest.Req {
+		return apitest.Req{Method: "PUT", Path: path, Token: token, Body: body, Header: h}
+	}
+	chicken := menu.Item(t, "chicken")
+	ib := apitest.ItemBodyOf(chicken)
+	ib.PriceCents = 1650
+	var changed order.MenuItem
+	c.do(put(apitest.ItemPath("chicken"), seed.TokenManager, ib, apitest.IfMatch(chicken.Version)), 200).JSON(t, &changed)
+	require.Equal(t, "menu-version-conflict", problemType(t, c.do(put(apitest.ItemPath("chicken"), seed.TokenManager, ib, apitest.IfMatch(chicken.Version)), 412)))
+	require.Equal(t, "menu-version-conflict", problemType(t, c.do(put(apitest.ItemPath("nope"), seed.TokenManager, ib, apitest.IfMatch(1)), 412)))
+	require.Equal(t, "precondition-required", problemType(t, c.do(put(apitest.ItemPath("chicken"), seed.TokenManager, ib, nil), 428)))
+	require.Equal(t, "forbidden", problemType(t, c.do(put(apitest.ItemPath("chicken"), seed.TokenKitchen, ib, apitest.IfMatch(chicken.Version)), 403)))
+	ib.PriceCents = -1
+	require.Equal(t, "validation-failed", problemType(t, c.do(put(apitest.ItemPath("chicken"), seed.TokenManager, ib, apitest.IfMatch(changed.Version)), 422)))
+	c.do(put(apitest.ItemPath("soup"), seed.TokenManager, apitest.ItemBody{Name: "Soup", PriceCents: 700, Station: "cold", TaxClass: "food"}, apitest.Create), 201)
+	sides := menu.Group(t, "sides")
+	gb := apitest.GroupBodyOf(sides)
+	gb.Name = "Sides"
+	c.do(put(apitest.GroupPath("sides"), seed.TokenManager, gb, apitest.IfMatch(sides.Version)), 200)
+	require.Equal(t, "menu-version-conflict", problemType(t, c.do(put(apitest.GroupPath("sides"), seed.TokenManager, gb, apitest.IfMatch(sides.Version)), 412)))
+	c.do(put(apitest.GroupPath("sauces"), seed.TokenManager, apitest.GroupBody{Name: "Sauces", Max: 1,
+		Options: []order.ModifierOption{{ID: "aioli", Name: "Aioli", PriceCents: 100}}}, apitest.Create), 201)
+	require.Equal(t, "precondition-required", problemType(t, c.do(put(apitest.GroupPath("sides"), seed.TokenManager, gb, nil), 428)))
+	avail := func(sku, token string, body any) apitest.Req {
+		return apitest.Req{Method: "POST", Path: apitest.AvailabilityPath(sku), Token: token, Body: body}
+	}
+	c.do(avail("soup", seed.TokenKitchen, apitest.Raw{"available": false, "until": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}), 200)
+	c.do(avail("soup", seed.TokenManager, apitest.Raw{"available": true, "remaining": 4}), 200)
+	require.Equal(t, "validation-failed", problemType(t, c.do(avail("soup", seed.TokenKitchen, apitest.Raw{"remaining": -1}), 422)))
+	require.Equal(t, "not-found", problemType(t, c.do(avail("nope", seed.TokenKitchen, apitest.Raw{"available": false}), 404)))
+	require.Equal(t, "forbidden", problemType(t, c.do(avail("soup", seed.TokenWaiter1, apitest.Raw{"available": false}), 403)))
+
 	// Opening orders.
 	open := func(table, token string) apitest.Req {
 		return apitest.Req{Method: "POST", Path: "/v1/orders", Token: token, Body: apitest.OpenRequest{Table: table, Guests: 2}}

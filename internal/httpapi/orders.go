@@ -558,6 +558,22 @@ func pathProblem(path strictjson.Path, detail string) order.FieldProblem {
 // wrong type for a top-level field.
 func jsonError(err error) error {
 	var se *json.SemanticError
+	if errors.As(err, &se) && errors.Is(se.Err, json.ErrUnknownName) {
+		// A member no nested object takes (the top level's are found by
+		// strictjson first): named by its whole path, options[0].colour.
+		var path strings.Builder
+		for tok := range se.JSONPointer.Tokens() {
+			if _, err := strconv.Atoi(tok); err == nil {
+				path.WriteString("[" + tok + "]")
+				continue
+			}
+			if path.Len() > 0 {
+				path.WriteByte('.')
+			}
+			path.WriteString(tok)
+		}
+		return &order.ValidationError{Problems: []order.FieldProblem{{Field: path.String(), Detail: "unknown field"}}}
+	}
 	if errors.As(err, &se) && se.GoType != nil {
 		for field := range se.JSONPointer.Tokens() {
 			return &order.ValidationError{Problems: []order.FieldProblem{{Field: field, Detail: "must be " + jsonKind(se.GoType.Kind().String())}}}

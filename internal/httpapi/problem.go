@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -47,6 +48,26 @@ type Problem struct {
 	Ticket           *kitchen.Ticket `json:"ticket,omitempty"`
 	// PayableCents is the most a payment could have been (overpayment).
 	PayableCents *int64 `json:"payable_cents,omitempty"`
+
+	// menuConflict marks a menu-version-conflict: its "current" is the
+	// menu entity (menuCurrent, null when it does not exist), not an order.
+	menuConflict bool
+	menuCurrent  any
+	// etagVersion is the version the refusal's ETag names, if any.
+	etagVersion *int64
+}
+
+// MarshalJSON writes the problem; a menu conflict's current is its menu
+// entity.
+func (p Problem) MarshalJSON() ([]byte, error) {
+	type plain Problem
+	if !p.menuConflict {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		Current any `json:"current"`
+	}{plain(p), p.menuCurrent})
 }
 
 // requestError is a problem the HTTP edge itself finds in a request: bad JSON,
@@ -80,6 +101,7 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		ticketState *kitchen.StateError
 		ahead       *kds.CursorAheadError
 		streamLimit *streamLimitError
+		menuConf    *order.MenuConflictError
 		problemOf   = func(status int, slug, title, detail string) Problem {
 			return Problem{Type: ProblemBase + slug, Title: title, Status: status, Detail: detail}
 		}
@@ -97,6 +119,17 @@ func toProblem(err error) (p Problem, conflictKind string) {
 	case errors.As(err, &forbidOp):
 		p = problemOf(403, "forbidden", "Forbidden", forbidOp.Error())
 		p.Errors = forbidOp.Problems
+	case errors.As(err, &menuConf):
+		p = problemOf(http.StatusPreconditionFailed, "menu-version-conflict", "Menu version conflict", menuConf.Error())
+		cur := menuConf.CurrentVersion
+		p.ExpectedVersion, p.CurrentVersion = menuConf.Expected, &cur
+		p.menuConflict, p.menuCurrent = true, menuConf.Current
+		if menuConf.Current != nil {
+			p.etagVersion = &cur
+		}
+		conflictKind = "menu-version-conflict"
+	case errors.Is(err, order.ErrNoMenuItem):
+		p = problemOf(404, "not-found", "Not Found", "no such menu item")
 	case errors.Is(err, order.ErrNotFound):
 		p = problemOf(404, "not-found", "Not Found", "no such order")
 	case errors.Is(err, kitchen.ErrNotFound):
@@ -125,6 +158,7 @@ func toProblem(err error) (p Problem, conflictKind string) {
 			changes = []order.Event{}
 		}
 		p.ExpectedVersion, p.CurrentVersion, p.Current, p.Changes = &exp, &cur, &conflict.Current, &changes
+		p.etagVersion = &cur
 		truncated := conflict.Truncated
 		p.ChangesTruncated = &truncated
 		if truncated {
@@ -139,11 +173,15 @@ func toProblem(err error) (p Problem, conflictKind string) {
 	case errors.As(err, &closed):
 		p = problemOf(409, "order-closed", "Order closed", "the order is closed and cannot change")
 		cur := closed.Current.Version
-		p.CurrentVersion, p.Current = &cur, &closed.Current
+		p.CurrentVersion, p.Current, p.etagVersion = &cur, &closed.Current, &cur
 		conflictKind = "order-closed"
 	case errors.As(err, &occupied):
 		p = problemOf(409, "table-occupied", "Table occupied", "table "+occupied.Table+" already has an open order")
 		p.Current = occupied.Current
+		if occupied.Current != nil {
+			v := occupied.Current.Version
+			p.etagVersion = &v
+		}
 		if occupied.OccupiedBy != nil {
 			by := occupied.OccupiedBy.String()
 			p.OccupiedBy = &by

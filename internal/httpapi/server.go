@@ -170,6 +170,9 @@ func New(cfg Config) *Server {
 	// one given twice, is refused rather than silently ignored.
 	v1 := s.app.Group("/v1", s.authenticate)
 	v1.Get("/menu", allow(all), query(), s.menu)
+	managers := []string{order.RoleManager}
+	v1.Put("/menu/items/:sku", allow(managers), query(), s.putItem)
+	v1.Put("/menu/modifier-groups/:id", allow(managers), query(), s.putModifierGroup)
 	v1.Get("/tables", allow(all), query(), s.tables)
 	v1.Post("/orders", allow(writers), query(), s.openOrder)
 	v1.Get("/orders", allow(readers), query("status", "table", "limit", "after"), s.listOrders)
@@ -177,6 +180,7 @@ func New(cfg Config) *Server {
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
 	v1.Get("/orders/:id/events", allow(readers), query("after_version", "limit"), s.orderEvents)
 	cooks := []string{order.RoleKitchen, order.RoleManager}
+	v1.Post("/menu/items/:sku/availability", allow(cooks), query(), s.setAvailability)
 	v1.Get("/kitchen/tickets", allow(cooks), query("station", "status"), s.kitchenTickets)
 	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), query(), noBody, s.moveTicket("bump"))
 	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), query(), noBody, s.moveTicket("recall"))
@@ -383,8 +387,8 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if p.CurrentVersion != nil {
 		c.Locals(localCurrentVersion, *p.CurrentVersion)
 	}
-	if p.Current != nil {
-		c.Set(fiber.HeaderETag, etag(p.Current.Version))
+	if p.etagVersion != nil {
+		c.Set(fiber.HeaderETag, etag(*p.etagVersion))
 	}
 	if rid, ok := c.Locals(localRequestID).(string); ok {
 		p.RequestID = rid

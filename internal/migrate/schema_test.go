@@ -96,6 +96,7 @@ var digests = map[string]string{
 	"0002_catalog.sql":      "8cab36e70d582d4e4b29158132f393b5cd29d6bb3d4e5540d31595aaae0dd51c",
 	"0003_line_options.sql": "b9069bffc35b2a7c4e0851a99f461d6a231413ad5e4931360607206a4e73847e",
 	"0004_pricing.sql":      "cf3b537c50754a24d74a179fca5d2887bfef7849c1b29fa2cb913ba0913ee7f8",
+	"0005_menu_log.sql":     "789eeecc39ad93f16b89e82eca64afb57664768c7dc3d35a1677ab247c9b5ffe",
 }
 
 // TestMigrationsAppendOnly fails when a committed migration was edited or

@@ -18,6 +18,7 @@ func TestReadmeDocumentsTheContract(t *testing.T) {
 		"`" + StreamSubjects + "`",
 		"`" + orderSubject("<venue>", "<order_id>") + "`",
 		"`" + KitchenSubject("<venue>", "<station>") + "`",
+		"`" + MenuSubject("<venue>") + "`",
 		"`" + HeaderMsgID + "`", "`" + HeaderVenue + "`", "`" + HeaderOrderID + "`",
 		"`" + HeaderOrderVersion + "`", "`" + HeaderType + "`", "`" + HeaderPosition + "`",
 	} {

@@ -126,17 +126,21 @@ func (s *Store) Catalog(ctx context.Context, venue string) (VenueCatalog, error)
 // catalog: ApplyCatalog keeps them, and a new item is available and not
 // counted. Changes of one venue's catalog run one after the other (the
 // venue's row is locked).
-func ApplyCatalog(ctx context.Context, db Conn, venue string, cat order.Catalog) (CatalogChanges, error) {
-	return changeCatalog(ctx, db, venue, cat, true)
+//
+// A change of the menu is one row of the venue's menu log (kind "catalog",
+// before and after the whole catalog), written by, and signed with the key
+// of, by (menulog.go), and announced on pos.<venue>.menu.
+func ApplyCatalog(ctx context.Context, db Conn, venue string, cat order.Catalog, by MenuAuthor) (CatalogChanges, error) {
+	return changeCatalog(ctx, db, venue, cat, true, by)
 }
 
 // PlanCatalog is ApplyCatalog's dry run: it validates cat and returns what
 // applying it would change, and writes nothing.
 func PlanCatalog(ctx context.Context, db Conn, venue string, cat order.Catalog) (CatalogChanges, error) {
-	return changeCatalog(ctx, db, venue, cat, false)
+	return changeCatalog(ctx, db, venue, cat, false, MenuAuthor{})
 }
 
-func changeCatalog(ctx context.Context, db Conn, venue string, cat order.Catalog, write bool) (CatalogChanges, error) {
+func changeCatalog(ctx context.Context, db Conn, venue string, cat order.Catalog, write bool, by MenuAuthor) (CatalogChanges, error) {
 	if err := cat.Validate(); err != nil {
 		return CatalogChanges{}, err
 	}
@@ -146,7 +150,7 @@ func changeCatalog(ctx context.Context, db Conn, venue string, cat order.Catalog
 	var out CatalogChanges
 	err := inTx(ctx, db, venueBatch(venue), func(tx pgx.Tx) error {
 		var err error
-		out, err = applyCatalogTx(ctx, tx, venue, cat, write)
+		out, err = applyCatalogTx(ctx, tx, venue, wholeCatalog(cat), write, catalogLog(venue, by))
 		return err
 	})
 	if err != nil {
@@ -349,10 +353,11 @@ func (r *catalogRows) catalog() VenueCatalog {
 	return out
 }
 
-// applyCatalogTx makes the venue's catalog equal to cat (already
-// validated) in tx, which is scoped to the venue or to every venue; with
-// write false it only says what it would change.
-func applyCatalogTx(ctx context.Context, tx pgx.Tx, venue string, cat order.Catalog, write bool) (CatalogChanges, error) {
+// applyCatalogTx makes the venue's catalog equal to what edit makes of the
+// current one (validated) in tx, which is scoped to the venue or to every
+// venue; with write false it only says what it would change. A change of
+// the menu appends log's row to the venue's menu log (appendMenuLog).
+func applyCatalogTx(ctx context.Context, tx pgx.Tx, venue string, edit catalogEdit, write bool, log menuLog) (CatalogChanges, error) {
 	q := dbsqlc.New()
 	if write {
 		if _, err := q.LockVenue(ctx, tx, venue); err != nil {
@@ -365,6 +370,14 @@ func applyCatalogTx(ctx context.Context, tx pgx.Tx, venue string, cat order.Cata
 		return CatalogChanges{}, err
 	}
 	if err := b.sendIn(ctx, tx); err != nil {
+		return CatalogChanges{}, err
+	}
+	before := cur.catalog()
+	cat, err := edit(before)
+	if err != nil {
+		return CatalogChanges{}, err
+	}
+	if err := cat.Validate(); err != nil {
 		return CatalogChanges{}, err
 	}
 	d, err := diffCatalog(cur, cat)
@@ -388,7 +401,21 @@ func applyCatalogTx(ctx context.Context, tx pgx.Tx, venue string, cat order.Cata
 	if err := w.sendIn(ctx, tx); err != nil {
 		return CatalogChanges{}, err
 	}
+	if d.menuChanged {
+		if err := appendCatalogChange(ctx, tx, venue, log, before, out.MenuVersion); err != nil {
+			return CatalogChanges{}, err
+		}
+	}
 	return out, nil
+}
+
+// catalogEdit makes the catalog to apply of the venue's current one (an
+// error refuses the change: nothing is written).
+type catalogEdit func(cur VenueCatalog) (order.Catalog, error)
+
+// wholeCatalog is the edit that replaces the catalog with cat.
+func wholeCatalog(cat order.Catalog) catalogEdit {
+	return func(VenueCatalog) (order.Catalog, error) { return cat, nil }
 }
 
 // catalogDiff is what applying a catalog must write.
@@ -687,17 +714,18 @@ type ItemAvailability struct {
 	Remaining        *int
 }
 
-// setAvailabilityTx sets the items' availability in tx. An item whose state
-// changes takes the next menu version, which the venue then has; nothing
-// changes when every item has its state already. An unknown SKU is an
-// *order.ValidationError.
-func setAvailabilityTx(ctx context.Context, tx pgx.Tx, venue string, items []ItemAvailability) error {
+// setAvailabilityTx sets the items' availability in tx, with the venue's
+// row locked. An item whose state changes takes the next menu version,
+// which the venue then has; nothing changes when every item has its state
+// already. It reports whether anything changed and the venue's menu
+// version after. An unknown SKU is an *order.ValidationError. The caller
+// appends the change to the menu log.
+func setAvailabilityTx(ctx context.Context, tx pgx.Tx, venue string, items []ItemAvailability) (changed bool, version int64, err error) {
 	q := dbsqlc.New()
 	v, err := q.LockVenue(ctx, tx, venue)
 	if err != nil {
-		return err
+		return false, 0, err
 	}
-	changed := false
 	for i, a := range items {
 		p := dbsqlc.SetItemAvailabilityParams{VenueID: venue, Sku: a.SKU, Available: a.Available, Version: v + 1}
 		if !a.Available {
@@ -705,7 +733,7 @@ func setAvailabilityTx(ctx context.Context, tx pgx.Tx, venue string, items []Ite
 		}
 		if a.Remaining != nil {
 			if *a.Remaining < 0 || *a.Remaining > order.MaxRemaining {
-				return &order.ValidationError{Problems: []order.FieldProblem{{Field: fmt.Sprintf("availability[%d].remaining", i),
+				return false, 0, &order.ValidationError{Problems: []order.FieldProblem{{Field: fmt.Sprintf("availability[%d].remaining", i),
 					Detail: fmt.Sprintf("must be between 0 and %d", order.MaxRemaining)}}}
 			}
 			n := int32(*a.Remaining)
@@ -713,24 +741,24 @@ func setAvailabilityTx(ctx context.Context, tx pgx.Tx, venue string, items []Ite
 		}
 		n, err := q.SetItemAvailability(ctx, tx, p)
 		if err != nil {
-			return err
+			return false, 0, err
 		}
 		if n == 0 {
 			ok, err := q.MenuItemExists(ctx, tx, dbsqlc.MenuItemExistsParams{VenueID: venue, Sku: a.SKU})
 			if err != nil {
-				return err
+				return false, 0, err
 			}
 			if !ok {
-				return &order.ValidationError{Problems: []order.FieldProblem{{Field: fmt.Sprintf("availability[%d].sku", i),
+				return false, 0, &order.ValidationError{Problems: []order.FieldProblem{{Field: fmt.Sprintf("availability[%d].sku", i),
 					Detail: fmt.Sprintf("unknown item %q", a.SKU)}}}
 			}
 		}
 		changed = changed || n > 0
 	}
-	if changed {
-		return q.SetMenuVersion(ctx, tx, dbsqlc.SetMenuVersionParams{ID: venue, MenuVersion: v + 1})
+	if !changed {
+		return false, v, nil
 	}
-	return nil
+	return true, v + 1, q.SetMenuVersion(ctx, tx, dbsqlc.SetMenuVersionParams{ID: venue, MenuVersion: v + 1})
 }
 
 // scRule is a service charge setting as the venue row holds it (all zero:

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/seed"
@@ -91,7 +92,7 @@ func TestDemoCatalog(t *testing.T) {
 	// An unknown venue.
 	_, err := store.ReadCatalog(context.Background(), db.Pool, "nowhere")
 	require.ErrorIs(t, err, store.ErrUnknownVenue)
-	_, err = store.ApplyCatalog(context.Background(), db.Admin, "nowhere", demoCatalog())
+	_, err = store.ApplyCatalog(context.Background(), db.Admin, "nowhere", demoCatalog(), testOperator)
 	require.ErrorIs(t, err, store.ErrUnknownVenue)
 }
 
@@ -102,7 +103,7 @@ func TestApplyCatalogIdempotent(t *testing.T) {
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
 	before := catalogState(t, db.Pool, "demo")
-	ch, err := store.ApplyCatalog(ctx, db.Admin, "demo", demoCatalog())
+	ch, err := store.ApplyCatalog(ctx, db.Admin, "demo", demoCatalog(), testOperator)
 	require.NoError(t, err)
 	require.False(t, ch.Changed(), "%+v", ch.Changes)
 	require.Equal(t, before.MenuVersion, ch.MenuVersion)
@@ -117,11 +118,11 @@ func TestApplyCatalogIdempotent(t *testing.T) {
 
 	c := demoCatalog()
 	c.Items[1].PriceCents = 1650
-	first, err := store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	first, err := store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	require.True(t, first.Changed())
 	after := catalogState(t, db.Pool, "demo")
-	again, err := store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	again, err := store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	require.False(t, again.Changed(), "%+v", again.Changes)
 	require.Equal(t, after.MenuVersion, again.MenuVersion)
@@ -152,7 +153,7 @@ func TestApplyCatalogChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, v0, catalogState(t, db.Pool, "demo"), "a dry run writes nothing")
 
-	ch, err := store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	ch, err := store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	require.Equal(t, plan, ch, "the dry run says what applying does")
 	require.Equal(t, v0.MenuVersion+1, ch.MenuVersion)
@@ -192,17 +193,17 @@ func TestApplyCatalogChanges(t *testing.T) {
 
 	// A table-only change leaves the menu version alone.
 	c.Tables[1].Label = "Window"
-	ch, err = store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	ch, err = store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	require.Equal(t, []store.CatalogChange{{Kind: store.KindTable, ID: "T2", Action: store.ActionUpdate, Fields: []string{"label"}}}, ch.Changes)
 	require.Equal(t, v1.MenuVersion, ch.MenuVersion)
 
 	// Removing an item and adding it back: its version never goes back.
 	c.Items = c.Items[1:] // steak goes
-	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	c.Items = append([]order.MenuItem{seed.DemoMenu[0]}, c.Items...)
-	ch, err = store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	ch, err = store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	v3 := catalogState(t, db.Pool, "demo")
 	require.Equal(t, v1.MenuVersion+2, v3.MenuVersion)
@@ -217,7 +218,7 @@ func TestApplyCatalogChanges(t *testing.T) {
 		c.Items[i].ModifierGroups = slices.DeleteFunc(slices.Clone(c.Items[i].ModifierGroups), func(g string) bool { return g == "sides" })
 	}
 	c.TaxClasses = c.TaxClasses[:1]
-	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	v4 := catalogState(t, db.Pool, "demo")
 	require.Nil(t, v4.Catalog.ServiceCharge)
@@ -239,7 +240,7 @@ func TestApplyCatalogRefusals(t *testing.T) {
 	bad := demoCatalog()
 	bad.Items[3].TaxClass = "fod"
 	bad.Items[0].PriceCents = 5 // a good change beside it is not written either
-	_, err := store.ApplyCatalog(ctx, db.Admin, "demo", bad)
+	_, err := store.ApplyCatalog(ctx, db.Admin, "demo", bad, testOperator)
 	var verr *order.ValidationError
 	require.ErrorAs(t, err, &verr)
 	require.Equal(t, `invalid request: items[3].tax_class: unknown tax class "fod"`, err.Error())
@@ -261,7 +262,7 @@ func TestApplyCatalogRefusals(t *testing.T) {
 	c := demoCatalog()
 	c.Items = c.Items[1:]
 	c.Tables = c.Tables[3:] // T1 (open), T2 (open), T3 (closed) go
-	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	_, err = store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.ErrorAs(t, err, &verr)
 	var fields []string
 	for _, p := range verr.Problems {
@@ -275,7 +276,7 @@ func TestApplyCatalogRefusals(t *testing.T) {
 	// Without the open ones: T3 (only a closed order used it) is kept, T4 goes.
 	c = demoCatalog()
 	c.Tables = append(append([]order.Table{}, c.Tables[:2]...), c.Tables[4:]...)
-	ch, err := store.ApplyCatalog(ctx, db.Admin, "demo", c)
+	ch, err := store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 	require.NoError(t, err)
 	require.Equal(t, []string{"T3"}, ch.KeptTables)
 	require.Equal(t, []store.CatalogChange{{Kind: store.KindTable, ID: "T4", Action: store.ActionRemove}}, ch.Changes)
@@ -323,7 +324,7 @@ func TestApplyCatalogConcurrent(t *testing.T) {
 			defer wg.Done()
 			c := demoCatalog()
 			c.Items[i].PriceCents += 100
-			_, errs[i] = store.ApplyCatalog(ctx, db.Admin, "demo", c)
+			_, errs[i] = store.ApplyCatalog(ctx, db.Admin, "demo", c, testOperator)
 		}()
 	}
 	wg.Wait()
@@ -340,7 +341,7 @@ func TestCatalogRowLevelSecurity(t *testing.T) {
 	s := store.New(db.Pool)
 	c := demoCatalog()
 	c.TaxClasses = append(c.TaxClasses, order.TaxClass{ID: "takeaway", Name: "Takeaway", RateBps: 550})
-	_, err := store.ApplyCatalog(ctx, db.Admin, "demo2", c)
+	_, err := store.ApplyCatalog(ctx, db.Admin, "demo2", c, testOperator)
 	require.NoError(t, err)
 
 	for _, q := range []string{"SELECT count(*) FROM tax_classes", "SELECT count(*) FROM modifier_groups",
@@ -370,13 +371,19 @@ func TestCatalogRowLevelSecurity(t *testing.T) {
 	require.Equal(t, "42501", pgErr.Code)
 
 	// posd's own role reads any venue's catalog through its scope, may
-	// change prices, and may not remove an item or add a venue.
+	// change prices (logging the change signed, never as the operator),
+	// and may not remove an item or add a venue.
 	c = demoCatalog()
 	c.Items[0].PriceCents = 2500
-	_, err = store.ApplyCatalog(ctx, db.Pool, "demo", c)
+	_, err = store.ApplyCatalog(ctx, db.Pool, "demo", c, testOperator)
+	require.ErrorIs(t, err, store.ErrNotOwner, "posd's role may not log an operator's (unsigned) change")
+	key, err := audit.NewSealKey()
+	require.NoError(t, err)
+	manager := store.MenuAuthor{Actor: order.Actor{Device: "manager", Staff: "Maria", Role: order.RoleManager}, Key: key}
+	_, err = store.ApplyCatalog(ctx, db.Pool, "demo", c, manager)
 	require.NoError(t, err)
 	c.Items = c.Items[1:]
-	_, err = store.ApplyCatalog(ctx, db.Pool, "demo", c)
+	_, err = store.ApplyCatalog(ctx, db.Pool, "demo", c, manager)
 	require.ErrorIs(t, err, store.ErrNotOwner)
 	_, err = store.AddVenue(ctx, db.Pool, order.Venue{ID: "acme", Name: "Acme"})
 	require.ErrorIs(t, err, store.ErrNotOwner)
@@ -439,7 +446,7 @@ func TestVenuesWithOwnerURL(t *testing.T) {
 
 	cat := demoCatalog()
 	cat.Tables = cat.Tables[:3]
-	ch, err := store.ApplyCatalog(ctx, owner, "acme", cat)
+	ch, err := store.ApplyCatalog(ctx, owner, "acme", cat, testOperator)
 	require.NoError(t, err)
 	require.True(t, ch.Changed())
 	require.EqualValues(t, 2, ch.MenuVersion)
@@ -451,7 +458,7 @@ func TestVenuesWithOwnerURL(t *testing.T) {
 		require.True(t, it.Available)
 		require.EqualValues(t, 2, it.Version)
 	}
-	ch, err = store.ApplyCatalog(ctx, owner, "acme", cat)
+	ch, err = store.ApplyCatalog(ctx, owner, "acme", cat, testOperator)
 	require.NoError(t, err)
 	require.False(t, ch.Changed())
 
@@ -460,3 +467,7 @@ func TestVenuesWithOwnerURL(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, got, menu)
 }
+
+// testOperator is the author of the catalog changes these tests make as the
+// table owner.
+var testOperator = store.Operator("store test", "tester", nil)

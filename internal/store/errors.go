@@ -211,12 +211,13 @@ func unavailableCode(code string) bool {
 // Unavailable reports whether err means Postgres did not answer: it is
 // down, refused or dropped the connection, is shutting down, or a statement
 // or the request ran out of time (statement_timeout, lock_timeout, the
-// request deadline). The HTTP edge answers these 503 with Retry-After.
+// request deadline), or a write found the menu moved under each of its
+// attempts. The HTTP edge answers these 503 with Retry-After.
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+	if errors.Is(err, errUnavailable) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
 		return true
 	}
 	var pgErr *pgconn.PgError

@@ -53,3 +53,10 @@ func Translate(err error, table string, ops []order.Op) error {
 func (s *Store) InVenue(ctx context.Context, venue string, f func(tx pgx.Tx) error) error {
 	return inTx(ctx, s.pool, venueBatch(venue), f)
 }
+
+// MenuPrice is the price of the venue's item sku in the store's menu (its
+// cache when fresh).
+func (s *Store) MenuPrice(ctx context.Context, venue, sku string) (int64, error) {
+	items, _, _, err := s.menu(ctx, venue)
+	return items[sku].PriceCents, err
+}

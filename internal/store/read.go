@@ -152,12 +152,12 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op, actor ord
 	if !needMenu {
 		return env, 0, nil
 	}
-	m, err := s.menu(ctx, venue)
+	menu, groups, version, err := s.menu(ctx, venue)
 	if err != nil {
 		return env, 0, err
 	}
-	env.Menu, env.Groups = m.items, m.groups
-	return env, m.version, nil
+	env.Menu, env.Groups = menu, groups
+	return env, version, nil
 }
 
 // events reads the order's events with a version in (after, until].

@@ -68,7 +68,7 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 	for _, q := range []string{"SELECT count(*) FROM orders", "SELECT count(*) FROM order_events",
 		"SELECT count(*) FROM orders_full", "SELECT count(*) FROM outbox", "SELECT count(*) FROM devices",
-		"SELECT count(*) FROM menu_items", "SELECT count(*) FROM venues"} {
+		"SELECT count(*) FROM menu_items", "SELECT count(*) FROM venues", "SELECT count(*) FROM menu_log"} {
 		require.NotZero(t, db.Count(t, q), "%s as the superuser", q)
 		require.Zero(t, unscoped(q), "%s without a venue", q)
 	}
@@ -78,6 +78,8 @@ func TestRowLevelSecurity(t *testing.T) {
 	require.EqualValues(t, 2, scoped("demo", "SELECT count(*) FROM order_events"))
 	require.EqualValues(t, 1, scoped("demo2", "SELECT count(*) FROM devices"))
 	require.EqualValues(t, 1, scoped("demo", "SELECT count(*) FROM venues"))
+	require.Equal(t, db.Count(t, "SELECT count(*) FROM menu_log WHERE venue_id = 'demo2'"), scoped("demo2", "SELECT count(*) FROM menu_log"))
+	require.Zero(t, scoped("demo2", "SELECT count(*) FROM menu_log WHERE venue_id = 'demo'"), "another venue's menu log is invisible")
 
 	// Writing another venue's row while scoped to demo is refused.
 	err = st.InVenue(ctx, "demo", func(tx pgx.Tx) error {

@@ -26,8 +26,13 @@ type SeedDevice struct {
 	TokenHash                []byte
 }
 
+// seedAuthor is the operator the seed's menu log rows name (unsigned).
+var seedAuthor = Operator("posd seed", "seed", nil)
+
 // Seed writes venues (upserts), makes each one's catalog equal to its
-// Catalog as ApplyCatalog does, sets the availability given, and upserts
+// Catalog as ApplyCatalog does, sets the availability given (each a row
+// of the venue's menu log when it changes the menu, by the operator
+// "seed", unsigned and not announced on NATS), and upserts
 // devices, in one transaction across venues. Seeding the same data again
 // changes nothing and bumps no version. It never touches orders and never
 // clears a device's revocation. db must be allowed to write them (the
@@ -54,11 +59,24 @@ func Seed(ctx context.Context, db Conn, venues []SeedVenue, devices []SeedDevice
 			return err
 		}
 		for _, v := range venues {
-			if _, err := applyCatalogTx(ctx, tx, v.Venue.ID, v.Catalog, true); err != nil {
-				return fmt.Errorf("venue %s: %w", v.Venue.ID, err)
+			id := v.Venue.ID
+			log := catalogLog(id, seedAuthor)
+			log.quiet = true
+			if _, err := applyCatalogTx(ctx, tx, id, wholeCatalog(v.Catalog), true, log); err != nil {
+				return fmt.Errorf("venue %s: %w", id, err)
 			}
-			if err := setAvailabilityTx(ctx, tx, v.Venue.ID, v.Availability); err != nil {
-				return fmt.Errorf("venue %s: %w", v.Venue.ID, err)
+			before, err := readCatalogTx(ctx, tx, id)
+			if err != nil {
+				return fmt.Errorf("venue %s: %w", id, err)
+			}
+			changed, version, err := setAvailabilityTx(ctx, tx, id, v.Availability)
+			if err != nil {
+				return fmt.Errorf("venue %s: %w", id, err)
+			}
+			if changed {
+				if err := appendCatalogChange(ctx, tx, id, log, before, version); err != nil {
+					return fmt.Errorf("venue %s: %w", id, err)
+				}
 			}
 		}
 		b = &batch{}

@@ -18,10 +18,10 @@ import (
 // other writes keep landing between its read and its UPDATE.
 const maxForceAttempts = 20
 
-// maxMenuAttempts bounds how often a change is planned again because the
-// menu changed between its plan and its write (each menu change needs one
-// more attempt; three within one write is a menu being rewritten in a loop).
-const maxMenuAttempts = 3
+// maxMenuReplans bounds how often a write is planned because the venue's
+// menu moved since the menu it was planned with was read (each menu change
+// costs one more; three within one write is a menu rewritten in a loop).
+const maxMenuReplans = 3
 
 // Open opens an order on a free table: the order row at version 1 and its
 // order.opened event commit together. A table that already has an open order
@@ -131,6 +131,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 	if !p.Force && p.Expected == nil {
 		return order.Order{}, false, errors.New("patch without precondition")
 	}
+	replans := 0 // writes that found the menu they were planned with stale
 	for attempt := 1; ; attempt++ {
 		cur, err := s.Get(ctx, venue, id)
 		if err != nil {
@@ -167,13 +168,15 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		stock := planStock(env.Menu, menuVersion, cur, next, applied)
 		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem, stock)
 		if errors.Is(err, errMenuStale) {
-			// Planned on a cached menu that a menu change has since
-			// replaced: nothing was kept; plan again on a fresh read.
-			s.forgetMenu(venue, menuVersion)
-			if attempt < maxMenuAttempts {
+			// Another replica changed the menu after this one cached it
+			// (invariant 11): nothing was kept; plan again from a fresh
+			// read. A menu that changes under every attempt is a retryable
+			// refusal, never a write with a stale price.
+			s.dropMenu(venue)
+			if replans++; replans < maxMenuReplans {
 				continue
 			}
-			return order.Order{}, false, fmt.Errorf("%w: the menu kept changing under the write", errUnavailable)
+			return order.Order{}, false, fmt.Errorf("%w: the menu changed under %d attempts of this write", errUnavailable, replans)
 		}
 		if errors.Is(err, errStale) {
 			if p.Force && attempt < maxForceAttempts {

@@ -848,6 +848,9 @@ WHERE NOT EXISTS (SELECT 1 FROM order_events e
   AND NOT EXISTS (SELECT 1 FROM kitchen_ticket_events te
                   JOIN kitchen_tickets t ON t.venue_id = te.venue_id AND t.id = te.ticket_id
                   WHERE te.venue_id = $1 AND te.id = o.mid AND t.order_id = o.order_id)
+  AND NOT EXISTS (SELECT 1 FROM menu_log m
+                  WHERE m.venue_id = $1 AND m.id = o.mid AND m.id = o.order_id
+                    AND m.menu_version = o.order_version)
 ORDER BY o.id
 LIMIT 1
 `
@@ -861,8 +864,9 @@ type VerifyOutboxOrphansRow struct {
 }
 
 // VerifyOutboxOrphans finds outbox rows (published or not) whose message
-// id names no event or ticket event of their order: messages the log does
-// not hold.
+// id names no event or ticket event of their order, nor a menu log row (a
+// menu message carries the row's id as its order id and the menu version
+// as its version): messages the log does not hold.
 func (q *Queries) VerifyOutboxOrphans(ctx context.Context, db DBTX, venueID string) ([]VerifyOutboxOrphansRow, error) {
 	rows, err := db.Query(ctx, verifyOutboxOrphans, venueID)
 	if err != nil {

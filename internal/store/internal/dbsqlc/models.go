@@ -101,6 +101,23 @@ type MenuItemGroup struct {
 	Position int32
 }
 
+type MenuLog struct {
+	VenueID     string
+	Seq         int64
+	ID          uuid.UUID
+	At          time.Time
+	ActorDevice string
+	ActorStaff  string
+	ActorRole   string
+	Kind        string
+	EntityID    string
+	Before      []byte
+	After       []byte
+	MenuVersion int64
+	Hash        []byte
+	Signature   []byte
+}
+
 type ModifierGroup struct {
 	VenueID    string
 	ID         string
