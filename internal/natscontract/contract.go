@@ -36,6 +36,10 @@ func KitchenSubject(venue, station string) string {
 	return Prefix + "." + venue + ".kitchen." + station
 }
 
+// MenuSubject is the subject of a venue's menu changes (one message per
+// row of its menu log): pos.<venue>.menu.
+func MenuSubject(venue string) string { return Prefix + "." + venue + ".menu" }
+
 // Headers of every message. HeaderMsgID is JetStream's de-duplication
 // header (the event id or the ticket-log id); the others are posd's.
 const (
