@@ -215,7 +215,7 @@
       if (isOut(it)) {
         btn('Back on', 'on', { available: true });
       } else {
-        btn('86 it', '86', { available: false, until: null });
+        btn('86 it', '86', { available: false });
         if (it.remaining === null || it.remaining === undefined) {
           const b = el('button', 'sbtn', 'Count…');
           b.type = 'button';
