@@ -661,3 +661,44 @@ func TestKDSBrowserForTheCook(t *testing.T) {
 	p.waitCard(fresh)
 	p.noExceptions()
 }
+
+// TestKDSBrowserEightySix: a cook 86s an item from the kitchen display, as
+// a person would (the "86 / portions" panel, one tap): the waiter's next
+// add_item of it is refused, and the page shows it 86'd under the bar. A
+// manager counts another item's portions on their handheld (the API): the
+// screen shows "3 left" without a tap or a reload, over its stream; the
+// cook takes one off (−1) and puts the 86'd item back on, and the waiter can
+// order it again.
+func TestKDSBrowserEightySix(t *testing.T) {
+	needChromium(t)
+	f := start(t, apitest.Options{Heartbeat: 500 * time.Millisecond})
+	o := f.Open("T4")
+	p := openKDS(t, f.Stack.BaseURL+"/kds?station=grill&token="+seed.TokenKitchen)
+	p.waitFor("the stream to be live", `document.querySelector('#conn').dataset.state === 'live'`)
+	require.Equal(t, "true", p.eval(`String(document.querySelector('#stock').hidden)`), "nothing of the grill is 86'd or counted")
+
+	p.press("#stockbtn")
+	p.waitFor("the grill's items in the panel", `!!document.querySelector('#stockitems [data-sku="steak"]')`)
+	require.Equal(t, "false", p.eval(`String(!!document.querySelector('#stockitems [data-sku="fries"]'))`), "only the grill's items")
+	p.press(`#stockitems [data-sku="steak"] [data-action="86"]`)
+	p.waitFor("steak 86'd under the bar", `document.querySelector('#stock').dataset.unavailable === 'steak'`)
+	require.Contains(t, p.eval(`document.querySelector('#stock').innerText`), "86 Steak frites")
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, o.Version, apitest.AddItem("steak", 1)), 409, "item-unavailable", 0, "sku")
+
+	r := f.Manager.Post("/v1/menu/items/burger/availability", map[string]any{"remaining": 3})
+	require.Equal(t, 200, r.Status, string(r.Body))
+	p.waitFor("the count on the screen, over the stream", `document.querySelector('#stock').dataset.counted === 'burger'`)
+	require.Contains(t, p.eval(`document.querySelector('#stock').innerText`), "Bistro burger: 3 left")
+
+	p.press(`#stockitems [data-sku="burger"] [data-action="minus"]`)
+	p.waitFor("2 left", `document.querySelector('#stock').innerText.includes('Bistro burger: 2 left')`)
+	require.EqualValues(t, 2, f.DB.Count(t, "SELECT remaining FROM menu_items WHERE venue_id = 'demo' AND sku = 'burger'"))
+
+	p.press(`#stockitems [data-sku="steak"] [data-action="on"]`)
+	p.waitFor("steak back on", `document.querySelector('#stock').dataset.unavailable === ''`)
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("steak", 1))
+	require.Equal(t, "steak", o.Lines[0].SKU)
+	p.press("#stockclose")
+	require.Equal(t, "true", p.eval(`String(document.querySelector('#stockpanel').hidden)`))
+	p.noExceptions()
+}

@@ -1,6 +1,7 @@
 // Package kds is the kitchen display gateway: it turns a station's kitchen
-// messages in JetStream into a resumable stream for one screen, and serves
-// the browser kitchen display. The stream's cursor is the JetStream stream
+// messages in JetStream, and its venue's menu changes (menu.changed: an 86,
+// a count of portions, a price), into a resumable stream for one screen,
+// and serves the browser kitchen display. The stream's cursor is the JetStream stream
 // sequence of a message, so a screen that reconnects with its last cursor
 // receives every later message of its station exactly once, in order.
 //
@@ -155,8 +156,10 @@ func (g *Gateway) Open(ctx context.Context, venue, station string, after *uint64
 		}
 		start = last + 1
 	}
+	// The venue's menu changes ride along: a screen shows what is 86'd
+	// and how many portions are left, and refetches the menu on each.
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{subject},
+		FilterSubjects:    []string{subject, natscontract.MenuSubject(venue)},
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(start, 1),
 		InactiveThreshold: g.opt.ConsumerInactive,

@@ -5,7 +5,18 @@
 // later visits need only ?station=. Test hooks: every card has
 // data-ticket-id and data-kind; #conn has data-state (connecting, live,
 // reconnecting, offline), data-reconnects and data-cursor; #notlive is shown
-// whenever the rail is not live (data-as-of: when its tickets were read).
+// whenever the rail is not live (data-as-of: when its tickets were read);
+// #stock lists the station's 86'd and counted items (data-unavailable and
+// data-counted: their SKUs, comma-separated), #stockpanel has one row per
+// station item (data-sku, data-state: on, 86, counted).
+//
+// 86 and portions: the page reads the menu (GET /v1/menu) on load, on
+// every reconnect and on every menu.changed message of the stream, and
+// shows the station's 86'd items and remaining portions under the bar. The
+// "86 / portions" panel lets a cook 86 an item, put it back, and count,
+// adjust or stop counting its portions (POST
+// /v1/menu/items/{sku}/availability); the change comes back on the stream
+// to every screen.
 //
 // The rail never claims more than it knows: on load it reads the open
 // tickets (and the recently bumped ones, for recall) from the API and shows
@@ -60,6 +71,8 @@
   let asOf = null; // when the rail's tickets were last read from the API (not live)
   let known = false; // the rail's tickets are known (read from the API or the stream)
   const voidedLines = new Set(); // line ids voided (struck on their fire ticket)
+  let menuItems = null; // the station's menu items (GET /v1/menu), null until read
+  let menuTimer = 0;
 
   // ---- connection indicator -------------------------------------------
   const conn = $('conn');
@@ -125,9 +138,130 @@
       known = true;
       if (!live) asOf = new Date();
       render();
+      loadMenu();
       return true;
     } catch (e) {
       return false;
+    }
+  }
+
+  // ---- 86 and portions -----------------------------------------------------
+  // loadMenu reads the menu and keeps the station's items.
+  async function loadMenu() {
+    if (!token) return;
+    try {
+      const res = await fetch('/v1/menu', { headers: auth() });
+      if (!res.ok) return;
+      const m = await res.json();
+      menuItems = (m.items || []).filter((it) => it.station === station);
+      renderStock();
+    } catch (e) { /* keep what we had; the next message or reconnect reads it again */ }
+  }
+
+  // menuChanged reads the menu again soon (one read for a burst of changes).
+  function menuChanged() {
+    clearTimeout(menuTimer);
+    menuTimer = setTimeout(loadMenu, 150);
+  }
+
+  function isOut(it) {
+    return !it.available && (!it.unavailable_until || Date.parse(it.unavailable_until) > Date.now());
+  }
+
+  function stockState(it) {
+    if (isOut(it)) return '86';
+    return it.remaining === null || it.remaining === undefined ? 'on' : 'counted';
+  }
+
+  function stockText(it) {
+    if (isOut(it)) {
+      return it.unavailable_until ? "86'd until " + hhmm(new Date(it.unavailable_until)) : "86'd";
+    }
+    if (it.remaining === null || it.remaining === undefined) return 'on';
+    return it.remaining === 0 ? 'sold out (0 left)' : it.remaining + ' left';
+  }
+
+  function renderStock() {
+    const strip = $('stock');
+    const items = menuItems || [];
+    const out = items.filter(isOut);
+    const counted = items.filter((it) => !isOut(it) && it.remaining !== null && it.remaining !== undefined);
+    strip.dataset.unavailable = out.map((it) => it.sku).join(',');
+    strip.dataset.counted = counted.map((it) => it.sku).join(',');
+    strip.replaceChildren();
+    for (const it of out) strip.append(el('span', 'chip out', '86 ' + it.name));
+    for (const it of counted) strip.append(el('span', 'chip ' + (it.remaining === 0 ? 'out' : 'count'), it.name + ': ' + stockText(it)));
+    strip.hidden = out.length + counted.length === 0;
+    $('stockbtn').textContent = out.length ? "86 / portions (" + out.length + " 86'd)" : '86 / portions';
+
+    const list = $('stockitems');
+    list.replaceChildren();
+    $('stocknote').textContent = menuItems === null ? 'Reading the menu…'
+      : items.length ? 'Items of the ' + station + ' station. A change reaches every screen and handheld at once.'
+        : 'No menu item is cooked at the ' + station + ' station.';
+    for (const it of items) {
+      const li = el('li', 'stockrow');
+      li.dataset.sku = it.sku;
+      li.dataset.state = stockState(it);
+      li.append(el('span', 'sname', it.name), el('span', 'sstate', stockText(it)));
+      const acts = el('span', 'sacts');
+      const btn = (label, action, body) => {
+        const b = el('button', 'sbtn', label);
+        b.type = 'button';
+        b.dataset.action = action;
+        b.addEventListener('click', () => setStock(it, body));
+        acts.append(b);
+      };
+      if (isOut(it)) {
+        btn('Back on', 'on', { available: true });
+      } else {
+        btn('86 it', '86', { available: false });
+        if (it.remaining === null || it.remaining === undefined) {
+          const b = el('button', 'sbtn', 'Count…');
+          b.type = 'button';
+          b.dataset.action = 'count';
+          b.addEventListener('click', () => {
+            const v = (prompt('Portions left of ' + it.name) || '').trim();
+            if (v === '') return;
+            const n = Number(v);
+            if (!Number.isInteger(n) || n < 0) { toast('A count of portions is a whole number, 0 or more'); return; }
+            setStock(it, { remaining: n });
+          });
+          acts.append(b);
+        } else {
+          btn('−1', 'minus', { remaining: Math.max(0, it.remaining - 1) });
+          btn('+1', 'plus', { remaining: it.remaining + 1 });
+          btn('Stop counting', 'uncount', { remaining: null });
+        }
+      }
+      li.append(acts);
+      list.append(li);
+    }
+  }
+
+  async function setStock(it, body) {
+    let res;
+    try {
+      res = await fetch('/v1/menu/items/' + encodeURIComponent(it.sku) + '/availability', {
+        method: 'POST', headers: Object.assign({ 'Content-Type': 'application/json' }, auth()), body: JSON.stringify(body),
+      });
+    } catch (e) {
+      toast('Could not change ' + it.name + ': network error — is the screen online?');
+      return;
+    }
+    if (!res.ok) {
+      const p = await problem(res);
+      toast('Could not change ' + it.name + ': ' + (p.detail || p.title || ('HTTP ' + res.status)));
+    }
+    // Show what the menu now says (the stream brings it too).
+    loadMenu();
+  }
+
+  function openStock(show) {
+    $('stockpanel').hidden = !show;
+    if (show) {
+      renderStock();
+      loadMenu();
     }
   }
 
@@ -172,6 +306,9 @@
       known = true;
       asOf = null;
       setConn('live');
+      // Menu changes made while the stream was down are not replayed to a
+      // fresh stream: read the menu again.
+      menuChanged();
       // Without a cursor the stream starts from the open tickets: the rail
       // becomes exactly those (the API's list, upserted by what follows).
       if (fresh) refresh();
@@ -192,6 +329,12 @@
     for (const type of ['ticket.created', 'ticket.bumped', 'ticket.recalled']) {
       src.addEventListener(type, (ev) => { if (src === es) onMessage(ev); });
     }
+    src.addEventListener('menu.changed', (ev) => {
+      if (src !== es) return;
+      if (ev.lastEventId) cursor = ev.lastEventId;
+      conn.dataset.cursor = cursor === null ? '' : cursor;
+      menuChanged();
+    });
   }
 
   function scheduleReconnect() {
@@ -477,6 +620,8 @@
     }
   });
   $('recall').addEventListener('click', recallLast);
+  $('stockbtn').addEventListener('click', () => openStock(true));
+  $('stockclose').addEventListener('click', () => openStock(false));
   $('toast').addEventListener('click', () => { $('toast').hidden = true; });
   $('token').addEventListener('click', askToken);
   window.addEventListener('online', () => { if (retryTimer && !fatal) connect(); });
