@@ -1,6 +1,7 @@
 package orderrow
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,5 +54,35 @@ func TestFromRow(t *testing.T) {
 	for _, bad := range []Row{{ID: id, Lines: []byte(`{`), Payments: []byte(`[]`)}, {ID: id, Lines: []byte(`[]`), Payments: []byte(`{`)}} {
 		_, err := FromRow(bad)
 		require.ErrorContains(t, err, id.String())
+	}
+}
+
+// BenchmarkFromRow decodes the row of a ten-line order with pricing rules,
+// as every PATCH reads its order (orders_full, then FromRow).
+func BenchmarkFromRow(b *testing.B) {
+	line := `{"id":"01a2351b-e1cb-7f1f-a276-2c88480585%02d","position":%d,"sku":"burger","name":"Bistro burger","qty":1,` +
+		`"unit_price_cents":1600,"seat":0,"course":1,"modifiers":[],"note":"","station":"grill","status":"pending",` +
+		`"comped":false,"options":[{"group":"sides","option":"truffle-fries","name":"Truffle fries","price_cents":450}],"tax_class":"food"}`
+	lines := "["
+	for i := range 10 {
+		if i > 0 {
+			lines += ","
+		}
+		lines += fmt.Sprintf(line, i, i)
+	}
+	lines += "]"
+	r := Row{VenueID: "demo", ID: uuid.New(), TableID: "B1", Status: "open", Guests: 4, Version: 11, ServerStaff: "Alice",
+		OpenedAt: time.Now(), UpdatedAt: time.Now(), Lines: []byte(lines),
+		Payments:  []byte(`[{"id":"01a2351b-e1cb-7f1f-a276-2c88480585ec","tender":"card","amount_cents":1000,"tip_cents":0,"refund_of":null,"reason":""}]`),
+		Pricing:   []byte(`{"tax_classes":[{"id":"food","name":"Food","rate_bps":1000,"inclusive":true},{"id":"drinks","name":"Drinks","rate_bps":2000,"inclusive":true}],"service_charge":{"min_guests":8,"rate_bps":1800,"tax_class":"food"}}`),
+		Discounts: []byte(`[]`)}
+	if _, err := FromRow(r); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := FromRow(r); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
