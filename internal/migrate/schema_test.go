@@ -92,11 +92,12 @@ func difference(a, b []string) []string {
 // when they were migrated. Add the digest of a new migration here when you
 // add the file; never change an existing digest.
 var digests = map[string]string{
-	"0001_baseline.sql":     "b6f5f8af822176e9c1d5878daf8ca7a2f4057a9abd6b028a9e7d9a032c835478",
-	"0002_catalog.sql":      "8cab36e70d582d4e4b29158132f393b5cd29d6bb3d4e5540d31595aaae0dd51c",
-	"0003_line_options.sql": "b9069bffc35b2a7c4e0851a99f461d6a231413ad5e4931360607206a4e73847e",
-	"0004_pricing.sql":      "cf3b537c50754a24d74a179fca5d2887bfef7849c1b29fa2cb913ba0913ee7f8",
-	"0005_menu_log.sql":     "789eeecc39ad93f16b89e82eca64afb57664768c7dc3d35a1677ab247c9b5ffe",
+	"0001_baseline.sql":         "b6f5f8af822176e9c1d5878daf8ca7a2f4057a9abd6b028a9e7d9a032c835478",
+	"0002_catalog.sql":          "8cab36e70d582d4e4b29158132f393b5cd29d6bb3d4e5540d31595aaae0dd51c",
+	"0003_line_options.sql":     "b9069bffc35b2a7c4e0851a99f461d6a231413ad5e4931360607206a4e73847e",
+	"0004_pricing.sql":          "cf3b537c50754a24d74a179fca5d2887bfef7849c1b29fa2cb913ba0913ee7f8",
+	"0005_menu_log.sql":         "789eeecc39ad93f16b89e82eca64afb57664768c7dc3d35a1677ab247c9b5ffe",
+	"0006_orders_full_json.sql": "b860475cb053f06aa55871008589d41ce93d9b5bc82bae30b43df5b780e69f7c",
 }
 
 // TestMigrationsAppendOnly fails when a committed migration was edited or

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -190,6 +191,10 @@ func translate(err error, c errContext) error {
 		return device.ErrNotOwner
 	case unavailableCode(code):
 		return fmt.Errorf("%w: %w", errUnavailable, err)
+	case code == "0A000" && strings.Contains(pgErr.Message, "cached plan must not change result type"):
+		// A migration changed a view's columns under statements this
+		// replica had prepared; pgx has dropped them, so a retry works.
+		return fmt.Errorf("%w: the schema changed under a prepared statement: %w", errUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %w", err)
 }

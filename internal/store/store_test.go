@@ -3,12 +3,14 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/posd/posd/internal/store"
-
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/posd/posd/internal/store"
 
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
@@ -69,4 +71,39 @@ func TestStaleWriteKeepsNothing(t *testing.T) {
 	after := count()
 	require.Equal(t, before[0]+1, after[0])
 	require.Equal(t, before[2]+1, after[2])
+}
+
+// TestSchemaChangeUnderARunningStore: a migration that changes a view's
+// column types (as 0006 does to orders_full) invalidates the statements a
+// running replica's connections have prepared. The first use of each is
+// refused by Postgres ("cached plan must not change result type"), which
+// pgx then drops from its cache: the store answers that request as
+// Postgres being unavailable (a 503 the client retries), never as a 500,
+// and the next request works.
+func TestSchemaChangeUnderARunningStore(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, db.AppURL+"&pool_max_conns=1")
+	require.NoError(t, err)
+	defer pool.Close()
+	s := store.New(pool)
+	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
+	require.NoError(t, err)
+	_, err = s.Get(ctx, "demo", o.ID)
+	require.NoError(t, err)
+
+	// The view as it was before 0006: lines and payments as jsonb.
+	var def string
+	require.NoError(t, db.Admin.QueryRow(ctx, "SELECT pg_get_viewdef('orders_full')").Scan(&def))
+	def = strings.NewReplacer("json_agg", "jsonb_agg", "json_build_object", "jsonb_build_object", "::json", "::jsonb").Replace(def)
+	_, err = db.Admin.Exec(ctx, "DROP VIEW orders_full; CREATE VIEW orders_full WITH (security_invoker = true) AS "+def+
+		"; GRANT SELECT ON orders_full TO posd_app")
+	require.NoError(t, err)
+
+	_, err = s.Get(ctx, "demo", o.ID)
+	require.Error(t, err)
+	require.True(t, store.Unavailable(err), "a retryable refusal, got %v", err)
+	got, err := s.Get(ctx, "demo", o.ID)
+	require.NoError(t, err, "the next request works")
+	require.Equal(t, o.ID, got.ID)
 }
