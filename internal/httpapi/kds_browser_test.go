@@ -638,8 +638,15 @@ func TestKDSBrowserForTheCook(t *testing.T) {
 	require.NotEmpty(t, cursor)
 	ctx := context.Background()
 	require.NoError(t, s.JS.DeleteStream(ctx, outbox.StreamName))
+	// The server may still be removing the old stream's files ("error
+	// creating store for stream"): make it again as an operator would,
+	// until it is made.
 	_, err := outbox.EnsureStream(ctx, s.JS, 1)
-	require.NoError(t, err)
+	for give := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(give); {
+		time.Sleep(100 * time.Millisecond)
+		_, err = outbox.EnsureStream(ctx, s.JS, 1)
+	}
+	require.NoError(t, err, "the POS stream made again")
 	reconnects := p.reconnects()
 	proxy.cut()
 	p.waitFor("the page to notice the drop", `document.querySelector('#conn').dataset.state !== 'live'`)

@@ -294,6 +294,13 @@ func subjectMsgs(t *testing.T, f *apitest.Fixture, subject string) []streamMsg {
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 	require.NoError(t, err)
+	// Gone when read, so the tests that count the stream's consumers
+	// count only posd's.
+	defer func() {
+		if info := cons.CachedInfo(); info != nil {
+			_ = st.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+		}
+	}()
 	for len(out) < n {
 		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(2*time.Second))
 		require.NoError(t, err)
