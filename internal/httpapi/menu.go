@@ -158,6 +158,11 @@ func readAvailability(req availabilityRequest, now time.Time) (store.Availabilit
 			return ch, bad("until", "must be in the future (to make the item orderable now, send \"available\": true)")
 		}
 		t = t.UTC().Truncate(time.Microsecond)
+		if t.Year() > 9999 {
+			// Parseable with an offset, but past what JSON (RFC 3339) can
+			// write back in UTC.
+			return ch, bad("until", "must be before the year 10000 in UTC")
+		}
 		ch.Until = &t
 	}
 	if len(req.Remaining) > 0 {

@@ -190,6 +190,7 @@ func TestMenuWriteRefusals(t *testing.T) {
 		{"availability until without 86", avail(f.Manager, "steak", apitest.Raw{"available": true, "until": past}), 422, "validation-failed", "until"},
 		{"availability until past", avail(f.Manager, "steak", apitest.Raw{"available": false, "until": past}), 422, "validation-failed", "until"},
 		{"availability until not a time", avail(f.Manager, "steak", apitest.Raw{"available": false, "until": "tonight"}), 422, "validation-failed", "until"},
+		{"availability until past year 9999 in UTC", avail(f.Manager, "steak", apitest.Raw{"available": false, "until": "9999-12-31T23:59:59-12:00"}), 422, "validation-failed", "until"},
 		{"availability negative remaining", avail(f.Kitchen, "steak", apitest.Raw{"remaining": -1}), 422, "validation-failed", "remaining"},
 		{"availability remaining too high", avail(f.Kitchen, "steak", apitest.Raw{"remaining": order.MaxRemaining + 1}), 422, "validation-failed", "remaining"},
 		{"availability remaining text", avail(f.Kitchen, "steak", apitest.Raw{"remaining": "six"}), 422, "validation-failed", "remaining"},

@@ -181,3 +181,21 @@ func TestMenuChangeReachesTheNextWrite(t *testing.T) {
 	o = f.Waiter.Patch(o.ID, o.Version, apitest.Remove(o.Lines[2].ID))
 	require.Equal(t, int64(1), remaining(t, f, "caesar"), "and given back")
 }
+
+// TestSetQtyOnAnEightySixedItem: raising a pending line of an item the
+// kitchen has since 86'd sells more of it, and is refused as an add_item
+// of it would be (409 item-unavailable naming the set_qty); lowering it is
+// not.
+func TestSetQtyOnAnEightySixedItem(t *testing.T) {
+	f := start(t)
+	o := f.Open("T5")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("steak", 2))
+	line := apitest.LineOf(o, "steak")
+	f.Kitchen.SetAvailability("steak", apitest.Raw{"available": false})
+	before := f.Fingerprint()
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, o.Version, apitest.SetNote("window"), apitest.SetQty(line, 9)),
+		409, "item-unavailable", 1, "sku")
+	require.Equal(t, before, f.Fingerprint(), "nothing written")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.SetQty(line, 1))
+	require.Equal(t, 1, o.Lines[0].Qty)
+}

@@ -31,8 +31,9 @@ type stockPlan struct {
 	// menuVersion is the version of the menu the change was planned on, 0
 	// when the change does not depend on the menu.
 	menuVersion int64
-	// assert are the added SKUs the menu has 86'd (possibly only until a
-	// time that has passed by commit): the database checks them at commit.
+	// assert are the SKUs the change sells more of (adds, or raises a
+	// line of) that the menu has 86'd (possibly only until a time that has
+	// passed by commit): the database checks them at commit.
 	assert []string
 	// portions are the portion changes of counted SKUs.
 	portions []order.PortionChange
@@ -42,12 +43,21 @@ type stockPlan struct {
 // planned on.
 func planStock(menu map[string]order.MenuItem, version int64, cur, next order.Order, applied []order.Op) stockPlan {
 	sp := stockPlan{menuVersion: version}
-	for _, sku := range order.AddedSKUs(applied) {
+	// What the change sells more of: the SKUs it adds, and those whose
+	// live quantity grows (a set_qty raising a line).
+	more := order.AddedSKUs(applied)
+	changes := order.Portions(cur, next)
+	for _, c := range changes {
+		if c.Delta > 0 && !slices.Contains(more, c.SKU) {
+			more = append(more, c.SKU)
+		}
+	}
+	for _, sku := range more {
 		if it, ok := menu[sku]; !ok || !it.Available {
 			sp.assert = append(sp.assert, sku)
 		}
 	}
-	for _, c := range order.Portions(cur, next) {
+	for _, c := range changes {
 		if it, ok := menu[c.SKU]; ok && it.Remaining != nil {
 			sp.portions = append(sp.portions, c)
 		}
