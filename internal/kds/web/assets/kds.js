@@ -14,7 +14,7 @@
 // every reconnect and on every menu.changed message of the stream, and
 // shows the station's 86'd items and remaining portions under the bar. The
 // "86 / portions" panel lets a cook 86 an item, put it back, and count,
-// adjust or stop counting its portions (POST
+// recount or stop counting its portions (POST
 // /v1/menu/items/{sku}/availability); the change comes back on the stream
 // to every screen.
 //
@@ -182,6 +182,7 @@
   }
 
   function renderStock() {
+    stockSig = stockSignature();
     const strip = $('stock');
     const items = menuItems || [];
     const out = items.filter(isOut);
@@ -229,8 +230,20 @@
           });
           acts.append(b);
         } else {
-          btn('−1', 'minus', { remaining: Math.max(0, it.remaining - 1) });
-          btn('+1', 'plus', { remaining: it.remaining + 1 });
+          // A count is what the cook has in hand, typed as a number: the
+          // screen's figure may already be behind the waiters' sales, so it
+          // never computes one from it (no −1/+1).
+          const b = el('button', 'sbtn', 'Recount…');
+          b.type = 'button';
+          b.dataset.action = 'count';
+          b.addEventListener('click', () => {
+            const v = (prompt('Portions of ' + it.name + ' in hand now') || '').trim();
+            if (v === '') return;
+            const n = Number(v);
+            if (!Number.isInteger(n) || n < 0) { toast('A count of portions is a whole number, 0 or more'); return; }
+            setStock(it, { remaining: n });
+          });
+          acts.append(b);
           btn('Stop counting', 'uncount', { remaining: null });
         }
       }
@@ -397,6 +410,9 @@
     conn.dataset.cursor = cursor === null ? '' : cursor;
     const t = msg && msg.ticket;
     if (!t || !t.id || t.station !== station) return;
+    // Sales take counted portions without a menu change: a ticket is the
+    // sign that the counts may have moved.
+    if (ev.type === 'ticket.created') menuChanged();
     known = true;
     noteVoid(t);
     switch (ev.type) {
@@ -580,8 +596,21 @@
     btn.dataset.ticketId = last ? last.id : '';
   }
 
-  // tick refreshes the age timers (once a second).
+  // stockSig is what the 86 strip last showed; an 86 whose end has passed
+  // changes it without any message.
+  let stockSig = '';
+  function stockSignature() {
+    return (menuItems || []).map((it) => it.sku + ':' + stockState(it) + ':' + it.remaining).join(',');
+  }
+
+  // tick refreshes the age timers (once a second), and the 86 strip when an
+  // 86 has run out.
   function tick() {
+    const sig = stockSignature();
+    if (sig !== stockSig) {
+      stockSig = sig;
+      renderStock();
+    }
     for (const a of rail.querySelectorAll('.age')) {
       const g = age({ created_at: a.dataset.created });
       a.textContent = g.text;
@@ -630,6 +659,8 @@
   $('station').textContent = station;
   document.title = station + ' · Kitchen display';
   setInterval(tick, 1000);
+  // Counts move with every sale: read them again now and then as well.
+  setInterval(() => { if (live) menuChanged(); }, 15000);
   render();
   // Show what the API has at once (not live yet), then go live.
   refresh().finally(connect);
