@@ -107,6 +107,12 @@ func (r *refOrder) find(id *uuid.UUID) int {
 	return -1
 }
 
+// oracleRules are the pricing rules the oracle's orders open with: the
+// menu's tax classes at 0 %, no service charge, so totals are the model's
+// plain sums and the rules that bind priced orders (the overpay cap) apply.
+var oracleRules = &order.PriceRules{TaxClasses: []order.TaxClass{
+	{ID: "food", Name: "Food", RateBps: 0}, {ID: "drinks", Name: "Drinks", RateBps: 0}}}
+
 func refOpen(table string, guests int, staff string, at time.Time) refOrder {
 	return refOrder{Table: table, Status: "open", Guests: guests, Server: staff, Version: 1,
 		Lines: []refLine{}, Payments: []refPayment{}, OpenedAt: at.UTC(), UpdatedAt: at.UTC()}
@@ -347,11 +353,12 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 		guests := 1 + rng.Intn(6)
 		id := uuid.New()
 		cur := order.Order{ID: id, Venue: "demo", Table: table, Status: order.StatusOpen, Guests: guests,
-			Version: 1, Server: actor.Staff, Lines: []order.Line{}, Payments: []order.Payment{}, OpenedAt: t0, UpdatedAt: t0}
+			Version: 1, Server: actor.Staff, Lines: []order.Line{}, Payments: []order.Payment{}, OpenedAt: t0, UpdatedAt: t0,
+			Rules: oracleRules}
 		ref := refOpen(table, guests, actor.Staff, t0)
 		require.Equal(t, ref, view(cur))
 		events := []order.Event{{ID: uuid.New(), Venue: "demo", OrderID: id, Version: 1, Type: "order.opened",
-			At: t0, Actor: actor, Ops: []order.Op{order.OpenOp(table, guests, nil)}}}
+			At: t0, Actor: actor, Ops: []order.Op{order.OpenOp(table, guests, oracleRules)}}}
 
 		for step := 0; step < 25; step++ {
 			at := t0.Add(time.Duration(step+1) * time.Minute)
@@ -487,7 +494,7 @@ func TestOpsByHand(t *testing.T) {
 			})},
 	}
 	open := []order.Event{{ID: uuid.New(), Venue: "demo", Version: 1, Type: "order.opened", At: t0, Actor: actor,
-		Ops: []order.Op{order.OpenOp("T1", 2, nil)}}}
+		Ops: []order.Op{order.OpenOp("T1", 2, oracleRules)}}}
 	start, err := order.Fold(open)
 	require.NoError(t, err)
 	cur, applied, err := order.Plan(start, baseOps, t0, e)
