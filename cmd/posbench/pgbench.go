@@ -51,7 +51,7 @@ var bindings = map[string]map[string]string{
 	"InsertLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[gen_random_uuid()]", "positions": "ARRAY[:version]",
 		"skus": ":skus", "names": ":names", "qtys": ":qtys", "unit_prices": ":unit_prices", "seats": ":seats", "courses": ":courses",
 		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds",
-		"options": ":options", "tax_classes": ":tax_classes"},
+		"options": ":options", "tax_classes": ":tax_classes", "portions": ":portions"},
 	"DeleteLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
 }
 
@@ -94,7 +94,7 @@ func pgbenchVars() map[string]string {
 		"msg_types": "{order.patched}", "payloads_add": payload(opsAdd), "payloads_remove": payload(opsRemove),
 		"skus": "{burger}", "names": `{"Bistro burger"}`, "qtys": "{1}", "unit_prices": "{1600}", "seats": "{0}", "courses": "{1}",
 		"modifiers": `{"[]"}`, "notes": `{""}`, "stations": "{grill}", "statuses": "{pending}", "compeds": "{f}",
-		"options": `{"[]"}`, "tax_classes": "{food}",
+		"options": `{"[]"}`, "tax_classes": "{food}", "portions": "{0}",
 	}
 }
 

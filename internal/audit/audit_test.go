@@ -634,6 +634,12 @@ func TestTamperDetected(t *testing.T) {
 			x.exec("UPDATE order_lines SET qty = qty + 1 WHERE order_id = $1", j.D)
 			return audit.Broken{OrderID: &j.D, Version: 4, Reason: "differs from its log: line"}
 		}},
+		{"give a line portions it never took through the app role", "demo", true, func(x tx) audit.Broken {
+			// A line holding portions gives them back when removed: a way
+			// to conjure portions of a counted item.
+			x.exec("UPDATE order_lines SET portions = qty WHERE order_id = $1", j.D)
+			return audit.Broken{OrderID: &j.D, Version: 4, Reason: "differs from its log: line"}
+		}},
 		{"delete all of an order's events", "demo", false, func(x tx) audit.Broken {
 			x.exec("DELETE FROM order_events WHERE order_id = $1", j.D)
 			return audit.Broken{OrderID: &j.D, Version: 1, Reason: "no events"}

@@ -96,6 +96,9 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 		// the event's rules, not today's availability.
 		menu = &order.MenuItem{SKU: a.SKU, Name: a.Name, PriceCents: price, Station: a.Station, TaxClass: a.TaxClass,
 			ModifierGroups: groups, Available: true}
+		if a.Portions != nil && *a.Portions > 0 {
+			menu.Remaining = a.Portions // counted then: the line took its portions
+		}
 	case order.OpSetQty:
 		req.LineID, req.Qty = a.LineID, a.Qty
 	case order.OpRemoveItem:
@@ -130,7 +133,8 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 // line the same name, price and station (all that an applied op records of
 // the menu).
 func sameLineSource(a, b order.MenuItem) bool {
-	return a.SKU == b.SKU && a.Name == b.Name && a.PriceCents == b.PriceCents && a.Station == b.Station && a.TaxClass == b.TaxClass
+	return a.SKU == b.SKU && a.Name == b.Name && a.PriceCents == b.PriceCents && a.Station == b.Station && a.TaxClass == b.TaxClass &&
+		(a.Remaining == nil) == (b.Remaining == nil)
 }
 
 // replay holds an order's state while its events are checked one by one
@@ -271,6 +275,9 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		}
 		reqs[i] = req
 	}
+	for _, a := range ops {
+		countedBy(env, r.cur, a)
+	}
 	if err := order.Validate(reqs, ev.Actor.Role); err != nil {
 		var fe *order.ForbiddenOpError
 		if errors.As(err, &fe) {
@@ -288,6 +295,24 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 	next.Version, next.UpdatedAt = ev.Version, ev.At
 	r.cur = next
 	return ""
+}
+
+// countedBy adds to env, for a set_qty raising a line that took portions
+// by it, the line's item as counted then (the log records the portions the
+// line holds, not the count). An item an add_item of the change names is
+// left as that add_item says.
+func countedBy(env order.Env, cur order.Order, a order.Op) {
+	if a.Op != order.OpSetQty || a.LineID == nil || a.Portions == nil || a.Qty == nil {
+		return
+	}
+	for _, l := range cur.Lines {
+		if l.ID != *a.LineID || *a.Qty <= l.Qty || *a.Portions <= l.Portions {
+			continue
+		}
+		if _, ok := env.Menu[l.SKU]; !ok {
+			env.Menu[l.SKU] = order.MenuItem{SKU: l.SKU, Available: true, Remaining: a.Portions}
+		}
+	}
 }
 
 // menuOf adds to env the menu an applied add_item relied on: its item (the

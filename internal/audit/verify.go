@@ -521,7 +521,7 @@ func stateDiff(a, b order.Order) string {
 		if x.ID != y.ID || x.Position != y.Position || x.SKU != y.SKU || x.Name != y.Name || x.Qty != y.Qty ||
 			x.UnitPriceCents != y.UnitPriceCents || x.Seat != y.Seat || x.Course != y.Course ||
 			!slices.Equal(x.Modifiers, y.Modifiers) || x.Note != y.Note || x.Station != y.Station ||
-			x.Status != y.Status || x.Comped != y.Comped || !slices.Equal(x.Options, y.Options) || x.TaxClass != y.TaxClass {
+			x.Status != y.Status || x.Comped != y.Comped || !slices.Equal(x.Options, y.Options) || x.TaxClass != y.TaxClass || x.Portions != y.Portions {
 			return fmt.Sprintf("line %s", x.ID)
 		}
 	}

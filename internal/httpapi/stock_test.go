@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
@@ -198,4 +200,141 @@ func TestSetQtyOnAnEightySixedItem(t *testing.T) {
 	require.Equal(t, before, f.Fingerprint(), "nothing written")
 	o = f.Waiter.Patch(o.ID, o.Version, apitest.SetQty(line, 1))
 	require.Equal(t, 1, o.Lines[0].Qty)
+}
+
+// TestPortionsOnlyFromTheLinesThatTookThem: a line gives back only the
+// portions it took (DESIGN.md invariant 10: every taken portion belongs to
+// a live line). A line added before the kitchen began counting took none;
+// lowering or removing it must not add portions to the count, and raising
+// it takes only the added quantity.
+func TestPortionsOnlyFromTheLinesThatTookThem(t *testing.T) {
+	f := start(t)
+	o := f.Open("T5")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("steak", 2), apitest.AddItem("burger", 2))
+	steak, burger := apitest.LineOf(o, "steak"), apitest.LineOf(o, "burger")
+	three := 3
+	f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": three})
+	f.Kitchen.SetAvailability("burger", apitest.Raw{"remaining": three})
+
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.Remove(steak))
+	require.EqualValues(t, 3, remaining(t, f, "steak"), "the steak line took no portion; removing it gave some back")
+
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.SetQty(burger, 4))
+	require.EqualValues(t, 1, remaining(t, f, "burger"), "raising 2 → 4 takes the 2 added")
+	require.Equal(t, 2, lineByID(t, o, burger).Portions)
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.SetQty(burger, 1))
+	require.EqualValues(t, 2, remaining(t, f, "burger"), "lowering 4 → 1 keeps one of the two portions taken")
+	require.Equal(t, 1, lineByID(t, o, burger).Portions)
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.Remove(burger))
+	require.EqualValues(t, 3, remaining(t, f, "burger"), "the count is whole again")
+	require.True(t, f.Manager.Verify().OK)
+}
+
+func lineByID(t *testing.T, o order.Order, id uuid.UUID) order.Line {
+	t.Helper()
+	for _, l := range o.Lines {
+		if l.ID == id {
+			return l
+		}
+	}
+	t.Fatalf("no line %s on order %s", id, o.ID)
+	return order.Line{}
+}
+
+// TestPortionsConservedUnderRace: four waiters add, raise, lower, remove
+// and (through a manager) void lines of one counted item at once, on
+// orders that also hold lines added before the kitchen began counting.
+// Whatever the interleaving, a count is conserved (remaining plus the
+// portions the live lines hold is what the kitchen counted), remaining
+// never goes below zero, no line holds more portions than its quantity,
+// and the lines the API answered with hold what the database says; audit
+// verify replays every event. The model: a line holds what it took.
+func TestPortionsConservedUnderRace(t *testing.T) {
+	f := start(t)
+	fish := seed.DemoCounted
+	f.Kitchen.SetAvailability(fish, apitest.Raw{"remaining": nil}) // not counted: the first lines take nothing
+	waiters := []*apitest.Client{f.Waiter, f.Waiter2, f.As(t, seed.TokenWaiter3), f.As(t, seed.TokenWaiter4)}
+	orders := make([]order.Order, len(waiters))
+	for i, w := range waiters {
+		o := w.Open("T"+string(rune('5'+i)), 2)
+		orders[i] = w.Patch(o.ID, o.Version, apitest.AddItem(fish, 2), apitest.AddItem(fish, 1))
+	}
+	const counted, rounds, steps = 12, 10, 12
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	seed0 := time.Now().UnixNano()
+	t.Logf("seed %d", seed0)
+	for round := 0; round < rounds; round++ {
+		f.Kitchen.SetAvailability(fish, apitest.Raw{"remaining": counted}) // a recount: held portions stay held
+		held := f.DB.Count(t, "SELECT coalesce(sum(portions), 0) FROM order_lines WHERE venue_id = 'demo' AND sku = $1", fish)
+		apitest.Race(len(waiters), func(i int) {
+			rng := rand.New(rand.NewPCG(uint64(seed0), uint64(round*len(waiters)+i)))
+			for step := 0; step < steps; step++ {
+				o := orders[i]
+				var live []order.Line
+				for _, l := range o.Lines {
+					if l.Status != order.LineVoided {
+						live = append(live, l)
+					}
+				}
+				var r apitest.Response
+				switch k := rng.IntN(5); {
+				case k == 0 || len(live) == 0:
+					r = waiters[i].TryPatch(o.ID, o.Version, apitest.AddItem(fish, 1+rng.IntN(3)))
+				case k == 1:
+					l := live[rng.IntN(len(live))]
+					if l.Status != order.LinePending {
+						continue
+					}
+					r = waiters[i].TryPatch(o.ID, o.Version, apitest.SetQty(l.ID, 1+rng.IntN(5)))
+				case k == 2:
+					l := live[rng.IntN(len(live))]
+					if l.Status != order.LinePending {
+						continue
+					}
+					r = waiters[i].TryPatch(o.ID, o.Version, apitest.Remove(l.ID))
+				case k == 3:
+					r = waiters[i].TryPatch(o.ID, o.Version, apitest.Fire())
+				default:
+					l := live[rng.IntN(len(live))]
+					if l.Status != order.LineSent {
+						continue
+					}
+					r = f.Manager.TryPatch(o.ID, o.Version, apitest.Void(l.ID, "spilled"))
+				}
+				mu.Lock()
+				statuses[r.Status]++
+				mu.Unlock()
+				switch r.Status {
+				case 200:
+					orders[i] = r.Order(t)
+				case 409:
+					p := r.Problem(t)
+					if p.Type != "https://posd.dev/problems/sold-out" {
+						t.Errorf("waiter %d: %s", i, r.Body)
+					}
+				default:
+					t.Errorf("waiter %d: %d %s", i, r.Status, r.Body)
+				}
+			}
+		})
+		left := remaining(t, f, fish)
+		nowHeld := f.DB.Count(t, "SELECT coalesce(sum(portions), 0) FROM order_lines WHERE venue_id = 'demo' AND sku = $1", fish)
+		require.GreaterOrEqual(t, left, int64(0))
+		require.EqualValues(t, counted+held, left+nowHeld,
+			"round %d: the kitchen counted %d with %d held; now %d left and %d held", round, counted, held, left, nowHeld)
+		require.Zero(t, f.DB.Count(t, "SELECT count(*) FROM order_lines WHERE venue_id = 'demo' AND (portions > qty OR (status = 'voided' AND portions > 0))"))
+		var answered int64
+		for _, o := range orders {
+			for _, l := range o.Lines {
+				answered += int64(l.Portions)
+			}
+		}
+		require.Equal(t, nowHeld, answered, "round %d: the answers hold what the database holds", round)
+	}
+	t.Logf("answers by status: %v", statuses)
+	require.Greater(t, statuses[200], rounds*len(waiters)*steps/3, "most steps write")
+	require.NotZero(t, statuses[409], "some adds find the count sold out")
+	res := f.Manager.Verify()
+	require.True(t, res.OK, "%+v", res)
 }

@@ -124,6 +124,12 @@ type Op struct {
 	PaymentID    *uuid.UUID `json:"payment_id,omitempty"`
 	PaymentIndex *int       `json:"payment_index,omitempty"`
 	RefundID     *uuid.UUID `json:"refund_id,omitempty"`
+	// Portions are, on an applied add_item or set_qty, the portions of the
+	// item's count the line holds after it (Line.Portions): set by the
+	// server from the menu, never sent by a client. A set_qty records them
+	// when the line holds any before or after; without them the line keeps
+	// at most its new quantity of what it held.
+	Portions *int `json:"portions,omitempty"`
 }
 
 // opFields lists, per op, the fields a client may send besides "op".

@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"encoding/json"
+	"maps"
 	"math/rand"
 	"testing"
 	"time"
@@ -31,6 +32,8 @@ type refLine struct {
 	Modifiers      []string
 	Note, Status   string
 	Comped         bool
+	// Portions: a line holds what it took from its item's count.
+	Portions int
 }
 
 type refPayment struct {
@@ -62,7 +65,8 @@ func view(o order.Order) refOrder {
 	for _, l := range o.Lines {
 		r.Lines = append(r.Lines, refLine{ID: l.ID, Position: l.Position, SKU: l.SKU, Name: l.Name,
 			Station: l.Station, Qty: l.Qty, UnitPriceCents: l.UnitPriceCents, Seat: l.Seat, Course: l.Course,
-			Modifiers: append([]string{}, l.Modifiers...), Note: l.Note, Status: l.Status, Comped: l.Comped})
+			Modifiers: append([]string{}, l.Modifiers...), Note: l.Note, Status: l.Status, Comped: l.Comped,
+			Portions: l.Portions})
 	}
 	for _, p := range o.Payments {
 		r.Payments = append(r.Payments, refPayment{Tender: p.Tender, AmountCents: p.AmountCents, Tip: p.TipCents})
@@ -120,8 +124,9 @@ func refOpen(table string, guests int, staff string, at time.Time) refOrder {
 
 // refStep applies request op to r in place: changed says whether it changed
 // anything, ok false means the op is refused (and with it its whole batch).
-// Request ops here always carry a line_id for add_item.
-func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool) (changed, ok bool) {
+// Request ops here always carry a line_id for add_item. counted are the
+// SKUs whose portions the kitchen counts at the time.
+func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool, counted map[string]bool) (changed, ok bool) {
 	if r.Status == "closed" {
 		return false, false
 	}
@@ -148,16 +153,26 @@ func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool) (ch
 		r.Lines = append(r.Lines, refLine{ID: *op.LineID, Position: pos, SKU: item.SKU, Name: item.Name,
 			Station: item.Station, Qty: or(op.Qty, 1), UnitPriceCents: item.PriceCents, Seat: or(op.Seat, 0),
 			Course: or(op.Course, 1), Modifiers: append([]string{}, op.Modifiers...), Note: note, Status: "pending"})
+		if counted[item.SKU] {
+			r.Lines[len(r.Lines)-1].Portions = or(op.Qty, 1)
+		}
 		return true, true
 	case "set_qty":
 		i := r.find(op.LineID)
 		if i < 0 || r.Lines[i].Status != "pending" {
 			return false, false
 		}
-		if r.Lines[i].Qty == *op.Qty {
+		l := &r.Lines[i]
+		if l.Qty == *op.Qty {
 			return false, true
 		}
-		r.Lines[i].Qty = *op.Qty
+		switch {
+		case *op.Qty > l.Qty && counted[l.SKU]:
+			l.Portions += *op.Qty - l.Qty // takes what it adds
+		case *op.Qty < l.Portions:
+			l.Portions = *op.Qty // gives back what it no longer holds
+		}
+		l.Qty = *op.Qty
 		return true, true
 	case "remove_item":
 		i := r.find(op.LineID)
@@ -174,7 +189,7 @@ func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool) (ch
 		if r.Lines[i].Status == "voided" {
 			return false, true
 		}
-		r.Lines[i].Status = "voided"
+		r.Lines[i].Status, r.Lines[i].Portions = "voided", 0
 		return true, true
 	case "comp_item":
 		i := r.find(op.LineID)
@@ -249,11 +264,11 @@ func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool) (ch
 }
 
 // refBatch applies a PATCH's ops all or nothing, as one version.
-func refBatch(r refOrder, ops []order.Op, at time.Time, tables map[string]bool) (refOrder, bool, bool) {
+func refBatch(r refOrder, ops []order.Op, at time.Time, tables map[string]bool, counted map[string]bool) (refOrder, bool, bool) {
 	next := r.clone()
 	changed := false
 	for _, op := range ops {
-		c, ok := refStep(&next, op, at, tables)
+		c, ok := refStep(&next, op, at, tables, counted)
 		if !ok {
 			return r, false, false
 		}
@@ -346,7 +361,7 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
 	e := env()
 	actor := order.Actor{Device: "d1", Staff: "Alice", Role: order.RoleManager}
-	var refused, noops, changes, closed int
+	var refused, noops, changes, closed, holding int
 	for s := 0; s < sequences; s++ {
 		t0 := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Hour)
 		table := []string{"T1", "T2", "T3"}[rng.Intn(3)]
@@ -366,8 +381,17 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 			for i := range ops {
 				ops[i] = oracleOp(rng, ref)
 			}
-			wantNext, wantChanged, wantOK := refBatch(ref, ops, at, e.Tables)
-			next, applied, err := order.Plan(cur, ops, at, e)
+			// The kitchen counts the fries in some steps, not in others.
+			counted := map[string]bool{"fries": rng.Intn(2) == 0}
+			se := e
+			se.Menu = maps.Clone(e.Menu)
+			if counted["fries"] {
+				fries := se.Menu["fries"]
+				fries.Remaining = intp(1000)
+				se.Menu["fries"] = fries
+			}
+			wantNext, wantChanged, wantOK := refBatch(ref, ops, at, e.Tables, counted)
+			next, applied, err := order.Plan(cur, ops, at, se)
 			if !wantOK {
 				require.Error(t, err, "sequence %d step %d: the oracle refuses %+v", s, step, ops)
 				require.Equal(t, ref, view(cur), "a refused PATCH must leave the order as it was")
@@ -382,6 +406,12 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 				continue
 			}
 			changes++
+			for _, l := range wantNext.Lines {
+				if l.Portions > 0 {
+					holding++
+					break
+				}
+			}
 			// Store the applied ops as the log does (JSON) and read them back.
 			raw, err := json.Marshal(applied)
 			require.NoError(t, err)
@@ -403,6 +433,7 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 	require.Greater(t, refused, sequences)
 	require.Greater(t, noops, sequences/10)
 	require.Greater(t, closed, sequences/20)
+	require.Greater(t, holding, sequences, "changes after which a line holds portions")
 }
 
 // TestOpsByHand applies each op once to a known order through Plan and,

@@ -94,6 +94,12 @@ type Line struct {
 	// prices); TaxClass is the item's tax class then.
 	Options  []LineOption `json:"options"`
 	TaxClass string       `json:"tax_class"`
+	// Portions are the portions of its item's count the line holds: what
+	// it took when added or raised while the kitchen counted the item, at
+	// most Qty, and what it gives back when lowered, removed or voided (a
+	// voided line holds none). A line added while the item was not
+	// counted holds none and gives none back.
+	Portions int `json:"portions"`
 }
 
 // LineOption is one modifier option chosen on a line: its group and option

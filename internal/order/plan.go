@@ -142,6 +142,9 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 			Course: intOr(op.Course, DefaultCourse), Modifiers: append([]string{}, op.Modifiers...),
 			Note: strOr(op.Note, ""), Options: opts, TaxClass: item.TaxClass,
 		}
+		if item.Remaining != nil {
+			a.Portions = a.Qty
+		}
 		return &a, nil
 	case OpSetQty:
 		idx, err := lineAt()
@@ -155,7 +158,15 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if l.Qty == *op.Qty {
 			return nil, nil
 		}
-		return &Op{Op: OpSetQty, LineID: op.LineID, Qty: op.Qty}, nil
+		a := Op{Op: OpSetQty, LineID: op.LineID, Qty: op.Qty}
+		held := min(l.Portions, *op.Qty)
+		if item, ok := env.Menu[l.SKU]; ok && item.Remaining != nil && *op.Qty > l.Qty {
+			held = l.Portions + *op.Qty - l.Qty
+		}
+		if held > 0 || l.Portions > 0 {
+			a.Portions = &held
+		}
+		return &a, nil
 	case OpRemoveItem:
 		idx, err := lineAt()
 		if err != nil {
@@ -437,13 +448,20 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 			Course: derefInt(op.Course), Modifiers: append([]string{}, op.Modifiers...),
 			Note: derefStr(op.Note), Station: op.Station, Status: LinePending,
 			Options: append([]LineOption{}, op.Options...), TaxClass: op.TaxClass,
+			Portions: derefInt(op.Portions),
 		})
 	case OpSetQty:
 		idx, err := lineIdx()
 		if err != nil {
 			return err
 		}
-		o.Lines[idx].Qty = derefInt(op.Qty)
+		l := &o.Lines[idx]
+		l.Qty = derefInt(op.Qty)
+		if op.Portions != nil {
+			l.Portions = *op.Portions
+		} else {
+			l.Portions = min(l.Portions, l.Qty)
+		}
 	case OpRemoveItem:
 		idx, err := lineIdx()
 		if err != nil {
@@ -455,7 +473,7 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		if err != nil {
 			return err
 		}
-		o.Lines[idx].Status = LineVoided
+		o.Lines[idx].Status, o.Lines[idx].Portions = LineVoided, 0
 	case OpCompItem:
 		idx, err := lineIdx()
 		if err != nil {

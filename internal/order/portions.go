@@ -9,23 +9,41 @@ type PortionChange struct {
 	Delta int
 }
 
-// Portions is what the change from cur to next does to each SKU's
-// portions: the quantities of its live lines (voided lines give theirs
-// back; a comped line was still served) in next minus those in cur, SKUs
-// in order, zero changes left out. Whether a SKU's portions are counted at
-// all is the menu's business (the store applies the changes to counted
-// items only).
+// Portions is what the change from cur to next does to each SKU's count:
+// the portions its lines hold (Line.Portions) in next minus those in cur,
+// SKUs in order, zero changes left out. A line takes portions only while
+// its item is counted, and gives back only what it took, so every portion
+// taken from a count belongs to a live line (DESIGN.md invariant 10).
 func Portions(cur, next Order) []PortionChange {
-	delta := map[string]int{}
-	for _, l := range cur.Lines {
-		if l.Status != LineVoided {
-			delta[l.SKU] -= l.Qty
+	return perSKU(cur, next, func(l Line) int { return l.Portions })
+}
+
+// SoldMore are the SKUs of which the change from cur to next sells more:
+// whose live lines' quantity (voided lines sell none; a comped line was
+// still served) grows, in order. These are the SKUs an 86 refuses.
+func SoldMore(cur, next Order) []string {
+	var skus []string
+	for _, c := range perSKU(cur, next, func(l Line) int {
+		if l.Status == LineVoided {
+			return 0
+		}
+		return l.Qty
+	}) {
+		if c.Delta > 0 {
+			skus = append(skus, c.SKU)
 		}
 	}
+	return skus
+}
+
+// perSKU sums n over the lines of next less the lines of cur, per SKU.
+func perSKU(cur, next Order, n func(Line) int) []PortionChange {
+	delta := map[string]int{}
+	for _, l := range cur.Lines {
+		delta[l.SKU] -= n(l)
+	}
 	for _, l := range next.Lines {
-		if l.Status != LineVoided {
-			delta[l.SKU] += l.Qty
-		}
+		delta[l.SKU] += n(l)
 	}
 	out := make([]PortionChange, 0, len(delta))
 	for sku, d := range delta {

@@ -51,11 +51,13 @@ func (s *Store) queueLines(ctx context.Context, b *batch, cur, next order.Order)
 			ins.Stations = append(ins.Stations, l.Station)
 			ins.Statuses = append(ins.Statuses, l.Status)
 			ins.Compeds = append(ins.Compeds, l.Comped)
-		case prev.Qty != l.Qty || prev.Status != l.Status || prev.Comped != l.Comped:
+			ins.Portions = append(ins.Portions, int32(l.Portions))
+		case prev.Qty != l.Qty || prev.Status != l.Status || prev.Comped != l.Comped || prev.Portions != l.Portions:
 			upd.Ids = append(upd.Ids, l.ID)
 			upd.Qtys = append(upd.Qtys, int32(l.Qty))
 			upd.Statuses = append(upd.Statuses, l.Status)
 			upd.Compeds = append(upd.Compeds, l.Comped)
+			upd.Portions = append(upd.Portions, int32(l.Portions))
 		}
 	}
 	if len(ins.Ids) > 0 {

@@ -118,8 +118,8 @@ func (s *Store) At(ctx context.Context, venue string, id uuid.UUID, version int6
 }
 
 // env loads what planning and writing the ops needs: the venue's menu (from
-// the cache) when an op adds, removes, voids or re-counts a line, which is
-// when the write may assert availability or take portions, the existence
+// the cache) when an op adds a line or changes its quantity, which is when
+// the write may assert availability or take portions, the existence
 // of tables moved to, the venue's tenders for a payment, and the actor. It
 // returns the menu version the menu was read at (0: not read), which the
 // write asserts. Nothing is read for ops that need nothing.
@@ -137,7 +137,7 @@ func (s *Store) env(ctx context.Context, venue string, ops []order.Op, actor ord
 				return env, 0, err
 			}
 			env.Tenders = vp.Tenders
-		case order.OpAddItem, order.OpSetQty, order.OpRemoveItem, order.OpVoidItem:
+		case order.OpAddItem, order.OpSetQty:
 			needMenu = true
 		case order.OpMoveTable:
 			ok, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) (bool, error) {

@@ -35,7 +35,8 @@ type stockPlan struct {
 	// line of) that the menu has 86'd (possibly only until a time that has
 	// passed by commit): the database checks them at commit.
 	assert []string
-	// portions are the portion changes of counted SKUs.
+	// portions are the changes of the portions the change's lines hold:
+	// taken from items the menu counts, given back by lines that took them.
 	portions []order.PortionChange
 }
 
@@ -43,26 +44,27 @@ type stockPlan struct {
 // planned on.
 func planStock(menu map[string]order.MenuItem, version int64, cur, next order.Order, applied []order.Op) stockPlan {
 	sp := stockPlan{menuVersion: version}
-	// What the change sells more of: the SKUs it adds, and those whose
-	// live quantity grows (a set_qty raising a line).
-	more := order.AddedSKUs(applied)
-	changes := order.Portions(cur, next)
-	for _, c := range changes {
-		if c.Delta > 0 && !slices.Contains(more, c.SKU) {
-			more = append(more, c.SKU)
-		}
-	}
-	for _, sku := range more {
+	for _, sku := range soldMore(cur, next, applied) {
 		if it, ok := menu[sku]; !ok || !it.Available {
 			sp.assert = append(sp.assert, sku)
 		}
 	}
-	for _, c := range changes {
-		if it, ok := menu[c.SKU]; ok && it.Remaining != nil {
-			sp.portions = append(sp.portions, c)
+	// Portions change only for lines that hold some, which took them from
+	// a count; the database gives them back only to an item still counted.
+	sp.portions = order.Portions(cur, next)
+	return sp
+}
+
+// soldMore are the SKUs the change sells more of: those it adds, and those
+// whose live quantity grows (a set_qty raising a line).
+func soldMore(cur, next order.Order, applied []order.Op) []string {
+	more := order.AddedSKUs(applied)
+	for _, sku := range order.SoldMore(cur, next) {
+		if !slices.Contains(more, sku) {
+			more = append(more, sku)
 		}
 	}
-	return sp
+	return more
 }
 
 // queueStock queues, inside a change's write, the database's own checks of
@@ -100,15 +102,12 @@ func (s *Store) explainStock(ctx context.Context, err error, cur, next order.Ord
 		return err
 	}
 	want := map[string]int{}
-	skus := order.AddedSKUs(applied)
 	for _, c := range order.Portions(cur, next) {
 		if c.Delta > 0 {
 			want[c.SKU] = c.Delta
-			if !slices.Contains(skus, c.SKU) {
-				skus = append(skus, c.SKU)
-			}
 		}
 	}
+	skus := soldMore(cur, next, applied)
 	rows, rerr := readOne(ctx, s, next.Venue, func(db dbsqlc.DBTX) ([]dbsqlc.ListStockRow, error) {
 		return s.q.ListStock(ctx, db, dbsqlc.ListStockParams{VenueID: next.Venue, Skus: skus})
 	})

@@ -29,13 +29,14 @@ func (q *Queries) DeleteLines(ctx context.Context, db DBTX, arg DeleteLinesParam
 
 const insertLines = `-- name: InsertLines :exec
 INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
-                         seat, course, modifiers, note, station, status, comped, options, tax_class)
+                         seat, course, modifiers, note, station, status, comped, options, tax_class, portions)
 SELECT $1, $2,
        unnest($3::uuid[]), unnest($4::int[]), unnest($5::text[]),
        unnest($6::text[]), unnest($7::int[]), unnest($8::bigint[]),
        unnest($9::int[]), unnest($10::int[]), unnest($11::jsonb[]),
        unnest($12::text[]), unnest($13::text[]), unnest($14::text[]),
-       unnest($15::bool[]), unnest($16::jsonb[]), unnest($17::text[])
+       unnest($15::bool[]), unnest($16::jsonb[]), unnest($17::text[]),
+       unnest($18::int[])
 `
 
 type InsertLinesParams struct {
@@ -56,6 +57,7 @@ type InsertLinesParams struct {
 	Compeds    []bool
 	Options    [][]byte
 	TaxClasses []string
+	Portions   []int32
 }
 
 // InsertLines adds the new lines of one order in one statement (the arrays are
@@ -80,15 +82,17 @@ func (q *Queries) InsertLines(ctx context.Context, db DBTX, arg InsertLinesParam
 		arg.Compeds,
 		arg.Options,
 		arg.TaxClasses,
+		arg.Portions,
 	)
 	return err
 }
 
 const updateLines = `-- name: UpdateLines :exec
 UPDATE order_lines l
-SET qty = u.qty, status = u.status, comped = u.comped
+SET qty = u.qty, status = u.status, comped = u.comped, portions = u.portions
 FROM (SELECT unnest($3::uuid[]) AS id, unnest($4::int[]) AS qty,
-             unnest($5::text[]) AS status, unnest($6::bool[]) AS comped) u
+             unnest($5::text[]) AS status, unnest($6::bool[]) AS comped,
+             unnest($7::int[]) AS portions) u
 WHERE l.venue_id = $1 AND l.order_id = $2 AND l.id = u.id
 `
 
@@ -99,6 +103,7 @@ type UpdateLinesParams struct {
 	Qtys     []int32
 	Statuses []string
 	Compeds  []bool
+	Portions []int32
 }
 
 // UpdateLines writes the mutable fields of changed lines of one order.
@@ -110,6 +115,7 @@ func (q *Queries) UpdateLines(ctx context.Context, db DBTX, arg UpdateLinesParam
 		arg.Qtys,
 		arg.Statuses,
 		arg.Compeds,
+		arg.Portions,
 	)
 	return err
 }

@@ -205,6 +205,7 @@ type OrderLine struct {
 	Comped         bool
 	Options        []byte
 	TaxClass       string
+	Portions       int32
 }
 
 type OrderPayment struct {
