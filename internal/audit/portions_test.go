@@ -50,8 +50,8 @@ func TestPortionsReplay(t *testing.T) {
 	legit := history(
 		[]order.Op{add(fish, "fish", 2, n(2)), add(steak, "steak", 2, nil)}, // fish counted, steak not
 		[]order.Op{setQty(fish, 4, n(4)), setQty(steak, 3, nil)},            // raised while counted / not
-		[]order.Op{setQty(fish, 5, n(4))},                                    // raised after counting stopped
-		[]order.Op{setQty(fish, 1, n(1))},                                    // lowered: keeps one
+		[]order.Op{setQty(fish, 5, n(4))},                                   // raised after counting stopped
+		[]order.Op{setQty(fish, 1, n(1))},                                   // lowered: keeps one
 		[]order.Op{{Op: order.OpRemoveItem, LineID: &fish, SKU: "fish"}},
 	)
 	require.Empty(t, replayed(legit))

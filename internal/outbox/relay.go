@@ -26,6 +26,7 @@ import (
 	"github.com/posd/posd/internal/natscontract"
 	"github.com/posd/posd/internal/outbox/internal/relaydb"
 	"github.com/posd/posd/internal/pgscope"
+	"github.com/posd/posd/internal/pgtypes"
 )
 
 // StreamName is the JetStream stream that holds every posd message (the
@@ -257,6 +258,9 @@ func (r *Relay) lead(ctx context.Context) error {
 // those plans are switched off.
 func (r *Relay) connect(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, r.connCfg)
+	if err == nil {
+		pgtypes.Register(conn.TypeMap())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/posd/posd/internal/migrate"
 	"github.com/posd/posd/internal/pgcluster"
+	"github.com/posd/posd/internal/pgtypes"
 	"github.com/posd/posd/internal/seed"
 )
 
@@ -185,6 +186,7 @@ func newPool(t testing.TB, u string) *pgxpool.Pool {
 		t.Fatalf("pgtest: %v", err)
 	}
 	cfg.MaxConns = 16
+	cfg.AfterConnect = pgtypes.AfterConnect
 	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("pgtest: pool: %v", err)

@@ -7,6 +7,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/posd/posd/internal/pgtypes"
 )
 
 // DefaultStatementTimeout is the statement_timeout of posd's connections
@@ -20,8 +22,8 @@ const DefaultStatementTimeout = 5 * time.Second
 // asked Postgres to cancel it, before posd drops the connection.
 const cancelDelay = time.Second
 
-// ConfigurePool sets what every posd connection to Postgres needs:
-// statement_timeout (timeout, unless the connection string sets one; 0
+// ConfigurePool sets what every posd connection to Postgres needs: posd's
+// types registered with pgx (internal/pgtypes), statement_timeout (timeout, unless the connection string sets one; 0
 // means DefaultStatementTimeout), and cancelling a query whose context ends
 // with a cancel request to Postgres, so the statement stops there too
 // instead of running (and committing) after posd answered.
@@ -32,6 +34,7 @@ func ConfigurePool(cfg *pgxpool.Config, timeout time.Duration) {
 	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !set {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	}
+	cfg.AfterConnect = pgtypes.AfterConnect
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: cancelDelay}
 	}
