@@ -466,3 +466,32 @@ func TestMenuThatKeepsMovingIsRetryable(t *testing.T) {
 	require.NotEmpty(t, r.Header.Get("Retry-After"))
 	require.Equal(t, before, f.Fingerprint(), "nothing written")
 }
+
+// TestVerifyNamesTaxChangedBehindTheLog: a tax rate and the service
+// charge's rate changed in the database behind the menu log's back (posd's
+// role may UPDATE both) fail GET /v1/audit/verify, naming the tax class,
+// the rate found and the rate the menu log says, at the seed's last row
+// (the one that logged the catalog); the service charge alone is named
+// the same way.
+func TestVerifyNamesTaxChangedBehindTheLog(t *testing.T) {
+	f := start(t)
+	require.True(t, f.Manager.Verify().OK)
+	last := menuLogRows(t, f)
+	_, err := f.DB.Admin.Exec(context.Background(),
+		`UPDATE tax_classes SET rate_bps = 0 WHERE venue_id = 'demo' AND id = 'food';
+		 UPDATE venues SET service_charge_rate_bps = 9000 WHERE id = 'demo'`)
+	require.NoError(t, err)
+	res := f.Auditor.Verify()
+	require.False(t, res.OK, "verify passed a tax rate and a service charge changed behind the menu log's back")
+	require.Equal(t, last, res.Broken.MenuSeq)
+	require.Equal(t, `tax class "food" has another rate_bps than its last menu log row (0; the row says 1000)`+
+		`: the menu was changed behind the menu log's back`, res.Broken.Reason)
+
+	_, err = f.DB.Admin.Exec(context.Background(), `UPDATE tax_classes SET rate_bps = 1000 WHERE venue_id = 'demo' AND id = 'food'`)
+	require.NoError(t, err)
+	res = f.Manager.Verify()
+	require.False(t, res.OK)
+	require.Equal(t, last, res.Broken.MenuSeq)
+	require.Equal(t, `the service charge has another rate_bps than its last menu log row (9000; the row says 1800)`+
+		`: the menu was changed behind the menu log's back`, res.Broken.Reason)
+}

@@ -444,25 +444,30 @@ func (j Journal) MenuVersion(ctx context.Context, venue string) (int64, error) {
 	return v.MenuVersion, err
 }
 
-// MenuNow is the venue's items and modifier groups as they are
-// (audit.MenuJournal).
-func (j Journal) MenuNow(ctx context.Context, venue string) ([]order.MenuItem, []order.ModifierGroup, error) {
+// MenuNow is the venue's menu as it is: its items, modifier groups, tax
+// classes, service charge and tenders (audit.MenuJournal).
+func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, error) {
 	var r catalogRows
 	var err error
+	if r.venue, err = j.q.GetVenue(ctx, j.db, venue); err != nil {
+		return order.Catalog{}, err
+	}
+	if r.taxes, err = j.q.ListTaxClasses(ctx, j.db, venue); err != nil {
+		return order.Catalog{}, err
+	}
 	if r.groups, err = j.q.ListModifierGroups(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
 	if r.options, err = j.q.ListModifierOptions(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
 	if r.items, err = j.q.ListCatalogItems(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
 	if r.itemGroups, err = j.q.ListItemGroups(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
-	c := r.catalog().Catalog
-	return c.Items, c.ModifierGroups, nil
+	return r.catalog().Catalog, nil
 }
 
 // MenuChanges are the menu log's rows in [from, to) (audit.ShiftJournal).
