@@ -271,6 +271,48 @@ func TestAvailability(t *testing.T) {
 	require.True(t, res.OK, "%+v", res.Broken)
 }
 
+// TestLapsed86AvailableAgainChangesNothing: an 86 whose until has passed
+// reads as available, so {"available": true}, or the portions it already
+// has, is a write of what the item already is: 200 with the item as it
+// is and nothing written (docs/API.md): no row change (the stored row
+// keeps its lapsed until), no menu version, no menu log row, no message;
+// verify still passes. A write that does change it is one change, whose
+// log row has the item available before and after.
+func TestLapsed86AvailableAgainChangesNothing(t *testing.T) {
+	f := start(t)
+	f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": 4})
+	until := time.Now().Add(500 * time.Millisecond)
+	f.Kitchen.SetAvailability("steak", apitest.Raw{"available": false, "until": until.UTC().Format(time.RFC3339Nano)})
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
+	before := f.Manager.MenuDoc().Item(t, "steak")
+	require.True(t, before.Available, "the 86 lapsed")
+	require.Nil(t, before.UnavailableUntil)
+	v0, rows, print := menuVersion(t, f), menuLogRows(t, f), f.Fingerprint()
+
+	for _, body := range []apitest.Raw{{"available": true}, {"remaining": 4}, {"available": true, "remaining": 4}} {
+		r := f.Kitchen.TrySetAvailability("steak", body)
+		require.Equal(t, 200, r.Status, "%v: %s", body, r.Body)
+		var got order.MenuItem
+		r.JSON(t, &got)
+		require.Equal(t, before, got, "%v answers the item as it is", body)
+		require.Equal(t, strconv.FormatInt(v0, 10), r.Header.Get("Posd-Menu-Version"))
+		require.Equal(t, rows, menuLogRows(t, f), "%v: a write of what the item is appended a menu log row", body)
+		require.Equal(t, v0, menuVersion(t, f), "%v: a write of what the item is bumped the menu version", body)
+		require.Equal(t, print, f.Fingerprint(), "%v: a write of what the item is wrote something", body)
+	}
+	res := f.Manager.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+
+	it := f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": 3})
+	require.Equal(t, v0+1, it.Version)
+	require.Equal(t, rows+1, menuLogRows(t, f))
+	rep := f.Auditor.Shift(time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+	last := rep.MenuChanges[len(rep.MenuChanges)-1]
+	require.Equal(t, []string{"remaining"}, last.Fields, "only the portions changed: the item was available before and after")
+	res = f.Manager.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+}
+
 // TestConcurrentMenuEdits: two managers edit one item at once, from the
 // same version, many times over (real goroutines behind a start barrier):
 // every round exactly one wins, the other gets 412 with the winner's item

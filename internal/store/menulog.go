@@ -173,7 +173,8 @@ func (s *Store) SetAvailability(ctx context.Context, venue, sku string, ch Avail
 	var w MenuWrite
 	author := s.author(actor)
 	err := inTx(ctx, s.pool, venueBatch(venue), func(tx pgx.Tx) error {
-		if _, err := s.q.LockVenue(ctx, tx, venue); err != nil {
+		current, err := s.q.LockVenue(ctx, tx, venue)
+		if err != nil {
 			return err
 		}
 		before, found, err := readItem(ctx, tx, venue, sku)
@@ -183,12 +184,20 @@ func (s *Store) SetAvailability(ctx context.Context, venue, sku string, ch Avail
 			}
 			return err
 		}
-		a := ItemAvailability{SKU: sku, Available: before.Available, UnavailableUntil: before.UnavailableUntil, Remaining: before.Remaining}
+		now := availabilityOf(before)
+		a := now
 		if ch.SetAvailable {
 			a.Available, a.UnavailableUntil = ch.Available, ch.Until
 		}
 		if ch.SetRemaining {
 			a.Remaining = ch.Remaining
+		}
+		if a.same(now) {
+			// What the item already is, as it reads (an 86 whose end has
+			// passed reads as available, though its row keeps the end):
+			// nothing to write.
+			out, w = before, MenuWrite{MenuVersion: current}
+			return nil
 		}
 		changed, version, err := setAvailabilityTx(ctx, tx, venue, []ItemAvailability{a})
 		if err != nil {
