@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -487,6 +490,55 @@ func TestShiftListsMenuChanges(t *testing.T) {
 	require.Equal(t, 200, r.Status)
 	require.Contains(t, string(r.Body), "menu_change,")
 	require.Contains(t, string(r.Body), ",steak,price_cents")
+}
+
+// TestShiftMenuChangesBounded: a shift with more menu changes than the
+// report lists (1,000) lists the first 1,000 in log order and says how
+// many there are (menu_changes_total), in JSON and in CSV (a menu_changes
+// row whose count is the total) alike (DESIGN.md invariant 12).
+func TestShiftMenuChangesBounded(t *testing.T) {
+	f := start(t)
+	const bound = 1000
+	from := time.Now()
+	for i := range bound + 2 {
+		f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": i})
+	}
+	to := time.Now().Add(time.Minute)
+
+	r := f.Auditor.Get(apitest.ShiftPath(from, to))
+	require.Equal(t, 200, r.Status, string(r.Body))
+	var rep struct {
+		MenuChanges []struct {
+			Seq   int64           `json:"seq"`
+			After json.RawMessage `json:"after"`
+		} `json:"menu_changes"`
+		Total *int64 `json:"menu_changes_total"`
+	}
+	r.JSON(t, &rep)
+	require.Equal(t, bound, len(rep.MenuChanges), "the report lists at most %d menu changes", bound)
+	require.NotNil(t, rep.Total, "menu_changes_total says how many the shift has")
+	require.EqualValues(t, bound+2, *rep.Total)
+	for i, c := range rep.MenuChanges {
+		require.Equal(t, rep.MenuChanges[0].Seq+int64(i), c.Seq, "the first changes, in log order")
+		require.Contains(t, string(c.After), fmt.Sprintf(`"remaining":%d,`, i))
+	}
+
+	r = f.Auditor.Get(apitest.ShiftPath(from, to) + "&format=csv")
+	require.Equal(t, 200, r.Status)
+	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	require.NoError(t, err)
+	count := slices.Index(rows[0], "count")
+	sections := map[string]int{}
+	var total string
+	for _, row := range rows[1:] {
+		sections[row[0]]++
+		if row[0] == "menu_changes" {
+			total = row[count]
+		}
+	}
+	require.Equal(t, bound, sections["menu_change"])
+	require.Equal(t, 1, sections["menu_changes"])
+	require.Equal(t, strconv.Itoa(bound+2), total)
 }
 
 // TestMenuThatKeepsMovingIsRetryable: a write that finds the menu moved

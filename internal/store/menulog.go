@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -479,16 +480,20 @@ func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, erro
 	return r.catalog().Catalog, nil
 }
 
-// MenuChanges are the menu log's rows in [from, to) (audit.ShiftJournal).
-func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time) ([]audit.MenuChange, error) {
-	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to})
+// MenuChanges are the first of the menu log's rows in [from, to), within
+// maxRows and maxBytes, and how many the range has (audit.ShiftJournal).
+func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time, maxRows int, maxBytes int64) ([]audit.MenuChange, int64, error) {
+	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to,
+		MaxRows: int32(min(maxRows, math.MaxInt32)), MaxBytes: maxBytes})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	var total int64
 	out := make([]audit.MenuChange, len(rows))
 	for i, r := range rows {
 		out[i] = audit.MenuChange{Seq: r.Seq, At: r.At, Actor: order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
 			Kind: r.Kind, EntityID: r.EntityID, Before: r.Before, After: r.After, MenuVersion: r.MenuVersion}
+		total = r.Total
 	}
-	return out, nil
+	return out, total, nil
 }
