@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -211,7 +212,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit shift", "The post-shift report of a venue for [--from, --to): per staff orders closed,\n"+
 		"sales, tips, voids and comps; every void and comp with its reason; forced overrides;\n"+
-		"refused stale writes by table. Times are RFC 3339.", stderr)
+		"refused stale writes by table; the takings; the first 1,000 menu changes and how many\n"+
+		"there are. Times are RFC 3339.", stderr)
 	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	fromS := fs.String("from", "", "start of the range, RFC 3339 (required)")
@@ -308,6 +310,16 @@ func writeShiftTable(out io.Writer, venue string, r audit.Report) error {
 	fmt.Fprintln(w, "\nTENDER\tPAYMENTS\tREFUNDS\tTIPS")
 	for _, t := range m.Tenders {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Tender, cents(t.PaymentCents), cents(t.RefundCents), cents(t.TipCents))
+	}
+	if n := int64(len(r.MenuChanges)); n < r.MenuChangesTotal {
+		fmt.Fprintf(w, "\nMENU CHANGES (%d of %d, the first of the range: a narrower range lists the rest)\n", n, r.MenuChangesTotal)
+	} else {
+		fmt.Fprintf(w, "\nMENU CHANGES (%d)\n", n)
+	}
+	fmt.Fprintln(w, "AT\tBY\tROLE\tKIND\tID\tFIELDS\tMENU VERSION")
+	for _, c := range r.MenuChanges {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", c.At.Format(time.RFC3339), c.By, c.Role, c.Kind, c.ID,
+			strings.Join(c.Fields, " "), c.MenuVersion)
 	}
 	return w.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,7 @@ func TestAuditShiftCLI(t *testing.T) {
 			{"section": "tax", "tax_class": "food", "rate_bps": "1000", "inclusive": "true", "taxable_cents": "12698", "tax_cents": "1153"},
 			{"section": "tender", "tender": "card", "payment_cents": "12053", "refund_cents": "955", "tips_cents": "1200"},
 			{"section": "tender", "tender": "cash", "payment_cents": "1600", "refund_cents": "0", "tips_cents": "200"},
+			{"section": "menu_changes", "count": "0"},
 		}
 		require.Equal(t, want, got)
 	})
@@ -161,6 +163,7 @@ func TestAuditShiftCLI(t *testing.T) {
 			"total 126.98", "paid (net of refunds) 126.98", "refunds 9.55", "tips 14.00", "refunds given 1",
 			"drinks 2000 true 0.00 0.00", "food 1000 true 126.98 11.53",
 			"card 120.53 9.55 12.00", "cash 16.00 0.00 2.00",
+			"MENU CHANGES (0)", "AT BY ROLE KIND ID FIELDS MENU VERSION",
 		} {
 			require.Contains(t, plain, want, out)
 		}
@@ -194,6 +197,53 @@ func TestAuditShiftCLI(t *testing.T) {
 			require.Contains(t, errOut, c.msg, "%v", c.args)
 		}
 	})
+}
+
+// TestAuditShiftCLIMenuChangesBounded: a shift with more menu changes
+// than a report lists (1,000) lists the first 1,000 in every format and
+// says how many there are: the table's heading, menu_changes_total in
+// JSON, the menu_changes row's count in CSV.
+func TestAuditShiftCLIMenuChangesBounded(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	const bound = 1000
+	from := time.Now().UTC().Truncate(time.Second)
+	kitchen := order.Actor{Device: "kitchen", Staff: "Kitchen", Role: order.RoleKitchen}
+	for n := range bound + 2 {
+		_, _, err := s.Store.SetAvailability(context.Background(), "demo", "steak",
+			store.AvailabilityChange{SetRemaining: true, Remaining: &n}, kitchen)
+		require.NoError(t, err)
+	}
+	to := time.Now().UTC().Add(time.Minute).Truncate(time.Second)
+	args := func(format string) []string {
+		return []string{"audit", "shift", "--venue", "demo", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--format", format}
+	}
+
+	out, errOut, code := runPosd(t, s.DB.AdminURL, args("table")...)
+	require.Zero(t, code, errOut)
+	require.Contains(t, out, "\nMENU CHANGES (1000 of 1002, the first of the range: a narrower range lists the rest)\n")
+	require.Equal(t, bound, strings.Count(out, " Kitchen  kitchen  availability  steak  remaining "), "one table row per listed change")
+
+	out, errOut, code = runPosd(t, s.DB.AdminURL, args("json")...)
+	require.Zero(t, code, errOut)
+	var rep audit.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, bound, len(rep.MenuChanges))
+	require.EqualValues(t, bound+2, rep.MenuChangesTotal)
+
+	out, errOut, code = runPosd(t, s.DB.AdminURL, args("csv")...)
+	require.Zero(t, code, errOut)
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	require.NoError(t, err)
+	sections := map[string]int{}
+	for _, rec := range recs[1:] {
+		sections[rec[0]]++
+		if rec[0] == "menu_changes" {
+			require.Equal(t, "1002", rec[slices.Index(audit.CSVHeader, "count")])
+		}
+	}
+	require.Equal(t, bound, sections["menu_change"])
+	require.Equal(t, 1, sections["menu_changes"])
 }
 
 // TestAuditVerifyCLI: "posd audit verify" needs the seals' public key (or

@@ -30,10 +30,26 @@ WHERE venue_id = @venue_id AND seq > @after_seq
 ORDER BY seq
 LIMIT @page_size;
 
--- ShiftMenuChanges lists the menu changes in [from, to), in log order.
+-- ShiftMenuChanges lists the first menu changes in [from, to), in log
+-- order: at most @max_rows, and past the first only while the before and
+-- after of those listed stay within @max_bytes together (a catalog row's
+-- are whole catalogs). total counts the range's changes, listed or not.
 -- name: ShiftMenuChanges :many
-SELECT seq, at, actor_device, actor_staff, actor_role, kind, entity_id,
-       before::text AS before, after::text AS after, menu_version
-FROM menu_log
-WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
+WITH first AS (
+    SELECT seq, at, actor_device, actor_staff, actor_role, kind, entity_id,
+           before::text AS before, after::text AS after, menu_version
+    FROM menu_log
+    WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
+    ORDER BY seq
+    LIMIT @max_rows
+), sized AS (
+    SELECT first.*, row_number() OVER w AS n, sum(octet_length(before) + octet_length(after)) OVER w AS bytes
+    FROM first
+    WINDOW w AS (ORDER BY seq)
+)
+SELECT seq, at, actor_device, actor_staff, actor_role, kind, entity_id, before, after, menu_version,
+       (SELECT count(*) FROM menu_log c
+        WHERE c.venue_id = @venue_id AND c.at >= @from_time AND c.at < @to_time)::bigint AS total
+FROM sized
+WHERE n = 1 OR bytes <= @max_bytes::bigint
 ORDER BY seq;

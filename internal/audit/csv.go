@@ -35,9 +35,10 @@ var CSVHeader = []string{"section", "staff", "orders_closed", "sales_cents", "ti
 // member, void, comp, forced override and table with conflicts, one money
 // row (the shift's takings; its tips in tips_cents, its orders in
 // orders_closed), one row per tax class and rate (tax) and one per tender
-// (tender: payments, refunds, tips), and one row per menu change (its
-// fields space-separated; before and after are in the JSON report only),
-// the row's section in its first column. `posd audit shift --format csv` and
+// (tender: payments, refunds, tips), one menu_changes row (count: the
+// range's menu changes, Report.MenuChangesTotal) and one row per menu
+// change listed (its fields space-separated; before and after are in the
+// JSON report only), the row's section in its first column. `posd audit shift --format csv` and
 // GET /v1/audit/shift?format=csv both write it.
 func WriteCSV(out io.Writer, r Report) error {
 	w := csv.NewWriter(out)
@@ -99,6 +100,9 @@ func WriteCSV(out io.Writer, r Report) error {
 			"refund_cents": i64(t.RefundCents), "tips_cents": i64(t.TipCents)}); err != nil {
 			return err
 		}
+	}
+	if err := row(map[string]string{"section": "menu_changes", "count": i64(r.MenuChangesTotal)}); err != nil {
+		return err
 	}
 	for _, c := range r.MenuChanges {
 		if err := row(map[string]string{"section": "menu_change", "menu_version": i64(c.MenuVersion), "by": c.By,

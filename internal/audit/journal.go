@@ -91,8 +91,11 @@ type ShiftJournal interface {
 	// ClosedOrdersPage is a page of at most limit orders closed in the
 	// range, by id after the id given, with their totals computed.
 	ClosedOrdersPage(ctx context.Context, venue string, from, to time.Time, after uuid.UUID, limit int) ([]order.Order, error)
-	// MenuChanges are the menu log's rows of the range, by seq.
-	MenuChanges(ctx context.Context, venue string, from, to time.Time) ([]MenuChange, error)
+	// MenuChanges are the first of the menu log's rows of the range, by
+	// seq: at most maxRows (≥ 1), and past the first only while their
+	// Before and After add up to at most maxBytes; total counts the
+	// range's rows.
+	MenuChanges(ctx context.Context, venue string, from, to time.Time, maxRows int, maxBytes int64) (changes []MenuChange, total int64, err error)
 }
 
 // StoredEvent is an order event as stored: Ops is the exact JSON text

@@ -8,8 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -90,19 +92,24 @@ type MenuJournal interface {
 	MenuLogPage(ctx context.Context, venue string, after int64, limit int) ([]StoredMenuChange, error)
 	// MenuVersion is the venue's current menu version.
 	MenuVersion(ctx context.Context, venue string) (int64, error)
-	// MenuNow is the venue's menu as it is: its items and modifier groups.
-	MenuNow(ctx context.Context, venue string) ([]order.MenuItem, []order.ModifierGroup, error)
+	// MenuNow is the venue's menu as it is: its items, modifier groups,
+	// tax classes, service charge and tenders (not its tables, which are
+	// no part of the menu).
+	MenuNow(ctx context.Context, venue string) (order.Catalog, error)
 }
 
 // menuState is the menu as the log says it is: each entity's definition in
-// its last row (and that row's seq). complete: a whole catalog was logged,
-// so every entity of the menu must be in the log.
+// its last row (and that row's seq), and the last whole catalog logged
+// (catalogSeq 0: none was), whose tax classes, service charge and tenders
+// no other kind of row changes. Once a whole catalog was logged, every
+// entity of the menu must be in the log.
 type menuState struct {
-	items    map[string]order.MenuItem
-	groups   map[string]order.ModifierGroup
-	itemSeq  map[string]int64
-	groupSeq map[string]int64
-	complete bool
+	items      map[string]order.MenuItem
+	groups     map[string]order.ModifierGroup
+	itemSeq    map[string]int64
+	groupSeq   map[string]int64
+	catalog    order.Catalog
+	catalogSeq int64
 }
 
 // apply follows one row; an after that is not the entity's JSON is its
@@ -144,109 +151,178 @@ func (m *menuState) apply(r MenuChange) string {
 		for _, g := range c.ModifierGroups {
 			m.groups[g.ID], m.groupSeq[g.ID] = g, r.Seq
 		}
-		m.complete = true
+		m.catalog, m.catalogSeq = c, r.Seq
 	default:
 		return "unknown kind " + strconv.Quote(r.Kind)
 	}
 	return ""
 }
 
-// itemDiff names the first definition field where a and b differ: the
-// definition and version, not the running state (availability, portions),
-// which orders and time change without a row.
-func itemDiff(a, b order.MenuItem) string {
-	switch {
-	case a.Name != b.Name:
-		return "name"
-	case a.Category != b.Category:
-		return "category"
-	case a.PriceCents != b.PriceCents:
-		return "price_cents"
-	case a.Station != b.Station:
-		return "station"
-	case a.TaxClass != b.TaxClass:
-		return "tax_class"
-	case !slices.Equal(a.ModifierGroups, b.ModifierGroups):
-		return "modifier_groups"
-	case a.Version != b.Version:
-		return "version"
+// fieldDiff is one field compared between the menu as it is (now) and as
+// its last menu log row says (logged).
+type fieldDiff struct {
+	name   string
+	differ bool
+	// now and logged are shown when show is set; plural: a list.
+	now, logged any
+	show        bool
+	plural      bool
+}
+
+// same compares a single value.
+func same[T comparable](name string, now, logged T) fieldDiff {
+	return fieldDiff{name: name, differ: now != logged, now: now, logged: logged, show: true}
+}
+
+// sameList compares a list, whose values are shown when show is set (a
+// short list of ids; not options).
+func sameList[T comparable](name string, now, logged []T, show bool) fieldDiff {
+	return fieldDiff{name: name, differ: !slices.Equal(now, logged), now: now, logged: logged, show: show, plural: true}
+}
+
+// firstDiff describes the first field of fs that differs, for the entity
+// what ("" when none does): `item "steak" has another price_cents than its
+// last menu log row (1; the row says 2400)`.
+func firstDiff(what string, fs ...fieldDiff) string {
+	for _, f := range fs {
+		if !f.differ {
+			continue
+		}
+		other := "another"
+		if f.plural {
+			other = "other"
+		}
+		s := fmt.Sprintf("%s has %s %s than its last menu log row", what, other, f.name)
+		if f.show {
+			s += fmt.Sprintf(" (%s; the row says %s)", jsonText(f.now), jsonText(f.logged))
+		}
+		return s
 	}
 	return ""
 }
 
-func groupDiff(a, b order.ModifierGroup) string {
-	switch {
-	case a.Name != b.Name:
-		return "name"
-	case a.Min != b.Min:
-		return "min"
-	case a.Max != b.Max:
-		return "max"
-	case !slices.Equal(a.Options, b.Options):
-		return "options"
-	case a.Version != b.Version:
-		return "version"
+// jsonText is v as JSON, unescaped for HTML.
+func jsonText(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return fmt.Sprint(v)
 	}
-	return ""
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// itemDiff compares an item's definition and version, not its running
+// state (availability, portions), which orders and time change without a
+// row.
+func itemDiff(now, logged order.MenuItem) string {
+	return firstDiff(fmt.Sprintf("item %q", now.SKU),
+		same("name", now.Name, logged.Name),
+		same("category", now.Category, logged.Category),
+		same("price_cents", now.PriceCents, logged.PriceCents),
+		same("station", now.Station, logged.Station),
+		same("tax_class", now.TaxClass, logged.TaxClass),
+		sameList("modifier_groups", now.ModifierGroups, logged.ModifierGroups, true),
+		same("version", now.Version, logged.Version))
+}
+
+func groupDiff(now, logged order.ModifierGroup) string {
+	return firstDiff(fmt.Sprintf("modifier group %q", now.ID),
+		same("name", now.Name, logged.Name),
+		same("min", now.Min, logged.Min),
+		same("max", now.Max, logged.Max),
+		sameList("options", now.Options, logged.Options, false),
+		same("version", now.Version, logged.Version))
+}
+
+func taxDiff(now, logged order.TaxClass) string {
+	return firstDiff(fmt.Sprintf("tax class %q", now.ID),
+		same("name", now.Name, logged.Name),
+		same("rate_bps", now.RateBps, logged.RateBps),
+		same("inclusive", now.Inclusive, logged.Inclusive))
+}
+
+// settingsDiff compares the venue's service charge (none: all zero) and
+// tenders.
+func settingsDiff(now, logged order.Catalog) string {
+	sc := func(c order.Catalog) order.ServiceCharge {
+		if c.ServiceCharge == nil {
+			return order.ServiceCharge{}
+		}
+		return *c.ServiceCharge
+	}
+	a, b := sc(now), sc(logged)
+	if d := firstDiff("the service charge", same("min_guests", a.MinGuests, b.MinGuests),
+		same("rate_bps", a.RateBps, b.RateBps), same("tax_class", a.TaxClass, b.TaxClass)); d != "" {
+		return d
+	}
+	return firstDiff("the venue", sameList("tenders", now.Tenders, logged.Tenders, true))
+}
+
+// entityCheck holds one list of the menu as it is against the menu as the
+// log says: each entry the log knows (logged, last logged at seq[id]) has
+// the definition diff compares, none is missing, and, once complete (a
+// whole catalog was logged, at lastSeq), none is on the menu without a
+// row. It returns the first difference and the row to name.
+func entityCheck[T any](what string, now []T, logged map[string]T, seq map[string]int64, complete bool, lastSeq int64,
+	id func(T) string, diff func(now, logged T) string) (string, int64) {
+	seen := map[string]bool{}
+	for _, x := range now {
+		k := id(x)
+		seen[k] = true
+		want, ok := logged[k]
+		switch {
+		case !ok && (complete || seq[k] != 0):
+			s := seq[k]
+			if s == 0 {
+				s = lastSeq
+			}
+			return fmt.Sprintf("%s %q is on the menu but not in the menu log", what, k), s
+		case ok:
+			if d := diff(x, want); d != "" {
+				return d, seq[k]
+			}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(logged)) {
+		if !seen[k] {
+			return fmt.Sprintf("%s %q is in the menu log but not on the menu", what, k), seq[k]
+		}
+	}
+	return "", 0
 }
 
 // checkMenuState holds the menu as it is against the menu as the log says:
-// every entity the log knows has the definition and version of its last
-// row, and, once a whole catalog was logged, every entity of the menu is in
-// the log. It names the row an entity was last logged in.
+// its items and groups (entityCheck), and, once a whole catalog was
+// logged, its tax classes, service charge and tenders against that
+// catalog's. It names the row an entity was last logged in.
 func checkMenuState(ctx context.Context, j MenuJournal, venue string, m *menuState, lastSeq int64) (*Broken, error) {
-	items, groups, err := j.MenuNow(ctx, venue)
+	now, err := j.MenuNow(ctx, venue)
 	if err != nil {
 		return nil, fmt.Errorf("read the menu: %w", err)
 	}
-	behind := func(seq int64, format string, args ...any) *Broken {
-		return &Broken{MenuSeq: seq, Reason: fmt.Sprintf(format, args...) + ": the menu was changed behind the menu log's back"}
+	complete := m.catalogSeq != 0
+	reason, seq := entityCheck("item", now.Items, m.items, m.itemSeq, complete, lastSeq,
+		func(it order.MenuItem) string { return it.SKU }, itemDiff)
+	if reason == "" {
+		reason, seq = entityCheck("modifier group", now.ModifierGroups, m.groups, m.groupSeq, complete, lastSeq,
+			func(g order.ModifierGroup) string { return g.ID }, groupDiff)
 	}
-	seen := map[string]bool{}
-	for _, it := range items {
-		seen[it.SKU] = true
-		want, ok := m.items[it.SKU]
-		switch {
-		case !ok && (m.complete || m.itemSeq[it.SKU] != 0):
-			seq := m.itemSeq[it.SKU]
-			if seq == 0 {
-				seq = lastSeq
-			}
-			return behind(seq, "item %q is on the menu but not in the menu log", it.SKU), nil
-		case ok:
-			if f := itemDiff(want, it); f != "" {
-				return behind(m.itemSeq[it.SKU], "item %q has another %s than its last menu log row", it.SKU, f), nil
-			}
+	if reason == "" && complete {
+		taxes, taxSeq := map[string]order.TaxClass{}, map[string]int64{}
+		for _, t := range m.catalog.TaxClasses {
+			taxes[t.ID], taxSeq[t.ID] = t, m.catalogSeq
+		}
+		reason, seq = entityCheck("tax class", now.TaxClasses, taxes, taxSeq, true, m.catalogSeq,
+			func(t order.TaxClass) string { return t.ID }, taxDiff)
+		if reason == "" {
+			reason, seq = settingsDiff(now, m.catalog), m.catalogSeq
 		}
 	}
-	for sku := range m.items {
-		if !seen[sku] {
-			return behind(m.itemSeq[sku], "item %q is in the menu log but not on the menu", sku), nil
-		}
+	if reason == "" {
+		return nil, nil
 	}
-	seen = map[string]bool{}
-	for _, g := range groups {
-		seen[g.ID] = true
-		want, ok := m.groups[g.ID]
-		switch {
-		case !ok && (m.complete || m.groupSeq[g.ID] != 0):
-			seq := m.groupSeq[g.ID]
-			if seq == 0 {
-				seq = lastSeq
-			}
-			return behind(seq, "modifier group %q is on the menu but not in the menu log", g.ID), nil
-		case ok:
-			if f := groupDiff(want, g); f != "" {
-				return behind(m.groupSeq[g.ID], "modifier group %q has other %s than its last menu log row", g.ID, f), nil
-			}
-		}
-	}
-	for id := range m.groups {
-		if !seen[id] {
-			return behind(m.groupSeq[id], "modifier group %q is in the menu log but not on the menu", id), nil
-		}
-	}
-	return nil, nil
+	return &Broken{MenuSeq: seq, Reason: reason + ": the menu was changed behind the menu log's back"}, nil
 }
 
 // checkMenuLog verifies venue's menu log: seq 1..n without gaps, each hash

@@ -162,6 +162,52 @@ func TestMenuLogTampering(t *testing.T) {
 	}
 }
 
+// TestMenuSettingsTampering: the venue's settings the menu log records
+// with a whole catalog (tax classes, the service charge, the tenders),
+// changed behind posd's back as the superuser, are named by verify with
+// the field, the value found and the value of the last catalog row (the
+// seed's, seq first-1): orders opened afterwards would be taxed and
+// charged with them.
+func TestMenuSettingsTampering(t *testing.T) {
+	t.Parallel()
+	const behind = ": the menu was changed behind the menu log's back"
+	for _, tc := range []struct {
+		name, sql, reason string
+	}{
+		{"tax rate", `UPDATE tax_classes SET rate_bps = 0 WHERE venue_id = 'demo' AND id = 'food'`,
+			`tax class "food" has another rate_bps than its last menu log row (0; the row says 1000)`},
+		{"tax made exclusive", `UPDATE tax_classes SET inclusive = false WHERE venue_id = 'demo' AND id = 'drinks'`,
+			`tax class "drinks" has another inclusive than its last menu log row (false; the row says true)`},
+		{"tax class renamed", `UPDATE tax_classes SET name = 'Fuel' WHERE venue_id = 'demo' AND id = 'food'`,
+			`tax class "food" has another name than its last menu log row ("Fuel"; the row says "Food")`},
+		{"tax class added", `INSERT INTO tax_classes (venue_id, id, position, name, rate_bps) VALUES ('demo', 'luxury', 9, 'Luxury', 3000)`,
+			`tax class "luxury" is on the menu but not in the menu log`},
+		{"tax class removed", `DELETE FROM tax_classes WHERE venue_id = 'demo' AND id = 'drinks'`,
+			`tax class "drinks" is in the menu log but not on the menu`},
+		{"service charge rate", `UPDATE venues SET service_charge_rate_bps = 9000 WHERE id = 'demo'`,
+			`the service charge has another rate_bps than its last menu log row (9000; the row says 1800)`},
+		{"service charge taxed otherwise", `UPDATE venues SET service_charge_tax_class = 'drinks' WHERE id = 'demo'`,
+			`the service charge has another tax_class than its last menu log row ("drinks"; the row says "food")`},
+		{"service charge removed", `UPDATE venues SET service_charge_min_guests = 0, service_charge_rate_bps = 0,
+			service_charge_tax_class = NULL WHERE id = 'demo'`,
+			`the service charge has another min_guests than its last menu log row (0; the row says 8)`},
+		{"tender added", `UPDATE venues SET tenders = '{cash,card,voucher,other,crypto}' WHERE id = 'demo'`,
+			`the venue has other tenders than its last menu log row (["cash","card","voucher","other","crypto"]; the row says ["cash","card","voucher","other"])`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, st, first := menuJournal(t)
+			require.True(t, verifyMenu(t, st).OK)
+			asSuperuser(t, db, tc.sql)
+			res := verifyMenu(t, st)
+			require.False(t, res.OK, "tampering went unnoticed: %+v", res)
+			require.NotNil(t, res.Broken)
+			require.Equal(t, first-1, res.Broken.MenuSeq, "the seed's last row, the last one that logged the catalog: %s", res.Broken)
+			require.Equal(t, tc.reason+behind, res.Broken.Reason)
+		})
+	}
+}
+
 // TestMenuLogAppRole: posd's own database role may append to the menu log
 // but not change, delete or truncate it, may not append an unsigned row or
 // one in the operator's name, and a row it signs with a key that is not

@@ -27,10 +27,25 @@ type Report struct {
 	// Money sums the orders closed in the range, priced as their checks
 	// were (docs/PRICING.md).
 	Money Money `json:"money"`
-	// MenuChanges are the shift's menu changes (prices, availability,
-	// imports), in the menu log's order.
+	// MenuChanges are the shift's first menu changes (prices,
+	// availability, imports), in the menu log's order, within the bound
+	// MaxShiftMenuChanges and MaxShiftMenuChangeBytes.
 	MenuChanges []MenuChangeEntry `json:"menu_changes"`
+	// MenuChangesTotal counts the shift's menu changes, listed or not: more
+	// than len(MenuChanges) when the bound cut the list short.
+	MenuChangesTotal int64 `json:"menu_changes_total"`
 }
+
+// The bound of a report's menu changes (DESIGN.md invariant 12): it lists
+// the range's first MaxShiftMenuChanges changes in log order, and past the
+// first only while their before and after add up to at most
+// MaxShiftMenuChangeBytes (those of a posd menu import are whole
+// catalogs). Report.MenuChangesTotal counts them all; a narrower range
+// lists the rest.
+const (
+	MaxShiftMenuChanges     = 1000
+	MaxShiftMenuChangeBytes = 8 << 20
+)
 
 // Money is the shift's takings: the totals of the orders closed in the
 // range summed figure by figure (each order's taxes rounded as on its
@@ -294,10 +309,11 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		r.Money.Tenders = append(r.Money.Tenders, *t)
 	}
 	sort.Slice(r.Money.Tenders, func(a, b int) bool { return r.Money.Tenders[a].Tender < r.Money.Tenders[b].Tender })
-	menu, err := j.MenuChanges(ctx, venue, from, to)
+	menu, total, err := j.MenuChanges(ctx, venue, from, to, MaxShiftMenuChanges, MaxShiftMenuChangeBytes)
 	if err != nil {
 		return r, fmt.Errorf("menu changes: %w", err)
 	}
+	r.MenuChangesTotal = total
 	for _, c := range menu {
 		e, err := menuEntry(c)
 		if err != nil {

@@ -91,7 +91,7 @@ func TestAuditShiftReport(t *testing.T) {
 
 		// The wire format is the design's, member by member.
 		raw := r.Map(t)
-		require.Equal(t, []string{"by_staff", "comps", "conflicts", "forced_overrides", "from", "menu_changes", "money", "to", "voids"}, keys(raw))
+		require.Equal(t, []string{"by_staff", "comps", "conflicts", "forced_overrides", "from", "menu_changes", "menu_changes_total", "money", "to", "voids"}, keys(raw))
 		require.Equal(t, sc.From.Format(time.RFC3339), raw["from"])
 		require.Equal(t, sc.To.Format(time.RFC3339), raw["to"])
 		require.Equal(t, []string{"comps", "orders_closed", "sales_cents", "staff", "tips_cents", "voids"}, keys(raw["by_staff"].([]any)[0]))

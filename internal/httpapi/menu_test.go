@@ -1,9 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -271,6 +274,48 @@ func TestAvailability(t *testing.T) {
 	require.True(t, res.OK, "%+v", res.Broken)
 }
 
+// TestLapsed86AvailableAgainChangesNothing: an 86 whose until has passed
+// reads as available, so {"available": true}, or the portions it already
+// has, is a write of what the item already is: 200 with the item as it
+// is and nothing written (docs/API.md): no row change (the stored row
+// keeps its lapsed until), no menu version, no menu log row, no message;
+// verify still passes. A write that does change it is one change, whose
+// log row has the item available before and after.
+func TestLapsed86AvailableAgainChangesNothing(t *testing.T) {
+	f := start(t)
+	f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": 4})
+	until := time.Now().Add(500 * time.Millisecond)
+	f.Kitchen.SetAvailability("steak", apitest.Raw{"available": false, "until": until.UTC().Format(time.RFC3339Nano)})
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
+	before := f.Manager.MenuDoc().Item(t, "steak")
+	require.True(t, before.Available, "the 86 lapsed")
+	require.Nil(t, before.UnavailableUntil)
+	v0, rows, print := menuVersion(t, f), menuLogRows(t, f), f.Fingerprint()
+
+	for _, body := range []apitest.Raw{{"available": true}, {"remaining": 4}, {"available": true, "remaining": 4}} {
+		r := f.Kitchen.TrySetAvailability("steak", body)
+		require.Equal(t, 200, r.Status, "%v: %s", body, r.Body)
+		var got order.MenuItem
+		r.JSON(t, &got)
+		require.Equal(t, before, got, "%v answers the item as it is", body)
+		require.Equal(t, strconv.FormatInt(v0, 10), r.Header.Get("Posd-Menu-Version"))
+		require.Equal(t, rows, menuLogRows(t, f), "%v: a write of what the item is appended a menu log row", body)
+		require.Equal(t, v0, menuVersion(t, f), "%v: a write of what the item is bumped the menu version", body)
+		require.Equal(t, print, f.Fingerprint(), "%v: a write of what the item is wrote something", body)
+	}
+	res := f.Manager.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+
+	it := f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": 3})
+	require.Equal(t, v0+1, it.Version)
+	require.Equal(t, rows+1, menuLogRows(t, f))
+	rep := f.Auditor.Shift(time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+	last := rep.MenuChanges[len(rep.MenuChanges)-1]
+	require.Equal(t, []string{"remaining"}, last.Fields, "only the portions changed: the item was available before and after")
+	res = f.Manager.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+}
+
 // TestConcurrentMenuEdits: two managers edit one item at once, from the
 // same version, many times over (real goroutines behind a start barrier):
 // every round exactly one wins, the other gets 412 with the winner's item
@@ -447,6 +492,55 @@ func TestShiftListsMenuChanges(t *testing.T) {
 	require.Contains(t, string(r.Body), ",steak,price_cents")
 }
 
+// TestShiftMenuChangesBounded: a shift with more menu changes than the
+// report lists (1,000) lists the first 1,000 in log order and says how
+// many there are (menu_changes_total), in JSON and in CSV (a menu_changes
+// row whose count is the total) alike (DESIGN.md invariant 12).
+func TestShiftMenuChangesBounded(t *testing.T) {
+	f := start(t)
+	const bound = 1000
+	from := time.Now()
+	for i := range bound + 2 {
+		f.Kitchen.SetAvailability("steak", apitest.Raw{"remaining": i})
+	}
+	to := time.Now().Add(time.Minute)
+
+	r := f.Auditor.Get(apitest.ShiftPath(from, to))
+	require.Equal(t, 200, r.Status, string(r.Body))
+	var rep struct {
+		MenuChanges []struct {
+			Seq   int64           `json:"seq"`
+			After json.RawMessage `json:"after"`
+		} `json:"menu_changes"`
+		Total *int64 `json:"menu_changes_total"`
+	}
+	r.JSON(t, &rep)
+	require.Equal(t, bound, len(rep.MenuChanges), "the report lists at most %d menu changes", bound)
+	require.NotNil(t, rep.Total, "menu_changes_total says how many the shift has")
+	require.EqualValues(t, bound+2, *rep.Total)
+	for i, c := range rep.MenuChanges {
+		require.Equal(t, rep.MenuChanges[0].Seq+int64(i), c.Seq, "the first changes, in log order")
+		require.Contains(t, string(c.After), fmt.Sprintf(`"remaining":%d,`, i))
+	}
+
+	r = f.Auditor.Get(apitest.ShiftPath(from, to) + "&format=csv")
+	require.Equal(t, 200, r.Status)
+	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	require.NoError(t, err)
+	count := slices.Index(rows[0], "count")
+	sections := map[string]int{}
+	var total string
+	for _, row := range rows[1:] {
+		sections[row[0]]++
+		if row[0] == "menu_changes" {
+			total = row[count]
+		}
+	}
+	require.Equal(t, bound, sections["menu_change"])
+	require.Equal(t, 1, sections["menu_changes"])
+	require.Equal(t, strconv.Itoa(bound+2), total)
+}
+
 // TestMenuThatKeepsMovingIsRetryable: a write that finds the menu moved
 // under every attempt (here a trigger bumps the menu version inside each
 // attempt's own transaction) is refused 503 database-unavailable with
@@ -465,4 +559,33 @@ func TestMenuThatKeepsMovingIsRetryable(t *testing.T) {
 	apitest.RequireProblem(t, r, 503, "database-unavailable")
 	require.NotEmpty(t, r.Header.Get("Retry-After"))
 	require.Equal(t, before, f.Fingerprint(), "nothing written")
+}
+
+// TestVerifyNamesTaxChangedBehindTheLog: a tax rate and the service
+// charge's rate changed in the database behind the menu log's back (posd's
+// role may UPDATE both) fail GET /v1/audit/verify, naming the tax class,
+// the rate found and the rate the menu log says, at the seed's last row
+// (the one that logged the catalog); the service charge alone is named
+// the same way.
+func TestVerifyNamesTaxChangedBehindTheLog(t *testing.T) {
+	f := start(t)
+	require.True(t, f.Manager.Verify().OK)
+	last := menuLogRows(t, f)
+	_, err := f.DB.Admin.Exec(context.Background(),
+		`UPDATE tax_classes SET rate_bps = 0 WHERE venue_id = 'demo' AND id = 'food';
+		 UPDATE venues SET service_charge_rate_bps = 9000 WHERE id = 'demo'`)
+	require.NoError(t, err)
+	res := f.Auditor.Verify()
+	require.False(t, res.OK, "verify passed a tax rate and a service charge changed behind the menu log's back")
+	require.Equal(t, last, res.Broken.MenuSeq)
+	require.Equal(t, `tax class "food" has another rate_bps than its last menu log row (0; the row says 1000)`+
+		`: the menu was changed behind the menu log's back`, res.Broken.Reason)
+
+	_, err = f.DB.Admin.Exec(context.Background(), `UPDATE tax_classes SET rate_bps = 1000 WHERE venue_id = 'demo' AND id = 'food'`)
+	require.NoError(t, err)
+	res = f.Manager.Verify()
+	require.False(t, res.OK)
+	require.Equal(t, last, res.Broken.MenuSeq)
+	require.Equal(t, `the service charge has another rate_bps than its last menu log row (9000; the row says 1800)`+
+		`: the menu was changed behind the menu log's back`, res.Broken.Reason)
 }

@@ -714,6 +714,27 @@ type ItemAvailability struct {
 	Remaining        *int
 }
 
+// availabilityOf is the item's availability as it reads (an 86 whose end
+// has passed is available).
+func availabilityOf(it order.MenuItem) ItemAvailability {
+	return ItemAvailability{SKU: it.SKU, Available: it.Available, UnavailableUntil: it.UnavailableUntil, Remaining: it.Remaining}
+}
+
+// same reports whether a and b are the same state of the same item (an
+// available item's until does not count).
+func (a ItemAvailability) same(b ItemAvailability) bool {
+	until := func(x ItemAvailability) *time.Time {
+		if x.Available {
+			return nil
+		}
+		return x.UnavailableUntil
+	}
+	ua, ub := until(a), until(b)
+	return a.SKU == b.SKU && a.Available == b.Available &&
+		(ua == nil) == (ub == nil) && (ua == nil || ua.Equal(*ub)) &&
+		(a.Remaining == nil) == (b.Remaining == nil) && (a.Remaining == nil || *a.Remaining == *b.Remaining)
+}
+
 // setAvailabilityTx sets the items' availability in tx, with the venue's
 // row locked. An item whose state changes takes the next menu version,
 // which the venue then has; nothing changes when every item has its state

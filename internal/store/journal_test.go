@@ -29,11 +29,7 @@ import (
 // and sweeping expired ones works; and it cannot call posd_event_hash.
 func TestOutOfTheAppRolesReach(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDB(t)
-	s := store.New(db.Pool)
-	key, err := audit.NewSealKey()
-	require.NoError(t, err)
-	s.SignEvents(key)
+	db, s, key := signedStore(t)
 	ctx := context.Background()
 	for _, table := range []string{"T1", "T2"} {
 		o, err := s.Open(ctx, "demo", table, 2, alice, nil)
@@ -59,7 +55,7 @@ func TestOutOfTheAppRolesReach(t *testing.T) {
 	rows := db.Count(t, "SELECT count(*) FROM outbox")
 	require.NotZero(t, rows)
 
-	_, err = db.Pool.Exec(ctx, "DELETE FROM outbox")
+	_, err := db.Pool.Exec(ctx, "DELETE FROM outbox")
 	require.Equal(t, "permission denied for table outbox", pgErr(err).Message)
 	// Nothing is published yet: the prune removes nothing.
 	n, err := q.PruneOutbox(ctx, pgtest.SystemScope(db.Pool), dbsqlc.PruneOutboxParams{Name: "relay", Before: time.Now().Add(time.Hour)})

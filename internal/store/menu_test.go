@@ -8,6 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
 	"github.com/posd/posd/internal/store"
 )
@@ -72,4 +74,56 @@ func TestMenuListener(t *testing.T) {
 	require.EqualValues(t, 2500, price("demo2"))
 	cancel()
 	<-done
+}
+
+// TestShiftMenuChangesBound: the journal lists a range's first menu
+// changes in log order, at most maxRows of them, past the first only while
+// their before and after add up to at most maxBytes (the first always), and
+// counts the range's changes, listed or not.
+func TestShiftMenuChangesBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, s, _ := signedStore(t)
+	from := time.Now()
+	kitchen := order.Actor{Device: "kitchen", Staff: "Kitchen", Role: order.RoleKitchen}
+	for n := range 5 {
+		_, _, err := s.SetAvailability(ctx, "demo", "steak", store.AvailabilityChange{SetRemaining: true, Remaining: &n}, kitchen)
+		require.NoError(t, err)
+	}
+	to := time.Now().Add(time.Minute)
+	list := func(from, to time.Time, maxRows int, maxBytes int64) (changes []audit.MenuChange, total int64) {
+		t.Helper()
+		require.NoError(t, s.InVenue(ctx, "demo", func(tx pgx.Tx) error {
+			var err error
+			changes, total, err = store.JournalOn(tx).MenuChanges(ctx, "demo", from, to, maxRows, maxBytes)
+			return err
+		}))
+		return changes, total
+	}
+	all, total := list(from, to, 10, 1<<20)
+	require.Len(t, all, 5)
+	require.EqualValues(t, 5, total)
+	for i, c := range all[1:] {
+		require.Equal(t, all[i].Seq+1, c.Seq, "in log order")
+	}
+	size := func(c audit.MenuChange) int64 { return int64(len(c.Before) + len(c.After)) }
+	for _, tc := range []struct {
+		name     string
+		maxRows  int
+		maxBytes int64
+		want     int
+	}{
+		{"rows", 3, 1 << 20, 3},
+		{"the bytes of the first two", 10, size(all[0]) + size(all[1]), 2},
+		{"a byte short of the first two", 10, size(all[0]) + size(all[1]) - 1, 1},
+		{"the first always", 10, 0, 1},
+		{"rows before bytes", 2, 1 << 20, 2},
+	} {
+		got, total := list(from, to, tc.maxRows, tc.maxBytes)
+		require.Equal(t, all[:tc.want], got, tc.name)
+		require.EqualValues(t, 5, total, "%s: the range's changes, listed or not", tc.name)
+	}
+	none, total := list(to, to.Add(time.Hour), 10, 1<<20)
+	require.Empty(t, none)
+	require.Zero(t, total, "a range without changes")
 }

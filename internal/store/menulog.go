@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -173,7 +174,8 @@ func (s *Store) SetAvailability(ctx context.Context, venue, sku string, ch Avail
 	var w MenuWrite
 	author := s.author(actor)
 	err := inTx(ctx, s.pool, venueBatch(venue), func(tx pgx.Tx) error {
-		if _, err := s.q.LockVenue(ctx, tx, venue); err != nil {
+		current, err := s.q.LockVenue(ctx, tx, venue)
+		if err != nil {
 			return err
 		}
 		before, found, err := readItem(ctx, tx, venue, sku)
@@ -183,12 +185,20 @@ func (s *Store) SetAvailability(ctx context.Context, venue, sku string, ch Avail
 			}
 			return err
 		}
-		a := ItemAvailability{SKU: sku, Available: before.Available, UnavailableUntil: before.UnavailableUntil, Remaining: before.Remaining}
+		now := availabilityOf(before)
+		a := now
 		if ch.SetAvailable {
 			a.Available, a.UnavailableUntil = ch.Available, ch.Until
 		}
 		if ch.SetRemaining {
 			a.Remaining = ch.Remaining
+		}
+		if a.same(now) {
+			// What the item already is, as it reads (an 86 whose end has
+			// passed reads as available, though its row keeps the end):
+			// nothing to write.
+			out, w = before, MenuWrite{MenuVersion: current}
+			return nil
 		}
 		changed, version, err := setAvailabilityTx(ctx, tx, venue, []ItemAvailability{a})
 		if err != nil {
@@ -444,37 +454,46 @@ func (j Journal) MenuVersion(ctx context.Context, venue string) (int64, error) {
 	return v.MenuVersion, err
 }
 
-// MenuNow is the venue's items and modifier groups as they are
-// (audit.MenuJournal).
-func (j Journal) MenuNow(ctx context.Context, venue string) ([]order.MenuItem, []order.ModifierGroup, error) {
+// MenuNow is the venue's menu as it is: its items, modifier groups, tax
+// classes, service charge and tenders (audit.MenuJournal).
+func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, error) {
 	var r catalogRows
 	var err error
+	if r.venue, err = j.q.GetVenue(ctx, j.db, venue); err != nil {
+		return order.Catalog{}, err
+	}
+	if r.taxes, err = j.q.ListTaxClasses(ctx, j.db, venue); err != nil {
+		return order.Catalog{}, err
+	}
 	if r.groups, err = j.q.ListModifierGroups(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
 	if r.options, err = j.q.ListModifierOptions(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
 	if r.items, err = j.q.ListCatalogItems(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
 	if r.itemGroups, err = j.q.ListItemGroups(ctx, j.db, venue); err != nil {
-		return nil, nil, err
+		return order.Catalog{}, err
 	}
-	c := r.catalog().Catalog
-	return c.Items, c.ModifierGroups, nil
+	return r.catalog().Catalog, nil
 }
 
-// MenuChanges are the menu log's rows in [from, to) (audit.ShiftJournal).
-func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time) ([]audit.MenuChange, error) {
-	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to})
+// MenuChanges are the first of the menu log's rows in [from, to), within
+// maxRows and maxBytes, and how many the range has (audit.ShiftJournal).
+func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time, maxRows int, maxBytes int64) ([]audit.MenuChange, int64, error) {
+	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to,
+		MaxRows: int32(min(maxRows, math.MaxInt32)), MaxBytes: maxBytes})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	var total int64
 	out := make([]audit.MenuChange, len(rows))
 	for i, r := range rows {
 		out[i] = audit.MenuChange{Seq: r.Seq, At: r.At, Actor: order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
 			Kind: r.Kind, EntityID: r.EntityID, Before: r.Before, After: r.After, MenuVersion: r.MenuVersion}
+		total = r.Total
 	}
-	return out, nil
+	return out, total, nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/posd/posd/internal/store"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/pgtest"
@@ -25,6 +27,18 @@ var (
 )
 
 func one(v int) *int { return &v }
+
+// signedStore is a fresh database and a store on it that signs what it
+// writes with a new seal key, key.
+func signedStore(t *testing.T) (db *pgtest.DB, s *store.Store, key ed25519.PrivateKey) {
+	t.Helper()
+	db = pgtest.NewDB(t)
+	s = store.New(db.Pool)
+	key, err := audit.NewSealKey()
+	require.NoError(t, err)
+	s.SignEvents(key)
+	return db, s, key
+}
 
 // TestStaleWriteKeepsNothing drives the versioned write with a plan made
 // from an old version, past the pre-check, straight into the pipelined

@@ -98,10 +98,23 @@ func (q *Queries) NotifyMenuChanged(ctx context.Context, db DBTX, arg NotifyMenu
 }
 
 const shiftMenuChanges = `-- name: ShiftMenuChanges :many
-SELECT seq, at, actor_device, actor_staff, actor_role, kind, entity_id,
-       before::text AS before, after::text AS after, menu_version
-FROM menu_log
-WHERE venue_id = $1 AND at >= $2 AND at < $3
+WITH first AS (
+    SELECT seq, at, actor_device, actor_staff, actor_role, kind, entity_id,
+           before::text AS before, after::text AS after, menu_version
+    FROM menu_log
+    WHERE venue_id = $1 AND at >= $2 AND at < $3
+    ORDER BY seq
+    LIMIT $5
+), sized AS (
+    SELECT first.seq, first.at, first.actor_device, first.actor_staff, first.actor_role, first.kind, first.entity_id, first.before, first.after, first.menu_version, row_number() OVER w AS n, sum(octet_length(before) + octet_length(after)) OVER w AS bytes
+    FROM first
+    WINDOW w AS (ORDER BY seq)
+)
+SELECT seq, at, actor_device, actor_staff, actor_role, kind, entity_id, before, after, menu_version,
+       (SELECT count(*) FROM menu_log c
+        WHERE c.venue_id = $1 AND c.at >= $2 AND c.at < $3)::bigint AS total
+FROM sized
+WHERE n = 1 OR bytes <= $4::bigint
 ORDER BY seq
 `
 
@@ -109,6 +122,8 @@ type ShiftMenuChangesParams struct {
 	VenueID  string
 	FromTime time.Time
 	ToTime   time.Time
+	MaxBytes int64
+	MaxRows  int32
 }
 
 type ShiftMenuChangesRow struct {
@@ -122,11 +137,21 @@ type ShiftMenuChangesRow struct {
 	Before      string
 	After       string
 	MenuVersion int64
+	Total       int64
 }
 
-// ShiftMenuChanges lists the menu changes in [from, to), in log order.
+// ShiftMenuChanges lists the first menu changes in [from, to), in log
+// order: at most @max_rows, and past the first only while the before and
+// after of those listed stay within @max_bytes together (a catalog row's
+// are whole catalogs). total counts the range's changes, listed or not.
 func (q *Queries) ShiftMenuChanges(ctx context.Context, db DBTX, arg ShiftMenuChangesParams) ([]ShiftMenuChangesRow, error) {
-	rows, err := db.Query(ctx, shiftMenuChanges, arg.VenueID, arg.FromTime, arg.ToTime)
+	rows, err := db.Query(ctx, shiftMenuChanges,
+		arg.VenueID,
+		arg.FromTime,
+		arg.ToTime,
+		arg.MaxBytes,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +170,7 @@ func (q *Queries) ShiftMenuChanges(ctx context.Context, db DBTX, arg ShiftMenuCh
 			&i.Before,
 			&i.After,
 			&i.MenuVersion,
+			&i.Total,
 		); err != nil {
 			return nil, err
 		}
