@@ -294,8 +294,10 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 
 	// Closing, then the closed order refuses.
 	total := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200).Order(t).Totals.DueCents
-	c.do(patch(seed.TokenWaiter1, 6, apitest.Pay("card", total, 100), apitest.Close()), 200)
-	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 7, fries), 409)))
+	c.do(patch(seed.TokenWaiter1, 6, apitest.Pay("card", total, 0)), 200)
+	// The tip added after the card settled the check: a tip alone.
+	c.do(patch(seed.TokenWaiter1, 7, apitest.Pay("card", 0, 100), apitest.Close()), 200)
+	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 8, fries), 409)))
 
 	// The journal and the report (a scripted shift with voids, comps,
 	// overrides and conflicts, so every member of the report is there).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -181,6 +182,53 @@ func TestPaymentsTendersAndRefunds(t *testing.T) {
 	requireFoldedTotals(t, f, o)
 
 	// audit verify replays every op with the rules posd wrote them by.
+	res := f.Auditor.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+}
+
+// TestTipAloneAfterSettlement: the card tip added after the card payment
+// settled the check is an add_payment of amount_cents 0 with the tip, from
+// the waiter; the amount stays capped by what is due; a payment of nothing
+// is refused naming amount_cents, and each refusal writes nothing. The tip
+// counts in the order's tips and the shift's, and audit verify replays it.
+func TestTipAloneAfterSettlement(t *testing.T) {
+	f := start(t)
+	from := time.Now().UTC().Add(-time.Minute)
+	o := f.Fired("T6", apitest.AddItem("burger", 1))
+	o = f.Waiter.Patch(o.ID, 2, apitest.Pay("card", o.Totals.DueCents, 0))
+	require.Zero(t, o.Totals.DueCents)
+
+	before := f.Fingerprint()
+	for _, c := range []struct {
+		op     order.Op
+		status int
+		kind   string
+		field  string
+	}{
+		{apitest.Pay("card", 0, 0), 422, "validation-failed", "amount_cents"},
+		{apitest.PayNoTip("card", 0), 422, "validation-failed", "amount_cents"},
+		{apitest.Pay("card", -1, 500), 422, "validation-failed", "amount_cents"},
+		{apitest.Pay("card", 0, -1), 422, "validation-failed", "tip_cents"},
+		{apitest.Pay("card", 1, 500), 422, "overpayment", "amount_cents"},
+		{apitest.Pay("bitcoin", 0, 500), 422, "validation-failed", "tender"},
+	} {
+		apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 3, apitest.SetNote("tip"), c.op), c.status, c.kind, 1, c.field)
+	}
+	require.Equal(t, before, f.Fingerprint())
+
+	o = f.Waiter.Patch(o.ID, 3, apitest.Pay("card", 0, 400))
+	require.Len(t, o.Payments, 2)
+	require.Equal(t, int64(0), o.Payments[1].AmountCents)
+	require.Equal(t, int64(400), o.Payments[1].TipCents)
+	require.Equal(t, int64(400), o.Totals.TipCents)
+	require.Zero(t, o.Totals.DueCents)
+	requireFoldedTotals(t, f, o)
+	// It has no amount to refund: posd does not refund tips.
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.Refund(1, 1, "x")), 422, "validation-failed", 0, "payment_index")
+	o = f.Waiter.Patch(o.ID, 4, apitest.Close())
+
+	rep := f.Auditor.Shift(from, time.Now().UTC().Add(time.Minute))
+	require.Equal(t, int64(400), rep.Money.TipCents)
 	res := f.Auditor.Verify()
 	require.True(t, res.OK, "%+v", res.Broken)
 }

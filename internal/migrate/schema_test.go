@@ -98,6 +98,7 @@ var digests = map[string]string{
 	"0004_pricing.sql":          "cf3b537c50754a24d74a179fca5d2887bfef7849c1b29fa2cb913ba0913ee7f8",
 	"0005_menu_log.sql":         "789eeecc39ad93f16b89e82eca64afb57664768c7dc3d35a1677ab247c9b5ffe",
 	"0006_orders_full_json.sql": "b860475cb053f06aa55871008589d41ce93d9b5bc82bae30b43df5b780e69f7c",
+	"0009_tips.sql":             "392b8839ba6e48cfba614d70fe74b6f765af62e1e743792d7e239e76e3a40f67",
 }
 
 // TestMigrationsAppendOnly fails when a committed migration was edited or

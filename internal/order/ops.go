@@ -276,7 +276,16 @@ func validateOp(i int, op Op) []FieldProblem {
 		if !idToken.MatchString(op.Tender) {
 			add("tender", "must be one of the venue's tenders (GET /v1/menu)")
 		}
-		amount(true)
+		// amount_cents 0 records a tip alone: a card tip is often added
+		// after the card payment settled the check.
+		switch {
+		case op.AmountCents == nil:
+			add("amount_cents", "required")
+		case *op.AmountCents < 0 || *op.AmountCents > MaxAmountCents:
+			add("amount_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
+		case *op.AmountCents == 0 && (op.TipCents == nil || *op.TipCents == 0):
+			add("amount_cents", "must be at least 1, or 0 with a tip_cents of at least 1 (a tip alone)")
+		}
 		if op.TipCents != nil && (*op.TipCents < 0 || *op.TipCents > MaxAmountCents) {
 			add("tip_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
 		}

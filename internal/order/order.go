@@ -122,7 +122,8 @@ func (o LineOption) MarshalJSON() ([]byte, error) {
 }
 
 // Payment is one money movement of the order, oldest first: a payment
-// (AmountCents > 0, TipCents ≥ 0) or a refund of one (AmountCents < 0,
+// (AmountCents ≥ 0, TipCents ≥ 0, not both 0: AmountCents 0 is a tip
+// alone, added after the check was settled) or a refund of one (AmountCents < 0,
 // TipCents 0, RefundOf the index of the payment refunded, Reason why).
 // Tips are not part of the amount that settles the check. ID is nil for a
 // payment taken before payments had ids.

@@ -337,8 +337,11 @@ func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 		return nil, invalid(i, field, fmt.Sprintf("no such payment on this order (it has %d payments and refunds)", len(o.Payments)))
 	}
 	p := o.Payments[idx]
-	if p.RefundOf != nil || p.AmountCents <= 0 {
+	switch {
+	case p.RefundOf != nil || p.AmountCents < 0:
 		return nil, invalid(i, field, fmt.Sprintf("payment %d is a refund; refund the payment it refunded", idx))
+	case p.AmountCents == 0:
+		return nil, invalid(i, field, fmt.Sprintf("payment %d is a tip alone: it has no amount to refund (posd does not refund tips)", idx))
 	}
 	if left := p.AmountCents - o.refundedOf(idx); *op.AmountCents > left {
 		return nil, invalid(i, "amount_cents", fmt.Sprintf("at most %d cents of payment %d are left to refund (%d paid, %d refunded)", left, idx, p.AmountCents, p.AmountCents-left))

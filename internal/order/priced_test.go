@@ -43,10 +43,20 @@ func openPriced(t *testing.T, guests int, r *order.PriceRules) *pricedLog {
 	return &pricedLog{t: t, cur: o, events: []order.Event{ev}, at: at}
 }
 
-// plan applies ops as staff (role manager unless waiter), returning Plan's error.
+// plan applies ops as the manager Maria, returning Validate's or Plan's error.
 func (l *pricedLog) plan(ops ...order.Op) error {
 	l.t.Helper()
+	return l.planAs(order.RoleManager, ops...)
+}
+
+// planAs applies ops as staff of role (Maria the manager, or Wally the
+// waiter), returning Validate's or Plan's error.
+func (l *pricedLog) planAs(role string, ops ...order.Op) error {
+	l.t.Helper()
 	actor := order.Actor{Device: "m", Staff: "Maria", Role: order.RoleManager}
+	if role != order.RoleManager {
+		actor = order.Actor{Device: "h", Staff: "Wally", Role: role}
+	}
 	if err := order.Validate(ops, actor.Role); err != nil {
 		return err
 	}
@@ -170,6 +180,48 @@ func TestPaymentsAndRefunds(t *testing.T) {
 	require.Equal(t, order.StatusClosed, o.Status)
 }
 
+// TestTipAfterSettlement: a card tip is often added after the card payment
+// settled the check. add_payment takes amount_cents 0 with a tip of at
+// least a cent (from a waiter too); the amount stays capped by what is due,
+// and a payment moves some money.
+func TestTipAfterSettlement(t *testing.T) {
+	l := openPriced(t, 2, &rules)
+	s := uuid.New()
+	o := l.must(order.Op{Op: order.OpAddItem, SKU: "steak", LineID: &s}, order.Op{Op: order.OpSend})
+	o = l.must(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(o.Totals.DueCents)})
+	require.Zero(t, o.Totals.DueCents)
+
+	require.NoError(t, l.planAs(order.RoleWaiter, order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(500)}))
+	o = l.cur
+	require.Len(t, o.Payments, 2)
+	require.Equal(t, int64(0), o.Payments[1].AmountCents)
+	require.Equal(t, int64(500), o.Payments[1].TipCents)
+	require.NotNil(t, o.Payments[1].ID)
+	require.Equal(t, int64(500), o.Totals.TipCents)
+	require.Zero(t, o.Totals.DueCents)
+
+	// The amount is still capped by what is due, tip or not.
+	var over *order.OverpaymentError
+	err := l.plan(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(1), TipCents: i64p(500)})
+	require.True(t, errors.As(err, &over), "%v", err)
+	require.Zero(t, over.PayableCents)
+	// Nothing at all, or a negative amount or tip, is no payment.
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0)}}, order.RoleWaiter), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(0)}}, order.RoleWaiter), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(-1), TipCents: i64p(500)}}, order.RoleWaiter), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(-1)}}, order.RoleWaiter), 0, "tip_cents")
+	// A tip-only payment has no amount to refund (posd does not refund tips).
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(1), AmountCents: i64p(1), Reason: "x"}), 0, "payment_index")
+
+	// A tip before the check is settled, without settling any of it.
+	o = l.must(order.Op{Op: order.OpAddItem, SKU: "beer"}, order.Op{Op: order.OpSend},
+		order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(0), TipCents: i64p(100)})
+	require.Equal(t, int64(700), o.Totals.DueCents)
+	require.Equal(t, int64(600), o.Totals.TipCents)
+	o = l.must(order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(700)}, order.Op{Op: order.OpClose})
+	require.Equal(t, order.StatusClosed, o.Status)
+}
+
 func TestPricingOpRules(t *testing.T) {
 	l := openPriced(t, 2, &rules)
 	s := uuid.New()
@@ -225,7 +277,7 @@ func TestLegacyOrderCarriesNoTax(t *testing.T) {
 
 // randomPricedOp is randomOp with the pricing ops mixed in: discounts of
 // lines and of the order, their removal, the waiver, payments near what is
-// due and refunds of earlier payments.
+// due, tips alone and refunds of earlier payments.
 func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 	switch r.Intn(8) {
 	case 0:
@@ -249,8 +301,11 @@ func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 		return order.Op{Op: order.OpWaiveServiceCharge, Reason: "r"}
 	case 3:
 		amount := max(o.Totals.DueCents, 1)
-		if r.Intn(2) == 0 {
+		switch r.Intn(4) {
+		case 0:
 			amount = int64(1 + r.Intn(int(amount)))
+		case 1:
+			amount = 0 // a tip alone, or (tip 0) no payment at all
 		}
 		return order.Op{Op: order.OpAddPayment, Tender: []string{"card", "cash"}[r.Intn(2)], AmountCents: &amount, TipCents: i64p(int64(r.Intn(500)))}
 	case 4:
