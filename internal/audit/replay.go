@@ -249,8 +249,10 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		return "an event with no ops"
 	}
 	reqs := make([]order.Op, len(ops))
+	// No NewID: every id comes from the log. Replay: the rules posd added
+	// after it had written logs that break them bind new writes only.
 	env := order.Env{Menu: map[string]order.MenuItem{}, Groups: map[string]order.ModifierGroup{}, Tables: map[string]bool{},
-		Actor: ev.Actor} // no NewID: every id comes from the log
+		Actor: ev.Actor, Replay: true}
 	for i, a := range ops {
 		if a.Op == order.OpOpen {
 			return fmt.Sprintf("op %d: open is only the op of order.opened", i)

@@ -233,6 +233,56 @@ func TestTipAloneAfterSettlement(t *testing.T) {
 	require.True(t, res.OK, "%+v", res.Broken)
 }
 
+// TestWaiterCannotLeaveMoneyOwedBackOverHTTP: once a party of eight paid
+// the service charge, the waiter cannot take it off with set_guests (nor
+// fewer or removed pending beers): 409 refund-required naming the op and
+// its field, and nothing is written. The manager makes the change and
+// refunds; audit verify replays it all.
+func TestWaiterCannotLeaveMoneyOwedBackOverHTTP(t *testing.T) {
+	f := start(t)
+	o := f.Waiter.Open("T8", 8)
+	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("steak", 2), apitest.Fire(), apitest.AddItem("beer", 2))
+	require.NotZero(t, o.Totals.ServiceChargeCents)
+	o = f.Waiter.Patch(o.ID, 2, apitest.Pay("card", o.Totals.DueCents, 0))
+	require.Zero(t, o.Totals.DueCents)
+	beer := apitest.LineOf(o, "beer")
+
+	before := f.Fingerprint()
+	for _, c := range []struct {
+		ops   []order.Op
+		idx   int
+		field string
+	}{
+		{[]order.Op{apitest.SetGuests(7)}, 0, "guests"},
+		{[]order.Op{apitest.SetQty(beer, 1)}, 0, "qty"},
+		{[]order.Op{apitest.Remove(beer)}, 0, "line_id"},
+		{[]order.Op{apitest.SetNote("window"), apitest.Remove(beer), apitest.AddItem("fries", 1)}, 1, "line_id"},
+		{[]order.Op{apitest.SetGuests(7), apitest.Fire(), apitest.Close()}, 0, "guests"},
+	} {
+		p := apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 3, c.ops...), 409, "refund-required", c.idx, c.field)
+		require.Contains(t, p.Detail, "refund_payment")
+	}
+	require.Equal(t, before, f.Fingerprint())
+
+	// More guests, more beers, a swap at the same price: the waiter's.
+	o = f.Waiter.Patch(o.ID, 3, apitest.SetGuests(9))
+	o = f.Waiter.Patch(o.ID, 4, apitest.Remove(beer), apitest.AddItem("beer", 2))
+	require.Zero(t, o.Totals.DueCents)
+
+	// The manager takes the service charge off and refunds it.
+	o = f.Manager.Patch(o.ID, 5, apitest.SetGuests(7))
+	require.Zero(t, o.Totals.ServiceChargeCents)
+	owed := -o.Totals.DueCents
+	require.Positive(t, owed)
+	o = f.Manager.Patch(o.ID, 6, apitest.Refund(0, owed, "party of seven"), apitest.Fire())
+	require.Zero(t, o.Totals.DueCents)
+	o = f.Waiter.Patch(o.ID, 7, apitest.Close())
+	require.Equal(t, "closed", o.Status)
+	requireFoldedTotals(t, f, o)
+	res := f.Auditor.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+}
+
 // TestTendersAreTheVenues: add_payment takes the venue's own tenders, and a
 // pricing op on a closed order is order-closed like any other.
 func TestTendersAreTheVenues(t *testing.T) {
