@@ -115,7 +115,7 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 	case order.OpRefundPayment:
 		// The log names the payment both ways; the index is what the
 		// rules resolve, the id must then be the payment's own.
-		req.PaymentIndex, req.AmountCents, req.Reason, req.RefundID = a.PaymentIndex, a.AmountCents, a.Reason, a.RefundID
+		req.PaymentIndex, req.AmountCents, req.TipCents, req.Reason, req.RefundID = a.PaymentIndex, a.AmountCents, a.TipCents, a.Reason, a.RefundID
 	case order.OpAddDiscount:
 		req.ID, req.LineID, req.PercentBps, req.AmountCents, req.Reason = a.ID, a.LineID, a.PercentBps, a.AmountCents, a.Reason
 	case order.OpRemoveDiscount:

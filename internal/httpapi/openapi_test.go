@@ -288,7 +288,7 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	require.Equal(t, "forbidden", problemType(t, c.do(patch(seed.TokenWaiter1, 4, apitest.Refund(0, 1, "x")), 403)))
 	paid := c.do(patch(seed.TokenWaiter1, 4, apitest.Pay("card", due, 100)), 200).Order(t)
 	c.do(patch(seed.TokenManager, 5, apitest.RemoveDiscount("regulars"), apitest.AmountOff(50, "late", apitest.OnLine(line)),
-		apitest.RefundID(*paid.Payments[0].ID, 50, "late")), 200)
+		apitest.RefundID(*paid.Payments[0].ID, 50, "late"), apitest.RefundTip(0, 0, 20, "tip mistyped")), 200)
 	c.do(get("/v1/orders/"+id+"/events?after_version=3", seed.TokenAuditor), 200)
 	c.do(get("/v1/orders/"+id+"?at_version=6", seed.TokenManager), 200)
 

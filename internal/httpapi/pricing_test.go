@@ -189,8 +189,10 @@ func TestPaymentsTendersAndRefunds(t *testing.T) {
 // TestTipAloneAfterSettlement: the card tip added after the card payment
 // settled the check is an add_payment of amount_cents 0 with the tip, from
 // the waiter; the amount stays capped by what is due; a payment of nothing
-// is refused naming amount_cents, and each refusal writes nothing. The tip
-// counts in the order's tips and the shift's, and audit verify replays it.
+// is refused naming amount_cents, and each refusal writes nothing. A
+// manager gives back a mistyped tip with refund_payment's tip_cents. The
+// tips count, net, in the order's and the shift's, and audit verify
+// replays it all.
 func TestTipAloneAfterSettlement(t *testing.T) {
 	f := start(t)
 	from := time.Now().UTC().Add(-time.Minute)
@@ -223,12 +225,26 @@ func TestTipAloneAfterSettlement(t *testing.T) {
 	require.Equal(t, int64(400), o.Totals.TipCents)
 	require.Zero(t, o.Totals.DueCents)
 	requireFoldedTotals(t, f, o)
-	// It has no amount to refund: posd does not refund tips.
-	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.Refund(1, 1, "x")), 422, "validation-failed", 0, "payment_index")
-	o = f.Waiter.Patch(o.ID, 4, apitest.Close())
+	// It has no amount to refund; a manager gives back (some of) its tip,
+	// at most what is left of it, with a reason.
+	before = f.Fingerprint()
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.Refund(1, 1, "x")), 422, "validation-failed", 0, "amount_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 401, "x")), 422, "validation-failed", 0, "tip_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(0, 0, 1, "x")), 422, "validation-failed", 0, "tip_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 0, "x")), 422, "validation-failed", 0, "amount_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 100, "")), 422, "validation-failed", 0, "reason")
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 100, "x")), 403, "forbidden", 0, "op")
+	require.Equal(t, before, f.Fingerprint())
+	o = f.Manager.Patch(o.ID, 4, apitest.RefundTip(1, 0, 100, "meant 3.00"))
+	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", TipCents: -100, RefundOf: ptr(1), Reason: "meant 3.00"}, o.Payments[2])
+	require.Equal(t, int64(300), o.Totals.TipCents)
+	require.Zero(t, o.Totals.DueCents)
+	requireFoldedTotals(t, f, o)
+	o = f.Waiter.Patch(o.ID, 5, apitest.Close())
 
 	rep := f.Auditor.Shift(from, time.Now().UTC().Add(time.Minute))
-	require.Equal(t, int64(400), rep.Money.TipCents)
+	require.Equal(t, int64(300), rep.Money.TipCents)
+	require.Equal(t, int64(1), rep.Money.Refunds)
 	res := f.Auditor.Verify()
 	require.True(t, res.OK, "%+v", res.Broken)
 }
@@ -321,7 +337,8 @@ func TestPricingOpsDecodeStrictly(t *testing.T) {
 		{map[string]any{"op": "refund_payment", "payment_index": "0", "amount_cents": 1, "reason": "r"}, "payment_index"},
 		{map[string]any{"op": "refund_payment", "payment_id": "nope", "amount_cents": 1, "reason": "r"}, "payment_id"},
 		{map[string]any{"op": "refund_payment", "payment_index": -1, "amount_cents": 1, "reason": "r"}, "payment_index"},
-		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": 1}, "tip_cents"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": "1"}, "tip_cents"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": -1}, "tip_cents"},
 		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "refund_id": pid}, "refund_id"},
 		{map[string]any{"op": "refund_payment", "payment_index": 0, "reason": "r"}, "amount_cents"},
 	} {

@@ -392,9 +392,10 @@ func resolveDiscount(o *Order, i int, op Op, env Env) (*Op, error) {
 }
 
 // resolveRefund resolves refund_payment i: the payment it names (by index
-// or id) must be a payment, not a refund, and the amount at most what is
-// left of it after its earlier refunds. The applied op names the payment
-// both ways and carries its tender and the refund's own id.
+// or id) must be a payment, not a refund, the amount at most what is left
+// of it after its earlier refunds and the tip at most what is left of its
+// tip. The applied op names the payment both ways and carries its tender
+// and the refund's own id.
 func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 	idx, field := -1, "payment_index"
 	if op.PaymentIndex != nil {
@@ -409,14 +410,15 @@ func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 		return nil, invalid(i, field, fmt.Sprintf("no such payment on this order (it has %d payments and refunds)", len(o.Payments)))
 	}
 	p := o.Payments[idx]
-	switch {
-	case p.RefundOf != nil || p.AmountCents < 0:
+	if p.RefundOf != nil || p.AmountCents < 0 {
 		return nil, invalid(i, field, fmt.Sprintf("payment %d is a refund; refund the payment it refunded", idx))
-	case p.AmountCents == 0:
-		return nil, invalid(i, field, fmt.Sprintf("payment %d is a tip alone: it has no amount to refund (posd does not refund tips)", idx))
 	}
-	if left := p.AmountCents - o.refundedOf(idx); *op.AmountCents > left {
-		return nil, invalid(i, "amount_cents", fmt.Sprintf("at most %d cents of payment %d are left to refund (%d paid, %d refunded)", left, idx, p.AmountCents, p.AmountCents-left))
+	amount, tip := o.refundedOf(idx)
+	if left := p.AmountCents - amount; *op.AmountCents > left {
+		return nil, invalid(i, "amount_cents", fmt.Sprintf("at most %d cents of payment %d are left to refund (%d paid, %d refunded)", left, idx, p.AmountCents, amount))
+	}
+	if left := p.TipCents - tip; op.TipCents != nil && *op.TipCents > left {
+		return nil, invalid(i, "tip_cents", fmt.Sprintf("at most %d cents of the tip of payment %d are left to give back (%d tipped, %d given back)", left, idx, p.TipCents, tip))
 	}
 	rid := op.RefundID // set when replayed from the log (audit verify)
 	if rid == nil {
@@ -424,7 +426,7 @@ func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 	}
 	at := idx
 	return &Op{Op: OpRefundPayment, PaymentIndex: &at, PaymentID: p.ID, RefundID: rid, Tender: p.Tender,
-		AmountCents: op.AmountCents, Reason: op.Reason}, nil
+		AmountCents: op.AmountCents, TipCents: op.TipCents, Reason: op.Reason}, nil
 }
 
 // chooseOptions resolves the options chosen on add_item i against the
@@ -564,9 +566,13 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		if op.PaymentIndex == nil || op.AmountCents == nil || *op.PaymentIndex < 0 || *op.PaymentIndex >= len(o.Payments) {
 			return fmt.Errorf("refund_payment without a payment of the order or an amount")
 		}
+		var tip int64
+		if op.TipCents != nil {
+			tip = *op.TipCents
+		}
 		at := *op.PaymentIndex
 		o.Payments = append(o.Payments, Payment{ID: op.RefundID, Tender: op.Tender, AmountCents: -*op.AmountCents,
-			RefundOf: &at, Reason: op.Reason})
+			TipCents: -tip, RefundOf: &at, Reason: op.Reason})
 	case OpAddDiscount:
 		if op.ID == "" {
 			return fmt.Errorf("add_discount without id")
