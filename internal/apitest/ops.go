@@ -153,6 +153,12 @@ func Refund(index int, cents int64, reason string) order.Op {
 	return order.Op{Op: order.OpRefundPayment, PaymentIndex: &index, AmountCents: &cents, Reason: reason}
 }
 
+// RefundTip refunds cents of the amount and tip cents of the tip of the
+// order's payment at index, managers only.
+func RefundTip(index int, cents, tip int64, reason string) order.Op {
+	return order.Op{Op: order.OpRefundPayment, PaymentIndex: &index, AmountCents: &cents, TipCents: &tip, Reason: reason}
+}
+
 // RefundID refunds cents of the payment with the given id, managers only.
 func RefundID(payment uuid.UUID, cents int64, reason string) order.Op {
 	return order.Op{Op: order.OpRefundPayment, PaymentID: &payment, AmountCents: &cents, Reason: reason}

@@ -118,7 +118,7 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 	case order.OpRefundPayment:
 		// The log names the payment both ways; the index is what the
 		// rules resolve, the id must then be the payment's own.
-		req.PaymentIndex, req.AmountCents, req.Reason, req.RefundID = a.PaymentIndex, a.AmountCents, a.Reason, a.RefundID
+		req.PaymentIndex, req.AmountCents, req.TipCents, req.Reason, req.RefundID = a.PaymentIndex, a.AmountCents, a.TipCents, a.Reason, a.RefundID
 	case order.OpAddDiscount:
 		req.ID, req.LineID, req.PercentBps, req.AmountCents, req.Reason = a.ID, a.LineID, a.PercentBps, a.AmountCents, a.Reason
 	case order.OpRemoveDiscount:
@@ -253,8 +253,10 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		return "an event with no ops"
 	}
 	reqs := make([]order.Op, len(ops))
+	// No NewID: every id comes from the log. Replay: the rules posd added
+	// after it had written logs that break them bind new writes only.
 	env := order.Env{Menu: map[string]order.MenuItem{}, Groups: map[string]order.ModifierGroup{}, Tables: map[string]bool{},
-		Actor: ev.Actor} // no NewID: every id comes from the log
+		Actor: ev.Actor, Replay: true}
 	for i, a := range ops {
 		if a.Op == order.OpOpen {
 			return fmt.Sprintf("op %d: open is only the op of order.opened", i)

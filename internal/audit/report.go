@@ -121,7 +121,7 @@ func (m *Money) add(orders []order.Order, taxes map[TaxTotal]*TaxTotal, tenders 
 				ts = &TenderSum{Tender: p.Tender}
 				tenders[p.Tender] = ts
 			}
-			if p.AmountCents < 0 {
+			if p.RefundOf != nil { // a refund may give back a tip alone
 				m.RefundCents -= p.AmountCents
 				m.Refunds++
 				ts.RefundCents -= p.AmountCents

@@ -288,14 +288,16 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	require.Equal(t, "forbidden", problemType(t, c.do(patch(seed.TokenWaiter1, 4, apitest.Refund(0, 1, "x")), 403)))
 	paid := c.do(patch(seed.TokenWaiter1, 4, apitest.Pay("card", due, 100)), 200).Order(t)
 	c.do(patch(seed.TokenManager, 5, apitest.RemoveDiscount("regulars"), apitest.AmountOff(50, "late", apitest.OnLine(line)),
-		apitest.RefundID(*paid.Payments[0].ID, 50, "late")), 200)
+		apitest.RefundID(*paid.Payments[0].ID, 50, "late"), apitest.RefundTip(0, 0, 20, "tip mistyped")), 200)
 	c.do(get("/v1/orders/"+id+"/events?after_version=3", seed.TokenAuditor), 200)
 	c.do(get("/v1/orders/"+id+"?at_version=6", seed.TokenManager), 200)
 
 	// Closing, then the closed order refuses.
 	total := c.do(get("/v1/orders/"+id, seed.TokenWaiter1), 200).Order(t).Totals.DueCents
-	c.do(patch(seed.TokenWaiter1, 6, apitest.Pay("card", total, 100), apitest.Close()), 200)
-	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 7, fries), 409)))
+	c.do(patch(seed.TokenWaiter1, 6, apitest.Pay("card", total, 0)), 200)
+	// The tip added after the card settled the check: a tip alone.
+	c.do(patch(seed.TokenWaiter1, 7, apitest.Pay("card", 0, 100), apitest.Close()), 200)
+	require.Equal(t, "order-closed", problemType(t, c.do(patch(seed.TokenWaiter1, 8, fries), 409)))
 
 	// The journal and the report (a scripted shift with voids, comps,
 	// overrides and conflicts, so every member of the report is there).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -185,6 +186,119 @@ func TestPaymentsTendersAndRefunds(t *testing.T) {
 	require.True(t, res.OK, "%+v", res.Broken)
 }
 
+// TestTipAloneAfterSettlement: the card tip added after the card payment
+// settled the check is an add_payment of amount_cents 0 with the tip, from
+// the waiter; the amount stays capped by what is due; a payment of nothing
+// is refused naming amount_cents, and each refusal writes nothing. A
+// manager gives back a mistyped tip with refund_payment's tip_cents. The
+// tips count, net, in the order's and the shift's, and audit verify
+// replays it all.
+func TestTipAloneAfterSettlement(t *testing.T) {
+	f := start(t)
+	from := time.Now().UTC().Add(-time.Minute)
+	o := f.Fired("T6", apitest.AddItem("burger", 1))
+	o = f.Waiter.Patch(o.ID, 2, apitest.Pay("card", o.Totals.DueCents, 0))
+	require.Zero(t, o.Totals.DueCents)
+
+	before := f.Fingerprint()
+	for _, c := range []struct {
+		op     order.Op
+		status int
+		kind   string
+		field  string
+	}{
+		{apitest.Pay("card", 0, 0), 422, "validation-failed", "amount_cents"},
+		{apitest.PayNoTip("card", 0), 422, "validation-failed", "amount_cents"},
+		{apitest.Pay("card", -1, 500), 422, "validation-failed", "amount_cents"},
+		{apitest.Pay("card", 0, -1), 422, "validation-failed", "tip_cents"},
+		{apitest.Pay("card", 1, 500), 422, "overpayment", "amount_cents"},
+		{apitest.Pay("bitcoin", 0, 500), 422, "validation-failed", "tender"},
+	} {
+		apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 3, apitest.SetNote("tip"), c.op), c.status, c.kind, 1, c.field)
+	}
+	require.Equal(t, before, f.Fingerprint())
+
+	o = f.Waiter.Patch(o.ID, 3, apitest.Pay("card", 0, 400))
+	require.Len(t, o.Payments, 2)
+	require.Equal(t, int64(0), o.Payments[1].AmountCents)
+	require.Equal(t, int64(400), o.Payments[1].TipCents)
+	require.Equal(t, int64(400), o.Totals.TipCents)
+	require.Zero(t, o.Totals.DueCents)
+	requireFoldedTotals(t, f, o)
+	// It has no amount to refund; a manager gives back (some of) its tip,
+	// at most what is left of it, with a reason.
+	before = f.Fingerprint()
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.Refund(1, 1, "x")), 422, "validation-failed", 0, "amount_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 401, "x")), 422, "validation-failed", 0, "tip_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(0, 0, 1, "x")), 422, "validation-failed", 0, "tip_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 0, "x")), 422, "validation-failed", 0, "amount_cents")
+	apitest.RequireFieldProblem(t, f.Manager.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 100, "")), 422, "validation-failed", 0, "reason")
+	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 100, "x")), 403, "forbidden", 0, "op")
+	require.Equal(t, before, f.Fingerprint())
+	o = f.Manager.Patch(o.ID, 4, apitest.RefundTip(1, 0, 100, "meant 3.00"))
+	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", TipCents: -100, RefundOf: ptr(1), Reason: "meant 3.00"}, o.Payments[2])
+	require.Equal(t, int64(300), o.Totals.TipCents)
+	require.Zero(t, o.Totals.DueCents)
+	requireFoldedTotals(t, f, o)
+	o = f.Waiter.Patch(o.ID, 5, apitest.Close())
+
+	rep := f.Auditor.Shift(from, time.Now().UTC().Add(time.Minute))
+	require.Equal(t, int64(300), rep.Money.TipCents)
+	require.Equal(t, int64(1), rep.Money.Refunds)
+	res := f.Auditor.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+}
+
+// TestWaiterCannotLeaveMoneyOwedBackOverHTTP: once a party of eight paid
+// the service charge, the waiter cannot take it off with set_guests (nor
+// fewer or removed pending beers): 409 refund-required naming the op and
+// its field, and nothing is written. The manager makes the change and
+// refunds; audit verify replays it all.
+func TestWaiterCannotLeaveMoneyOwedBackOverHTTP(t *testing.T) {
+	f := start(t)
+	o := f.Waiter.Open("T8", 8)
+	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("steak", 2), apitest.Fire(), apitest.AddItem("beer", 2))
+	require.NotZero(t, o.Totals.ServiceChargeCents)
+	o = f.Waiter.Patch(o.ID, 2, apitest.Pay("card", o.Totals.DueCents, 0))
+	require.Zero(t, o.Totals.DueCents)
+	beer := apitest.LineOf(o, "beer")
+
+	before := f.Fingerprint()
+	for _, c := range []struct {
+		ops   []order.Op
+		idx   int
+		field string
+	}{
+		{[]order.Op{apitest.SetGuests(7)}, 0, "guests"},
+		{[]order.Op{apitest.SetQty(beer, 1)}, 0, "qty"},
+		{[]order.Op{apitest.Remove(beer)}, 0, "line_id"},
+		{[]order.Op{apitest.SetNote("window"), apitest.Remove(beer), apitest.AddItem("fries", 1)}, 1, "line_id"},
+		{[]order.Op{apitest.SetGuests(7), apitest.Fire(), apitest.Close()}, 0, "guests"},
+	} {
+		p := apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 3, c.ops...), 409, "refund-required", c.idx, c.field)
+		require.Contains(t, p.Detail, "refund_payment")
+	}
+	require.Equal(t, before, f.Fingerprint())
+
+	// More guests, more beers, a swap at the same price: the waiter's.
+	o = f.Waiter.Patch(o.ID, 3, apitest.SetGuests(9))
+	o = f.Waiter.Patch(o.ID, 4, apitest.Remove(beer), apitest.AddItem("beer", 2))
+	require.Zero(t, o.Totals.DueCents)
+
+	// The manager takes the service charge off and refunds it.
+	o = f.Manager.Patch(o.ID, 5, apitest.SetGuests(7))
+	require.Zero(t, o.Totals.ServiceChargeCents)
+	owed := -o.Totals.DueCents
+	require.Positive(t, owed)
+	o = f.Manager.Patch(o.ID, 6, apitest.Refund(0, owed, "party of seven"), apitest.Fire())
+	require.Zero(t, o.Totals.DueCents)
+	o = f.Waiter.Patch(o.ID, 7, apitest.Close())
+	require.Equal(t, "closed", o.Status)
+	requireFoldedTotals(t, f, o)
+	res := f.Auditor.Verify()
+	require.True(t, res.OK, "%+v", res.Broken)
+}
+
 // TestTendersAreTheVenues: add_payment takes the venue's own tenders, and a
 // pricing op on a closed order is order-closed like any other.
 func TestTendersAreTheVenues(t *testing.T) {
@@ -223,7 +337,8 @@ func TestPricingOpsDecodeStrictly(t *testing.T) {
 		{map[string]any{"op": "refund_payment", "payment_index": "0", "amount_cents": 1, "reason": "r"}, "payment_index"},
 		{map[string]any{"op": "refund_payment", "payment_id": "nope", "amount_cents": 1, "reason": "r"}, "payment_id"},
 		{map[string]any{"op": "refund_payment", "payment_index": -1, "amount_cents": 1, "reason": "r"}, "payment_index"},
-		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": 1}, "tip_cents"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": "1"}, "tip_cents"},
+		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "tip_cents": -1}, "tip_cents"},
 		{map[string]any{"op": "refund_payment", "payment_index": 0, "amount_cents": 1, "reason": "r", "refund_id": pid}, "refund_id"},
 		{map[string]any{"op": "refund_payment", "payment_index": 0, "reason": "r"}, "amount_cents"},
 	} {

@@ -98,6 +98,7 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		unavailable *order.UnavailableError
 		soldOut     *order.SoldOutError
 		overpaid    *order.OverpaymentError
+		owedBack    *order.RefundRequiredError
 		ticketState *kitchen.StateError
 		ahead       *kds.CursorAheadError
 		streamLimit *streamLimitError
@@ -203,6 +204,9 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		p.Errors = []order.FieldProblem{order.OpProblem(overpaid.OpIndex, "amount_cents", overpaid.Error())}
 		payable := overpaid.PayableCents
 		p.PayableCents = &payable
+	case errors.As(err, &owedBack):
+		p = problemOf(409, "refund-required", "Refund required", owedBack.Error())
+		p.Errors = []order.FieldProblem{order.OpProblem(owedBack.OpIndex, owedBack.Field, owedBack.Error())}
 	case errors.Is(err, store.ErrInFlight):
 		p = problemOf(409, "idempotency-in-flight", "Request in flight", "a request with this Idempotency-Key is still being processed; retry shortly")
 	case errors.Is(err, errKeyReused):

@@ -17,6 +17,36 @@ import (
 	"github.com/posd/posd/internal/orderrow"
 )
 
+// migratedTo migrates an empty database up to version with goose, as
+// "posd migrate" would (the embedded files), and returns the provider to
+// move it on, a superuser connection to it and exec, which runs a
+// statement on that connection in the system scope (row-level security
+// applies to the table owner too).
+func migratedTo(t *testing.T, version int64) (*goose.Provider, *pgx.Conn, func(q string, args ...any) error) {
+	t.Helper()
+	ctx := context.Background()
+	url := emptyDB(t)
+	sqlDB, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { sqlDB.Close() })
+	schema, err := fs.Sub(db.Schema, "schema")
+	require.NoError(t, err)
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, schema)
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, version)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	exec := func(q string, args ...any) error {
+		_, err := conn.Exec(ctx, "SELECT set_config('posd.scope', 'system', false)")
+		require.NoError(t, err)
+		_, err = conn.Exec(ctx, q, args...)
+		return err
+	}
+	return p, conn, exec
+}
+
 // TestPricingKeepsOrdersFromBefore: an order written before 0004_pricing
 // (a line with a tax class, a payment) reads after the migration with no
 // pricing rules, so no tax and no service charge, its payment without an
@@ -24,27 +54,8 @@ import (
 // restores the old shape, and Up applies again.
 func TestPricingKeepsOrdersFromBefore(t *testing.T) {
 	ctx := context.Background()
-	url := emptyDB(t)
-	sqlDB, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	defer sqlDB.Close()
-	schema, err := fs.Sub(db.Schema, "schema")
-	require.NoError(t, err)
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, schema)
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 3)
-	require.NoError(t, err)
-
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	p, conn, exec := migratedTo(t, 3)
 	id := uuid.Must(uuid.NewV7())
-	exec := func(q string, args ...any) error {
-		_, err := conn.Exec(ctx, "SELECT set_config('posd.scope', 'system', false)")
-		require.NoError(t, err)
-		_, err = conn.Exec(ctx, q, args...)
-		return err
-	}
 	require.NoError(t, exec(`INSERT INTO venues (id, name) VALUES ('old', 'Old Bistro')`))
 	require.NoError(t, exec(`INSERT INTO tax_classes (venue_id, id, position, name, rate_bps) VALUES ('old', 'food', 0, 'Food', 1000)`))
 	require.NoError(t, exec(`INSERT INTO dining_tables (venue_id, id, label, seats) VALUES ('old', 'T1', 'T1', 12)`))
@@ -58,7 +69,7 @@ func TestPricingKeepsOrdersFromBefore(t *testing.T) {
 	require.Error(t, exec(`INSERT INTO order_payments (venue_id, order_id, position, tender, amount_cents, tip_cents)
 		VALUES ('old', $1, 1, 'card', -100, 0)`, id))
 
-	_, err = p.UpTo(ctx, 4)
+	_, err := p.UpTo(ctx, 4)
 	require.NoError(t, err)
 	read := func() order.Order {
 		t.Helper()

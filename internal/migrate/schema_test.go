@@ -99,6 +99,7 @@ var digests = map[string]string{
 	"0005_menu_log.sql":         "789eeecc39ad93f16b89e82eca64afb57664768c7dc3d35a1677ab247c9b5ffe",
 	"0006_orders_full_json.sql": "b860475cb053f06aa55871008589d41ce93d9b5bc82bae30b43df5b780e69f7c",
 	"0007_line_portions.sql":    "769718d7d1433d041bd7d9351a6e137afc4c8c6845b8cb773f9ebb5392e35aa9",
+	"0008_tips.sql":             "c0d1b20601305010287ce943dc305974cab12fc14cb24531cf998b1d3c542ac6",
 }
 
 // TestMigrationsAppendOnly fails when a committed migration was edited or

@@ -144,3 +144,25 @@ func (e *SoldOutError) Error() string {
 	}
 	return fmt.Sprintf("%q is sold out: %d left, this change needs %d", e.SKU, e.Remaining, e.Wanted)
 }
+
+// RefundRequiredError is a change by someone other than a manager that
+// would leave money owed back: after it the order's total would be lower
+// than before and below what has been paid (due below zero). Taking money
+// off a paid order is a manager's, who gives the difference back with
+// refund_payment. OpIndex is the last op of the request that lowered the
+// total, Op its kind and Field the field that did it; TotalCents and
+// PaidCents are what the total and the amount paid would have been.
+// Nothing was written.
+type RefundRequiredError struct {
+	OpIndex    int
+	Op         string
+	Field      string
+	TotalCents int64
+	PaidCents  int64
+}
+
+func (e *RefundRequiredError) Error() string {
+	return fmt.Sprintf("%s would lower the total to %d cents, below the %d cents paid: %d cents would be owed back; "+
+		"taking money off a paid order is a manager's, who refunds the difference (refund_payment)",
+		e.Op, e.TotalCents, e.PaidCents, e.PaidCents-e.TotalCents)
+}

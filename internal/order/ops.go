@@ -149,7 +149,7 @@ var opFields = map[string][]string{
 	OpAddDiscount:        {"id", "line_id", "percent_bps", "amount_cents", "reason"},
 	OpRemoveDiscount:     {"discount_id"},
 	OpWaiveServiceCharge: {"reason"},
-	OpRefundPayment:      {"payment_index", "payment_id", "amount_cents", "reason"},
+	OpRefundPayment:      {"payment_index", "payment_id", "amount_cents", "tip_cents", "reason"},
 }
 
 // managerOps may only be applied by a manager.
@@ -237,6 +237,22 @@ func validateOp(i int, op Op) []FieldProblem {
 			add("amount_cents", fmt.Sprintf("must be between 1 and %d", MaxAmountCents))
 		}
 	}
+	// money is the amount and tip of a payment or a refund: each 0 to
+	// MaxAmountCents, the amount required, 0 only with a tip of at least 1
+	// (a tip alone, given or given back).
+	money := func() {
+		switch {
+		case op.AmountCents == nil:
+			add("amount_cents", "required")
+		case *op.AmountCents < 0 || *op.AmountCents > MaxAmountCents:
+			add("amount_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
+		case *op.AmountCents == 0 && (op.TipCents == nil || *op.TipCents == 0):
+			add("amount_cents", "must be at least 1, or 0 with a tip_cents of at least 1 (a tip alone)")
+		}
+		if op.TipCents != nil && (*op.TipCents < 0 || *op.TipCents > MaxAmountCents) {
+			add("tip_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
+		}
+	}
 	switch op.Op {
 	case OpAddItem:
 		text("sku", op.SKU, MaxSKULen, true)
@@ -282,10 +298,9 @@ func validateOp(i int, op Op) []FieldProblem {
 		if !idToken.MatchString(op.Tender) {
 			add("tender", "must be one of the venue's tenders (GET /v1/menu)")
 		}
-		amount(true)
-		if op.TipCents != nil && (*op.TipCents < 0 || *op.TipCents > MaxAmountCents) {
-			add("tip_cents", fmt.Sprintf("must be between 0 and %d", MaxAmountCents))
-		}
+		// amount_cents 0 records a tip alone: a card tip is often added
+		// after the card payment settled the check.
+		money()
 	case OpAddDiscount:
 		if op.ID != "" && !discountID.MatchString(op.ID) {
 			add("id", fmt.Sprintf("must be 1 to %d of A-Z, a-z, 0-9, ., _ and -, starting with a letter or digit (or absent: the server names it)", MaxDiscountIDLen))
@@ -318,7 +333,7 @@ func validateOp(i int, op Op) []FieldProblem {
 		case op.PaymentIndex != nil && (*op.PaymentIndex < 0 || *op.PaymentIndex >= MaxPaymentsPerOrder+MaxRefundsPerOrder):
 			add("payment_index", fmt.Sprintf("must be between 0 and %d", MaxPaymentsPerOrder+MaxRefundsPerOrder-1))
 		}
-		amount(true)
+		money() // tip_cents gives back some of the payment's tip
 		text("reason", op.Reason, MaxReasonLen, true)
 	case OpClose:
 	default:

@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"math/rand"
 	"testing"
@@ -264,7 +265,7 @@ func refStep(r *refOrder, op order.Op, at time.Time, tables map[string]bool, cou
 }
 
 // refBatch applies a PATCH's ops all or nothing, as one version.
-func refBatch(r refOrder, ops []order.Op, at time.Time, tables map[string]bool, counted map[string]bool) (refOrder, bool, bool) {
+func refBatch(r refOrder, ops []order.Op, at time.Time, tables map[string]bool, counted map[string]bool, role string) (refOrder, bool, bool) {
 	next := r.clone()
 	changed := false
 	for _, op := range ops {
@@ -280,6 +281,11 @@ func refBatch(r refOrder, ops []order.Op, at time.Time, tables map[string]bool, 
 	next.Version = r.Version + 1
 	next.UpdatedAt = at.UTC()
 	next.totals()
+	// The refund-required rule (docs/PRICING.md): only a manager may leave
+	// the total lower than it was and below what has been paid.
+	if role != order.RoleManager && next.Subtotal < r.Subtotal && next.Due < 0 {
+		return r, false, false
+	}
 	return next, true, true
 }
 
@@ -355,14 +361,21 @@ func ptr[T any](v T) *T { return &v }
 // through the reference model, requiring the same verdict (refused or not,
 // changed or not) and the same state after every PATCH; then folds the
 // events (the applied ops, through their JSON as stored) and requires the
-// oracle's final state again.
+// oracle's final state again. Every other sequence is a waiter's (without
+// the manager's ops), whom the refund-required rule binds.
 func TestPlanAndFoldAgainstOracle(t *testing.T) {
 	const sequences = 3000
 	rng := rand.New(rand.NewSource(9))
-	e := env()
-	actor := order.Actor{Device: "d1", Staff: "Alice", Role: order.RoleManager}
-	var refused, noops, changes, closed, holding int
+	manager := order.Actor{Device: "d1", Staff: "Alice", Role: order.RoleManager}
+	waiter := order.Actor{Device: "d2", Staff: "Bob", Role: order.RoleWaiter}
+	var refused, noops, changes, closed, owedBack, holding int
 	for s := 0; s < sequences; s++ {
+		actor := manager
+		if s%2 == 1 {
+			actor = waiter
+		}
+		e := env()
+		e.Actor = actor
 		t0 := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC).Add(time.Duration(s) * time.Hour)
 		table := []string{"T1", "T2", "T3"}[rng.Intn(3)]
 		guests := 1 + rng.Intn(6)
@@ -380,6 +393,9 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 			ops := make([]order.Op, 1+rng.Intn(3))
 			for i := range ops {
 				ops[i] = oracleOp(rng, ref)
+				for actor.Role != order.RoleManager && order.Validate(ops[i:i+1], actor.Role) != nil {
+					ops[i] = oracleOp(rng, ref) // a waiter sends no manager's op
+				}
 			}
 			// The kitchen counts the fries in some steps, not in others.
 			counted := map[string]bool{"fries": rng.Intn(2) == 0}
@@ -390,12 +406,17 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 				fries.Remaining = intp(1000)
 				se.Menu["fries"] = fries
 			}
-			wantNext, wantChanged, wantOK := refBatch(ref, ops, at, e.Tables, counted)
+			wantNext, wantChanged, wantOK := refBatch(ref, ops, at, e.Tables, counted, actor.Role)
 			next, applied, err := order.Plan(cur, ops, at, se)
 			if !wantOK {
 				require.Error(t, err, "sequence %d step %d: the oracle refuses %+v", s, step, ops)
 				require.Equal(t, ref, view(cur), "a refused PATCH must leave the order as it was")
 				refused++
+				var rr *order.RefundRequiredError
+				if errors.As(err, &rr) {
+					require.Equal(t, order.RoleWaiter, actor.Role)
+					owedBack++
+				}
 				continue
 			}
 			require.NoError(t, err, "sequence %d step %d: %+v", s, step, ops)
@@ -428,9 +449,10 @@ func TestPlanAndFoldAgainstOracle(t *testing.T) {
 		require.NoError(t, err, "sequence %d", s)
 		require.Equal(t, ref, view(folded), "sequence %d: Fold of the log", s)
 	}
-	t.Logf("%d changes, %d no-ops, %d refused PATCHes, %d orders closed", changes, noops, refused, closed)
+	t.Logf("%d changes, %d no-ops, %d refused PATCHes (%d refund-required), %d orders closed", changes, noops, refused, owedBack, closed)
 	// The generator must reach every branch for the oracle to mean much.
 	require.Greater(t, refused, sequences)
+	require.Greater(t, owedBack, sequences/20)
 	require.Greater(t, noops, sequences/10)
 	require.Greater(t, closed, sequences/20)
 	require.Greater(t, holding, sequences, "changes after which a line holds portions")

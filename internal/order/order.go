@@ -128,8 +128,10 @@ func (o LineOption) MarshalJSON() ([]byte, error) {
 }
 
 // Payment is one money movement of the order, oldest first: a payment
-// (AmountCents > 0, TipCents ≥ 0) or a refund of one (AmountCents < 0,
-// TipCents 0, RefundOf the index of the payment refunded, Reason why).
+// (AmountCents ≥ 0, TipCents ≥ 0, not both 0: AmountCents 0 is a tip
+// alone, added after the check was settled) or a refund of one
+// (AmountCents ≤ 0, TipCents ≤ 0 giving back some of its tip, not both 0;
+// RefundOf the index of the payment refunded, Reason why).
 // Tips are not part of the amount that settles the check. ID is nil for a
 // payment taken before payments had ids.
 type Payment struct {
@@ -293,15 +295,16 @@ func (o *Order) ComputeTotals() error {
 	return nil
 }
 
-// refundedOf is how much of payment idx has been refunded.
-func (o *Order) refundedOf(idx int) int64 {
-	var n int64
+// refundedOf is how much of payment idx's amount and of its tip has been
+// refunded.
+func (o *Order) refundedOf(idx int) (amount, tip int64) {
 	for _, p := range o.Payments {
 		if p.RefundOf != nil && *p.RefundOf == idx {
-			n -= p.AmountCents
+			amount -= p.AmountCents
+			tip -= p.TipCents
 		}
 	}
-	return n
+	return amount, tip
 }
 
 // movements counts the order's payments and its refunds.

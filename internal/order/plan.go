@@ -21,6 +21,10 @@ type Env struct {
 	Tenders []string
 	Actor   Actor
 	NewID   func() uuid.UUID
+	// Replay is set when audit verify replays a logged change: the rules
+	// that bind only new writes, which posd did not have when it wrote
+	// older logs, are not applied (the refund-required rule).
+	Replay bool
 }
 
 // newID is a new id from env, or nil when env assigns none (audit verify
@@ -43,6 +47,10 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 		return cur, nil, &ClosedError{Current: cur}
 	}
 	next = cur.Clone()
+	owed, err := watchOwedBack(&next, ops, env)
+	if err != nil {
+		return cur, nil, err
+	}
 	for i, op := range ops {
 		if next.Status == StatusClosed {
 			return cur, nil, &ClosedError{Current: cur}
@@ -60,6 +68,9 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 		if err := withinBounds(cur, next, i, *a); err != nil {
 			return cur, nil, err
 		}
+		if err := owed.step(&next, i); err != nil {
+			return cur, nil, err
+		}
 		applied = append(applied, *a)
 	}
 	if len(applied) == 0 {
@@ -70,7 +81,68 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 	if err := next.ComputeTotals(); err != nil {
 		return cur, nil, err
 	}
+	if err := owed.check(next, ops); err != nil {
+		return cur, nil, err
+	}
 	return next, applied, nil
+}
+
+// owedBack watches one change for the refund-required rule: a change by
+// anyone but a manager may not leave the order's total lower than it was
+// and below what has been paid (money owed back, which only a manager's
+// refund_payment gives back). Like the overpay cap it binds orders opened
+// with pricing rules, and it binds new writes only (not Env.Replay): posd
+// wrote such changes before it had the rule. A nil *owedBack watches
+// nothing.
+type owedBack struct {
+	before  int64 // the total before the change
+	last    int64 // the total after the latest op
+	lowered int   // the last op that lowered the total, or -1
+}
+
+// watchOwedBack starts watching the change ops to o, or returns nil when
+// the rule cannot bind it: a manager's change, a replay, an order without
+// pricing rules, or one that has no payment and takes none (with nothing
+// paid no money can be owed back).
+func watchOwedBack(o *Order, ops []Op, env Env) (*owedBack, error) {
+	pays := slices.ContainsFunc(ops, func(op Op) bool { return op.Op == OpAddPayment })
+	if env.Actor.Role == RoleManager || env.Replay || o.Rules == nil || (len(o.Payments) == 0 && !pays) {
+		return nil, nil
+	}
+	if err := o.ComputeTotals(); err != nil {
+		return nil, err
+	}
+	return &owedBack{before: o.Totals.TotalCents, last: o.Totals.TotalCents, lowered: -1}, nil
+}
+
+// step notes the total after op i (applied to o).
+func (w *owedBack) step(o *Order, i int) error {
+	if w == nil {
+		return nil
+	}
+	if err := o.ComputeTotals(); err != nil {
+		return err
+	}
+	if o.Totals.TotalCents < w.last {
+		w.lowered = i
+	}
+	w.last = o.Totals.TotalCents
+	return nil
+}
+
+// check refuses the change that took next (its totals computed) below
+// what was paid, naming the last of ops that lowered the total.
+func (w *owedBack) check(next Order, ops []Op) error {
+	if w == nil || next.Totals.TotalCents >= w.before || next.Totals.DueCents >= 0 || w.lowered < 0 {
+		return nil
+	}
+	op := ops[w.lowered].Op
+	field := map[string]string{OpSetGuests: "guests", OpSetQty: "qty", OpRemoveItem: "line_id"}[op]
+	if field == "" {
+		field = "op"
+	}
+	return &RefundRequiredError{OpIndex: w.lowered, Op: op, Field: field,
+		TotalCents: next.Totals.TotalCents, PaidCents: next.Totals.PaidCents}
 }
 
 // withinBounds refuses op i (already applied to next) when it takes the
@@ -331,9 +403,10 @@ func resolveDiscount(o *Order, i int, op Op, env Env) (*Op, error) {
 }
 
 // resolveRefund resolves refund_payment i: the payment it names (by index
-// or id) must be a payment, not a refund, and the amount at most what is
-// left of it after its earlier refunds. The applied op names the payment
-// both ways and carries its tender and the refund's own id.
+// or id) must be a payment, not a refund, the amount at most what is left
+// of it after its earlier refunds and the tip at most what is left of its
+// tip. The applied op names the payment both ways and carries its tender
+// and the refund's own id.
 func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 	idx, field := -1, "payment_index"
 	if op.PaymentIndex != nil {
@@ -348,11 +421,15 @@ func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 		return nil, invalid(i, field, fmt.Sprintf("no such payment on this order (it has %d payments and refunds)", len(o.Payments)))
 	}
 	p := o.Payments[idx]
-	if p.RefundOf != nil || p.AmountCents <= 0 {
+	if p.RefundOf != nil || p.AmountCents < 0 {
 		return nil, invalid(i, field, fmt.Sprintf("payment %d is a refund; refund the payment it refunded", idx))
 	}
-	if left := p.AmountCents - o.refundedOf(idx); *op.AmountCents > left {
-		return nil, invalid(i, "amount_cents", fmt.Sprintf("at most %d cents of payment %d are left to refund (%d paid, %d refunded)", left, idx, p.AmountCents, p.AmountCents-left))
+	amount, tip := o.refundedOf(idx)
+	if left := p.AmountCents - amount; *op.AmountCents > left {
+		return nil, invalid(i, "amount_cents", fmt.Sprintf("at most %d cents of payment %d are left to refund (%d paid, %d refunded)", left, idx, p.AmountCents, amount))
+	}
+	if left := p.TipCents - tip; op.TipCents != nil && *op.TipCents > left {
+		return nil, invalid(i, "tip_cents", fmt.Sprintf("at most %d cents of the tip of payment %d are left to give back (%d tipped, %d given back)", left, idx, p.TipCents, tip))
 	}
 	rid := op.RefundID // set when replayed from the log (audit verify)
 	if rid == nil {
@@ -360,7 +437,7 @@ func resolveRefund(o *Order, i int, op Op, env Env) (*Op, error) {
 	}
 	at := idx
 	return &Op{Op: OpRefundPayment, PaymentIndex: &at, PaymentID: p.ID, RefundID: rid, Tender: p.Tender,
-		AmountCents: op.AmountCents, Reason: op.Reason}, nil
+		AmountCents: op.AmountCents, TipCents: op.TipCents, Reason: op.Reason}, nil
 }
 
 // chooseOptions resolves the options chosen on add_item i against the
@@ -507,9 +584,13 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		if op.PaymentIndex == nil || op.AmountCents == nil || *op.PaymentIndex < 0 || *op.PaymentIndex >= len(o.Payments) {
 			return fmt.Errorf("refund_payment without a payment of the order or an amount")
 		}
+		var tip int64
+		if op.TipCents != nil {
+			tip = *op.TipCents
+		}
 		at := *op.PaymentIndex
 		o.Payments = append(o.Payments, Payment{ID: op.RefundID, Tender: op.Tender, AmountCents: -*op.AmountCents,
-			RefundOf: &at, Reason: op.Reason})
+			TipCents: -tip, RefundOf: &at, Reason: op.Reason})
 	case OpAddDiscount:
 		if op.ID == "" {
 			return fmt.Errorf("add_discount without id")

@@ -43,10 +43,20 @@ func openPriced(t *testing.T, guests int, r *order.PriceRules) *pricedLog {
 	return &pricedLog{t: t, cur: o, events: []order.Event{ev}, at: at}
 }
 
-// plan applies ops as staff (role manager unless waiter), returning Plan's error.
+// plan applies ops as the manager Maria, returning Validate's or Plan's error.
 func (l *pricedLog) plan(ops ...order.Op) error {
 	l.t.Helper()
+	return l.planAs(order.RoleManager, ops...)
+}
+
+// planAs applies ops as staff of role (Maria the manager, or Wally the
+// waiter), returning Validate's or Plan's error.
+func (l *pricedLog) planAs(role string, ops ...order.Op) error {
+	l.t.Helper()
 	actor := order.Actor{Device: "m", Staff: "Maria", Role: order.RoleManager}
+	if role != order.RoleManager {
+		actor = order.Actor{Device: "h", Staff: "Wally", Role: role}
+	}
 	if err := order.Validate(ops, actor.Role); err != nil {
 		return err
 	}
@@ -170,6 +180,96 @@ func TestPaymentsAndRefunds(t *testing.T) {
 	require.Equal(t, order.StatusClosed, o.Status)
 }
 
+// TestTipAfterSettlement: a card tip is often added after the card payment
+// settled the check. add_payment takes amount_cents 0 with a tip of at
+// least a cent (from a waiter too); the amount stays capped by what is due,
+// and a payment moves some money.
+func TestTipAfterSettlement(t *testing.T) {
+	l := openPriced(t, 2, &rules)
+	s := uuid.New()
+	o := l.must(order.Op{Op: order.OpAddItem, SKU: "steak", LineID: &s}, order.Op{Op: order.OpSend})
+	o = l.must(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(o.Totals.DueCents)})
+	require.Zero(t, o.Totals.DueCents)
+
+	require.NoError(t, l.planAs(order.RoleWaiter, order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(500)}))
+	o = l.cur
+	require.Len(t, o.Payments, 2)
+	require.Equal(t, int64(0), o.Payments[1].AmountCents)
+	require.Equal(t, int64(500), o.Payments[1].TipCents)
+	require.NotNil(t, o.Payments[1].ID)
+	require.Equal(t, int64(500), o.Totals.TipCents)
+	require.Zero(t, o.Totals.DueCents)
+
+	// The amount is still capped by what is due, tip or not.
+	var over *order.OverpaymentError
+	err := l.plan(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(1), TipCents: i64p(500)})
+	require.True(t, errors.As(err, &over), "%v", err)
+	require.Zero(t, over.PayableCents)
+	// Nothing at all, or a negative amount or tip, is no payment.
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0)}}, order.RoleWaiter), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(0)}}, order.RoleWaiter), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(-1), TipCents: i64p(500)}}, order.RoleWaiter), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(-1)}}, order.RoleWaiter), 0, "tip_cents")
+	// A tip alone has no amount to refund; its tip can be given back
+	// (TestRefundATip).
+	requireOpField(t, l.plan(order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(1), AmountCents: i64p(1), Reason: "x"}), 0, "amount_cents")
+
+	// A tip before the check is settled, without settling any of it.
+	o = l.must(order.Op{Op: order.OpAddItem, SKU: "beer"}, order.Op{Op: order.OpSend},
+		order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(0), TipCents: i64p(100)})
+	require.Equal(t, int64(700), o.Totals.DueCents)
+	require.Equal(t, int64(600), o.Totals.TipCents)
+	o = l.must(order.Op{Op: order.OpAddPayment, Tender: "cash", AmountCents: i64p(700)}, order.Op{Op: order.OpClose})
+	require.Equal(t, order.StatusClosed, o.Status)
+}
+
+// TestRefundATip: a manager gives back some or all of a payment's tip with
+// refund_payment's tip_cents (a mistyped tip; a card charge refunded
+// whole), alone or with the amount, at most what is left of the payment's
+// tip; a refund moves some money. Fold reproduces every cent, and the
+// net tips never go below zero.
+func TestRefundATip(t *testing.T) {
+	l := openPriced(t, 2, &rules)
+	s := uuid.New()
+	o := l.must(order.Op{Op: order.OpAddItem, SKU: "beer", LineID: &s, Qty: intp(3)}, order.Op{Op: order.OpSend})
+	o = l.must(order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(o.Totals.DueCents), TipCents: i64p(5000)},
+		order.Op{Op: order.OpAddPayment, Tender: "card", AmountCents: i64p(0), TipCents: i64p(400)})
+	require.Equal(t, int64(5400), o.Totals.TipCents)
+	refund := func(idx int, amount, tip int64) order.Op {
+		return order.Op{Op: order.OpRefundPayment, PaymentIndex: intp(idx), AmountCents: i64p(amount), TipCents: i64p(tip), Reason: "mistyped"}
+	}
+
+	// 50.00 was meant as 5.00: 45.00 of the tip back, nothing of the amount.
+	o = l.must(refund(0, 0, 4500))
+	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", AmountCents: 0, TipCents: -4500, RefundOf: intp(0), Reason: "mistyped"}, o.Payments[2])
+	require.NotNil(t, o.Payments[2].ID)
+	require.Equal(t, int64(900), o.Totals.TipCents)
+	require.Equal(t, int64(2100), o.Totals.PaidCents)
+	require.Zero(t, o.Totals.DueCents)
+
+	// At most what is left of the payment's tip; a refund moves something.
+	requireOpField(t, l.plan(refund(0, 0, 501)), 0, "tip_cents")
+	requireOpField(t, l.plan(refund(0, 0, 300), refund(0, 0, 201)), 1, "tip_cents")
+	requireOpField(t, l.plan(refund(1, 1, 0)), 0, "amount_cents")
+	requireOpField(t, l.plan(refund(2, 0, 1)), 0, "payment_index")
+	requireOpField(t, order.Validate([]order.Op{refund(0, 0, 0)}, order.RoleManager), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{refund(0, -1, 1)}, order.RoleManager), 0, "amount_cents")
+	requireOpField(t, order.Validate([]order.Op{refund(0, 1, -1)}, order.RoleManager), 0, "tip_cents")
+	requireOpField(t, order.Validate([]order.Op{refund(0, 1, order.MaxAmountCents+1)}, order.RoleManager), 0, "tip_cents")
+	var fe *order.ForbiddenOpError
+	require.True(t, errors.As(order.Validate([]order.Op{refund(0, 0, 1)}, order.RoleWaiter), &fe))
+
+	// The tip alone given back whole, and the card charge refunded whole
+	// (amount and what is left of its tip) in one refund.
+	o = l.must(refund(1, 0, 400), refund(0, 2100, 500))
+	require.Equal(t, int64(-2100), o.Payments[4].AmountCents)
+	require.Equal(t, int64(-500), o.Payments[4].TipCents)
+	require.Zero(t, o.Totals.TipCents)
+	require.Zero(t, o.Totals.PaidCents)
+	require.Equal(t, int64(2100), o.Totals.DueCents)
+	requireOpField(t, l.plan(refund(0, 0, 1)), 0, "tip_cents")
+}
+
 func TestPricingOpRules(t *testing.T) {
 	l := openPriced(t, 2, &rules)
 	s := uuid.New()
@@ -225,7 +325,7 @@ func TestLegacyOrderCarriesNoTax(t *testing.T) {
 
 // randomPricedOp is randomOp with the pricing ops mixed in: discounts of
 // lines and of the order, their removal, the waiver, payments near what is
-// due and refunds of earlier payments.
+// due, tips alone and refunds of earlier payments (of their tips too).
 func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 	switch r.Intn(8) {
 	case 0:
@@ -249,8 +349,11 @@ func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 		return order.Op{Op: order.OpWaiveServiceCharge, Reason: "r"}
 	case 3:
 		amount := max(o.Totals.DueCents, 1)
-		if r.Intn(2) == 0 {
+		switch r.Intn(4) {
+		case 0:
 			amount = int64(1 + r.Intn(int(amount)))
+		case 1:
+			amount = 0 // a tip alone, or (tip 0) no payment at all
 		}
 		return order.Op{Op: order.OpAddPayment, Tender: []string{"card", "cash"}[r.Intn(2)], AmountCents: &amount, TipCents: i64p(int64(r.Intn(500)))}
 	case 4:
@@ -258,7 +361,14 @@ func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 		if len(o.Payments) > 0 {
 			idx = r.Intn(len(o.Payments))
 		}
-		return order.Op{Op: order.OpRefundPayment, PaymentIndex: &idx, AmountCents: i64p(int64(1 + r.Intn(2000))), Reason: "r"}
+		op := order.Op{Op: order.OpRefundPayment, PaymentIndex: &idx, AmountCents: i64p(int64(1 + r.Intn(2000))), Reason: "r"}
+		switch r.Intn(3) {
+		case 0:
+			op.TipCents = i64p(int64(r.Intn(400))) // some of the tip back too
+		case 1:
+			op.AmountCents, op.TipCents = i64p(0), i64p(int64(r.Intn(400))) // the tip alone back
+		}
+		return op
 	}
 	return randomOp(r, o)
 }
@@ -272,7 +382,7 @@ func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 func TestPricedFoldProperty(t *testing.T) {
 	priced := order.PriceRules{TaxClasses: rules.TaxClasses,
 		ServiceCharge: &order.ServiceCharge{MinGuests: 3, RateBps: 1250, TaxClass: "drinks"}}
-	var refunds, discounts, waived, closed int
+	var refunds, tipRefunds, discounts, waived, closed int
 	for seed := int64(0); seed < 300; seed++ {
 		r := rand.New(rand.NewSource(seed))
 		l := openPriced(t, 1+r.Intn(4), &priced)
@@ -304,11 +414,15 @@ func TestPricedFoldProperty(t *testing.T) {
 			require.Equal(t, tt.SubtotalCents-tt.DiscountCents+tt.ServiceChargeCents+exclusive, tt.TotalCents)
 			require.Equal(t, tt.TotalCents-tt.PaidCents, tt.DueCents)
 			require.GreaterOrEqual(t, tt.PaidCents, int64(0))
+			require.GreaterOrEqual(t, tt.TipCents, int64(0))
 			require.LessOrEqual(t, tt.DiscountCents, tt.SubtotalCents)
 		}
 		for _, p := range l.cur.Payments {
 			if p.RefundOf != nil {
 				refunds++
+			}
+			if p.TipCents < 0 {
+				tipRefunds++
 			}
 		}
 		discounts += len(l.cur.Discounts)
@@ -319,8 +433,9 @@ func TestPricedFoldProperty(t *testing.T) {
 			closed++
 		}
 	}
-	t.Logf("%d refunds, %d discounts, %d waivers, %d closed", refunds, discounts, waived, closed)
+	t.Logf("%d refunds (%d of tips), %d discounts, %d waivers, %d closed", refunds, tipRefunds, discounts, waived, closed)
 	require.Positive(t, refunds)
+	require.Positive(t, tipRefunds)
 	require.Positive(t, discounts)
 	require.Positive(t, waived)
 	require.Positive(t, closed)

@@ -68,13 +68,21 @@ func TestSchemaRefusesOverflow(t *testing.T) {
 	movements := order.MaxPaymentsPerOrder + order.MaxRefundsPerOrder
 	requireRefused(app(pay, o.ID, 100, 0, movements+1), store.ConstraintPaymentsPerOrder)
 	requireRefused(app(pay, o.ID, 0, 0, 1), store.ConstraintPaymentAmount)
+	// A tip alone (amount 0, 0008_tips.sql) is a payment.
+	require.NoError(t, app(pay, o.ID, 0, 1, 1))
+	requireRefused(app(pay, o.ID, -1, 1, 1), store.ConstraintPaymentRefund)
 	refund := `INSERT INTO order_payments (venue_id, order_id, position, tender, amount_cents, tip_cents, refund_of, reason)
 		VALUES ('demo', $1, $2, 'cash', $3, $4, $5, 'r')`
 	requireRefused(app(refund, o.ID, movements, -100, 0, 0), store.ConstraintPaymentsPerOrder)
 	requireRefused(app(refund, o.ID, 1000, -100, 0, nil), store.ConstraintPaymentRefund)
 	requireRefused(app(refund, o.ID, 1000, -100, 5, 0), store.ConstraintPaymentRefund)
 	requireRefused(app(refund, o.ID, 1000, 100, 0, 0), store.ConstraintPaymentRefund)
+	requireRefused(app(refund, o.ID, 1000, 0, 1, 0), store.ConstraintPaymentRefund)
+	requireRefused(app(refund, o.ID, 1000, 0, 0, 0), store.ConstraintPaymentAmount)
 	require.NoError(t, app(refund, o.ID, 1000, -100, 0, 0))
+	// A refund may give back a tip (0008_tips.sql).
+	require.NoError(t, app(refund, o.ID, 1000, 0, -100, 0))
+	requireRefused(app(refund, o.ID, 1000, 0, int64(-1e17), 0), store.ConstraintPaymentTip)
 
 	// The store answers a bound the schema enforces as a validation error
 	// naming the field.

@@ -31,7 +31,8 @@ const (
 	ConstraintPaymentAmount    = "order_payments_amount_bound"
 	ConstraintPaymentTip       = "order_payments_tip_bound"
 	ConstraintPaymentsPerOrder = "order_payments_per_order"
-	// A refund names an earlier payment, has no tip (0004_pricing.sql).
+	// A payment is amount ≥ 0 and tip ≥ 0; a refund names an earlier
+	// payment, amount ≤ 0 and tip ≤ 0 (0004_pricing.sql, 0008_tips.sql).
 	ConstraintPaymentRefund = "order_payments_refund"
 	// A trigger that raises check_violation under its own name (pg_trigger).
 	ConstraintLinesPerOrder = "order_lines_per_order"
