@@ -233,6 +233,14 @@ func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return errors.New("--to must be an RFC 3339 time such as 2026-11-23T02:00:00Z")
 	}
+	for _, end := range []struct {
+		flag string
+		t    time.Time
+	}{{"--from", from}, {"--to", to}} {
+		if err := audit.CheckTime(end.flag, end.t); err != nil {
+			return err
+		}
+	}
 	if err := audit.CheckRange(from, to); err != nil {
 		return err
 	}

@@ -186,6 +186,12 @@ func TestAuditShiftCLI(t *testing.T) {
 			{[]string{"audit", "shift", "--venue", "demo", "--from", "yesterday", "--to", sc.To.Format(time.RFC3339)}, "--from"},
 			{[]string{"audit", "shift", "--venue", "demo", "--from", sc.From.Format(time.RFC3339), "--to", sc.From.Add(32 * 24 * time.Hour).Format(time.RFC3339)}, "31 days"},
 			{[]string{"audit", "shift", "--from", sc.From.Format(time.RFC3339), "--to", sc.To.Format(time.RFC3339)}, "--venue"},
+			// A range the report cannot write back (RFC 3339 in UTC), as
+			// GET /v1/audit/shift refuses it.
+			{[]string{"audit", "shift", "--venue", "demo", "--from", "9999-12-31T00:00:00Z", "--to", "9999-12-31T23:30:00-01:00"},
+				"--to must fall within the years 0000 to 9999 in UTC"},
+			{[]string{"audit", "shift", "--venue", "demo", "--from", "0000-01-01T00:00:00+01:00", "--to", "0000-01-02T00:00:00Z"},
+				"--from must fall within the years 0000 to 9999 in UTC"},
 			{shiftArgs(sc, "xml"), "--format"},
 			{[]string{"audit", "verify"}, "--venue"},
 			{[]string{"audit", "verify", "--venue", "demo", "--public-key", "abc"}, "--public-key"},

@@ -184,11 +184,29 @@ type TableCount struct {
 	Count int64  `json:"count"`
 }
 
-// ErrRange is a report range that is reversed, empty or too long.
+// ErrRange is a report range that is reversed, empty or too long, or a
+// time of it outside the years 0000 to 9999 in UTC.
 var ErrRange = errors.New("invalid report range")
 
-// CheckRange validates [from, to).
+// CheckTime validates the end name ("from", "to") of a report range: the
+// report writes its times in UTC as RFC 3339, which has no year before
+// 0000 or after 9999 (an offset can carry a time that parses out of them).
+func CheckTime(name string, t time.Time) error {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("%w: %s must fall within the years 0000 to 9999 in UTC", ErrRange, name)
+	}
+	return nil
+}
+
+// CheckRange validates [from, to): each end (CheckTime), from before to,
+// at most MaxShiftRange.
 func CheckRange(from, to time.Time) error {
+	if err := CheckTime("from", from); err != nil {
+		return err
+	}
+	if err := CheckTime("to", to); err != nil {
+		return err
+	}
 	switch {
 	case !from.Before(to):
 		return fmt.Errorf("%w: from must be before to", ErrRange)

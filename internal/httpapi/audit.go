@@ -84,10 +84,8 @@ func queryTime(c *fiber.Ctx, name string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, badRequest(name, name+" must be an RFC 3339 time such as 2026-11-22T17:00:00Z")
 	}
-	// An offset can carry 0000-01-01 or 9999-12-31 out of the years the
-	// report (and JSON) can write.
-	if y := t.UTC().Year(); y < 0 || y > 9999 {
-		return time.Time{}, badRequest(name, name+" must fall within the years 0000 to 9999 in UTC")
+	if err := audit.CheckTime(name, t); err != nil {
+		return time.Time{}, badRequest(name, err.Error())
 	}
 	return t, nil
 }
