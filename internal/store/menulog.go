@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -484,16 +483,13 @@ func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, erro
 // maxRows and maxBytes, and how many the range has (audit.ShiftJournal).
 func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time, maxRows int, maxBytes int64) ([]audit.MenuChange, int64, error) {
 	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to,
-		MaxRows: int32(min(maxRows, math.MaxInt32)), MaxBytes: maxBytes})
+		MaxRows: maxRowsParam(maxRows), MaxBytes: maxBytes})
 	if err != nil {
 		return nil, 0, err
 	}
-	var total int64
-	out := make([]audit.MenuChange, len(rows))
-	for i, r := range rows {
-		out[i] = audit.MenuChange{Seq: r.Seq, At: r.At, Actor: order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
-			Kind: r.Kind, EntityID: r.EntityID, Before: r.Before, After: r.After, MenuVersion: r.MenuVersion}
-		total = r.Total
-	}
+	out, total := firstOfRange(rows, func(r dbsqlc.ShiftMenuChangesRow) (audit.MenuChange, int64) {
+		return audit.MenuChange{Seq: r.Seq, At: r.At, Actor: order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
+			Kind: r.Kind, EntityID: r.EntityID, Before: r.Before, After: r.After, MenuVersion: r.MenuVersion}, r.Total
+	})
 	return out, total, nil
 }
