@@ -454,7 +454,8 @@ func (j Journal) MenuVersion(ctx context.Context, venue string) (int64, error) {
 }
 
 // MenuNow is the venue's menu as it is: its items, modifier groups, tax
-// classes, service charge and tenders (audit.MenuJournal).
+// classes, service charge and tenders, each item's availability as stored
+// (audit.MenuJournal).
 func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, error) {
 	var r catalogRows
 	var err error
@@ -476,7 +477,22 @@ func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, erro
 	if r.itemGroups, err = j.q.ListItemGroups(ctx, j.db, venue); err != nil {
 		return order.Catalog{}, err
 	}
-	return r.catalog().Catalog, nil
+	cat := r.catalog().Catalog
+	stored := map[string]dbsqlc.ListCatalogItemsRow{}
+	for _, it := range r.items {
+		stored[it.Sku] = it
+	}
+	for i, it := range cat.Items {
+		// As stored, not as it reads: an 86 whose end has passed keeps
+		// available false and its end.
+		row := stored[it.SKU]
+		cat.Items[i].Available, cat.Items[i].UnavailableUntil = row.Available, nil
+		if row.UnavailableUntil != nil {
+			t := row.UnavailableUntil.UTC()
+			cat.Items[i].UnavailableUntil = &t
+		}
+	}
+	return cat, nil
 }
 
 // MenuChanges are the first of the menu log's rows in [from, to), within
