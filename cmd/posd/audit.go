@@ -212,8 +212,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit shift", "The post-shift report of a venue for [--from, --to): per staff orders closed,\n"+
 		"sales, tips, voids and comps; every void and comp with its reason; forced overrides;\n"+
-		"refused stale writes by table; the takings; the first 1,000 menu changes and how many\n"+
-		"there are. Times are RFC 3339.", stderr)
+		"refused stale writes by table; the takings; the menu changes. Each list holds the\n"+
+		"first 1,000 of the range and says how many there are. Times are RFC 3339.", stderr)
 	dbURL := databaseURLFlag(fs, ofAny)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	fromS := fs.String("from", "", "start of the range, RFC 3339 (required)")
@@ -285,18 +285,24 @@ func writeShiftTable(out io.Writer, venue string, r audit.Report) error {
 	for _, sec := range []struct {
 		title string
 		rows  []audit.LineAction
-	}{{"VOIDS", r.Voids}, {"COMPS", r.Comps}} {
-		fmt.Fprintf(w, "\n%s (%d)\nAT\tTABLE\tSKU\tQTY\tAMOUNT\tBY\tREASON\tORDER\tVERSION\n", sec.title, len(sec.rows))
+		total int64
+	}{{"VOIDS", r.Voids, r.VoidsTotal}, {"COMPS", r.Comps, r.CompsTotal}} {
+		fmt.Fprintf(w, "\n%s\nAT\tTABLE\tSKU\tQTY\tAMOUNT\tBY\tREASON\tORDER\tVERSION\n", listHeading(sec.title, len(sec.rows), sec.total))
 		for _, a := range sec.rows {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d\n", a.At.Format(time.RFC3339), a.Table, a.SKU, a.Qty,
 				cents(a.AmountCents), a.By, a.Reason, a.OrderID, a.Version)
 		}
 	}
-	fmt.Fprintf(w, "\nFORCED OVERRIDES (%d)\nAT\tTABLE\tVERSION\tOVERRODE\tBY\tORDER\n", len(r.ForcedOverrides))
+	fmt.Fprintf(w, "\n%s\nAT\tTABLE\tVERSION\tOVERRODE\tBY\tORDER\n", listHeading("FORCED OVERRIDES", len(r.ForcedOverrides), r.ForcedOverridesTotal))
 	for _, f := range r.ForcedOverrides {
 		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", f.At.Format(time.RFC3339), f.Table, f.Version, f.OverriddenVersion, f.By, f.OrderID)
 	}
-	fmt.Fprintf(w, "\nCONFLICTS (%d refused stale writes)\nTABLE\tCOUNT\n", r.Conflicts.Total)
+	if n := int64(len(r.Conflicts.ByTable)); n < r.Conflicts.ByTableTotal {
+		fmt.Fprintf(w, "\nCONFLICTS (%d refused stale writes on %d tables; the %d with the most)\nTABLE\tCOUNT\n",
+			r.Conflicts.Total, r.Conflicts.ByTableTotal, n)
+	} else {
+		fmt.Fprintf(w, "\nCONFLICTS (%d refused stale writes)\nTABLE\tCOUNT\n", r.Conflicts.Total)
+	}
 	for _, c := range r.Conflicts.ByTable {
 		fmt.Fprintf(w, "%s\t%d\n", c.Table, c.Count)
 	}
@@ -319,17 +325,22 @@ func writeShiftTable(out io.Writer, venue string, r audit.Report) error {
 	for _, t := range m.Tenders {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Tender, cents(t.PaymentCents), cents(t.RefundCents), cents(t.TipCents))
 	}
-	if n := int64(len(r.MenuChanges)); n < r.MenuChangesTotal {
-		fmt.Fprintf(w, "\nMENU CHANGES (%d of %d, the first of the range: a narrower range lists the rest)\n", n, r.MenuChangesTotal)
-	} else {
-		fmt.Fprintf(w, "\nMENU CHANGES (%d)\n", n)
-	}
+	fmt.Fprintf(w, "\n%s\n", listHeading("MENU CHANGES", len(r.MenuChanges), r.MenuChangesTotal))
 	fmt.Fprintln(w, "AT\tBY\tROLE\tKIND\tID\tFIELDS\tMENU VERSION")
 	for _, c := range r.MenuChanges {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", c.At.Format(time.RFC3339), c.By, c.Role, c.Kind, c.ID,
 			strings.Join(c.Fields, " "), c.MenuVersion)
 	}
 	return w.Flush()
+}
+
+// listHeading heads a list of the table: its title and how many it lists,
+// and when the report's bound cut it, of how many.
+func listHeading(title string, listed int, total int64) string {
+	if int64(listed) < total {
+		return fmt.Sprintf("%s (%d of %d, the first of the range: a narrower range lists the rest)", title, listed, total)
+	}
+	return fmt.Sprintf("%s (%d)", title, listed)
 }
 
 // writeShiftCSV writes the report as CSV with audit.WriteCSV, the writer

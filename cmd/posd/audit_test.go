@@ -115,11 +115,16 @@ func TestAuditShiftCLI(t *testing.T) {
 			{"section": "staff", "staff": "Alice", "orders_closed": "2", "sales_cents": "9120", "tips_cents": "1100", "voids": "0", "comps": "0"},
 			{"section": "staff", "staff": "Bruno", "orders_closed": "2", "sales_cents": "2800", "tips_cents": "300", "voids": "0", "comps": "0"},
 			{"section": "staff", "staff": "Maria", "orders_closed": "0", "sales_cents": "0", "tips_cents": "0", "voids": "1", "comps": "1"},
+			{"section": "voids", "count": "1"},
 			{"section": "void", "order_id": sc.Orders["T2"].String(), "version": "4", "table": "T2", "line_id": sc.Lines["T2/fries"].String(),
 				"sku": "fries", "qty": "1", "amount_cents": "500", "reason": "dropped", "by": "Maria"},
+			{"section": "comps", "count": "1"},
 			{"section": "comp", "order_id": sc.Orders["T1"].String(), "version": "4", "table": "T1", "line_id": sc.Lines["T1/beer"].String(),
 				"sku": "beer", "qty": "1", "amount_cents": "700", "reason": "birthday", "by": "Maria"},
+			{"section": "forced_overrides", "count": "1"},
 			{"section": "forced_override", "order_id": sc.Orders["T4"].String(), "version": "3", "table": "T4", "by": "Maria", "overridden_version": "2"},
+			{"section": "conflicts_total", "count": "2"},
+			{"section": "conflict_tables", "count": "1"},
 			{"section": "conflicts", "table": "T4", "count": "2"},
 			{"section": "money", "orders_closed": "4", "gross_sales_cents": "13300", "discount_cents": "1380", "net_sales_cents": "11920",
 				"service_charge_cents": "778", "tax_cents": "1153", "total_cents": "12698", "paid_cents": "12698", "refund_cents": "955",
@@ -250,6 +255,68 @@ func TestAuditShiftCLIMenuChangesBounded(t *testing.T) {
 	}
 	require.Equal(t, bound, sections["menu_change"])
 	require.Equal(t, 1, sections["menu_changes"])
+}
+
+// TestAuditShiftCLIListsBounded: a shift with more voids, comps, forced
+// overrides and tables with refused writes than a report lists (1,000 of
+// each) lists 1,000 of each in every format and says how many there are:
+// the table's headings, the totals in JSON, the count rows in CSV.
+func TestAuditShiftCLIListsBounded(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	const bound = 1000
+	sc := apitest.BusyShift(t, s, bound+2)
+	args := func(format string) []string {
+		return []string{"audit", "shift", "--venue", "demo", "--from", sc.From.Format(time.RFC3339), "--to", sc.To.Format(time.RFC3339), "--format", format}
+	}
+
+	out, errOut, code := runPosd(t, s.DB.AdminURL, args("table")...)
+	require.Zero(t, code, errOut)
+	for _, title := range []string{"VOIDS", "COMPS", "FORCED OVERRIDES"} {
+		require.Contains(t, out, "\n"+title+" (1000 of 1002, the first of the range: a narrower range lists the rest)\n")
+	}
+	require.Contains(t, out, "\nCONFLICTS (1004 refused stale writes on 1002 tables; the 1000 with the most)\n")
+	require.Equal(t, bound, strings.Count(out, " Maria  dropped "), "one table row per listed void")
+	require.Equal(t, bound, strings.Count(out, " Maria  regulars "), "one table row per listed comp")
+	require.Equal(t, bound-1, strings.Count(out, "\nB"), "one table row per listed table (T1, then B0001 …)")
+
+	out, errOut, code = runPosd(t, s.DB.AdminURL, args("json")...)
+	require.Zero(t, code, errOut)
+	var rep struct {
+		Voids                []json.RawMessage `json:"voids"`
+		VoidsTotal           int64             `json:"voids_total"`
+		Comps                []json.RawMessage `json:"comps"`
+		CompsTotal           int64             `json:"comps_total"`
+		ForcedOverrides      []json.RawMessage `json:"forced_overrides"`
+		ForcedOverridesTotal int64             `json:"forced_overrides_total"`
+		Conflicts            struct {
+			Total        int64             `json:"total"`
+			ByTable      []json.RawMessage `json:"by_table"`
+			ByTableTotal int64             `json:"by_table_total"`
+		} `json:"conflicts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, []int{bound, bound, bound, bound},
+		[]int{len(rep.Voids), len(rep.Comps), len(rep.ForcedOverrides), len(rep.Conflicts.ByTable)})
+	require.Equal(t, []int64{bound + 2, bound + 2, bound + 2, bound + 2, bound + 4},
+		[]int64{rep.VoidsTotal, rep.CompsTotal, rep.ForcedOverridesTotal, rep.Conflicts.ByTableTotal, rep.Conflicts.Total})
+
+	out, errOut, code = runPosd(t, s.DB.AdminURL, args("csv")...)
+	require.Zero(t, code, errOut)
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	require.NoError(t, err)
+	sections, counts := map[string]int{}, map[string]string{}
+	for _, rec := range recs[1:] {
+		sections[rec[0]]++
+		counts[rec[0]] = rec[slices.Index(audit.CSVHeader, "count")]
+	}
+	require.Equal(t, map[string]int{"staff": 1, "voids": 1, "void": bound, "comps": 1, "comp": bound,
+		"forced_overrides": 1, "forced_override": bound, "conflicts_total": 1, "conflict_tables": 1, "conflicts": bound,
+		"money": 1, "menu_changes": 1}, sections)
+	for section, want := range map[string]string{"voids": "1002", "comps": "1002", "forced_overrides": "1002",
+		"conflicts_total": "1004", "conflict_tables": "1002"} {
+		require.Equal(t, want, counts[section], section)
+	}
 }
 
 // TestAuditVerifyCLI: "posd audit verify" needs the seals' public key (or

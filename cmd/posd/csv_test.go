@@ -37,10 +37,11 @@ func TestShiftCSVNeutralisesFormulas(t *testing.T) {
 	}
 	require.Equal(t, "'=HYPERLINK(\"http://x\")", cell(1, "staff"))
 	require.Equal(t, "2400", cell(1, "sales_cents"))
-	require.Equal(t, "'@T1", cell(2, "table"))
-	require.Equal(t, "'+steak", cell(2, "sku"))
-	require.Equal(t, "'-1+1", cell(2, "reason"))
-	require.Equal(t, "'\tMaria", cell(2, "by"))
-	require.Equal(t, "'\r=cmd", cell(3, "reason"))
-	require.Equal(t, "T2", cell(3, "table"))
+	require.Equal(t, "voids", cell(2, "section"), "the voids' count, then the voids")
+	require.Equal(t, "'@T1", cell(3, "table"))
+	require.Equal(t, "'+steak", cell(3, "sku"))
+	require.Equal(t, "'-1+1", cell(3, "reason"))
+	require.Equal(t, "'\tMaria", cell(3, "by"))
+	require.Equal(t, "'\r=cmd", cell(4, "reason"))
+	require.Equal(t, "T2", cell(4, "table"))
 }

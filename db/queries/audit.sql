@@ -4,31 +4,68 @@ INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, ro
 VALUES (@venue_id, @id, @order_id, @table_id, @device, @staff, @role,
         @expected_version, @current_version, @via, @at, sqlc.narg('signature'));
 
--- ShiftLineEvents lists the changes (order.patched events) in [from, to);
--- the caller decodes their ops and keeps the voids and comps. (Matching the
--- JSON text would miss an op written with other spacing or escapes.)
--- name: ShiftLineEvents :many
-SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, e.ops::text AS ops
+-- ShiftLineActions lists the first ops named @op (void_item or comp_item)
+-- of the order.patched events in [from, to): at most @max_rows, by time,
+-- order, version and place in the event, each op as the JSON text stored,
+-- with the order's table. Postgres decodes the ops (json_array_elements,
+-- ->>), so an op written with other spacing or escapes is one too; the
+-- caller decodes the listed ones as posd's decoder reads them.
+-- name: ShiftLineActions :many
+SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, op.value::text AS op
 FROM order_events e
 JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+CROSS JOIN LATERAL json_array_elements(e.ops) WITH ORDINALITY AS op (value, n)
 WHERE e.venue_id = @venue_id AND e.at >= @from_time AND e.at < @to_time
-  AND e.type = 'order.patched'
-ORDER BY e.at, e.order_id, e.version;
+  AND e.type = 'order.patched' AND op.value ->> 'op' = @op::text
+ORDER BY e.at, e.order_id, e.version, op.n
+LIMIT @max_rows;
 
--- name: ShiftForcedOverrides :many
-SELECT e.order_id, o.table_id, e.version, e.overridden_version::bigint AS overridden_version,
-       e.actor_staff, e.at
+-- ShiftLineActionCounts counts the ops named in @ops (void_item, comp_item)
+-- of the order.patched events in [from, to) that ShiftLineActions lists,
+-- listed or not, per staff member who made them and op.
+-- name: ShiftLineActionCounts :many
+SELECT e.actor_staff, (op.value ->> 'op')::text AS op, count(*)::bigint AS actions
 FROM order_events e
 JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
-WHERE e.venue_id = @venue_id AND e.forced AND e.at >= @from_time AND e.at < @to_time
-ORDER BY e.at, e.order_id, e.version;
+CROSS JOIN LATERAL json_array_elements(e.ops) AS op (value)
+WHERE e.venue_id = @venue_id AND e.at >= @from_time AND e.at < @to_time
+  AND e.type = 'order.patched' AND op.value ->> 'op' = ANY(@ops::text[])
+GROUP BY e.actor_staff, op.value ->> 'op'
+ORDER BY e.actor_staff, op.value ->> 'op';
 
+-- ShiftForcedOverrides lists the first forced writes in [from, to): at most
+-- @max_rows, by time, order and version. total counts the range's forced
+-- writes, listed or not.
+-- name: ShiftForcedOverrides :many
+WITH forced AS (
+    SELECT e.order_id, o.table_id, e.version, e.overridden_version::bigint AS overridden_version,
+           e.actor_staff, e.at
+    FROM order_events e
+    JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+    WHERE e.venue_id = @venue_id AND e.forced AND e.at >= @from_time AND e.at < @to_time
+)
+SELECT forced.*, (SELECT count(*) FROM forced)::bigint AS total
+FROM forced
+ORDER BY at, order_id, version
+LIMIT @max_rows;
+
+-- ShiftConflictsByTable counts the refused writes in [from, to) per table
+-- and lists the tables with the most: at most @max_rows, most first, then
+-- by table. tables counts the tables with refused writes, listed or not;
+-- refused the refused writes of them all.
 -- name: ShiftConflictsByTable :many
-SELECT table_id, count(*)::bigint AS conflicts
-FROM order_conflicts
-WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
-GROUP BY table_id
-ORDER BY conflicts DESC, table_id;
+WITH by_table AS (
+    SELECT table_id, count(*)::bigint AS conflicts
+    FROM order_conflicts
+    WHERE venue_id = @venue_id AND at >= @from_time AND at < @to_time
+    GROUP BY table_id
+)
+SELECT table_id, conflicts,
+       (SELECT count(*) FROM by_table)::bigint AS tables,
+       (SELECT coalesce(sum(conflicts), 0) FROM by_table)::bigint AS refused
+FROM by_table
+ORDER BY conflicts DESC, table_id
+LIMIT @max_rows;
 
 -- name: VenueExists :one
 SELECT EXISTS (SELECT 1 FROM venues WHERE id = @venue_id);

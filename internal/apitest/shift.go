@@ -1,6 +1,7 @@
 package apitest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/seed"
+	"github.com/posd/posd/internal/store"
 )
 
 // ShiftScript is what ScriptShift did to the demo venue: the range that
@@ -144,8 +146,11 @@ func ScriptShift(t testing.TB, s *Stack) ShiftScript {
 			AmountCents: 500, Reason: "dropped", By: "Maria"}},
 		Comps: []audit.LineAction{{OrderID: t1, Version: 4, Table: "T1", LineID: beer.String(), SKU: "beer", Qty: 1,
 			AmountCents: 700, Reason: "birthday", By: "Maria"}},
-		ForcedOverrides: []audit.ForcedOverride{{OrderID: t4, Table: "T4", Version: 3, OverriddenVersion: 2, By: "Maria"}},
-		Conflicts:       audit.Conflicts{Total: 2, ByTable: []audit.TableCount{{Table: "T4", Count: 2}}},
+		VoidsTotal:           1,
+		CompsTotal:           1,
+		ForcedOverrides:      []audit.ForcedOverride{{OrderID: t4, Table: "T4", Version: 3, OverriddenVersion: 2, By: "Maria"}},
+		ForcedOverridesTotal: 1,
+		Conflicts:            audit.Conflicts{Total: 2, ByTable: []audit.TableCount{{Table: "T4", Count: 2}}, ByTableTotal: 1},
 		// The demo's taxes are inclusive: food 10 %, drinks 20 %; 18 %
 		// service (food) from 8 guests. Per order (docs/PRICING.md):
 		//   T1 4800 food (the beer comped): tax 4800/11 = 436.4 → 436.
@@ -235,6 +240,18 @@ func (sc ShiftScript) RequireReport(t testing.TB, got audit.Report) {
 			if g != w {
 				fail("%s[%d] = %+v, want %+v", sec.name, i, g, w)
 			}
+		}
+	}
+	for _, c := range []struct {
+		field     string
+		got, want int64
+	}{
+		{"voids_total", got.VoidsTotal, want.VoidsTotal}, {"comps_total", got.CompsTotal, want.CompsTotal},
+		{"forced_overrides_total", got.ForcedOverridesTotal, want.ForcedOverridesTotal},
+		{"conflicts.by_table_total", got.Conflicts.ByTableTotal, want.Conflicts.ByTableTotal},
+	} {
+		if c.got != c.want {
+			fail("%s = %d, want %d", c.field, c.got, c.want)
 		}
 	}
 	if len(got.ForcedOverrides) != len(want.ForcedOverrides) {
@@ -343,4 +360,104 @@ func (d shiftDriver) requireClosed(o order.Order, table string) {
 	if o.Status != "closed" {
 		d.t.Fatalf("ScriptShift: %s is %v after close", table, o.Status)
 	}
+}
+
+// BusyShiftScript is what BusyShift wrote: whole seconds around it, and
+// the lines voided and comped and the versions of T1's order the forced
+// writes made, each in the order written.
+type BusyShiftScript struct {
+	From, To       time.Time
+	Voided, Comped []uuid.UUID
+	T1             uuid.UUID
+	Forced         []int64
+}
+
+// BusyShift writes to the demo venue n of each list the post-shift report
+// bounds (n = 1,002 is more than it lists): n voids, then n comps, of
+// beers on orders of T1, T2 … (100 ops a write), and n forced set_guests
+// on T1's order, all through the store as Maria (the manager); and refused
+// writes on n tables, written straight into order_conflicts as the table
+// owner (a venue has at most 500 tables at once: these stand for a month
+// of imports): 3 on T1, then one on each of B0001, B0002 … B(n-1).
+func BusyShift(t testing.TB, s *Stack, n int) BusyShiftScript {
+	t.Helper()
+	ctx := context.Background()
+	sc := BusyShiftScript{From: time.Now().UTC().Add(-time.Second).Truncate(time.Second)}
+	maria := order.Actor{Device: "manager", Staff: "Maria", Role: order.RoleManager}
+	patch := func(o order.Order, force bool, ops ...order.Op) order.Order {
+		t.Helper()
+		p := store.Patch{Expected: &o.Version, Ops: ops}
+		if force {
+			p = store.Patch{Force: true, Ops: ops}
+		}
+		next, changed, err := s.Store.Patch(ctx, "demo", o.ID, p, maria)
+		if err != nil || !changed {
+			t.Fatalf("BusyShift: PATCH %s: changed %t, %v", o.Table, changed, err)
+		}
+		return next
+	}
+	type line struct{ order, id uuid.UUID }
+	var lines []line
+	orders := map[uuid.UUID]order.Order{}
+	var t1 uuid.UUID
+	for table := 1; len(lines) < 2*n; table++ {
+		o, err := s.Store.Open(ctx, "demo", fmt.Sprintf("T%d", table), 2, maria, nil)
+		if err != nil {
+			t.Fatalf("BusyShift: open T%d: %v", table, err)
+		}
+		for added := 0; added < order.MaxLinesPerOrder; added += order.MaxOps {
+			ops := make([]order.Op, order.MaxOps)
+			for i := range ops {
+				ops[i] = AddItem("beer", 1)
+			}
+			o = patch(o, false, ops...)
+		}
+		o = patch(o, false, Fire())
+		for _, l := range o.Lines {
+			lines = append(lines, line{o.ID, l.ID})
+		}
+		orders[o.ID] = o
+		if table == 1 {
+			t1 = o.ID
+		}
+	}
+	// One write per order and MaxOps lines of it, in line order.
+	byOrder := func(lines []line, op func(uuid.UUID) order.Op) {
+		t.Helper()
+		for len(lines) > 0 {
+			k := 0
+			for k < len(lines) && k < order.MaxOps && lines[k].order == lines[0].order {
+				k++
+			}
+			ops := make([]order.Op, k)
+			for i, l := range lines[:k] {
+				ops[i] = op(l.id)
+			}
+			orders[lines[0].order] = patch(orders[lines[0].order], false, ops...)
+			lines = lines[k:]
+		}
+	}
+	byOrder(lines[:n], func(id uuid.UUID) order.Op { return Void(id, "dropped") })
+	byOrder(lines[n:2*n], func(id uuid.UUID) order.Op { return Comp(id, "regulars") })
+	for _, l := range lines[:n] {
+		sc.Voided = append(sc.Voided, l.id)
+	}
+	for _, l := range lines[n : 2*n] {
+		sc.Comped = append(sc.Comped, l.id)
+	}
+	sc.T1 = t1
+	o := orders[t1]
+	for i := range n {
+		o = patch(o, true, SetGuests(3+i%2))
+		sc.Forced = append(sc.Forced, o.Version)
+	}
+	if _, err := s.DB.Admin.Exec(ctx, `INSERT INTO order_conflicts (venue_id, id, order_id, table_id, device, staff, role,
+			expected_version, current_version, via, at)
+		SELECT 'demo', gen_random_uuid(), $1, t, 'waiter-1', 'Alice', 'waiter', 1, 2, 'expected_version', now()
+		FROM unnest(array['T1', 'T1', 'T1'] || array(SELECT 'B' || lpad(i::text, 4, '0') FROM generate_series(1, $2::int - 1) i)) t`,
+		o.ID, n); err != nil {
+		t.Fatalf("BusyShift: refused writes: %v", err)
+	}
+	sc.To = time.Now().UTC().Add(2 * time.Second).Truncate(time.Second)
+	return sc
 }

@@ -32,13 +32,18 @@ var CSVHeader = []string{"section", "staff", "orders_closed", "sales_cents", "ti
 	"menu_version", "role", "kind", "id", "fields"}
 
 // WriteCSV writes the report as CSV: CSVHeader, then one row per staff
-// member, void, comp, forced override and table with conflicts, one money
-// row (the shift's takings; its tips in tips_cents, its orders in
-// orders_closed), one row per tax class and rate (tax) and one per tender
-// (tender: payments, refunds, tips), one menu_changes row (count: the
-// range's menu changes, Report.MenuChangesTotal) and one row per menu
-// change listed (its fields space-separated; before and after are in the
-// JSON report only), the row's section in its first column. `posd audit shift --format csv` and
+// member; a voids row (count: the range's voids, Report.VoidsTotal) and
+// one row per void listed; the same for comps (comps, comp) and forced
+// overrides (forced_overrides, forced_override); a conflicts_total row
+// (count: the refused writes, Conflicts.Total), a conflict_tables row
+// (count: the tables they were on, Conflicts.ByTableTotal) and one
+// conflicts row per table listed; one money row (the shift's takings; its
+// tips in tips_cents, its orders in orders_closed), one row per tax class
+// and rate (tax) and one per tender (tender: payments, refunds, tips), one
+// menu_changes row (count: the range's menu changes,
+// Report.MenuChangesTotal) and one row per menu change listed (its fields
+// space-separated; before and after are in the JSON report only), the
+// row's section in its first column. `posd audit shift --format csv` and
 // GET /v1/audit/shift?format=csv both write it.
 func WriteCSV(out io.Writer, r Report) error {
 	w := csv.NewWriter(out)
@@ -50,6 +55,9 @@ func WriteCSV(out io.Writer, r Report) error {
 		return w.Write(rec)
 	}
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	count := func(section string, n int64) error {
+		return row(map[string]string{"section": section, "count": i64(n)})
+	}
 	if err := w.Write(CSVHeader); err != nil {
 		return err
 	}
@@ -60,9 +68,13 @@ func WriteCSV(out io.Writer, r Report) error {
 		}
 	}
 	for _, sec := range []struct {
-		name string
-		rows []LineAction
-	}{{"void", r.Voids}, {"comp", r.Comps}} {
+		name, total string
+		rows        []LineAction
+		n           int64
+	}{{"void", "voids", r.Voids, r.VoidsTotal}, {"comp", "comps", r.Comps, r.CompsTotal}} {
+		if err := count(sec.total, sec.n); err != nil {
+			return err
+		}
 		for _, a := range sec.rows {
 			if err := row(map[string]string{"section": sec.name, "order_id": a.OrderID.String(), "version": i64(a.Version),
 				"table": a.Table, "line_id": a.LineID, "sku": a.SKU, "qty": i64(a.Qty), "amount_cents": i64(a.AmountCents),
@@ -71,11 +83,20 @@ func WriteCSV(out io.Writer, r Report) error {
 			}
 		}
 	}
+	if err := count("forced_overrides", r.ForcedOverridesTotal); err != nil {
+		return err
+	}
 	for _, f := range r.ForcedOverrides {
 		if err := row(map[string]string{"section": "forced_override", "order_id": f.OrderID.String(), "version": i64(f.Version),
 			"table": f.Table, "by": f.By, "at": f.At.Format(time.RFC3339Nano), "overridden_version": i64(f.OverriddenVersion)}); err != nil {
 			return err
 		}
+	}
+	if err := count("conflicts_total", r.Conflicts.Total); err != nil {
+		return err
+	}
+	if err := count("conflict_tables", r.Conflicts.ByTableTotal); err != nil {
+		return err
 	}
 	for _, c := range r.Conflicts.ByTable {
 		if err := row(map[string]string{"section": "conflicts", "table": c.Table, "count": i64(c.Count)}); err != nil {
@@ -101,7 +122,7 @@ func WriteCSV(out io.Writer, r Report) error {
 			return err
 		}
 	}
-	if err := row(map[string]string{"section": "menu_changes", "count": i64(r.MenuChangesTotal)}); err != nil {
+	if err := count("menu_changes", r.MenuChangesTotal); err != nil {
 		return err
 	}
 	for _, c := range r.MenuChanges {

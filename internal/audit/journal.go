@@ -79,22 +79,30 @@ type SealStore interface {
 }
 
 // ShiftJournal is what Shift reads, for [from, to), ideally from one
-// snapshot.
+// snapshot. The methods that take maxRows (≥ 1) list the first rows of the
+// range and count them all, so what they hand over is bounded whatever the
+// range holds.
 type ShiftJournal interface {
-	// PatchedEvents are the order.patched events, by time, order and
-	// version.
-	PatchedEvents(ctx context.Context, venue string, from, to time.Time) ([]ShiftEvent, error)
-	// ForcedOverrides are the forced writes, by time, order and version.
-	ForcedOverrides(ctx context.Context, venue string, from, to time.Time) ([]ForcedOverride, error)
-	// ConflictsByTable counts the refused writes per table, most first.
-	ConflictsByTable(ctx context.Context, venue string, from, to time.Time) ([]TableCount, error)
+	// LineActions are the first maxRows ops named op (order.OpVoidItem or
+	// order.OpCompItem) of the order.patched events, by time, order,
+	// version and place in the event.
+	LineActions(ctx context.Context, venue string, from, to time.Time, op string, maxRows int) ([]ShiftOp, error)
+	// LineActionCounts counts the ops named in ops that LineActions lists,
+	// listed or not, per staff member who made them.
+	LineActionCounts(ctx context.Context, venue string, from, to time.Time, ops []string) ([]StaffOpCount, error)
+	// ForcedOverrides are the first maxRows forced writes, by time, order
+	// and version; total counts the range's.
+	ForcedOverrides(ctx context.Context, venue string, from, to time.Time, maxRows int) (forced []ForcedOverride, total int64, err error)
+	// Conflicts counts the refused writes (Total) and the tables they were
+	// on (ByTableTotal), and lists the maxRows tables with the most, most
+	// first, then by table.
+	Conflicts(ctx context.Context, venue string, from, to time.Time, maxRows int) (Conflicts, error)
 	// ClosedOrdersPage is a page of at most limit orders closed in the
 	// range, by id after the id given, with their totals computed.
 	ClosedOrdersPage(ctx context.Context, venue string, from, to time.Time, after uuid.UUID, limit int) ([]order.Order, error)
 	// MenuChanges are the first of the menu log's rows of the range, by
-	// seq: at most maxRows (≥ 1), and past the first only while their
-	// Before and After add up to at most maxBytes; total counts the
-	// range's rows.
+	// seq: at most maxRows, and past the first only while their Before
+	// and After add up to at most maxBytes; total counts the range's rows.
 	MenuChanges(ctx context.Context, venue string, from, to time.Time, maxRows int, maxBytes int64) (changes []MenuChange, total int64, err error)
 }
 
@@ -168,13 +176,21 @@ type OutboxMessage struct {
 	OrderVersion   int64
 }
 
-// ShiftEvent is an order.patched event as the shift report reads it: the
-// table is the order's current one (an op may name where it was then).
-type ShiftEvent struct {
+// ShiftOp is one op of an order.patched event as the shift report reads
+// it: Op is the op's JSON text as stored; the table is the order's current
+// one (the op may name where it was then).
+type ShiftOp struct {
 	OrderID uuid.UUID
 	Table   string
 	Version int64
 	At      time.Time
 	Staff   string
-	Ops     string
+	Op      string
+}
+
+// StaffOpCount is how many ops named Op a staff member made.
+type StaffOpCount struct {
+	Staff string
+	Op    string
+	Count int64
 }

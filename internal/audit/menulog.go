@@ -94,7 +94,9 @@ type MenuJournal interface {
 	MenuVersion(ctx context.Context, venue string) (int64, error)
 	// MenuNow is the venue's menu as it is: its items, modifier groups,
 	// tax classes, service charge and tenders (not its tables, which are
-	// no part of the menu).
+	// no part of the menu). An item's Available and UnavailableUntil are
+	// as stored: an 86 whose end has passed keeps available false and its
+	// end, though the item reads as available.
 	MenuNow(ctx context.Context, venue string) (order.Catalog, error)
 }
 
@@ -108,8 +110,33 @@ type menuState struct {
 	groups     map[string]order.ModifierGroup
 	itemSeq    map[string]int64
 	groupSeq   map[string]int64
+	itemAvail  map[string]loggedAvailability
 	catalog    order.Catalog
 	catalogSeq int64
+}
+
+// loggedAvailability is an item's availability as a menu log row records
+// it: the item as it read when the row was logged (at), so an 86 whose end
+// had passed then reads as available. known is false for a row without
+// it (one written before availability was logged).
+type loggedAvailability struct {
+	known     bool
+	available bool
+	until     *time.Time
+	at        time.Time
+}
+
+// availabilityIn reads the availability an item's JSON in a row logged at
+// at records.
+func availabilityIn(item []byte, at time.Time) loggedAvailability {
+	var a struct {
+		Available        *bool      `json:"available"`
+		UnavailableUntil *time.Time `json:"unavailable_until"`
+	}
+	if json.Unmarshal(item, &a) != nil || a.Available == nil {
+		return loggedAvailability{}
+	}
+	return loggedAvailability{known: true, available: *a.Available, until: a.UnavailableUntil, at: at}
 }
 
 // apply follows one row; an after that is not the entity's JSON is its
@@ -120,6 +147,7 @@ func (m *menuState) apply(r MenuChange) string {
 		m.itemSeq[r.EntityID] = r.Seq
 		if r.After == "null" {
 			delete(m.items, r.EntityID)
+			delete(m.itemAvail, r.EntityID)
 			return ""
 		}
 		var it order.MenuItem
@@ -127,6 +155,7 @@ func (m *menuState) apply(r MenuChange) string {
 			return "after is not the JSON of item " + strconv.Quote(r.EntityID)
 		}
 		m.items[r.EntityID] = it
+		m.itemAvail[r.EntityID] = availabilityIn([]byte(r.After), r.At)
 	case MenuKindModifierGroup:
 		m.groupSeq[r.EntityID] = r.Seq
 		if r.After == "null" {
@@ -140,13 +169,18 @@ func (m *menuState) apply(r MenuChange) string {
 		m.groups[r.EntityID] = g
 	case MenuKindCatalog:
 		var c order.Catalog
-		if json.Unmarshal([]byte(r.After), &c) != nil {
+		var raw struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if json.Unmarshal([]byte(r.After), &c) != nil || json.Unmarshal([]byte(r.After), &raw) != nil {
 			return "after is not the JSON of a catalog"
 		}
 		clear(m.items)
 		clear(m.groups)
-		for _, it := range c.Items {
+		clear(m.itemAvail)
+		for i, it := range c.Items {
 			m.items[it.SKU], m.itemSeq[it.SKU] = it, r.Seq
+			m.itemAvail[it.SKU] = availabilityIn(raw.Items[i], r.At)
 		}
 		for _, g := range c.ModifierGroups {
 			m.groups[g.ID], m.groupSeq[g.ID] = g, r.Seq
@@ -172,6 +206,12 @@ type fieldDiff struct {
 // same compares a single value.
 func same[T comparable](name string, now, logged T) fieldDiff {
 	return fieldDiff{name: name, differ: now != logged, now: now, logged: logged, show: true}
+}
+
+// sameTime compares a time that may be unset (nil).
+func sameTime(name string, now, logged *time.Time) fieldDiff {
+	differ := (now == nil) != (logged == nil) || now != nil && !now.Equal(*logged)
+	return fieldDiff{name: name, differ: differ, now: now, logged: logged, show: true}
 }
 
 // sameList compares a list, whose values are shown when show is set (a
@@ -212,18 +252,35 @@ func jsonText(v any) string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
-// itemDiff compares an item's definition and version, not its running
-// state (availability, portions), which orders and time change without a
-// row.
-func itemDiff(now, logged order.MenuItem) string {
-	return firstDiff(fmt.Sprintf("item %q", now.SKU),
+// itemDiff compares an item's definition, availability (availabilityDiff)
+// and version with its last row's; not its portions, which every sale
+// changes without a row.
+func itemDiff(now, logged order.MenuItem, avail loggedAvailability) string {
+	fs := []fieldDiff{
 		same("name", now.Name, logged.Name),
 		same("category", now.Category, logged.Category),
 		same("price_cents", now.PriceCents, logged.PriceCents),
 		same("station", now.Station, logged.Station),
 		same("tax_class", now.TaxClass, logged.TaxClass),
 		sameList("modifier_groups", now.ModifierGroups, logged.ModifierGroups, true),
-		same("version", now.Version, logged.Version))
+	}
+	fs = append(fs, availabilityDiff(now, avail)...)
+	return firstDiff(fmt.Sprintf("item %q", now.SKU), append(fs, same("version", now.Version, logged.Version))...)
+}
+
+// availabilityDiff compares an item's stored availability (now: available
+// and unavailable_until as its row holds them) with what its last log row
+// records, which only availability writes and imports change, each with a
+// row. The row records the item as it read then, so a row that says
+// available agrees with a stored 86 whose end had passed when it was
+// logged. A row that does not record availability is not compared.
+func availabilityDiff(now order.MenuItem, logged loggedAvailability) []fieldDiff {
+	lapsed := !now.Available && now.UnavailableUntil != nil && !now.UnavailableUntil.After(logged.at)
+	if !logged.known || logged.available && logged.until == nil && lapsed {
+		return nil
+	}
+	return []fieldDiff{same("available", now.Available, logged.available),
+		sameTime("unavailable_until", now.UnavailableUntil, logged.until)}
 }
 
 func groupDiff(now, logged order.ModifierGroup) string {
@@ -303,7 +360,8 @@ func checkMenuState(ctx context.Context, j MenuJournal, venue string, m *menuSta
 	}
 	complete := m.catalogSeq != 0
 	reason, seq := entityCheck("item", now.Items, m.items, m.itemSeq, complete, lastSeq,
-		func(it order.MenuItem) string { return it.SKU }, itemDiff)
+		func(it order.MenuItem) string { return it.SKU },
+		func(now, logged order.MenuItem) string { return itemDiff(now, logged, m.itemAvail[now.SKU]) })
 	if reason == "" {
 		reason, seq = entityCheck("modifier group", now.ModifierGroups, m.groups, m.groupSeq, complete, lastSeq,
 			func(g order.ModifierGroup) string { return g.ID }, groupDiff)
@@ -335,7 +393,7 @@ func checkMenuLog(ctx context.Context, j MenuJournal, venue string, keys []ed255
 	prev := ZeroHash
 	var seq, version int64
 	state := &menuState{items: map[string]order.MenuItem{}, groups: map[string]order.ModifierGroup{},
-		itemSeq: map[string]int64{}, groupSeq: map[string]int64{}}
+		itemSeq: map[string]int64{}, groupSeq: map[string]int64{}, itemAvail: map[string]loggedAvailability{}}
 	for {
 		rows, err := j.MenuLogPage(ctx, venue, seq, verifyPage)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,6 +207,165 @@ func TestMenuSettingsTampering(t *testing.T) {
 			require.Equal(t, tc.reason+behind, res.Broken.Reason)
 		})
 	}
+}
+
+// TestMenuAvailabilityTampering: an item 86'd or put back behind posd's
+// back (posd's own role may UPDATE menu_items), or given another end, is
+// named by verify with the field, the value stored and the value of the
+// item's last menu log row: fries' 86 (first+2, an availability row),
+// steak's price (first+1, an item row), the seed's 86'd oysters (first-1,
+// its last catalog row). The row's values are compared with the stored
+// ones, so an end that has passed (the item reads as available, the row
+// keeps available false and the end) is named too.
+func TestMenuAvailabilityTampering(t *testing.T) {
+	t.Parallel()
+	const behind = ": the menu was changed behind the menu log's back"
+	for _, tc := range []struct {
+		name, sql string
+		seq       func(first int64) int64
+		reason    string
+	}{
+		{"86'd by posd's own role", `UPDATE menu_items SET available = false WHERE venue_id = 'demo' AND sku = 'steak'`,
+			func(first int64) int64 { return first + 1 },
+			`item "steak" has another available than its last menu log row (false; the row says true)`},
+		{"86'd until tomorrow", `UPDATE menu_items SET available = false, unavailable_until = now() + interval '1 day'
+			WHERE venue_id = 'demo' AND sku = 'steak'`,
+			func(first int64) int64 { return first + 1 },
+			`item "steak" has another available than its last menu log row (false; the row says true)`},
+		{"put back", `UPDATE menu_items SET available = true WHERE venue_id = 'demo' AND sku = 'fries'`,
+			func(first int64) int64 { return first + 2 },
+			`item "fries" has another available than its last menu log row (true; the row says false)`},
+		{"an end given to an 86", `UPDATE menu_items SET unavailable_until = '2030-01-01T00:00:00Z' WHERE venue_id = 'demo' AND sku = 'fries'`,
+			func(first int64) int64 { return first + 2 },
+			`item "fries" has another unavailable_until than its last menu log row ("2030-01-01T00:00:00Z"; the row says null)`},
+		{"an end that has passed given to an 86", `UPDATE menu_items SET unavailable_until = '2020-01-01T00:00:00Z' WHERE venue_id = 'demo' AND sku = 'fries'`,
+			func(first int64) int64 { return first + 2 },
+			`item "fries" has another unavailable_until than its last menu log row ("2020-01-01T00:00:00Z"; the row says null)`},
+		{"the seed's 86 put back", `UPDATE menu_items SET available = true WHERE venue_id = 'demo' AND sku = 'oysters'`,
+			func(first int64) int64 { return first - 1 },
+			`item "oysters" has another available than its last menu log row (true; the row says false)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, st, first := menuJournal(t)
+			require.True(t, verifyMenu(t, st).OK)
+			if strings.HasSuffix(tc.name, "by posd's own role") {
+				asAppRole(t, db, tc.sql)
+			} else {
+				asSuperuser(t, db, tc.sql)
+			}
+			res := verifyMenu(t, st)
+			require.False(t, res.OK, "tampering went unnoticed: %+v", res)
+			require.NotNil(t, res.Broken)
+			require.Equal(t, tc.seq(first), res.Broken.MenuSeq, "%s", res.Broken)
+			require.Equal(t, tc.reason+behind, res.Broken.Reason)
+		})
+	}
+}
+
+// asAppRole runs sql as posd's own database role, scoped to the demo venue.
+func asAppRole(t *testing.T, db *pgtest.DB, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, pgscope.SetVenue, "demo")
+	require.NoError(t, err)
+	tag, err := tx.Exec(ctx, sql)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, tag.RowsAffected(), sql)
+	require.NoError(t, tx.Commit(ctx))
+}
+
+// TestMenuAvailabilityVerifies: availability written through posd
+// verifies, as the rows record it (the item as it read then) against the
+// stored values: an 86 whose end has passed (it reads as available, its
+// row keeps available false and the end, as its log row does), a change
+// logged after such an 86 lapsed (the row says available: the item read
+// so), an 86 the store was given with an end already past (likewise), and
+// an item whose last row records no availability (a row written before
+// availability was logged) is not held to one.
+func TestMenuAvailabilityVerifies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, st, _ := menuJournal(t)
+	until := time.Now().Add(1500 * time.Millisecond).UTC().Truncate(time.Microsecond)
+	_, w, err := st.SetAvailability(ctx, "demo", "steak", store.AvailabilityChange{SetAvailable: true, Until: &until}, kitchenActor)
+	require.NoError(t, err)
+	require.True(t, w.Changed)
+	require.True(t, verifyMenu(t, st).OK, "86'd until a time ahead")
+	time.Sleep(time.Until(until) + 100*time.Millisecond)
+	cat, err := st.Catalog(ctx, "demo")
+	require.NoError(t, err)
+	steak := cat.Catalog.Items[0]
+	require.True(t, steak.Available, "the 86 has lapsed: steak reads as available")
+	require.EqualValues(t, 1, db.Count(t, `SELECT count(*) FROM menu_items WHERE venue_id = 'demo' AND sku = 'steak'
+		AND NOT available AND unavailable_until IS NOT NULL`), "its row keeps the 86 and its end")
+	res := verifyMenu(t, st)
+	require.True(t, res.OK, "a lapsed 86: %+v", res.Broken)
+
+	steak.PriceCents = 2800
+	_, w, err = st.PutItem(ctx, "demo", steak, store.MenuPrecondition{IfMatch: &steak.Version}, maria)
+	require.NoError(t, err)
+	require.True(t, w.Changed)
+	res = verifyMenu(t, st)
+	require.True(t, res.OK, "a row logged after the 86 lapsed says available: %+v", res.Broken)
+
+	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	_, w, err = st.SetAvailability(ctx, "demo", "beer", store.AvailabilityChange{SetAvailable: true, Until: &past}, kitchenActor)
+	require.NoError(t, err)
+	require.True(t, w.Changed)
+	res = verifyMenu(t, st)
+	require.True(t, res.OK, "an 86 whose end had passed when it was written: %+v", res.Broken)
+
+	// An operator's row (a posd menu import) for caesar as a posd that did
+	// not log availability wrote it: its definition without available,
+	// unavailable_until and remaining.
+	var caesar order.MenuItem
+	for _, it := range cat.Catalog.Items {
+		if it.SKU == "caesar" {
+			caesar = it
+		}
+	}
+	require.Equal(t, "caesar", caesar.SKU)
+	full, err := json.Marshal(caesar)
+	require.NoError(t, err)
+	var fields map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(full, &fields))
+	delete(fields, "available")
+	delete(fields, "unavailable_until")
+	delete(fields, "remaining")
+	after, err := json.Marshal(fields)
+	require.NoError(t, err)
+	appendOperatorRow(t, db, audit.MenuKindItem, "caesar", string(full), string(after))
+	require.True(t, caesar.Available)
+	res = verifyMenu(t, st)
+	require.True(t, res.OK, "a row that does not record availability (read as a Go value, it would say 86'd): %+v", res.Broken)
+}
+
+// appendOperatorRow appends to the demo menu log, as the table owner, an
+// unsigned operator row chained to the newest one, at the next menu
+// version, which the venue then has.
+func appendOperatorRow(t *testing.T, db *pgtest.DB, kind, entity, before, after string) {
+	t.Helper()
+	ctx := context.Background()
+	var head struct {
+		seq, version int64
+		hash         []byte
+	}
+	require.NoError(t, db.Admin.QueryRow(ctx, "SELECT seq, menu_version, hash FROM menu_log WHERE venue_id = 'demo' ORDER BY seq DESC LIMIT 1").
+		Scan(&head.seq, &head.version, &head.hash))
+	c := audit.MenuChange{Seq: head.seq + 1, ID: uuid.Must(uuid.NewV7()), At: time.Now().UTC().Truncate(time.Microsecond),
+		Actor: order.Actor{Device: "posd menu import", Staff: "Ops", Role: audit.RoleOperator}, Kind: kind, EntityID: entity,
+		Before: before, After: after, MenuVersion: head.version + 1}
+	_, err := db.Admin.Exec(ctx, `INSERT INTO menu_log (venue_id, seq, id, at, actor_device, actor_staff, actor_role, kind, entity_id,
+		before, after, menu_version, hash) VALUES ('demo', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		c.Seq, c.ID, c.At, c.Actor.Device, c.Actor.Staff, c.Actor.Role, c.Kind, c.EntityID, c.Before, c.After, c.MenuVersion,
+		audit.MenuHash(head.hash, "demo", c))
+	require.NoError(t, err)
+	_, err = db.Admin.Exec(ctx, "UPDATE venues SET menu_version = $1 WHERE id = 'demo'", c.MenuVersion)
+	require.NoError(t, err)
 }
 
 // TestMenuLogAppRole: posd's own database role may append to the menu log

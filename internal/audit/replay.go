@@ -41,36 +41,48 @@ func decodeStoredOps(raw []byte) ([]order.Op, error) {
 	if err := json.Unmarshal(raw, &elems); err != nil {
 		return nil, errors.New("ops are not a JSON array")
 	}
+	ops := make([]order.Op, len(elems))
 	for i, e := range elems {
-		dec := json.NewDecoder(bytes.NewReader(e))
-		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-			return nil, fmt.Errorf("op %d is not a JSON object", i)
+		op, err := decodeStoredOp(e)
+		if err != nil {
+			return nil, fmt.Errorf("op %d %v", i, err)
 		}
-		seen := map[string]bool{}
-		for dec.More() {
-			tok, err := dec.Token()
-			if err != nil {
-				return nil, fmt.Errorf("op %d: %v", i, err)
-			}
-			key, _ := tok.(string)
-			switch {
-			case !opKeys[key]:
-				return nil, fmt.Errorf("op %d has a member %q that is not a field of an op", i, key)
-			case seen[key]:
-				return nil, fmt.Errorf("op %d has the member %q twice", i, key)
-			}
-			seen[key] = true
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, fmt.Errorf("op %d: %v", i, err)
-			}
-		}
-	}
-	var ops []order.Op
-	if err := json.Unmarshal(raw, &ops); err != nil {
-		return nil, fmt.Errorf("ops do not decode: %v", err)
+		ops[i] = op
 	}
 	return ops, nil
+}
+
+// decodeStoredOp decodes one op of an event as decodeStoredOps does; its
+// error says what the op is or has ("has the member \"note\" twice").
+func decodeStoredOp(raw []byte) (order.Op, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return order.Op{}, errors.New("is not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return order.Op{}, fmt.Errorf("is not valid JSON: %v", err)
+		}
+		key, _ := tok.(string)
+		switch {
+		case !opKeys[key]:
+			return order.Op{}, fmt.Errorf("has a member %q that is not a field of an op", key)
+		case seen[key]:
+			return order.Op{}, fmt.Errorf("has the member %q twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return order.Op{}, fmt.Errorf("is not valid JSON: %v", err)
+		}
+	}
+	var op order.Op
+	if err := json.Unmarshal(raw, &op); err != nil {
+		return order.Op{}, fmt.Errorf("does not decode: %v", err)
+	}
+	return op, nil
 }
 
 // request is the op a client would have sent for the applied op a, and the

@@ -17,13 +17,22 @@ const MaxShiftRange = 31 * 24 * time.Hour
 
 // Report is the post-shift report for [From, To).
 type Report struct {
-	From            time.Time        `json:"from"`
-	To              time.Time        `json:"to"`
-	ByStaff         []StaffSummary   `json:"by_staff"`
-	Voids           []LineAction     `json:"voids"`
-	Comps           []LineAction     `json:"comps"`
-	ForcedOverrides []ForcedOverride `json:"forced_overrides"`
-	Conflicts       Conflicts        `json:"conflicts"`
+	From    time.Time      `json:"from"`
+	To      time.Time      `json:"to"`
+	ByStaff []StaffSummary `json:"by_staff"`
+	// Voids and Comps are the range's first voids and comps (at most
+	// MaxShiftRows each), by time, order, version and place in the
+	// change; VoidsTotal and CompsTotal count them all, listed or not.
+	Voids      []LineAction `json:"voids"`
+	VoidsTotal int64        `json:"voids_total"`
+	Comps      []LineAction `json:"comps"`
+	CompsTotal int64        `json:"comps_total"`
+	// ForcedOverrides are the range's first forced writes (at most
+	// MaxShiftRows), by time, order and version; ForcedOverridesTotal
+	// counts them all.
+	ForcedOverrides      []ForcedOverride `json:"forced_overrides"`
+	ForcedOverridesTotal int64            `json:"forced_overrides_total"`
+	Conflicts            Conflicts        `json:"conflicts"`
 	// Money sums the orders closed in the range, priced as their checks
 	// were (docs/PRICING.md).
 	Money Money `json:"money"`
@@ -35,6 +44,14 @@ type Report struct {
 	// than len(MenuChanges) when the bound cut the list short.
 	MenuChangesTotal int64 `json:"menu_changes_total"`
 }
+
+// MaxShiftRows bounds each of a report's lists of voids, comps, forced
+// overrides and tables with refused writes (DESIGN.md invariant 12): a
+// report lists the range's first MaxShiftRows of each (the tables with the
+// most refused writes) and counts them all (Report.VoidsTotal, CompsTotal,
+// ForcedOverridesTotal, Conflicts.ByTableTotal); a narrower range lists
+// the rest.
+const MaxShiftRows = 1000
 
 // The bound of a report's menu changes (DESIGN.md invariant 12): it lists
 // the range's first MaxShiftMenuChanges changes in log order, and past the
@@ -172,10 +189,13 @@ type ForcedOverride struct {
 	At                time.Time `json:"at"`
 }
 
-// Conflicts counts refused stale writes.
+// Conflicts counts refused stale writes: Total all of them, ByTable those
+// of the tables with the most (at most MaxShiftRows tables, most first),
+// ByTableTotal the tables they were on, listed or not.
 type Conflicts struct {
-	Total   int64        `json:"total"`
-	ByTable []TableCount `json:"by_table"`
+	Total        int64        `json:"total"`
+	ByTable      []TableCount `json:"by_table"`
+	ByTableTotal int64        `json:"by_table_total"`
 }
 
 // TableCount is the refused writes on one table.
@@ -216,6 +236,42 @@ func CheckRange(from, to time.Time) error {
 	return nil
 }
 
+// lineActions lists the range's first MaxShiftRows ops named op (a void
+// or a comp) as the report does, each decoded as posd's decoder reads it
+// (Postgres found them by name: an op it names otherwise is a broken link).
+func lineActions(ctx context.Context, j ShiftJournal, venue string, from, to time.Time, op string) ([]LineAction, error) {
+	ops, err := j.LineActions(ctx, venue, from, to, op, MaxShiftRows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	out := make([]LineAction, 0, len(ops))
+	for _, e := range ops {
+		a, err := decodeStoredOp([]byte(e.Op))
+		if err == nil && a.Op != op {
+			err = fmt.Errorf("is not a %s", op)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode ops of order %s version %d (posd audit verify names the broken link): a %s %v", e.OrderID, e.Version, op, err)
+		}
+		la := LineAction{OrderID: e.OrderID, Version: e.Version, Table: e.Table, SKU: a.SKU,
+			Reason: a.Reason, By: e.Staff, At: e.At.UTC()}
+		if a.Table != "" {
+			la.Table = a.Table // where the order was at the time
+		}
+		if a.LineID != nil {
+			la.LineID = a.LineID.String()
+		}
+		if a.Qty != nil {
+			la.Qty = int64(*a.Qty)
+		}
+		if a.UnitPriceCents != nil {
+			la.AmountCents = la.Qty * *a.UnitPriceCents
+		}
+		out = append(out, la)
+	}
+	return out, nil
+}
+
 // Shift builds the report for venue over [from, to) from j. All figures
 // come from one snapshot when j reads one.
 func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time) (Report, error) {
@@ -235,61 +291,44 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		return s
 	}
 
-	lineEvents, err := j.PatchedEvents(ctx, venue, from, to)
+	counts, err := j.LineActionCounts(ctx, venue, from, to, []string{order.OpVoidItem, order.OpCompItem})
 	if err != nil {
 		return r, fmt.Errorf("voids and comps: %w", err)
 	}
-	for _, e := range lineEvents {
-		// Decoded, never matched as text: the same op written with other
-		// spacing or escapes is still a void or a comp.
-		ops, err := decodeStoredOps([]byte(e.Ops))
-		if err != nil {
-			return r, fmt.Errorf("decode ops of order %s version %d (posd audit verify names the broken link): %w", e.OrderID, e.Version, err)
+	for _, c := range counts {
+		switch c.Op {
+		case order.OpVoidItem:
+			get(c.Staff).Voids += c.Count
+			r.VoidsTotal += c.Count
+		case order.OpCompItem:
+			get(c.Staff).Comps += c.Count
+			r.CompsTotal += c.Count
 		}
-		for _, op := range ops {
-			if op.Op != order.OpVoidItem && op.Op != order.OpCompItem {
-				continue
-			}
-			la := LineAction{OrderID: e.OrderID, Version: e.Version, Table: e.Table, SKU: op.SKU,
-				Reason: op.Reason, By: e.Staff, At: e.At.UTC()}
-			if op.Table != "" {
-				la.Table = op.Table // where the order was at the time
-			}
-			if op.LineID != nil {
-				la.LineID = op.LineID.String()
-			}
-			if op.Qty != nil {
-				la.Qty = int64(*op.Qty)
-			}
-			if op.UnitPriceCents != nil {
-				la.AmountCents = la.Qty * *op.UnitPriceCents
-			}
-			if op.Op == order.OpVoidItem {
-				r.Voids = append(r.Voids, la)
-				get(e.Staff).Voids++
-			} else {
-				r.Comps = append(r.Comps, la)
-				get(e.Staff).Comps++
-			}
+	}
+	for _, sec := range []struct {
+		op   string
+		list *[]LineAction
+	}{{order.OpVoidItem, &r.Voids}, {order.OpCompItem, &r.Comps}} {
+		if *sec.list, err = lineActions(ctx, j, venue, from, to, sec.op); err != nil {
+			return r, err
 		}
 	}
 
-	forced, err := j.ForcedOverrides(ctx, venue, from, to)
+	forced, total, err := j.ForcedOverrides(ctx, venue, from, to, MaxShiftRows)
 	if err != nil {
 		return r, fmt.Errorf("forced overrides: %w", err)
 	}
+	r.ForcedOverridesTotal = total
 	for _, f := range forced {
 		f.At = f.At.UTC()
 		r.ForcedOverrides = append(r.ForcedOverrides, f)
 	}
 
-	conflicts, err := j.ConflictsByTable(ctx, venue, from, to)
-	if err != nil {
+	if r.Conflicts, err = j.Conflicts(ctx, venue, from, to, MaxShiftRows); err != nil {
 		return r, fmt.Errorf("conflicts: %w", err)
 	}
-	for _, c := range conflicts {
-		r.Conflicts.Total += c.Count
-		r.Conflicts.ByTable = append(r.Conflicts.ByTable, c)
+	if r.Conflicts.ByTable == nil {
+		r.Conflicts.ByTable = []TableCount{}
 	}
 
 	taxes, tenders := map[TaxTotal]*TaxTotal{}, map[string]*TenderSum{}

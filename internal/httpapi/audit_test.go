@@ -1,8 +1,12 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"testing"
@@ -91,7 +95,8 @@ func TestAuditShiftReport(t *testing.T) {
 
 		// The wire format is the design's, member by member.
 		raw := r.Map(t)
-		require.Equal(t, []string{"by_staff", "comps", "conflicts", "forced_overrides", "from", "menu_changes", "menu_changes_total", "money", "to", "voids"}, keys(raw))
+		require.Equal(t, []string{"by_staff", "comps", "comps_total", "conflicts", "forced_overrides", "forced_overrides_total", "from",
+			"menu_changes", "menu_changes_total", "money", "to", "voids", "voids_total"}, keys(raw))
 		require.Equal(t, sc.From.Format(time.RFC3339), raw["from"])
 		require.Equal(t, sc.To.Format(time.RFC3339), raw["to"])
 		require.Equal(t, []string{"comps", "orders_closed", "sales_cents", "staff", "tips_cents", "voids"}, keys(raw["by_staff"].([]any)[0]))
@@ -99,7 +104,7 @@ func TestAuditShiftReport(t *testing.T) {
 		require.Equal(t, lineKeys, keys(raw["voids"].([]any)[0]))
 		require.Equal(t, lineKeys, keys(raw["comps"].([]any)[0]))
 		require.Equal(t, []string{"at", "by", "order_id", "overridden_version", "table", "version"}, keys(raw["forced_overrides"].([]any)[0]))
-		require.Equal(t, []string{"by_table", "total"}, keys(raw["conflicts"]))
+		require.Equal(t, []string{"by_table", "by_table_total", "total"}, keys(raw["conflicts"]))
 		require.Equal(t, []string{"count", "table"}, keys(raw["conflicts"].(map[string]any)["by_table"].([]any)[0]))
 		money := raw["money"].(map[string]any)
 		require.Equal(t, []string{"discount_cents", "gross_sales_cents", "net_sales_cents", "orders_closed", "paid_cents", "refund_cents",
@@ -210,7 +215,10 @@ func TestAuditShiftReport(t *testing.T) {
 	for _, k := range []string{"by_staff", "voids", "comps", "forced_overrides"} {
 		require.Equal(t, []any{}, empty[k], k)
 	}
-	require.Equal(t, map[string]any{"total": float64(0), "by_table": []any{}}, empty["conflicts"])
+	for _, k := range []string{"voids_total", "comps_total", "forced_overrides_total"} {
+		require.Equal(t, float64(0), empty[k], k)
+	}
+	require.Equal(t, map[string]any{"total": float64(0), "by_table": []any{}, "by_table_total": float64(0)}, empty["conflicts"])
 }
 
 // TestAuditVerifyAPI: the venue's journal verifies, counting exactly the
@@ -319,4 +327,86 @@ func TestAuditRoles(t *testing.T) {
 	}
 	// The role is checked before the range.
 	apitest.RequireProblem(t, f.Waiter.Get("/v1/audit/shift?from=x"), 403, "forbidden")
+}
+
+// TestShiftListsBounded: a shift with more voids, comps, forced overrides
+// and tables with refused writes than the report lists (1,000 of each)
+// lists the first 1,000 of each, in order (the tables with the most refused
+// writes), and says how many there are: voids_total, comps_total,
+// forced_overrides_total and conflicts.by_table_total, in JSON and in CSV
+// (a row per total) alike; the staff's counts and conflicts.total count
+// them all (DESIGN.md invariant 12).
+func TestShiftListsBounded(t *testing.T) {
+	f := start(t)
+	const bound = 1000
+	sc := apitest.BusyShift(t, f.Stack, bound+2)
+
+	r := f.Auditor.Get(apitest.ShiftPath(sc.From, sc.To))
+	require.Equal(t, 200, r.Status, string(r.Body))
+	newContract(t, f.Stack).validate("GET", apitest.ShiftPath(sc.From, sc.To), nil, r) // maxItems included
+	var rep struct {
+		ByStaff              []audit.StaffSummary   `json:"by_staff"`
+		Voids                []audit.LineAction     `json:"voids"`
+		VoidsTotal           *int64                 `json:"voids_total"`
+		Comps                []audit.LineAction     `json:"comps"`
+		CompsTotal           *int64                 `json:"comps_total"`
+		ForcedOverrides      []audit.ForcedOverride `json:"forced_overrides"`
+		ForcedOverridesTotal *int64                 `json:"forced_overrides_total"`
+		Conflicts            struct {
+			Total        int64              `json:"total"`
+			ByTable      []audit.TableCount `json:"by_table"`
+			ByTableTotal *int64             `json:"by_table_total"`
+		} `json:"conflicts"`
+	}
+	r.JSON(t, &rep)
+	require.Equal(t, []audit.StaffSummary{{Staff: "Maria", Voids: bound + 2, Comps: bound + 2}}, rep.ByStaff,
+		"the staff's counts count every void and comp")
+	for _, sec := range []struct {
+		name  string
+		got   []audit.LineAction
+		total *int64
+		lines []uuid.UUID
+	}{{"voids", rep.Voids, rep.VoidsTotal, sc.Voided}, {"comps", rep.Comps, rep.CompsTotal, sc.Comped}} {
+		require.Equal(t, bound, len(sec.got), "the report lists at most %d %s", bound, sec.name)
+		require.NotNil(t, sec.total, "%s_total says how many the shift has", sec.name)
+		require.EqualValues(t, bound+2, *sec.total, sec.name)
+		for i, a := range sec.got {
+			require.Equal(t, sec.lines[i].String(), a.LineID, "%s[%d]: the first, in order", sec.name, i)
+		}
+	}
+	require.Equal(t, bound, len(rep.ForcedOverrides))
+	require.NotNil(t, rep.ForcedOverridesTotal)
+	require.EqualValues(t, bound+2, *rep.ForcedOverridesTotal)
+	for i, o := range rep.ForcedOverrides {
+		require.Equal(t, sc.T1, o.OrderID)
+		require.Equal(t, sc.Forced[i], o.Version, "forced_overrides[%d]: the first, in order", i)
+	}
+	c := rep.Conflicts
+	require.EqualValues(t, bound+4, c.Total, "every refused write")
+	require.NotNil(t, c.ByTableTotal, "by_table_total says how many tables had refused writes")
+	require.EqualValues(t, bound+2, *c.ByTableTotal)
+	require.Equal(t, bound, len(c.ByTable))
+	require.Equal(t, audit.TableCount{Table: "T1", Count: 3}, c.ByTable[0], "the most first")
+	for i, tc := range c.ByTable[1:] {
+		require.Equal(t, audit.TableCount{Table: fmt.Sprintf("B%04d", i+1), Count: 1}, tc, "then by table")
+	}
+
+	r = f.Auditor.Get(apitest.ShiftPath(sc.From, sc.To) + "&format=csv")
+	require.Equal(t, 200, r.Status)
+	rows, err := csv.NewReader(bytes.NewReader(r.Body)).ReadAll()
+	require.NoError(t, err)
+	count := slices.Index(rows[0], "count")
+	sections, totals := map[string]int{}, map[string]string{}
+	for _, row := range rows[1:] {
+		sections[row[0]]++
+		totals[row[0]] = row[count]
+	}
+	for _, s := range []string{"void", "comp", "forced_override", "conflicts"} {
+		require.Equal(t, bound, sections[s], "%s rows: the same as the JSON lists", s)
+	}
+	for s, want := range map[string]int{"voids": bound + 2, "comps": bound + 2, "forced_overrides": bound + 2,
+		"conflicts_total": bound + 4, "conflict_tables": bound + 2} {
+		require.Equal(t, 1, sections[s], "one %s row", s)
+		require.Equal(t, strconv.Itoa(want), totals[s], "%s count", s)
+	}
 }

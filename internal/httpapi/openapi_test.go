@@ -556,5 +556,6 @@ func TestShiftReportAsCSVOverHTTP(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"staff": len(sc.Expected.ByStaff), "void": len(sc.Expected.Voids), "comp": len(sc.Expected.Comps),
 		"forced_override": len(sc.Expected.ForcedOverrides), "conflicts": len(sc.Expected.Conflicts.ByTable),
-		"money": 1, "tax": len(sc.Expected.Money.Taxes), "tender": len(sc.Expected.Money.Tenders), "menu_changes": 1}, sections)
+		"money": 1, "tax": len(sc.Expected.Money.Taxes), "tender": len(sc.Expected.Money.Tenders), "menu_changes": 1,
+		"voids": 1, "comps": 1, "forced_overrides": 1, "conflicts_total": 1, "conflict_tables": 1}, sections)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -292,42 +293,77 @@ func (j Journal) ClosedOrdersPage(ctx context.Context, venue string, from, to ti
 	return out, nil
 }
 
-// PatchedEvents are the order.patched events in [from, to).
-func (j Journal) PatchedEvents(ctx context.Context, venue string, from, to time.Time) ([]audit.ShiftEvent, error) {
-	rows, err := j.q.ShiftLineEvents(ctx, j.db, dbsqlc.ShiftLineEventsParams{VenueID: venue, FromTime: from, ToTime: to})
+// LineActions are the first maxRows ops named op of the order.patched
+// events in [from, to) (audit.ShiftJournal).
+func (j Journal) LineActions(ctx context.Context, venue string, from, to time.Time, op string, maxRows int) ([]audit.ShiftOp, error) {
+	rows, err := j.q.ShiftLineActions(ctx, j.db, dbsqlc.ShiftLineActionsParams{VenueID: venue, FromTime: from, ToTime: to,
+		Op: op, MaxRows: maxRowsParam(maxRows)})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]audit.ShiftEvent, len(rows))
+	out := make([]audit.ShiftOp, len(rows))
 	for i, e := range rows {
-		out[i] = audit.ShiftEvent{OrderID: e.OrderID, Table: e.TableID, Version: e.Version, At: e.At, Staff: e.ActorStaff, Ops: e.Ops}
+		out[i] = audit.ShiftOp{OrderID: e.OrderID, Table: e.TableID, Version: e.Version, At: e.At, Staff: e.ActorStaff, Op: e.Op}
 	}
 	return out, nil
 }
 
-// ForcedOverrides are the forced writes in [from, to).
-func (j Journal) ForcedOverrides(ctx context.Context, venue string, from, to time.Time) ([]audit.ForcedOverride, error) {
-	rows, err := j.q.ShiftForcedOverrides(ctx, j.db, dbsqlc.ShiftForcedOverridesParams{VenueID: venue, FromTime: from, ToTime: to})
+// LineActionCounts counts per staff member the ops named in ops of the
+// order.patched events in [from, to) (audit.ShiftJournal).
+func (j Journal) LineActionCounts(ctx context.Context, venue string, from, to time.Time, ops []string) ([]audit.StaffOpCount, error) {
+	rows, err := j.q.ShiftLineActionCounts(ctx, j.db, dbsqlc.ShiftLineActionCountsParams{VenueID: venue, FromTime: from, ToTime: to, Ops: ops})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]audit.ForcedOverride, len(rows))
-	for i, f := range rows {
-		out[i] = audit.ForcedOverride{OrderID: f.OrderID, Table: f.TableID, Version: f.Version,
-			OverriddenVersion: f.OverriddenVersion, By: f.ActorStaff, At: f.At}
-	}
-	return out, nil
-}
-
-// ConflictsByTable counts the refused writes in [from, to) per table.
-func (j Journal) ConflictsByTable(ctx context.Context, venue string, from, to time.Time) ([]audit.TableCount, error) {
-	rows, err := j.q.ShiftConflictsByTable(ctx, j.db, dbsqlc.ShiftConflictsByTableParams{VenueID: venue, FromTime: from, ToTime: to})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]audit.TableCount, len(rows))
+	out := make([]audit.StaffOpCount, len(rows))
 	for i, c := range rows {
-		out[i] = audit.TableCount{Table: c.TableID, Count: c.Conflicts}
+		out[i] = audit.StaffOpCount{Staff: c.ActorStaff, Op: c.Op, Count: c.Actions}
 	}
 	return out, nil
 }
+
+// ForcedOverrides are the first maxRows forced writes in [from, to), and
+// how many the range has (audit.ShiftJournal).
+func (j Journal) ForcedOverrides(ctx context.Context, venue string, from, to time.Time, maxRows int) ([]audit.ForcedOverride, int64, error) {
+	rows, err := j.q.ShiftForcedOverrides(ctx, j.db, dbsqlc.ShiftForcedOverridesParams{VenueID: venue, FromTime: from, ToTime: to,
+		MaxRows: maxRowsParam(maxRows)})
+	if err != nil {
+		return nil, 0, err
+	}
+	out, total := firstOfRange(rows, func(f dbsqlc.ShiftForcedOverridesRow) (audit.ForcedOverride, int64) {
+		return audit.ForcedOverride{OrderID: f.OrderID, Table: f.TableID, Version: f.Version,
+			OverriddenVersion: f.OverriddenVersion, By: f.ActorStaff, At: f.At}, f.Total
+	})
+	return out, total, nil
+}
+
+// Conflicts counts the refused writes in [from, to) and the tables they
+// were on, and lists the maxRows tables with the most (audit.ShiftJournal).
+func (j Journal) Conflicts(ctx context.Context, venue string, from, to time.Time, maxRows int) (audit.Conflicts, error) {
+	rows, err := j.q.ShiftConflictsByTable(ctx, j.db, dbsqlc.ShiftConflictsByTableParams{VenueID: venue, FromTime: from, ToTime: to,
+		MaxRows: maxRowsParam(maxRows)})
+	if err != nil {
+		return audit.Conflicts{}, err
+	}
+	var c audit.Conflicts
+	c.ByTable, c.ByTableTotal = firstOfRange(rows, func(r dbsqlc.ShiftConflictsByTableRow) (audit.TableCount, int64) {
+		c.Total = r.Refused
+		return audit.TableCount{Table: r.TableID, Count: r.Conflicts}, r.Tables
+	})
+	return c, nil
+}
+
+// firstOfRange makes the values of the rows of a query that lists the first
+// of a range and carries on each row how many the range has (its total:
+// 0 when there are no rows, as a range with none has), and that total.
+func firstOfRange[R, T any](rows []R, value func(R) (T, int64)) ([]T, int64) {
+	out := make([]T, len(rows))
+	var total int64
+	for i, r := range rows {
+		out[i], total = value(r)
+	}
+	return out, total
+}
+
+// maxRowsParam is a bound on the rows a query lists, as its LIMIT takes it.
+func maxRowsParam(n int) int32 { return int32(min(n, math.MaxInt32)) }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -455,7 +454,8 @@ func (j Journal) MenuVersion(ctx context.Context, venue string) (int64, error) {
 }
 
 // MenuNow is the venue's menu as it is: its items, modifier groups, tax
-// classes, service charge and tenders (audit.MenuJournal).
+// classes, service charge and tenders, each item's availability as stored
+// (audit.MenuJournal).
 func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, error) {
 	var r catalogRows
 	var err error
@@ -477,23 +477,35 @@ func (j Journal) MenuNow(ctx context.Context, venue string) (order.Catalog, erro
 	if r.itemGroups, err = j.q.ListItemGroups(ctx, j.db, venue); err != nil {
 		return order.Catalog{}, err
 	}
-	return r.catalog().Catalog, nil
+	cat := r.catalog().Catalog
+	stored := map[string]dbsqlc.ListCatalogItemsRow{}
+	for _, it := range r.items {
+		stored[it.Sku] = it
+	}
+	for i, it := range cat.Items {
+		// As stored, not as it reads: an 86 whose end has passed keeps
+		// available false and its end.
+		row := stored[it.SKU]
+		cat.Items[i].Available, cat.Items[i].UnavailableUntil = row.Available, nil
+		if row.UnavailableUntil != nil {
+			t := row.UnavailableUntil.UTC()
+			cat.Items[i].UnavailableUntil = &t
+		}
+	}
+	return cat, nil
 }
 
 // MenuChanges are the first of the menu log's rows in [from, to), within
 // maxRows and maxBytes, and how many the range has (audit.ShiftJournal).
 func (j Journal) MenuChanges(ctx context.Context, venue string, from, to time.Time, maxRows int, maxBytes int64) ([]audit.MenuChange, int64, error) {
 	rows, err := j.q.ShiftMenuChanges(ctx, j.db, dbsqlc.ShiftMenuChangesParams{VenueID: venue, FromTime: from, ToTime: to,
-		MaxRows: int32(min(maxRows, math.MaxInt32)), MaxBytes: maxBytes})
+		MaxRows: maxRowsParam(maxRows), MaxBytes: maxBytes})
 	if err != nil {
 		return nil, 0, err
 	}
-	var total int64
-	out := make([]audit.MenuChange, len(rows))
-	for i, r := range rows {
-		out[i] = audit.MenuChange{Seq: r.Seq, At: r.At, Actor: order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
-			Kind: r.Kind, EntityID: r.EntityID, Before: r.Before, After: r.After, MenuVersion: r.MenuVersion}
-		total = r.Total
-	}
+	out, total := firstOfRange(rows, func(r dbsqlc.ShiftMenuChangesRow) (audit.MenuChange, int64) {
+		return audit.MenuChange{Seq: r.Seq, At: r.At, Actor: order.Actor{Device: r.ActorDevice, Staff: r.ActorStaff, Role: r.ActorRole},
+			Kind: r.Kind, EntityID: r.EntityID, Before: r.Before, After: r.After, MenuVersion: r.MenuVersion}, r.Total
+	})
 	return out, total, nil
 }

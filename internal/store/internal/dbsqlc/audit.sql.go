@@ -347,14 +347,22 @@ func (q *Queries) ShiftClosedOrders(ctx context.Context, db DBTX, arg ShiftClose
 }
 
 const shiftConflictsByTable = `-- name: ShiftConflictsByTable :many
-SELECT table_id, count(*)::bigint AS conflicts
-FROM order_conflicts
-WHERE venue_id = $1 AND at >= $2 AND at < $3
-GROUP BY table_id
+WITH by_table AS (
+    SELECT table_id, count(*)::bigint AS conflicts
+    FROM order_conflicts
+    WHERE venue_id = $2 AND at >= $3 AND at < $4
+    GROUP BY table_id
+)
+SELECT table_id, conflicts,
+       (SELECT count(*) FROM by_table)::bigint AS tables,
+       (SELECT coalesce(sum(conflicts), 0) FROM by_table)::bigint AS refused
+FROM by_table
 ORDER BY conflicts DESC, table_id
+LIMIT $1
 `
 
 type ShiftConflictsByTableParams struct {
+	MaxRows  int32
 	VenueID  string
 	FromTime time.Time
 	ToTime   time.Time
@@ -363,10 +371,21 @@ type ShiftConflictsByTableParams struct {
 type ShiftConflictsByTableRow struct {
 	TableID   string
 	Conflicts int64
+	Tables    int64
+	Refused   int64
 }
 
+// ShiftConflictsByTable counts the refused writes in [from, to) per table
+// and lists the tables with the most: at most @max_rows, most first, then
+// by table. tables counts the tables with refused writes, listed or not;
+// refused the refused writes of them all.
 func (q *Queries) ShiftConflictsByTable(ctx context.Context, db DBTX, arg ShiftConflictsByTableParams) ([]ShiftConflictsByTableRow, error) {
-	rows, err := db.Query(ctx, shiftConflictsByTable, arg.VenueID, arg.FromTime, arg.ToTime)
+	rows, err := db.Query(ctx, shiftConflictsByTable,
+		arg.MaxRows,
+		arg.VenueID,
+		arg.FromTime,
+		arg.ToTime,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +393,12 @@ func (q *Queries) ShiftConflictsByTable(ctx context.Context, db DBTX, arg ShiftC
 	var items []ShiftConflictsByTableRow
 	for rows.Next() {
 		var i ShiftConflictsByTableRow
-		if err := rows.Scan(&i.TableID, &i.Conflicts); err != nil {
+		if err := rows.Scan(
+			&i.TableID,
+			&i.Conflicts,
+			&i.Tables,
+			&i.Refused,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -386,15 +410,21 @@ func (q *Queries) ShiftConflictsByTable(ctx context.Context, db DBTX, arg ShiftC
 }
 
 const shiftForcedOverrides = `-- name: ShiftForcedOverrides :many
-SELECT e.order_id, o.table_id, e.version, e.overridden_version::bigint AS overridden_version,
-       e.actor_staff, e.at
-FROM order_events e
-JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
-WHERE e.venue_id = $1 AND e.forced AND e.at >= $2 AND e.at < $3
-ORDER BY e.at, e.order_id, e.version
+WITH forced AS (
+    SELECT e.order_id, o.table_id, e.version, e.overridden_version::bigint AS overridden_version,
+           e.actor_staff, e.at
+    FROM order_events e
+    JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+    WHERE e.venue_id = $2 AND e.forced AND e.at >= $3 AND e.at < $4
+)
+SELECT forced.order_id, forced.table_id, forced.version, forced.overridden_version, forced.actor_staff, forced.at, (SELECT count(*) FROM forced)::bigint AS total
+FROM forced
+ORDER BY at, order_id, version
+LIMIT $1
 `
 
 type ShiftForcedOverridesParams struct {
+	MaxRows  int32
 	VenueID  string
 	FromTime time.Time
 	ToTime   time.Time
@@ -407,10 +437,19 @@ type ShiftForcedOverridesRow struct {
 	OverriddenVersion int64
 	ActorStaff        string
 	At                time.Time
+	Total             int64
 }
 
+// ShiftForcedOverrides lists the first forced writes in [from, to): at most
+// @max_rows, by time, order and version. total counts the range's forced
+// writes, listed or not.
 func (q *Queries) ShiftForcedOverrides(ctx context.Context, db DBTX, arg ShiftForcedOverridesParams) ([]ShiftForcedOverridesRow, error) {
-	rows, err := db.Query(ctx, shiftForcedOverrides, arg.VenueID, arg.FromTime, arg.ToTime)
+	rows, err := db.Query(ctx, shiftForcedOverrides,
+		arg.MaxRows,
+		arg.VenueID,
+		arg.FromTime,
+		arg.ToTime,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -425,6 +464,7 @@ func (q *Queries) ShiftForcedOverrides(ctx context.Context, db DBTX, arg ShiftFo
 			&i.OverriddenVersion,
 			&i.ActorStaff,
 			&i.At,
+			&i.Total,
 		); err != nil {
 			return nil, err
 		}
@@ -436,49 +476,114 @@ func (q *Queries) ShiftForcedOverrides(ctx context.Context, db DBTX, arg ShiftFo
 	return items, nil
 }
 
-const shiftLineEvents = `-- name: ShiftLineEvents :many
-SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, e.ops::text AS ops
+const shiftLineActionCounts = `-- name: ShiftLineActionCounts :many
+SELECT e.actor_staff, (op.value ->> 'op')::text AS op, count(*)::bigint AS actions
 FROM order_events e
 JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+CROSS JOIN LATERAL json_array_elements(e.ops) AS op (value)
 WHERE e.venue_id = $1 AND e.at >= $2 AND e.at < $3
-  AND e.type = 'order.patched'
-ORDER BY e.at, e.order_id, e.version
+  AND e.type = 'order.patched' AND op.value ->> 'op' = ANY($4::text[])
+GROUP BY e.actor_staff, op.value ->> 'op'
+ORDER BY e.actor_staff, op.value ->> 'op'
 `
 
-type ShiftLineEventsParams struct {
+type ShiftLineActionCountsParams struct {
 	VenueID  string
 	FromTime time.Time
 	ToTime   time.Time
+	Ops      []string
 }
 
-type ShiftLineEventsRow struct {
+type ShiftLineActionCountsRow struct {
+	ActorStaff string
+	Op         string
+	Actions    int64
+}
+
+// ShiftLineActionCounts counts the ops named in @ops (void_item, comp_item)
+// of the order.patched events in [from, to) that ShiftLineActions lists,
+// listed or not, per staff member who made them and op.
+func (q *Queries) ShiftLineActionCounts(ctx context.Context, db DBTX, arg ShiftLineActionCountsParams) ([]ShiftLineActionCountsRow, error) {
+	rows, err := db.Query(ctx, shiftLineActionCounts,
+		arg.VenueID,
+		arg.FromTime,
+		arg.ToTime,
+		arg.Ops,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ShiftLineActionCountsRow
+	for rows.Next() {
+		var i ShiftLineActionCountsRow
+		if err := rows.Scan(&i.ActorStaff, &i.Op, &i.Actions); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const shiftLineActions = `-- name: ShiftLineActions :many
+SELECT e.order_id, o.table_id, e.version, e.at, e.actor_staff, op.value::text AS op
+FROM order_events e
+JOIN orders o ON o.venue_id = e.venue_id AND o.id = e.order_id
+CROSS JOIN LATERAL json_array_elements(e.ops) WITH ORDINALITY AS op (value, n)
+WHERE e.venue_id = $1 AND e.at >= $2 AND e.at < $3
+  AND e.type = 'order.patched' AND op.value ->> 'op' = $4::text
+ORDER BY e.at, e.order_id, e.version, op.n
+LIMIT $5
+`
+
+type ShiftLineActionsParams struct {
+	VenueID  string
+	FromTime time.Time
+	ToTime   time.Time
+	Op       string
+	MaxRows  int32
+}
+
+type ShiftLineActionsRow struct {
 	OrderID    uuid.UUID
 	TableID    string
 	Version    int64
 	At         time.Time
 	ActorStaff string
-	Ops        string
+	Op         string
 }
 
-// ShiftLineEvents lists the changes (order.patched events) in [from, to);
-// the caller decodes their ops and keeps the voids and comps. (Matching the
-// JSON text would miss an op written with other spacing or escapes.)
-func (q *Queries) ShiftLineEvents(ctx context.Context, db DBTX, arg ShiftLineEventsParams) ([]ShiftLineEventsRow, error) {
-	rows, err := db.Query(ctx, shiftLineEvents, arg.VenueID, arg.FromTime, arg.ToTime)
+// ShiftLineActions lists the first ops named @op (void_item or comp_item)
+// of the order.patched events in [from, to): at most @max_rows, by time,
+// order, version and place in the event, each op as the JSON text stored,
+// with the order's table. Postgres decodes the ops (json_array_elements,
+// ->>), so an op written with other spacing or escapes is one too; the
+// caller decodes the listed ones as posd's decoder reads them.
+func (q *Queries) ShiftLineActions(ctx context.Context, db DBTX, arg ShiftLineActionsParams) ([]ShiftLineActionsRow, error) {
+	rows, err := db.Query(ctx, shiftLineActions,
+		arg.VenueID,
+		arg.FromTime,
+		arg.ToTime,
+		arg.Op,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []ShiftLineEventsRow
+	var items []ShiftLineActionsRow
 	for rows.Next() {
-		var i ShiftLineEventsRow
+		var i ShiftLineActionsRow
 		if err := rows.Scan(
 			&i.OrderID,
 			&i.TableID,
 			&i.Version,
 			&i.At,
 			&i.ActorStaff,
-			&i.Ops,
+			&i.Op,
 		); err != nil {
 			return nil, err
 		}
