@@ -148,8 +148,17 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	c.do(get("/metrics", ""), 200)
 	c.do(get("/kds?station=grill", ""), 200)
 	c.do(get("/kds/assets/kds.js", ""), 200)
+	c.do(get("/pos", ""), 200)
+	c.do(get("/pos/sw.js", ""), 200)
+	c.do(get("/pos/assets/pos.js", ""), 200)
 	c.do(apitest.Req{Method: "DELETE", Path: "/healthz"}, 405)
 	c.do(get("/no/such/route", seed.TokenWaiter1), 404)
+
+	// Who the token is.
+	for _, tok := range []string{seed.TokenWaiter1, seed.TokenManager, seed.TokenKitchen, seed.TokenAuditor} {
+		c.do(get("/v1/me", tok), 200)
+	}
+	require.Equal(t, "unauthorized", problemType(t, c.do(get("/v1/me", ""), 401)))
 
 	// Menu and tables.
 	c.do(get("/v1/menu", seed.TokenWaiter1), 200)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"github.com/posd/posd/internal/kds"
 	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/pos"
 	"github.com/posd/posd/internal/store"
 )
 
@@ -161,6 +163,9 @@ func New(cfg Config) *Server {
 	s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{})))
 	s.app.Get("/kds", kdsPage)
 	s.app.Use("/kds/assets", filesystem.New(filesystem.Config{Root: http.FS(kds.Web), PathPrefix: "web/assets", MaxAge: 300}))
+	s.app.Get("/pos", posHeaders, posPage)
+	s.app.Get("/pos/sw.js", posHeaders, posWorker)
+	s.app.Use("/pos/assets", posHeaders, filesystem.New(filesystem.Config{Root: http.FS(pos.Web), PathPrefix: "web/assets", MaxAge: 300}))
 
 	all := []string{order.RoleWaiter, order.RoleManager, order.RoleKitchen, order.RoleAuditor}
 	writers := []string{order.RoleWaiter, order.RoleManager}
@@ -169,6 +174,7 @@ func New(cfg Config) *Server {
 	// Each route names the query parameters it reads (query); any other, or
 	// one given twice, is refused rather than silently ignored.
 	v1 := s.app.Group("/v1", s.authenticate)
+	v1.Get("/me", allow(all), query(), s.me)
 	v1.Get("/menu", allow(all), query(), s.menu)
 	managers := []string{order.RoleManager}
 	v1.Put("/menu/items/:sku", allow(managers), query(), s.putItem)
@@ -589,12 +595,18 @@ func newRequestID() string {
 
 // kdsPage serves the browser kitchen display; it reads ?station= and
 // ?token= itself.
-func kdsPage(c *fiber.Ctx) error {
-	page, err := kds.Web.ReadFile("web/kds.html")
-	if err != nil {
-		return err
+var kdsPage = embeddedFile(kds.Web, "web/kds.html", fiber.MIMETextHTMLCharsetUTF8)
+
+// embeddedFile serves one embedded file as contentType, revalidated on
+// every load (no-cache) so a new posd's page shows at once.
+func embeddedFile(fsys embed.FS, name, contentType string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		b, err := fsys.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, contentType)
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		return c.Send(b)
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	return c.Send(page)
 }
