@@ -259,8 +259,18 @@ func sortedIDs(ids ...string) []string {
 type tabletProxy struct {
 	*httptest.Server
 	down atomic.Bool
-	mu   sync.Mutex
-	reqs []streamReq
+	// dropAnswers is how many of the next writes (POST, PATCH) reach posd
+	// but lose their answer: the connection is closed instead.
+	dropAnswers atomic.Int32
+	mu          sync.Mutex
+	reqs        []streamReq
+	urls        []string   // every request's path and query
+	writes      []writeReq // every write that reached posd
+}
+
+// writeReq is a write the proxy passed on to posd.
+type writeReq struct {
+	Method, Path, Key string
 }
 
 type streamReq struct {
@@ -281,10 +291,27 @@ func newTabletProxy(t *testing.T, target string) *tabletProxy {
 			p.reqs = append(p.reqs, streamReq{After: r.URL.Query().Get("after"), LastEventID: r.Header.Get("Last-Event-ID"), Refused: down})
 			p.mu.Unlock()
 		}
+		write := r.Method == http.MethodPost || r.Method == http.MethodPatch
+		p.mu.Lock()
+		p.urls = append(p.urls, r.URL.String())
+		if write && !down {
+			p.writes = append(p.writes, writeReq{Method: r.Method, Path: r.URL.Path, Key: r.Header.Get("Idempotency-Key")})
+		}
+		p.mu.Unlock()
 		if down {
 			http.Error(w, "network down", http.StatusServiceUnavailable)
 			return
 		}
+		if write && p.dropAnswers.Add(-1) >= 0 {
+			// posd gets the write and answers; the answer never reaches
+			// the tablet: the connection drops first.
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		p.dropAnswers.Store(0)
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(func() {
@@ -307,6 +334,20 @@ func (p *tabletProxy) requests() []streamReq {
 	return slices.Clone(p.reqs)
 }
 
+// sent is every write that reached posd, in order.
+func (p *tabletProxy) sent() []writeReq {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.writes)
+}
+
+// seenURLs is every request's path and query.
+func (p *tabletProxy) seenURLs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.urls)
+}
+
 func (p *tabletProxy) saw(match func(streamReq) bool) bool {
 	return slices.ContainsFunc(p.requests(), match)
 }
@@ -327,6 +368,9 @@ type browser struct {
 	mu         sync.Mutex
 	console    []string
 	exceptions []string
+	// onFail, when set, says what the page shows when a wait fails
+	// (the kitchen display's connection and cards otherwise).
+	onFail func() string
 }
 
 // needChromium skips the test when the machine has no Chromium, saying so,
@@ -349,6 +393,14 @@ func needChromium(t *testing.T) {
 // pageURL, and closes the browser when the test ends.
 func openKDS(t *testing.T, pageURL string) *browser {
 	t.Helper()
+	return openBrowser(t, pageURL, 1280, 800)
+}
+
+// openBrowser starts a headless Chromium of its own (its own profile, so
+// its own storage) as a touch device with a width × height viewport, opens
+// pageURL, and closes the browser when the test ends.
+func openBrowser(t *testing.T, pageURL string, width, height int64) *browser {
+	t.Helper()
 	needChromium(t)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
@@ -369,7 +421,7 @@ func openKDS(t *testing.T, pageURL string) *browser {
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("password-store", "basic"),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
+		chromedp.WindowSize(int(width), int(height)),
 	)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	b := &browser{t: t, ctx: ctx}
@@ -405,7 +457,7 @@ func openKDS(t *testing.T, pageURL string) *browser {
 		}
 	}()
 	require.NoError(t, chromedp.Do(start,
-		chromedp.EmulateViewport(1280, 800, chromedp.EmulateTouch),
+		chromedp.EmulateViewport(width, height, chromedp.EmulateTouch),
 		chromedp.Navigate(pageURL),
 	))
 	return b
@@ -427,6 +479,16 @@ func (b *browser) eval(expr string) string {
 	return v
 }
 
+// evalAwait evaluates expr, a promise, and answers what it resolves to.
+func (b *browser) evalAwait(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+	require.NoError(b.t, err, "evaluate %s", expr)
+	return v
+}
+
 // waitFor polls the page until expr is true.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
@@ -435,6 +497,9 @@ func (b *browser) waitFor(what, expr string) {
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
 		chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(15*time.Second)))
 	if err != nil {
+		if b.onFail != nil {
+			b.t.Fatalf("waiting for %s (%s): %v\n%s", what, expr, err, b.onFail())
+		}
 		conn := b.eval(`JSON.stringify(document.querySelector('#conn').dataset)`)
 		b.t.Fatalf("waiting for %s (%s): %v\nconnection %s\ncards %+v", what, expr, err, conn, b.cards())
 	}
