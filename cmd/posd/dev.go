@@ -177,7 +177,8 @@ func seedDemo(ctx context.Context, url string) error {
 // devBanner logs where everything is and the demo tokens (public by design,
 // valid only for the demo venues).
 func devBanner(log zerolog.Logger, addr, pgURL, natsURL string) {
-	log.Info().Str("api", "http://"+addr).Str("postgres", pgURL).Str("nats", natsURL).
+	log.Info().Str("api", "http://"+addr).Str("handheld", "http://"+addr+"/pos").Str("kds", "http://"+addr+"/kds?station=grill").
+		Str("postgres", pgURL).Str("nats", natsURL).
 		Msg("posd dev is up (psql: local superuser postgres, database posd)")
 	for _, d := range seed.DemoDevices {
 		log.Info().Str("token", d.Token).Str("venue", d.Venue).Str("role", d.Role).Str("staff", d.Staff).Msg("demo token")
