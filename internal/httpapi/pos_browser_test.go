@@ -68,7 +68,8 @@ func (h *handheld) tapTable(table string) {
 func (h *handheld) openOrder(table string, version int64) {
 	h.t.Helper()
 	h.tapTable(table)
-	h.waitFor(fmt.Sprintf("version %d of %s", version, table), fmt.Sprintf(`+document.querySelector('#order').dataset.version >= %d && !!(window.localStorage)`, version))
+	h.waitFor(fmt.Sprintf("version %d of %s", version, table), fmt.Sprintf(
+		`document.querySelector('#order').dataset.loaded === '1' && +document.querySelector('#order').dataset.version >= %d`, version))
 }
 
 // order taps an item: its category's tab, then the item; an item with
@@ -151,12 +152,13 @@ func TestPOSTwoHandheldsMergeOnce(t *testing.T) {
 	a.openOrder("T3", 1)
 	b.openOrder("T3", 1)
 
+	// Bruno has fries in his draft, on version 1, when Alice saves.
+	b.order("fries", 1)
 	a.order("steak", 2)
 	a.save()
 	a.waitSent()
 	require.Equal(t, []string{"2×steak"}, linesOf(f.Waiter.Order(o.ID)))
 
-	b.order("fries", 1)
 	b.save()
 	b.waitFor("the merge screen", `!document.querySelector('#merge').hidden`)
 	theirs := b.eval(`document.querySelector('#merge-theirs').innerText`)
@@ -223,12 +225,13 @@ func TestPOSDraftReloadSoldOutAndOverwrite(t *testing.T) {
 	a.waitSent()
 	require.Equal(t, []string{"1×fries", "1×ribeye", "2×beer"}, linesOf(f.Waiter.Order(id)))
 
-	// The manager's handheld is on version 3; Alice (through the API)
-	// adds a lemonade; the manager adds an espresso and overwrites.
+	// The manager's handheld is on version 3 and has an espresso in its
+	// draft; Alice (through the API) adds a lemonade; the manager saves
+	// and overwrites.
 	m := openPOS(t, f, f.BaseURL, seed.TokenManager, phoneW, phoneH)
 	m.openOrder("T5", 3)
-	f.Waiter.Patch(id, 3, apitest.AddItem("lemonade", 1, apitest.Seat(2)))
 	m.order("espresso", 1)
+	f.Waiter.Patch(id, 3, apitest.AddItem("lemonade", 1, apitest.Seat(2)))
 	m.save()
 	m.waitFor("the merge screen", `!document.querySelector('#merge').hidden && !document.querySelector('#merge-force').hidden`)
 	m.press("#merge-force")

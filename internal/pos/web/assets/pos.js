@@ -24,7 +24,8 @@
 // offline) and [data-queue] (writes waiting); #live[data-state] (off,
 // connecting, live) and [data-cursor]; tables are #tables
 // button[data-table][data-state]; lines .line[data-line-id][data-status];
-// menu items #menu button[data-sku]; #order[data-order-id][data-version].
+// menu items #menu button[data-sku]; #order[data-order-id][data-version]
+// and [data-loaded] (1 once the order screen's read of the order is done).
 (() => {
   'use strict';
 
@@ -784,14 +785,16 @@
     if (summary && (!orders[ref] || (!hasLocal(ref) && summary.version > orders[ref].version))) orders[ref] = summary;
     hideNotice();
     show('order');
+    $('order').dataset.loaded = '0';
     renderOrder();
-    if (ref.startsWith('local-')) return;
+    if (ref.startsWith('local-')) { $('order').dataset.loaded = '1'; return; }
     try {
       const r = await api('GET', '/v1/orders/' + ref);
       if (current !== ref) return;
       if (r.ok) acceptServerOrder(ref, r.body, null);
       else if (r.status === 404) { toast('That order is not there any more.'); show('floor'); loadFloor(); return; }
     } catch (e) { /* offline: show what we have */ }
+    if (current === ref) $('order').dataset.loaded = '1';
     loadLast(ref);
   }
 
