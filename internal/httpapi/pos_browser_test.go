@@ -480,3 +480,103 @@ func TestPOSPhoneAndTabletLayout(t *testing.T) {
 	h.noExceptions()
 	tab.noExceptions()
 }
+
+// TestPOSCoursesPaymentAndClose: a whole table on the handheld. The waiter
+// opens T9, orders on two courses, sends course 1 (only its lines go to the
+// kitchen), then course 2, takes the payment of what is due and closes: the
+// table is free again. A manager voids a sent line, with a reason.
+func TestPOSCoursesPaymentAndClose(t *testing.T) {
+	needChromium(t)
+	f := start(t)
+	h := openPOS(t, f, f.BaseURL, seed.TokenManager, phoneW, phoneH)
+	h.press(`#tables button[data-table="T9"][data-state="free"]`)
+	h.waitFor("the open dialog", `!document.querySelector('#openbox').hidden`)
+	h.press("#guests-plus")
+	h.press("#open-ok")
+	h.waitFor("T9 opened", `document.body.dataset.screen === 'order' && +document.querySelector('#order').dataset.version === 1`)
+	id := f.Waiter.Orders("?status=open&table=T9").Orders[0].ID
+	require.Equal(t, 3, f.Waiter.Order(id).Guests)
+
+	h.order("caesar", 1)
+	h.press("#seat-plus")
+	h.order("tartare", 1)
+	h.press(`#courses button[data-course="2"]`)
+	h.order("chicken", 2)
+	h.save()
+	h.waitSent()
+	o := f.Waiter.Order(id)
+	require.Len(t, o.Lines, 3)
+	seats := map[string]int{}
+	courses := map[string]int{}
+	for _, l := range o.Lines {
+		seats[l.SKU], courses[l.SKU] = l.Seat, l.Course
+	}
+	require.Equal(t, map[string]int{"caesar": 1, "tartare": 2, "chicken": 2}, seats)
+	require.Equal(t, map[string]int{"caesar": 1, "tartare": 1, "chicken": 2}, courses)
+
+	h.press(`#sends button[data-send="1"]`)
+	h.waitSent()
+	h.waitFor("course 1 sent", `document.querySelectorAll('.line[data-status="sent"]').length === 2`)
+	for _, l := range f.Waiter.Order(id).Lines {
+		require.Equal(t, map[bool]string{true: "sent", false: "pending"}[l.Course == 1], l.Status, l.SKU)
+	}
+	h.press(`#sends button[data-send="2"]`)
+	h.waitSent()
+	h.waitFor("course 2 sent", `document.querySelectorAll('.line[data-status="sent"]').length === 3`)
+
+	// The manager voids the tartare.
+	h.press(`.line[data-sku="tartare"] [data-action="void"]`)
+	h.waitFor("the reason dialog", `!document.querySelector('#reasonbox').hidden`)
+	h.do(chromedp.SendKeys(chromedp.CSS("#reason"), "dropped on the floor"))
+	h.press("#reason-ok")
+	h.save()
+	h.waitSent()
+	evs := f.Manager.Events(id, 4).Events
+	require.Len(t, evs, 1)
+	require.Equal(t, "void_item", evs[0].Ops[0].Op)
+	require.Equal(t, "dropped on the floor", evs[0].Ops[0].Reason)
+
+	due := f.Waiter.Order(id).Totals.DueCents
+	require.Positive(t, due)
+	h.press("#paybtn")
+	h.waitFor("the payment dialog", `!document.querySelector('#paybox').hidden`)
+	require.Equal(t, fmt.Sprintf("%d.%02d", due/100, due%100), h.eval(`document.querySelector('#pay-amount').value`), "what is due, offered")
+	h.press(`#tenders button[data-tender="card"]`)
+	h.press("#pay-ok")
+	h.waitSent()
+	require.Zero(t, f.Waiter.Order(id).Totals.DueCents)
+	h.press("#closebtn")
+	h.waitFor("back on the floor, T9 free", `document.body.dataset.screen === 'floor' && document.querySelector('#tables button[data-table="T9"]').dataset.state === 'free'`)
+	require.Equal(t, "closed", f.Waiter.Order(id).Status)
+	h.noExceptions()
+}
+
+// TestPOSMergeMarksWhatNoLongerApplies: Bruno raises a line's quantity and
+// adds fries while Alice sends that line to the kitchen. On his merge
+// screen the quantity change is marked as no longer applying (the line was
+// sent) and "Apply" waits until he drops it; then his fries go on.
+func TestPOSMergeMarksWhatNoLongerApplies(t *testing.T) {
+	needChromium(t)
+	f := start(t)
+	o := f.Open("T11")
+	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("burger", 1, apitest.Seat(1)))
+	b := openPOS(t, f, f.BaseURL, seed.TokenWaiter2, phoneW, phoneH)
+	b.openOrder("T11", 2)
+	b.press(`.line[data-sku="burger"] [data-action="plus"]`)
+	b.order("fries", 1)
+	f.Waiter.Patch(o.ID, 2, apitest.Fire())
+	b.save()
+	b.waitFor("the merge screen", `!document.querySelector('#merge').hidden`)
+	require.Contains(t, b.eval(`document.querySelector('#merge-theirs').innerText`), "sent to the kitchen (Alice, ")
+	require.Equal(t, "1", b.eval(`String(document.querySelectorAll('#merge-mine li[data-invalid="1"]').length)`))
+	require.Contains(t, b.eval(`document.querySelector('#merge-mine li[data-invalid="1"]').innerText`), "sent to the kitchen meanwhile")
+	require.Equal(t, "true", b.eval(`String(document.querySelector('#merge-apply').disabled)`))
+	b.press(`#merge-mine li[data-invalid="1"] button[data-drop]`)
+	b.waitFor("Apply possible", `!document.querySelector('#merge-apply').disabled`)
+	b.press("#merge-apply")
+	b.waitSent()
+	got := f.Waiter.Order(o.ID)
+	require.Equal(t, []string{"1×burger", "1×fries"}, linesOf(got))
+	require.EqualValues(t, 4, got.Version)
+	b.noExceptions()
+}
