@@ -262,6 +262,8 @@ type tabletProxy struct {
 	// dropAnswers is how many of the next writes (POST, PATCH) reach posd
 	// but lose their answer: the connection is closed instead.
 	dropAnswers atomic.Int32
+	// venueStream, when set, answers GET /v1/stream in posd's place.
+	venueStream http.Handler
 	mu          sync.Mutex
 	reqs        []streamReq
 	urls        []string   // every request's path and query
@@ -286,7 +288,7 @@ func newTabletProxy(t *testing.T, target string) *tabletProxy {
 	p := &tabletProxy{}
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		down := p.down.Load()
-		if r.URL.Path == "/v1/kitchen/stream" {
+		if r.URL.Path == "/v1/kitchen/stream" || r.URL.Path == "/v1/stream" {
 			p.mu.Lock()
 			p.reqs = append(p.reqs, streamReq{After: r.URL.Query().Get("after"), LastEventID: r.Header.Get("Last-Event-ID"), Refused: down})
 			p.mu.Unlock()
@@ -300,6 +302,10 @@ func newTabletProxy(t *testing.T, target string) *tabletProxy {
 		p.mu.Unlock()
 		if down {
 			http.Error(w, "network down", http.StatusServiceUnavailable)
+			return
+		}
+		if h := p.venueStream; h != nil && r.URL.Path == "/v1/stream" {
+			h.ServeHTTP(w, r)
 			return
 		}
 		if write && p.dropAnswers.Add(-1) >= 0 {
