@@ -735,9 +735,9 @@
     $('merge-force').hidden = !isManager();
   }
   function refreshAfterMerge(item, cur) {
+    // A write queued behind the discarded one takes the latest version
+    // when it is sent (its expected version is still open).
     orders[item.ref] = cur;
-    const n = next(item);
-    if (n && n.expected == null) n.expected = null;
     saveOrders();
     if (current === item.ref) renderOrder();
     renderFloor();
