@@ -37,7 +37,7 @@ var bindings = map[string]map[string]string{
 	"SetVenue":             {"1": ":venue_id"},
 	"GetDeviceByTokenHash": {"token_hash": ":token_hash"},
 	"GetOrderFull":         {"venue_id": ":venue_id", "id": pgbenchOrderID},
-	"BumpOrderVersion": {"venue_id": ":venue_id", "id": ":o_id", "expected_version": ":o_version", "table_id": ":o_table_id",
+	"BumpOrderVersion": {"venue_id": ":venue_id", "id": ":o_id", "expected_version": ":o_version", "expected_hash": ":o_last_hash", "table_id": ":o_table_id",
 		"status": ":o_status", "guests": ":o_guests", "note": ":o_note", "updated_at": ":at", "closed_at": "NULL", "last_hash": ":hash",
 		// The bench's orders have no discounts and no waiver: what posd
 		// writes for them.

@@ -52,6 +52,8 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config) {
 		"Postgres statement_timeout of posd's connections, unless DATABASE_URL sets one")
 	b.dur(&cfg.ShutdownTimeout, "shutdown-timeout", "POSD_SHUTDOWN_TIMEOUT",
 		"how long in-flight requests may take to finish after SIGTERM or Ctrl-C")
+	b.int(&cfg.OrderCache, "order-cache", "POSD_ORDER_CACHE",
+		"orders kept in memory so a write that follows its own answer skips reading the order (0: none)")
 	b.int(&cfg.MaxConns, "max-conns", "POSD_MAX_CONNS",
 		"most HTTP connections open at once; one more is answered 503")
 	b.int(&cfg.MaxConnsPerIP, "max-conns-per-ip", "POSD_MAX_CONNS_PER_IP",

@@ -26,7 +26,10 @@ ORDER BY f.opened_at DESC, f.id DESC
 LIMIT @row_limit;
 
 -- BumpOrderVersion is the versioned write: it changes the order only if it is
--- still at the version the change was computed from. Zero rows is a conflict.
+-- still at the version, and the chain head, the change was computed from (the
+-- head is the hash of the order's whole history, so a change planned on a
+-- cached copy of the order can only land on that very state). Zero rows is a
+-- conflict.
 -- name: BumpOrderVersion :execrows
 UPDATE orders
 SET version    = version + 1,
@@ -39,7 +42,7 @@ SET version    = version + 1,
     last_hash  = @last_hash,
     discounts  = @discounts,
     service_charge_waiver = @service_charge_waiver
-WHERE venue_id = @venue_id AND id = @id AND version = @expected_version;
+WHERE venue_id = @venue_id AND id = @id AND version = @expected_version AND last_hash = @expected_hash;
 
 -- AssertOrderHead aborts the transaction unless the order now carries this
 -- version and head hash, i.e. unless this transaction's versioned UPDATE

@@ -160,6 +160,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	a.Store = store.New(a.Pool)
 	a.Store.SignEvents(cfg.SealKey)
 	a.Store.SetMenuTTL(cfg.MenuTTL)
+	a.Store.SetOrderCache(cfg.OrderCache)
 	// Every replica drops a venue's cached menu when another changes it
 	// (store.ListenMenu); the write path's own check covers what a lost
 	// notification would leave stale.

@@ -78,6 +78,10 @@ type Config struct {
 	// MenuTTL is how long a venue's menu is served from memory (no flag;
 	// the menu moves to the catalog of DESIGN.md section 9).
 	MenuTTL time.Duration
+	// OrderCache is how many orders the store keeps in memory, each at its
+	// latest version, so a write that follows its client's own answer is
+	// planned without reading the order again (order-cache; 0: none).
+	OrderCache int
 	// MenuListenRetry is how long the menu notification listener waits
 	// before reconnecting to Postgres (no flag).
 	MenuListenRetry time.Duration
@@ -140,6 +144,7 @@ func Defaults() Config {
 		SealInterval:       audit.DefaultSealInterval,
 		SweepInterval:      10 * time.Minute,
 		MenuTTL:            store.DefaultMenuTTL,
+		OrderCache:         store.DefaultOrderCache,
 		MenuListenRetry:    store.DefaultMenuListenRetry,
 		RequestTimeout:     httpapi.DefaultRequestTimeout,
 		AuditTimeout:       httpapi.DefaultAuditTimeout,
@@ -156,6 +161,10 @@ func Defaults() Config {
 
 // MaxStreamReplicas is JetStream's own limit on a stream's replicas.
 const MaxStreamReplicas = 5
+
+// MaxOrderCache bounds order-cache: at most store's 64 lines an order, a
+// million orders is already tens of gigabytes.
+const MaxOrderCache = 1_000_000
 
 // FieldError is one configuration field out of range; Field is its key
 // (also its posd serve flag).
@@ -204,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > MaxStreamReplicas {
 		bad("stream-replicas", "must be between 1 and %d, got %d", MaxStreamReplicas, c.StreamReplicas)
+	}
+	if c.OrderCache < 0 || c.OrderCache > MaxOrderCache {
+		bad("order-cache", "must be between 0 and %d, got %d", MaxOrderCache, c.OrderCache)
 	}
 	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
 		bad("log-level", "must be one of trace, debug, info, warn, error; got %q", c.Log.Level)
@@ -259,7 +271,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Stringer("stream_check_timeout", c.StreamCheckTimeout).
 		Str("log_format", c.Log.Format).Str("log_level", c.Log.Level).Stringer("shutdown_timeout", c.ShutdownTimeout).
 		Str("seal_key_file", c.SealKeyFile).Int("seal_previous_keys", len(c.SealPreviousKeys)).
-		Stringer("seal_interval", c.SealInterval).Stringer("sweep_interval", c.SweepInterval).Stringer("menu_ttl", c.MenuTTL).
+		Stringer("seal_interval", c.SealInterval).Stringer("sweep_interval", c.SweepInterval).Stringer("menu_ttl", c.MenuTTL).Int("order_cache", c.OrderCache).
 		Stringer("request_timeout", c.RequestTimeout).Stringer("audit_timeout", c.AuditTimeout).
 		Int("max_conns", c.MaxConns).Int("max_conns_per_ip", c.MaxConnsPerIP).
 		Stringer("heartbeat", c.Heartbeat).Stringer("stream_auth_check", c.StreamAuthCheck).

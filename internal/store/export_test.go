@@ -60,3 +60,7 @@ func (s *Store) MenuPrice(ctx context.Context, venue, sku string) (int64, error)
 	items, _, _, err := s.menu(ctx, venue)
 	return items[sku].PriceCents, err
 }
+
+// CheckOrderCache makes every write planned on a cached order compare it
+// with the database's first (what POSD_ORDER_CACHE_CHECK=1 turns on).
+func (s *Store) CheckOrderCache() { s.orders.check = true }

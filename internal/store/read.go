@@ -43,7 +43,11 @@ func (s *Store) Get(ctx context.Context, venue string, id uuid.UUID) (order.Orde
 	if err != nil {
 		return order.Order{}, translate(err, errContext{})
 	}
-	return orderrow.FromRow(orderrow.Row(row))
+	o, err := orderrow.FromRow(orderrow.Row(row))
+	if err == nil {
+		s.orders.remember(o)
+	}
+	return o, err
 }
 
 // ListFilter narrows List; empty fields do not filter.

@@ -34,6 +34,7 @@ type Store struct {
 	newID    func() uuid.UUID
 	menus    menuCache
 	menuTTL  time.Duration
+	orders   *orderCache
 	onCommit atomic.Pointer[func()]
 	// unchained skips computing the hash chain (every link is ZeroHash). It
 	// exists only so the benchmark can measure what chaining costs; nothing
@@ -80,6 +81,7 @@ func New(pool *pgxpool.Pool) *Store {
 		pool:    pool,
 		q:       dbsqlc.New(),
 		menuTTL: DefaultMenuTTL,
+		orders:  newOrderCache(DefaultOrderCache),
 		now:     func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		newID: func() uuid.UUID {
 			return uuid.Must(uuid.NewV7())

@@ -84,6 +84,8 @@ func (s *Store) Open(ctx context.Context, venue, table string, guests int, actor
 		return order.Order{}, err
 	}
 	s.committed()
+	o.ChainHead = ev.HashBytes()
+	s.orders.remember(o)
 	return o, nil
 }
 
@@ -132,8 +134,10 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 		return order.Order{}, false, errors.New("patch without precondition")
 	}
 	replans := 0 // writes that found the menu they were planned with stale
+	// A forced write wants the latest, which the cache may not hold.
+	useCache := !p.Force
 	for attempt := 1; ; attempt++ {
-		cur, err := s.Get(ctx, venue, id)
+		cur, cached, err := s.base(ctx, venue, id, p.Expected, useCache)
 		if err != nil {
 			return order.Order{}, false, err
 		}
@@ -151,6 +155,12 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			at = cur.UpdatedAt
 		}
 		next, applied, err := order.Plan(cur, p.Ops, at, env)
+		if cached && (err != nil || len(applied) == 0) {
+			// Only a write proves a cached order current: decide a
+			// refusal or a change that changes nothing on a fresh read.
+			useCache = false
+			continue
+		}
 		if err != nil {
 			return order.Order{}, false, err
 		}
@@ -179,6 +189,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, fmt.Errorf("%w: the menu changed under %d attempts of this write", errUnavailable, replans)
 		}
 		if errors.Is(err, errStale) {
+			s.orders.forget(venue, id)
 			if p.Force && attempt < maxForceAttempts {
 				continue
 			}
@@ -204,6 +215,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, err
 		}
 		next.ChainHead = ev.HashBytes()
+		s.orders.remember(next)
 		return next, true, nil
 	}
 }
@@ -230,7 +242,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	}
 	if err := queue(b, func(db dbsqlc.DBTX) (int64, error) {
 		return s.q.BumpOrderVersion(ctx, db, dbsqlc.BumpOrderVersionParams{
-			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version,
+			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version, ExpectedHash: cur.ChainHead,
 			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
 			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
 			Discounts: discounts, ServiceChargeWaiver: waiver,

@@ -59,7 +59,7 @@ SET version    = version + 1,
     last_hash  = $7,
     discounts  = $8,
     service_charge_waiver = $9
-WHERE venue_id = $10 AND id = $11 AND version = $12
+WHERE venue_id = $10 AND id = $11 AND version = $12 AND last_hash = $13
 `
 
 type BumpOrderVersionParams struct {
@@ -75,10 +75,14 @@ type BumpOrderVersionParams struct {
 	VenueID             string
 	ID                  uuid.UUID
 	ExpectedVersion     int64
+	ExpectedHash        []byte
 }
 
 // BumpOrderVersion is the versioned write: it changes the order only if it is
-// still at the version the change was computed from. Zero rows is a conflict.
+// still at the version, and the chain head, the change was computed from (the
+// head is the hash of the order's whole history, so a change planned on a
+// cached copy of the order can only land on that very state). Zero rows is a
+// conflict.
 func (q *Queries) BumpOrderVersion(ctx context.Context, db DBTX, arg BumpOrderVersionParams) (int64, error) {
 	result, err := db.Exec(ctx, bumpOrderVersion,
 		arg.TableID,
@@ -93,6 +97,7 @@ func (q *Queries) BumpOrderVersion(ctx context.Context, db DBTX, arg BumpOrderVe
 		arg.VenueID,
 		arg.ID,
 		arg.ExpectedVersion,
+		arg.ExpectedHash,
 	)
 	if err != nil {
 		return 0, err
