@@ -395,6 +395,27 @@ func needChromium(t *testing.T) {
 	t.Skipf("%s; skipped (set POSD_REQUIRE_CHROMIUM=1 to make this a failure)", msg)
 }
 
+// browserSlots bounds how many tests drive browsers at once: Chromium is
+// heavy, and on a small machine many at once starve the timing-sensitive
+// tests running beside them.
+var (
+	browserSlots = make(chan struct{}, 2)
+	slotHolders  sync.Map // *testing.T → holds a slot
+)
+
+// holdBrowserSlot takes a slot the first time t opens a browser and gives
+// it back when t ends (after its browsers are closed).
+func holdBrowserSlot(t *testing.T) {
+	if _, held := slotHolders.LoadOrStore(t, true); held {
+		return
+	}
+	browserSlots <- struct{}{}
+	t.Cleanup(func() {
+		slotHolders.Delete(t)
+		<-browserSlots
+	})
+}
+
 // openKDS starts a headless Chromium as a landscape touch tablet, opens
 // pageURL, and closes the browser when the test ends.
 func openKDS(t *testing.T, pageURL string) *browser {
@@ -408,6 +429,7 @@ func openKDS(t *testing.T, pageURL string) *browser {
 func openBrowser(t *testing.T, pageURL string, width, height int64) *browser {
 	t.Helper()
 	needChromium(t)
+	holdBrowserSlot(t)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,

@@ -563,6 +563,7 @@ func TestPOSMergeMarksWhatNoLongerApplies(t *testing.T) {
 	b := openPOS(t, f, f.BaseURL, seed.TokenWaiter2, phoneW, phoneH)
 	b.openOrder("T11", 2)
 	b.press(`.line[data-sku="burger"] [data-action="plus"]`)
+	b.waitFor("two burgers in the draft", `document.querySelector('.line[data-sku="burger"][data-draft="1"] .name').textContent.startsWith('2 ×')`)
 	b.order("fries", 1)
 	f.Waiter.Patch(o.ID, 2, apitest.Fire())
 	b.save()

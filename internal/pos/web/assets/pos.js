@@ -267,12 +267,18 @@
         }
         floor = { tables: t.body.tables, orders: byTable };
         keep(K.floor, floor);
-        // An order on screen without local changes follows the server.
+        // An order on screen without local changes follows the server
+        // (re-rendered only when it changed: a tap must not land on a
+        // screen being rebuilt for nothing).
+        let moved = false;
         for (const ord of Object.values(byTable)) {
-          if (orders[ord.id] && !hasLocal(ord.id) && ord.version > orders[ord.id].version) orders[ord.id] = ord;
+          if (orders[ord.id] && !hasLocal(ord.id) && ord.version > orders[ord.id].version) {
+            orders[ord.id] = ord;
+            moved = moved || ord.id === current;
+          }
         }
         renderFloor();
-        if (current && !hasLocal(current) && orders[current]) renderOrder();
+        if (moved) renderOrder();
       } catch (e) { /* offline: the floor stays as last read */ }
     })();
     try { await floorLoading; } finally { floorLoading = null; }
@@ -803,7 +809,7 @@
   // waiter is told who changed the table.
   function acceptServerOrder(ref, o, ev) {
     const have = orders[ref];
-    if (have && have.version >= o.version) { if (current === ref) renderOrder(); return; }
+    if (have && have.version >= o.version) return;
     if (!hasLocal(ref)) {
       orders[ref] = o;
       saveOrders();
@@ -942,7 +948,12 @@
   async function loadMenu() {
     try {
       const r = await api('GET', '/v1/menu');
-      if (r.ok) { menu = r.body; keep(K.menu, menu); if (current) renderOrder(); }
+      if (r.ok) {
+        const changed = !menu || menu.version !== r.body.version;
+        menu = r.body;
+        keep(K.menu, menu);
+        if (current && changed) renderOrder();
+      }
     } catch (e) { /* offline: the last menu read */ }
   }
   function renderMenu(closed) {
