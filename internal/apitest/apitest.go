@@ -189,6 +189,7 @@ func (o Options) config(dbURL, natsURL string, key ed25519.PrivateKey) app.Confi
 	setIf(&l.Window, o.StreamLimits.Window)
 	setIf(&l.WriteTimeout, o.StreamLimits.WriteTimeout)
 	setIf(&l.AuthFresh, o.StreamLimits.AuthFresh)
+	setIf(&l.MaxReplay, o.StreamLimits.MaxReplay)
 	return c
 }
 

@@ -196,7 +196,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	nc := a.NC
 	a.Server = httpapi.New(httpapi.Config{
 		Store:           a.Store,
-		KDS:             kds.NewGateway(a.JS, a.Store.OpenTickets, cfg.Heartbeat),
+		KDS:             kds.NewGatewayWith(a.JS, a.Store.OpenTickets, kds.Options{Heartbeat: cfg.Heartbeat, OrderAt: a.Store.At}),
 		Auth:            auth.NewAuthenticator(a.Store),
 		Metrics:         a.Metrics,
 		Log:             log,
