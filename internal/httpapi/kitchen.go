@@ -19,8 +19,9 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 )
 
-// StreamLimits bound the kitchen streams one device and one venue may hold
-// and open, so a reconnect storm (or an attacker with a kitchen token) is
+// StreamLimits bound the kitchen streams (and, counted apart with the same
+// limits, the venue streams of GET /v1/stream) one device and one venue may
+// hold and open, so a reconnect storm (or an attacker with a kitchen token) is
 // answered 429 for its own device or venue and never takes the JetStream
 // consumers or the memory other venues need. Zero fields take the defaults
 // of DefaultStreamLimits.
