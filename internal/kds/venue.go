@@ -38,8 +38,11 @@ const DefaultMaxReplay = 1000
 // Bounds of the venue stream's shared caches.
 const (
 	// maxCachedOrders is how many orders the gateway follows (their state
-	// at the last event it rendered).
-	maxCachedOrders = 4096
+	// at the last event it rendered); maxCachedLines the most lines an
+	// order it follows has (a larger one is read on each of its events), so
+	// the cache's memory stays bounded.
+	maxCachedOrders = 2048
+	maxCachedLines  = 60
 	// maxCachedChanges is how many rendered order events it keeps, by
 	// stream sequence, for the streams that resume behind the others.
 	maxCachedChanges = 4096
@@ -134,9 +137,10 @@ func (c *changes) render(ctx context.Context, venue string, seq uint64, data []b
 				c.orderAge = c.orderAge[1:]
 			}
 		}
-		if after.Status == order.StatusClosed {
+		if after.Status == order.StatusClosed || len(after.Lines) > maxCachedLines {
 			// A closed order has no further event (a merge aside, which
-			// reads it back): no need to follow it.
+			// reads it back): no need to follow it. A banquet's order is
+			// read back rather than held.
 			delete(c.orders, key)
 		} else {
 			c.orders[key] = after
