@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/posd/posd/internal/natscontract"
@@ -76,26 +76,23 @@ type Change struct {
 // still shows the table it was at.
 type changes struct {
 	at OrderAt
-
-	mu       sync.Mutex
-	orders   map[string]order.Order // venue/order id → its state at .Version
-	orderAge []string               // keys of orders, oldest first
-	rendered map[uint64][]byte      // stream sequence → Change JSON
-	seqAge   []uint64
+	// orders maps venue/order id to its state after the last event
+	// rendered; rendered maps a stream sequence to its Change JSON.
+	orders   *lru.Cache[string, order.Order]
+	rendered *lru.Cache[uint64, []byte]
 }
 
 func newChanges(at OrderAt) *changes {
-	return &changes{at: at, orders: map[string]order.Order{}, rendered: map[uint64][]byte{}}
+	orders, _ := lru.New[string, order.Order](maxCachedOrders) // sizes > 0 never fail
+	rendered, _ := lru.New[uint64, []byte](maxCachedChanges)
+	return &changes{at: at, orders: orders, rendered: rendered}
 }
 
 // render is the Change JSON of the order event data, at stream sequence seq.
 func (c *changes) render(ctx context.Context, venue string, seq uint64, data []byte) ([]byte, error) {
-	c.mu.Lock()
-	if out, ok := c.rendered[seq]; ok {
-		c.mu.Unlock()
+	if out, ok := c.rendered.Get(seq); ok {
 		return out, nil
 	}
-	c.mu.Unlock()
 	var ev order.Event
 	if err := json.Unmarshal(data, &ev); err != nil {
 		return nil, fmt.Errorf("decode order event at %d: %w", seq, err)
@@ -103,9 +100,7 @@ func (c *changes) render(ctx context.Context, venue string, seq uint64, data []b
 	key := venue + "/" + ev.OrderID.String()
 	var before *order.Order
 	if ev.Version > 1 {
-		c.mu.Lock()
-		o, ok := c.orders[key]
-		c.mu.Unlock()
+		o, ok := c.orders.Get(key)
 		if !ok || o.Version != ev.Version-1 {
 			var err error
 			if o, err = c.at(ctx, venue, ev.OrderID, ev.Version-1); err != nil {
@@ -127,33 +122,17 @@ func (c *changes) render(ctx context.Context, venue string, seq uint64, data []b
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cur, ok := c.orders[key]; !ok || cur.Version < after.Version {
-		if !ok {
-			c.orderAge = append(c.orderAge, key)
-			if len(c.orderAge) > maxCachedOrders {
-				delete(c.orders, c.orderAge[0])
-				c.orderAge = c.orderAge[1:]
-			}
-		}
+	if cur, ok := c.orders.Peek(key); !ok || cur.Version < after.Version {
 		if after.Status == order.StatusClosed || len(after.Lines) > maxCachedLines {
 			// A closed order has no further event (a merge aside, which
 			// reads it back): no need to follow it. A banquet's order is
 			// read back rather than held.
-			delete(c.orders, key)
+			c.orders.Remove(key)
 		} else {
-			c.orders[key] = after
+			c.orders.Add(key, after)
 		}
 	}
-	if _, ok := c.rendered[seq]; !ok {
-		c.rendered[seq] = out
-		c.seqAge = append(c.seqAge, seq)
-		if len(c.seqAge) > maxCachedChanges {
-			delete(c.rendered, c.seqAge[0])
-			c.seqAge = c.seqAge[1:]
-		}
-	}
+	c.rendered.Add(seq, out)
 	return out, nil
 }
 
