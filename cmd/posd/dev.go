@@ -41,11 +41,15 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := app.Defaults()
 	cfg.Log.Format = "console"
 	binder{fs}.str(&cfg.Addr, "addr", "POSD_ADDR", "HTTP listen address")
+	tlsFlags(binder{fs}, &cfg)
 	dataDir := fs.String("data-dir", envString("POSD_DATA_DIR", ".data"), "directory for the Postgres cluster and the JetStream store (POSD_DATA_DIR)")
 	natsPort := fs.Int("nats-port", envInt("POSD_NATS_PORT", 4222), "embedded NATS client port on 127.0.0.1 (POSD_NATS_PORT)")
 	pgPort := fs.Int("pg-port", envInt("POSD_PG_PORT", 5433), "local Postgres port on 127.0.0.1 (POSD_PG_PORT)")
 	logFlags(fs, &cfg.Log)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.CheckTLS(); err != nil {
 		return err
 	}
 	for _, p := range []struct {
@@ -131,7 +135,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.DatabaseURL, cfg.NATSURL, cfg.StreamReplicas = appURL, ns.ClientURL(), 1
 	cfg.SealKey, cfg.SealKeyFile = sealKey, keyPath
 	return runApp(ctx, cfg, app.Options{Log: log, Version: buildVersion(),
-		OnListening: func(bound string) { devBanner(log, bound, adminURL, ns.ClientURL()) }})
+		OnListening: func(bound string) { devBanner(log, scheme(cfg)+"://"+bound, adminURL, ns.ClientURL()) }})
 }
 
 // checkDevPorts reports every listen address of posd dev that is taken, each
@@ -176,12 +180,20 @@ func seedDemo(ctx context.Context, url string) error {
 
 // devBanner logs where everything is and the demo tokens (public by design,
 // valid only for the demo venues).
-func devBanner(log zerolog.Logger, addr, pgURL, natsURL string) {
-	log.Info().Str("api", "http://"+addr).Str("handheld", "http://"+addr+"/pos").Str("kds", "http://"+addr+"/kds?station=grill").
+func devBanner(log zerolog.Logger, api, pgURL, natsURL string) {
+	log.Info().Str("api", api).Str("handheld", api+"/pos").Str("kds", api+"/kds?station=grill").
 		Str("postgres", pgURL).Str("nats", natsURL).
 		Msg("posd dev is up (psql: local superuser postgres, database posd)")
 	for _, d := range seed.DemoDevices {
 		log.Info().Str("token", d.Token).Str("venue", d.Venue).Str("role", d.Role).Str("staff", d.Staff).Msg("demo token")
 	}
-	log.Info().Str("try", "curl -H 'Authorization: Bearer demo-waiter-1' http://"+addr+"/v1/tables").Msg("ready; Ctrl-C stops everything")
+	log.Info().Str("try", "curl -H 'Authorization: Bearer demo-waiter-1' "+api+"/v1/tables").Msg("ready; Ctrl-C stops everything")
+}
+
+// scheme is what posd serves: https with --tls-cert, else http.
+func scheme(cfg app.Config) string {
+	if cfg.TLSCert != "" {
+		return "https"
+	}
+	return "http"
 }

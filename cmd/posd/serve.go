@@ -41,6 +41,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 func serveFlags(fs *flag.FlagSet, cfg *app.Config) {
 	b := binder{fs}
 	b.str(&cfg.Addr, "addr", "POSD_ADDR", "HTTP listen address")
+	tlsFlags(b, cfg)
 	bindDatabaseURL(fs, &cfg.DatabaseURL, ofApp)
 	b.str(&cfg.NATSURL, "nats-url", "NATS_URL", "NATS server URL")
 	logFlags(fs, &cfg.Log)
@@ -66,6 +67,8 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config) {
 		"kitchen stream opens per device per minute; more are answered 429")
 	b.int(&cfg.StreamLimits.OpensPerVenue, "stream-opens-per-venue", "POSD_STREAM_OPENS_PER_VENUE",
 		"kitchen stream opens per venue per minute; more are answered 429")
+	b.int(&cfg.StreamLimits.MaxReplay, "stream-max-replay", "POSD_STREAM_MAX_REPLAY",
+		"most messages the venue stream (GET /v1/stream) replays after a cursor; more is a reset event")
 	b.dur(&cfg.Heartbeat, "heartbeat", "POSD_HEARTBEAT",
 		"longest a kitchen stream stays silent before a heartbeat")
 	b.dur(&cfg.StreamAuthCheck, "stream-auth-check", "POSD_STREAM_AUTH_CHECK",
@@ -87,4 +90,12 @@ func runApp(ctx context.Context, cfg app.Config, o app.Options) error {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// tlsFlags declares --tls-cert and --tls-key (posd serve and posd dev).
+func tlsFlags(b binder, cfg *app.Config) {
+	b.str(&cfg.TLSCert, "tls-cert", "POSD_TLS_CERT",
+		"PEM certificate (chain) file: with --tls-key, posd serves HTTPS on --addr")
+	b.str(&cfg.TLSKey, "tls-key", "POSD_TLS_KEY",
+		"PEM private key file of --tls-cert")
 }

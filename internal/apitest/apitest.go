@@ -45,6 +45,9 @@ type Options struct {
 	Heartbeat time.Duration
 	// StreamAuthCheck is how often a kitchen stream re-checks its device.
 	StreamAuthCheck time.Duration
+	// TLSCert and TLSKey, given, make posd serve HTTPS (BaseURL https://;
+	// the test's client must trust the certificate).
+	TLSCert, TLSKey string
 	// StreamLimits bound kitchen streams (zero fields: the defaults).
 	StreamLimits httpapi.StreamLimits
 	// RequestTimeout, StatementTimeout, MaxConns and MaxConnsPerIP are
@@ -161,6 +164,9 @@ func (s *Stack) run(t testing.TB, o Options) {
 		}
 	})
 	s.BaseURL = "http://" + a.Addr()
+	if o.TLSCert != "" {
+		s.BaseURL = "https://" + a.Addr()
+	}
 	s.Client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConnsPerHost: 64, ExpectContinueTimeout: 5 * time.Second}}
 }
@@ -174,6 +180,7 @@ func (o Options) config(dbURL, natsURL string, key ed25519.PrivateKey) app.Confi
 	c.NATSReconnectWait = 50 * time.Millisecond
 	c.Relay = !o.NoRelay
 	c.VerifyStream = o.VerifyStream
+	c.TLSCert, c.TLSKey = o.TLSCert, o.TLSKey
 	setIf(&c.Heartbeat, o.Heartbeat)
 	setIf(&c.StreamAuthCheck, o.StreamAuthCheck)
 	setIf(&c.RequestTimeout, o.RequestTimeout)
@@ -189,6 +196,7 @@ func (o Options) config(dbURL, natsURL string, key ed25519.PrivateKey) app.Confi
 	setIf(&l.Window, o.StreamLimits.Window)
 	setIf(&l.WriteTimeout, o.StreamLimits.WriteTimeout)
 	setIf(&l.AuthFresh, o.StreamLimits.AuthFresh)
+	setIf(&l.MaxReplay, o.StreamLimits.MaxReplay)
 	return c
 }
 

@@ -10,6 +10,7 @@ package app
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -197,7 +198,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	nc := a.NC
 	a.Server = httpapi.New(httpapi.Config{
 		Store:           a.Store,
-		KDS:             kds.NewGateway(a.JS, a.Store.OpenTickets, cfg.Heartbeat),
+		KDS:             kds.NewGatewayWith(a.JS, a.Store.OpenTickets, kds.Options{Heartbeat: cfg.Heartbeat, OrderAt: a.Store.At}),
 		Auth:            auth.NewAuthenticator(a.Store),
 		Metrics:         a.Metrics,
 		Log:             log,
@@ -217,8 +218,19 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 			}},
 		},
 	})
+	var tlsConf *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return a, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	if a.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return a, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if tlsConf != nil {
+		a.ln = tls.NewListener(a.ln, tlsConf)
 	}
 	srv, ln := a.Server, a.ln
 	a.components = append(a.components, component{name: "HTTP server",

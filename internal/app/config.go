@@ -23,6 +23,11 @@ import (
 type Config struct {
 	// Addr is the HTTP listen address (addr).
 	Addr string
+	// TLSCert and TLSKey are PEM files of a certificate (chain) and its
+	// key (tls-cert, tls-key): both given, posd serves HTTPS on Addr; both
+	// empty, plain HTTP. A phone's browser runs the handheld's service
+	// worker only over HTTPS.
+	TLSCert, TLSKey string
 	// DatabaseURL is the Postgres connection string of posd's own role
 	// (database-url; required). Its password is masked when logged.
 	DatabaseURL string
@@ -205,6 +210,9 @@ func (c Config) Validate() error {
 	if c.NATSURL == "" {
 		bad("nats-url", "(NATS_URL) is required")
 	}
+	if err := c.checkTLS(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SealKey == nil && c.SealKeyFile == "" {
 		bad("seal-key-file", "(POSD_SEAL_KEY_FILE) is required: create one with \"posd audit keygen --out FILE\"")
 	}
@@ -248,6 +256,7 @@ func (c Config) Validate() error {
 		{"pool-max-conns", c.PoolMaxConns}, {"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP},
 		{"stream-per-device", c.StreamLimits.PerDevice}, {"stream-per-venue", c.StreamLimits.PerVenue},
 		{"stream-opens-per-device", c.StreamLimits.OpensPerDevice}, {"stream-opens-per-venue", c.StreamLimits.OpensPerVenue},
+		{"stream-max-replay", c.StreamLimits.MaxReplay},
 	} {
 		if n.v < 1 {
 			bad(n.field, "must be at least 1, got %d", n.v)
@@ -278,9 +287,30 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Int("stream_per_device", c.StreamLimits.PerDevice).Int("stream_per_venue", c.StreamLimits.PerVenue).
 		Int("stream_opens_per_device", c.StreamLimits.OpensPerDevice).Int("stream_opens_per_venue", c.StreamLimits.OpensPerVenue).
 		Stringer("stream_window", c.StreamLimits.Window).Stringer("stream_write_timeout", c.StreamLimits.WriteTimeout).
-		Stringer("stream_auth_fresh", c.StreamLimits.AuthFresh).
+		Stringer("stream_auth_fresh", c.StreamLimits.AuthFresh).Int("stream_max_replay", c.StreamLimits.MaxReplay).
+		Str("tls_cert", c.TLSCert).
 		Bool("verify_stream", c.VerifyStream).Stringer("verify_stream_grace", c.VerifyStreamGrace).Bool("relay", c.Relay)
 	if len(c.SealKey) == ed25519.PrivateKeySize {
 		e.Str("seal_public_key", audit.PublicKeyHex(c.SealKey))
 	}
+}
+
+// checkTLS refuses one of TLSCert and TLSKey without the other.
+func (c Config) checkTLS() *FieldError {
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		return &FieldError{Field: "tls-key", Msg: "(POSD_TLS_KEY) is required with --tls-cert: give both to serve HTTPS, or neither"}
+	case c.TLSKey != "" && c.TLSCert == "":
+		return &FieldError{Field: "tls-cert", Msg: "(POSD_TLS_CERT) is required with --tls-key: give both to serve HTTPS, or neither"}
+	}
+	return nil
+}
+
+// CheckTLS is Validate's check of TLSCert and TLSKey alone (for posd dev,
+// whose other fields it sets itself).
+func (c Config) CheckTLS() error {
+	if err := c.checkTLS(); err != nil {
+		return ValidationError{err}
+	}
+	return nil
 }

@@ -53,3 +53,18 @@ func TestLoggedConfigMasksSecrets(t *testing.T) {
 	require.Contains(t, line, `"sweep_interval":"10m0s"`)
 	require.Contains(t, line, `"heartbeat":"15s"`)
 }
+
+// TestTLSNeedsBothFiles: --tls-cert without --tls-key (or the reverse) is
+// refused naming the missing one; both or neither pass.
+func TestTLSNeedsBothFiles(t *testing.T) {
+	c := Defaults()
+	c.DatabaseURL, c.SealKeyFile = "postgres://posd@db/posd", "k"
+	c.TLSCert = "cert.pem"
+	require.EqualError(t, c.Validate(), "--tls-key (POSD_TLS_KEY) is required with --tls-cert: give both to serve HTTPS, or neither")
+	require.Error(t, c.CheckTLS())
+	c.TLSCert, c.TLSKey = "", "key.pem"
+	require.EqualError(t, c.Validate(), "--tls-cert (POSD_TLS_CERT) is required with --tls-key: give both to serve HTTPS, or neither")
+	c.TLSCert = "cert.pem"
+	require.NoError(t, c.Validate())
+	require.NoError(t, c.CheckTLS())
+}

@@ -19,8 +19,9 @@ import (
 	"github.com/posd/posd/internal/kitchen"
 )
 
-// StreamLimits bound the kitchen streams one device and one venue may hold
-// and open, so a reconnect storm (or an attacker with a kitchen token) is
+// StreamLimits bound the kitchen streams (and, counted apart with the same
+// limits, the venue streams of GET /v1/stream) one device and one venue may
+// hold and open, so a reconnect storm (or an attacker with a kitchen token) is
 // answered 429 for its own device or venue and never takes the JetStream
 // consumers or the memory other venues need. Zero fields take the defaults
 // of DefaultStreamLimits.
@@ -44,6 +45,9 @@ type StreamLimits struct {
 	// the periodic check (Config.StreamAuthCheck) a revoked device gets no
 	// ticket sent after AuthFresh and its stream ends within StreamAuthCheck.
 	AuthFresh time.Duration
+	// MaxReplay is the most messages of its venue the venue stream
+	// (GET /v1/stream) replays after a cursor; more is a reset event.
+	MaxReplay int
 }
 
 // DefaultStreamLimits are the limits posd runs with unless configured.
@@ -55,6 +59,7 @@ var DefaultStreamLimits = StreamLimits{
 	Window:         time.Minute,
 	WriteTimeout:   10 * time.Second,
 	AuthFresh:      time.Second,
+	MaxReplay:      kds.DefaultMaxReplay,
 }
 
 // DefaultStreamAuthCheck is how often an open kitchen stream checks that its
@@ -70,6 +75,7 @@ func (l StreamLimits) withDefaults() StreamLimits {
 	for _, f := range []struct{ v, def *int }{
 		{&l.PerDevice, &d.PerDevice}, {&l.PerVenue, &d.PerVenue},
 		{&l.OpensPerDevice, &d.OpensPerDevice}, {&l.OpensPerVenue, &d.OpensPerVenue},
+		{&l.MaxReplay, &d.MaxReplay},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -98,8 +104,9 @@ func (e *streamLimitError) RetryAfter() time.Duration { return e.retryAfter }
 
 // streamLimiter counts open streams and recent opens per device and venue.
 type streamLimiter struct {
-	lim StreamLimits
-	now func() time.Time
+	lim  StreamLimits
+	name string // the stream, in refusals
+	now  func() time.Time
 
 	mu          sync.Mutex
 	windowStart time.Time
@@ -109,8 +116,8 @@ type streamLimiter struct {
 	opensVenue  map[string]int
 }
 
-func newStreamLimiter(lim StreamLimits) *streamLimiter {
-	return &streamLimiter{lim: lim, now: time.Now,
+func newStreamLimiter(lim StreamLimits, name string) *streamLimiter {
+	return &streamLimiter{lim: lim, name: name, now: time.Now,
 		openDevice: map[string][]*streamSlot{}, openVenue: map[string]int{},
 		opensDevice: map[string]int{}, opensVenue: map[string]int{}}
 }
@@ -164,11 +171,11 @@ func (l *streamLimiter) acquire(p auth.Principal, cancel context.CancelFunc) (*s
 	mine := l.openDevice[dev]
 	switch {
 	case l.opensDevice[dev] > l.lim.OpensPerDevice:
-		return nil, &streamLimitError{fmt.Sprintf("this device opened the kitchen stream more than %d times in %s; retry later", l.lim.OpensPerDevice, l.lim.Window), windowLeft}
+		return nil, &streamLimitError{fmt.Sprintf("this device opened the %s more than %d times in %s; retry later", l.name, l.lim.OpensPerDevice, l.lim.Window), windowLeft}
 	case l.opensVenue[p.Venue] > l.lim.OpensPerVenue:
-		return nil, &streamLimitError{fmt.Sprintf("this venue's devices opened the kitchen stream more than %d times in %s; retry later", l.lim.OpensPerVenue, l.lim.Window), windowLeft}
+		return nil, &streamLimitError{fmt.Sprintf("this venue's devices opened the %s more than %d times in %s; retry later", l.name, l.lim.OpensPerVenue, l.lim.Window), windowLeft}
 	case len(mine) < l.lim.PerDevice && l.openVenue[p.Venue] >= l.lim.PerVenue:
-		return nil, &streamLimitError{fmt.Sprintf("this venue already has %d kitchen streams open; retry later", l.lim.PerVenue), concurrentRetry}
+		return nil, &streamLimitError{fmt.Sprintf("this venue already has %d %ss open; retry later", l.lim.PerVenue, l.name), concurrentRetry}
 	}
 	if len(mine) >= l.lim.PerDevice {
 		oldest := mine[0]
@@ -256,20 +263,58 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var after *uint64
+	after, err := streamCursor(c)
+	if err != nil {
+		return err
+	}
+	return s.serveStream(c, s.streamLimits, "kitchen stream", func(ctx context.Context) (*kds.Subscription, error) {
+		sub, err := s.cfg.KDS.Open(ctx, principal(c).Venue, st, after)
+		if err == nil && sub.Truncated() > 0 {
+			s.cfg.Log.Warn().Str("venue", principal(c).Venue).Str("station", st).Int("left_out", sub.Truncated()).
+				Int("max", kitchen.MaxSnapshotTickets).Msg("kitchen stream: snapshot truncated")
+		}
+		return sub, err
+	})
+}
+
+// venueStream is the Server-Sent Events stream of the venue's order and
+// menu changes (GET /v1/stream), with the kitchen stream's cursor rules,
+// limits and checks.
+func (s *Server) venueStream(c *fiber.Ctx) error {
+	after, err := streamCursor(c)
+	if err != nil {
+		return err
+	}
+	return s.serveStream(c, s.venueLimits, "venue stream", func(ctx context.Context) (*kds.Subscription, error) {
+		return s.cfg.KDS.OpenVenue(ctx, principal(c).Venue, after, s.cfg.StreamLimits.MaxReplay)
+	})
+}
+
+// streamCursor reads a stream's cursor: Last-Event-ID (what browsers send
+// on reconnect) wins over ?after=. nil when neither is given.
+func streamCursor(c *fiber.Ctx) (*uint64, error) {
 	cursor, from := c.Get("Last-Event-ID"), "Last-Event-ID"
 	if cursor == "" {
 		cursor, from = c.Query("after"), "after"
 	}
-	if cursor != "" {
-		// 63 bits: a stream sequence never gets there, and the cursor + 1
-		// the subscription starts at cannot wrap to 0 (the whole history).
-		n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 63)
-		if err != nil {
-			return badRequest(from, "the cursor must be the id of a message received earlier")
-		}
-		after = &n
+	if cursor == "" {
+		return nil, nil
 	}
+	// 63 bits: a stream sequence never gets there, and the cursor + 1
+	// the subscription starts at cannot wrap to 0 (the whole history).
+	n, err := strconv.ParseUint(strings.TrimSpace(cursor), 10, 63)
+	if err != nil {
+		return nil, badRequest(from, "the cursor must be the id of a message received earlier")
+	}
+	return &n, nil
+}
+
+// serveStream answers a stream request: within limits, it opens the
+// subscription (open, before anything is sent, so a refusal is a problem
+// response) and writes it as Server-Sent Events, with a write timeout per
+// write and the device's authorisation checked while it lasts. name names
+// the stream in logs.
+func (s *Server) serveStream(c *fiber.Ctx, limits *streamLimiter, name string, open func(ctx context.Context) (*kds.Subscription, error)) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
@@ -280,23 +325,19 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 	p := principal(c)
 	venue := p.Venue
 	ctx, cancel := s.streamContext()
-	slot, err := s.streamLimits.acquire(p, cancel)
+	slot, err := limits.acquire(p, cancel)
 	if err != nil {
 		cancel()
 		return err
 	}
-	sub, err := s.cfg.KDS.Open(ctx, venue, st, after)
+	sub, err := open(ctx)
 	if err != nil {
 		cancel()
 		slot.release()
 		return err
 	}
-	if n := sub.Truncated(); n > 0 {
-		s.cfg.Log.Warn().Str("venue", venue).Str("station", st).Int("left_out", n).
-			Int("max", kitchen.MaxSnapshotTickets).Msg("kitchen stream: snapshot truncated")
-	}
-	lim := s.streamLimits.lim
-	alive := &streamAuth{s: s, p: p, cancel: cancel, fresh: lim.AuthFresh}
+	lim := limits.lim
+	alive := &streamAuth{s: s, p: p, cancel: cancel, fresh: lim.AuthFresh, name: name}
 	alive.confirmed.Store(time.Now().UnixNano()) // authenticated just now
 	go alive.watch(ctx)
 	conn := c.Context().Conn()
@@ -316,7 +357,7 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 		// and so unblocks the write.
 		send := func(write func()) error {
 			cut := time.AfterFunc(lim.WriteTimeout, func() {
-				s.cfg.Log.Info().Str("venue", venue).Str("device", p.Device).Msg("kitchen stream cut: the screen stopped reading")
+				s.cfg.Log.Info().Str("venue", venue).Str("device", p.Device).Msg(name + " cut: the client stopped reading")
 				cancel()
 				_ = conn.Close()
 			})
@@ -334,14 +375,14 @@ func (s *Server) kitchenStream(c *fiber.Ctx) error {
 				return send(func() { fmt.Fprint(w, ": heartbeat\n\n") })
 			case !alive.ok(ctx):
 				return errRevoked
-			case ev.Cursor == 0:
+			case ev.NoID:
 				return send(func() { fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Type, ev.Data) })
 			default:
 				return send(func() { fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Cursor, ev.Type, ev.Data) })
 			}
 		})
 		if err != nil && ctx.Err() == nil {
-			s.cfg.Log.Debug().Err(err).Str("venue", venue).Str("station", st).Msg("kitchen stream ended")
+			s.cfg.Log.Debug().Err(err).Str("venue", venue).Str("device", p.Device).Msg(name + " ended")
 		}
 	})
 	return nil
@@ -356,6 +397,7 @@ type streamAuth struct {
 	p         auth.Principal
 	cancel    context.CancelFunc
 	fresh     time.Duration
+	name      string       // the stream, in logs
 	confirmed atomic.Int64 // unix nanoseconds of the last check that found it active
 	mu        sync.Mutex   // one check at a time
 }
@@ -400,12 +442,12 @@ func (a *streamAuth) check(ctx context.Context) bool {
 	active, err := a.s.cfg.Auth.Active(cctx, a.p)
 	if err != nil {
 		if ctx.Err() == nil {
-			a.s.cfg.Log.Warn().Err(err).Str("venue", a.p.Venue).Str("device", a.p.Device).Msg("kitchen stream: device check failed")
+			a.s.cfg.Log.Warn().Err(err).Str("venue", a.p.Venue).Str("device", a.p.Device).Msg(a.name + ": device check failed")
 		}
 		return ctx.Err() == nil
 	}
 	if !active {
-		a.s.cfg.Log.Info().Str("venue", a.p.Venue).Str("device", a.p.Device).Msg("kitchen stream ended: device revoked")
+		a.s.cfg.Log.Info().Str("venue", a.p.Venue).Str("device", a.p.Device).Msg(a.name + " ended: device revoked")
 		a.cancel()
 		return false
 	}

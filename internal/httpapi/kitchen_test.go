@@ -349,9 +349,17 @@ type sseEvent struct {
 // requires it to be accepted.
 func connectSSE(t *testing.T, f *apitest.Fixture, query string, header map[string]string) *sseConn {
 	t.Helper()
+	return connectSSEAt(t, f, "/v1/kitchen/stream?"+query, header)
+}
+
+// connectSSEAt opens the stream at path (with its query) and requires it
+// to be accepted.
+func connectSSEAt(t *testing.T, f *apitest.Fixture, path string, header map[string]string) *sseConn {
+	t.Helper()
+	query := path
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, "GET", f.BaseURL+"/v1/kitchen/stream?"+query, nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", f.BaseURL+path, nil)
 	require.NoError(t, err)
 	for k, v := range header {
 		req.Header.Set(k, v)

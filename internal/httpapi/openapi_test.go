@@ -283,6 +283,9 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	ahead := c.do(get("/v1/kitchen/stream?station=grill&after=999999999", seed.TokenKitchen), 409)
 	require.Equal(t, "cursor-ahead", problemType(t, ahead))
 	require.NotNil(t, ahead.Problem(t).LastCursor, "%s", ahead.Body)
+	c.stream("/v1/stream?access_token="+seed.TokenWaiter1, 200, "event: ready")
+	require.Equal(t, "bad-request", problemType(t, c.do(get("/v1/stream?after=x", seed.TokenWaiter1), 400)))
+	require.Equal(t, "forbidden", problemType(t, c.do(get("/v1/stream", seed.TokenKitchen), 403)))
 
 	// Pricing: a manager's discounts and waiver, a payment over what is
 	// due, a refund; the order, its events and its history show them.

@@ -36,8 +36,17 @@ import (
 	"github.com/posd/posd/internal/store"
 )
 
-// streamPath is the one route that accepts ?access_token=.
-const streamPath = "/v1/kitchen/stream"
+// The stream routes: the only ones that accept ?access_token= (EventSource
+// cannot send headers) and that outlive RequestTimeout.
+const (
+	streamPath      = "/v1/kitchen/stream"
+	venueStreamPath = "/v1/stream"
+)
+
+// isStreamPath reports whether path is one of the stream routes.
+func isStreamPath(path string) bool {
+	return strings.EqualFold(path, streamPath) || strings.EqualFold(path, venueStreamPath)
+}
 
 // MaxBodyBytes is the largest request body posd reads (64 KiB).
 const MaxBodyBytes = 64 << 10
@@ -110,7 +119,8 @@ type Server struct {
 	// before the HTTP server drains.
 	streams      context.Context
 	closeStreams context.CancelFunc
-	streamLimits *streamLimiter
+	streamLimits *streamLimiter // kitchen streams
+	venueLimits  *streamLimiter // venue streams (GET /v1/stream)
 }
 
 // locals keys set by handlers for the request log line.
@@ -142,7 +152,8 @@ func New(cfg Config) *Server {
 	if cfg.MaxConnsPerIP <= 0 {
 		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
-	s := &Server{cfg: cfg, streamLimits: newStreamLimiter(cfg.StreamLimits)}
+	s := &Server{cfg: cfg, streamLimits: newStreamLimiter(cfg.StreamLimits, "kitchen stream"),
+		venueLimits: newStreamLimiter(cfg.StreamLimits, "venue stream")}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
 	s.app = fiber.New(fiber.Config{
 		AppName:               "posd",
@@ -191,6 +202,7 @@ func New(cfg Config) *Server {
 	v1.Post("/kitchen/tickets/:id/bump", allow(cooks), query(), noBody, s.moveTicket("bump"))
 	v1.Post("/kitchen/tickets/:id/recall", allow(cooks), query(), noBody, s.moveTicket("recall"))
 	v1.Get("/kitchen/stream", allow(cooks), query("station", "after", "access_token"), s.kitchenStream)
+	v1.Get("/stream", allow(readers), query("after", "access_token"), s.venueStream)
 	auditors := []string{order.RoleManager, order.RoleAuditor}
 	v1.Get("/audit/verify", allow(auditors), query(), s.auditVerify)
 	v1.Get("/audit/shift", allow(auditors), query("from", "to", "format"), s.auditShift)
@@ -238,7 +250,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // the audit routes). The kitchen stream lives for hours and is exempt.
 func (s *Server) deadline(c *fiber.Ctx) error {
 	path := strings.TrimSuffix(c.Path(), "/")
-	if strings.EqualFold(path, streamPath) {
+	if isStreamPath(path) {
 		return c.Next()
 	}
 	d := s.cfg.RequestTimeout
@@ -452,9 +464,9 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	// The scheme is case-insensitive (RFC 9110 section 11.1).
 	scheme, token, found := strings.Cut(h, " ")
 	found = found && strings.EqualFold(scheme, "Bearer")
-	if !found && h == "" && c.Path() == streamPath {
-		// EventSource cannot send headers, so the kitchen stream (and only
-		// it) accepts the token as a query parameter.
+	if !found && h == "" && (c.Path() == streamPath || c.Path() == venueStreamPath) {
+		// EventSource cannot send headers, so the streams (and only they)
+		// accept the token as a query parameter.
 		token, found = c.Query("access_token"), true
 	}
 	if !found {

@@ -46,6 +46,9 @@ type Event struct {
 	Cursor uint64
 	Type   string
 	Data   []byte
+	// NoID marks a message sent without a cursor (a kitchen snapshot item
+	// but the last): a client cut off after it must not resume from it.
+	NoID bool
 }
 
 // Tickets lists a station's open tickets, oldest first (the snapshot a new
@@ -58,6 +61,9 @@ type Options struct {
 	Heartbeat        time.Duration
 	ConsumerInactive time.Duration
 	SnapshotReuse    time.Duration
+	// OrderAt reads an order at a version, for the venue stream's
+	// summaries and tables (see changes); required by OpenVenue.
+	OrderAt OrderAt
 }
 
 // Gateway reads kitchen messages from the POS stream.
@@ -66,8 +72,9 @@ type Gateway struct {
 	tickets Tickets
 	opt     Options
 
-	mu    sync.Mutex
-	snaps map[snapKey]*snapshot
+	mu      sync.Mutex
+	snaps   map[snapKey]*snapshot
+	changes *changes
 }
 
 // NewGateway returns a gateway over js. heartbeat is the longest a stream
@@ -87,7 +94,7 @@ func NewGatewayWith(js jetstream.JetStream, tickets Tickets, o Options) *Gateway
 	if o.SnapshotReuse <= 0 {
 		o.SnapshotReuse = DefaultSnapshotReuse
 	}
-	return &Gateway{js: js, tickets: tickets, opt: o, snaps: map[snapKey]*snapshot{}}
+	return &Gateway{js: js, tickets: tickets, opt: o, snaps: map[snapKey]*snapshot{}, changes: newChanges(o.OrderAt)}
 }
 
 // ErrUnavailable means the gateway cannot reach NATS right now; the screen
@@ -112,9 +119,13 @@ func (e *CursorAheadError) Error() string {
 type Subscription struct {
 	g        *Gateway
 	snapshot *snapshot
-	cons     jetstream.Consumer
-	it       jetstream.MessagesContext
-	once     sync.Once
+	// lead is sent first (the venue stream's ready or reset).
+	lead []Event
+	// render turns a message into the event sent (nil: as it is).
+	render func(ctx context.Context, msg jetstream.Msg, seq uint64) (Event, error)
+	cons   jetstream.Consumer
+	it     jetstream.MessagesContext
+	once   sync.Once
 }
 
 // Open prepares a station's stream before anything is sent to the screen, so
@@ -158,21 +169,30 @@ func (g *Gateway) Open(ctx context.Context, venue, station string, after *uint64
 	}
 	// The venue's menu changes ride along: a screen shows what is 86'd
 	// and how many portions are left, and refetches the menu on each.
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{subject, natscontract.MenuSubject(venue)},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       max(start, 1),
-		InactiveThreshold: g.opt.ConsumerInactive,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: consume %s: %v", ErrUnavailable, subject, err)
-	}
-	sub.cons = cons
-	if sub.it, err = cons.Messages(); err != nil {
-		sub.Close()
-		return nil, fmt.Errorf("%w: consume %s: %v", ErrUnavailable, subject, err)
+	if err := sub.consume(ctx, stream, start, subject, natscontract.MenuSubject(venue)); err != nil {
+		return nil, err
 	}
 	return sub, nil
+}
+
+// consume starts the subscription's ordered consumer of subjects at the
+// stream sequence start.
+func (s *Subscription) consume(ctx context.Context, stream jetstream.Stream, start uint64, subjects ...string) error {
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    subjects,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(start, 1),
+		InactiveThreshold: s.g.opt.ConsumerInactive,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: consume %s: %v", ErrUnavailable, subjects[0], err)
+	}
+	s.cons = cons
+	if s.it, err = cons.Messages(); err != nil {
+		s.Close()
+		return fmt.Errorf("%w: consume %s: %v", ErrUnavailable, subjects[0], err)
+	}
+	return nil
 }
 
 // Close stops the subscription and deletes its JetStream consumer. It is
@@ -199,18 +219,23 @@ func (s *Subscription) Close() {
 
 // Run sends the snapshot, then live messages and heartbeats, until ctx ends,
 // send fails, or NATS goes away (the screen then reconnects with its cursor
-// and shows that it is reconnecting meanwhile). An Event with Cursor 0 and a
+// and shows that it is reconnecting meanwhile). An Event with NoID and a
 // type carries no cursor. It closes the subscription before it returns, and
 // returns at once when ctx ends.
 func (s *Subscription) Run(ctx context.Context, send func(Event) error) error {
 	defer s.Close()
 	stop := context.AfterFunc(ctx, s.it.Stop)
 	defer stop()
+	for _, ev := range s.lead {
+		if err := send(ev); err != nil {
+			return err
+		}
+	}
 	if s.snapshot != nil {
 		for i, data := range s.snapshot.items {
-			ev := Event{Type: kitchen.MsgCreated, Data: data}
+			ev := Event{Type: kitchen.MsgCreated, Data: data, NoID: true}
 			if i == len(s.snapshot.items)-1 {
-				ev.Cursor = s.snapshot.last
+				ev.Cursor, ev.NoID = s.snapshot.last, s.snapshot.last == 0
 			}
 			if err := send(ev); err != nil {
 				return err
@@ -236,8 +261,13 @@ func (s *Subscription) Run(ctx context.Context, send func(Event) error) error {
 		if err != nil {
 			return fmt.Errorf("message metadata: %w", err)
 		}
-		typ := msg.Headers().Get(natscontract.HeaderType)
-		if err := send(Event{Cursor: md.Sequence.Stream, Type: typ, Data: msg.Data()}); err != nil {
+		ev := Event{Cursor: md.Sequence.Stream, Type: msg.Headers().Get(natscontract.HeaderType), Data: msg.Data()}
+		if s.render != nil {
+			if ev, err = s.render(ctx, msg, md.Sequence.Stream); err != nil {
+				return err
+			}
+		}
+		if err := send(ev); err != nil {
 			return err
 		}
 	}

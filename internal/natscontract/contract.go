@@ -30,6 +30,10 @@ func OrderSubject(venue string, orderID uuid.UUID) string {
 
 func orderSubject(venue, orderID string) string { return Prefix + "." + venue + ".order." + orderID }
 
+// OrdersSubject is the wildcard over a venue's order events:
+// pos.<venue>.order.>.
+func OrdersSubject(venue string) string { return Prefix + "." + venue + ".order.>" }
+
 // KitchenSubject is the subject of a station's kitchen messages:
 // pos.<venue>.kitchen.<station>.
 func KitchenSubject(venue, station string) string {
