@@ -22,7 +22,8 @@ import (
 // order.opened|order.patched, menu.changed and reset events whose id is the
 // cursor; Last-Event-ID resumes after it; heartbeat comments. The test
 // publishes what posd would, so the handheld's stream client is tested on
-// its own, whichever posd it talks to.
+// its own (a reset, a cursor from ready) whichever posd it talks to;
+// TestPOSLiveUpdates runs it against posd's own stream.
 type standInStream struct {
 	token string
 	mu    sync.Mutex
