@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -162,6 +163,13 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	a.Store.SignEvents(cfg.SealKey)
 	a.Store.SetMenuTTL(cfg.MenuTTL)
 	a.Store.SetOrderCache(cfg.OrderCache)
+	a.Metrics.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "posd_order_cache_hits_total",
+			Help: "Writes planned on the order the store kept (no read of the order)."},
+			func() float64 { h, _ := a.Store.OrderCacheStats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "posd_order_cache_misses_total",
+			Help: "Writes naming a version the store did not keep (they read the order first)."},
+			func() float64 { _, m := a.Store.OrderCacheStats(); return float64(m) }))
 	// Every replica drops a venue's cached menu when another changes it
 	// (store.ListenMenu); the write path's own check covers what a lost
 	// notification would leave stale.

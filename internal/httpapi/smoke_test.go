@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/apitest"
 	"github.com/posd/posd/internal/httpapi"
 	"github.com/posd/posd/internal/metrics"
 )
@@ -54,4 +55,26 @@ func TestReadinessIsPostgresOnly(t *testing.T) {
 		require.Equal(t, tc.wantStatus, body.Status, tc.name)
 		require.Len(t, body.Checks, 2, tc.name)
 	}
+}
+
+// TestOrderCacheMetrics: /metrics counts the writes planned on a kept order
+// and those that read it first, so an operator can see the cache work.
+func TestOrderCacheMetrics(t *testing.T) {
+	f := start(t)
+	o := f.Open("T6")
+	o = f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("burger", 1))
+	f.Waiter.Patch(o.ID, o.Version, apitest.AddItem("burger", 1))
+	b := apitest.FixtureOf(t, f.Replica(t))
+	// Stale, on a replica that kept nothing: read first, then refused.
+	require.Equal(t, 409, b.Waiter.TryPatch(o.ID, o.Version, apitest.AddItem("burger", 1)).Status)
+
+	metricsOf := func(fx *apitest.Fixture) string {
+		r := fx.As(t, "").Get("/metrics")
+		require.Equal(t, 200, r.Status)
+		return string(r.Body)
+	}
+	m := metricsOf(f)
+	require.Contains(t, m, "\nposd_order_cache_hits_total 2\n")
+	require.Contains(t, m, "\nposd_order_cache_misses_total 0\n")
+	require.Contains(t, metricsOf(b), "\nposd_order_cache_misses_total 1\n")
 }

@@ -631,20 +631,29 @@ func Fold(events []Event) (Order, error) {
 	}
 	o := Order{ID: events[0].OrderID, Venue: events[0].Venue, Lines: []Line{}, Payments: []Payment{}, Discounts: []OrderDiscount{}}
 	for _, ev := range events {
-		if ev.Version != o.Version+1 {
-			return Order{}, fmt.Errorf("fold order %s: version %d follows %d", o.ID, ev.Version, o.Version)
+		if err := o.step(ev); err != nil {
+			return Order{}, err
 		}
-		for j, op := range ev.Ops {
-			if err := apply(&o, op, ev.At, ev.Actor); err != nil {
-				return Order{}, fmt.Errorf("fold order %s version %d op %d: %w", o.ID, ev.Version, j, err)
-			}
-		}
-		o.Version, o.UpdatedAt = ev.Version, ev.At
 	}
 	if err := o.ComputeTotals(); err != nil {
 		return Order{}, err
 	}
 	return o, nil
+}
+
+// step applies the next event of the order's log to o (totals are not
+// recomputed).
+func (o *Order) step(ev Event) error {
+	if ev.Version != o.Version+1 {
+		return fmt.Errorf("fold order %s: version %d follows %d", o.ID, ev.Version, o.Version)
+	}
+	for j, op := range ev.Ops {
+		if err := apply(o, op, ev.At, ev.Actor); err != nil {
+			return fmt.Errorf("fold order %s version %d op %d: %w", o.ID, ev.Version, j, err)
+		}
+	}
+	o.Version, o.UpdatedAt = ev.Version, ev.At
+	return nil
 }
 
 func intOr(p *int, def int) *int {

@@ -213,18 +213,9 @@ func (o Order) Next(ev Event) (Order, error) {
 	if ev.Version == 1 {
 		return Fold([]Event{ev})
 	}
-	if ev.Version != o.Version+1 {
-		return Order{}, fmt.Errorf("order %s: version %d does not follow %d", o.ID, ev.Version, o.Version)
+	n := o.Clone()
+	if err := n.step(ev); err != nil {
+		return Order{}, err
 	}
-	n := o
-	n.Lines = append([]Line(nil), o.Lines...)
-	n.Payments = append([]Payment(nil), o.Payments...)
-	n.Discounts = append([]OrderDiscount(nil), o.Discounts...)
-	for j, op := range ev.Ops {
-		if err := apply(&n, op, ev.At, ev.Actor); err != nil {
-			return Order{}, fmt.Errorf("order %s version %d op %d: %w", o.ID, ev.Version, j, err)
-		}
-	}
-	n.Version, n.UpdatedAt = ev.Version, ev.At
 	return n, nil
 }

@@ -18,6 +18,18 @@ import (
 
 func addSteak() []order.Op { return []order.Op{{Op: order.OpAddItem, SKU: "steak"}} }
 
+// openWithSteak opens T1 on s and adds a steak: the order s keeps at
+// version 2.
+func openWithSteak(t *testing.T, s *store.Store) order.Order {
+	t.Helper()
+	ctx := context.Background()
+	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
+	require.NoError(t, err)
+	o, _, err = s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: addSteak()}, alice)
+	require.NoError(t, err)
+	return o
+}
+
 // requireConflict asserts err is a version conflict naming current version v.
 func requireConflict(t *testing.T, err error, v int64) *order.ConflictError {
 	t.Helper()
@@ -190,11 +202,8 @@ func TestOrderCacheLandsOnlyOnItsState(t *testing.T) {
 	db := pgtest.NewDB(t)
 	s := store.New(db.Pool)
 	ctx := context.Background()
-	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
-	require.NoError(t, err)
-	o, _, err = s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: addSteak()}, alice)
-	require.NoError(t, err)
-	_, err = db.Admin.Exec(ctx, `UPDATE orders SET last_hash = '\x00'::bytea || last_hash WHERE id = $1`, o.ID)
+	o := openWithSteak(t, s)
+	_, err := db.Admin.Exec(ctx, `UPDATE orders SET last_hash = '\x00'::bytea || last_hash WHERE id = $1`, o.ID)
 	require.NoError(t, err)
 	events := db.Count(t, "SELECT count(*) FROM order_events WHERE order_id = $1", o.ID)
 
@@ -214,11 +223,8 @@ func TestOrderCacheCheckCatchesADifference(t *testing.T) {
 	s := store.New(db.Pool)
 	s.CheckOrderCache()
 	ctx := context.Background()
-	o, err := s.Open(ctx, "demo", "T1", 2, alice, nil)
-	require.NoError(t, err)
-	o, _, err = s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: addSteak()}, alice)
-	require.NoError(t, err)
-	_, err = db.Admin.Exec(ctx, `UPDATE order_lines SET qty = 2 WHERE order_id = $1`, o.ID)
+	o := openWithSteak(t, s)
+	_, err := db.Admin.Exec(ctx, `UPDATE order_lines SET qty = 2 WHERE order_id = $1`, o.ID)
 	require.NoError(t, err)
 	_, _, err = s.Patch(ctx, "demo", o.ID, store.Patch{Expected: &o.Version, Ops: addSteak()}, alice)
 	require.ErrorContains(t, err, "differs from the database's")
