@@ -41,7 +41,7 @@ var bindings = map[string]map[string]string{
 		"status": ":o_status", "guests": ":o_guests", "note": ":o_note", "updated_at": ":at", "closed_at": "NULL", "last_hash": ":hash",
 		// The bench's orders have no discounts and no waiver: what posd
 		// writes for them.
-		"discounts": "'[]'::jsonb", "service_charge_waiver": "NULL"},
+		"discounts": "'[]'::jsonb", "service_charge_waiver": "NULL", "merged_into": "NULL"},
 	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash", "menu_version": ":menu_version"},
 	"InsertEvent": {"venue_id": ":venue_id", "order_id": ":o_id", "version": ":version", "id": "gen_random_uuid()",
 		"type": ":type", "at": ":at", "actor_device": ":actor_device", "actor_staff": ":actor_staff", "actor_role": ":actor_role",
@@ -51,7 +51,8 @@ var bindings = map[string]map[string]string{
 	"InsertLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[gen_random_uuid()]", "positions": "ARRAY[:version]",
 		"skus": ":skus", "names": ":names", "qtys": ":qtys", "unit_prices": ":unit_prices", "seats": ":seats", "courses": ":courses",
 		"modifiers": ":modifiers", "notes": ":notes", "stations": ":stations", "statuses": ":statuses", "compeds": ":compeds",
-		"options": ":options", "tax_classes": ":tax_classes", "portions": ":portions"},
+		"options": ":options", "tax_classes": ":tax_classes", "portions": ":portions",
+		"checks": ":checks", "shared_bys": ":shared_bys"},
 	"DeleteLines": {"venue_id": ":venue_id", "order_id": ":o_id", "ids": "ARRAY[:o_lines::jsonb->0->>'id']"},
 }
 
@@ -94,7 +95,7 @@ func pgbenchVars() map[string]string {
 		"msg_types": "{order.patched}", "payloads_add": payload(opsAdd), "payloads_remove": payload(opsRemove),
 		"skus": "{burger}", "names": `{"Bistro burger"}`, "qtys": "{1}", "unit_prices": "{1600}", "seats": "{0}", "courses": "{1}",
 		"modifiers": `{"[]"}`, "notes": `{""}`, "stations": "{grill}", "statuses": "{pending}", "compeds": "{f}",
-		"options": `{"[]"}`, "tax_classes": "{food}", "portions": "{0}",
+		"options": `{"[]"}`, "tax_classes": "{food}", "portions": "{0}", "checks": "{1}", "shared_bys": `{""}`,
 	}
 }
 

@@ -41,7 +41,8 @@ SET version    = version + 1,
     closed_at  = @closed_at,
     last_hash  = @last_hash,
     discounts  = @discounts,
-    service_charge_waiver = @service_charge_waiver
+    service_charge_waiver = @service_charge_waiver,
+    merged_into = @merged_into
 WHERE venue_id = @venue_id AND id = @id AND version = @expected_version AND last_hash = @expected_hash;
 
 -- AssertOrderHead aborts the transaction unless the order now carries this

@@ -236,7 +236,7 @@ func TestTipAloneAfterSettlement(t *testing.T) {
 	apitest.RequireFieldProblem(t, f.Waiter.TryPatch(o.ID, 4, apitest.RefundTip(1, 0, 100, "x")), 403, "forbidden", 0, "op")
 	require.Equal(t, before, f.Fingerprint())
 	o = f.Manager.Patch(o.ID, 4, apitest.RefundTip(1, 0, 100, "meant 3.00"))
-	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", TipCents: -100, RefundOf: ptr(1), Reason: "meant 3.00"}, o.Payments[2])
+	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", TipCents: -100, RefundOf: ptr(1), Reason: "meant 3.00", Check: 1}, o.Payments[2])
 	require.Equal(t, int64(300), o.Totals.TipCents)
 	require.Zero(t, o.Totals.DueCents)
 	requireFoldedTotals(t, f, o)

@@ -401,7 +401,7 @@ func TestCloseNeedsPayment(t *testing.T) {
 	require.Equal(t, "closed", o.Status)
 	require.Len(t, o.Payments, 1)
 	require.NotNil(t, o.Payments[0].ID, "a payment has a server-assigned id")
-	require.Equal(t, []any{map[string]any{"id": o.Payments[0].ID.String(), "tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300)}}, r.Map(t)["payments"])
+	require.Equal(t, []any{map[string]any{"id": o.Payments[0].ID.String(), "tender": "card", "amount_cents": float64(2400), "tip_cents": float64(300), "check": float64(1)}}, r.Map(t)["payments"])
 	require.EqualValues(t, 2400, o.Totals.PaidCents)
 }
 

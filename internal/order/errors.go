@@ -75,6 +75,24 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("version conflict: expected %d, current %d", e.Expected, e.Current.Version)
 }
 
+// ConflictsError is a change between two orders (a transfer, a merge)
+// refused because at least one of them is not at the version the request
+// named: one ConflictError for each order that moved, and nothing written.
+type ConflictsError struct {
+	Conflicts []*ConflictError
+}
+
+func (e *ConflictsError) Error() string {
+	var b strings.Builder
+	for i, c := range e.Conflicts {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "order %s: %v", c.Current.ID, c)
+	}
+	return b.String()
+}
+
 // ClosedError is a change to an order that is already closed.
 type ClosedError struct {
 	Current Order

@@ -17,6 +17,13 @@ import (
 // line it creates does.
 func (op Op) MarshalJSON() ([]byte, error) {
 	type plain Op
+	if op.Op == OpSplitEven && op.Split != 0 {
+		// A request: "checks" is how many.
+		return json.Marshal(struct {
+			plain
+			Checks int `json:"checks"`
+		}{plain(op), op.Split})
+	}
 	if op.Op != OpAddItem {
 		return json.Marshal(plain(op))
 	}
@@ -218,6 +225,21 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 		dst, want = &op.PaymentIndex, "an integer"
 	case "options":
 		dst, want = &choices, `an array of {"group", "option"} objects`
+	case "check":
+		dst, want = &op.Check, "an integer (a check number)"
+	case "from":
+		dst, want = &op.From, "an integer (a check number)"
+	case "into":
+		dst, want = &op.Into, "an integer (a check number)"
+	case "new_line_id":
+		dst, want = &lineID, "a UUID string"
+	case "checks":
+		// share_line's list of checks, or split_even's count.
+		if dec.PeekKind() == '0' {
+			dst, want = &op.Split, "an integer"
+		} else {
+			dst, want = &op.Checks, "an array of check numbers"
+		}
 	default:
 		return "", dec.SkipValue()
 	}
@@ -238,15 +260,18 @@ func decodeField(dec *jsontext.Decoder, op *Op, name string) (detail string, err
 			op.Options[j] = LineOption{Group: c.Group, Option: c.Option}
 		}
 	}
-	if name == "line_id" || name == "payment_id" {
+	if name == "line_id" || name == "payment_id" || name == "new_line_id" {
 		id, err := uuid.Parse(lineID)
 		if err != nil || id == uuid.Nil || len(lineID) != 36 {
 			return "must be " + want, nil
 		}
-		if name == "line_id" {
+		switch name {
+		case "line_id":
 			op.LineID = &id
-		} else {
+		case "payment_id":
 			op.PaymentID = &id
+		default:
+			op.NewLineID = &id
 		}
 	}
 	return "", nil

@@ -31,6 +31,19 @@ const (
 	OpRemoveDiscount     = "remove_discount"
 	OpWaiveServiceCharge = "waive_service_charge"
 	OpRefundPayment      = "refund_payment"
+	// Check ops (DESIGN.md section 11): they move money between the
+	// order's checks, never change its totals.
+	OpMoveToCheck = "move_to_check"
+	OpSplitBySeat = "split_by_seat"
+	OpShareLine   = "share_line"
+	OpSplitEven   = "split_even"
+	OpMergeChecks = "merge_checks"
+	// Ops between two orders, which only the server writes (POST
+	// /v1/orders/{id}/transfer and /merge): one in each order's event.
+	OpTransferOut = "transfer_out"
+	OpTransferIn  = "transfer_in"
+	OpMergeInto   = "merge_into"
+	OpMergeFrom   = "merge_from"
 )
 
 // Limits on what a client may send. They are part of the API contract.
@@ -130,11 +143,39 @@ type Op struct {
 	// when the line holds any before or after; without them the line keeps
 	// at most its new quantity of what it held.
 	Portions *int `json:"portions,omitempty"`
+	// Check is the check of move_to_check, add_payment and add_item (the
+	// applied op of the last two carries it only when it is not 1, as
+	// they did before checks); Checks the checks of share_line, and of an
+	// applied split_even (1 to N). Split is the N a client sends as
+	// split_even's "checks". From and Into are merge_checks' checks.
+	// NewLineID names the line a move_to_check of part of a line makes.
+	Check     *int       `json:"check,omitempty"`
+	Checks    []int      `json:"checks,omitempty"`
+	Split     int        `json:"-"`
+	From      *int       `json:"from,omitempty"`
+	Into      *int       `json:"into,omitempty"`
+	NewLineID *uuid.UUID `json:"new_line_id,omitempty"`
+	// OrderID is the other order of a transfer or merge; Moves are the
+	// lines transfer_out takes (each with the quantity moved, and the new
+	// line's id when part of a line moves); Items the lines transfer_in
+	// and merge_from bring, whole, as they arrive.
+	OrderID *uuid.UUID `json:"order_id,omitempty"`
+	Moves   []LineMove `json:"moves,omitempty"`
+	Items   []Line     `json:"items,omitempty"`
+}
+
+// LineMove is one line a transfer takes: the line, the quantity (all of
+// it when absent) and, when part of it moves, the id of the line that
+// part becomes (the client's, or one the server assigns).
+type LineMove struct {
+	LineID    uuid.UUID  `json:"line_id"`
+	Qty       *int       `json:"qty,omitempty"`
+	NewLineID *uuid.UUID `json:"new_line_id,omitempty"`
 }
 
 // opFields lists, per op, the fields a client may send besides "op".
 var opFields = map[string][]string{
-	OpAddItem:    {"sku", "qty", "seat", "course", "modifiers", "options", "note", "line_id"},
+	OpAddItem:    {"sku", "qty", "seat", "course", "modifiers", "options", "note", "line_id", "check"},
 	OpSetQty:     {"line_id", "qty"},
 	OpRemoveItem: {"line_id"},
 	OpVoidItem:   {"line_id", "reason"},
@@ -143,13 +184,19 @@ var opFields = map[string][]string{
 	OpSetNote:    {"note"},
 	OpMoveTable:  {"table"},
 	OpSend:       {"course"},
-	OpAddPayment: {"tender", "amount_cents", "tip_cents"},
+	OpAddPayment: {"tender", "amount_cents", "tip_cents", "check"},
 	OpClose:      {},
 
 	OpAddDiscount:        {"id", "line_id", "percent_bps", "amount_cents", "reason"},
 	OpRemoveDiscount:     {"discount_id"},
 	OpWaiveServiceCharge: {"reason"},
 	OpRefundPayment:      {"payment_index", "payment_id", "amount_cents", "tip_cents", "reason"},
+
+	OpMoveToCheck: {"line_id", "check", "qty", "new_line_id"},
+	OpSplitBySeat: {},
+	OpShareLine:   {"line_id", "checks"},
+	OpSplitEven:   {"checks"},
+	OpMergeChecks: {"from", "into"},
 }
 
 // managerOps may only be applied by a manager.
@@ -255,6 +302,7 @@ func validateOp(i int, op Op) []FieldProblem {
 	}
 	switch op.Op {
 	case OpAddItem:
+		intRange("check", op.Check, 1, MaxChecks, false)
 		text("sku", op.SKU, MaxSKULen, true)
 		intRange("qty", op.Qty, MinQty, MaxQty, false)
 		intRange("seat", op.Seat, 0, MaxSeat, false)
@@ -301,6 +349,7 @@ func validateOp(i int, op Op) []FieldProblem {
 		// amount_cents 0 records a tip alone: a card tip is often added
 		// after the card payment settled the check.
 		money()
+		intRange("check", op.Check, 1, MaxChecks, false)
 	case OpAddDiscount:
 		if op.ID != "" && !discountID.MatchString(op.ID) {
 			add("id", fmt.Sprintf("must be 1 to %d of A-Z, a-z, 0-9, ., _ and -, starting with a letter or digit (or absent: the server names it)", MaxDiscountIDLen))
@@ -335,6 +384,43 @@ func validateOp(i int, op Op) []FieldProblem {
 		}
 		money() // tip_cents gives back some of the payment's tip
 		text("reason", op.Reason, MaxReasonLen, true)
+	case OpMoveToCheck:
+		needLine()
+		intRange("check", op.Check, 1, MaxChecks, true)
+		intRange("qty", op.Qty, MinQty, MaxQty, false)
+	case OpSplitBySeat:
+	case OpShareLine:
+		needLine()
+		switch {
+		case op.Checks == nil:
+			add("checks", "required: the checks that share the line, at least 2")
+		case len(op.Checks) < 2 || len(op.Checks) > MaxChecks:
+			add("checks", fmt.Sprintf("between 2 and %d checks", MaxChecks))
+		default:
+			seen := map[int]bool{}
+			for _, c := range op.Checks {
+				if c < 1 || c > MaxChecks || seen[c] {
+					add("checks", fmt.Sprintf("each check is a number from 1 to %d, given once", MaxChecks))
+					break
+				}
+				seen[c] = true
+			}
+		}
+	case OpSplitEven:
+		switch {
+		case op.Checks != nil:
+			add("checks", "must be an integer: how many checks to split into")
+		case op.Split == 0:
+			add("checks", "required: how many checks to split into")
+		case op.Split < 2 || op.Split > MaxChecks:
+			add("checks", fmt.Sprintf("must be between 2 and %d", MaxChecks))
+		}
+	case OpMergeChecks:
+		intRange("from", op.From, 1, MaxChecks, true)
+		intRange("into", op.Into, 1, MaxChecks, true)
+		if op.From != nil && op.Into != nil && *op.From == *op.Into {
+			add("into", "must differ from from")
+		}
 	case OpClose:
 	default:
 		add("op", fmt.Sprintf("unknown op %q", op.Op))

@@ -6,7 +6,7 @@ package order
 import (
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -61,6 +61,14 @@ type Order struct {
 	// Taxes is the tax of each class the order falls under (docs/PRICING.md).
 	Taxes  []TaxPricing `json:"taxes"`
 	Totals Totals       `json:"totals"`
+	// Checks are the order's checks, lowest number first, each with its
+	// own totals (DESIGN.md section 11; docs/PRICING.md "Checks"): check 1
+	// always, and every check a line, a share of a line or a payment
+	// names. Totals is their sum, field by field. Computed, never stored.
+	Checks []Check `json:"checks"`
+	// MergedInto is the order this one was merged into (POST
+	// /v1/orders/{id}/merge): it closed then, its lines went there.
+	MergedInto *uuid.UUID `json:"merged_into"`
 	// Rules are the venue's tax classes and service charge as they were
 	// when the order was opened: fixed for the order's life. nil for an
 	// order opened before posd priced orders (it carries no tax and no
@@ -100,6 +108,12 @@ type Line struct {
 	// voided line holds none). A line added while the item was not
 	// counted holds none and gives none back.
 	Portions int `json:"portions"`
+	// Check is the check the line is billed on (1 by default), or 0 when
+	// the line is shared: SharedBy then lists the checks, ascending, that
+	// split its amount evenly (the remainder cents going to the lowest
+	// numbers first).
+	Check    int   `json:"check"`
+	SharedBy []int `json:"shared_by"`
 }
 
 // LineOption is one modifier option chosen on a line: its group and option
@@ -141,6 +155,9 @@ type Payment struct {
 	TipCents    int64      `json:"tip_cents"`
 	RefundOf    *int       `json:"refund_of,omitempty"`
 	Reason      string     `json:"reason,omitempty"`
+	// Check is the check the payment settles (1 by default); a refund is
+	// on its payment's check.
+	Check int `json:"check"`
 }
 
 // Totals are an order's totals (DESIGN.md section 9), computed by Price
@@ -231,7 +248,15 @@ func (o Order) Clone() Order {
 	for i, l := range o.Lines {
 		l.Modifiers = append(make([]string, 0, len(l.Modifiers)), l.Modifiers...)
 		l.Options = append(make([]LineOption, 0, len(l.Options)), l.Options...)
+		if l.SharedBy != nil {
+			l.SharedBy = slices.Clone(l.SharedBy)
+		}
 		c.Lines[i] = l
+	}
+	c.Checks = slices.Clone(o.Checks)
+	if o.MergedInto != nil {
+		m := *o.MergedInto
+		c.MergedInto = &m
 	}
 	c.Payments = append(make([]Payment, 0, len(o.Payments)), o.Payments...)
 	c.Discounts = append(make([]OrderDiscount, 0, len(o.Discounts)), o.Discounts...)
@@ -276,21 +301,20 @@ func (o *Order) PricingInput() PricingInput {
 	return in
 }
 
-// ComputeTotals recomputes Totals, Taxes and each discount's applied
-// amount with Price. It fails only for an order past pricing's bounds,
-// which the ops refuse to make.
+// ComputeTotals recomputes Totals, Taxes, Checks and each discount's
+// applied amount (PriceOrder). It fails only for an order past pricing's
+// bounds, which the ops refuse to make.
 func (o *Order) ComputeTotals() error {
-	p, err := Price(o.PricingInput())
+	p, err := PriceOrder(o)
 	if err != nil {
-		return fmt.Errorf("price order %s: %w", o.ID, err)
+		return err
 	}
-	o.Totals = p.Totals
-	o.Taxes = p.Taxes
+	o.Totals, o.Taxes, o.Checks = p.Totals, p.Taxes, p.Checks
 	if o.Taxes == nil {
 		o.Taxes = []TaxPricing{}
 	}
 	for i := range o.Discounts {
-		o.Discounts[i].AppliedCents = p.Discounts[i].AppliedCents
+		o.Discounts[i].AppliedCents = p.Discounts[i]
 	}
 	return nil
 }

@@ -62,8 +62,20 @@ func Plan(cur Order, ops []Op, at time.Time, env Env) (next Order, applied []Op,
 		if a == nil {
 			continue
 		}
+		var overpaid map[int]bool
+		if checkOps[a.Op] {
+			if err := next.ComputeTotals(); err != nil {
+				return cur, nil, err
+			}
+			overpaid = next.overpaidChecks()
+		}
 		if err := apply(&next, *a, at, env.Actor); err != nil {
 			return cur, nil, fmt.Errorf("apply op %d: %w", i, err)
+		}
+		if checkOps[a.Op] {
+			if err := noCheckOwed(overpaid, &next, i); err != nil {
+				return cur, nil, err
+			}
 		}
 		if err := withinBounds(cur, next, i, *a); err != nil {
 			return cur, nil, err
@@ -152,8 +164,8 @@ func (w *owedBack) check(next Order, ops []Op) error {
 func withinBounds(cur, next Order, i int, a Op) error {
 	payments, refunds := next.movements()
 	switch {
-	case a.Op == OpAddItem && len(next.Lines) > MaxLinesPerOrder && len(next.Lines) > len(cur.Lines):
-		return invalid(i, "lines", fmt.Sprintf("an order holds at most %d lines (MaxLinesPerOrder); this add_item would make %d", MaxLinesPerOrder, len(next.Lines)))
+	case (a.Op == OpAddItem || a.Op == OpMoveToCheck) && len(next.Lines) > MaxLinesPerOrder && len(next.Lines) > len(cur.Lines):
+		return invalid(i, "lines", fmt.Sprintf("an order holds at most %d lines (MaxLinesPerOrder); this %s would make %d", MaxLinesPerOrder, a.Op, len(next.Lines)))
 	case a.Op == OpAddPayment && payments > MaxPaymentsPerOrder:
 		return invalid(i, "payments", fmt.Sprintf("an order takes at most %d payments (MaxPaymentsPerOrder); this add_payment would make %d", MaxPaymentsPerOrder, payments))
 	case a.Op == OpRefundPayment && refunds > MaxRefundsPerOrder:
@@ -173,6 +185,9 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 			return -1, invalid(i, "line_id", "no such line on this order")
 		}
 		return idx, nil
+	}
+	if checkOps[op.Op] {
+		return resolveCheckOp(o, i, op, env)
 	}
 	switch op.Op {
 	case OpAddItem:
@@ -217,6 +232,7 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if item.Remaining != nil {
 			a.Portions = a.Qty
 		}
+		a.Check = notOne(op.Check)
 		return &a, nil
 	case OpSetQty:
 		idx, err := lineAt()
@@ -320,11 +336,19 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if err := o.ComputeTotals(); err != nil {
 			return nil, err
 		}
+		check := 1
+		if op.Check != nil {
+			check = *op.Check
+		}
+		totals, ok := o.CheckTotals(check)
+		if !ok {
+			return nil, invalid(i, "check", fmt.Sprintf("the order has %s, not check %d", o.checkList(), check))
+		}
 		// The cap binds orders priced by posd (opened with pricing rules).
 		// Before pricing, a payment of any size was taken (cash handed over
 		// for a smaller check), and those orders' logs must replay as
-		// written.
-		if err := o.Totals.CheckPayment(*op.AmountCents); err != nil && o.Rules != nil {
+		// written. On a split order it is the check's due.
+		if err := totals.CheckPayment(*op.AmountCents); err != nil && o.Rules != nil {
 			var over *OverpaymentError
 			if errors.As(err, &over) {
 				over.OpIndex = i
@@ -339,7 +363,7 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if id == nil {
 			id = env.newID()
 		}
-		return &Op{Op: OpAddPayment, PaymentID: id, Tender: op.Tender, AmountCents: op.AmountCents, TipCents: &tip}, nil
+		return &Op{Op: OpAddPayment, PaymentID: id, Tender: op.Tender, AmountCents: op.AmountCents, TipCents: &tip, Check: notOne(&check)}, nil
 	case OpRefundPayment:
 		return resolveRefund(o, i, op, env)
 	case OpAddDiscount:
@@ -366,8 +390,13 @@ func resolve(o *Order, i int, op Op, env Env) (*Op, error) {
 		if err := o.ComputeTotals(); err != nil {
 			return nil, err
 		}
-		if o.Totals.DueCents > 0 {
+		if o.Totals.DueCents > 0 && len(o.Checks) == 1 {
 			return nil, invalid(i, "op", fmt.Sprintf("order has %d cents due; take payment before closing", o.Totals.DueCents))
+		}
+		for _, c := range o.Checks {
+			if c.Totals.DueCents > 0 {
+				return nil, invalid(i, "op", fmt.Sprintf("check %d has %d cents due; take payment on it before closing", c.Number, c.Totals.DueCents))
+			}
 		}
 		return &Op{Op: OpClose}, nil
 	}
@@ -507,6 +536,9 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		}
 		return idx, nil
 	}
+	if checkOps[op.Op] {
+		return applyCheckOp(o, op)
+	}
 	switch op.Op {
 	case OpOpen:
 		o.Table, o.Guests, o.Status = op.Table, derefInt(op.Guests), StatusOpen
@@ -525,7 +557,7 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 			Course: derefInt(op.Course), Modifiers: append([]string{}, op.Modifiers...),
 			Note: derefStr(op.Note), Station: op.Station, Status: LinePending,
 			Options: append([]LineOption{}, op.Options...), TaxClass: op.TaxClass,
-			Portions: derefInt(op.Portions),
+			Portions: derefInt(op.Portions), Check: checkOr1(op.Check),
 		})
 	case OpSetQty:
 		idx, err := lineIdx()
@@ -579,7 +611,8 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		if op.AmountCents == nil {
 			return fmt.Errorf("add_payment without amount")
 		}
-		o.Payments = append(o.Payments, Payment{ID: op.PaymentID, Tender: op.Tender, AmountCents: *op.AmountCents, TipCents: tip})
+		o.Payments = append(o.Payments, Payment{ID: op.PaymentID, Tender: op.Tender, AmountCents: *op.AmountCents, TipCents: tip,
+			Check: checkOr1(op.Check)})
 	case OpRefundPayment:
 		if op.PaymentIndex == nil || op.AmountCents == nil || *op.PaymentIndex < 0 || *op.PaymentIndex >= len(o.Payments) {
 			return fmt.Errorf("refund_payment without a payment of the order or an amount")
@@ -590,7 +623,7 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 		}
 		at := *op.PaymentIndex
 		o.Payments = append(o.Payments, Payment{ID: op.RefundID, Tender: op.Tender, AmountCents: -*op.AmountCents,
-			TipCents: -tip, RefundOf: &at, Reason: op.Reason})
+			TipCents: -tip, RefundOf: &at, Reason: op.Reason, Check: paymentCheck(o.Payments[at])})
 	case OpAddDiscount:
 		if op.ID == "" {
 			return fmt.Errorf("add_discount without id")
@@ -608,6 +641,8 @@ func apply(o *Order, op Op, at time.Time, actor Actor) error {
 	case OpClose:
 		t := at
 		o.Status, o.ClosedAt = StatusClosed, &t
+	case OpTransferOut, OpTransferIn, OpMergeInto, OpMergeFrom:
+		return applyTransfer(o, op, at)
 	default:
 		return fmt.Errorf("unknown op %q", op.Op)
 	}
@@ -653,6 +688,37 @@ func (o *Order) step(ev Event) error {
 		}
 	}
 	o.Version, o.UpdatedAt = ev.Version, ev.At
+	return nil
+}
+
+// notOne is the check an applied op records: none for check 1, as ops
+// written before checks existed have none.
+func notOne(check *int) *int {
+	if check == nil || *check == 1 {
+		return nil
+	}
+	c := *check
+	return &c
+}
+
+func checkOr1(check *int) int {
+	if check == nil {
+		return 1
+	}
+	return *check
+}
+
+// noCheckOwed refuses check op i when it left a check of next that has
+// been paid costing less than was paid on it (money owed back, which a
+// split must not make; a manager's refund gives money back).
+func noCheckOwed(before map[int]bool, next *Order, i int) error {
+	if err := next.ComputeTotals(); err != nil {
+		return err
+	}
+	if c := newlyOverpaid(before, next); c != 0 {
+		t, _ := next.CheckTotals(c)
+		return invalid(i, "check", fmt.Sprintf("check %d has %d cents paid and would cost %d; move its paid lines back, or split before taking payment", c, t.PaidCents, t.TotalCents))
+	}
 	return nil
 }
 

@@ -241,7 +241,7 @@ func TestRefundATip(t *testing.T) {
 
 	// 50.00 was meant as 5.00: 45.00 of the tip back, nothing of the amount.
 	o = l.must(refund(0, 0, 4500))
-	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", AmountCents: 0, TipCents: -4500, RefundOf: intp(0), Reason: "mistyped"}, o.Payments[2])
+	require.Equal(t, order.Payment{ID: o.Payments[2].ID, Tender: "card", AmountCents: 0, TipCents: -4500, RefundOf: intp(0), Reason: "mistyped", Check: 1}, o.Payments[2])
 	require.NotNil(t, o.Payments[2].ID)
 	require.Equal(t, int64(900), o.Totals.TipCents)
 	require.Equal(t, int64(2100), o.Totals.PaidCents)
@@ -380,44 +380,22 @@ func randomPricedOp(r *rand.Rand, o order.Order) order.Op {
 // identities; a refusal is a validation, overpayment or closed error,
 // never anything else.
 func TestPricedFoldProperty(t *testing.T) {
-	priced := order.PriceRules{TaxClasses: rules.TaxClasses,
-		ServiceCharge: &order.ServiceCharge{MinGuests: 3, RateBps: 1250, TaxClass: "drinks"}}
 	var refunds, tipRefunds, discounts, waived, closed int
-	for seed := int64(0); seed < 300; seed++ {
-		r := rand.New(rand.NewSource(seed))
-		l := openPriced(t, 1+r.Intn(4), &priced)
-		for step := 0; step < 40 && l.cur.Status == order.StatusOpen; step++ {
-			ops := make([]order.Op, 1+r.Intn(3))
-			for i := range ops {
-				ops[i] = randomPricedOp(r, l.cur)
+	driveRandom(t, 3, randomPricedOp, func(_ int64, _ int, o order.Order) {
+		tt := o.Totals
+		var exclusive int64
+		for _, tx := range o.Taxes {
+			if !tx.Inclusive {
+				exclusive += tx.TaxCents
 			}
-			before := l.cur.Clone()
-			err := l.plan(ops...) // folds and compares after every change
-			if err != nil {
-				var ve *order.ValidationError
-				var ce *order.ClosedError
-				var oe *order.OverpaymentError
-				require.True(t, errors.As(err, &ve) || errors.As(err, &ce) || errors.As(err, &oe), "seed %d step %d: %v", seed, step, err)
-				require.Equal(t, before, l.cur)
-				continue
-			}
-			folded, err := order.Fold(l.events)
-			require.NoError(t, err)
-			require.Equal(t, l.cur, folded, "seed %d step %d", seed, step)
-			tt := l.cur.Totals
-			var exclusive int64
-			for _, tx := range l.cur.Taxes {
-				if !tx.Inclusive {
-					exclusive += tx.TaxCents
-				}
-			}
-			require.Equal(t, tt.SubtotalCents-tt.DiscountCents+tt.ServiceChargeCents+exclusive, tt.TotalCents)
-			require.Equal(t, tt.TotalCents-tt.PaidCents, tt.DueCents)
-			require.GreaterOrEqual(t, tt.PaidCents, int64(0))
-			require.GreaterOrEqual(t, tt.TipCents, int64(0))
-			require.LessOrEqual(t, tt.DiscountCents, tt.SubtotalCents)
 		}
-		for _, p := range l.cur.Payments {
+		require.Equal(t, tt.SubtotalCents-tt.DiscountCents+tt.ServiceChargeCents+exclusive, tt.TotalCents)
+		require.Equal(t, tt.TotalCents-tt.PaidCents, tt.DueCents)
+		require.GreaterOrEqual(t, tt.PaidCents, int64(0))
+		require.GreaterOrEqual(t, tt.TipCents, int64(0))
+		require.LessOrEqual(t, tt.DiscountCents, tt.SubtotalCents)
+	}, func(last order.Order) {
+		for _, p := range last.Payments {
 			if p.RefundOf != nil {
 				refunds++
 			}
@@ -425,18 +403,53 @@ func TestPricedFoldProperty(t *testing.T) {
 				tipRefunds++
 			}
 		}
-		discounts += len(l.cur.Discounts)
-		if l.cur.ServiceChargeWaiver != nil {
+		discounts += len(last.Discounts)
+		if last.ServiceChargeWaiver != nil {
 			waived++
 		}
-		if l.cur.Status == order.StatusClosed {
+		if last.Status == order.StatusClosed {
 			closed++
 		}
-	}
+	})
 	t.Logf("%d refunds (%d of tips), %d discounts, %d waivers, %d closed", refunds, tipRefunds, discounts, waived, closed)
 	require.Positive(t, refunds)
 	require.Positive(t, tipRefunds)
 	require.Positive(t, discounts)
 	require.Positive(t, waived)
 	require.Positive(t, closed)
+}
+
+// driveRandom runs 300 seeded random orders priced with a service charge
+// from 3 guests and both kinds of tax, each up to 40 PATCHes of 1 to maxOps
+// ops from gen. Every accepted change must fold from the log to the
+// planned order (l.plan checks it) and is handed to after; a refusal must
+// be a client's error and change nothing. done sees each order's last
+// state.
+func driveRandom(t *testing.T, maxOps int, gen func(*rand.Rand, order.Order) order.Op, after func(seed int64, step int, o order.Order), done func(last order.Order)) {
+	t.Helper()
+	priced := order.PriceRules{TaxClasses: rules.TaxClasses,
+		ServiceCharge: &order.ServiceCharge{MinGuests: 3, RateBps: 1250, TaxClass: "drinks"}}
+	for seed := int64(0); seed < 300; seed++ {
+		r := rand.New(rand.NewSource(seed))
+		l := openPriced(t, 1+r.Intn(4), &priced)
+		for step := 0; step < 40 && l.cur.Status == order.StatusOpen; step++ {
+			ops := make([]order.Op, 1+r.Intn(maxOps))
+			for i := range ops {
+				ops[i] = gen(r, l.cur)
+			}
+			before := l.cur.Clone()
+			if err := l.plan(ops...); err != nil {
+				var ve *order.ValidationError
+				var ce *order.ClosedError
+				var oe *order.OverpaymentError
+				var rr *order.RefundRequiredError
+				require.True(t, errors.As(err, &ve) || errors.As(err, &ce) || errors.As(err, &oe) || errors.As(err, &rr),
+					"seed %d step %d: %v", seed, step, err)
+				require.Equal(t, before, l.cur)
+				continue
+			}
+			after(seed, step, l.cur)
+		}
+		done(l.cur)
+	}
 }

@@ -74,6 +74,11 @@ type PricingInput struct {
 	// Payments are the money movements, oldest first: a payment has
 	// AmountCents and TipCents ≥ 0, a refund has both ≤ 0.
 	Payments []Payment `json:"payments"`
+	// OrderDiscountCents, when set, is what the order-level discounts
+	// take off these lines, already computed (a check's share of its
+	// order's, PriceOrder): the Discounts without a line are then not
+	// applied here. It is capped at what the line discounts leave.
+	OrderDiscountCents *int64 `json:"order_discount_cents,omitempty"`
 }
 
 // PricingLine is one order line as pricing sees it. UnitPriceCents includes
@@ -87,6 +92,11 @@ type PricingLine struct {
 	TaxClass       string    `json:"tax_class"`
 	Voided         bool      `json:"voided"`
 	Comped         bool      `json:"comped"`
+	// Parts, when above 1, prices only part Part (0-based) of the line's
+	// amount split evenly into Parts: a check's share of a shared line
+	// (ShareOf).
+	Parts int `json:"parts,omitempty"`
+	Part  int `json:"part,omitempty"`
 }
 
 // Discount is a manager's reduction of one line (LineID set) or of the
@@ -182,6 +192,9 @@ func Price(in PricingInput) (Pricing, error) {
 		lp := LinePricing{ID: l.ID, TaxClass: l.TaxClass}
 		if !l.Voided && !l.Comped {
 			lp.AmountCents = int64(l.Qty) * l.UnitPriceCents
+			if l.Parts > 1 {
+				lp.AmountCents = ShareOf(lp.AmountCents, l.Parts, l.Part)
+			}
 		}
 		p.Lines[i] = lp
 		lineAt[l.ID] = i
@@ -208,13 +221,10 @@ func Price(in PricingInput) (Pricing, error) {
 	// Order discounts: each of the amount after line discounts, capped at
 	// what the order has left, then split over the lines.
 	var orderDiscount int64
-	for j, d := range in.Discounts {
-		if d.LineID != nil {
-			continue
-		}
-		applied := min(discountOf(d, afterLine), afterLine-orderDiscount)
-		orderDiscount += applied
-		p.Discounts[j].AppliedCents = applied
+	if in.OrderDiscountCents != nil {
+		orderDiscount = min(*in.OrderDiscountCents, afterLine)
+	} else {
+		orderDiscount = orderDiscounts(in.Discounts, afterLine, p.Discounts)
 	}
 	allocate(p.Lines, orderDiscount, afterLine)
 	for i := range p.Lines {
@@ -276,6 +286,23 @@ func Price(in PricingInput) (Pricing, error) {
 		DueCents:           total - paid,
 	}
 	return p, nil
+}
+
+// orderDiscounts applies the order-level discounts of ds, in the order
+// given, to base (the amount after line discounts): each is of base and
+// capped at what is left. It records each one's applied amount in out
+// (one for one with ds) and returns their sum.
+func orderDiscounts(ds []Discount, base int64, out []DiscountPricing) int64 {
+	var sum int64
+	for j, d := range ds {
+		if d.LineID != nil {
+			continue
+		}
+		applied := min(discountOf(d, base), base-sum)
+		sum += applied
+		out[j].AppliedCents = applied
+	}
+	return sum
 }
 
 // PayableCents is the most a new payment's AmountCents may be: what is due,
@@ -360,8 +387,13 @@ func checkPricingInput(in PricingInput) error {
 			return pricingErr("lines[%d]: unit_price_cents %d outside 0..%d", i, l.UnitPriceCents, MaxPriceCents)
 		case l.TaxClass != "" && !classes[l.TaxClass]:
 			return pricingErr("lines[%d]: unknown tax class %q", i, l.TaxClass)
+		case l.Parts < 0 || l.Parts > MaxChecks || l.Part < 0 || (l.Parts > 1 && l.Part >= l.Parts):
+			return pricingErr("lines[%d]: part %d of %d", i, l.Part, l.Parts)
 		}
 		lines[l.ID] = true
+	}
+	if in.OrderDiscountCents != nil && *in.OrderDiscountCents < 0 {
+		return pricingErr("order_discount_cents %d is negative", *in.OrderDiscountCents)
 	}
 	if len(in.Discounts) > MaxDiscountsPerOrder {
 		return pricingErr("%d discounts; at most %d", len(in.Discounts), MaxDiscountsPerOrder)

@@ -38,6 +38,8 @@ type Row struct {
 	Pricing             []byte
 	Discounts           []byte
 	ServiceChargeWaiver []byte
+	// MergedInto is the order this one was merged into (NULL: none).
+	MergedInto *uuid.UUID
 }
 
 // lineJSON is a line as GetOrderFull aggregates it.
@@ -61,6 +63,10 @@ func FromRow(r Row) (order.Order, error) {
 	if r.ClosedAt != nil {
 		t := r.ClosedAt.UTC()
 		o.ClosedAt = &t
+	}
+	if r.MergedInto != nil {
+		m := *r.MergedInto
+		o.MergedInto = &m
 	}
 	var lines []lineJSON
 	if err := json.Unmarshal(r.Lines, &lines); err != nil {

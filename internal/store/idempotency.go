@@ -42,6 +42,9 @@ type Idem struct {
 	Key         string
 	Fingerprint []byte
 	Answer      func(order.Order) (Answer, error)
+	// PairAnswer renders the answer of a change between two orders (a
+	// transfer, a merge) from both as they are after it.
+	PairAnswer func(from, to order.Order) (Answer, error)
 }
 
 // Stored is a key's recorded answer and the fingerprint of the request that

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/posd/posd/internal/order"
@@ -52,12 +55,17 @@ func (s *Store) queueLines(ctx context.Context, b *batch, cur, next order.Order)
 			ins.Statuses = append(ins.Statuses, l.Status)
 			ins.Compeds = append(ins.Compeds, l.Comped)
 			ins.Portions = append(ins.Portions, int32(l.Portions))
-		case prev.Qty != l.Qty || prev.Status != l.Status || prev.Comped != l.Comped || prev.Portions != l.Portions:
+			ins.Checks = append(ins.Checks, int32(l.Check))
+			ins.SharedBys = append(ins.SharedBys, sharedByLiteral(l.SharedBy))
+		case prev.Qty != l.Qty || prev.Status != l.Status || prev.Comped != l.Comped || prev.Portions != l.Portions ||
+			prev.Check != l.Check || !slices.Equal(prev.SharedBy, l.SharedBy):
 			upd.Ids = append(upd.Ids, l.ID)
 			upd.Qtys = append(upd.Qtys, int32(l.Qty))
 			upd.Statuses = append(upd.Statuses, l.Status)
 			upd.Compeds = append(upd.Compeds, l.Comped)
 			upd.Portions = append(upd.Portions, int32(l.Portions))
+			upd.Checks = append(upd.Checks, int32(l.Check))
+			upd.SharedBys = append(upd.SharedBys, sharedByLiteral(l.SharedBy))
 		}
 	}
 	if len(ins.Ids) > 0 {
@@ -85,9 +93,35 @@ func (s *Store) queueLines(ctx context.Context, b *batch, cur, next order.Order)
 	return nil
 }
 
+// sharedByLiteral renders a shared line's checks as a Postgres int[]
+// literal for InsertLines and UpdateLines ("": not shared, NULL).
+func sharedByLiteral(checks []int) string {
+	if checks == nil {
+		return ""
+	}
+	parts := make([]string, len(checks))
+	for i, c := range checks {
+		parts[i] = strconv.Itoa(c)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
 // queuePayments queues the payments next has beyond cur's (payments are
-// only ever appended).
+// only ever appended), and the checks of those merge_checks moved.
 func (s *Store) queuePayments(ctx context.Context, b *batch, cur, next order.Order) error {
+	var moved dbsqlc.UpdatePaymentChecksParams
+	for i := range cur.Payments {
+		if c := next.Payments[i].Check; c != cur.Payments[i].Check {
+			moved.Positions = append(moved.Positions, int32(i))
+			moved.Checks = append(moved.Checks, int32(c))
+		}
+	}
+	if len(moved.Positions) > 0 {
+		moved.VenueID, moved.OrderID = next.Venue, next.ID
+		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.UpdatePaymentChecks(ctx, db, moved) }); err != nil {
+			return err
+		}
+	}
 	if len(next.Payments) == len(cur.Payments) {
 		return nil
 	}
@@ -108,6 +142,7 @@ func (s *Store) queuePayments(ctx context.Context, b *batch, cur, next order.Ord
 		p.Tips = append(p.Tips, pay.TipCents)
 		p.RefundOfs = append(p.RefundOfs, refundOf)
 		p.Reasons = append(p.Reasons, pay.Reason)
+		p.Checks = append(p.Checks, int32(pay.Check))
 	}
 	return queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertPayments(ctx, db, p) })
 }

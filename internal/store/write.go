@@ -232,47 +232,14 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err != nil {
 		return err
 	}
-	discounts, waiver, err := encodeDiscounts(next)
-	if err != nil {
-		return err
-	}
 	b := venueBatch(next.Venue)
 	if err := s.claimKey(ctx, b, idem); err != nil {
 		return err
 	}
-	if err := queue(b, func(db dbsqlc.DBTX) (int64, error) {
-		return s.q.BumpOrderVersion(ctx, db, dbsqlc.BumpOrderVersionParams{
-			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version, ExpectedHash: cur.ChainHead,
-			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
-			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
-			Discounts: discounts, ServiceChargeWaiver: waiver,
-		})
-	}, func(n int64) error {
-		if n == 0 {
-			return errStale
-		}
-		return nil
-	}); err != nil {
+	if err := s.queueBump(ctx, b, cur, next, *ev, stock.menuVersion); err != nil {
 		return err
 	}
-	// The callback above only reports what happened: without this
-	// assertion Postgres would run the rest of the pipeline, COMMIT
-	// included, even when the UPDATE found the order at another version.
-	if err := queueExec(b, func(db dbsqlc.DBTX) error {
-		return s.q.AssertOrderHead(ctx, db, dbsqlc.AssertOrderHeadParams{
-			VenueID: next.Venue, ID: next.ID, Version: next.Version, LastHash: ev.HashBytes(),
-			MenuVersion: stock.menuVersion,
-		})
-	}); err != nil {
-		return err
-	}
-	if err := s.queueChange(ctx, b, next, *ev, ops, tickets); err != nil {
-		return err
-	}
-	if err := s.queueLines(ctx, b, cur, next); err != nil {
-		return err
-	}
-	if err := s.queuePayments(ctx, b, cur, next); err != nil {
+	if err := s.queueBody(ctx, b, cur, next, *ev, ops, tickets); err != nil {
 		return err
 	}
 	if err := s.queueStock(ctx, b, next.Venue, ev.At, stock); err != nil {
@@ -290,6 +257,55 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	}
 	s.committed()
 	return nil
+}
+
+// queueBump queues the versioned UPDATE of the order row from cur to next
+// (which takes the row lock and re-checks version and head hash; zero rows
+// is errStale) and the assertion that aborts the transaction when it found
+// no row, or when menuVersion is not 0 and the venue's menu moved past it.
+// ev is next's event, chained.
+func (s *Store) queueBump(ctx context.Context, b *batch, cur, next order.Order, ev order.Event, menuVersion int64) error {
+	discounts, waiver, err := encodeDiscounts(next)
+	if err != nil {
+		return err
+	}
+	if err := queue(b, func(db dbsqlc.DBTX) (int64, error) {
+		return s.q.BumpOrderVersion(ctx, db, dbsqlc.BumpOrderVersionParams{
+			VenueID: next.Venue, ID: next.ID, ExpectedVersion: cur.Version, ExpectedHash: cur.ChainHead,
+			TableID: next.Table, Status: next.Status, Guests: int32(next.Guests), Note: next.Note,
+			UpdatedAt: next.UpdatedAt, ClosedAt: next.ClosedAt, LastHash: ev.HashBytes(),
+			Discounts: discounts, ServiceChargeWaiver: waiver, MergedInto: next.MergedInto,
+		})
+	}, func(n int64) error {
+		if n == 0 {
+			return errStale
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// The callback above only reports what happened: without this
+	// assertion Postgres would run the rest of the pipeline, COMMIT
+	// included, even when the UPDATE found the order at another version.
+	return queueExec(b, func(db dbsqlc.DBTX) error {
+		return s.q.AssertOrderHead(ctx, db, dbsqlc.AssertOrderHeadParams{
+			VenueID: next.Venue, ID: next.ID, Version: next.Version, LastHash: ev.HashBytes(),
+			MenuVersion: menuVersion,
+		})
+	})
+}
+
+// queueBody queues what a change from cur to next writes besides the order
+// row: its event (ops its encoded ops), the outbox messages, kitchen
+// tickets, and the lines and payments that changed.
+func (s *Store) queueBody(ctx context.Context, b *batch, cur, next order.Order, ev order.Event, ops []byte, tickets []kitchen.Ticket) error {
+	if err := s.queueChange(ctx, b, next, ev, ops, tickets); err != nil {
+		return err
+	}
+	if err := s.queueLines(ctx, b, cur, next); err != nil {
+		return err
+	}
+	return s.queuePayments(ctx, b, cur, next)
 }
 
 // queueKeyAnswer queues the stored answer of a keyed change, rendered from

@@ -284,7 +284,7 @@ func (q *Queries) SQLEventHash(ctx context.Context, db DBTX, arg SQLEventHashPar
 }
 
 const shiftClosedOrders = `-- name: ShiftClosedOrders :many
-SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments, f.pricing, f.discounts, f.service_charge_waiver FROM orders_full f
+SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments, f.pricing, f.discounts, f.service_charge_waiver, f.merged_into FROM orders_full f
 WHERE f.venue_id = $1 AND f.status = 'closed'
   AND f.closed_at >= $2::timestamptz AND f.closed_at < $3::timestamptz
   AND f.id > $4::uuid
@@ -335,6 +335,7 @@ func (q *Queries) ShiftClosedOrders(ctx context.Context, db DBTX, arg ShiftClose
 			&i.Pricing,
 			&i.Discounts,
 			&i.ServiceChargeWaiver,
+			&i.MergedInto,
 		); err != nil {
 			return nil, err
 		}
@@ -888,7 +889,7 @@ func (q *Queries) VerifyOrderTickets(ctx context.Context, db DBTX, arg VerifyOrd
 }
 
 const verifyOrdersFull = `-- name: VerifyOrdersFull :many
-SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments, pricing, discounts, service_charge_waiver FROM orders_full
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments, pricing, discounts, service_charge_waiver, merged_into FROM orders_full
 WHERE venue_id = $1 AND id > $2::uuid
 ORDER BY id
 LIMIT $3
@@ -928,6 +929,7 @@ func (q *Queries) VerifyOrdersFull(ctx context.Context, db DBTX, arg VerifyOrder
 			&i.Pricing,
 			&i.Discounts,
 			&i.ServiceChargeWaiver,
+			&i.MergedInto,
 		); err != nil {
 			return nil, err
 		}

@@ -29,14 +29,17 @@ func (q *Queries) DeleteLines(ctx context.Context, db DBTX, arg DeleteLinesParam
 
 const insertLines = `-- name: InsertLines :exec
 INSERT INTO order_lines (venue_id, order_id, id, position, sku, name, qty, unit_price_cents,
-                         seat, course, modifiers, note, station, status, comped, options, tax_class, portions)
+                         seat, course, modifiers, note, station, status, comped, options, tax_class, portions,
+                         check_no, shared_by)
 SELECT $1, $2,
        unnest($3::uuid[]), unnest($4::int[]), unnest($5::text[]),
        unnest($6::text[]), unnest($7::int[]), unnest($8::bigint[]),
        unnest($9::int[]), unnest($10::int[]), unnest($11::jsonb[]),
        unnest($12::text[]), unnest($13::text[]), unnest($14::text[]),
        unnest($15::bool[]), unnest($16::jsonb[]), unnest($17::text[]),
-       unnest($18::int[])
+       unnest($18::int[]), unnest($19::int[]),
+       -- a shared line's checks as an array literal ('{1,2}'), '' for none
+       nullif(unnest($20::text[]), '')::int[]
 `
 
 type InsertLinesParams struct {
@@ -58,6 +61,8 @@ type InsertLinesParams struct {
 	Options    [][]byte
 	TaxClasses []string
 	Portions   []int32
+	Checks     []int32
+	SharedBys  []string
 }
 
 // InsertLines adds the new lines of one order in one statement (the arrays are
@@ -83,27 +88,33 @@ func (q *Queries) InsertLines(ctx context.Context, db DBTX, arg InsertLinesParam
 		arg.Options,
 		arg.TaxClasses,
 		arg.Portions,
+		arg.Checks,
+		arg.SharedBys,
 	)
 	return err
 }
 
 const updateLines = `-- name: UpdateLines :exec
 UPDATE order_lines l
-SET qty = u.qty, status = u.status, comped = u.comped, portions = u.portions
+SET qty = u.qty, status = u.status, comped = u.comped, portions = u.portions,
+    check_no = u.check_no, shared_by = u.shared_by
 FROM (SELECT unnest($3::uuid[]) AS id, unnest($4::int[]) AS qty,
              unnest($5::text[]) AS status, unnest($6::bool[]) AS comped,
-             unnest($7::int[]) AS portions) u
+             unnest($7::int[]) AS portions, unnest($8::int[]) AS check_no,
+             nullif(unnest($9::text[]), '')::int[] AS shared_by) u
 WHERE l.venue_id = $1 AND l.order_id = $2 AND l.id = u.id
 `
 
 type UpdateLinesParams struct {
-	VenueID  string
-	OrderID  uuid.UUID
-	Ids      []uuid.UUID
-	Qtys     []int32
-	Statuses []string
-	Compeds  []bool
-	Portions []int32
+	VenueID   string
+	OrderID   uuid.UUID
+	Ids       []uuid.UUID
+	Qtys      []int32
+	Statuses  []string
+	Compeds   []bool
+	Portions  []int32
+	Checks    []int32
+	SharedBys []string
 }
 
 // UpdateLines writes the mutable fields of changed lines of one order.
@@ -116,6 +127,8 @@ func (q *Queries) UpdateLines(ctx context.Context, db DBTX, arg UpdateLinesParam
 		arg.Statuses,
 		arg.Compeds,
 		arg.Portions,
+		arg.Checks,
+		arg.SharedBys,
 	)
 	return err
 }

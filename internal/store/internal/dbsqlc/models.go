@@ -153,6 +153,7 @@ type Order struct {
 	Pricing             []byte
 	Discounts           []byte
 	ServiceChargeWaiver []byte
+	MergedInto          *uuid.UUID
 }
 
 type OrderConflict struct {
@@ -206,6 +207,8 @@ type OrderLine struct {
 	Options        []byte
 	TaxClass       string
 	Portions       int32
+	CheckNo        int32
+	SharedBy       []int32
 }
 
 type OrderPayment struct {
@@ -218,6 +221,7 @@ type OrderPayment struct {
 	ID          *uuid.UUID
 	RefundOf    *int32
 	Reason      string
+	CheckNo     int32
 }
 
 type OrdersFull struct {
@@ -238,6 +242,7 @@ type OrdersFull struct {
 	Pricing             []byte
 	Discounts           []byte
 	ServiceChargeWaiver []byte
+	MergedInto          *uuid.UUID
 }
 
 type Outbox struct {

@@ -58,8 +58,9 @@ SET version    = version + 1,
     closed_at  = $6,
     last_hash  = $7,
     discounts  = $8,
-    service_charge_waiver = $9
-WHERE venue_id = $10 AND id = $11 AND version = $12 AND last_hash = $13
+    service_charge_waiver = $9,
+    merged_into = $10
+WHERE venue_id = $11 AND id = $12 AND version = $13 AND last_hash = $14
 `
 
 type BumpOrderVersionParams struct {
@@ -72,6 +73,7 @@ type BumpOrderVersionParams struct {
 	LastHash            []byte
 	Discounts           []byte
 	ServiceChargeWaiver []byte
+	MergedInto          *uuid.UUID
 	VenueID             string
 	ID                  uuid.UUID
 	ExpectedVersion     int64
@@ -94,6 +96,7 @@ func (q *Queries) BumpOrderVersion(ctx context.Context, db DBTX, arg BumpOrderVe
 		arg.LastHash,
 		arg.Discounts,
 		arg.ServiceChargeWaiver,
+		arg.MergedInto,
 		arg.VenueID,
 		arg.ID,
 		arg.ExpectedVersion,
@@ -123,7 +126,7 @@ func (q *Queries) GetOpenOrderIDByTable(ctx context.Context, db DBTX, arg GetOpe
 }
 
 const getOrderFull = `-- name: GetOrderFull :one
-SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments, pricing, discounts, service_charge_waiver FROM orders_full
+SELECT venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, closed_at, last_hash, lines, payments, pricing, discounts, service_charge_waiver, merged_into FROM orders_full
 WHERE venue_id = $1 AND id = $2
 `
 
@@ -155,6 +158,7 @@ func (q *Queries) GetOrderFull(ctx context.Context, db DBTX, arg GetOrderFullPar
 		&i.Pricing,
 		&i.Discounts,
 		&i.ServiceChargeWaiver,
+		&i.MergedInto,
 	)
 	return i, err
 }
@@ -192,7 +196,7 @@ func (q *Queries) InsertOrder(ctx context.Context, db DBTX, arg InsertOrderParam
 }
 
 const listOrdersFull = `-- name: ListOrdersFull :many
-SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments, f.pricing, f.discounts, f.service_charge_waiver FROM orders_full f
+SELECT f.venue_id, f.id, f.table_id, f.status, f.guests, f.note, f.version, f.server_staff, f.opened_at, f.updated_at, f.closed_at, f.last_hash, f.lines, f.payments, f.pricing, f.discounts, f.service_charge_waiver, f.merged_into FROM orders_full f
 WHERE f.venue_id = $1
   AND ($2::text IS NULL OR f.status = $2)
   AND ($3::text IS NULL OR f.table_id = $3)
@@ -244,6 +248,7 @@ func (q *Queries) ListOrdersFull(ctx context.Context, db DBTX, arg ListOrdersFul
 			&i.Pricing,
 			&i.Discounts,
 			&i.ServiceChargeWaiver,
+			&i.MergedInto,
 		); err != nil {
 			return nil, err
 		}

@@ -12,10 +12,10 @@ import (
 )
 
 const insertPayments = `-- name: InsertPayments :exec
-INSERT INTO order_payments (venue_id, order_id, position, id, tender, amount_cents, tip_cents, refund_of, reason)
+INSERT INTO order_payments (venue_id, order_id, position, id, tender, amount_cents, tip_cents, refund_of, reason, check_no)
 SELECT $1, $2, unnest($3::int[]), unnest($4::uuid[]), unnest($5::text[]),
        unnest($6::bigint[]), unnest($7::bigint[]), nullif(unnest($8::int[]), -1),
-       unnest($9::text[])
+       unnest($9::text[]), unnest($10::int[])
 `
 
 type InsertPaymentsParams struct {
@@ -28,6 +28,7 @@ type InsertPaymentsParams struct {
 	Tips      []int64
 	RefundOfs []int32
 	Reasons   []string
+	Checks    []int32
 }
 
 // InsertPayments appends money movements of one order (arrays zipped, one
@@ -44,6 +45,33 @@ func (q *Queries) InsertPayments(ctx context.Context, db DBTX, arg InsertPayment
 		arg.Tips,
 		arg.RefundOfs,
 		arg.Reasons,
+		arg.Checks,
+	)
+	return err
+}
+
+const updatePaymentChecks = `-- name: UpdatePaymentChecks :exec
+UPDATE order_payments p
+SET check_no = u.check_no
+FROM (SELECT unnest($3::int[]) AS position, unnest($4::int[]) AS check_no) u
+WHERE p.venue_id = $1 AND p.order_id = $2 AND p.position = u.position
+`
+
+type UpdatePaymentChecksParams struct {
+	VenueID   string
+	OrderID   uuid.UUID
+	Positions []int32
+	Checks    []int32
+}
+
+// UpdatePaymentChecks moves payments of one order to other checks
+// (merge_checks), by position.
+func (q *Queries) UpdatePaymentChecks(ctx context.Context, db DBTX, arg UpdatePaymentChecksParams) error {
+	_, err := db.Exec(ctx, updatePaymentChecks,
+		arg.VenueID,
+		arg.OrderID,
+		arg.Positions,
+		arg.Checks,
 	)
 	return err
 }
