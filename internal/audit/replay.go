@@ -172,6 +172,9 @@ type replay struct {
 	// unsigned either (its time is the writer's to choose).
 	signedSince time.Time
 	sawSigned   bool
+	// pairs collects the halves of changes between two orders, shared by
+	// every order of a verify run (pairLinks.broken checks them after).
+	pairs *pairLinks
 }
 
 // signature says why ev's signature does not show posd wrote it, or "".
@@ -229,6 +232,8 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		switch {
 		case ev.Type != order.EventOpened:
 			return "version 1 is not order.opened"
+		case len(ops) == 2 && ops[1].Op == order.OpTransferIn:
+			// A transfer to a free table opens its order with the lines.
 		case len(ops) != 1 || ops[0].Op != order.OpOpen || ops[0].Guests == nil:
 			return "order.opened must hold exactly one open op with a table and guests"
 		case ev.Forced:
@@ -245,14 +250,23 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 				return fmt.Sprintf("the open op's pricing rules have %d tax classes; a venue has at most %d", len(rules.TaxClasses), order.MaxTaxClasses)
 			}
 		}
-		if !bytes.Equal(marshal(ops), marshal([]order.Op{order.OpenOp(ops[0].Table, *ops[0].Guests, ops[0].Rules)})) {
+		if ops[0].Op != order.OpOpen || ops[0].Guests == nil {
+			return "order.opened must begin with an open op with a table and guests"
+		}
+		if !bytes.Equal(marshal(ops[:1]), marshal([]order.Op{order.OpenOp(ops[0].Table, *ops[0].Guests, ops[0].Rules)})) {
 			return "the open op carries more than a table, guests and pricing rules"
 		}
-		o, err := order.Fold([]order.Event{ev})
+		opened := ev
+		opened.Ops = ops[:1]
+		o, err := order.Fold([]order.Event{opened})
 		if err != nil {
 			return "the open op does not apply: " + err.Error()
 		}
 		r.cur = o
+		if len(ops) == 2 {
+			r.cur.Version = 0
+			return r.checkPair(ev, ops[1])
+		}
 		return ""
 	}
 
@@ -263,6 +277,11 @@ func (r *replay) check(ev order.Event, ops []order.Op) string {
 		return "an op after the order was closed"
 	case len(ops) == 0:
 		return "an event with no ops"
+	case slices.ContainsFunc(ops, func(a order.Op) bool { return pairOp(a.Op) }):
+		if len(ops) != 1 || ev.Forced {
+			return "a transfer or merge is the one op of an event that is not forced"
+		}
+		return r.checkPair(ev, ops[0])
 	}
 	reqs := make([]order.Op, len(ops))
 	// No NewID: every id comes from the log. Replay: the rules posd added

@@ -65,7 +65,7 @@ const (
 )
 
 // Money is the shift's takings: the totals of the orders closed in the
-// range summed figure by figure (each order's taxes rounded as on its
+// range (an order merged into another is counted there) summed figure by figure (each order's taxes rounded as on its
 // check, then added), tax per tax class and rate, and per tender what was
 // paid, refunded and tipped. NetSalesCents = GrossSalesCents −
 // DiscountCents; TotalCents = NetSalesCents + ServiceChargeCents + the
@@ -114,6 +114,9 @@ const shiftPage = 1000
 // the maps by key.
 func (m *Money) add(orders []order.Order, taxes map[TaxTotal]*TaxTotal, tenders map[string]*TenderSum) {
 	for _, o := range orders {
+		if o.MergedInto != nil {
+			continue // its lines are counted on the order it merged into
+		}
 		t := o.Totals
 		m.OrdersClosed++
 		m.GrossSalesCents += t.SubtotalCents
@@ -154,7 +157,10 @@ func (m *Money) add(orders []order.Order, taxes map[TaxTotal]*TaxTotal, tenders 
 // StaffSummary is one staff member's shift. Orders, sales and tips count the
 // orders the staff member opened (their server) that closed in the range
 // (sales are net sales: lines less discounts, without service charge, tax
-// or tips); voids and comps count those the staff member made.
+// or tips); voids and comps count those the staff member made. Lines moved
+// to another table's order, or merged into it, are sales of the order they
+// are paid on, so of its server; an order merged into another (closed with
+// merged_into, holding nothing) is not counted as an order closed.
 type StaffSummary struct {
 	Staff        string `json:"staff"`
 	OrdersClosed int64  `json:"orders_closed"`
@@ -339,6 +345,9 @@ func Shift(ctx context.Context, j ShiftJournal, venue string, from, to time.Time
 		}
 		r.Money.add(page, taxes, tenders)
 		for _, o := range page {
+			if o.MergedInto != nil {
+				continue
+			}
 			s := get(o.Server)
 			s.OrdersClosed++
 			s.SalesCents += o.Totals.SubtotalCents - o.Totals.DiscountCents

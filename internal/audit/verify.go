@@ -272,6 +272,7 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 	// Every order: its chain and rules, its row against the chain's head,
 	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
+	var pairs pairLinks
 	for {
 		rows, err := j.OrdersPage(ctx, venue, after, verifyPage)
 		if err != nil {
@@ -294,7 +295,7 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", stored.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, tickets[stored.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[stored.ID], signedSince: signedSince}, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[stored.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[stored.ID], signedSince: signedSince, pairs: &pairs}, &res); b != nil {
 				return fail(*b)
 			}
 			if sc != nil {
@@ -324,6 +325,9 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 			break
 		}
 		after = rows[len(rows)-1].ID
+	}
+	if b := pairs.broken(); b != nil {
+		return fail(*b)
 	}
 	orphans, err := j.OrphanEvents(ctx, venue)
 	if err != nil {
@@ -505,6 +509,8 @@ func stateDiff(a, b order.Order) string {
 		return "updated_at"
 	case (a.ClosedAt == nil) != (b.ClosedAt == nil) || a.ClosedAt != nil && !a.ClosedAt.Equal(*b.ClosedAt):
 		return "closed_at"
+	case !bytes.Equal(marshal(a.MergedInto), marshal(b.MergedInto)):
+		return "merged_into"
 	case len(a.Lines) != len(b.Lines):
 		return "lines"
 	case !slices.EqualFunc(a.Payments, b.Payments, samePayment):

@@ -263,6 +263,32 @@ func TestEveryRouteAnswersAsTheOpenAPIDocumentSays(t *testing.T) {
 	c.do(get("/v1/orders/"+id+"/events", seed.TokenAuditor), 200)
 	c.do(get("/v1/orders/"+id+"/events?after_version=1", seed.TokenWaiter1), 200)
 
+	// Checks, and changes between two orders.
+	t20 := c.do(open("T20", seed.TokenWaiter1), 201).Order(t)
+	t21 := c.do(open("T21", seed.TokenWaiter2), 201).Order(t)
+	patchOf := func(o order.Order, ops ...order.Op) apitest.Req {
+		return apitest.Req{Method: "PATCH", Path: apitest.OrderPath(o.ID), Token: seed.TokenWaiter1, Body: apitest.Patch{ExpectedVersion: o.Version, Ops: ops}}
+	}
+	t20 = c.do(patchOf(t20, apitest.AddItem("beer", 2, apitest.Seat(1)), apitest.AddItem("steak", 1, apitest.Seat(2)), apitest.AddItem("fries", 1)), 200).Order(t)
+	t20 = c.do(patchOf(t20, apitest.SplitBySeat(), apitest.ShareLine(apitest.LineOf(t20, "fries"), 1, 2)), 200).Order(t)
+	t20 = c.do(patchOf(t20, apitest.MoveToCheck(apitest.LineOf(t20, "beer"), 3, 1), apitest.MergeChecks(3, 1),
+		order.Op{Op: order.OpSplitEven, Split: 2}), 200).Order(t)
+	pair := func(path string, body any) apitest.Req {
+		return apitest.Req{Method: "POST", Path: apitest.OrderPath(t20.ID) + path, Token: seed.TokenWaiter1, Body: body}
+	}
+	c.do(patchOf(t20, apitest.MergeChecks(2, 1)), 200)
+	stale := c.do(pair("/transfer", apitest.Raw{"expected_version": t20.Version, "to": apitest.Ref(t21),
+		"lines": []order.LineMove{{LineID: apitest.LineOf(t20, "steak")}}}), 409).Problem(t)
+	require.Len(t, stale.Conflicts, 1)
+	t20 = c.do(get(apitest.OrderPath(t20.ID), seed.TokenWaiter1), 200).Order(t)
+	require.Equal(t, "validation-failed", problemType(t, c.do(pair("/transfer", apitest.Raw{"expected_version": t20.Version,
+		"to": apitest.Ref(t21), "lines": []any{}}), 422)))
+	c.do(pair("/transfer", apitest.Raw{"expected_version": t20.Version, "to": apitest.Raw{"table": "T22", "check": 2},
+		"lines": []order.LineMove{{LineID: apitest.Lines(t20, "beer")[0], Qty: ptr(1)}}}), 200)
+	t20 = c.do(get(apitest.OrderPath(t20.ID), seed.TokenWaiter1), 200).Order(t)
+	c.do(pair("/merge", apitest.Raw{"expected_version": t20.Version, "from": apitest.Ref(t21)}), 200)
+	require.Equal(t, "version-conflict", problemType(t, c.do(pair("/merge", apitest.Raw{"expected_version": t20.Version, "from": apitest.Ref(t21)}), 409)))
+
 	// The kitchen.
 	open1 := c.do(get("/v1/kitchen/tickets?station=grill", seed.TokenKitchen), 200)
 	require.Equal(t, false, open1.Map(t)["truncated"])

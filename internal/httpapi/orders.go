@@ -275,22 +275,8 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	o, changed, err := s.cfg.Store.Patch(c.UserContext(), p.Venue, id, store.Patch{
 		Expected: in.expected, IfMatch: in.ifMatch, Force: in.force, Ops: in.ops, Idem: idem,
 	}, p.Actor())
-	var conflict *order.ConflictError
-	if errors.As(err, &conflict) && idem != nil {
-		// The version may have moved because a copy of this very request
-		// was answered meanwhile: then that answer is this one's too.
-		if ok, rerr := s.replay(c, idem); ok || rerr != nil {
-			return rerr
-		}
-		// Otherwise the refusal is the answer, and replays as such.
-		if herr := s.handleError(c, err); herr != nil {
-			return herr
-		}
-		s.saveAnswer(c, idem)
-		return nil
-	}
 	if err != nil {
-		return s.keyed(c, idem, err)
+		return s.writeRefused(c, idem, err)
 	}
 	crashPointAfterCommit(c, o.Version)
 	switch {
@@ -309,6 +295,26 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	if !changed {
 		s.saveAnswer(c, idem)
 	}
+	return nil
+}
+
+// writeRefused answers a keyed or unkeyed write that failed. A stale
+// write's version may have moved because a copy of this very request was
+// answered meanwhile: then that answer is this one's too; otherwise the
+// refusal is the key's answer, and replays as such.
+func (s *Server) writeRefused(c *fiber.Ctx, idem *store.Idem, err error) error {
+	var conflict *order.ConflictError
+	var conflicts *order.ConflictsError
+	if idem == nil || !errors.As(err, &conflict) && !errors.As(err, &conflicts) {
+		return s.keyed(c, idem, err)
+	}
+	if ok, rerr := s.replay(c, idem); ok || rerr != nil {
+		return rerr
+	}
+	if herr := s.handleError(c, err); herr != nil {
+		return herr
+	}
+	s.saveAnswer(c, idem)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/kds"
@@ -48,6 +49,9 @@ type Problem struct {
 	Ticket           *kitchen.Ticket `json:"ticket,omitempty"`
 	// PayableCents is the most a payment could have been (overpayment).
 	PayableCents *int64 `json:"payable_cents,omitempty"`
+	// Conflicts are, on a change between two orders refused as stale, the
+	// orders that moved.
+	Conflicts []orderConflict `json:"conflicts,omitempty"`
 
 	// menuConflict marks a menu-version-conflict: its "current" is the
 	// menu entity (menuCurrent, null when it does not exist), not an order.
@@ -68,6 +72,37 @@ func (p Problem) MarshalJSON() ([]byte, error) {
 		plain
 		Current any `json:"current"`
 	}{plain(p), p.menuCurrent})
+}
+
+// orderConflict is one order that moved, in a refused change between two
+// orders: the version the request named, the order as it is, and the
+// changes since (bounded as a PATCH conflict's are).
+type orderConflict struct {
+	OrderID          uuid.UUID     `json:"order_id"`
+	ExpectedVersion  int64         `json:"expected_version"`
+	CurrentVersion   int64         `json:"current_version"`
+	Current          order.Order   `json:"current"`
+	Changes          []order.Event `json:"changes"`
+	ChangesTruncated bool          `json:"changes_truncated"`
+	ChangesURL       string        `json:"changes_url,omitempty"`
+}
+
+// changesURL lists every change since a refused write's version.
+func changesURL(c *order.ConflictError) string {
+	return "/v1/orders/" + c.Current.ID.String() + "/events?after_version=" + strconv.FormatInt(c.Expected, 10)
+}
+
+// conflictsDetail says which orders of a refused change between two moved.
+func conflictsDetail(e *order.ConflictsError) string {
+	d := ""
+	for i, c := range e.Conflicts {
+		if i > 0 {
+			d += "; "
+		}
+		d += "the order on " + c.Current.Table + " is at version " + strconv.FormatInt(c.Current.Version, 10) +
+			", not " + strconv.FormatInt(c.Expected, 10)
+	}
+	return d + ": look at the changes and retry with the current versions"
 }
 
 // requestError is a problem the HTTP edge itself finds in a request: bad JSON,
@@ -93,6 +128,7 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		valErr      *order.ValidationError
 		forbidOp    *order.ForbiddenOpError
 		conflict    *order.ConflictError
+		conflicts   *order.ConflictsError
 		closed      *order.ClosedError
 		occupied    *order.TableOccupiedError
 		unavailable *order.UnavailableError
@@ -141,6 +177,20 @@ func toProblem(err error) (p Problem, conflictKind string) {
 	case errors.As(err, &valErr):
 		p = problemOf(422, "validation-failed", "Unprocessable Content", valErr.Error())
 		p.Errors = valErr.Problems
+	case errors.As(err, &conflicts):
+		p = problemOf(http.StatusConflict, "version-conflict", "Version conflict", conflictsDetail(conflicts))
+		for _, c := range conflicts.Conflicts {
+			oc := orderConflict{OrderID: c.Current.ID, ExpectedVersion: c.Expected, CurrentVersion: c.Current.Version,
+				Current: c.Current, Changes: c.Changes, ChangesTruncated: c.Truncated}
+			if oc.Changes == nil {
+				oc.Changes = []order.Event{}
+			}
+			if c.Truncated {
+				oc.ChangesURL = changesURL(c)
+			}
+			p.Conflicts = append(p.Conflicts, oc)
+		}
+		conflictKind = "version-conflict"
 	case errors.As(err, &conflict):
 		status := http.StatusConflict
 		if conflict.IfMatch {
@@ -163,7 +213,7 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		truncated := conflict.Truncated
 		p.ChangesTruncated = &truncated
 		if truncated {
-			p.ChangesURL = "/v1/orders/" + conflict.Current.ID.String() + "/events?after_version=" + strconv.FormatInt(exp, 10)
+			p.ChangesURL = changesURL(conflict)
 		}
 		conflictKind = "version-conflict"
 		if exp > cur {

@@ -195,6 +195,8 @@ func New(cfg Config) *Server {
 	v1.Get("/orders", allow(readers), query("status", "table", "limit", "after"), s.listOrders)
 	v1.Get("/orders/:id", allow(readers), query("at_version"), s.getOrder)
 	v1.Patch("/orders/:id", allow(writers), query(), s.patchOrder)
+	v1.Post("/orders/:id/transfer", allow(writers), query(), s.transferOrder)
+	v1.Post("/orders/:id/merge", allow(writers), query(), s.mergeOrder)
 	v1.Get("/orders/:id/events", allow(readers), query("after_version", "limit"), s.orderEvents)
 	cooks := []string{order.RoleKitchen, order.RoleManager}
 	v1.Post("/menu/items/:sku/availability", allow(cooks), query(), s.setAvailability)

@@ -658,6 +658,17 @@ func OpenOp(table string, guests int, rules *PriceRules) Op {
 	return Op{Op: OpOpen, Table: table, Guests: &g, Rules: rules}
 }
 
+// ApplyLogged applies one op of a logged event to o, as folding the log
+// does, and recomputes the totals; o is not modified. Version and
+// UpdatedAt are left to the caller.
+func ApplyLogged(o Order, op Op, at time.Time, actor Actor) (Order, error) {
+	next := o.Clone()
+	if err := apply(&next, op, at, actor); err != nil {
+		return Order{}, err
+	}
+	return next, next.ComputeTotals()
+}
+
 // Fold rebuilds an order from its events, oldest first. The events must be
 // versions 1, 2, … without gaps; anything else is a corrupt log.
 func Fold(events []Event) (Order, error) {

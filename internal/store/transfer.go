@@ -31,7 +31,7 @@ type OrderRef struct {
 }
 
 // Transfer is POST /v1/orders/{id}/transfer: lines of the order From (at
-// version Expected) move to To, onto its check ToCheck.
+// version Expected) move to To, onto its check ToCheck (0: check 1).
 type Transfer struct {
 	From     uuid.UUID
 	Expected int64
@@ -56,7 +56,7 @@ type Merge struct {
 // from and to are both orders as they are after the change.
 func (s *Store) Transfer(ctx context.Context, venue string, t Transfer, actor order.Actor) (from, to order.Order, err error) {
 	return s.pair(ctx, venue, t.From, t.Expected, t.To, t.Idem, actor, func(src, dst order.Order, at time.Time, env order.Env) (order.Transfer, error) {
-		return order.PlanTransfer(src, dst, t.Lines, t.ToCheck, at, env)
+		return order.PlanTransfer(src, dst, t.Lines, max(t.ToCheck, 1), at, env)
 	})
 }
 
@@ -279,6 +279,9 @@ func (s *Store) writePair(ctx context.Context, src, dst order.Order, t order.Tra
 		return order.Order{}, order.Order{}, err
 	}
 	from, to := t.From, t.To
+	if opening {
+		to.OpenedAt = at // as its row and its log say
+	}
 	from.ChainHead, to.ChainHead = srcEv.HashBytes(), dstEv.HashBytes()
 	if idem != nil && idem.PairAnswer != nil {
 		a, err := idem.PairAnswer(from, to)
