@@ -93,6 +93,7 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 	switch a.Op {
 	case order.OpAddItem:
 		req.LineID, req.SKU, req.Qty, req.Seat, req.Course, req.Modifiers, req.Note = a.LineID, a.SKU, a.Qty, a.Seat, a.Course, a.Modifiers, a.Note
+		req.Check = a.Check
 		var price int64
 		if a.UnitPriceCents != nil {
 			price = *a.UnitPriceCents
@@ -126,7 +127,15 @@ func request(a order.Op) (req order.Op, menu *order.MenuItem, table string) {
 	case order.OpSend:
 		req.Course = a.Course
 	case order.OpAddPayment:
-		req.Tender, req.AmountCents, req.TipCents, req.PaymentID = a.Tender, a.AmountCents, a.TipCents, a.PaymentID
+		req.Tender, req.AmountCents, req.TipCents, req.PaymentID, req.Check = a.Tender, a.AmountCents, a.TipCents, a.PaymentID, a.Check
+	case order.OpMoveToCheck:
+		req.LineID, req.Check, req.Qty, req.NewLineID = a.LineID, a.Check, a.Qty, a.NewLineID
+	case order.OpShareLine:
+		req.LineID, req.Checks = a.LineID, a.Checks
+	case order.OpSplitEven:
+		req.Split = len(a.Checks) // applied as the checks 1..N
+	case order.OpMergeChecks:
+		req.From, req.Into = a.From, a.Into
 	case order.OpRefundPayment:
 		// The log names the payment both ways; the index is what the
 		// rules resolve, the id must then be the payment's own.

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,6 +63,16 @@ func TestTransferAndMergeOverHTTP(t *testing.T) {
 	require.Equal(t, from, f.Waiter.Order(a.ID))
 	require.Equal(t, to, f.Waiter.Order(b.ID))
 	require.Equal(t, a.Totals.TotalCents+b.Totals.TotalCents, from.Totals.TotalCents+to.Totals.TotalCents)
+	// at_version shows the orders as they were, checks included.
+	var was order.Order
+	f.Manager.Get(fmt.Sprintf("%s?at_version=%d", apitest.OrderPath(a.ID), a.Version)).JSON(t, &was)
+	require.Equal(t, a.Lines, was.Lines)
+	require.Equal(t, a.Checks, was.Checks)
+	split := f.Waiter2.Patch(to.ID, to.Version, apitest.ShareLine(apitest.LineOf(to, "fries"), 1, 2))
+	f.Manager.Get(fmt.Sprintf("%s?at_version=%d", apitest.OrderPath(to.ID), split.Version)).JSON(t, &was)
+	require.Len(t, was.Checks, 2)
+	require.Equal(t, split.Checks, was.Checks)
+	to = f.Waiter2.Patch(to.ID, split.Version, apitest.MergeChecks(2, 1))
 
 	// The stale copy of a request is a conflict naming the order that moved.
 	r = f.Waiter2.TryTransfer(a.ID, a.Version, apitest.Ref(to), []order.LineMove{{LineID: beer, Qty: ptr(1)}})
