@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
@@ -186,4 +187,119 @@ func checkOf(t *testing.T, o order.Order, n int) order.Check {
 	}
 	t.Fatalf("order %s has no check %d: %+v", o.ID, n, o.Checks)
 	return order.Check{}
+}
+
+// needTransfers skips a test of moves between tables on a posd without
+// POST /v1/orders/{id}/transfer and /merge (the branch before they land).
+func needTransfers(t *testing.T, f *apitest.Fixture, id uuid.UUID) {
+	t.Helper()
+	if r := f.Waiter.Post(apitest.OrderPath(id)+"/transfer", map[string]any{}); r.Status == 404 {
+		t.Skip("this posd has no POST /v1/orders/{id}/transfer yet")
+	}
+}
+
+// pickLinesAndTable taps "Move lines to table…", the lines (by id), then
+// the table on the floor, and waits for the question that confirms it.
+func (h *handheld) pickLinesAndTable(table string, lines ...uuid.UUID) string {
+	h.t.Helper()
+	h.press("#movebtn")
+	h.waitFor("the lines to pick", `!document.querySelector('#askbox').hidden`)
+	for _, l := range lines {
+		h.press(fmt.Sprintf(`#ask-body button[data-line-id=%q]`, l))
+	}
+	h.press("#ask-ok")
+	return h.pickTable("transfer", table)
+}
+
+// pickTable taps table on the floor in pick mode and answers the
+// confirming question's text.
+func (h *handheld) pickTable(kind, table string) string {
+	h.t.Helper()
+	h.waitFor("the floor to pick from", fmt.Sprintf(`document.body.dataset.screen === 'floor' && document.querySelector('#floor').dataset.pick === %q`, kind))
+	h.press(fmt.Sprintf(`#tables button[data-table=%q]`, table))
+	h.waitFor("the confirmation", `!document.querySelector('#askbox').hidden`)
+	return h.eval(`document.querySelector('#askbox').innerText`)
+}
+
+// TestPOSMoveDrinkToBarTab: a drink moves from a table to a free table
+// used as the bar tab: "Move lines to table…", the drink, the free table
+// on the floor, Move. The drink is gone from the table and on the bar
+// tab's new order.
+func TestPOSMoveDrinkToBarTab(t *testing.T) {
+	needChromium(t)
+	f := start(t)
+	o := f.Open("T2")
+	needTransfers(t, f, o.ID)
+	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("steak", 1, apitest.Seat(1)), apitest.AddItem("beer", 1, apitest.Seat(1)))
+	h := openPOS(t, f, f.BaseURL, seed.TokenWaiter1, phoneW, phoneH)
+	h.openOrder("T2", 2)
+	q := h.pickLinesAndTable("T30", apitest.LineOf(o, "beer"))
+	require.Contains(t, q, "1 × Draft beer from table T2 to table T30")
+	h.answer()
+	h.waitSent()
+	h.waitFor("T2 without the beer", `document.body.dataset.screen === 'order' && !document.querySelector('.line[data-sku="beer"]') && !!document.querySelector('.line[data-sku="steak"]')`)
+	require.Equal(t, []string{"1×steak"}, linesOf(f.Waiter.Order(o.ID)))
+	tab := f.Waiter.Orders("?status=open&table=T30").Orders
+	require.Len(t, tab, 1)
+	require.Equal(t, []string{"1×beer"}, linesOf(f.Waiter.Order(tab[0].ID)))
+	h.noExceptions()
+}
+
+// TestPOSMergeTwoTables: Bruno's T7 merges into Alice's T6 from her
+// handheld: T7 shows free on the floor, and T6's order holds every line.
+func TestPOSMergeTwoTables(t *testing.T) {
+	needChromium(t)
+	f := start(t)
+	a := f.Open("T6")
+	needTransfers(t, f, a.ID)
+	f.Waiter.Patch(a.ID, 1, apitest.AddItem("steak", 1))
+	b := f.Waiter2.Open("T7", 2)
+	f.Waiter2.Patch(b.ID, 1, apitest.AddItem("beer", 2), apitest.AddItem("fries", 1))
+	h := openPOS(t, f, f.BaseURL, seed.TokenWaiter1, phoneW, phoneH)
+	h.openOrder("T6", 2)
+	h.press("#mergebtn")
+	require.Contains(t, h.pickTable("merge", "T7"), "Merge table T7 into table T6")
+	h.answer()
+	h.waitSent()
+	h.waitFor("every line on T6", `document.body.dataset.screen === 'order' && document.querySelectorAll('.line').length === 3`)
+	h.press("#back")
+	h.waitFor("T7 free on the floor", `document.querySelector('#tables button[data-table="T7"]').dataset.state === 'free'`)
+	gone := f.Waiter.Order(b.ID)
+	require.Equal(t, "closed", gone.Status)
+	require.NotNil(t, gone.MergedInto)
+	require.Equal(t, a.ID, *gone.MergedInto)
+	require.Equal(t, []string{"1×fries", "1×steak", "2×beer"}, linesOf(f.Waiter.Order(a.ID)))
+	h.noExceptions()
+}
+
+// TestPOSMoveConflictOnOtherTable: Bruno adds to T9 after Alice's handheld
+// picked T9 as the table her beer moves to. Her Move is refused with a
+// version conflict: the merge screen names T9 and Bruno's change, nothing
+// is written on either order until she taps Apply; then the beer moves.
+func TestPOSMoveConflictOnOtherTable(t *testing.T) {
+	needChromium(t)
+	f := start(t)
+	o := f.Open("T8")
+	needTransfers(t, f, o.ID)
+	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("beer", 1))
+	other := f.Waiter2.Open("T9", 2)
+	other = f.Waiter2.Patch(other.ID, 1, apitest.AddItem("steak", 1))
+	h := openPOS(t, f, f.BaseURL, seed.TokenWaiter1, phoneW, phoneH)
+	h.openOrder("T8", 2)
+	require.Contains(t, h.pickLinesAndTable("T9", apitest.LineOf(o, "beer")), "to table T9")
+	f.Waiter2.Patch(other.ID, 2, apitest.AddItem("fries", 1))
+	h.press("#ask-ok")
+	h.waitFor("the merge screen", `!document.querySelector('#merge').hidden`)
+	require.Equal(t, "T9", h.eval(`document.querySelector('#merge').dataset.tables`))
+	require.Contains(t, h.eval(`document.querySelector('#merge-theirs').innerText`), "Table T9: +1 Fries, the table (Bruno, ")
+	require.Contains(t, h.eval(`document.querySelector('#merge-mine').innerText`), "moved 1 × Draft beer to table T9")
+	require.EqualValues(t, 2, f.Waiter.Order(o.ID).Version, "nothing written on T8")
+	require.EqualValues(t, 3, f.Waiter.Order(other.ID).Version, "nothing written on T9")
+	require.Equal(t, []string{"1×beer"}, linesOf(f.Waiter.Order(o.ID)))
+	h.press("#merge-apply")
+	h.waitSent()
+	require.Empty(t, linesOf(f.Waiter.Order(o.ID)))
+	require.Equal(t, []string{"1×beer", "1×fries", "1×steak"}, linesOf(f.Waiter.Order(other.ID)))
+	require.Equal(t, "1", h.merges())
+	h.noExceptions()
 }

@@ -1517,7 +1517,7 @@
     const back = () => { floorPick = null; openOrderScreen(p.ref); };
     const what = target ? `${itemsText(liveLines(target))} · ${target.guests} guests · ${target.server || 'a colleague'}` : '';
     if (p.kind === 'merge') {
-      ask(`Merge table ${t.label} into table ${from.table}?`, [el('p', { text: `Table ${t.label} (${what}) comes to table ${from.table}, and table ${t.label} is free again.` })], 'Merge', () => {
+      ask(`Merge table ${t.id} into table ${from.table}?`, [el('p', { text: `Table ${t.id} (${what}) comes to table ${from.table}, and table ${t.id} is free again.` })], 'Merge', () => {
         enqueue({ kind: 'merge', ref: p.ref, table: from.table, other: target.id, otherTable: t.id, otherExpected: target.version,
           ops: [{ op: 'merge_from', table: t.id, order_id: target.id, items: liveLines(target) }] });
         back();
@@ -1525,7 +1525,7 @@
       }, back);
       return;
     }
-    ask(`Move to table ${t.label}?`, [el('p', { text: `${movesText(p.moves, from)} from table ${from.table} to table ${t.label}${target ? ` (${what})` : ' (free: it opens)'}.` })], 'Move', () => {
+    ask(`Move to table ${t.id}?`, [el('p', { text: `${movesText(p.moves, from)} from table ${from.table} to table ${t.id}${target ? ` (${what})` : ' (free: it opens)'}.` })], 'Move', () => {
       enqueue({ kind: 'transfer', ref: p.ref, table: from.table, other: target ? target.id : null, otherTable: t.id, otherExpected: target ? target.version : null,
         ops: p.moves.map((m) => ({ op: 'transfer_out', table: t.id, moves: [m] })) });
       back();
