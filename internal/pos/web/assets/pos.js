@@ -26,6 +26,11 @@
 // button[data-table][data-state]; lines .line[data-line-id][data-status];
 // menu items #menu button[data-sku]; #order[data-order-id][data-version]
 // and [data-loaded] (1 once the order screen's read of the order is done).
+// The split screen (body[data-screen=split]): #checks .check[data-check]
+// with [data-total] and [data-due], its lines .sline[data-line-id]
+// [aria-pressed], buttons [data-move-to], [data-pay], [data-merge-check];
+// #askbox is the one small question dialog. #floor[data-pick] (transfer,
+// merge) while a table is being picked on the floor.
 (() => {
   'use strict';
 
@@ -82,6 +87,7 @@
   let floor = load(K.floor, { tables: [], orders: {} }); // orders: table -> open order summary
   let drafts = load(K.drafts, {}); // ref -> {ref, table, ops}
   let queue = load(K.queue, []); // writes waiting for an answer, in order
+  for (const q of queue) if (q.conflict) { q.conflicts = [q.conflict]; delete q.conflict; } // kept by an older handheld
   let orders = load(K.orders, {}); // ref -> the order as this device last accepted it
   let current = null; // ref of the order on screen
   let seat = 1;
@@ -90,6 +96,9 @@
   let online = true;
   let cursor = '';
   let staleNotice = null; // {ref, text}: a colleague changed the open order while it has a draft
+  let picked = null; // the line tapped on the split screen
+  let floorPick = null; // {kind: 'transfer'|'merge', ref, moves}: the floor picks a table for it
+  let payCheck = null; // the check the payment dialog pays (null: the order's only check)
   const liveTables = new Map(); // table -> time of the last live change
   const shownMerges = new Set();
 
@@ -238,16 +247,23 @@
   });
 
   // ---- screens -----------------------------------------------------------------
+  // The order and its split screen both show the order `current`.
+  const ofOrder = (screen) => screen === 'order' || screen === 'split';
   function show(screen) {
     document.body.dataset.screen = screen;
-    keep(K.screen, screen === 'order' ? current : null);
-    for (const s of ['pair', 'floor', 'order']) $(s).hidden = s !== screen;
-    $('back').hidden = screen !== 'order';
+    keep(K.screen, ofOrder(screen) ? current : null);
+    for (const s of ['pair', 'floor', 'order', 'split']) $(s).hidden = s !== screen;
+    $('back').hidden = !ofOrder(screen);
+    $('back').textContent = screen === 'split' ? '‹ Order' : '‹ Floor';
     $('who').textContent = me ? `${me.staff} · ${me.role}` : '';
-    if (screen !== 'order') { current = null; $('notice').hidden = true; }
-    $('title').textContent = screen === 'order' && current ? `Table ${viewOrder(current).table}` : screen === 'floor' ? 'Floor' : 'Handheld';
+    if (!ofOrder(screen)) { current = null; $('notice').hidden = true; }
+    if (screen !== 'split') picked = null;
+    $('title').textContent = ofOrder(screen) && current ? `Table ${viewOrder(current).table}` : screen === 'floor' ? 'Floor' : 'Handheld';
   }
-  $('back').addEventListener('click', () => { show('floor'); renderFloor(); });
+  $('back').addEventListener('click', () => {
+    if (document.body.dataset.screen === 'split') { show('order'); renderOrder(); return; }
+    show('floor'); renderFloor();
+  });
 
   // ---- floor -------------------------------------------------------------------
   let floorLoading = null;
@@ -286,7 +302,10 @@
   let floorSoon = null;
   const loadFloorSoon = () => { clearTimeout(floorSoon); floorSoon = setTimeout(loadFloor, 250); };
 
-  const hasLocal = (ref) => !!(drafts[ref] && drafts[ref].ops.length) || queue.some((q) => q.ref === ref);
+  // refsOf are the orders a queued write touches: its own, and the other
+  // order of a transfer or a merge.
+  const refsOf = (q) => (q.other ? [q.ref, q.other] : [q.ref]);
+  const hasLocal = (ref) => !!(drafts[ref] && drafts[ref].ops.length) || queue.some((q) => refsOf(q).includes(ref));
 
   function renderFloor() {
     const box = $('tables');
@@ -301,19 +320,31 @@
       const info = o ? `${o.server || ''} · ${age(o.opened_at)} · ${o.guests} guests` : lo ? 'opening… (waiting to send)' : `free · ${t.seats} seats`;
       const pending = ref && hasLocal(ref) ? ' · not sent yet' : '';
       const live = liveTables.has(t.id) && Date.now() - liveTables.get(t.id) < 10000;
+      // Picking a table for a move or a merge: not this order's own table,
+      // not one still being opened, for a merge only an occupied one.
+      const unpickable = !!floorPick && (ref === floorPick.ref || !!lo || (floorPick.kind === 'merge' && !o));
       const b = btn('', {
         'data-table': t.id, 'data-state': busy ? 'occupied' : 'free', 'data-local': lo ? '1' : undefined,
-        'data-live': live ? '1' : undefined, 'data-order-id': ref || '',
+        'data-live': live ? '1' : undefined, 'data-order-id': ref || '', disabled: unpickable,
         'aria-label': `Table ${t.label}, ${busy ? 'occupied' : 'free'}`,
       }, () => tapTable(t, o, lo));
       b.append(el('span', { class: 'tlabel', text: t.label }), el('span', { class: 'tinfo', text: info + pending }));
       box.append(b);
     }
     $('floor-note').textContent = floor.tables.length ? '' : (online ? 'Loading tables…' : 'Offline: no tables read yet.');
+    $('floor').dataset.pick = floorPick ? floorPick.kind : '';
+    $('floor-pick').hidden = !floorPick;
+    if (floorPick) {
+      const from = viewOrder(floorPick.ref).table;
+      $('floor-pick-text').textContent = floorPick.kind === 'merge'
+        ? `Tap the table whose order merges into table ${from}.`
+        : `Tap the table ${movedText(floorPick.ref, floorPick.moves)} moves to (a free one opens).`;
+    }
   }
   setInterval(() => { if (document.body.dataset.screen === 'floor') renderFloor(); }, 30000);
 
   function tapTable(t, o, lo) {
+    if (floorPick) return pickTable(t, o);
     if (o) return openOrderScreen(o.id, o);
     if (lo) return openOrderScreen(lo.ref);
     $('open-title').textContent = `Open table ${t.label}`;
@@ -369,14 +400,80 @@
         case 'void_item': { const l = line(op.line_id); if (l) { l.status = 'voided'; l[mark] = true; } break; }
         case 'comp_item': { const l = line(op.line_id); if (l) { l.comped = true; l[mark] = true; } break; }
         case 'send': for (const l of o.lines) if (l.status === 'pending' && (!op.course || l.course === op.course)) { l.status = 'sent'; l[mark] = true; } break;
-        case 'add_payment': o.payments.push({ tender: op.tender, amount_cents: op.amount_cents, tip_cents: op.tip_cents || 0, [mark]: true }); break;
+        case 'add_payment': o.payments.push({ tender: op.tender, amount_cents: op.amount_cents, tip_cents: op.tip_cents || 0, check: op.check || 1, [mark]: true }); break;
         case 'close': o.status = 'closed'; break;
         case 'set_guests': o.guests = op.guests; break;
+        // Checks, as posd folds them (DESIGN.md section 11).
+        case 'move_to_check': {
+          const l = line(op.line_id);
+          if (!l) break;
+          if (op.qty && op.qty < l.qty && op.new_line_id) {
+            l.qty -= op.qty;
+            o.lines.push(Object.assign({}, l, { id: op.new_line_id, qty: op.qty, check: op.check, shared_by: null, [mark]: true }));
+          } else Object.assign(l, { check: op.check, shared_by: null });
+          l[mark] = true;
+          break;
+        }
+        case 'share_line': { const l = line(op.line_id); if (l) Object.assign(l, { check: 0, shared_by: op.checks.slice().sort((a, b) => a - b), [mark]: true }); break; }
+        case 'split_even': {
+          const by = Array.isArray(op.checks) ? op.checks : Array.from({ length: op.checks }, (_, i) => i + 1);
+          for (const l of o.lines) if (l.status !== 'voided') Object.assign(l, { check: 0, shared_by: by.slice(), [mark]: true });
+          break;
+        }
+        case 'split_by_seat': {
+          const seats = [...new Set(o.lines.filter((l) => l.status !== 'voided' && l.seat >= 1).map((l) => l.seat))].sort((a, b) => a - b);
+          for (const l of o.lines) {
+            if (l.status === 'voided' || !seats.length) continue;
+            if (l.seat >= 1) Object.assign(l, { check: l.seat, shared_by: null });
+            else if (seats.length === 1) Object.assign(l, { check: seats[0], shared_by: null });
+            else Object.assign(l, { check: 0, shared_by: seats.slice() });
+            l[mark] = true;
+          }
+          break;
+        }
+        case 'merge_checks':
+          for (const l of o.lines) {
+            if (!isShared(l)) { if (checkOf(l) === op.from) Object.assign(l, { check: op.into, [mark]: true }); continue; }
+            if (!l.shared_by.includes(op.from)) continue;
+            const by = [...new Set(l.shared_by.map((c) => (c === op.from ? op.into : c)))].sort((a, b) => a - b);
+            Object.assign(l, by.length === 1 ? { check: by[0], shared_by: null } : { shared_by: by }, { [mark]: true });
+          }
+          o.payments = o.payments.map((p) => ((p.check || 1) === op.from ? Object.assign({}, p, { check: op.into }) : p));
+          break;
+        // Between orders: what leaves this one, what arrives.
+        case 'transfer_out':
+          for (const m of op.moves || []) {
+            const l = line(m.line_id);
+            if (!l) continue;
+            if (m.qty && m.qty < l.qty) { l.qty -= m.qty; l[mark] = true; } else o.lines = o.lines.filter((x) => x !== l);
+          }
+          break;
+        case 'transfer_in': case 'merge_from':
+          for (const it of op.items || []) o.lines.push(Object.assign({}, it, { [mark]: true }));
+          break;
+        case 'merge_into': o.status = 'closed'; break;
         default: break;
       }
     }
     return o;
   }
+  const isShared = (l) => !!(l.shared_by && l.shared_by.length);
+  // checkOf is the check a line is billed on (0: shared).
+  const checkOf = (l) => (isShared(l) ? 0 : l.check || 1);
+  // checkNumbers are the order's checks, ascending: 1, and every check a
+  // line, a share or a payment names.
+  const checkNumbers = (o) => [...new Set([1, ...o.lines.flatMap((l) => (isShared(l) ? l.shared_by : [checkOf(l)])),
+    ...(o.payments || []).map((p) => p.check || 1)])].sort((a, b) => a - b);
+  // shareOf is check n's part of a line's amount: shared evenly, the
+  // remainder cents to the lowest checks first (order.ShareOf).
+  const shareOf = (l, n) => {
+    const amount = l.status === 'voided' || l.comped ? 0 : l.qty * l.unit_price_cents;
+    if (!isShared(l)) return checkOf(l) === n ? amount : 0;
+    const k = l.shared_by.indexOf(n);
+    if (k < 0) return 0;
+    const parts = l.shared_by.length;
+    return Math.floor(amount / parts) + (k < amount % parts ? 1 : 0);
+  };
   function optionOf(group, option) {
     const g = (menu && menu.modifier_groups || []).find((x) => x.id === group);
     return g && g.options.find((x) => x.id === option);
@@ -401,6 +498,19 @@
       case 'void_item': return l && l.status === 'sent' ? '' : gone('cannot void it');
       case 'comp_item': return l && l.status !== 'voided' ? '' : gone('cannot comp it');
       case 'send': return op.course && !o.lines.some((x) => x.status === 'pending' && x.course === op.course) ? `nothing is left to send in course ${op.course}` : '';
+      case 'move_to_check': case 'share_line':
+        if (!l || l.status === 'voided') return gone('cannot move it');
+        return op.qty && (op.qty >= l.qty || isShared(l)) ? `cannot move ${op.qty} of it: the line has ${l.qty}${isShared(l) ? ', shared' : ''} now` : '';
+      case 'merge_checks': return checkNumbers(o).includes(op.from) ? '' : `there is no check ${op.from} any more`;
+      case 'split_by_seat': return o.lines.some((x) => x.status !== 'voided' && x.seat >= 1) ? '' : 'no line has a seat';
+      case 'transfer_out':
+        for (const m of op.moves || []) {
+          const x = o.lines.find((y) => y.id === m.line_id);
+          if (!x) return 'cannot move it: the line is not on the order any more';
+          if (x.status === 'voided') return 'cannot move it: the line was voided meanwhile';
+          if (m.qty && m.qty > x.qty) return `cannot move ${m.qty}: the line has ${x.qty} now`;
+        }
+        return '';
       default: return '';
     }
   }
@@ -428,9 +538,25 @@
       case 'move_table': return `moved to ${op.table}`;
       case 'close': return 'closed the order';
       case 'add_discount': return 'discount';
+      case 'move_to_check': return `${op.qty ? op.qty + ' × ' : ''}${nm} to check ${op.check}`;
+      case 'share_line': return `${nm} shared by checks ${op.checks.join(', ')}`;
+      case 'split_by_seat': return 'split by seat';
+      case 'split_even': return `split evenly into ${Array.isArray(op.checks) ? op.checks.length : op.checks} checks`;
+      case 'merge_checks': return `check ${op.from} merged into check ${op.into}`;
+      case 'transfer_out': return `moved ${movesText(op.moves, order)} to table ${op.table}`;
+      case 'transfer_in': return `${itemsText(op.items)} came from table ${op.table}`;
+      case 'merge_into': return `merged into table ${op.table}`;
+      case 'merge_from': return `table ${op.table} merged in${op.items ? ': ' + itemsText(op.items) : ''}`;
       default: return op.op.replace(/_/g, ' ');
     }
   }
+  const itemsText = (items) => (items || []).map((l) => `${l.qty} × ${l.name || itemName(l.sku)}`).join(', ') || 'nothing';
+  // movesText names the lines a transfer takes, "1 × Draft beer, 2 × Fries".
+  const movesText = (moves, order) => (moves || []).map((m) => {
+    const l = order && order.lines.find((x) => x.id === m.line_id);
+    return `${m.qty || (l ? l.qty : 1)} × ${l ? l.name : 'a line'}`;
+  }).join(', ');
+  const movedText = (ref, moves) => movesText(moves, viewOrder(ref));
   const who = (ev) => `${(ev.actor && (ev.actor.staff || ev.actor.device)) || 'someone'}, ${hhmm(ev.at)}`;
   // describeEvent is one colleague's event: "+2 Steak frites, seat 1 (Alice, 20:14)".
   const describeEvent = (ev, order) => (ev.ops || []).map((op) => `${describe(op, order)} (${who(ev)})${ev.forced ? ' — overwrite' : ''}`);
@@ -516,13 +642,13 @@
 
   // ---- the queue of writes ------------------------------------------------
   function enqueue(item) {
-    const earlier = queue.some((q) => q.ref === item.ref);
+    const earlier = queue.some((q) => refsOf(q).includes(item.ref));
     item.id = uuid();
     item.key = uuid();
     item.state = 'queued';
     // The version the waiter was looking at; a write queued behind another
     // of the same order takes the version that one's answer gives.
-    if (item.kind === 'patch') item.expected = earlier ? null : (orders[item.ref] || {}).version;
+    if (item.kind !== 'open') item.expected = earlier ? null : (orders[item.ref] || {}).version;
     queue.push(item);
     saveQueue();
     saveOrders();
@@ -537,8 +663,11 @@
     if (retryTimer) return;
     retryTimer = setTimeout(() => { retryTimer = null; pump(); }, jitter(retryTry++));
   }
-  // blocked: an earlier write of the same order has no answer yet.
-  const blocked = (item) => { for (const q of queue) { if (q === item) return false; if (q.ref === item.ref) return true; } return false; };
+  // blocked: an earlier write of one of the same orders has no answer yet.
+  const blocked = (item) => {
+    for (const q of queue) { if (q === item) return false; if (refsOf(q).some((r) => refsOf(item).includes(r))) return true; }
+    return false;
+  };
 
   async function pump() {
     if (pumping || !token) return;
@@ -562,6 +691,9 @@
   const removeItem = (item) => { queue = queue.filter((q) => q !== item); saveQueue(); };
   // next is the following write of the same order, which waits for this one's version.
   const next = (item) => queue.find((q) => q !== item && q.ref === item.ref);
+  // followed: o is this write's answer; the following write of the order
+  // takes its version.
+  const followed = (item, o) => { const n = next(Object.assign({}, item, { ref: o.id })); if (n && n.expected == null) n.expected = o.version; };
 
   async function send(item) {
     let r;
@@ -570,26 +702,39 @@
         r = await api('POST', '/v1/orders', { table: item.table, guests: item.guests }, { 'Idempotency-Key': item.key }, WRITE_TIMEOUT);
       } else {
         if (item.expected === null || item.expected === undefined) item.expected = (orders[item.ref] || {}).version;
-        const body = { expected_version: item.expected, ops: item.ops };
-        if (item.force) body.force = true;
         item.sent = true;
         saveQueue();
-        r = await api('PATCH', '/v1/orders/' + item.ref, body, { 'Idempotency-Key': item.key }, WRITE_TIMEOUT);
+        if (item.kind === 'patch') {
+          const body = { expected_version: item.expected, ops: item.ops };
+          if (item.force) body.force = true;
+          r = await api('PATCH', '/v1/orders/' + item.ref, body, { 'Idempotency-Key': item.key }, WRITE_TIMEOUT);
+        } else {
+          r = await api('POST', `/v1/orders/${item.ref}/${item.kind}`, pairBody(item), { 'Idempotency-Key': item.key }, WRITE_TIMEOUT);
+        }
       }
     } catch (e) {
       return 'retry';
     }
     if (transient(r)) return 'retry';
     if (item.kind === 'open') return opened(item, r);
-    return patched(item, r);
+    if (item.kind === 'patch') return patched(item, r);
+    return paired(item, r);
+  }
+
+  // pairBody is a transfer's or merge's request: this order at the version
+  // the waiter saw, and the other order at the version the waiter picked it
+  // at (a free table has none).
+  function pairBody(item) {
+    const other = { order_id: item.other, expected_version: item.otherExpected };
+    if (item.kind === 'merge') return { expected_version: item.expected, from: other };
+    return { expected_version: item.expected, to: item.other ? other : { table: item.otherTable }, lines: item.ops.flatMap((op) => op.moves) };
   }
 
   function opened(item, r) {
     if (r.status === 201 || r.status === 200) {
       rename(item.ref, r.body.id, r.body);
       removeItem(item);
-      const n = next(Object.assign({}, item, { ref: r.body.id }));
-      if (n && n.expected == null) n.expected = r.body.version;
+      followed(item, r.body);
       floor.orders[r.body.table] = r.body;
       renderFloor();
       loadFloorSoon();
@@ -605,7 +750,7 @@
         // A colleague opened the table first: our lines need the merge screen.
         deps[0].expected = 0;
         deps[0].state = 'conflict';
-        deps[0].conflict = { current: cur, changes: [], opened: true };
+        deps[0].conflicts = [{ current: cur, changes: [], opened: true }];
         loadChanges(deps[0], 0);
       } else {
         toast(`Table ${cur.table} was opened meanwhile by ${cur.server || 'a colleague'}.`);
@@ -641,10 +786,8 @@
       const o = r.body;
       removeItem(item);
       orders[item.ref] = o;
-      const n = next(item);
-      if (n && n.expected == null) n.expected = o.version;
-      if (floor.orders[o.table] && o.status === 'open') floor.orders[o.table] = o;
-      if (o.status === 'closed') { delete floor.orders[o.table]; }
+      followed(item, o);
+      onFloor(o);
       saveOrders();
       if (current === item.ref) {
         if (staleNotice && staleNotice.ref === item.ref && staleNotice.version <= o.version) hideNotice();
@@ -655,19 +798,14 @@
       return 'ok';
     }
     const kind = slug(r);
-    if ((r.status === 409 || r.status === 412) && kind === 'version-conflict') {
-      item.state = 'conflict';
-      item.conflict = { current: r.body.current, changes: r.body.changes || [], truncated: !!r.body.changes_truncated };
-      saveQueue();
-      if (r.body.changes_truncated) loadChanges(item, r.body.expected_version);
-      return 'ok';
-    }
-    // Any other refusal: nothing was written. The ops go back into the
+    if (conflicted(item, r)) return 'ok';
+    // Any other refusal: nothing was written. The edits go back into the
     // draft, so the waiter can fix them (take the sold-out item off) and
-    // save again.
+    // save again; a tap that did something at once (send, pay, close, a
+    // split) is not redone by the next save.
     removeItem(item);
     const d = draftOf(item.ref);
-    d.ops = item.ops.filter((op) => op.op !== 'send' && op.op !== 'close' && op.op !== 'add_payment').concat(d.ops);
+    d.ops = item.ops.filter((op) => !TAPS.has(op.op)).concat(d.ops);
     if (r.body && r.body.current && r.body.current.id === item.ref) orders[item.ref] = r.body.current;
     const n = next(item);
     if (n) n.expected = null;
@@ -679,12 +817,70 @@
     return 'ok';
   }
 
-  // loadChanges fills a conflict's changes with the whole list when posd
+  // The ops a tap sends at once, which never go back into a draft.
+  const TAPS = new Set(['send', 'close', 'add_payment', 'move_to_check', 'split_by_seat', 'share_line', 'split_even', 'merge_checks']);
+
+  // onFloor keeps the floor's summary of o's table.
+  function onFloor(o) {
+    const f = floor.orders[o.table];
+    if (o.status === 'open' && (!f || f.id === o.id)) floor.orders[o.table] = o;
+    if (o.status === 'closed' && f && f.id === o.id) delete floor.orders[o.table];
+  }
+
+  // conflicted takes a 409/412 version-conflict: the write waits for the
+  // merge screen with each order that moved (one for a PATCH; for a
+  // transfer or merge, each of its two orders that moved, in `conflicts`).
+  function conflicted(item, r) {
+    if (!((r.status === 409 || r.status === 412) && slug(r) === 'version-conflict')) return false;
+    const each = r.body.conflicts || [r.body];
+    item.state = 'conflict';
+    item.conflicts = each.map((c) => ({ current: c.current, changes: c.changes || [], truncated: !!c.changes_truncated, expected: c.expected_version }));
+    saveQueue();
+    for (const c of item.conflicts) if (c.truncated) loadChanges(item, c.expected, c);
+    return true;
+  }
+
+  // paired takes the answer to a transfer or a merge: both orders as they
+  // are after it.
+  function paired(item, r) {
+    if (r.ok) {
+      removeItem(item);
+      for (const o of [r.body.from, r.body.to]) {
+        if (orders[o.id] || o.id === current) orders[o.id] = o;
+        followed(item, o);
+        onFloor(o);
+      }
+      saveOrders();
+      const other = r.body.from.id === item.ref ? r.body.to : r.body.from;
+      toast(item.kind === 'merge' ? `Table ${other.table} merged into table ${r.body.to.table}.` : `Moved to table ${other.table}.`);
+      if (current === item.ref) { renderOrder(); loadLast(item.ref); }
+      renderFloor();
+      loadFloorSoon();
+      return 'ok';
+    }
+    if (conflicted(item, r)) { loadFloorSoon(); return 'ok'; }
+    // Refused: nothing was written on either order.
+    removeItem(item);
+    const n = next(item);
+    if (n) n.expected = null;
+    const b = r.body || {};
+    toast(slug(r) === 'table-occupied'
+      ? `Table ${item.otherTable} was opened meanwhile: nothing was moved. Pick the table again.`
+      : refusal(r)(), true);
+    $('toast').dataset.kind = slug(r);
+    if (b.current && orders[b.current.id]) orders[b.current.id] = b.current;
+    if (current === item.ref) renderOrder();
+    loadFloor();
+    return 'ok';
+  }
+
+  // loadChanges fills conflict c's changes with the whole list when posd
   // sent only the newest (or none: a table a colleague opened first).
-  async function loadChanges(item, after) {
+  async function loadChanges(item, after, c) {
+    c = c || item.conflicts[0];
     try {
-      const r = await api('GET', `/v1/orders/${item.conflict.current.id}/events?after_version=${after}`);
-      if (r.ok && item.conflict) { item.conflict.changes = r.body.events; item.conflict.truncated = !!r.body.next; saveQueue(); renderMerge(); }
+      const r = await api('GET', `/v1/orders/${c.current.id}/events?after_version=${after}`);
+      if (r.ok && item.conflicts) { c.changes = r.body.events; c.truncated = !!r.body.next; saveQueue(); renderMerge(); }
     } catch (e) { /* the merge screen shows what it has */ }
     if (!shownMerges.has(item.id)) openMerge(item);
   }
@@ -711,54 +907,96 @@
     return out;
   }
 
+  // The merge screen serves every write that met a version conflict: a
+  // PATCH (one order), a transfer or a merge (each of its orders that
+  // moved, named by table).
+  const pairKind = (item) => item.kind === 'transfer' || item.kind === 'merge';
+  // latest is what the merge screen knows of order ref: the conflict's
+  // current when it moved, else the order as last read.
+  const latest = (item, ref) => {
+    const c = item.conflicts.find((x) => x.current.id === ref);
+    return c ? c.current : orders[ref] || (ref === item.other ? floor.orders[item.otherTable] : null) || { id: ref, table: item.otherTable, lines: [], status: 'open' };
+  };
+  // mineWhy says why the write's op i no longer applies, or ''.
+  function mineWhy(item, i) {
+    const op = item.ops[i];
+    if (op.op === 'merge_from') {
+      const o = latest(item, item.other);
+      if (o.status !== 'open') return `table ${op.table} was closed meanwhile`;
+      return latest(item, item.ref).status !== 'open' ? 'the order was closed' : '';
+    }
+    return whyNot(latest(item, item.ref), item.ops, i);
+  }
+  // mergeResult is each order after the write: [table, lines].
+  function mergeResult(item) {
+    const own = latest(item, item.ref);
+    if (item.kind === 'patch') return [[own.table, applyOps(own, item.ops, 'draft').lines]];
+    const other = latest(item, item.other);
+    if (item.kind === 'merge') return [[own.table, own.lines.concat(other.lines.map((l) => Object.assign({}, l, { draft: true })))]];
+    const moved = item.ops.flatMap((op) => op.moves).map((m) => {
+      const l = own.lines.find((x) => x.id === m.line_id);
+      return l && Object.assign({}, l, { qty: m.qty || l.qty, draft: true });
+    }).filter(Boolean);
+    return [[own.table, applyOps(own, item.ops, 'x').lines], [item.otherTable, other.lines.concat(moved)]];
+  }
+
   function renderMerge() {
     const item = merging;
-    if (!item || !item.conflict) return;
-    const c = item.conflict;
+    if (!item || !item.conflicts) return;
+    const cs = item.conflicts;
+    const pair = pairKind(item);
+    const tables = cs.map((c) => c.current.table);
     $('merge').dataset.itemId = item.id;
-    $('merge-title').textContent = `Table ${c.current.table} changed since you opened it`;
-    $('merge-theirs').replaceChildren(...theirChanges(c).map((t) => el('li', {}, el('span', { class: 'txt', text: t }))));
+    $('merge').dataset.tables = tables.join(' ');
+    $('merge-title').textContent = tables.length > 1 ? `Tables ${tables.join(' and ')} changed since you looked` : `Table ${tables[0]} changed since you ${pair ? 'looked' : 'opened it'}`;
+    $('merge-theirs').replaceChildren(...cs.flatMap((c) => theirChanges(c).map((t) => el('li', { 'data-table': c.current.table },
+      el('span', { class: 'txt', text: pair ? `Table ${c.current.table}: ${t}` : t })))));
     if (!$('merge-theirs').children.length) $('merge-theirs').append(el('li', {}, el('span', { class: 'txt', text: 'Nothing you can see changed (a colleague saved the same).' })));
     let invalid = 0;
+    const own = latest(item, item.ref);
     $('merge-mine').replaceChildren(...item.ops.map((op, i) => {
-      const why = whyNot(c.current, item.ops, i);
+      const why = mineWhy(item, i);
       if (why) invalid++;
       const li = el('li', { 'data-op-index': i, 'data-invalid': why ? '1' : undefined },
-        el('span', { class: 'txt' }, describe(op, applyOps(c.current, item.ops.slice(0, i), 'x')), why ? el('span', { class: 'why', text: 'No longer applies — ' + why }) : null));
+        el('span', { class: 'txt' }, describe(op, applyOps(own, item.ops.slice(0, i), 'x')), why ? el('span', { class: 'why', text: 'No longer applies — ' + why }) : null));
       li.append(btn(why ? 'Drop it' : 'Drop', { 'data-drop': i }, () => {
         item.ops.splice(i, 1);
         saveQueue();
-        if (!item.ops.length) { removeItem(item); closeMerge(); refreshAfterMerge(item, c.current); return; }
+        if (!item.ops.length) { removeItem(item); closeMerge(); refreshAfterMerge(item); return; }
         renderMerge();
       }));
       return li;
     }));
-    const result = applyOps(c.current, item.ops, 'draft');
-    $('merge-result').replaceChildren(...result.lines.filter((l) => l.status !== 'voided').map((l) => el('li', { 'data-line-id': l.id, 'data-mine': l.draft ? '1' : undefined },
-      el('span', { class: 'txt', text: `${l.qty} × ${l.name}, ${l.seat ? 'seat ' + l.seat : 'table'}, course ${l.course} — ${l.status}${l.draft ? ' (yours)' : ''}` }))));
+    const results = mergeResult(item);
+    $('merge-result').replaceChildren(...results.flatMap(([table, lines]) => lines.filter((l) => l.status !== 'voided').map((l) => el('li', { 'data-line-id': l.id, 'data-mine': l.draft ? '1' : undefined },
+      el('span', { class: 'txt', text: `${results.length > 1 ? 'Table ' + table + ': ' : ''}${l.qty} × ${l.name}, ${l.seat ? 'seat ' + l.seat : 'table'}, course ${l.course} — ${l.status}${l.draft ? ' (yours)' : ''}` })))));
     $('merge-apply').disabled = invalid > 0;
     $('merge-msg').textContent = invalid ? `${invalid} of your changes no longer apply: drop ${invalid > 1 ? 'them' : 'it'} to go on.` : '';
-    $('merge-force').hidden = !isManager();
+    $('merge-force').hidden = !isManager() || pair;
   }
-  function refreshAfterMerge(item, cur) {
+  // refreshAfterMerge shows the latest of the orders that moved once the
+  // write is dropped.
+  function refreshAfterMerge(item) {
     // A write queued behind the discarded one takes the latest version
     // when it is sent (its expected version is still open).
-    orders[item.ref] = cur;
+    for (const c of item.conflicts) if (c.current.id === item.ref || orders[c.current.id]) orders[c.current.id] = c.current;
     saveOrders();
     if (current === item.ref) renderOrder();
     renderFloor();
+    if (pairKind(item)) loadFloor();
     pump();
   }
   function resend(force) {
     const item = merging;
     if (!item) return;
-    const cur = item.conflict.current;
-    item.expected = cur.version;
+    for (const c of item.conflicts) {
+      if (c.current.id === item.ref) { item.expected = c.current.version; orders[item.ref] = c.current; }
+      if (c.current.id === item.other) item.otherExpected = c.current.version;
+    }
     item.key = uuid(); // a new request: a new key
-    item.force = !!force;
+    item.force = !!force && !pairKind(item);
     item.state = 'queued';
-    delete item.conflict;
-    orders[item.ref] = cur;
+    delete item.conflicts;
     saveQueue(); saveOrders();
     closeMerge();
     if (current === item.ref) { hideNotice(); renderOrder(); }
@@ -768,15 +1006,14 @@
   $('merge-discard').addEventListener('click', () => {
     const item = merging;
     if (!item) return;
-    const cur = item.conflict.current;
     removeItem(item);
     closeMerge();
-    refreshAfterMerge(item, cur);
+    refreshAfterMerge(item);
   });
   $('merge-force').addEventListener('click', () => {
     const item = merging;
-    if (!item || !isManager()) return;
-    const c = item.conflict;
+    if (!item || !isManager() || pairKind(item)) return;
+    const c = item.conflicts[0];
     $('confirm-text').textContent = `Your changes will be saved over version ${c.current.version} of table ${c.current.table} without checking, on top of these changes by your colleagues:`;
     $('confirm-list').replaceChildren(...theirChanges(c).map((t) => el('li', { text: t })));
     $('confirm').hidden = false;
@@ -900,8 +1137,11 @@
     const pendingCourses = [...new Set(o.lines.filter((l) => l.status === 'pending').map((l) => l.course))].sort((a, b) => a - b);
     for (const c of pendingCourses) sends.append(btn(`Send course ${c}`, { 'data-send': c }, () => save(ref, [{ op: 'send', course: c }])));
     if (pendingCourses.length > 1) sends.append(btn('Send all', { 'data-send': 'all' }, () => save(ref, [{ op: 'send' }])));
-    $('paybtn').disabled = closed || !base || !base.version;
-    $('closebtn').disabled = closed || !base || !base.version;
+    const unopened = closed || !base || !base.version;
+    for (const b of ['paybtn', 'closebtn', 'splitbtn', 'movebtn', 'mergebtn']) $(b).disabled = unopened;
+    const nChecks = checkNumbers(o).length;
+    $('splitbtn').textContent = nChecks > 1 ? `Split · ${nChecks} checks` : 'Split';
+    $('paybtn').textContent = nChecks > 1 ? 'Pay a check' : 'Add payment';
 
     // Seat and course pickers, the menu.
     $('seat').textContent = String(seat);
@@ -911,6 +1151,7 @@
       btn(String(c), { 'data-course': c, 'aria-pressed': c === course ? 'true' : 'false', 'aria-label': `Course ${c}` }, () => { course = c; renderOrder(); })));
     renderMenu(closed);
     renderNet();
+    if (document.body.dataset.screen === 'split') renderSplit();
   }
 
   function lineRow(l) {
@@ -1020,32 +1261,277 @@
 
   // ---- payment and close ---------------------------------------------------------
   let tender = '';
-  $('paybtn').addEventListener('click', () => {
+  // With more than one check, payments are taken check by check on the
+  // split screen.
+  $('paybtn').addEventListener('click', () => (checkNumbers(viewOrder(current)).length > 1 ? openSplit() : openPay(null)));
+  // checkTotals are check n's totals as posd last priced them (the order's
+  // when it has one check), or null.
+  const checkTotals = (o, n) => {
+    const c = o && (o.checks || []).find((x) => x.number === n);
+    return c ? c.totals : o && o.totals && n === 1 && !(o.checks || []).length ? o.totals : null;
+  };
+  // openPay opens the payment dialog for check n (null: the order's only
+  // check), offering what is due on it.
+  function openPay(n) {
     const o = orders[current];
     if (!o) return;
+    payCheck = n;
+    const t = n ? checkTotals(o, n) : o.totals;
+    $('pay-title').textContent = n ? `Pay check ${n}` : 'Add payment';
     const tenders = (menu && menu.tenders) || ['card', 'cash'];
     tender = tenders.includes(tender) ? tender : tenders[0];
-    const renderTenders = () => $('tenders').replaceChildren(...tenders.map((t) => btn(t, { 'data-tender': t, 'aria-pressed': t === tender ? 'true' : 'false' }, () => { tender = t; renderTenders(); })));
+    const renderTenders = () => $('tenders').replaceChildren(...tenders.map((x) => btn(x, { 'data-tender': x, 'aria-pressed': x === tender ? 'true' : 'false' }, () => { tender = x; renderTenders(); })));
     renderTenders();
-    $('pay-amount').value = o.totals ? (Math.max(0, o.totals.due_cents) / 100).toFixed(2) : '';
+    $('pay-amount').value = t ? (Math.max(0, t.due_cents) / 100).toFixed(2) : '';
     $('pay-tip').value = '0';
     $('pay-msg').textContent = hasLocal(current) ? 'Your unsaved changes are saved with the payment.' : '';
     $('paybox').hidden = false;
-  });
+  }
   $('pay-cancel').addEventListener('click', () => { $('paybox').hidden = true; });
   $('pay-ok').addEventListener('click', () => {
     const a = cents($('pay-amount').value);
     const tip = cents($('pay-tip').value || '0');
     if (isNaN(a) || isNaN(tip) || (a === 0 && tip === 0)) { $('pay-msg').textContent = 'Type an amount like 24.50.'; return; }
     $('paybox').hidden = true;
-    save(current, [{ op: 'add_payment', tender, amount_cents: a, tip_cents: tip }]);
+    const op = { op: 'add_payment', tender, amount_cents: a, tip_cents: tip };
+    if (payCheck) op.check = payCheck;
+    save(current, [op]);
   });
-  $('closebtn').addEventListener('click', () => {
+  // closeOrder closes the order once it is sent and every check is settled.
+  function closeOrder() {
     const o = viewOrder(current);
     if (o.lines.some((l) => l.status === 'pending')) { toast('Send or take off the unsent items first.'); return; }
-    if (orders[current].totals && orders[current].totals.due_cents > 0) { toast(`${money(orders[current].totals.due_cents)} is still due.`); return; }
+    const base = orders[current];
+    const owing = (base.checks || []).filter((c) => c.totals.due_cents > 0);
+    if (owing.length > 1 || (owing.length && checkNumbers(o).length > 1)) { toast(owing.map((c) => `Check ${c.number}: ${money(c.totals.due_cents)} due`).join(' · ')); return; }
+    if (base.totals && base.totals.due_cents > 0) { toast(`${money(base.totals.due_cents)} is still due.`); return; }
     save(current, [{ op: 'close' }]);
+  }
+  $('closebtn').addEventListener('click', closeOrder);
+
+  // ---- small questions ---------------------------------------------------------
+  // ask opens the one question dialog: a title, what to choose, and OK.
+  // onOk answers a message to keep the dialog open (nothing chosen yet).
+  let askOk = null;
+  let askCancel = null;
+  function ask(title, body, okText, onOk, onCancel) {
+    $('ask-title').textContent = title;
+    $('ask-body').replaceChildren(...body);
+    $('ask-msg').textContent = '';
+    $('ask-ok').textContent = okText;
+    askOk = onOk;
+    askCancel = onCancel || null;
+    $('askbox').hidden = false;
+  }
+  const closeAsk = () => { $('askbox').hidden = true; askOk = null; askCancel = null; };
+  $('ask-cancel').addEventListener('click', () => { const c = askCancel; closeAsk(); if (c) c(); });
+  $('ask-ok').addEventListener('click', () => {
+    const msg = askOk ? askOk() : '';
+    if (msg) { $('ask-msg').textContent = msg; return; }
+    closeAsk();
   });
+  // stepper is a − n + choice of a number from min to max.
+  function stepper(label, value, min, max) {
+    let v = value;
+    const out = el('span', { text: String(v), 'data-value': v });
+    const by = (d) => { v = Math.max(min, Math.min(max, v + d)); out.textContent = String(v); out.dataset.value = String(v); };
+    return { get: () => v, node: el('div', { class: 'qty' }, el('span', { class: 'label', text: label }),
+      btn('−', { 'aria-label': `${label}: one fewer`, 'data-step': '-1' }, () => by(-1)), out,
+      btn('+', { 'aria-label': `${label}: one more`, 'data-step': '1' }, () => by(1))) };
+  }
+  // choices are toggle buttons [data-choice], one or several picked.
+  function choices(options, multi, picked) {
+    const sel = new Set(picked || []);
+    const box = el('div', { class: 'row choices' });
+    const draw = () => box.replaceChildren(...options.map(([value, label]) => btn(label, { 'data-choice': value, 'aria-pressed': sel.has(value) ? 'true' : 'false' }, () => {
+      if (sel.has(value)) sel.delete(value); else { if (!multi) sel.clear(); sel.add(value); }
+      draw();
+    })));
+    draw();
+    return { node: box, get: () => options.map(([v]) => v).filter((v) => sel.has(v)) };
+  }
+
+  // ---- the split screen ---------------------------------------------------------
+  // One card per check with its lines (a shared line on each check that
+  // shares it, with that check's share), its total and what is due. Tap a
+  // line, then "Move here" on a check; every action is one PATCH.
+  const liveLines = (o) => o.lines.filter((l) => l.status !== 'voided');
+  function openSplit() {
+    if (!current) return;
+    if (drafts[current] && drafts[current].ops.length) save(current); // the split works on saved lines
+    show('split');
+    renderSplit();
+  }
+  $('splitbtn').addEventListener('click', openSplit);
+  $('sclose').addEventListener('click', closeOrder);
+
+  // tapSplit sends one check op.
+  function tapSplit(op) {
+    picked = null;
+    save(current, [op]);
+  }
+
+  function renderSplit() {
+    if (!current) return;
+    const base = orders[current] || {};
+    const o = viewOrder(current);
+    const nums = checkNumbers(o);
+    const closed = o.status === 'closed' || !base.version;
+    const updating = queue.some((q) => q.ref === current);
+    const live = liveLines(o);
+    const pl = live.find((l) => l.id === picked) || null;
+    if (!pl) picked = null;
+    $('title').textContent = `Table ${o.table}`;
+    $('stitle').textContent = `Table ${o.table} · ${nums.length} check${nums.length > 1 ? 's' : ''}`;
+    $('shint').textContent = pl ? `${pl.qty} × ${pl.name} picked: tap “Move here” on a check, or “New check”.` : 'Tap a line, then the check it goes on.';
+    $('split-seat').disabled = closed || !live.some((l) => l.seat >= 1);
+    $('split-even').disabled = closed || !live.length;
+    $('split-share').disabled = closed || !pl;
+    const cards = nums.map((n) => checkCard(o, base, n, pl, nums, updating, closed));
+    if (pl && !closed) {
+      const n = nums[nums.length - 1] + 1;
+      cards.push(el('div', { class: 'check new' }, btn('New check', { 'data-move-to': n, class: 'primary' }, () => moveTo(pl, n))));
+    }
+    $('checks').replaceChildren(...cards);
+    $('sclose').disabled = closed;
+  }
+
+  function checkCard(o, base, n, pl, nums, updating, closed) {
+    const t = checkTotals(base, n);
+    const card = el('div', { class: 'check', 'data-check': n, 'data-total': t ? t.total_cents : '', 'data-due': t ? t.due_cents : '',
+      'data-updating': updating ? '1' : undefined }, el('h3', { text: `Check ${n}` }));
+    const lines = liveLines(o).filter((l) => (isShared(l) ? l.shared_by.includes(n) : checkOf(l) === n));
+    for (const l of lines) {
+      const sh = isShared(l);
+      const b = btn('', { class: 'sline', 'data-line-id': l.id, 'data-check': n, 'aria-pressed': picked === l.id ? 'true' : 'false',
+        'data-queued': l.queued ? '1' : undefined }, () => { picked = picked === l.id ? null : l.id; renderSplit(); });
+      b.append(el('span', { class: 'sname', text: `${sh ? `1/${l.shared_by.length} of ` : ''}${l.qty} × ${l.name}` }),
+        el('span', { class: 'ssub', text: [l.seat ? `seat ${l.seat}` : 'table', sh ? `shared by ${l.shared_by.join(', ')}` : '', money(shareOf(l, n))].filter(Boolean).join(' · ') }));
+      card.append(b);
+    }
+    if (!lines.length) card.append(el('p', { class: 'empty', text: 'No lines.' }));
+    card.append(el('p', { class: 'ctot', text: t ? `Total ${money(t.total_cents)} · Paid ${money(t.paid_cents)} · Due ${money(t.due_cents)}` : 'Not priced yet' }));
+    if (updating) card.append(el('p', { class: 'cnote', text: 'Updating…' }));
+    const acts = el('div', { class: 'row' });
+    if (pl && !closed && (isShared(pl) || checkOf(pl) !== n)) acts.append(btn('Move here', { 'data-move-to': n, class: 'primary' }, () => moveTo(pl, n)));
+    acts.append(btn(t && t.due_cents <= 0 && t.total_cents > 0 ? 'Paid' : 'Pay this check', { 'data-pay': n, disabled: closed || updating || !t || t.due_cents <= 0 }, () => openPay(n)));
+    if (nums.length > 1 && !closed) acts.append(btn('Merge into…', { 'data-merge-check': n }, () => askMergeCheck(n, nums)));
+    card.append(acts);
+    return card;
+  }
+
+  // moveTo moves the picked line to check n, asking how many when it has more than one.
+  function moveTo(l, n) {
+    const op = { op: 'move_to_check', line_id: l.id, check: n };
+    if (l.qty < 2 || isShared(l)) { tapSplit(op); return; }
+    const st = stepper('How many', l.qty, 1, l.qty);
+    ask(`Move ${l.name} to check ${n}`, [el('p', { text: `The line has ${l.qty}.` }), st.node], 'Move', () => {
+      const k = st.get();
+      if (k < l.qty) Object.assign(op, { qty: k, new_line_id: uuid() });
+      tapSplit(op);
+    });
+  }
+  $('split-seat').addEventListener('click', () => tapSplit({ op: 'split_by_seat' }));
+  $('split-even').addEventListener('click', () => {
+    const nums = checkNumbers(viewOrder(current));
+    const st = stepper('Checks', Math.max(2, nums.length), 2, 99);
+    ask('Split evenly', [el('p', { text: 'Every line is shared evenly by this many checks.' }), st.node], 'Split', () => { tapSplit({ op: 'split_even', checks: st.get() }); });
+  });
+  $('split-share').addEventListener('click', () => {
+    const o = viewOrder(current);
+    const l = liveLines(o).find((x) => x.id === picked);
+    if (!l) return;
+    const nums = checkNumbers(o);
+    const opts = nums.concat(nums[nums.length - 1] + 1).map((n) => [n, nums.includes(n) ? `Check ${n}` : `New check ${n}`]);
+    const ch = choices(opts, true, isShared(l) ? l.shared_by : [checkOf(l)]);
+    ask(`Share ${l.qty} × ${l.name} with…`, [el('p', { text: 'Pick the checks that share it evenly.' }), ch.node], 'Share', () => {
+      const by = ch.get();
+      if (by.length < 2) return 'Pick at least two checks.';
+      tapSplit({ op: 'share_line', line_id: l.id, checks: by });
+      return '';
+    });
+  });
+  function askMergeCheck(n, nums) {
+    const ch = choices(nums.filter((x) => x !== n).map((x) => [x, `Check ${x}`]), false, []);
+    ask(`Merge check ${n} into…`, [el('p', { text: `Check ${n}'s lines and payments go to the check you pick.` }), ch.node], 'Merge', () => {
+      const into = ch.get()[0];
+      if (!into) return 'Pick a check.';
+      tapSplit({ op: 'merge_checks', from: n, into });
+      return '';
+    });
+  }
+
+  // ---- moving lines to another table, merging tables -------------------------------
+  // The floor picks the other table; the waiter confirms; one POST
+  // .../transfer or .../merge names both orders' versions.
+  function startPick(p) {
+    floorPick = p;
+    show('floor');
+    renderFloor();
+    loadFloor();
+  }
+  $('floor-pick-cancel').addEventListener('click', () => { const p = floorPick; floorPick = null; if (p) openOrderScreen(p.ref); });
+
+  $('movebtn').addEventListener('click', () => {
+    const o = orders[current];
+    const lines = o ? liveLines(o) : [];
+    if (!lines.length) { toast('Nothing saved to move yet.'); return; }
+    const sel = new Map(); // line id -> qty moving
+    const list = el('div', { class: 'picklines' });
+    const draw = () => list.replaceChildren(...lines.map((l) => {
+      const q = sel.get(l.id);
+      const row = el('div', { class: 'row' }, btn(`${l.qty} × ${l.name}${l.seat ? ', seat ' + l.seat : ''}`, { 'data-line-id': l.id, 'aria-pressed': q ? 'true' : 'false' },
+        () => { if (q) sel.delete(l.id); else sel.set(l.id, l.qty); draw(); }));
+      if (q && l.qty > 1 && !isShared(l)) {
+        row.append(btn('−', { 'aria-label': `One fewer ${l.name}`, 'data-step': '-1' }, () => { sel.set(l.id, Math.max(1, q - 1)); draw(); }),
+          el('span', { class: 'of', text: `${q} of ${l.qty}` }),
+          btn('+', { 'aria-label': `One more ${l.name}`, 'data-step': '1' }, () => { sel.set(l.id, Math.min(l.qty, q + 1)); draw(); }));
+      }
+      return row;
+    }));
+    draw();
+    const ref = current;
+    ask('Move lines to another table', [el('p', { text: 'Pick what moves, then the table.' }), list], 'Pick the table', () => {
+      if (!sel.size) return 'Pick a line first.';
+      const moves = [...sel].map(([id, q]) => {
+        const m = { line_id: id };
+        if (q < lines.find((l) => l.id === id).qty) Object.assign(m, { qty: q, new_line_id: uuid() });
+        return m;
+      });
+      closeAsk();
+      startPick({ kind: 'transfer', ref, moves });
+      return '';
+    });
+  });
+  $('mergebtn').addEventListener('click', () => { if (current) startPick({ kind: 'merge', ref: current }); });
+
+  // pickTable is the tap on the floor that names the other table.
+  async function pickTable(t, o) {
+    const p = floorPick;
+    const from = orders[p.ref];
+    let target = o;
+    if (o) {
+      try { const r = await api('GET', '/v1/orders/' + o.id); if (r.ok) target = r.body; } catch (e) { /* offline: the floor's copy */ }
+    }
+    if (floorPick !== p || !from) return;
+    const back = () => { floorPick = null; openOrderScreen(p.ref); };
+    const what = target ? `${itemsText(liveLines(target))} · ${target.guests} guests · ${target.server || 'a colleague'}` : '';
+    if (p.kind === 'merge') {
+      ask(`Merge table ${t.id} into table ${from.table}?`, [el('p', { text: `Table ${t.id} (${what}) comes to table ${from.table}, and table ${t.id} is free again.` })], 'Merge', () => {
+        enqueue({ kind: 'merge', ref: p.ref, table: from.table, other: target.id, otherTable: t.id, otherExpected: target.version,
+          ops: [{ op: 'merge_from', table: t.id, order_id: target.id, items: liveLines(target) }] });
+        back();
+        return '';
+      }, back);
+      return;
+    }
+    ask(`Move to table ${t.id}?`, [el('p', { text: `${movesText(p.moves, from)} from table ${from.table} to table ${t.id}${target ? ` (${what})` : ' (free: it opens)'}.` })], 'Move', () => {
+      enqueue({ kind: 'transfer', ref: p.ref, table: from.table, other: target ? target.id : null, otherTable: t.id, otherExpected: target ? target.version : null,
+        ops: p.moves.map((m) => ({ op: 'transfer_out', table: t.id, moves: [m] })) });
+      back();
+      return '';
+    }, back);
+  }
 
   // ---- the venue stream ---------------------------------------------------------
   // GET /v1/stream read with fetch, so the token stays in the header. With
