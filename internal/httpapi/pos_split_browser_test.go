@@ -189,14 +189,6 @@ func checkOf(t *testing.T, o order.Order, n int) order.Check {
 	return order.Check{}
 }
 
-// needTransfers skips a test of moves between tables on a posd without
-// POST /v1/orders/{id}/transfer and /merge (the branch before they land).
-func needTransfers(t *testing.T, f *apitest.Fixture, id uuid.UUID) {
-	t.Helper()
-	if r := f.Waiter.Post(apitest.OrderPath(id)+"/transfer", map[string]any{}); r.Status == 404 {
-		t.Skip("this posd has no POST /v1/orders/{id}/transfer yet")
-	}
-}
 
 // pickLinesAndTable taps "Move lines to table…", the lines (by id), then
 // the table on the floor, and waits for the question that confirms it.
@@ -229,7 +221,6 @@ func TestPOSMoveDrinkToBarTab(t *testing.T) {
 	needChromium(t)
 	f := start(t)
 	o := f.Open("T2")
-	needTransfers(t, f, o.ID)
 	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("steak", 1, apitest.Seat(1)), apitest.AddItem("beer", 1, apitest.Seat(1)))
 	h := openPOS(t, f, f.BaseURL, seed.TokenWaiter1, phoneW, phoneH)
 	h.openOrder("T2", 2)
@@ -251,7 +242,6 @@ func TestPOSMergeTwoTables(t *testing.T) {
 	needChromium(t)
 	f := start(t)
 	a := f.Open("T6")
-	needTransfers(t, f, a.ID)
 	f.Waiter.Patch(a.ID, 1, apitest.AddItem("steak", 1))
 	b := f.Waiter2.Open("T7", 2)
 	f.Waiter2.Patch(b.ID, 1, apitest.AddItem("beer", 2), apitest.AddItem("fries", 1))
@@ -280,7 +270,6 @@ func TestPOSMoveConflictOnOtherTable(t *testing.T) {
 	needChromium(t)
 	f := start(t)
 	o := f.Open("T8")
-	needTransfers(t, f, o.ID)
 	o = f.Waiter.Patch(o.ID, 1, apitest.AddItem("beer", 1))
 	other := f.Waiter2.Open("T9", 2)
 	other = f.Waiter2.Patch(other.ID, 1, apitest.AddItem("steak", 1))
