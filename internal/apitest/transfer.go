@@ -58,7 +58,9 @@ func ShareLine(line uuid.UUID, checks ...int) order.Op {
 }
 
 // MergeChecks merges check from into check into.
-func MergeChecks(from, into int) order.Op { return order.Op{Op: order.OpMergeChecks, From: &from, Into: &into} }
+func MergeChecks(from, into int) order.Op {
+	return order.Op{Op: order.OpMergeChecks, From: &from, Into: &into}
+}
 
 // PayCheck pays amount on check n, without tip.
 func PayCheck(n int, tender string, amount int64) order.Op {

@@ -189,7 +189,6 @@ func checkOf(t *testing.T, o order.Order, n int) order.Check {
 	return order.Check{}
 }
 
-
 // pickLinesAndTable taps "Move lines to table…", the lines (by id), then
 // the table on the floor, and waits for the question that confirms it.
 func (h *handheld) pickLinesAndTable(table string, lines ...uuid.UUID) string {
