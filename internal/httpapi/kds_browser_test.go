@@ -579,6 +579,11 @@ func (b *browser) press(sel string) {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+		// A person scrolls what they tap to the middle of the screen:
+		// an element at an edge can sit under a fixed bar (the
+		// handheld's Save bar), where the tap would land on the bar.
+		_, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(
+			`(e => { if (e) e.scrollIntoView({block: 'center', inline: 'center'}); return true; })(document.querySelector(%q))`, sel)))
 		err = chromedp.Do(ctx, chromedp.Tap(chromedp.CSS(sel)))
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), "Could not find node") {
@@ -587,6 +592,29 @@ func (b *browser) press(sel string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.NoError(b.t, err, "tap %s", sel)
+}
+
+// pressUntil taps sel until expr holds: a tap can land while the page is
+// still laying itself out (a button that moves or is briefly disabled as
+// the order renders) and touch nothing. Only for taps that are safe to
+// repeat, such as opening a dialog.
+func (b *browser) pressUntil(sel, what, expr string) {
+	b.t.Helper()
+	for attempt := 0; attempt < 4; attempt++ {
+		b.waitFor(sel+" enabled", fmt.Sprintf(`(e => !!e && !e.disabled)(document.querySelector(%q))`, sel))
+		b.press(sel)
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr,
+			chromedp.WithPollingInterval(25*time.Millisecond), chromedp.WithPollingTimeout(3*time.Second)))
+		cancel()
+		if err == nil {
+			return
+		}
+		b.t.Logf("tap %s touched nothing: %s", sel, b.eval(fmt.Sprintf(`(e => { const r = e.getBoundingClientRect();
+			const at = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+			return JSON.stringify({rect: [r.x, r.y, r.width, r.height], at: at ? at.id || at.tagName : null, inner: innerHeight, scrollY}); })(document.querySelector(%q))`, sel)))
+	}
+	b.waitFor(what, expr)
 }
 
 func (b *browser) reconnects() int {

@@ -21,8 +21,7 @@ func money(c int64) string { return fmt.Sprintf("%d.%02d", c/100, c%100) }
 // openSplit taps Split on the order screen and waits for the split screen.
 func (h *handheld) openSplit() {
 	h.t.Helper()
-	h.press("#splitbtn")
-	h.waitFor("the split screen", `document.body.dataset.screen === 'split' && !!document.querySelector('#checks .check[data-check="1"]')`)
+	h.pressUntil("#splitbtn", "the split screen", `document.body.dataset.screen === 'split' && !!document.querySelector('#checks .check[data-check="1"]')`)
 }
 
 // checkCard is what check n's card shows.
@@ -193,8 +192,7 @@ func checkOf(t *testing.T, o order.Order, n int) order.Check {
 // the table on the floor, and waits for the question that confirms it.
 func (h *handheld) pickLinesAndTable(table string, lines ...uuid.UUID) string {
 	h.t.Helper()
-	h.press("#movebtn")
-	h.waitFor("the lines to pick", `!document.querySelector('#askbox').hidden`)
+	h.pressUntil("#movebtn", "the lines to pick", `!document.querySelector('#askbox').hidden`)
 	for _, l := range lines {
 		h.press(fmt.Sprintf(`#ask-body button[data-line-id=%q]`, l))
 	}
@@ -246,7 +244,7 @@ func TestPOSMergeTwoTables(t *testing.T) {
 	f.Waiter2.Patch(b.ID, 1, apitest.AddItem("beer", 2), apitest.AddItem("fries", 1))
 	h := openPOS(t, f, f.BaseURL, seed.TokenWaiter1, phoneW, phoneH)
 	h.openOrder("T6", 2)
-	h.press("#mergebtn")
+	h.pressUntil("#mergebtn", "the floor to merge from", `document.querySelector('#floor').dataset.pick === 'merge'`)
 	require.Contains(t, h.pickTable("merge", "T7"), "Merge table T7 into table T6")
 	h.answer()
 	h.waitSent()
