@@ -129,13 +129,22 @@ WHERE e.venue_id = @venue_id AND e.order_id = @order_id AND e.version = @version
 -- verifier, with the actions their log records.
 -- name: VerifyOrderTickets :many
 SELECT t.id, t.order_id, t.table_id, t.station, t.kind, t.lines::text AS lines, t.status, t.server,
-       t.order_version, t.created_at, t.bumped_at,
+       t.order_version, t.created_at, t.bumped_at, t.moves::text AS moves,
        coalesce((SELECT array_agg(te.action ORDER BY te.at, te.id)
                  FROM kitchen_ticket_events te
                  WHERE te.venue_id = t.venue_id AND te.ticket_id = t.id), '{}')::text[] AS actions
 FROM kitchen_tickets t
 WHERE t.venue_id = @venue_id AND t.order_id = ANY(@order_ids::uuid[])
 ORDER BY t.order_id, t.order_version, t.id;
+
+-- VerifyMovedTickets is a page of a venue's kitchen tickets that moved
+-- with their lines, for checking the moves against the orders' logs.
+-- name: VerifyMovedTickets :many
+SELECT id, order_id, table_id, order_version, lines::text AS lines, moves::text AS moves
+FROM kitchen_tickets
+WHERE venue_id = @venue_id AND moves <> '[]' AND id > @after_id
+ORDER BY id
+LIMIT @page_size;
 
 -- VerifyConflicts finds a recorded refused write that cannot be true: its
 -- order does not exist, or it names a current version the order never

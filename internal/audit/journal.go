@@ -48,6 +48,9 @@ type Journal interface {
 	// never reached, an expected version equal to it or negative.
 	ImpossibleConflicts(ctx context.Context, venue string) ([]Conflict, error)
 	TicketEventsPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]StoredTicketEvent, error)
+	// MovedTicketsPage is a page, by id, of the venue's kitchen tickets
+	// whose lines moved (ID, OrderID, Table, OrderVersion, Lines, Moves).
+	MovedTicketsPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]StoredTicket, error)
 	ConflictsPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]StoredConflict, error)
 	// OutboxOrphans names an outbox row (at most one) whose message id is
 	// no event or ticket event of its order.
@@ -151,6 +154,8 @@ type StoredTicket struct {
 	CreatedAt             time.Time
 	BumpedAt              *time.Time
 	Actions               []string
+	// Moves are the ticket's moves (a JSON array of kitchen.Move).
+	Moves string
 }
 
 // StoredTicketEvent is a kitchen ticket event as stored, with the order

@@ -39,10 +39,7 @@ func TestTransferHalvesVerified(t *testing.T) {
 	require.NoError(t, err)
 	j.requireOK("demo")
 
-	cases := []struct {
-		name   string
-		tamper func(x tx) audit.Broken
-	}{
+	cases := []tamperCase{
 		{"lines sent away to an order whose log never got them", func(x tx) audit.Broken {
 			beer, _, _, _, _ := x.lineOf(x1, "beer")
 			ops := `[{"op":"transfer_out","table":"T7","order_id":"` + x2.String() + `","moves":[{"line_id":"` + beer + `","qty":1}]}]`
@@ -67,6 +64,24 @@ func TestTransferHalvesVerified(t *testing.T) {
 			return audit.Broken{OrderID: &x2, Version: cur.Version + 1, EventID: eid, Reason: "no matching event in that order's log"}
 		}},
 	}
+	requireEachCaught(t, j, cases)
+	j.requireOK("demo")
+}
+
+func ptrInt(v int) *int { return &v }
+
+// tamperCase is one tampering of a verified venue "demo": tamper changes
+// the database inside a transaction and says what verify must report.
+type tamperCase struct {
+	name   string
+	tamper func(x tx) audit.Broken
+}
+
+// requireEachCaught runs each case in a transaction of its own, rolled
+// back after: verify is ok before the tampering and reports it after.
+func requireEachCaught(t *testing.T, j *journal, cases []tamperCase) {
+	t.Helper()
+	ctx := context.Background()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ptx, err := j.db.Pool.Begin(ctx)
@@ -80,7 +95,4 @@ func TestTransferHalvesVerified(t *testing.T) {
 			requireBroken(t, x.verify("demo"), want)
 		})
 	}
-	j.requireOK("demo")
 }
-
-func ptrInt(v int) *int { return &v }

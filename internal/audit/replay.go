@@ -182,8 +182,11 @@ type replay struct {
 	signedSince time.Time
 	sawSigned   bool
 	// pairs collects the halves of changes between two orders, shared by
-	// every order of a verify run (pairLinks.broken checks them after).
+	// every order of a verify run (pairLinks.broken checks them after);
+	// moves the moves of sent lines they made (checkTicketMoves checks
+	// them against the kitchen tickets after).
 	pairs *pairLinks
+	moves ticketMoves
 }
 
 // signature says why ev's signature does not show posd wrote it, or "".
@@ -421,8 +424,13 @@ func checkTicketState(t StoredTicket) string {
 		return fmt.Sprintf("ticket %s: its log does not start with its creation", t.ID)
 	}
 	status := kitchen.StatusNew
+	moved := 0
 	for _, a := range t.Actions[1:] {
 		switch {
+		case a == "moved":
+			// Lines of the ticket moved to another table, whatever
+			// the kitchen had done with it.
+			moved++
 		case a == "bumped" && status == kitchen.StatusNew:
 			status = kitchen.StatusReady
 		case a == "recalled" && status == kitchen.StatusReady:
@@ -433,6 +441,14 @@ func checkTicketState(t StoredTicket) string {
 	}
 	if t.Status != status || (t.BumpedAt != nil) != (status == kitchen.StatusReady) {
 		return fmt.Sprintf("ticket %s is %s but its log says %s", t.ID, t.Status, status)
+	}
+	// Each 'moved' row of the log appended one or more moves.
+	var moves []json.RawMessage
+	if t.Moves != "" && json.Unmarshal([]byte(t.Moves), &moves) != nil {
+		return fmt.Sprintf("ticket %s: its moves are not valid JSON", t.ID)
+	}
+	if (moved == 0) != (len(moves) == 0) || moved > len(moves) {
+		return fmt.Sprintf("ticket %s records %d moves of its lines but its log %d appends of them", t.ID, len(moves), moved)
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 )
 
@@ -273,6 +275,7 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 	// its state against the fold of its log, its tickets.
 	after := uuid.Nil
 	var pairs pairLinks
+	moves := ticketMoves{}
 	for {
 		rows, err := j.OrdersPage(ctx, venue, after, verifyPage)
 		if err != nil {
@@ -295,7 +298,7 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 			if err != nil {
 				return res, fmt.Errorf("read events of order %s: %w", stored.ID, err)
 			}
-			if b := checkOrder(venue, stored, evRows, tickets[stored.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[stored.ID], signedSince: signedSince, pairs: &pairs}, &res); b != nil {
+			if b := checkOrder(venue, stored, evRows, tickets[stored.ID], want, replay{devices: devices, notAfter: notAfter, pub: keys, sealedTo: sealedTo[stored.ID], signedSince: signedSince, pairs: &pairs, moves: moves}, &res); b != nil {
 				return fail(*b)
 			}
 			if sc != nil {
@@ -327,6 +330,12 @@ func Verify(ctx context.Context, j Journal, venue string, opts VerifyOptions) (R
 		after = rows[len(rows)-1].ID
 	}
 	if b := pairs.broken(); b != nil {
+		return fail(*b)
+	}
+	if b, err := checkTicketMoves(ctx, j, venue, moves); err != nil || b != nil {
+		if err != nil {
+			return res, err
+		}
 		return fail(*b)
 	}
 	orphans, err := j.OrphanEvents(ctx, venue)
@@ -426,6 +435,7 @@ func checkOrder(venue string, stored order.Order, rows []StoredEvent, tickets []
 	}
 	prev := ZeroHash
 	events := make([]order.Event, 0, len(rows))
+	parent := map[uuid.UUID]uuid.UUID{} // check splits: new line → the line it came from
 	for i, r := range rows {
 		eid := r.ID
 		if r.Version != int64(i+1) {
@@ -447,11 +457,18 @@ func checkOrder(venue string, stored order.Order, rows []StoredEvent, tickets []
 		if reason := rp.signature(venue, r.Version, r.At, r.Hash, r.Signature); reason != "" {
 			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: reason}
 		}
+		before := rp.cur
 		ops, reason := rp.step(ev, []byte(r.Ops))
 		if reason != "" {
 			return &Broken{OrderID: &oid, Version: r.Version, EventID: &eid, Reason: "breaks the order's rules: " + reason}
 		}
 		ev.Ops = ops
+		for _, op := range ops {
+			if rp.moves != nil {
+				rp.moves.expect(before, op, parent, ev.At, Broken{OrderID: &oid, Version: r.Version, EventID: &eid})
+			}
+		}
+		maps.Copy(parent, kitchen.SplitParents([]order.Event{ev}))
 		got, wantT := byVersion[r.Version], expectedTickets(rp.cur, ev)
 		delete(byVersion, r.Version)
 		sort.Strings(got)

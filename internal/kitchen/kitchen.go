@@ -86,6 +86,9 @@ type Ticket struct {
 	// for this station (1-based); a whole ticket is part 1 of 1.
 	Part  int `json:"part"`
 	Parts int `json:"parts"`
+	// Moves are the moves of the ticket's sent lines to other tables,
+	// oldest first (see Pieces); absent when none moved.
+	Moves []Move `json:"moves,omitempty"`
 }
 
 // Line is one order line as the cook sees it.

@@ -101,6 +101,7 @@ var digests = map[string]string{
 	"0007_line_portions.sql":    "769718d7d1433d041bd7d9351a6e137afc4c8c6845b8cb773f9ebb5392e35aa9",
 	"0008_tips.sql":             "c0d1b20601305010287ce943dc305974cab12fc14cb24531cf998b1d3c542ac6",
 	"0009_checks.sql":           "b93c214b1341f562be2b59b111d661e5b1c9bda7f664010728566acbf3156323",
+	"0010_ticket_moves.sql":     "04ba571f812a9ff9b324acb10e69cfbaa889b7a40f2b88aeaf0770475af9127c",
 }
 
 // TestMigrationsAppendOnly fails when a committed migration was edited or

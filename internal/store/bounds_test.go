@@ -103,7 +103,7 @@ func TestConstraintNamesExist(t *testing.T) {
 		"constraint": `SELECT count(*) FROM pg_constraint WHERE conname = $1`,
 		"trigger":    `SELECT count(*) FROM pg_trigger WHERE tgname = $1 AND NOT tgisinternal`,
 	}
-	require.Len(t, store.ConstraintCatalogs, 27)
+	require.Len(t, store.ConstraintCatalogs, 28)
 	for name, catalog := range store.ConstraintCatalogs {
 		q, ok := queries[catalog]
 		require.True(t, ok, "catalog %s of %s", catalog, name)

@@ -31,6 +31,9 @@ const (
 	ConstraintPaymentAmount    = "order_payments_amount_bound"
 	ConstraintPaymentTip       = "order_payments_tip_bound"
 	ConstraintPaymentsPerOrder = "order_payments_per_order"
+	// A kitchen ticket records at most kitchen.MaxTicketMoves moves
+	// (0010_ticket_moves.sql).
+	ConstraintTicketMoves = "kitchen_tickets_moves"
 	// A payment is amount ≥ 0 and tip ≥ 0; a refund names an earlier
 	// payment, amount ≤ 0 and tip ≤ 0 (0004_pricing.sql, 0008_tips.sql).
 	ConstraintPaymentRefund = "order_payments_refund"
@@ -67,6 +70,7 @@ var constraintCatalogs = map[string]string{
 	ConstraintPaymentAmount:    "constraint",
 	ConstraintPaymentTip:       "constraint",
 	ConstraintPaymentsPerOrder: "constraint",
+	ConstraintTicketMoves:      "constraint",
 	ConstraintPaymentRefund:    "constraint",
 	ConstraintLinesPerOrder:    "trigger",
 
@@ -124,6 +128,7 @@ var boundFields = map[string]string{
 	ConstraintPaymentAmount:    "amount_cents",
 	ConstraintPaymentTip:       "tip_cents",
 	ConstraintPaymentsPerOrder: "payments",
+	ConstraintTicketMoves:      "lines",
 }
 
 // errUnavailable marks a Postgres error that means Postgres did not answer

@@ -149,7 +149,21 @@ func (j Journal) OrderTickets(ctx context.Context, venue string, orders []uuid.U
 	for i, t := range rows {
 		out[i] = audit.StoredTicket{ID: t.ID, OrderID: t.OrderID, Table: t.TableID, Station: t.Station, Kind: t.Kind,
 			Lines: t.Lines, Status: t.Status, Server: t.Server, OrderVersion: t.OrderVersion, CreatedAt: t.CreatedAt,
-			BumpedAt: t.BumpedAt, Actions: t.Actions}
+			BumpedAt: t.BumpedAt, Actions: t.Actions, Moves: t.Moves}
+	}
+	return out, nil
+}
+
+// MovedTicketsPage is a page of the venue's kitchen tickets whose lines
+// moved.
+func (j Journal) MovedTicketsPage(ctx context.Context, venue string, after uuid.UUID, limit int) ([]audit.StoredTicket, error) {
+	rows, err := j.q.VerifyMovedTickets(ctx, j.db, dbsqlc.VerifyMovedTicketsParams{VenueID: venue, AfterID: after, PageSize: int32(limit)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]audit.StoredTicket, len(rows))
+	for i, t := range rows {
+		out[i] = audit.StoredTicket{ID: t.ID, OrderID: t.OrderID, Table: t.TableID, OrderVersion: t.OrderVersion, Lines: t.Lines, Moves: t.Moves}
 	}
 	return out, nil
 }

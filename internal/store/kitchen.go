@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,6 +13,7 @@ import (
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
 
@@ -119,35 +121,12 @@ func (s *Store) MoveTicket(ctx context.Context, venue string, id uuid.UUID, move
 			}
 			return &kitchen.StateError{Action: move, Current: curT}
 		}
-		var err error
-		if t, err = ticketFromRow(res.row); err != nil {
-			return err
-		}
-		msg, err := json.Marshal(kitchen.Message{Type: m.msg, Ticket: t})
-		if err != nil {
-			return fmt.Errorf("encode ticket: %w", err)
-		}
-		evID := s.newID()
 		b := &batch{}
-		if err := queueExec(b, func(db dbsqlc.DBTX) error {
-			return s.q.InsertTicketEvents(ctx, db, dbsqlc.InsertTicketEventsParams{
-				VenueID: venue, Ids: []uuid.UUID{evID}, TicketIds: []uuid.UUID{id}, Actions: []string{m.action},
-				At: at, ActorDevice: actor.Device, ActorStaff: actor.Staff,
-				Signatures: [][]byte{s.signTicketEvent(venue, audit.TicketEvent{ID: evID, TicketID: id, Action: m.action,
-					At: at, ActorDevice: actor.Device, Staff: actor.Staff})},
-			})
-		}); err != nil {
+		ts, err := s.queueTicketMessages(ctx, b, venue, []dbsqlc.KitchenTicket{res.row}, m.msg, m.action, at, actor)
+		if err != nil {
 			return err
 		}
-		if err := queueExec(b, func(db dbsqlc.DBTX) error {
-			return s.q.InsertOutbox(ctx, db, dbsqlc.InsertOutboxParams{
-				VenueID: venue, OrderID: res.row.OrderID, OrderVersion: res.row.OrderVersion,
-				Subjects: []string{kitchen.Subject(venue, res.row.Station)}, MsgIds: []string{evID.String()},
-				MsgTypes: []string{m.msg}, Payloads: [][]byte{msg},
-			})
-		}); err != nil {
-			return err
-		}
+		t = ts[0]
 		return b.sendIn(ctx, tx)
 	})
 	if err != nil {
@@ -171,5 +150,56 @@ func ticketFromRow(r dbsqlc.KitchenTicket) (kitchen.Ticket, error) {
 	if err := json.Unmarshal(r.Lines, &t.Lines); err != nil {
 		return t, fmt.Errorf("decode ticket %s lines: %w", r.ID, err)
 	}
+	if len(r.Moves) > 0 {
+		if err := json.Unmarshal(r.Moves, &t.Moves); err != nil {
+			return t, fmt.Errorf("decode ticket %s moves: %w", r.ID, err)
+		}
+		if len(t.Moves) == 0 {
+			t.Moves = nil
+		}
+	}
 	return t, nil
+}
+
+// queueTicketMessages queues, for each of tickets, one signed row of its
+// log (action, at, by actor) and its kitchen message of type msgType to
+// its station, under the ticket's order and version.
+func (s *Store) queueTicketMessages(ctx context.Context, b *batch, venue string, rows []dbsqlc.KitchenTicket, msgType, action string,
+	at time.Time, actor order.Actor) ([]kitchen.Ticket, error) {
+	te := dbsqlc.InsertTicketEventsParams{VenueID: venue, At: at, ActorDevice: actor.Device, ActorStaff: actor.Staff}
+	var outs []dbsqlc.InsertOutboxParams
+	tickets := make([]kitchen.Ticket, len(rows))
+	for i, r := range rows {
+		t, err := ticketFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		tickets[i] = t
+		msg, err := json.Marshal(kitchen.Message{Type: msgType, Ticket: t})
+		if err != nil {
+			return nil, fmt.Errorf("encode ticket: %w", err)
+		}
+		if len(msg) > outbox.MaxMessageBytes {
+			return nil, tooLarge(len(msg))
+		}
+		evID := s.newID()
+		te.Ids, te.TicketIds, te.Actions = append(te.Ids, evID), append(te.TicketIds, t.ID), append(te.Actions, action)
+		te.Signatures = append(te.Signatures, s.signTicketEvent(venue, audit.TicketEvent{ID: evID, TicketID: t.ID, Action: action,
+			At: at, ActorDevice: actor.Device, Staff: actor.Staff}))
+		// One outbox statement per ticket: each names its ticket's order.
+		outs = append(outs, dbsqlc.InsertOutboxParams{
+			VenueID: venue, OrderID: r.OrderID, OrderVersion: r.OrderVersion,
+			Subjects: []string{kitchen.Subject(venue, t.Station)}, MsgIds: []string{evID.String()},
+			MsgTypes: []string{msgType}, Payloads: [][]byte{msg},
+		})
+	}
+	if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertTicketEvents(ctx, db, te) }); err != nil {
+		return nil, err
+	}
+	for _, o := range outs {
+		if err := queueExec(b, func(db dbsqlc.DBTX) error { return s.q.InsertOutbox(ctx, db, o) }); err != nil {
+			return nil, err
+		}
+	}
+	return tickets, nil
 }

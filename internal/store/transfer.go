@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/kitchen"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store/internal/dbsqlc"
 )
@@ -292,13 +296,91 @@ func (s *Store) writePair(ctx context.Context, src, dst order.Order, t order.Tra
 			return order.Order{}, order.Order{}, err
 		}
 	}
-	if err := b.commit(ctx, s.pool); err != nil {
+	// Sent lines keep their kitchen tickets: the moves are appended to
+	// them (under their row locks) in the first round trip, and the
+	// tickets as they then are go to the kitchen in the second.
+	moves, err := s.ticketMoves(ctx, src, t.OutOp, at)
+	if err != nil {
+		return order.Order{}, order.Order{}, err
+	}
+	if len(moves) == 0 {
+		err = b.commit(ctx, s.pool)
+	} else {
+		var moved []dbsqlc.KitchenTicket
+		for _, id := range slices.SortedFunc(maps.Keys(moves), func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }) {
+			js, err := json.Marshal(moves[id])
+			if err != nil {
+				return order.Order{}, order.Order{}, fmt.Errorf("encode ticket moves: %w", err)
+			}
+			if err := queue(b, func(db dbsqlc.DBTX) (dbsqlc.KitchenTicket, error) {
+				return s.q.AppendTicketMoves(ctx, db, dbsqlc.AppendTicketMovesParams{VenueID: src.Venue, ID: id, Moves: js})
+			}, func(r dbsqlc.KitchenTicket) error { moved = append(moved, r); return nil }); err != nil {
+				return order.Order{}, order.Order{}, err
+			}
+		}
+		err = inTx(ctx, s.pool, b, func(tx pgx.Tx) error {
+			second := &batch{}
+			if _, err := s.queueTicketMessages(ctx, second, src.Venue, moved, kitchen.MsgMoved, "moved", at, actor); err != nil {
+				return err
+			}
+			return second.sendIn(ctx, tx)
+		})
+	}
+	if err != nil {
 		return order.Order{}, order.Order{}, err
 	}
 	s.committed()
 	s.orders.remember(from)
 	s.orders.remember(to)
 	return from, to, nil
+}
+
+// ticketMoves returns, per kitchen ticket, the moves of the sent lines
+// the change between two orders whose source-side op is out takes from
+// src (as src is before it). A sent line split off another on src (a check
+// split) is found on the ticket of the line it came from, through src's log.
+func (s *Store) ticketMoves(ctx context.Context, src order.Order, out order.Op, at time.Time) (map[uuid.UUID][]kitchen.Move, error) {
+	var ids []uuid.UUID
+	for _, l := range src.Lines {
+		if l.Status == order.LineSent {
+			ids = append(ids, l.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	var parent map[uuid.UUID]uuid.UUID
+	for {
+		rows, err := readOne(ctx, s, src.Venue, func(db dbsqlc.DBTX) ([]dbsqlc.KitchenTicket, error) {
+			return s.q.ListLineTickets(ctx, db, dbsqlc.ListLineTicketsParams{VenueID: src.Venue, OrderID: src.ID, LineIds: ids})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read kitchen tickets: %w", err)
+		}
+		tickets := make([]kitchen.Ticket, len(rows))
+		for i, r := range rows {
+			if tickets[i], err = ticketFromRow(r); err != nil {
+				return nil, err
+			}
+		}
+		moves, missing, err := kitchen.MovesFor(src, out, tickets, parent, at)
+		if err != nil || len(missing) == 0 || parent != nil {
+			// A sent line no ticket holds even so cannot come from
+			// posd's own writes; the change goes ahead, and audit
+			// verify names the move the kitchen did not get.
+			return moves, err
+		}
+		evs, err := s.events(ctx, src.Venue, src.ID, 0, src.Version)
+		if err != nil {
+			return nil, err
+		}
+		parent = kitchen.SplitParents(evs)
+		for _, id := range missing {
+			for up, ok := parent[id]; ok; up, ok = parent[up] {
+				ids = append(ids, up)
+			}
+		}
+	}
 }
 
 // pairError translates a failed write of a change between two orders: the

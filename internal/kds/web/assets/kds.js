@@ -339,7 +339,7 @@
         setConn('reconnecting');
       }
     };
-    for (const type of ['ticket.created', 'ticket.bumped', 'ticket.recalled']) {
+    for (const type of ['ticket.created', 'ticket.bumped', 'ticket.recalled', 'ticket.moved']) {
       src.addEventListener(type, (ev) => { if (src === es) onMessage(ev); });
     }
     src.addEventListener('menu.changed', (ev) => {
@@ -415,7 +415,14 @@
     if (ev.type === 'ticket.created') menuChanged();
     known = true;
     noteVoid(t);
+    keepMoves(t);
     switch (ev.type) {
+      case 'ticket.moved':
+        // Lines of the ticket went to another table: the same ticket,
+        // shown where its lines are now.
+        if (tickets.has(t.id)) tickets.set(t.id, t);
+        bumped = bumped.map((b) => (b.id === t.id ? t : b));
+        break;
       case 'ticket.created':
       case 'ticket.recalled':
         // created may arrive twice (snapshot, then live): an upsert.
@@ -453,9 +460,45 @@
     return { ok: false, status: res.status, ticket: p.ticket, error: p.detail || p.title || ('HTTP ' + res.status) };
   }
 
+  // keepMoves gives t the moves of the ticket as the screen has it when
+  // those are more (moves only grow: a message sent before a move, read
+  // after it, must not take the move back).
+  function keepMoves(t) {
+    const cur = tickets.get(t.id) || bumped.find((b) => b.id === t.id);
+    if (cur && (cur.moves || []).length > (t.moves || []).length) t.moves = cur.moves;
+  }
+
+  // pieces folds a ticket's moves over its lines (as posd's
+  // kitchen.Ticket.Pieces does): where each part of what it fired is now.
+  function pieces(t) {
+    const ps = (t.lines || []).map((l, i) => ({ index: i, line: l.line_id, qty: l.qty, order: t.order_id, table: t.table }));
+    for (const m of t.moves || []) {
+      const at = ps.findIndex((p) => p.line === m.ticket_line && p.order === m.from_order);
+      if (at < 0 || m.qty > ps[at].qty) continue;
+      const index = ps[at].index;
+      ps[at].qty -= m.qty;
+      if (ps[at].qty === 0) ps.splice(at, 1);
+      const to = ps.findIndex((p) => p.line === m.to_line && p.order === m.to_order);
+      if (to >= 0) ps[to].qty += m.qty;
+      else ps.push({ index, line: m.to_line, qty: m.qty, order: m.to_order, table: m.to_table });
+    }
+    return ps;
+  }
+
+  // tablesOf lists the tables a ticket's lines are on now, the ticket's
+  // own first when some are still there.
+  function tablesOf(t) {
+    const tables = [...new Set(pieces(t).map((p) => p.table))];
+    tables.sort((a, b) => (a === t.table ? -1 : b === t.table ? 1 : 0));
+    return tables.length ? tables : [t.table];
+  }
+
+  function tableLabel(t) { return tablesOf(t).join(' + '); }
+
   // apply puts a ticket as the server has it into the model.
   function apply(t) {
     if (!t || t.station !== station) return;
+    keepMoves(t);
     if (t.status === 'new') {
       tickets.set(t.id, t);
       forgetBumped(t.id);
@@ -477,9 +520,9 @@
       apply(r.ticket);
     } else if (r.status === 404) {
       tickets.delete(id);
-      toast('Ticket ' + t.table + ' no longer exists');
+      toast('Ticket ' + tableLabel(t) + ' no longer exists');
     } else {
-      toast('Could not bump ' + t.table + ': ' + r.error);
+      toast('Could not bump ' + tableLabel(t) + ': ' + r.error);
     }
     render();
   }
@@ -495,9 +538,9 @@
       apply(r.ticket);
     } else if (r.status === 404) {
       forgetBumped(t.id);
-      toast('Ticket ' + t.table + ' no longer exists');
+      toast('Ticket ' + tableLabel(t) + ' no longer exists');
     } else {
-      toast('Could not recall ' + t.table + ': ' + r.error);
+      toast('Could not recall ' + tableLabel(t) + ': ' + r.error);
     }
     render();
   }
@@ -527,13 +570,16 @@
     const c = el('article', 'card ' + (isVoid ? 'void' : 'fire'));
     c.dataset.ticketId = t.id;
     c.dataset.kind = t.kind;
-    c.dataset.table = t.table;
+    const tables = tablesOf(t);
+    const label = tables.join(' + ');
+    c.dataset.table = label;
     c.tabIndex = 0;
     c.setAttribute('role', 'button');
-    c.setAttribute('aria-label', (isVoid ? 'Void ticket' : 'Ticket') + ' table ' + t.table + ', tap to bump');
+    c.setAttribute('aria-label', (isVoid ? 'Void ticket' : 'Ticket') + ' table ' + label + ', tap to bump');
 
     const head = el('header', 'head');
-    head.append(el('span', 'table', t.table));
+    head.append(el('span', 'table', label));
+    if (!tables.includes(t.table)) head.append(el('span', 'moved-from', 'moved from ' + t.table));
     head.append(el('span', 'kind', isVoid ? 'VOID — STOP' : t.station));
     if (t.guests) head.append(el('span', 'guests', t.guests + (t.guests === 1 ? ' guest' : ' guests')));
     const a = el('span', 'age');
@@ -546,7 +592,8 @@
     if (t.order_note) c.append(el('div', 'order-note', '⚠ ' + t.order_note));
 
     const ul = el('ul', 'lines');
-    for (const l of t.lines || []) {
+    const ps = pieces(t);
+    for (const [i, l] of (t.lines || []).entries()) {
       const li = el('li', 'line');
       if (!isVoid && voidedLines.has(l.line_id)) {
         li.classList.add('voided');
@@ -567,6 +614,13 @@
         li.append(ul2);
       }
       if (l.note) li.append(el('div', 'note', l.note));
+      if (tables.length > 1) {
+        // Lines on more than one table: where each part of this one is.
+        const at = ps.filter((p) => p.index === i).map((p) => p.qty + ' → ' + p.table);
+        const m = el('div', 'moved-to', at.join(' · '));
+        m.dataset.movedTo = at.join(' · ');
+        li.append(m);
+      }
       ul.append(li);
     }
     c.append(ul);
@@ -592,7 +646,7 @@
     const last = bumped[bumped.length - 1];
     const btn = $('recall');
     btn.disabled = !last;
-    btn.textContent = last ? '↶ Recall ' + last.table : '↶ Recall last';
+    btn.textContent = last ? '↶ Recall ' + tableLabel(last) : '↶ Recall last';
     btn.dataset.ticketId = last ? last.id : '';
   }
 

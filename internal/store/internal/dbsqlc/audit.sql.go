@@ -761,6 +761,58 @@ func (q *Queries) VerifyDevices(ctx context.Context, db DBTX, venueID string) ([
 	return items, nil
 }
 
+const verifyMovedTickets = `-- name: VerifyMovedTickets :many
+SELECT id, order_id, table_id, order_version, lines::text AS lines, moves::text AS moves
+FROM kitchen_tickets
+WHERE venue_id = $1 AND moves <> '[]' AND id > $2
+ORDER BY id
+LIMIT $3
+`
+
+type VerifyMovedTicketsParams struct {
+	VenueID  string
+	AfterID  uuid.UUID
+	PageSize int32
+}
+
+type VerifyMovedTicketsRow struct {
+	ID           uuid.UUID
+	OrderID      uuid.UUID
+	TableID      string
+	OrderVersion int64
+	Lines        string
+	Moves        string
+}
+
+// VerifyMovedTickets is a page of a venue's kitchen tickets that moved
+// with their lines, for checking the moves against the orders' logs.
+func (q *Queries) VerifyMovedTickets(ctx context.Context, db DBTX, arg VerifyMovedTicketsParams) ([]VerifyMovedTicketsRow, error) {
+	rows, err := db.Query(ctx, verifyMovedTickets, arg.VenueID, arg.AfterID, arg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []VerifyMovedTicketsRow
+	for rows.Next() {
+		var i VerifyMovedTicketsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.TableID,
+			&i.OrderVersion,
+			&i.Lines,
+			&i.Moves,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const verifyOrderEvents = `-- name: VerifyOrderEvents :many
 SELECT version, id, type, at, actor_device, actor_staff, actor_role, ops::text AS ops,
        forced, overridden_version, hash, signature
@@ -824,7 +876,7 @@ func (q *Queries) VerifyOrderEvents(ctx context.Context, db DBTX, arg VerifyOrde
 
 const verifyOrderTickets = `-- name: VerifyOrderTickets :many
 SELECT t.id, t.order_id, t.table_id, t.station, t.kind, t.lines::text AS lines, t.status, t.server,
-       t.order_version, t.created_at, t.bumped_at,
+       t.order_version, t.created_at, t.bumped_at, t.moves::text AS moves,
        coalesce((SELECT array_agg(te.action ORDER BY te.at, te.id)
                  FROM kitchen_ticket_events te
                  WHERE te.venue_id = t.venue_id AND te.ticket_id = t.id), '{}')::text[] AS actions
@@ -850,6 +902,7 @@ type VerifyOrderTicketsRow struct {
 	OrderVersion int64
 	CreatedAt    time.Time
 	BumpedAt     *time.Time
+	Moves        string
 	Actions      []string
 }
 
@@ -876,6 +929,7 @@ func (q *Queries) VerifyOrderTickets(ctx context.Context, db DBTX, arg VerifyOrd
 			&i.OrderVersion,
 			&i.CreatedAt,
 			&i.BumpedAt,
+			&i.Moves,
 			&i.Actions,
 		); err != nil {
 			return nil, err

@@ -12,9 +12,52 @@ import (
 	"github.com/google/uuid"
 )
 
+const appendTicketMoves = `-- name: AppendTicketMoves :one
+UPDATE kitchen_tickets
+SET moves = moves || $1::jsonb
+WHERE venue_id = $2 AND id = $3
+RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by, moves
+`
+
+type AppendTicketMovesParams struct {
+	Moves   []byte
+	VenueID string
+	ID      uuid.UUID
+}
+
+// AppendTicketMoves appends moves to a ticket's (under its row lock, so
+// concurrent moves of its other lines all stay) and returns the ticket.
+func (q *Queries) AppendTicketMoves(ctx context.Context, db DBTX, arg AppendTicketMovesParams) (KitchenTicket, error) {
+	row := db.QueryRow(ctx, appendTicketMoves, arg.Moves, arg.VenueID, arg.ID)
+	var i KitchenTicket
+	err := row.Scan(
+		&i.VenueID,
+		&i.ID,
+		&i.OrderID,
+		&i.TableID,
+		&i.Station,
+		&i.Kind,
+		&i.Lines,
+		&i.Status,
+		&i.Server,
+		&i.OrderVersion,
+		&i.CreatedAt,
+		&i.BumpedAt,
+		&i.Part,
+		&i.Parts,
+		&i.OrderNote,
+		&i.Guests,
+		&i.Reason,
+		&i.VoidedBy,
+		&i.Moves,
+	)
+	return i, err
+}
+
 const getTicket = `-- name: GetTicket :one
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       part, parts, order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by, moves
 FROM kitchen_tickets
 WHERE venue_id = $1 AND id = $2
 `
@@ -46,6 +89,7 @@ func (q *Queries) GetTicket(ctx context.Context, db DBTX, arg GetTicketParams) (
 		&i.Guests,
 		&i.Reason,
 		&i.VoidedBy,
+		&i.Moves,
 	)
 	return i, err
 }
@@ -131,9 +175,69 @@ func (q *Queries) InsertTickets(ctx context.Context, db DBTX, arg InsertTicketsP
 	return err
 }
 
+const listLineTickets = `-- name: ListLineTickets :many
+SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
+       part, parts, order_note, guests, reason, voided_by, moves
+FROM kitchen_tickets t
+WHERE t.venue_id = $1 AND t.kind = 'fire'
+  AND ((t.order_id = $2 AND EXISTS (
+           SELECT 1 FROM jsonb_array_elements(t.lines) l WHERE (l->>'line_id')::uuid = ANY($3::uuid[])))
+       OR (t.moves <> '[]' AND t.moves @> jsonb_build_array(jsonb_build_object('to_order', $2::text))))
+ORDER BY t.id
+`
+
+type ListLineTicketsParams struct {
+	VenueID string
+	OrderID uuid.UUID
+	LineIds []uuid.UUID
+}
+
+// ListLineTickets lists the fire tickets that may hold lines of an order:
+// those the order fired with one of the lines, and those a move brought to
+// the order (kitchen.Ticket.Pieces says which line each holds now).
+func (q *Queries) ListLineTickets(ctx context.Context, db DBTX, arg ListLineTicketsParams) ([]KitchenTicket, error) {
+	rows, err := db.Query(ctx, listLineTickets, arg.VenueID, arg.OrderID, arg.LineIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []KitchenTicket
+	for rows.Next() {
+		var i KitchenTicket
+		if err := rows.Scan(
+			&i.VenueID,
+			&i.ID,
+			&i.OrderID,
+			&i.TableID,
+			&i.Station,
+			&i.Kind,
+			&i.Lines,
+			&i.Status,
+			&i.Server,
+			&i.OrderVersion,
+			&i.CreatedAt,
+			&i.BumpedAt,
+			&i.Part,
+			&i.Parts,
+			&i.OrderNote,
+			&i.Guests,
+			&i.Reason,
+			&i.VoidedBy,
+			&i.Moves,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listOpenTickets = `-- name: ListOpenTickets :many
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       part, parts, order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by, moves
 FROM kitchen_tickets
 WHERE venue_id = $1 AND station = $2 AND status = 'new'
 ORDER BY created_at, id
@@ -174,6 +278,7 @@ func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTick
 			&i.Guests,
 			&i.Reason,
 			&i.VoidedBy,
+			&i.Moves,
 		); err != nil {
 			return nil, err
 		}
@@ -187,7 +292,7 @@ func (q *Queries) ListOpenTickets(ctx context.Context, db DBTX, arg ListOpenTick
 
 const listRecentReady = `-- name: ListRecentReady :many
 SELECT venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       part, parts, order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by, moves
 FROM kitchen_tickets
 WHERE venue_id = $1 AND station = $2 AND status = 'ready' AND bumped_at > $3
 ORDER BY bumped_at DESC
@@ -235,6 +340,7 @@ func (q *Queries) ListRecentReady(ctx context.Context, db DBTX, arg ListRecentRe
 			&i.Guests,
 			&i.Reason,
 			&i.VoidedBy,
+			&i.Moves,
 		); err != nil {
 			return nil, err
 		}
@@ -275,7 +381,7 @@ UPDATE kitchen_tickets
 SET status = $1, bumped_at = $2
 WHERE venue_id = $3 AND id = $4 AND status = $5
 RETURNING venue_id, id, order_id, table_id, station, kind, lines, status, server, order_version, created_at, bumped_at,
-       part, parts, order_note, guests, reason, voided_by
+       part, parts, order_note, guests, reason, voided_by, moves
 `
 
 type SetTicketStatusParams struct {
@@ -316,6 +422,7 @@ func (q *Queries) SetTicketStatus(ctx context.Context, db DBTX, arg SetTicketSta
 		&i.Guests,
 		&i.Reason,
 		&i.VoidedBy,
+		&i.Moves,
 	)
 	return i, err
 }

@@ -66,6 +66,7 @@ type KitchenTicket struct {
 	Guests       int32
 	Reason       string
 	VoidedBy     string
+	Moves        []byte
 }
 
 type KitchenTicketEvent struct {
