@@ -42,7 +42,10 @@ var bindings = map[string]map[string]string{
 		// The bench's orders have no discounts and no waiver: what posd
 		// writes for them.
 		"discounts": "'[]'::jsonb", "service_charge_waiver": "NULL", "merged_into": "NULL"},
-	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash", "menu_version": ":menu_version"},
+	"AssertOrderHead": {"venue_id": ":venue_id", "id": ":o_id", "version": ":version", "last_hash": ":hash", "menu_version": ":menu_version",
+		// posd's write, token cached: the writer's device checked in the
+		// write instead of the token's lookup (which the script keeps).
+		"token_hash": ":token_hash", "device_name": ":actor_device", "device_role": ":actor_role", "device_staff": ":actor_staff"},
 	"InsertEvent": {"venue_id": ":venue_id", "order_id": ":o_id", "version": ":version", "id": "gen_random_uuid()",
 		"type": ":type", "at": ":at", "actor_device": ":actor_device", "actor_staff": ":actor_staff", "actor_role": ":actor_role",
 		"ops": ":ops_%s", "forced": ":forced", "overridden_version": "NULL", "hash": ":hash", "signature": ":signature"},
@@ -193,6 +196,35 @@ func renderPgbenchScript(lines int) (string, error) {
 	return b.String(), errors.Join(errs...)
 }
 
+// minimalOrderID is the id of client :client_id's order for the minimal
+// script (tables M0…, apart from the P orders the posd script writes).
+const minimalOrderID = `('00000000-0000-4000-9000-' || lpad(:client_id::text, 12, '0'))::uuid`
+
+// renderMinimalScript renders the contract's minimal write (DESIGN.md,
+// issue 13's reference): read the order's version; in one transaction the
+// versioned UPDATE (version, updated_at and the head hash) and the INSERT
+// of the event, posd's own InsertEvent. It checks nothing else, writes no
+// lines and no outbox row: the least any versioned write with a log can
+// cost this Postgres.
+func renderMinimalScript() (string, error) {
+	qs, err := loadQueries()
+	if err != nil {
+		return "", err
+	}
+	ins, err := renderQuery(qs, "InsertEvent", "add")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("-- posbench: the minimal versioned write (read the version; versioned UPDATE; INSERT the event); see docs/BENCHMARKS.md.\n")
+	fmt.Fprintf(&b, "SELECT id, version FROM orders WHERE venue_id = :venue_id AND id = %s \\gset o_\n", minimalOrderID)
+	b.WriteString("\\set version :o_version + 1\n\\startpipeline\nBEGIN;\n")
+	b.WriteString("UPDATE orders SET version = :version, updated_at = :at, last_hash = :hash\n" +
+		"WHERE venue_id = :venue_id AND id = :o_id AND version = :o_version;\n")
+	fmt.Fprintf(&b, "-- query: InsertEvent\n%s;\nCOMMIT;\n\\endpipeline\n", ins)
+	return b.String(), nil
+}
+
 // pgbenchResult is one pgbench run, or the merged rounds of a client count.
 type pgbenchResult struct {
 	benchkit.PgbenchRun
@@ -217,17 +249,15 @@ func (r *pgbenchResult) merge(o pgbenchResult) {
 // posd.venue=demo: the order read, outside a pipeline, needs it.
 type pgbench struct {
 	benchkit.Pgbench
-	runs int // measured runs so far, to name their logs
+	name string // the script's, naming its logs
+	runs int    // measured runs so far, to name their logs
 }
 
-func newPgbench(bin, url, dir string, lines int, menuVersion string) (*pgbench, error) {
-	script, err := renderPgbenchScript(lines)
-	if err != nil {
-		return nil, err
-	}
+// newPgbench writes the script (name.sql in dir) and returns its runner.
+func newPgbench(bin, url, dir, name, script, menuVersion string) (*pgbench, error) {
 	vars := pgbenchVars()
 	vars["menu_version"] = menuVersion
-	p := &pgbench{Pgbench: benchkit.Pgbench{Bin: bin, URL: url, Dir: dir, Script: filepath.Join(dir, "patch.sql"), Vars: vars,
+	p := &pgbench{name: name, Pgbench: benchkit.Pgbench{Bin: bin, URL: url, Dir: dir, Script: filepath.Join(dir, name+".sql"), Vars: vars,
 		Env: []string{"PGSSLMODE=disable", "PGAPPNAME=pgbench", "PGOPTIONS=-c posd.venue=demo"}}}
 	return p, os.WriteFile(p.Script, []byte(script), 0o644)
 }
@@ -242,7 +272,7 @@ func (p *pgbench) run(ctx context.Context, clients int, warmup, d time.Duration,
 	p.runs++
 	start := time.Now()
 	pg := benchkit.WatchPG(ctx, superURL, benchkit.Window{Start: start, End: start.Add(d)})
-	r, err := p.Run(ctx, clients, d, filepath.Join(p.Dir, fmt.Sprintf("pgbench_%d_c%d", p.runs, clients)))
+	r, err := p.Run(ctx, clients, d, filepath.Join(p.Dir, fmt.Sprintf("pgbench_%s_%d_c%d", p.name, p.runs, clients)))
 	r.Command += " <posd's database URL> (and the -D variables listed in the script)"
 	return pgbenchResult{PgbenchRun: r, Clients: clients, PG: pg(), CPU: smp.Window(start, time.Now()), Latency: benchkit.Summarize(r.Latencies)}, err
 }
@@ -289,7 +319,14 @@ func prepareDatabase(ctx context.Context, superURL string, clients, banquets, ki
 			  SELECT 'demo', 'B' || g, 'Bench ' || g, 4 FROM generate_series(1, %[1]d) g
 			  UNION ALL SELECT 'demo', 'P' || g, 'pgbench ' || g, 4 FROM generate_series(0, %[1]d - 1) g
 			  UNION ALL SELECT 'demo', 'H' || g, 'Banquet ' || g, 8 FROM generate_series(1, %[2]d) g
-			  UNION ALL SELECT 'demo', 'K' || g, 'Kitchen ' || g, 4 FROM generate_series(1, %[3]d) g`, clients, banquets, kitchens),
+			  UNION ALL SELECT 'demo', 'K' || g, 'Kitchen ' || g, 4 FROM generate_series(1, %[3]d) g
+			  UNION ALL SELECT 'demo', 'M' || g, 'pgbench minimal ' || g, 4 FROM generate_series(0, %[1]d - 1) g`, clients, banquets, kitchens),
+			// The minimal script's orders: empty, at version 1 with their
+			// opening event.
+			fmt.Sprintf(`INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
+			  SELECT 'demo', ('00000000-0000-4000-9000-' || lpad(g::text, 12, '0'))::uuid, 'M' || g, 'open', 4, '', 1, 'Alice',
+			         now(), now(), '%s'::bytea
+			  FROM generate_series(0, %d - 1) g`, benchHash, clients),
 			fmt.Sprintf(`INSERT INTO orders (venue_id, id, table_id, status, guests, note, version, server_staff, opened_at, updated_at, last_hash)
 			  SELECT 'demo', ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'P' || g, 'open', 4, '', %d + 1, 'Alice',
 			         now(), now(), '%s'::bytea
@@ -301,7 +338,7 @@ func prepareDatabase(ctx context.Context, superURL string, clients, banquets, ki
 			fmt.Sprintf(`INSERT INTO order_events (venue_id, order_id, version, id, type, at, actor_device, actor_staff, actor_role, ops, hash)
 			  SELECT 'demo', o.id, 1, gen_random_uuid(), 'order.opened', now(), 'waiter-1', 'Alice', 'waiter',
 			         json_build_array(json_build_object('op', 'open', 'table', o.table_id, 'guests', 4)), '%[1]s'::bytea
-			  FROM orders o WHERE o.venue_id = 'demo' AND o.table_id LIKE 'P%%'
+			  FROM orders o WHERE o.venue_id = 'demo' AND (o.table_id LIKE 'P%%' OR o.table_id LIKE 'M%%')
 			  UNION ALL
 			  SELECT 'demo', o.id, l.position + 1, gen_random_uuid(), 'order.patched', now(), 'waiter-1', 'Alice', 'waiter',
 			         json_build_array(json_build_object('op', 'add_item', 'line_id', l.id, 'sku', l.sku, 'name', l.name,
@@ -360,6 +397,35 @@ func verifyPgbenchOrders(ctx context.Context, superURL string, lines int) (txs i
 		if nOutbox != t || nVersions != t {
 			problems = append(problems, fmt.Sprintf("pgbench order on %s: %d outbox_bench rows for %d versions (want one for each of its %d transactions)",
 				table, nOutbox, nVersions, t))
+		}
+	}
+	return txs, problems, rows.Err()
+}
+
+// verifyMinimalOrders checks the minimal script's orders: one event per
+// version. It returns the transactions they record (warm-ups included).
+func verifyMinimalOrders(ctx context.Context, superURL string) (txs int64, problems []string, err error) {
+	conn, err := pgx.Connect(ctx, superURL)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `
+		SELECT o.table_id, o.version, (SELECT count(*) FROM order_events e WHERE e.venue_id = o.venue_id AND e.order_id = o.id)
+		FROM orders o WHERE o.venue_id = 'demo' AND o.table_id LIKE 'M%' ORDER BY o.table_id`)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var version, nEvents int64
+		if err := rows.Scan(&table, &version, &nEvents); err != nil {
+			return 0, nil, err
+		}
+		txs += version - 1
+		if nEvents != version {
+			problems = append(problems, fmt.Sprintf("minimal pgbench order on %s: version %d, %d events", table, version, nEvents))
 		}
 	}
 	return txs, problems, rows.Err()

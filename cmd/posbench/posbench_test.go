@@ -124,7 +124,11 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newPgbench("/usr/bin/pgbench", db.AppURL, t.TempDir(), lines, info.MenuVersion)
+	script, err = renderPgbenchScript(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newPgbench("/usr/bin/pgbench", db.AppURL, t.TempDir(), "patch", script, info.MenuVersion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +159,36 @@ func TestPgbenchScriptIsTheStoreSQL(t *testing.T) {
 	}
 	if events != txs || signed != txs {
 		t.Fatalf("%d events (%d signed) for %d transactions", events, signed, txs)
+	}
+
+	// The minimal write, on orders of its own: one event per version,
+	// every transaction accounted for.
+	script, err = renderMinimalScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newPgbench("/usr/bin/pgbench", db.AppURL, t.TempDir(), "minimal", script, info.MenuVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err = m.run(ctx, 2, 0, 2*time.Second, smp, db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Transactions < 2 || r.Failed != 0 {
+		t.Fatalf("minimal pgbench: %d transactions, %d failed", r.Transactions, r.Failed)
+	}
+	t.Logf("minimal pgbench: %d transactions, %.0f tps, p50 %s ms", r.Transactions, r.TPS, benchkit.MS(r.Latency.P50))
+	mtxs, problems, err := verifyMinimalOrders(ctx, db.AdminURL)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("verify minimal: %v %q", err, problems)
+	}
+	if mtxs != int64(r.Transactions) {
+		t.Fatalf("the minimal orders record %d transactions, pgbench ran %d", mtxs, r.Transactions)
+	}
+	// posd's orders are untouched by it.
+	if txs2, _, _ := verifyPgbenchOrders(ctx, db.AdminURL, lines); txs2 != txs {
+		t.Fatalf("the minimal write changed posd's pgbench orders (%d → %d transactions)", txs, txs2)
 	}
 }
 

@@ -13,12 +13,17 @@ import (
 
 // Targets from the issue.
 const (
-	targetRatio   = 0.60                  // posd PATCH/s vs pgbench tps at targetClients
-	targetP99     = 15 * time.Millisecond // posd PATCH p99 at targetClients
-	targetRSS     = 150_000_000           // posd peak RSS, bytes
-	targetClients = 8
-	targetSSEP99  = 50 * time.Millisecond // commit→SSE p99 under the kitchen load
-	targetDrain   = 5000                  // outbox backlog drained, events per second
+	targetRatio = 0.60 // posd PATCH/s vs pgbench tps at targetClients
+	// Issue 13: posd PATCH/s against the minimal write's tps, at
+	// targetClients and at 1 client, and the 1-client p50.
+	targetMinimalRatio  = 0.50
+	targetMinimalRatio1 = 0.35
+	targetP50At1        = 1500 * time.Microsecond
+	targetP99           = 15 * time.Millisecond // posd PATCH p99 at targetClients
+	targetRSS           = 150_000_000           // posd peak RSS, bytes
+	targetClients       = 8
+	targetSSEP99        = 50 * time.Millisecond // commit→SSE p99 under the kitchen load
+	targetDrain         = 5000                  // outbox backlog drained, events per second
 )
 
 // report is everything one run measured.
@@ -29,6 +34,7 @@ type report struct {
 	DB                dbInfo
 	Low               []loadStats
 	Pgbench           []pgbenchResult
+	PgbenchMinimal    []pgbenchResult // the minimal write, by client count as Pgbench
 	Banquet           []banquetResult
 	Kitchen           *kitchenResult // nil when skipped
 	Drain             *drainResult   // nil when skipped
@@ -41,6 +47,7 @@ type report struct {
 	Idle              benchkit.Use
 	IdleFor           time.Duration
 	PgbenchTxs        int64 // transactions pgbench's orders record, warm-ups included
+	PgbenchMinimalTxs int64 // the same for the minimal write's orders
 }
 
 var ms = benchkit.MS
@@ -83,23 +90,30 @@ func (r *report) RoundDuration() time.Duration {
 }
 func (d *drainResult) Gained() int64 { return int64(d.StreamAfter) - int64(d.StreamBefore) }
 
-func (r *report) pgbenchFor(n int) *pgbenchResult {
-	for i := range r.Pgbench {
-		if r.Pgbench[i].Clients == n {
-			return &r.Pgbench[i]
+func (r *report) pgbenchFor(n int) *pgbenchResult { return resultFor(r.Pgbench, n) }
+
+// resultFor is the result of list with n clients, or nil.
+func resultFor(list []pgbenchResult, n int) *pgbenchResult {
+	for i := range list {
+		if list[i].Clients == n {
+			return &list[i]
 		}
 	}
 	return nil
 }
 
 // PgbenchCols are the pgbench columns of l's row: tps, p50, p95, p99 and
-// the posd/pgbench ratio.
+// the posd/pgbench ratio, then the minimal write's tps, p50 and ratio.
 func (r *report) PgbenchCols(l loadStats) string {
-	pg := r.pgbenchFor(l.Clients)
-	if pg == nil || pg.TPS == 0 {
-		return "– | – | – | – | –"
+	pg, mn := r.pgbenchFor(l.Clients), resultFor(r.PgbenchMinimal, l.Clients)
+	out := "– | – | – | – | –"
+	if pg != nil && pg.TPS > 0 {
+		out = fmt.Sprintf("%.0f | %s | %s | %s | %.0f%%", pg.TPS, ms(pg.Latency.P50), ms(pg.Latency.P95), ms(pg.Latency.P99), 100*l.Throughput/pg.TPS)
 	}
-	return fmt.Sprintf("%.0f | %s | %s | %s | %.0f%%", pg.TPS, ms(pg.Latency.P50), ms(pg.Latency.P95), ms(pg.Latency.P99), 100*l.Throughput/pg.TPS)
+	if mn == nil || mn.TPS == 0 {
+		return out + " | – | – | –"
+	}
+	return out + fmt.Sprintf(" | %.0f | %s | %.0f%%", mn.TPS, ms(mn.Latency.P50), 100*l.Throughput/mn.TPS)
 }
 
 // namedRun is a PATCH scenario's stats with its name in the report.
@@ -160,10 +174,23 @@ func (r *report) CPURows() (rows []cpuRow) {
 	for i, pg := range r.Pgbench {
 		rows = slices.Insert(rows, len(r.Low)+i, cpuRow{"pgbench, " + clients(pg.Clients), pg.TPS, pg.Transactions, pg.CPU, 0, pg.PgbenchCPU + pg.CPU.Self, true, pg.PG})
 	}
+	for i, pg := range r.PgbenchMinimal {
+		rows = slices.Insert(rows, len(r.Low)+len(r.Pgbench)+i, cpuRow{"pgbench minimal write, " + clients(pg.Clients), pg.TPS, pg.Transactions, pg.CPU, 0, pg.PgbenchCPU + pg.CPU.Self, true, pg.PG})
+	}
 	if d := r.Drain; d != nil && d.Drain > 0 {
 		rows = append(rows, cpuRow{fmt.Sprintf("drain, %d events", d.Events), d.Rate, d.Events, d.CPU, d.CPU.Target, d.CPU.Self, false, nil})
 	}
 	return rows
+}
+
+// lowFor is the low-contention run with n clients, or nil.
+func (r *report) lowFor(n int) *loadStats {
+	for i := range r.Low {
+		if r.Low[i].Clients == n {
+			return &r.Low[i]
+		}
+	}
+	return nil
 }
 
 // missedBy describes a latency over its target.
@@ -199,6 +226,29 @@ func (r *report) Targets() [][3]string {
 		}
 	} else {
 		out = append(out, [3]string{"posd PATCH/s at 8 clients ≥ 60% of pgbench", "not measured", "–"})
+	}
+	for _, want := range []struct {
+		clients int
+		ratio   float64
+	}{{targetClients, targetMinimalRatio}, {1, targetMinimalRatio1}} {
+		name := fmt.Sprintf("posd PATCH/s at %s ≥ %.0f%% of pgbench's minimal write", clients(want.clients), 100*want.ratio)
+		l, mn := r.lowFor(want.clients), resultFor(r.PgbenchMinimal, want.clients)
+		if l == nil || mn == nil || mn.TPS == 0 {
+			out = append(out, [3]string{name, "not measured", "–"})
+			continue
+		}
+		ratio, res := l.Throughput/mn.TPS, "met"
+		if ratio < want.ratio {
+			res = fmt.Sprintf("**missed** by %.1f points: posd would need %.0f PATCH/s", 100*(want.ratio-ratio), want.ratio*mn.TPS)
+		}
+		out = append(out, [3]string{name, fmt.Sprintf("%.1f%% (%.0f vs %.0f)", 100*ratio, l.Throughput, mn.TPS), res})
+	}
+	if l := r.lowFor(1); l != nil {
+		res := "met"
+		if l.Latency.P50 >= targetP50At1 {
+			res = missedBy(l.Latency.P50, targetP50At1)
+		}
+		out = append(out, [3]string{"PATCH p50 at 1 client < 1.5 ms", ms(l.Latency.P50) + " ms", res})
 	}
 	if low != nil {
 		res := "met"

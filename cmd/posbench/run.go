@@ -24,8 +24,12 @@ const (
 func run(ctx context.Context, cfg Config, stdout, progress io.Writer) error {
 	if cfg.PrintScript {
 		s, err := renderPgbenchScript(cfg.Lines)
+		if err != nil {
+			return err
+		}
+		m, err := renderMinimalScript()
 		if err == nil {
-			_, err = io.WriteString(stdout, s)
+			_, err = io.WriteString(stdout, s+"\n"+m)
 		}
 		return err
 	}
@@ -59,6 +63,7 @@ type bench struct {
 	api      *api
 	orders   []*ownedOrder // the low-contention orders, one per client
 	pgb      *pgbench      // nil when pgbench is skipped
+	pgbMin   *pgbench      // the minimal write's script, beside pgb
 }
 
 func (b *bench) logf(format string, a ...any) {
@@ -152,7 +157,17 @@ func (b *bench) prepare(ctx context.Context) error {
 		return err
 	}
 	if cfg.PgbenchPath != "" {
-		if b.pgb, err = newPgbench(cfg.PgbenchPath, b.st.appURL(), b.st.dir, cfg.Lines, b.rep.DB.MenuVersion); err != nil {
+		script, err := renderPgbenchScript(cfg.Lines)
+		if err != nil {
+			return err
+		}
+		if b.pgb, err = newPgbench(cfg.PgbenchPath, b.st.appURL(), b.st.dir, "patch", script, b.rep.DB.MenuVersion); err != nil {
+			return err
+		}
+		if script, err = renderMinimalScript(); err != nil {
+			return err
+		}
+		if b.pgbMin, err = newPgbench(cfg.PgbenchPath, b.st.appURL(), b.st.dir, "minimal", script, b.rep.DB.MenuVersion); err != nil {
 			return err
 		}
 	}
@@ -170,7 +185,7 @@ func (b *bench) lowContention(ctx context.Context, n int) error {
 	cfg := b.cfg
 	d := (cfg.Duration / time.Duration(cfg.Rounds)).Round(time.Second) // pgbench -T takes seconds
 	var low loadStats
-	var pgb pgbenchResult
+	var pgb, pgbMin pgbenchResult
 	for round := 1; round <= cfg.Rounds && ctx.Err() == nil; round++ {
 		b.logf("low contention, %s, round %d/%d", clients(n), round, cfg.Rounds)
 		w := benchkit.NewWindow(cfg.Warmup, d)
@@ -189,10 +204,17 @@ func (b *bench) lowContention(ctx context.Context, n int) error {
 		}
 		b.logf("  %.0f tps, p50 %s ms, p99 %s ms", r.TPS, benchkit.MS(r.Latency.P50), benchkit.MS(r.Latency.P99))
 		pgb.merge(r)
+		b.logf("pgbench, the minimal write, %s, round %d/%d", clients(n), round, cfg.Rounds)
+		if r, err = b.pgbMin.run(ctx, n, cfg.Warmup, d, b.smp, b.st.superuserURL()); err != nil {
+			return err
+		}
+		b.logf("  %.0f tps, p50 %s ms, p99 %s ms", r.TPS, benchkit.MS(r.Latency.P50), benchkit.MS(r.Latency.P99))
+		pgbMin.merge(r)
 	}
 	b.rep.Low = append(b.rep.Low, low)
 	if b.pgb != nil {
 		b.rep.Pgbench = append(b.rep.Pgbench, pgb)
+		b.rep.PgbenchMinimal = append(b.rep.PgbenchMinimal, pgbMin)
 	}
 	return nil
 }
@@ -236,6 +258,11 @@ func (b *bench) verify(ctx context.Context) error {
 	}
 	txs, problems, err := verifyPgbenchOrders(ctx, b.st.superuserURL(), b.cfg.Lines)
 	b.rep.PgbenchTxs, b.rep.VerifyProblems = txs, append(b.rep.VerifyProblems, problems...)
+	if err != nil {
+		return err
+	}
+	txs, problems, err = verifyMinimalOrders(ctx, b.st.superuserURL())
+	b.rep.PgbenchMinimalTxs, b.rep.VerifyProblems = txs, append(b.rep.VerifyProblems, problems...)
 	return err
 }
 

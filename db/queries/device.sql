@@ -11,6 +11,16 @@ SELECT EXISTS (
     WHERE venue_id = @venue_id AND id = @id AND revoked_at IS NULL
 );
 
+-- DeviceIsActor reports whether the active device with this token is
+-- still the actor a cached principal names (AssertOrderHead's device check,
+-- for a write that is refused before it writes).
+-- name: DeviceIsActor :one
+SELECT EXISTS (
+    SELECT 1 FROM devices d
+    WHERE d.venue_id = @venue_id AND d.token_hash = @token_hash AND d.revoked_at IS NULL
+      AND d.name = @device_name AND d.role = @device_role AND d.staff = @device_staff
+);
+
 -- UpsertDevice writes a seeded device under its stable id. It never clears
 -- revoked_at: a device an operator revoked stays revoked when seeding runs
 -- again.

@@ -50,7 +50,11 @@ WHERE venue_id = @venue_id AND id = @id AND version = @expected_version AND last
 -- happened (only it writes that hash), and, when @menu_version is not 0,
 -- unless the venue's menu is still at the version the change was planned
 -- on (its prices, options and which items are counted or 86'd came from a
--- cached menu; 'menu-stale' makes the store re-plan on a fresh one).
+-- cached menu; 'menu-stale' makes the store re-plan on a fresh one), and,
+-- when @token_hash is not null, unless the active device with that token is
+-- still the writer the caller authenticated from its cache (name, role,
+-- staff): a device revoked or changed since is 'device-changed', so a
+-- write skips the token's own lookup and revocation still holds at once.
 -- name: AssertOrderHead :exec
 SELECT posd_assert(EXISTS (
     SELECT 1 FROM orders o
@@ -58,4 +62,9 @@ SELECT posd_assert(EXISTS (
 ), 'stale write: the order moved on'),
 posd_assert(@menu_version::bigint = 0 OR EXISTS (
     SELECT 1 FROM venues v WHERE v.id = @venue_id AND v.menu_version = @menu_version::bigint
-), 'menu-stale');
+), 'menu-stale'),
+posd_assert(sqlc.narg('token_hash')::bytea IS NULL OR EXISTS (
+    SELECT 1 FROM devices d
+    WHERE d.venue_id = @venue_id AND d.token_hash = sqlc.narg('token_hash')::bytea AND d.revoked_at IS NULL
+      AND d.name = @device_name AND d.role = @device_role AND d.staff = @device_staff
+), 'device-changed');

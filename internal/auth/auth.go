@@ -9,6 +9,7 @@ import (
 	"errors"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/posd/posd/internal/order"
 )
@@ -61,16 +62,46 @@ type Directory interface {
 	DeviceActive(ctx context.Context, venue string, id uuid.UUID) (bool, error)
 }
 
-// Authenticator looks tokens up in the devices table. It keeps no cache, so a
-// revoked device is refused on its very next request.
+// Authenticator looks tokens up in the devices table, on every request, so
+// a revoked device is refused on its very next request. It also remembers
+// the principals it found (at most MaxCachedTokens, by token digest) for
+// the one caller that checks the device inside its own transaction instead
+// (Cached: the order write, whose transaction asserts that the device is
+// still active and the same, store.Patch.TokenHash).
 type Authenticator struct {
-	dir Directory
+	dir    Directory
+	cached *lru.Cache[string, Principal]
 }
+
+// MaxCachedTokens bounds the principals an Authenticator remembers.
+const MaxCachedTokens = 4096
 
 // NewAuthenticator returns an Authenticator looking tokens up in dir.
 func NewAuthenticator(dir Directory) *Authenticator {
-	return &Authenticator{dir: dir}
+	c, err := lru.New[string, Principal](MaxCachedTokens)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return &Authenticator{dir: dir, cached: c}
 }
+
+// Cached returns the principal a lookup of token found before, with the
+// token's digest, without reading the devices table: the device may have
+// been revoked or changed since, so the caller must check it (the digest,
+// and the principal's device, role and staff) in the transaction that acts
+// on it, and Forget it when that check fails. ok is false when the token
+// was not looked up before (or was forgotten).
+func (a *Authenticator) Cached(token string) (p Principal, hash []byte, ok bool) {
+	if token == "" || len(token) > MaxTokenLen {
+		return Principal{}, nil, false
+	}
+	hash = HashToken(token)
+	p, ok = a.cached.Get(string(hash))
+	return p, hash, ok
+}
+
+// Forget drops what Cached returns for the token with digest hash.
+func (a *Authenticator) Forget(hash []byte) { a.cached.Remove(string(hash)) }
 
 // MaxTokenLen is the longest token looked up; a longer one is refused
 // without a query.
@@ -81,7 +112,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Princip
 	if token == "" || len(token) > MaxTokenLen {
 		return Principal{}, ErrUnauthenticated
 	}
-	return a.dir.PrincipalByTokenHash(ctx, HashToken(token))
+	hash := HashToken(token)
+	p, err := a.dir.PrincipalByTokenHash(ctx, hash)
+	if err != nil {
+		if errors.Is(err, ErrUnauthenticated) {
+			a.cached.Remove(string(hash))
+		}
+		return Principal{}, err
+	}
+	a.cached.Add(string(hash), p)
+	return p, nil
 }
 
 // Active reports whether p's device is still there and not revoked. A

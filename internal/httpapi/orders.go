@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
 
+	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/order"
 	"github.com/posd/posd/internal/store"
 	"github.com/posd/posd/internal/strictjson"
@@ -268,13 +269,40 @@ func (s *Server) patchOrder(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if c.Get(headerIdempotencyKey) != "" {
+		// A keyed write may be answered from its key's stored answer,
+		// without a write: the device is checked first.
+		if err := s.checkToken(c); err != nil {
+			return err
+		}
+	}
 	idem, replayed, err := s.idempotency(c, s.orderAnswer(fiber.StatusOK, false))
 	if replayed || err != nil {
 		return err
 	}
 	o, changed, err := s.cfg.Store.Patch(c.UserContext(), p.Venue, id, store.Patch{
 		Expected: in.expected, IfMatch: in.ifMatch, Force: in.force, Ops: in.ops, Idem: idem,
+		TokenHash: uncheckedToken(c),
 	}, p.Actor())
+	if errors.Is(err, store.ErrDeviceChanged) {
+		// The cached principal is no longer the device's (nothing was
+		// written): look the token up (a revoked device ends here) and
+		// handle the request again as the device is now.
+		if err := s.checkToken(c); err != nil {
+			return err
+		}
+		if !principal(c).Is(writerRoles...) {
+			return auth.ErrForbidden
+		}
+		return s.patchOrder(c)
+	}
+	if (err != nil || !changed) && uncheckedToken(c) != nil {
+		// Nothing was written, so nothing checked the device: it is
+		// checked before anything is answered.
+		if cerr := s.checkToken(c); cerr != nil {
+			return cerr
+		}
+	}
 	if err != nil {
 		return s.writeRefused(c, idem, err)
 	}

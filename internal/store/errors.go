@@ -166,6 +166,8 @@ func translate(err error, c errContext) error {
 		return ErrInFlight
 	case code == "P0001" && pgErr.Message == msgKeyAnswered:
 		return ErrAnswered
+	case code == "P0001" && pgErr.Message == msgDeviceChanged:
+		return ErrDeviceChanged
 	case code == "P0001" && pgErr.Message == msgMenuStale:
 		return errMenuStale
 	case code == "P0001" && pgErr.Message == msgItemUnavailable:

@@ -34,7 +34,7 @@ var BoundFields = boundFields
 // Write is the store's versioned write, past Patch's pre-check, for
 // changes that take nothing from the menu (no stock statements).
 func (s *Store) Write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem) error {
-	return s.write(ctx, cur, next, ev, tickets, idem, stockPlan{})
+	return s.write(ctx, cur, next, ev, tickets, idem, stockPlan{}, nil)
 }
 
 // NewID is the store's id source.

@@ -17,6 +17,10 @@ const msgItemUnavailable = "item-unavailable"
 // on after the change was planned on the cached menu.
 const msgMenuStale = "menu-stale"
 
+// msgDeviceChanged is what AssertOrderHead raises when the device of a
+// write authenticated from a cache is no longer its actor.
+const msgDeviceChanged = "device-changed"
+
 // errMenuStale is a write refused by AssertOrderHead's menu check: nothing
 // was kept, and the change is planned again on a fresh menu.
 var errMenuStale = errors.New("menu moved on since the change was planned")

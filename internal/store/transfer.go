@@ -266,7 +266,7 @@ func (s *Store) writePair(ctx context.Context, src, dst order.Order, t order.Tra
 		}
 	}
 	for _, h := range heads {
-		if err := s.queueBump(ctx, b, h.cur, h.next, h.ev, 0); err != nil {
+		if err := s.queueBump(ctx, b, h.cur, h.next, h.ev, 0, nil); err != nil {
 			return order.Order{}, order.Order{}, err
 		}
 	}

@@ -116,7 +116,38 @@ type Patch struct {
 	Ops   []order.Op
 	// Idem, when set, stores the answer to a change with the change.
 	Idem *Idem
+	// TokenHash, when set, is the token (auth.HashToken) of the device
+	// the caller authenticated from its cache, without reading it: the
+	// write asserts in its transaction that the active device with this
+	// token is still the actor (name, role, staff). One revoked or changed
+	// since is ErrDeviceChanged, and nothing is written.
+	TokenHash []byte
 }
+
+// actorStill is ErrDeviceChanged unless tokenHash is nil or the active
+// device with that token is still actor: a refused write is recorded in the
+// journal only for a device that may write.
+func (s *Store) actorStill(ctx context.Context, venue string, tokenHash []byte, actor order.Actor) error {
+	if tokenHash == nil {
+		return nil
+	}
+	ok, err := readOne(ctx, s, venue, func(db dbsqlc.DBTX) (bool, error) {
+		return s.q.DeviceIsActor(ctx, db, dbsqlc.DeviceIsActorParams{VenueID: venue, TokenHash: tokenHash,
+			DeviceName: actor.Device, DeviceRole: actor.Role, DeviceStaff: actor.Staff})
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("check device: %w", err)
+	case !ok:
+		return ErrDeviceChanged
+	}
+	return nil
+}
+
+// ErrDeviceChanged is a write of a Patch with TokenHash whose device was
+// revoked or changed after the caller cached it: the caller looks the
+// token up again.
+var ErrDeviceChanged = errors.New("the writing device was revoked or changed")
 
 // errStale is the versioned UPDATE touching no row: the order moved on between
 // the read the change was planned on and the write.
@@ -142,6 +173,9 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			return order.Order{}, false, err
 		}
 		if !p.Force && cur.Version != *p.Expected {
+			if err := s.actorStill(ctx, venue, p.TokenHash, actor); err != nil {
+				return order.Order{}, false, err
+			}
 			return order.Order{}, false, s.conflict(ctx, cur, *p.Expected, p.IfMatch, actor)
 		}
 		env, menuVersion, err := s.env(ctx, venue, p.Ops, actor)
@@ -176,7 +210,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			ev.Forced, ev.OverriddenVersion = true, &overridden
 		}
 		stock := planStock(env.Menu, menuVersion, cur, next, applied)
-		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem, stock)
+		err = s.write(ctx, cur, next, &ev, kitchen.TicketsFor(next, applied, actor.Staff, at, s.newID), p.Idem, stock, p.TokenHash)
 		if errors.Is(err, errMenuStale) {
 			// Another replica changed the menu after this one cached it
 			// (invariant 11): nothing was kept; plan again from a fresh
@@ -196,6 +230,9 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 			latest, gerr := s.Get(ctx, venue, id)
 			if gerr != nil {
 				return order.Order{}, false, gerr
+			}
+			if err := s.actorStill(ctx, venue, p.TokenHash, actor); err != nil {
+				return order.Order{}, false, err
 			}
 			return order.Order{}, false, s.conflict(ctx, latest, cur.Version, p.IfMatch, actor)
 		}
@@ -227,7 +264,7 @@ func (s *Store) Patch(ctx context.Context, venue string, id uuid.UUID, p Patch, 
 // (queueStock) and COMMIT. It returns errStale, errMenuStale (the menu the
 // change was planned on is no longer the venue's) or Postgres' other errors
 // untranslated.
-func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem, stock stockPlan) error {
+func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Event, tickets []kitchen.Ticket, idem *Idem, stock stockPlan, tokenHash []byte) error {
 	ops, err := s.chain(cur.ChainHead, ev)
 	if err != nil {
 		return err
@@ -236,7 +273,7 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 	if err := s.claimKey(ctx, b, idem); err != nil {
 		return err
 	}
-	if err := s.queueBump(ctx, b, cur, next, *ev, stock.menuVersion); err != nil {
+	if err := s.queueBump(ctx, b, cur, next, *ev, stock.menuVersion, tokenHash); err != nil {
 		return err
 	}
 	if err := s.queueBody(ctx, b, cur, next, *ev, ops, tickets); err != nil {
@@ -262,9 +299,10 @@ func (s *Store) write(ctx context.Context, cur, next order.Order, ev *order.Even
 // queueBump queues the versioned UPDATE of the order row from cur to next
 // (which takes the row lock and re-checks version and head hash; zero rows
 // is errStale) and the assertion that aborts the transaction when it found
-// no row, or when menuVersion is not 0 and the venue's menu moved past it.
-// ev is next's event, chained.
-func (s *Store) queueBump(ctx context.Context, b *batch, cur, next order.Order, ev order.Event, menuVersion int64) error {
+// no row, when menuVersion is not 0 and the venue's menu moved past it, or
+// when tokenHash is set and the active device with that token is no longer
+// ev's actor (Patch.TokenHash). ev is next's event, chained.
+func (s *Store) queueBump(ctx context.Context, b *batch, cur, next order.Order, ev order.Event, menuVersion int64, tokenHash []byte) error {
 	discounts, waiver, err := encodeDiscounts(next)
 	if err != nil {
 		return err
@@ -290,7 +328,8 @@ func (s *Store) queueBump(ctx context.Context, b *batch, cur, next order.Order, 
 	return queueExec(b, func(db dbsqlc.DBTX) error {
 		return s.q.AssertOrderHead(ctx, db, dbsqlc.AssertOrderHeadParams{
 			VenueID: next.Venue, ID: next.ID, Version: next.Version, LastHash: ev.HashBytes(),
-			MenuVersion: menuVersion,
+			MenuVersion: menuVersion, TokenHash: tokenHash,
+			DeviceName: ev.Actor.Device, DeviceRole: ev.Actor.Role, DeviceStaff: ev.Actor.Staff,
 		})
 	})
 }

@@ -33,6 +33,38 @@ func (q *Queries) DeviceActive(ctx context.Context, db DBTX, arg DeviceActivePar
 	return exists, err
 }
 
+const deviceIsActor = `-- name: DeviceIsActor :one
+SELECT EXISTS (
+    SELECT 1 FROM devices d
+    WHERE d.venue_id = $1 AND d.token_hash = $2 AND d.revoked_at IS NULL
+      AND d.name = $3 AND d.role = $4 AND d.staff = $5
+)
+`
+
+type DeviceIsActorParams struct {
+	VenueID     string
+	TokenHash   []byte
+	DeviceName  string
+	DeviceRole  string
+	DeviceStaff string
+}
+
+// DeviceIsActor reports whether the active device with this token is
+// still the actor a cached principal names (AssertOrderHead's device check,
+// for a write that is refused before it writes).
+func (q *Queries) DeviceIsActor(ctx context.Context, db DBTX, arg DeviceIsActorParams) (bool, error) {
+	row := db.QueryRow(ctx, deviceIsActor,
+		arg.VenueID,
+		arg.TokenHash,
+		arg.DeviceName,
+		arg.DeviceRole,
+		arg.DeviceStaff,
+	)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const getDeviceByTokenHash = `-- name: GetDeviceByTokenHash :one
 SELECT venue_id, id, name, role, staff
 FROM devices

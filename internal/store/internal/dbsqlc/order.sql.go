@@ -19,7 +19,12 @@ SELECT posd_assert(EXISTS (
 ), 'stale write: the order moved on'),
 posd_assert($5::bigint = 0 OR EXISTS (
     SELECT 1 FROM venues v WHERE v.id = $1 AND v.menu_version = $5::bigint
-), 'menu-stale')
+), 'menu-stale'),
+posd_assert($6::bytea IS NULL OR EXISTS (
+    SELECT 1 FROM devices d
+    WHERE d.venue_id = $1 AND d.token_hash = $6::bytea AND d.revoked_at IS NULL
+      AND d.name = $7 AND d.role = $8 AND d.staff = $9
+), 'device-changed')
 `
 
 type AssertOrderHeadParams struct {
@@ -28,6 +33,10 @@ type AssertOrderHeadParams struct {
 	Version     int64
 	LastHash    []byte
 	MenuVersion int64
+	TokenHash   []byte
+	DeviceName  string
+	DeviceRole  string
+	DeviceStaff string
 }
 
 // AssertOrderHead aborts the transaction unless the order now carries this
@@ -35,7 +44,11 @@ type AssertOrderHeadParams struct {
 // happened (only it writes that hash), and, when @menu_version is not 0,
 // unless the venue's menu is still at the version the change was planned
 // on (its prices, options and which items are counted or 86'd came from a
-// cached menu; 'menu-stale' makes the store re-plan on a fresh one).
+// cached menu; 'menu-stale' makes the store re-plan on a fresh one), and,
+// when @token_hash is not null, unless the active device with that token is
+// still the writer the caller authenticated from its cache (name, role,
+// staff): a device revoked or changed since is 'device-changed', so a
+// write skips the token's own lookup and revocation still holds at once.
 func (q *Queries) AssertOrderHead(ctx context.Context, db DBTX, arg AssertOrderHeadParams) error {
 	_, err := db.Exec(ctx, assertOrderHead,
 		arg.VenueID,
@@ -43,6 +56,10 @@ func (q *Queries) AssertOrderHead(ctx context.Context, db DBTX, arg AssertOrderH
 		arg.Version,
 		arg.LastHash,
 		arg.MenuVersion,
+		arg.TokenHash,
+		arg.DeviceName,
+		arg.DeviceRole,
+		arg.DeviceStaff,
 	)
 	return err
 }
