@@ -41,7 +41,7 @@ func runDev(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg := app.Defaults()
 	cfg.Log.Format = "console"
 	binder{fs}.str(&cfg.Addr, "addr", "POSD_ADDR", "HTTP listen address")
-	tlsFlags(binder{fs}, &cfg)
+	listenFlags(binder{fs}, &cfg)
 	dataDir := fs.String("data-dir", envString("POSD_DATA_DIR", ".data"), "directory for the Postgres cluster and the JetStream store (POSD_DATA_DIR)")
 	natsPort := fs.Int("nats-port", envInt("POSD_NATS_PORT", 4222), "embedded NATS client port on 127.0.0.1 (POSD_NATS_PORT)")
 	pgPort := fs.Int("pg-port", envInt("POSD_PG_PORT", 5433), "local Postgres port on 127.0.0.1 (POSD_PG_PORT)")

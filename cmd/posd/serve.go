@@ -41,7 +41,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 func serveFlags(fs *flag.FlagSet, cfg *app.Config) {
 	b := binder{fs}
 	b.str(&cfg.Addr, "addr", "POSD_ADDR", "HTTP listen address")
-	tlsFlags(b, cfg)
+	listenFlags(b, cfg)
 	bindDatabaseURL(fs, &cfg.DatabaseURL, ofApp)
 	b.str(&cfg.NATSURL, "nats-url", "NATS_URL", "NATS server URL")
 	logFlags(fs, &cfg.Log)
@@ -92,8 +92,11 @@ func runApp(ctx context.Context, cfg app.Config, o app.Options) error {
 	return a.Run(ctx)
 }
 
-// tlsFlags declares --tls-cert and --tls-key (posd serve and posd dev).
-func tlsFlags(b binder, cfg *app.Config) {
+// listenFlags declares --pprof-addr, --tls-cert and --tls-key (posd serve
+// and posd dev).
+func listenFlags(b binder, cfg *app.Config) {
+	b.str(&cfg.PprofAddr, "pprof-addr", "POSD_PPROF_ADDR",
+		"loopback host:port where posd serves Go's runtime profiles (/debug/pprof/), for measuring; off when empty")
 	b.str(&cfg.TLSCert, "tls-cert", "POSD_TLS_CERT",
 		"PEM certificate (chain) file: with --tls-key, posd serves HTTPS on --addr")
 	b.str(&cfg.TLSKey, "tls-key", "POSD_TLS_KEY",

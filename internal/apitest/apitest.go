@@ -60,6 +60,9 @@ type Options struct {
 	// JetStream (as posd serve does), with StreamGrace (0: the default).
 	VerifyStream bool
 	StreamGrace  time.Duration
+	// Pprof serves Go's runtime profiles on a free loopback port
+	// (App.PprofAddr names it).
+	Pprof bool
 	// Pool, when set, adjusts the configuration of the pool the server
 	// uses (not the test's DB handles, nor the relay's connection), e.g. to
 	// point it at a dead port; posd then starts without pinging Postgres.
@@ -181,6 +184,9 @@ func (o Options) config(dbURL, natsURL string, key ed25519.PrivateKey) app.Confi
 	c.Relay = !o.NoRelay
 	c.VerifyStream = o.VerifyStream
 	c.TLSCert, c.TLSKey = o.TLSCert, o.TLSKey
+	if o.Pprof {
+		c.PprofAddr = "127.0.0.1:0"
+	}
 	setIf(&c.Heartbeat, o.Heartbeat)
 	setIf(&c.StreamAuthCheck, o.StreamAuthCheck)
 	setIf(&c.RequestTimeout, o.RequestTimeout)

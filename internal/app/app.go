@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +71,7 @@ type App struct {
 	Relay *outbox.Relay
 
 	ln         net.Listener
+	pprofLn    net.Listener // --pprof-addr's, when set
 	components []component
 	// sealed is closed once the sealer's round at start is done.
 	sealed chan struct{}
@@ -241,6 +244,11 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 		a.ln = tls.NewListener(a.ln, tlsConf)
 	}
 	srv, ln := a.Server, a.ln
+	if cfg.PprofAddr != "" {
+		if err := a.servePprof(cfg.PprofAddr, log); err != nil {
+			return nil, err
+		}
+	}
 	a.components = append(a.components, component{name: "HTTP server",
 		run: func(context.Context) error { return srv.Serve(ln) },
 		stop: func() {
@@ -320,6 +328,9 @@ func (a *App) close() {
 	if a.ln != nil {
 		_ = a.ln.Close()
 	}
+	if a.pprofLn != nil {
+		_ = a.pprofLn.Close()
+	}
 	if a.NC != nil {
 		if err := a.NC.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionReconnecting) && !errors.Is(err, nats.ErrConnectionClosed) {
 			a.log.Warn().Err(err).Msg("NATS drain")
@@ -379,4 +390,40 @@ func (a *App) sweepIdempotencyKeys(ctx context.Context) error {
 			a.log.Debug().Int64("keys", n).Msg("swept expired idempotency keys")
 		}
 	}
+}
+
+// PprofAddr is the address the runtime profiles are served on, "" when
+// they are not (Config.PprofAddr).
+func (a *App) PprofAddr() string {
+	if a.pprofLn == nil {
+		return ""
+	}
+	return a.pprofLn.Addr().String()
+}
+
+// servePprof adds a component serving Go's runtime profiles
+// (net/http/pprof) on addr, a loopback address (Config.PprofAddr).
+func (a *App) servePprof(addr string, log zerolog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof-addr: %w", err)
+	}
+	a.pprofLn = ln
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Warn().Str("url", "http://"+ln.Addr().String()+"/debug/pprof/").Msg("serving Go's runtime profiles (--pprof-addr)")
+	a.components = append(a.components, component{name: "pprof server",
+		run: func(context.Context) error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+		stop: func() { _ = srv.Close() }})
+	return nil
 }

@@ -2,7 +2,9 @@ package app
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -28,6 +30,10 @@ type Config struct {
 	// empty, plain HTTP. A phone's browser runs the handheld's service
 	// worker only over HTTPS.
 	TLSCert, TLSKey string
+	// PprofAddr, when set, is a loopback address where posd serves Go's
+	// runtime profiles (net/http/pprof, pprof-addr): for measuring, off by
+	// default.
+	PprofAddr string
 	// DatabaseURL is the Postgres connection string of posd's own role
 	// (database-url; required). Its password is masked when logged.
 	DatabaseURL string
@@ -213,6 +219,9 @@ func (c Config) Validate() error {
 	if err := c.checkTLS(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := CheckPprofAddr(c.PprofAddr); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SealKey == nil && c.SealKeyFile == "" {
 		bad("seal-key-file", "(POSD_SEAL_KEY_FILE) is required: create one with \"posd audit keygen --out FILE\"")
 	}
@@ -288,11 +297,30 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		Int("stream_opens_per_device", c.StreamLimits.OpensPerDevice).Int("stream_opens_per_venue", c.StreamLimits.OpensPerVenue).
 		Stringer("stream_window", c.StreamLimits.Window).Stringer("stream_write_timeout", c.StreamLimits.WriteTimeout).
 		Stringer("stream_auth_fresh", c.StreamLimits.AuthFresh).Int("stream_max_replay", c.StreamLimits.MaxReplay).
-		Str("tls_cert", c.TLSCert).
+		Str("tls_cert", c.TLSCert).Str("pprof_addr", c.PprofAddr).
 		Bool("verify_stream", c.VerifyStream).Stringer("verify_stream_grace", c.VerifyStreamGrace).Bool("relay", c.Relay)
 	if len(c.SealKey) == ed25519.PrivateKeySize {
 		e.Str("seal_public_key", audit.PublicKeyHex(c.SealKey))
 	}
+}
+
+// CheckPprofAddr refuses a profile address that is not host:port on a
+// loopback host: the profiles show the server's insides (stacks, memory),
+// so they are never served to the network.
+func CheckPprofAddr(addr string) *FieldError {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err == nil && host != "localhost" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			err = errors.New("not a loopback host")
+		}
+	}
+	if err != nil {
+		return &FieldError{Field: "pprof-addr", Msg: fmt.Sprintf("(POSD_PPROF_ADDR) %q must be host:port on a loopback host (127.0.0.1, ::1, localhost): %v", addr, err)}
+	}
+	return nil
 }
 
 // checkTLS refuses one of TLSCert and TLSKey without the other.

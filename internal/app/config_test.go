@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/posd/posd/internal/audit"
@@ -67,4 +68,23 @@ func TestTLSNeedsBothFiles(t *testing.T) {
 	c.TLSCert = "cert.pem"
 	require.NoError(t, c.Validate())
 	require.NoError(t, c.CheckTLS())
+}
+
+// TestPprofOnlyOnLoopback: the runtime profiles are never served on an
+// address another machine can reach.
+func TestPprofOnlyOnLoopback(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"": true, "127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true, "127.0.0.1:0": true,
+		"0.0.0.0:6060": false, ":6060": false, "10.0.0.5:6060": false, "example.com:6060": false, "127.0.0.1": false,
+	} {
+		err := CheckPprofAddr(addr)
+		if ok != (err == nil) {
+			t.Errorf("%q: %v", addr, err)
+		}
+		c := Defaults()
+		c.DatabaseURL, c.PprofAddr = "postgres://x@y/z", addr
+		if verr := c.Validate(); !ok && (verr == nil || !strings.Contains(verr.Error(), "pprof-addr")) {
+			t.Errorf("%q: Validate says %v", addr, verr)
+		}
+	}
 }
