@@ -252,7 +252,18 @@ type patchRequest struct {
 }
 
 // patchOrder is the versioned write.
-func (s *Server) patchOrder(c *fiber.Ctx) error {
+func (s *Server) patchOrder(c *fiber.Ctx) (err error) {
+	defer func() {
+		// A refusal (a bad body, a role's limit, a missing order) of a
+		// request whose device came from the cache unchecked: the token
+		// is checked first, so a revoked device hears 401 whatever else
+		// is wrong with its request.
+		if err != nil && uncheckedToken(c) != nil {
+			if cerr := s.checkToken(c); cerr != nil {
+				err = cerr
+			}
+		}
+	}()
 	id, err := orderID(c)
 	if err != nil {
 		return err

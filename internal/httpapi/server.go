@@ -471,7 +471,9 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	if c.Method() == fiber.MethodPatch && isOrderPath(c.Path()) {
-		if p, hash, ok := s.cfg.Auth.Cached(token); ok {
+		// Only a writer's: any other role is refused, and a revoked
+		// device must hear 401 before 403.
+		if p, hash, ok := s.cfg.Auth.Cached(token); ok && p.Is(writerRoles...) {
 			c.Locals(localPrincipal, p)
 			c.Locals(localTokenHash, hash)
 			return c.Next()
