@@ -90,9 +90,10 @@ func (t Ticket) Pieces() ([]Piece, error) {
 // merge_into, naming the destination), src the source before the change,
 // tickets those that may hold src's lines (ListLineTickets), and parent
 // the line each line of src was split from on src, if any (nil when no
-// check split made a sent line). A sent line no ticket holds is missing
-// from the answer's found set, so the caller can look further. A ticket
-// past MaxTicketMoves is a *order.ValidationError naming "lines".
+// check split made a sent line). The sent lines it takes that no ticket
+// holds are returned as missing, so the caller can look further (through
+// the order's log, SplitParents). A ticket past MaxTicketMoves is a
+// *order.ValidationError naming "lines".
 func MovesFor(src order.Order, out order.Op, tickets []Ticket, parent map[uuid.UUID]uuid.UUID, at time.Time) (map[uuid.UUID][]Move, []uuid.UUID, error) {
 	type taken struct {
 		qty    int
