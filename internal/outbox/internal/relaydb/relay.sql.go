@@ -174,15 +174,17 @@ func (q *Queries) OutboxBatch(ctx context.Context, db DBTX, arg OutboxBatchParam
 const relayLagSeconds = `-- name: RelayLagSeconds :one
 SELECT coalesce((
     SELECT extract(epoch FROM clock_timestamp() - o.created_at)
-    FROM outbox o, outbox_cursor c
-    WHERE c.name = $1 AND (o.txid, o.id) > (c.txid, c.id)
+    FROM outbox o
+    WHERE (o.txid, o.id) > (SELECT c.txid, c.id FROM outbox_cursor c WHERE c.name = $1)
     ORDER BY o.txid, o.id
     LIMIT 1), 0)::float8 AS lag_seconds
 `
 
 // RelayLagSeconds is the age of the first row after the cursor in commit
 // order (the oldest unpublished one, give or take transactions still
-// running), 0 when the relay has caught up. One index probe.
+// running), 0 when the relay has caught up. One index probe: the cursor is
+// read first, as a bound of the index scan (joined to the outbox, the
+// planner filters every row the cursor has passed).
 func (q *Queries) RelayLagSeconds(ctx context.Context, db DBTX, name string) (float64, error) {
 	row := db.QueryRow(ctx, relayLagSeconds, name)
 	var lag_seconds float64
