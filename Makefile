@@ -30,6 +30,10 @@ test: ## Run every test against a real Postgres and NATS (started by the tests)
 	go vet ./...
 	POSD_ORDER_CACHE_CHECK=1 go test -race -count=1 -timeout 20m ./...
 
+.PHONY: test-ha
+test-ha: ## Fault tests on real pg_auto_failover (needs pg_autoctl: Debian's pg-auto-failover-cli, postgresql-15-auto-failover)
+	go test -tags ha -count=1 -timeout 20m -run '^TestHA' -v ./cmd/posd/
+
 .PHONY: bench
 bench: ## Benchmark PATCH on the real stack against pgbench (report also in bin/bench.md; see docs/BENCHMARKS.md)
 	go build -ldflags '$(LDFLAGS)' -o bin/posd ./cmd/posd

@@ -245,9 +245,18 @@ func documentedCluster(t *testing.T) int {
 		require.Equal(t, 1, strings.Count(line, `"component":`), line)
 	}
 
+	applyRoles(t, cluster.URL("postgres"))
+	return port
+}
+
+// applyRoles runs deploy/postgres/roles.sql, statement by statement, on the
+// cluster at superURL (a superuser's URL).
+func applyRoles(t *testing.T, superURL string) {
+	t.Helper()
+	ctx := context.Background()
 	sql, err := os.ReadFile("../../deploy/postgres/roles.sql")
 	require.NoError(t, err)
-	super, err := pgx.Connect(ctx, cluster.URL("postgres"))
+	super, err := pgx.Connect(ctx, superURL)
 	require.NoError(t, err)
 	defer super.Close(ctx)
 	for _, stmt := range strings.Split(string(sql), ";\n") {
@@ -256,7 +265,6 @@ func documentedCluster(t *testing.T) int {
 			require.NoError(t, err, body)
 		}
 	}
-	return port
 }
 
 func stripSQLComments(stmt string) string {
