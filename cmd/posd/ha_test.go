@@ -37,9 +37,16 @@ type handheld struct {
 	acked   []uuid.UUID // the lines the order holds by the acknowledged writes, oldest first
 
 	sent, retries int
-	refusedSince  time.Time     // first unanswered attempt of the current write
-	longest       time.Duration // longest time one write took to be acknowledged
+	phase         *atomic.Int32    // the test's phase: 0 steady, then the fault injected
+	longest       [3]time.Duration // per phase a write was acknowledged in, the longest it took
+	ackedIn       [3]atomic.Int64  // acknowledged writes, per phase
 }
+
+const (
+	phaseSteady = iota
+	phaseReplicaKilled
+	phasePostgresKilled
+)
 
 // replicaSet is the base URLs of the posd replicas; a client starts on its
 // own and moves to the next one after a failed attempt.
@@ -73,7 +80,9 @@ func (h *handheld) send(t *testing.T, rs replicaSet, start *int, method, path st
 		case err == nil && status == want:
 			*start = (*start + attempt) % len(rs)
 			h.sent++
-			h.longest = max(h.longest, time.Since(first))
+			ph := h.phase.Load()
+			h.longest[ph] = max(h.longest[ph], time.Since(first))
+			h.ackedIn[ph].Add(1)
 			return out
 		case err != nil || status >= 500 || (status == http.StatusConflict && bytes.Contains(out, []byte("idempotency-in-flight"))):
 			h.retries++
@@ -87,16 +96,18 @@ func (h *handheld) send(t *testing.T, rs replicaSet, start *int, method, path st
 	}
 }
 
-// TestHAPostgresFailover runs two posd serve replicas on a pg_auto_failover
+// TestHAFaultsUnderLoad runs two posd serve replicas on a pg_auto_failover
 // formation (primary + synchronous standby) and one NATS server, with 8
-// handhelds writing through both replicas. The primary is killed hard
+// handhelds writing through both replicas. First a replica is killed
+// (SIGKILL) and started again on its address; the handhelds' writes move to
+// the other with their keys. Then the primary is killed hard
 // (SIGKILL to its keeper and its postmaster) under that load, the monitor
 // promotes the standby, and the replicas find it by themselves through the
 // multi-host URL (target_session_attrs=read-write). Then the old primary is
 // started again and rejoins as the standby. At the end every acknowledged
 // write must be in its order, and every order's version must equal its
 // event count.
-func TestHAPostgresFailover(t *testing.T) {
+func TestHAFaultsUnderLoad(t *testing.T) {
 	f := startFormation(t)
 	p := f.primary()
 	applyRoles(t, f.superURL(p, "postgres"))
@@ -108,21 +119,23 @@ func TestHAPostgresFailover(t *testing.T) {
 
 	ns := startNATS(t)
 	app := fmt.Sprintf("postgres://posd@%s/posd?sslmode=disable&target_session_attrs=read-write&connect_timeout=2", f.hosts())
+	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + ns.ClientURL()}
 	var rs replicaSet
+	var servers []*opsServe
 	for i := 0; i < 2; i++ {
-		s := startOpsServe(t, []string{"DATABASE_URL=" + app, "NATS_URL=" + ns.ClientURL()})
+		s := startOpsServe(t, serveEnv)
+		servers = append(servers, s)
 		rs = append(rs, "http://"+s.addr)
 	}
 
 	tokens := []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 	hands := make([]*handheld, 8)
 	var acked atomic.Int64
-	var phase atomic.Int32 // 0 before the fault, 1 after it
-	ackedAfter := make([]atomic.Int64, len(hands))
+	var phase atomic.Int32
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range hands {
-		h := &handheld{token: tokens[i%len(tokens)], table: fmt.Sprintf("T%d", i+1)}
+		h := &handheld{token: tokens[i%len(tokens)], table: fmt.Sprintf("T%d", i+1), phase: &phase}
 		hands[i] = h
 		wg.Add(1)
 		go func(i int) {
@@ -158,9 +171,6 @@ func TestHAPostgresFailover(t *testing.T) {
 					h.acked = h.acked[1:]
 				}
 				acked.Add(1)
-				if phase.Load() == 1 {
-					ackedAfter[i].Add(1)
-				}
 			}
 		}(i)
 	}
@@ -175,6 +185,28 @@ func TestHAPostgresFailover(t *testing.T) {
 		}
 	}
 	waitFor("writes before the fault", 60*time.Second, func() bool { return acked.Load() >= 200 })
+	everyoneWrote := func(ph int32, n int64) func() bool {
+		return func() bool {
+			for _, h := range hands {
+				if h.ackedIn[ph].Load() < n {
+					return false
+				}
+			}
+			return true
+		}
+	}
+
+	// A posd replica dies (SIGKILL): its handhelds' writes fail over to the
+	// other with their keys. Then it comes back on its address.
+	phase.Store(phaseReplicaKilled)
+	replicaKilledAt := time.Now()
+	require.NoError(t, servers[0].cmd.Process.Kill())
+	waitFor("every handheld writing with one replica", 30*time.Second, everyoneWrote(phaseReplicaKilled, 10))
+	servers[0] = startOpsServeAt(t, servers[0].addr, serveEnv)
+	replicaBackAfter := time.Since(replicaKilledAt)
+	n0 := acked.Load()
+	waitFor("writes with the replica back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
+	phase.Store(phaseSteady)
 
 	// The guarantee under test: a commit is acknowledged only once the
 	// standby has flushed it (synchronous_commit on, one synchronous
@@ -187,19 +219,12 @@ func TestHAPostgresFailover(t *testing.T) {
 	require.Contains(t, syncNames, "ANY 1 (", "the standby must be synchronous")
 	before := acked.Load()
 	faultAt := time.Now()
+	phase.Store(phasePostgresKilled)
 	f.kill(killed)
-	phase.Store(1)
 	t.Logf("killed the primary %s after %d acknowledged writes", killed.name, before)
 	f.waitStates(90*time.Second, map[string]string{f.other(killed).name: "wait_primary"})
 	promotedAfter := time.Since(faultAt)
-	waitFor("every handheld writing again", 90*time.Second, func() bool {
-		for i := range ackedAfter {
-			if ackedAfter[i].Load() < 5 {
-				return false
-			}
-		}
-		return true
-	})
+	waitFor("every handheld writing again", 90*time.Second, everyoneWrote(phasePostgresKilled, 5))
 	writingAfter := time.Since(faultAt)
 
 	// The old primary comes back and rejoins as the standby.
@@ -220,7 +245,7 @@ func TestHAPostgresFailover(t *testing.T) {
 	conn, err := pgx.Connect(ctx, f.superURL(f.primary(), "posd"))
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	var longest time.Duration
+	var longest [3]time.Duration
 	retries, total := 0, 0
 	for _, h := range hands {
 		var version, events int64
@@ -237,7 +262,9 @@ func TestHAPostgresFailover(t *testing.T) {
 		want := append([]uuid.UUID{}, h.acked...)
 		sort.Slice(want, func(i, j int) bool { return want[i].String() < want[j].String() })
 		require.Equal(t, want, have, "order on %s: exactly its acknowledged lines", h.table)
-		longest = max(longest, h.longest)
+		for ph := range longest {
+			longest[ph] = max(longest[ph], h.longest[ph])
+		}
 		retries += h.retries
 		total += h.sent
 	}
@@ -254,7 +281,9 @@ func TestHAPostgresFailover(t *testing.T) {
 	t.Logf("Postgres failover: %d writes acknowledged (%d before the kill), 0 lost; standby promoted %.1f s after the kill, "+
 		"every handheld writing again after %.1f s; the longest wait for one write's acknowledgement %.1f s (%d retried attempts); "+
 		"the old primary rejoined as the standby %.1f s after the kill",
-		total, before, promotedAfter.Seconds(), writingAfter.Seconds(), longest.Seconds(), retries, rejoinedAfter.Seconds())
+		total, before, promotedAfter.Seconds(), writingAfter.Seconds(), longest[phasePostgresKilled].Seconds(), retries, rejoinedAfter.Seconds())
+	t.Logf("posd replica killed: the longest wait for one write's acknowledgement %.0f ms (steady: %.0f ms); the replica was back on its address %.1f s after the kill",
+		ms(longest[phaseReplicaKilled]), ms(longest[phaseSteady]), replicaBackAfter.Seconds())
 }
 
 // queryRow runs one query on a fresh connection to url and scans its row.
@@ -268,3 +297,5 @@ func queryRow(url, sql string, dst ...any) error {
 	defer conn.Close(context.Background())
 	return conn.QueryRow(ctx, sql).Scan(dst...)
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

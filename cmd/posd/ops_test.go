@@ -67,7 +67,13 @@ func startOpsServe(t *testing.T, env []string, args ...string) *opsServe {
 	t.Helper()
 	port, err := pgcluster.FreePort()
 	require.NoError(t, err)
-	p := &opsServe{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	return startOpsServeAt(t, "127.0.0.1:"+strconv.Itoa(port), env, args...)
+}
+
+// startOpsServeAt is startOpsServe listening on addr.
+func startOpsServeAt(t *testing.T, addr string, env []string, args ...string) *opsServe {
+	t.Helper()
+	p := &opsServe{addr: addr, done: make(chan error, 1)}
 	p.cmd = exec.Command(posdRaceBin, append([]string{"serve"}, args...)...)
 	p.cmd.Env = append(append(os.Environ(), "POSD_ADDR="+p.addr, "POSD_SEAL_KEY_FILE="+testSealKeyFile(t)), env...)
 	stderr, err := p.cmd.StderrPipe()
