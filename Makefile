@@ -34,6 +34,10 @@ test: ## Run every test against a real Postgres and NATS (started by the tests)
 test-ha: ## Fault tests on real pg_auto_failover (needs pg_autoctl: Debian's pg-auto-failover-cli, postgresql-15-auto-failover)
 	go test -tags ha -count=1 -timeout 20m -run '^TestHA' -v ./cmd/posd/
 
+.PHONY: check-alerts
+check-alerts: ## Check and unit-test the Prometheus alert rules (needs promtool: Debian's prometheus)
+	cd deploy/prometheus && promtool check rules posd-rules.yml && promtool test rules posd-rules.test.yml
+
 .PHONY: bench
 bench: ## Benchmark PATCH on the real stack against pgbench (report also in bin/bench.md; see docs/BENCHMARKS.md)
 	go build -ldflags '$(LDFLAGS)' -o bin/posd ./cmd/posd
