@@ -194,7 +194,7 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 		a.components = append(a.components, component{name: "outbox relay", run: a.Relay.Run})
 	}
 	sealer := &audit.Sealer{Journal: a.Store, Interval: cfg.SealInterval, Key: cfg.SealKey, Previous: cfg.SealPreviousKeys,
-		Log: log.With().Str("component", "sealer").Logger()}
+		Log: log.With().Str("component", "sealer").Logger(), Observe: sealMetrics(a.Metrics.Registry)}
 	a.sealed = make(chan struct{})
 	sealer.FirstPass = func() { close(a.sealed) }
 	a.components = append(a.components,
@@ -426,4 +426,28 @@ func (a *App) servePprof(addr string, log zerolog.Logger) error {
 		},
 		stop: func() { _ = srv.Close() }})
 	return nil
+}
+
+// sealMetrics registers the sealer's instruments in reg and returns the
+// sealer's Observe: the time of the last round that ended without an error
+// (every venue sealed, or nothing new to seal, or another replica holding
+// a venue's sealing lock), and refused rounds by reason.
+func sealMetrics(reg prometheus.Registerer) func(error) {
+	last := prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_seal_last_success_timestamp_seconds",
+		Help: "Unix time of this process's last sealing round that ended without an error."})
+	failed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posd_seal_failures_total",
+		Help: "Sealing rounds that ended with an error, by reason: tampering (a venue's seals were removed or rewritten; run posd audit verify) or error (Postgres)."},
+		[]string{"reason"})
+	tampering, other := failed.WithLabelValues("tampering"), failed.WithLabelValues("error")
+	reg.MustRegister(last, failed)
+	return func(err error) {
+		switch {
+		case err == nil:
+			last.SetToCurrentTime()
+		case errors.Is(err, audit.ErrForeignSeal):
+			tampering.Inc()
+		default:
+			other.Inc()
+		}
+	}
 }

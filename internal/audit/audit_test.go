@@ -1053,7 +1053,8 @@ func TestDeletedNewestSeals(t *testing.T) {
 	t.Parallel()
 	j := newJournal(t)
 	ctx := context.Background()
-	sealer := &audit.Sealer{Journal: j.st, Key: sealKey}
+	var rounds []error
+	sealer := &audit.Sealer{Journal: j.st, Key: sealKey, Observe: func(err error) { rounds = append(rounds, err) }}
 	require.NoError(t, sealer.SealAll(ctx))
 	j.patch("demo", j.D, 3, alice, `{"op":"set_note","note":"sealed by seal 2"}`)
 	require.NoError(t, sealer.SealAll(ctx))
@@ -1084,6 +1085,12 @@ func TestDeletedNewestSeals(t *testing.T) {
 	// The sealer knows it wrote seal 2 and does not sign over its removal.
 	require.ErrorIs(t, sealer.SealAll(ctx), audit.ErrForeignSeal)
 	require.EqualValues(t, 1, j.db.Count(t, "SELECT count(*) FROM venue_seals WHERE venue_id = 'demo'"))
+	// Every round was reported to Observe (posd's seal metrics), the
+	// refused one with its reason.
+	require.Len(t, rounds, 3)
+	require.NoError(t, rounds[0])
+	require.NoError(t, rounds[1])
+	require.ErrorIs(t, rounds[2], audit.ErrForeignSeal)
 }
 
 // TestKeyRotation: after the seal key is rotated, the new posd chains onto

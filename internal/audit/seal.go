@@ -98,6 +98,10 @@ type Sealer struct {
 	// done (posd's test harness waits for it, so a test's writes never
 	// race the start-up round).
 	FirstPass func()
+	// Observe, if set, is told how each sealing round ended: nil, or the
+	// error SealAll returns (ErrForeignSeal when a venue's seals were
+	// tampered with). A round cut short by ctx ending is not reported.
+	Observe func(err error)
 
 	// lastSeq is, per venue, the newest seal this process has seen; the
 	// chain going back from it means seals were removed.
@@ -138,7 +142,14 @@ func (s *Sealer) Run(ctx context.Context) {
 // SealAll seals each venue in its own transaction, if this process holds
 // the sealing lock. A venue whose seals were tampered with is skipped with
 // an error log line (and the error returned after the other venues).
-func (s *Sealer) SealAll(ctx context.Context) error {
+func (s *Sealer) SealAll(ctx context.Context) (err error) {
+	if s.Observe != nil {
+		defer func() {
+			if ctx.Err() == nil {
+				s.Observe(err)
+			}
+		}()
+	}
 	venues, err := s.Journal.Venues(ctx)
 	if err != nil {
 		return fmt.Errorf("list venues: %w", err)
