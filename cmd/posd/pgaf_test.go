@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -64,12 +63,9 @@ func startFormation(t *testing.T) *formation {
 	f := &formation{t: t, dir: dir}
 	t.Cleanup(f.stop)
 	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		require.NoError(t, err, "running as root needs a postgres user to run Postgres as")
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		f.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		require.NoError(t, os.Chown(dir, uid, gid))
+		f.cred, err = pgcluster.LookupCredential("postgres")
+		require.NoError(t, err)
+		require.NoError(t, os.Chown(dir, int(f.cred.Uid), int(f.cred.Gid)))
 	}
 	f.env = append(os.Environ(), "PATH="+filepath.Dir(pgBin[0])+":"+os.Getenv("PATH"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "share"),

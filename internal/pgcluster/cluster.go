@@ -127,7 +127,7 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}
 	c := &Cluster{dataDir: dir, port: o.Port, bins: bins, log: o.Log}
 	if os.Geteuid() == 0 {
-		if c.runAs, err = lookupCredential(osUser); err != nil {
+		if c.runAs, err = LookupCredential(osUser); err != nil {
 			return nil, err
 		}
 	}
@@ -300,8 +300,9 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
 }
 
-// lookupCredential returns the uid/gid of the named OS user.
-func lookupCredential(name string) (*syscall.Credential, error) {
+// LookupCredential returns the uid/gid of the named OS user, for running
+// PostgreSQL programs as it when the caller is root.
+func LookupCredential(name string) (*syscall.Credential, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
 		return nil, fmt.Errorf("pgcluster: running as root requires OS user %q to run PostgreSQL: %w", name, err)
