@@ -25,11 +25,11 @@ import (
 const (
 	drainPoll    = 10 * time.Millisecond
 	drainTimeout = 5 * time.Minute
-	drainOrders  = 1000 // the orders the backlog's events belong to
 )
 
 type drainResult struct {
 	Events int
+	Orders int // the subjects the events are spread over, in turn
 	// Insert is the backlog's transaction, commit included; FirstProgress
 	// and Drain run from the commit to the cursor's first move into the
 	// backlog and to its last row.
@@ -51,8 +51,8 @@ const drainPayload = `{"id":"%1$s","venue":"demo","order_id":"%2$s","version":%3
 	`"line_id":"%5$s","sku":"burger","name":"Bistro burger","unit_price_cents":1600,"station":"grill",` +
 	`"qty":1,"seat":0,"course":1,"note":""}],"forced":false,"overridden_version":null,"hash":"%6$s"}`
 
-func runDrain(ctx context.Context, superURL, natsURL string, n int, smp *benchkit.Sampler) (drainResult, error) {
-	res := drainResult{Events: n}
+func runDrain(ctx context.Context, superURL, natsURL string, n, nOrders int, smp *benchkit.Sampler) (drainResult, error) {
+	res := drainResult{Events: n, Orders: nOrders}
 	conn, err := pgx.Connect(ctx, superURL)
 	if err != nil {
 		return res, err
@@ -73,7 +73,7 @@ func runDrain(ctx context.Context, superURL, natsURL string, n int, smp *benchki
 		return res, err
 	}
 
-	orders := make([]uuid.UUID, drainOrders)
+	orders := make([]uuid.UUID, nOrders)
 	for i := range orders {
 		orders[i] = uuid.New()
 	}

@@ -52,6 +52,7 @@ type Config struct {
 	Rounds, Lines, BanquetLinesPerClient int
 	Clients, BanquetClients              []int
 	DeliveryClients, SendEvery, Drain    int
+	DrainOrders                          int
 	Keep, PrintScript                    bool
 }
 
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.DeliveryClients, "delivery-clients", 8, "clients of the kitchen scenario measuring commit→SSE and commit→NATS (0 skips it)")
 	fs.IntVar(&cfg.SendEvery, "send-every", 4, "in the kitchen scenario, every n-th PATCH adds an item and sends it to the kitchen")
 	fs.IntVar(&cfg.Drain, "drain", 50000, "outbox backlog (events) whose drain by the relay is timed (0 skips it)")
+	fs.IntVar(&cfg.DrainOrders, "drain-orders", 1000, "orders (one subject each) the drain's events are spread over, in turn (1: every event on one subject, the relay's worst case)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		{cfg.DeliveryClients < 0 || cfg.DeliveryClients > 256, "--delivery-clients must be between 0 and 256"},
 		{cfg.SendEvery < 1, "--send-every must be at least 1"},
 		{cfg.Drain < 0 || cfg.Drain > 10_000_000, "--drain must be between 0 and 10000000"},
+		{cfg.DrainOrders < 1 || cfg.DrainOrders > 100_000, "--drain-orders must be between 1 and 100000"},
 	} {
 		if c.bad {
 			return cfg, errors.New(c.msg)

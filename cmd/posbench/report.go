@@ -81,7 +81,6 @@ func (r *report) writeMarkdown(w io.Writer) error {
 func (r *report) DeliveryMetric() string       { return deliveryMetric }
 func (r *report) SSEStation() string           { return sseStation }
 func (r *report) DeliveryGrace() time.Duration { return deliveryGrace }
-func (r *report) DrainOrders() int             { return drainOrders }
 func (r *report) DrainPoll() time.Duration     { return drainPoll }
 func (r *report) QuietSamples() int            { return quietSamples }
 func (r *report) Took() time.Duration          { return r.Finished.Sub(r.Started).Round(time.Second) }

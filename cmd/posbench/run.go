@@ -239,8 +239,8 @@ func (b *bench) banquet(ctx context.Context, i, n int) error {
 }
 
 func (b *bench) drain(ctx context.Context) error {
-	b.logf("drain: %d outbox rows committed at once", b.cfg.Drain)
-	r, err := runDrain(ctx, b.st.superuserURL(), b.st.natsURL(), b.cfg.Drain, b.smp)
+	b.logf("drain: %d outbox rows of %d orders committed at once", b.cfg.Drain, b.cfg.DrainOrders)
+	r, err := runDrain(ctx, b.st.superuserURL(), b.st.natsURL(), b.cfg.Drain, b.cfg.DrainOrders, b.smp)
 	b.logf("  %.0f events/s (%s from commit to the relay's cursor at the last row), stream +%d, %d of %d on the backlog's subjects",
 		r.Rate, r.Drain.Round(time.Millisecond), int64(r.StreamAfter)-int64(r.StreamBefore), r.Published, r.Events)
 	b.rep.Drain = &r

@@ -226,13 +226,20 @@ func Remote(baseURL string) *Stack {
 // any, is delivered on the returned channel once it stops.
 func (s *Stack) StartRelay(t testing.TB, o outbox.Options) (stop func(), done <-chan error) {
 	t.Helper()
+	return s.StartRelayOn(t, s.JS, o)
+}
+
+// StartRelayOn is StartRelay publishing through js instead of the stack's
+// own JetStream context (a test wraps it to lose or delay a publish).
+func (s *Stack) StartRelayOn(t testing.TB, js jetstream.JetStream, o outbox.Options) (stop func(), done <-chan error) {
+	t.Helper()
 	cfg, err := pgx.ParseConfig(s.DB.AppURL)
 	if err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan error, 1)
-	r := outbox.New(cfg, s.JS, o)
+	r := outbox.New(cfg, js, o)
 	s.Store.OnCommit(r.Kick)
 	go func() { ch <- r.Run(ctx) }()
 	var once sync.Once

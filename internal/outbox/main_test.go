@@ -169,7 +169,10 @@ type streamMsg struct {
 	MsgID   string
 	Type    string
 	Version int64
-	Data    []byte
+	// Txid and ID are the outbox row's commit-safe position (the
+	// Posd-Position header).
+	Txid, ID uint64
+	Data     []byte
 }
 
 // streamMsgs reads the whole POS stream, in stream order.
@@ -196,9 +199,12 @@ func (r rig) streamMsgs() []streamMsg {
 			require.NoError(r.t, err)
 			v, err := strconv.ParseInt(m.Headers().Get(outbox.HeaderOrderVersion), 10, 64)
 			require.NoError(r.t, err, "version header of %s", m.Subject())
+			var txid, id uint64
+			_, err = fmt.Sscanf(m.Headers().Get(outbox.HeaderPosition), "%d:%d", &txid, &id)
+			require.NoError(r.t, err, "position header of %s", m.Subject())
 			out = append(out, streamMsg{Seq: md.Sequence.Stream, Subject: m.Subject(),
 				MsgID: m.Headers().Get(jetstream.MsgIDHeader), Type: m.Headers().Get(outbox.HeaderType),
-				Version: v, Data: m.Data()})
+				Version: v, Txid: txid, ID: id, Data: m.Data()})
 			n++
 		}
 		require.NoError(r.t, batch.Error())

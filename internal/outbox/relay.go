@@ -1,7 +1,10 @@
 // Package outbox publishes committed changes to NATS JetStream. Writers put
 // one outbox row per message in the transaction of the change; the relay
 // reads the rows in commit-safe order, publishes them with Nats-Msg-Id so
-// JetStream drops replays, and keeps its position in Postgres. A NATS outage
+// JetStream drops replays, and keeps its position in Postgres. Messages keep
+// their order on each subject (an order's events, a station's tickets), even
+// when a publish is lost and sent again; messages on different subjects are
+// in flight together. A NATS outage
 // or a crash delays delivery and never loses a message; only one relay
 // publishes at a time, however many posd processes share the database. A
 // message NATS refuses for good (too large, an invalid subject) is set aside
@@ -380,55 +383,82 @@ func (r *Relay) pump(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-// publish sends rows asynchronously in order and waits for their acks. It
-// returns how many leading rows are settled: acknowledged, or refused for
-// good (dead maps their index to the error; they are set aside, and the rows
-// after them go on). On a failure that may pass (NATS unreachable, a
-// timeout) it stops there and the rest are published again on the next
-// attempt (JetStream drops the replays of any that did arrive).
+// publish sends rows asynchronously and waits for their acks. It returns
+// how many leading rows are settled: acknowledged, or refused for good (dead
+// maps their index to the error; they are set aside, and the rows after them
+// go on). On a failure that may pass (NATS unreachable, a lost or late
+// acknowledgement) it stops there and the rest are published again on the
+// next attempt (JetStream drops the replays of any that did arrive).
+//
+// Order matters per subject only, so rows on different subjects are
+// pipelined, and each subject has at most one message waiting for its
+// acknowledgement: the next row on a subject is sent once the one before it
+// has settled. A lost publish therefore never lets its successor reach the
+// stream first, which would put the retry after it and break version order
+// for every consumer of that subject.
 func (r *Relay) publish(ctx context.Context, rows []relaydb.OutboxBatchRow) (settled int, dead map[int]error, err error) {
-	type sent struct {
-		f   jetstream.PubAckFuture
-		err error // refused for good before it was sent
+	type slot struct {
+		msg    *nats.Msg
+		f      jetstream.PubAckFuture
+		sentAt time.Time
+		dead   error // refused for good before it was sent
+		next   int   // the next row on the same subject, or -1
 	}
-	pending := make([]sent, 0, len(rows))
-	var sendErr error
-	for _, row := range rows {
+	slots := make([]slot, len(rows))
+	var stopped error // a send failed in a way that may pass: send no more
+	// send publishes row i, or, if NATS refuses it for good, sets it aside
+	// and goes on with the next row on its subject.
+	send := func(i int) {
+		for ; i >= 0 && stopped == nil; i = slots[i].next {
+			f, err := r.js.PublishMsgAsync(slots[i].msg)
+			switch {
+			case err == nil:
+				slots[i].f, slots[i].sentAt = f, time.Now()
+				return
+			case permanent(err):
+				slots[i].dead = err
+			default:
+				stopped = err
+			}
+		}
+	}
+	tail := make(map[string]int, len(rows)) // subject -> its last row so far
+	for i, row := range rows {
+		slots[i].next = -1
 		if perr := invalidSubject(row.Subject); perr != nil {
-			pending = append(pending, sent{err: perr})
+			slots[i].dead = perr
 			continue
 		}
-		msg := nats.NewMsg(row.Subject)
-		msg.Data = row.Payload
-		msg.Header.Set(natscontract.HeaderMsgID, row.MsgID)
-		msg.Header.Set(HeaderVenue, row.VenueID)
-		msg.Header.Set(HeaderOrderID, row.OrderID.String())
-		msg.Header.Set(HeaderOrderVersion, strconv.FormatInt(row.OrderVersion, 10))
-		msg.Header.Set(HeaderType, row.MsgType)
-		msg.Header.Set(HeaderPosition, row.Txid+":"+strconv.FormatInt(row.ID, 10))
-		f, err := r.js.PublishMsgAsync(msg)
-		if err != nil {
-			if permanent(err) {
-				pending = append(pending, sent{err: err})
-				continue
-			}
-			sendErr = err
-			break
+		slots[i].msg = message(row)
+		if j, busy := tail[row.Subject]; busy {
+			slots[j].next = i // sent when row j settles
+		} else {
+			send(i)
 		}
-		pending = append(pending, sent{f: f})
+		tail[row.Subject] = i
 	}
 	timeout := time.NewTimer(ackTimeout)
 	defer timeout.Stop()
-	for i, p := range pending {
-		if p.f == nil {
-			dead = setAside(dead, i, p.err)
+	for i := range slots {
+		s := &slots[i]
+		if s.dead != nil {
+			dead = setAside(dead, i, s.dead)
 			continue
 		}
+		if s.f == nil {
+			// Every earlier row on its subject has settled, so it was sent
+			// unless sending stopped.
+			if stopped == nil {
+				stopped = errors.New("outbox row was never sent")
+			}
+			return i, dead, stopped
+		}
+		timeout.Reset(time.Until(s.sentAt.Add(ackTimeout)))
 		select {
-		case <-p.f.Ok():
+		case <-s.f.Ok():
 			r.o.Metrics.Published.Inc()
 			r.o.Metrics.Delivery.Observe(time.Since(rows[i].CreatedAt).Seconds())
-		case err := <-p.f.Err():
+		case err := <-s.f.Err():
 			if !permanent(err) {
 				return i, dead, err
 			}
@@ -438,8 +468,23 @@ func (r *Relay) publish(ctx context.Context, rows []relaydb.OutboxBatchRow) (set
 		case <-ctx.Done():
 			return i, dead, ctx.Err()
 		}
+		send(s.next)
 	}
-	return len(pending), dead, sendErr
+	return len(slots), dead, nil
+}
+
+// message is the NATS message of an outbox row: its payload, with the
+// headers consumers de-duplicate and order by.
+func message(row relaydb.OutboxBatchRow) *nats.Msg {
+	msg := nats.NewMsg(row.Subject)
+	msg.Data = row.Payload
+	msg.Header.Set(natscontract.HeaderMsgID, row.MsgID)
+	msg.Header.Set(HeaderVenue, row.VenueID)
+	msg.Header.Set(HeaderOrderID, row.OrderID.String())
+	msg.Header.Set(HeaderOrderVersion, strconv.FormatInt(row.OrderVersion, 10))
+	msg.Header.Set(HeaderType, row.MsgType)
+	msg.Header.Set(HeaderPosition, row.Txid+":"+strconv.FormatInt(row.ID, 10))
+	return msg
 }
 
 func setAside(dead map[int]error, i int, err error) map[int]error {

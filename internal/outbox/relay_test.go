@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
@@ -111,7 +113,10 @@ func TestRelayTxidOrderIsNumeric(t *testing.T) {
 // tickets, and slow transactions insert outbox rows that commit out of id
 // order, a relay reading in small batches publishes every committed event
 // exactly once on its order's subject in version order, and every ticket
-// change exactly once on its station's subject, with nothing extra.
+// change exactly once on its station's subject, with nothing extra; on every
+// subject the messages are in commit-safe (txid, id) order. (Across
+// subjects the stream's order may differ: a row waits for the ack of the
+// row before it on its subject, and rows on other subjects go on.)
 func TestRelayConcurrentWriters(t *testing.T) {
 	r := newRig(t)
 	r.StartRelay(t, outbox.Options{BatchSize: 7})
@@ -191,20 +196,21 @@ func TestRelayConcurrentWriters(t *testing.T) {
 	require.Equal(t, l.acked.Load(), r.DB.Count(t, "SELECT count(*) FROM order_events"), "every accepted write has its event")
 
 	// The commits did come out of id order, and the relay still published
-	// each such pair once and in commit-safe (txid, id) order, not in the
-	// order they committed.
+	// each such pair once (requireExactlyOnce), and every subject's messages
+	// in commit-safe (txid, id) order, not in the order they committed.
 	require.NotEmpty(t, overtaken, "no slow row was overtaken by a later commit: the test never set up out-of-order commits")
-	seq := map[string]uint64{}
+	inStream := map[string]bool{}
+	last := map[string]streamMsg{}
 	for _, m := range msgs {
-		seq[m.MsgID] = m.Seq
+		inStream[m.MsgID] = true
+		if p, ok := last[m.Subject]; ok {
+			require.True(t, p.Txid < m.Txid || (p.Txid == m.Txid && p.ID < m.ID),
+				"%s: row %d (txid %d) follows row %d (txid %d) in the stream", m.Subject, m.ID, m.Txid, p.ID, p.Txid)
+		}
+		last[m.Subject] = m
 	}
-	before := func(a, b row) bool { return a.txid < b.txid || (a.txid == b.txid && a.id < b.id) }
 	for _, o := range overtaken {
-		require.Contains(t, seq, o.slow.msgID)
-		require.Contains(t, seq, o.by.msgID)
-		require.Equal(t, before(o.slow, o.by), seq[o.slow.msgID] < seq[o.by.msgID],
-			"row %d (txid %d) and row %d (txid %d), committed the other way round, are published out of (txid, id) order",
-			o.slow.id, o.slow.txid, o.by.id, o.by.txid)
+		require.True(t, inStream[o.slow.msgID] && inStream[o.by.msgID], "rows %d and %d in the stream", o.slow.id, o.by.id)
 	}
 	t.Logf("%d slow rows were overtaken by a later commit", len(overtaken))
 }
@@ -234,6 +240,70 @@ func TestRelayNATSOutage(t *testing.T) {
 	r.requireExactlyOnce()
 	require.Equal(t, l.acked.Load(), r.DB.Count(t, "SELECT count(*) FROM order_events"))
 }
+
+// TestRelayLostPublishKeepsSubjectOrder proves that a publish whose
+// acknowledgement never comes (lost on the wire, or timed out while the
+// server stored it or not) cannot let a later message on the same subject
+// overtake it: the relay has at most one unacknowledged message per subject,
+// so the retry of the lost one still lands before its successors. Two orders
+// interleave in one transaction (a1 b1 a2 b2 a3 b3 a4) and a2's first
+// publish is lost; the stream must still hold each order's events in version
+// order, each exactly once, and b's events are not held back.
+func TestRelayLostPublishKeepsSubjectOrder(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	a, b := uuid.New(), uuid.New()
+	tx, err := r.DB.Admin.Begin(ctx)
+	require.NoError(t, err)
+	for _, row := range []struct {
+		id      string
+		order   uuid.UUID
+		version int64
+	}{{"a1", a, 1}, {"b1", b, 1}, {"lose", a, 2}, {"b2", b, 2}, {"a3", a, 3}, {"b3", b, 3}, {"a4", a, 4}} {
+		insertRaw(t, tx, row.id, row.order, row.version)
+	}
+	require.NoError(t, tx.Commit(ctx))
+
+	js := &lossyJS{JetStream: r.JS, lose: "lose"}
+	m := outbox.NewMetrics(prometheus.NewRegistry())
+	r.StartRelayOn(t, js, outbox.Options{Metrics: m})
+	r.waitDrainedWithin(10 * time.Second)
+	require.EqualValues(t, 1, js.lost.Load(), "the first publish of a2 was lost")
+	require.EqualValues(t, 1, value(m.Failed), "the lost publish failed one round")
+	r.requireExactlyOnce()
+}
+
+// lossyJS is a JetStream context that loses the first publish of the
+// message whose Nats-Msg-Id is lose: the message never reaches the server
+// and its future fails as an acknowledgement timeout would.
+type lossyJS struct {
+	jetstream.JetStream
+	lose string
+	lost atomic.Int64
+}
+
+func (j *lossyJS) PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
+	if rawMsgID(msg) == j.lose && j.lost.CompareAndSwap(0, 1) {
+		return lostAck{msg}, nil
+	}
+	return j.JetStream.PublishMsgAsync(msg, opts...)
+}
+
+func rawMsgID(msg *nats.Msg) string { return msg.Header.Get(nats.MsgIdHdr) }
+
+// lostAck is the future of a lost publish: no acknowledgement, and the
+// error the client reports when its wait for one runs out.
+type lostAck struct{ msg *nats.Msg }
+
+func (l lostAck) Ok() <-chan *jetstream.PubAck { return nil }
+
+func (l lostAck) Err() <-chan error {
+	ch := make(chan error, 1)
+	ch <- jetstream.ErrAsyncPublishTimeout
+	return ch
+}
+
+func (l lostAck) Msg() *nats.Msg { return l.msg }
 
 // TestRelayCrashBetweenPublishAndCursor proves that a relay that dies after
 // JetStream acknowledged a batch but before it saved its cursor loses
