@@ -10,8 +10,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,8 +23,12 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/benchkit"
+	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/seed"
 )
 
@@ -36,16 +43,20 @@ type handheld struct {
 	version int64
 	acked   []uuid.UUID // the lines the order holds by the acknowledged writes, oldest first
 
-	sent, retries int
-	phase         *atomic.Int32    // the test's phase: 0 steady, then the fault injected
-	longest       [3]time.Duration // per phase a write was acknowledged in, the longest it took
-	ackedIn       [3]atomic.Int64  // acknowledged writes, per phase
+	sent    int
+	phase   *atomic.Int32         // the test's phase: 0 steady, then the fault injected
+	retries [phases]int           // per phase, the attempts that got no acknowledgement and were sent again
+	longest [phases]time.Duration // per phase a write was acknowledged in, the longest it took
+	ackedIn [phases]atomic.Int64  // acknowledged writes, per phase
 }
 
 const (
 	phaseSteady = iota
 	phaseReplicaKilled
+	phaseNATSKilled
+	phaseNATSDown
 	phasePostgresKilled
+	phases
 )
 
 // replicaSet is the base URLs of the posd replicas; a client starts on its
@@ -85,7 +96,7 @@ func (h *handheld) send(t *testing.T, rs replicaSet, start *int, method, path st
 			h.ackedIn[ph].Add(1)
 			return out
 		case err != nil || status >= 500 || (status == http.StatusConflict && bytes.Contains(out, []byte("idempotency-in-flight"))):
-			h.retries++
+			h.retries[h.phase.Load()]++
 			if time.Since(first) > 90*time.Second {
 				t.Fatalf("%s %s not acknowledged in 90 s (last: %v %d %s)", method, path, err, status, out)
 			}
@@ -97,16 +108,30 @@ func (h *handheld) send(t *testing.T, rs replicaSet, start *int, method, path st
 }
 
 // TestHAFaultsUnderLoad runs two posd serve replicas on a pg_auto_failover
-// formation (primary + synchronous standby) and one NATS server, with 8
-// handhelds writing through both replicas. First a replica is killed
-// (SIGKILL) and started again on its address; the handhelds' writes move to
-// the other with their keys. Then the primary is killed hard
-// (SIGKILL to its keeper and its postmaster) under that load, the monitor
-// promotes the standby, and the replicas find it by themselves through the
-// multi-host URL (target_session_attrs=read-write). Then the old primary is
-// started again and rejoins as the standby. At the end every acknowledged
-// write must be in its order, and every order's version must equal its
-// event count.
+// formation (primary + synchronous standby) and a three-node NATS cluster
+// whose POS stream has three replicas, with 8 handhelds writing through
+// both replicas (every eighth write fires a steak to the grill), a kitchen
+// screen holding the grill's stream and a JetStream consumer reading every
+// order event. The faults, one at a time, each followed by recovery:
+//   - a posd replica is killed (SIGKILL) and started again on its address;
+//     the handhelds' writes move to the other with their keys, the kitchen
+//     screen reconnects there with its cursor;
+//   - the node leading the POS stream is killed (SIGKILL), then started
+//     again; no write may be refused, and both replicas stay ready;
+//   - all three NATS nodes are killed, then started again: orders are
+//     still taken, and /readyz stays 200 on both replicas (a load balancer
+//     keeps them) while it reports NATS unreachable;
+//   - the primary is killed hard (SIGKILL to its keeper and its
+//     postmaster); the monitor promotes the standby and the replicas find
+//     it by themselves through the multi-host URL
+//     (target_session_attrs=read-write); the old primary rejoins as the
+//     standby.
+//
+// At the end every acknowledged write must be in its order, every order's
+// version must equal its event count, every order event must be in the
+// stream once and have reached the consumer (duplicates dropped by
+// Nats-Msg-Id), and the kitchen screen must have seen every grill ticket
+// exactly once.
 func TestHAFaultsUnderLoad(t *testing.T) {
 	f := startFormation(t)
 	p := f.primary()
@@ -117,9 +142,9 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	out, err = posdCmd(t, []string{"DATABASE_URL=" + owner}, "seed", "--demo")
 	require.NoError(t, err, out)
 
-	ns := startNATS(t)
+	nc := startNATSCluster(t)
 	app := fmt.Sprintf("postgres://posd@%s/posd?sslmode=disable&target_session_attrs=read-write&connect_timeout=2", f.hosts())
-	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + ns.ClientURL()}
+	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + nc.URLs(), "POSD_STREAM_REPLICAS=3"}
 	var rs replicaSet
 	var servers []*opsServe
 	for i := 0; i < 2; i++ {
@@ -127,6 +152,28 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 		servers = append(servers, s)
 		rs = append(rs, "http://"+s.addr)
 	}
+	// The test's own client: it tries the next node at once when one dies.
+	natsConn, err := nats.Connect(nc.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(natsConn.Close)
+	js, err := jetstream.New(natsConn)
+	require.NoError(t, err)
+	waitFor := func(what string, timeout time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("the POS stream on three current replicas", 30*time.Second, func() bool {
+		_, current, err := streamState(js)
+		return err == nil && current == 3
+	})
+	watch := watchOrderEvents(t, js)
+	kds := startKDS(t, rs, "grill")
 
 	tokens := []string{seed.TokenWaiter1, seed.TokenWaiter2, seed.TokenWaiter3, seed.TokenWaiter4}
 	hands := make([]*handheld, 8)
@@ -148,43 +195,46 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 			require.NoError(t, json.Unmarshal(h.send(t, rs, &start, "POST", "/v1/orders",
 				map[string]any{"table": h.table, "guests": 2}, http.StatusCreated, uuid.NewString()), &o))
 			h.order, h.version = o.ID, o.Version
-			for {
+			var pending []uuid.UUID // lines not sent, which may be removed
+			for n := 0; ; n++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				// Add a steak; once the order holds 20 lines, take the
-				// oldest off instead (an order holds at most 500).
-				op := map[string]any{"op": "add_item", "sku": "steak", "line_id": uuid.Must(uuid.NewV7())}
-				if len(h.acked) >= 20 {
-					op = map[string]any{"op": "remove_item", "line_id": h.acked[0]}
+				// Add a steak; once 20 are pending, take the oldest off
+				// instead. Every eighth write fires a steak of course 2 to
+				// the grill (one ticket); an order holds at most 500 lines.
+				line := uuid.Must(uuid.NewV7())
+				ops := []map[string]any{{"op": "add_item", "sku": "steak", "line_id": line}}
+				fire := n%8 == 7 && len(h.acked) < 400
+				switch {
+				case fire:
+					ops[0]["course"] = 2
+					ops = append(ops, map[string]any{"op": "send", "course": 2})
+				case len(pending) >= 20:
+					ops = []map[string]any{{"op": "remove_item", "line_id": pending[0]}}
 				}
-				body := map[string]any{"expected_version": h.version, "ops": []map[string]any{op}}
+				body := map[string]any{"expected_version": h.version, "ops": ops}
 				require.NoError(t, json.Unmarshal(h.send(t, rs, &start, "PATCH", "/v1/orders/"+h.order.String(), body,
 					http.StatusOK, uuid.NewString()), &o))
 				require.Equal(t, h.version+1, o.Version)
 				h.version = o.Version
-				if op["op"] == "add_item" {
-					h.acked = append(h.acked, op["line_id"].(uuid.UUID))
-				} else {
-					h.acked = h.acked[1:]
+				switch {
+				case ops[0]["op"] == "remove_item":
+					h.acked = slices.DeleteFunc(h.acked, func(id uuid.UUID) bool { return id == pending[0] })
+					pending = pending[1:]
+				case fire:
+					h.acked = append(h.acked, line)
+				default:
+					h.acked = append(h.acked, line)
+					pending = append(pending, line)
 				}
 				acked.Add(1)
 			}
 		}(i)
 	}
-	waitFor := func(what string, timeout time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitFor("writes before the fault", 60*time.Second, func() bool { return acked.Load() >= 200 })
+	waitFor("writes before the faults", 60*time.Second, func() bool { return acked.Load() >= 200 })
 	everyoneWrote := func(ph int32, n int64) func() bool {
 		return func() bool {
 			for _, h := range hands {
@@ -193,6 +243,19 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 				}
 			}
 			return true
+		}
+	}
+	// ready reports whether every replica answers /readyz with 200.
+	notReady := atomic.Int64{}
+	checkReady := func() {
+		for _, base := range rs {
+			resp, err := haHTTP.Get(base + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+			}
+			if err != nil || resp.StatusCode != http.StatusOK {
+				notReady.Add(1)
+			}
 		}
 	}
 
@@ -207,6 +270,83 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	n0 := acked.Load()
 	waitFor("writes with the replica back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
 	phase.Store(phaseSteady)
+
+	// The NATS node leading the POS stream dies (SIGKILL). Writes go on
+	// (they only need Postgres), another node takes the stream's lead, and
+	// the outbox reaches it; both replicas stay ready throughout.
+	leader, _, err := streamState(js)
+	require.NoError(t, err)
+	phase.Store(phaseNATSKilled)
+	natsKilledAt := time.Now()
+	nc.kill(nc.node(leader))
+	var newLeader string
+	waitFor("a new leader of the POS stream", 60*time.Second, func() bool {
+		checkReady()
+		l, _, err := streamState(js)
+		newLeader = l
+		return err == nil && l != "" && l != leader
+	})
+	leaderAfter := time.Since(natsKilledAt)
+	waitFor("every handheld writing with a NATS node down", 30*time.Second, func() bool {
+		checkReady()
+		return everyoneWrote(phaseNATSKilled, 10)()
+	})
+	nc.start(nc.node(leader))
+	waitFor("the killed NATS node current again", 60*time.Second, func() bool {
+		checkReady()
+		_, current, err := streamState(js)
+		return err == nil && current == 3
+	})
+	natsBackAfter := time.Since(natsKilledAt)
+	n0 = acked.Load()
+	waitFor("writes with the NATS node back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
+	phase.Store(phaseSteady)
+	require.Zero(t, notReady.Load(), "a replica answered /readyz with other than 200 while a NATS node was down")
+
+	// The whole NATS cluster is down. Orders are still taken (delivery
+	// waits in the outbox) and no replica leaves the load balancer: /readyz
+	// stays 200 and reports NATS as unreachable. Then NATS comes back and
+	// the backlog goes out.
+	phase.Store(phaseNATSDown)
+	natsDownAt := time.Now()
+	for _, n := range nc.nodes {
+		nc.kill(n)
+	}
+	var natsReported string
+	waitFor("every handheld writing with NATS down", 30*time.Second, func() bool {
+		for _, base := range rs {
+			resp, err := haHTTP.Get(base + "/readyz")
+			if err != nil {
+				notReady.Add(1)
+				continue
+			}
+			var body struct {
+				Checks map[string]string `json:"checks"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				notReady.Add(1)
+			}
+			if body.Checks["nats"] != "ok" {
+				natsReported = body.Checks["nats"]
+			}
+		}
+		return everyoneWrote(phaseNATSDown, 10)() && natsReported != "" && time.Since(natsDownAt) > 5*time.Second
+	})
+	natsDownFor := time.Since(natsDownAt)
+	for _, n := range nc.nodes {
+		nc.start(n)
+	}
+	waitFor("the NATS cluster back with the POS stream on three current replicas", 90*time.Second, func() bool {
+		_, current, err := streamState(js)
+		return err == nil && current == 3
+	})
+	natsUpAfter := time.Since(natsDownAt)
+	n0 = acked.Load()
+	waitFor("writes with NATS back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
+	phase.Store(phaseSteady)
+	require.Zero(t, notReady.Load(), "a replica answered /readyz with other than 200 while NATS was down")
 
 	// The guarantee under test: a commit is acknowledged only once the
 	// standby has flushed it (synchronous_commit on, one synchronous
@@ -245,8 +385,10 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	conn, err := pgx.Connect(ctx, f.superURL(f.primary(), "posd"))
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	var longest [3]time.Duration
-	retries, total := 0, 0
+	var longest [phases]time.Duration
+	var retries [phases]int
+	var ackedIn [phases]int64
+	total := 0
 	for _, h := range hands {
 		var version, events int64
 		require.NoError(t, conn.QueryRow(ctx, `SELECT o.version, (SELECT count(*) FROM order_events e
@@ -264,26 +406,65 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 		require.Equal(t, want, have, "order on %s: exactly its acknowledged lines", h.table)
 		for ph := range longest {
 			longest[ph] = max(longest[ph], h.longest[ph])
+			retries[ph] += h.retries[ph]
+			ackedIn[ph] += h.ackedIn[ph].Load()
 		}
-		retries += h.retries
 		total += h.sent
 	}
+	require.Zero(t, retries[phaseNATSKilled], "writes were refused while a NATS node was down")
+	require.Zero(t, retries[phaseNATSDown], "writes were refused while NATS was down")
 	// A relay leads again on the new primary: the outbox drains to NATS.
 	var pending int64
 	waitFor("the outbox drained by a relay on the new primary", 30*time.Second, func() bool {
 		return conn.QueryRow(ctx, `SELECT count(*) FROM outbox o JOIN outbox_cursor c ON c.name = 'relay'
 			WHERE (o.txid, o.id) > (c.txid, c.id)`).Scan(&pending) == nil && pending == 0
 	})
+
+	// Every order event is in the stream once and reached the consumer.
+	rows, err := conn.Query(ctx, "SELECT id::text FROM order_events WHERE venue_id = 'demo'")
+	require.NoError(t, err)
+	eventIDs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	waitFor("every order event at the JetStream consumer", 30*time.Second, func() bool { return watch.has(eventIDs) })
+	_, bySubject, err := benchkit.StreamMessages(ctx, nc.URLs(), outbox.StreamName, "pos.demo.order.>")
+	require.NoError(t, err)
+	var inStream uint64
+	for _, n := range bySubject {
+		inStream += n
+	}
+	require.EqualValues(t, len(eventIDs), inStream, "the stream holds each order event once")
+	received, unique := watch.counts()
+	require.Equal(t, len(eventIDs), unique, "the consumer saw exactly the committed order events")
+
+	// The kitchen screen saw every grill ticket once.
+	rows, err = conn.Query(ctx, "SELECT id::text FROM kitchen_tickets WHERE venue_id = 'demo' AND station = 'grill'")
+	require.NoError(t, err)
+	tickets, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Greater(t, len(tickets), 50, "the load fired tickets to the grill")
+	waitFor("every grill ticket on the kitchen screen", 30*time.Second, func() bool { return kds.seen() >= len(tickets) })
+	kds.requireEach(t, tickets)
+
 	pub, err := posdCmd(t, nil, "audit", "public-key", "--seal-key-file", testSealKeyFile(t))
 	require.NoError(t, err, pub)
 	out, err = posdCmd(t, []string{"DATABASE_URL=" + owner}, "audit", "verify", "--venue", "demo", "--public-key", strings.TrimSpace(pub))
 	require.NoError(t, err, out)
+	t.Logf("posd replica killed: the longest wait for one write's acknowledgement %.0f ms (steady: %.0f ms), %d attempts sent again; the replica was back on its address %.1f s after the kill",
+		ms(longest[phaseReplicaKilled]), ms(longest[phaseSteady]), retries[phaseReplicaKilled], replicaBackAfter.Seconds())
+	t.Logf("NATS stream leader %s killed: %s led the stream %.1f s later, %d writes acknowledged meanwhile and %d refused, the longest wait %.0f ms; "+
+		"the node was current again %.1f s after the kill; both replicas ready throughout",
+		leader, newLeader, leaderAfter.Seconds(), ackedIn[phaseNATSKilled], retries[phaseNATSKilled],
+		ms(longest[phaseNATSKilled]), natsBackAfter.Seconds())
+	t.Logf("NATS cluster down for %.1f s: %d writes acknowledged and %d refused, the longest wait %.0f ms; /readyz 200 on both replicas, reporting nats %q; "+
+		"the stream on three current replicas %.1f s after the nodes were killed",
+		natsDownFor.Seconds(), ackedIn[phaseNATSDown], retries[phaseNATSDown], ms(longest[phaseNATSDown]), natsReported, natsUpAfter.Seconds())
 	t.Logf("Postgres failover: %d writes acknowledged (%d before the kill), 0 lost; standby promoted %.1f s after the kill, "+
-		"every handheld writing again after %.1f s; the longest wait for one write's acknowledgement %.1f s (%d retried attempts); "+
+		"every handheld writing again after %.1f s; the longest wait for one write's acknowledgement %.1f s (%d attempts sent again); "+
 		"the old primary rejoined as the standby %.1f s after the kill",
-		total, before, promotedAfter.Seconds(), writingAfter.Seconds(), longest[phasePostgresKilled].Seconds(), retries, rejoinedAfter.Seconds())
-	t.Logf("posd replica killed: the longest wait for one write's acknowledgement %.0f ms (steady: %.0f ms); the replica was back on its address %.1f s after the kill",
-		ms(longest[phaseReplicaKilled]), ms(longest[phaseSteady]), replicaBackAfter.Seconds())
+		total, before, promotedAfter.Seconds(), writingAfter.Seconds(), longest[phasePostgresKilled].Seconds(), retries[phasePostgresKilled], rejoinedAfter.Seconds())
+	t.Logf("delivery: %d order events, each once in the stream and at the consumer (%d deliveries, %d duplicates dropped); "+
+		"the kitchen screen saw %d grill tickets once each, over %d connections",
+		len(eventIDs), received, received-unique, len(tickets), kds.connections())
 }
 
 // queryRow runs one query on a fresh connection to url and scans its row.
@@ -299,3 +480,190 @@ func queryRow(url, sql string, dst ...any) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// eventWatch is a JetStream consumer of every order event of the demo
+// venue, as a downstream system would read them: an ordered consumer, which
+// the client recreates after a NATS node dies, and de-duplication by
+// Nats-Msg-Id.
+type eventWatch struct {
+	mu       sync.Mutex
+	seen     map[string]int
+	received int
+}
+
+func watchOrderEvents(t *testing.T, js jetstream.JetStream) *eventWatch {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, outbox.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"pos.demo.order.>"}})
+	require.NoError(t, err)
+	w := &eventWatch{seen: map[string]int{}}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.received++
+		w.seen[m.Headers().Get(nats.MsgIdHdr)]++
+	})
+	require.NoError(t, err)
+	t.Cleanup(cc.Stop)
+	return w
+}
+
+// has reports whether every id has been received.
+func (w *eventWatch) has(ids []string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, id := range ids {
+		if w.seen[id] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// counts is the messages received and the distinct ids among them.
+func (w *eventWatch) counts() (received, unique int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.received, len(w.seen)
+}
+
+// kdsScreen is a kitchen screen holding one station's stream through
+// whichever replica answers. After the stream ends it reconnects to the next
+// replica with Last-Event-ID, as the browser KDS does, waiting out a 429's
+// Retry-After and retrying a 503.
+type kdsScreen struct {
+	mu      sync.Mutex
+	created map[string]int // ticket id -> times its ticket.created arrived
+	cursor  string
+	conns   int
+	err     error
+}
+
+func startKDS(t *testing.T, rs replicaSet, station string) *kdsScreen {
+	t.Helper()
+	k := &kdsScreen{created: map[string]int{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		for attempt := 0; ctx.Err() == nil; attempt++ {
+			wait := k.hold(ctx, rs[attempt%len(rs)]+"/v1/kitchen/stream?station="+station)
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+	}()
+	// The screen is live once its first stream is open.
+	deadline := time.Now().Add(30 * time.Second)
+	for k.connections() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kitchen screen could not open its stream: %v", k.lastErr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return k
+}
+
+// hold opens the stream at url and reads it until it ends; it returns how
+// long to wait before the next attempt.
+func (k *kdsScreen) hold(ctx context.Context, url string) time.Duration {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		k.fail(err)
+		return time.Second
+	}
+	req.Header.Set("Authorization", "Bearer "+seed.TokenKitchen)
+	req.Header.Set("Accept", "text/event-stream")
+	k.mu.Lock()
+	if k.cursor != "" {
+		req.Header.Set("Last-Event-ID", k.cursor)
+	}
+	k.mu.Unlock()
+	resp, err := (&http.Client{}).Do(req) // no timeout: the stream lives until it drops
+	if err != nil {
+		k.fail(err)
+		return 200 * time.Millisecond
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		k.fail(fmt.Errorf("HTTP %d", resp.StatusCode))
+		return max(time.Duration(secs)*time.Second, 500*time.Millisecond)
+	default:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		k.fail(fmt.Errorf("HTTP %d: %s", resp.StatusCode, b))
+		return time.Second
+	}
+	k.mu.Lock()
+	k.conns++
+	k.mu.Unlock()
+	err = benchkit.ReadSSEEvents(resp.Body, func(ev benchkit.SSEEvent) {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if ev.ID != "" {
+			k.cursor = ev.ID
+		}
+		if ev.Type != "ticket.created" {
+			return
+		}
+		var body struct {
+			Ticket struct {
+				ID string `json:"id"`
+			} `json:"ticket"`
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &body); err != nil {
+			k.err = fmt.Errorf("ticket.created: %w", err)
+			return
+		}
+		k.created[body.Ticket.ID]++
+	})
+	if err != nil && ctx.Err() == nil {
+		k.fail(err)
+	}
+	return 200 * time.Millisecond
+}
+
+func (k *kdsScreen) fail(err error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.err = err
+}
+
+func (k *kdsScreen) lastErr() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.err
+}
+
+func (k *kdsScreen) connections() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.conns
+}
+
+// seen is the number of distinct tickets the screen was told of.
+func (k *kdsScreen) seen() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.created)
+}
+
+// requireEach checks that the screen saw each ticket exactly once, and no
+// other.
+func (k *kdsScreen) requireEach(t *testing.T, tickets []string) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, id := range tickets {
+		require.Equal(t, 1, k.created[id], "ticket %s on the kitchen screen", id)
+	}
+	require.Len(t, k.created, len(tickets), "the kitchen screen saw tickets that are not the grill's")
+}

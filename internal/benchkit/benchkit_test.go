@@ -114,6 +114,20 @@ func TestReadSSE(t *testing.T) {
 	}
 }
 
+func TestReadSSEEventsIDs(t *testing.T) {
+	stream := "retry: 2000\n\nevent: ticket.created\ndata: a\n\nid: 7\nevent: ticket.bumped\ndata: b\n\n" +
+		": heartbeat\n\nid: 8\ndata: c\n\nid: 9\nevent: cut.off\ndata: never dispatched\n"
+	var got []string
+	if err := ReadSSEEvents(strings.NewReader(stream), func(ev SSEEvent) {
+		got = append(got, ev.ID+"|"+ev.Type+"|"+ev.Data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "|ticket.created|a;7|ticket.bumped|b;8|message|c"; strings.Join(got, ";") != want {
+		t.Fatalf("ReadSSEEvents = %q", got)
+	}
+}
+
 func TestParsePgbench(t *testing.T) {
 	out := "pgbench (15.18)\nnumber of transactions actually processed: 2739\nnumber of failed transactions: 3 (0.1%)\n" +
 		"latency average = 2.187 ms\ntps = 913.789514 (without initial connection time)\n"

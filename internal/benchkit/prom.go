@@ -150,24 +150,44 @@ func BucketMS(s float64) string {
 // and the time its terminating blank line was read. Comments and other
 // fields are skipped.
 func ReadSSE(r io.Reader, fn func(typ, data string, at time.Time)) error {
+	return ReadSSEEvents(r, func(ev SSEEvent) { fn(ev.Type, ev.Data, ev.At) })
+}
+
+// SSEEvent is one event of a text/event-stream.
+type SSEEvent struct {
+	// ID is the event's own id field, "" when it has none (a client keeps
+	// the last one it was given as its cursor).
+	ID   string
+	Type string // "message" when none is given
+	Data string // the data lines joined by "\n"
+	At   time.Time
+}
+
+// ReadSSEEvents reads a text/event-stream and calls fn for every event, at
+// the time its terminating blank line was read. Comments and other fields
+// are skipped; an event cut off before its blank line is not dispatched.
+func ReadSSEEvents(r io.Reader, fn func(SSEEvent)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var typ string
+	var ev SSEEvent
 	var data []string
 	for sc.Scan() {
 		line := sc.Text()
 		if line == "" {
 			if len(data) > 0 {
-				fn(cmp(typ, "message"), strings.Join(data, "\n"), time.Now())
+				ev.Type, ev.Data, ev.At = cmp(ev.Type, "message"), strings.Join(data, "\n"), time.Now()
+				fn(ev)
 			}
-			typ, data = "", nil
+			ev, data = SSEEvent{}, nil
 			continue
 		}
 		field, value, _ := strings.Cut(line, ":")
 		value = strings.TrimPrefix(value, " ")
 		switch field {
+		case "id":
+			ev.ID = value
 		case "event":
-			typ = value
+			ev.Type = value
 		case "data":
 			data = append(data, value)
 		}
