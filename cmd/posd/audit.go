@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -103,15 +104,28 @@ func publicKeyArg(v string) ([]ed25519.PublicKey, error) {
 	return ks, nil
 }
 
-func auditStore(ctx context.Context, url string) (*store.Store, func(), error) {
-	if err := requireDatabaseURL(url); err != nil {
+// auditFlags declares where posd audit shift and verify read: DATABASE_URL,
+// or a standby (--replica-url), which then wins.
+func auditFlags(fs *flag.FlagSet) (dbURL, replicaURL *string) {
+	dbURL, replicaURL = databaseURLFlag(fs, ofAny), new(string)
+	bindReplicaURL(fs, replicaURL, "read the journal there instead of DATABASE_URL, so a long report does not load the primary")
+	return dbURL, replicaURL
+}
+
+// auditStore is the store posd audit reads: the standby's when replicaURL
+// is given (its answers say how far behind it was), else dbURL's.
+func auditStore(ctx context.Context, dbURL, replicaURL string) (*store.Store, func(), error) {
+	url, open := dbURL, store.New
+	if replicaURL != "" {
+		url, open = replicaURL, store.NewReplica
+	} else if err := requireDatabaseURL(url); err != nil {
 		return nil, nil, err
 	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
-	return store.New(pool), pool.Close, nil
+	return open(pool), pool.Close, nil
 }
 
 func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -120,7 +134,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		"seals, each signed with posd's seal key. Exits 0 when it verifies, 1 naming the first\n"+
 		"broken link when it does not (also when events stayed unsealed longer than\n"+
 		"--seal-interval + --seal-grace).", stderr)
-	dbURL := databaseURLFlag(fs, ofAny)
+	dbURL, replicaURL := auditFlags(fs)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	pubKey := fs.String("public-key", envString("POSD_SEAL_PUBLIC_KEY", ""),
@@ -162,7 +176,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		opts.Stream, opts.StreamGrace = audit.JetStreamOf(js), *streamGrace
 	}
-	st, closeDB, err := auditStore(ctx, *dbURL)
+	st, closeDB, err := auditStore(ctx, *dbURL, *replicaURL)
 	if err != nil {
 		return err
 	}
@@ -177,6 +191,9 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		if r.Broken == nil {
 			r.Broken = &audit.Broken{Reason: "JetStream could not be read (--nats-url): " + r.StreamError}
 		}
+	}
+	if r.ReadFrom != nil && !*asJSON {
+		fmt.Fprintln(stdout, r.ReadFrom)
 	}
 	if *asJSON {
 		if err := json.NewEncoder(stdout).Encode(r); err != nil {
@@ -214,7 +231,7 @@ func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer)
 		"sales, tips, voids and comps; every void and comp with its reason; forced overrides;\n"+
 		"refused stale writes by table; the takings; the menu changes. Each list holds the\n"+
 		"first 1,000 of the range and says how many there are. Times are RFC 3339.", stderr)
-	dbURL := databaseURLFlag(fs, ofAny)
+	dbURL, replicaURL := auditFlags(fs)
 	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
 	fromS := fs.String("from", "", "start of the range, RFC 3339 (required)")
 	toS := fs.String("to", "", "end of the range (exclusive), RFC 3339 (required)")
@@ -247,7 +264,7 @@ func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *format != "table" && *format != "json" && *format != "csv" {
 		return fmt.Errorf("--format must be table, json or csv; got %q", *format)
 	}
-	st, closeDB, err := auditStore(ctx, *dbURL)
+	st, closeDB, err := auditStore(ctx, *dbURL, *replicaURL)
 	if err != nil {
 		return err
 	}
@@ -262,7 +279,13 @@ func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	case "csv":
+		if r.ReadFrom != nil {
+			fmt.Fprintln(stderr, r.ReadFrom) // stdout is the CSV alone
+		}
 		return writeShiftCSV(stdout, r)
+	}
+	if r.ReadFrom != nil {
+		fmt.Fprintf(stdout, "%s\n\n", r.ReadFrom)
 	}
 	return writeShiftTable(stdout, *venue, r)
 }

@@ -465,3 +465,42 @@ func TestAuditVerifyCLIWithNATS(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "--nats-url")
 }
+
+// TestAuditCLIReplicaURL: with --replica-url posd audit reads there (no
+// DATABASE_URL needed) and says where it read: a line above the table and
+// the verify summary, read_from in JSON, a line on stderr beside the CSV.
+// Here the replica URL is a primary, which the answer owns up to; a real
+// standby is make test-ha's.
+func TestAuditCLIReplicaURL(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	sc := apitest.ScriptShift(t, s)
+	replica := []string{"--replica-url", s.DB.AppURL}
+	const primary = "read from the primary (no standby answered the replica URL)"
+
+	out, errOut, code := runPosd(t, "", append(shiftArgs(sc, "json"), replica...)...)
+	require.Zero(t, code, errOut)
+	var rep audit.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep), out)
+	require.Equal(t, &audit.ReadFrom{LagSeconds: new(float64)}, rep.ReadFrom)
+	rep.ReadFrom = nil
+	sc.RequireReport(t, rep)
+
+	out, errOut, code = runPosd(t, "", append(shiftArgs(sc, "table"), replica...)...)
+	require.Zero(t, code, errOut)
+	require.True(t, strings.HasPrefix(out, primary+"\n\nShift report for demo"), out)
+
+	out, errOut, code = runPosd(t, "", append(shiftArgs(sc, "csv"), replica...)...)
+	require.Zero(t, code, errOut)
+	require.Equal(t, primary+"\n", errOut)
+	require.True(t, strings.HasPrefix(out, "section,"), out)
+
+	out, errOut, code = runPosd(t, "", "audit", "verify", "--venue", "demo", "--no-signatures", "--replica-url", s.DB.AppURL)
+	require.Zero(t, code, out+errOut)
+	require.True(t, strings.HasPrefix(out, primary+"\nok: venue demo verifies (26 events"), out)
+
+	// Without either URL it says which it needs.
+	_, errOut, code = runPosd(t, "", "audit", "verify", "--venue", "demo", "--no-signatures")
+	require.NotZero(t, code)
+	require.Contains(t, errOut, "DATABASE_URL (or --database-url) is required")
+}

@@ -111,6 +111,13 @@ func bindDatabaseURL(fs *flag.FlagSet, p *string, whose string) {
 	binder{fs}.str(p, "database-url", "DATABASE_URL", "Postgres connection URL"+whose)
 }
 
+// bindReplicaURL declares --replica-url (DATABASE_REPLICA_URL) over p: a
+// standby's connection URL, and what reading there does.
+func bindReplicaURL(fs *flag.FlagSet, p *string, what string) {
+	binder{fs}.str(p, "replica-url", "DATABASE_REPLICA_URL", "Postgres connection URL of a standby: "+what+
+		"; the answer says how far behind the primary the standby was (several hosts with target_session_attrs=prefer-standby fall back to the primary)")
+}
+
 // ofOwner and ofApp are databaseURLFlag's whose for commands that need the
 // table owner and for posd's own role.
 const (

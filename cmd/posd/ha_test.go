@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/benchkit"
 	"github.com/posd/posd/internal/outbox"
 	"github.com/posd/posd/internal/seed"
@@ -144,7 +145,9 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 
 	nc := startNATSCluster(t)
 	app := fmt.Sprintf("postgres://posd@%s/posd?sslmode=disable&target_session_attrs=read-write&connect_timeout=2", f.hosts())
-	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + nc.URLs(), "POSD_STREAM_REPLICAS=3"}
+	// The audit routes read whichever node is the standby.
+	standbyURL := fmt.Sprintf("postgres://posd@%s/posd?sslmode=disable&target_session_attrs=prefer-standby&connect_timeout=2", f.hosts())
+	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + nc.URLs(), "POSD_STREAM_REPLICAS=3", "DATABASE_REPLICA_URL=" + standbyURL}
 	var rs replicaSet
 	var servers []*opsServe
 	for i := 0; i < 2; i++ {
@@ -348,6 +351,17 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	phase.Store(phaseSteady)
 	require.Zero(t, notReady.Load(), "a replica answered /readyz with other than 200 while NATS was down")
 
+	// The audit read off the primary while orders are being taken: how far
+	// behind the standby is under this load.
+	var underLoad []string
+	for i := 0; i < 3; i++ {
+		r := verifyJSON(t, []string{"DATABASE_REPLICA_URL=" + standbyURL}, []string{"audit", "verify", "--venue", "demo", "--no-signatures"})
+		require.NotNil(t, r.ReadFrom)
+		require.True(t, r.ReadFrom.Standby && r.ReadFrom.Streaming, "%s", r.ReadFrom)
+		require.NotNil(t, r.ReadFrom.LagSeconds)
+		underLoad = append(underLoad, fmt.Sprintf("%.3f s (%d events)", *r.ReadFrom.LagSeconds, r.EventsChecked))
+	}
+
 	// The guarantee under test: a commit is acknowledged only once the
 	// standby has flushed it (synchronous_commit on, one synchronous
 	// standby, which pg_auto_failover names while the standby is healthy).
@@ -447,8 +461,37 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 
 	pub, err := posdCmd(t, nil, "audit", "public-key", "--seal-key-file", testSealKeyFile(t))
 	require.NoError(t, err, pub)
-	out, err = posdCmd(t, []string{"DATABASE_URL=" + owner}, "audit", "verify", "--venue", "demo", "--public-key", strings.TrimSpace(pub))
+	verifyArgs := []string{"audit", "verify", "--venue", "demo", "--public-key", strings.TrimSpace(pub)}
+	out, err = posdCmd(t, []string{"DATABASE_URL=" + owner}, verifyArgs...)
 	require.NoError(t, err, out)
+
+	// Reading off the primary: the audit on the standby (the old primary,
+	// rejoined) finds the same journal, and says how far behind it read.
+	onPrimary := verifyJSON(t, []string{"DATABASE_URL=" + owner}, verifyArgs)
+	require.Nil(t, onPrimary.ReadFrom)
+	onStandby := verifyJSON(t, []string{"DATABASE_REPLICA_URL=" + standbyURL}, verifyArgs)
+	requireStandbyRead(t, onStandby.ReadFrom)
+	require.Equal(t, onPrimary.EventsChecked, onStandby.EventsChecked)
+	require.Equal(t, onPrimary.OrdersChecked, onStandby.OrdersChecked)
+	var httpLag []string
+	for _, base := range rs {
+		req, err := http.NewRequest("GET", base+"/v1/audit/verify", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+seed.TokenManager)
+		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+		require.NoError(t, err)
+		var r audit.Result
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.True(t, r.OK, "GET /v1/audit/verify on the standby: %+v", r.Broken)
+		requireStandbyRead(t, r.ReadFrom)
+		require.True(t, strings.HasPrefix(resp.Header.Get("Posd-Read-From"), "standby; lag-seconds="), resp.Header.Get("Posd-Read-From"))
+		require.Equal(t, onPrimary.EventsChecked, r.EventsChecked)
+		httpLag = append(httpLag, resp.Header.Get("Posd-Read-From"))
+	}
+	t.Logf("audit verify off the primary: under load the standby was behind by %s; at rest %d events, %s (posd audit); GET /v1/audit/verify on the replicas: %q",
+		strings.Join(underLoad, ", "), onStandby.EventsChecked, onStandby.ReadFrom, httpLag)
 	t.Logf("posd replica killed: the longest wait for one write's acknowledgement %.0f ms (steady: %.0f ms), %d attempts sent again; the replica was back on its address %.1f s after the kill",
 		ms(longest[phaseReplicaKilled]), ms(longest[phaseSteady]), retries[phaseReplicaKilled], replicaBackAfter.Seconds())
 	t.Logf("NATS stream leader %s killed: %s led the stream %.1f s later, %d writes acknowledged meanwhile and %d refused, the longest wait %.0f ms; "+
@@ -465,6 +508,28 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	t.Logf("delivery: %d order events, each once in the stream and at the consumer (%d deliveries, %d duplicates dropped); "+
 		"the kitchen screen saw %d grill tickets once each, over %d connections",
 		len(eventIDs), received, received-unique, len(tickets), kds.connections())
+}
+
+// verifyJSON runs posd audit verify --json with env and decodes its answer.
+func verifyJSON(t *testing.T, env, args []string) audit.Result {
+	t.Helper()
+	out, err := posdCmd(t, env, append(args, "--json")...)
+	require.NoError(t, err, out)
+	var r audit.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &r), out)
+	require.True(t, r.OK, out)
+	return r
+}
+
+// requireStandbyRead requires an answer read on a streaming standby that
+// knew how far behind it was: at most a second, with no load running.
+func requireStandbyRead(t *testing.T, r *audit.ReadFrom) {
+	t.Helper()
+	require.NotNil(t, r, "the answer says where it was read")
+	require.True(t, r.Standby, "read on the standby")
+	require.True(t, r.Streaming, "the standby streams from the new primary")
+	require.NotNil(t, r.LagSeconds)
+	require.Less(t, *r.LagSeconds, 1.0)
 }
 
 // queryRow runs one query on a fresh connection to url and scans its row.

@@ -43,6 +43,9 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config) {
 	b.str(&cfg.Addr, "addr", "POSD_ADDR", "HTTP listen address")
 	listenFlags(b, cfg)
 	bindDatabaseURL(fs, &cfg.DatabaseURL, ofApp)
+	bindReplicaURL(fs, &cfg.ReplicaURL, "GET /v1/audit/shift and /v1/audit/verify read the journal there, so a long report does not load the primary")
+	b.int(&cfg.ReplicaPoolMaxConns, "replica-pool-max-conns", "POSD_REPLICA_POOL_MAX_CONNS",
+		"Postgres connections in the standby's pool, unless DATABASE_REPLICA_URL sets pool_max_conns")
 	b.str(&cfg.NATSURL, "nats-url", "NATS_URL", "NATS server URL")
 	logFlags(fs, &cfg.Log)
 	b.int(&cfg.PoolMaxConns, "pool-max-conns", "POSD_POOL_MAX_CONNS",

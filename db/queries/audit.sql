@@ -239,3 +239,18 @@ WHERE f.venue_id = @venue_id AND f.status = 'closed'
   AND f.id > @after_order::uuid
 ORDER BY f.id
 LIMIT @page_size;
+
+-- ReadSource is where a read off the primary runs, taken as the first
+-- statement of its snapshot: whether the server is a standby, whether its
+-- WAL receiver is running (streaming from a primary), whether it has
+-- replayed a transaction since it started and, if so, that transaction's
+-- commit time and its age (else now and 0), and whether it has replayed all
+-- the WAL it has received. On a primary: false, false, false, now, 0,
+-- false.
+-- name: ReadSource :one
+SELECT pg_is_in_recovery()::boolean AS standby,
+       ((pg_stat_get_wal_receiver()).pid IS NOT NULL)::boolean AS streaming,
+       (pg_last_xact_replay_timestamp() IS NOT NULL)::boolean AS replayed_any,
+       coalesce(pg_last_xact_replay_timestamp(), clock_timestamp())::timestamptz AS replayed_at,
+       coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8 AS replay_age_seconds,
+       coalesce(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false)::boolean AS replayed_all;

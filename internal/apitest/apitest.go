@@ -63,6 +63,9 @@ type Options struct {
 	// Pprof serves Go's runtime profiles on a free loopback port
 	// (App.PprofAddr names it).
 	Pprof bool
+	// ReplicaURL is the standby the audit routes read (posd serve
+	// --replica-url); empty: none.
+	ReplicaURL string
 	// Pool, when set, adjusts the configuration of the pool the server
 	// uses (not the test's DB handles, nor the relay's connection), e.g. to
 	// point it at a dead port; posd then starts without pinging Postgres.
@@ -183,6 +186,7 @@ func (o Options) config(dbURL, natsURL string, key ed25519.PrivateKey) app.Confi
 	c.NATSReconnectWait = 50 * time.Millisecond
 	c.Relay = !o.NoRelay
 	c.VerifyStream = o.VerifyStream
+	c.ReplicaURL = o.ReplicaURL
 	c.TLSCert, c.TLSKey = o.TLSCert, o.TLSKey
 	if o.Pprof {
 		c.PprofAddr = "127.0.0.1:0"

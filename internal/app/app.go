@@ -61,12 +61,14 @@ type App struct {
 	log  zerolog.Logger
 	opts Options
 
-	Pool    *pgxpool.Pool
-	NC      *nats.Conn
-	JS      jetstream.JetStream
-	Store   *store.Store
-	Metrics *metrics.Metrics
-	Server  *httpapi.Server
+	Pool *pgxpool.Pool
+	// ReplicaPool is the standby's (Config.ReplicaURL), nil without one.
+	ReplicaPool *pgxpool.Pool
+	NC          *nats.Conn
+	JS          jetstream.JetStream
+	Store       *store.Store
+	Metrics     *metrics.Metrics
+	Server      *httpapi.Server
 	// Relay is the outbox relay (nil when Config.Relay is off).
 	Relay *outbox.Relay
 
@@ -116,15 +118,10 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 		}
 	}()
 
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	poolCfg, err := poolConfig(cfg.DatabaseURL, "DATABASE_URL", "posd", cfg.PoolMaxConns, cfg.StatementTimeout)
 	if err != nil {
-		return a, fmt.Errorf("parse DATABASE_URL: %w", err)
+		return a, err
 	}
-	if _, set := poolCfg.ConnConfig.RuntimeParams["pool_max_conns"]; !set {
-		poolCfg.MaxConns = int32(cfg.PoolMaxConns)
-	}
-	poolCfg.ConnConfig.RuntimeParams["application_name"] = "posd"
-	store.ConfigurePool(poolCfg, cfg.StatementTimeout)
 	relayConn := poolCfg.ConnConfig.Copy()
 	menuConn := poolCfg.ConnConfig.Copy()
 	if o.AdjustPool != nil {
@@ -139,6 +136,11 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 		cancel()
 		if err != nil {
 			return a, fmt.Errorf("connect to Postgres: %w", err)
+		}
+	}
+	if cfg.ReplicaURL != "" {
+		if a.ReplicaPool, err = a.openReplica(ctx); err != nil {
+			return a, err
 		}
 	}
 
@@ -207,8 +209,13 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 		verify.Stream, verify.StreamGrace = audit.JetStreamOf(a.JS), cfg.VerifyStreamGrace
 	}
 	nc := a.NC
+	var auditStore *store.Store
+	if a.ReplicaPool != nil {
+		auditStore = store.NewReplica(a.ReplicaPool)
+	}
 	a.Server = httpapi.New(httpapi.Config{
 		Store:           a.Store,
+		AuditStore:      auditStore,
 		KDS:             kds.NewGatewayWith(a.JS, a.Store.OpenTickets, kds.Options{Heartbeat: cfg.Heartbeat, OrderAt: a.Store.At}),
 		Auth:            auth.NewAuthenticator(a.Store),
 		Metrics:         a.Metrics,
@@ -341,9 +348,71 @@ func (a *App) close() {
 		}
 		a.NC.Close()
 	}
+	if a.ReplicaPool != nil {
+		a.ReplicaPool.Close()
+	}
 	if a.Pool != nil {
 		a.Pool.Close()
 	}
+}
+
+// poolConfig parses the pool URL named env: maxConns connections unless
+// the URL sets pool_max_conns, application_name app, and posd's statement
+// timeout and cancellation (store.ConfigurePool).
+func poolConfig(url, env, app string, maxConns int, statementTimeout time.Duration) (*pgxpool.Config, error) {
+	c, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", env, err)
+	}
+	if _, set := c.ConnConfig.RuntimeParams["pool_max_conns"]; !set {
+		c.MaxConns = int32(maxConns)
+	}
+	c.ConnConfig.RuntimeParams["application_name"] = app
+	store.ConfigurePool(c, statementTimeout)
+	return c, nil
+}
+
+// ReplicaConnLifetime is how long a connection to the standby the audit
+// routes read is kept (the primary's pool keeps its connections for pgx's
+// default hour).
+const ReplicaConnLifetime = 2 * time.Minute
+
+// openReplica opens the pool of the standby the audit routes read
+// (Config.ReplicaURL). A standby that does not answer at start is logged,
+// not fatal: orders do not need it, and the pool connects when it can (an
+// audit read meanwhile answers 503 standby-unavailable).
+func (a *App) openReplica(ctx context.Context) (*pgxpool.Pool, error) {
+	cfg := a.cfg
+	poolCfg, err := poolConfig(cfg.ReplicaURL, "DATABASE_REPLICA_URL", "posd audit", cfg.ReplicaPoolMaxConns, cfg.StatementTimeout)
+	if err != nil {
+		return nil, err
+	}
+	// After a failover the standby may be the primary now: connections
+	// are renewed often, so a URL naming both nodes with
+	// target_session_attrs=prefer-standby finds the standby again.
+	poolCfg.MaxConnLifetime = ReplicaConnLifetime
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the standby (DATABASE_REPLICA_URL): %w", err)
+	}
+	if a.opts.SkipStartPing {
+		return pool, nil
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	log := a.log.With().Str("replica_url", RedactDSN(cfg.ReplicaURL)).Logger()
+	switch from, err := store.NewReplica(pool).ReadFrom(pingCtx); {
+	case err != nil:
+		log.Warn().Err(err).Msg("the standby (DATABASE_REPLICA_URL) does not answer: the audit routes answer 503 until it does")
+	case !from.Standby:
+		log.Warn().Msg("DATABASE_REPLICA_URL is a primary, not a standby: the audit routes read there and say so (Posd-Read-From: primary)")
+	default:
+		log.Info().Str("read_from", from.String()).Msg("the audit routes read the standby")
+	}
+	// The first audit read connects afresh, to whichever node is the
+	// standby then.
+	pool.Reset()
+	return pool, nil
 }
 
 // checkStream creates the POS stream, or checks the existing one, when NATS

@@ -37,6 +37,13 @@ type Config struct {
 	// DatabaseURL is the Postgres connection string of posd's own role
 	// (database-url; required). Its password is masked when logged.
 	DatabaseURL string
+	// ReplicaURL, when set, is a standby's connection string (replica-url):
+	// GET /v1/audit/shift and /v1/audit/verify read the journal there, so a
+	// month's report does not load the primary, and say how far behind it
+	// was. Its password is masked when logged. ReplicaPoolMaxConns is its
+	// pool's size unless it sets pool_max_conns.
+	ReplicaURL          string
+	ReplicaPoolMaxConns int
 	// PoolMaxConns is the pool size unless DatabaseURL sets pool_max_conns
 	// (pool-max-conns).
 	PoolMaxConns int
@@ -141,32 +148,33 @@ type LogConfig struct {
 // DatabaseURL and the seal key have no default.
 func Defaults() Config {
 	return Config{
-		Addr:               "127.0.0.1:8080",
-		PoolMaxConns:       16,
-		ConnectTimeout:     10 * time.Second,
-		StatementTimeout:   store.DefaultStatementTimeout,
-		NATSURL:            nats.DefaultURL,
-		NATSReconnectWait:  time.Second,
-		PublishAckTimeout:  5 * time.Second,
-		StreamReplicas:     1,
-		StreamCheckTimeout: 10 * time.Second,
-		Log:                LogConfig{Format: "json", Level: "info"},
-		ShutdownTimeout:    10 * time.Second,
-		SealInterval:       audit.DefaultSealInterval,
-		SweepInterval:      10 * time.Minute,
-		MenuTTL:            store.DefaultMenuTTL,
-		OrderCache:         store.DefaultOrderCache,
-		MenuListenRetry:    store.DefaultMenuListenRetry,
-		RequestTimeout:     httpapi.DefaultRequestTimeout,
-		AuditTimeout:       httpapi.DefaultAuditTimeout,
-		MaxConns:           httpapi.DefaultMaxConns,
-		MaxConnsPerIP:      httpapi.DefaultMaxConnsPerIP,
-		Heartbeat:          kds.DefaultHeartbeat,
-		StreamAuthCheck:    httpapi.DefaultStreamAuthCheck,
-		StreamLimits:       httpapi.DefaultStreamLimits,
-		VerifyStream:       true,
-		VerifyStreamGrace:  audit.DefaultStreamGrace,
-		Relay:              true,
+		Addr:                "127.0.0.1:8080",
+		PoolMaxConns:        16,
+		ReplicaPoolMaxConns: 4,
+		ConnectTimeout:      10 * time.Second,
+		StatementTimeout:    store.DefaultStatementTimeout,
+		NATSURL:             nats.DefaultURL,
+		NATSReconnectWait:   time.Second,
+		PublishAckTimeout:   5 * time.Second,
+		StreamReplicas:      1,
+		StreamCheckTimeout:  10 * time.Second,
+		Log:                 LogConfig{Format: "json", Level: "info"},
+		ShutdownTimeout:     10 * time.Second,
+		SealInterval:        audit.DefaultSealInterval,
+		SweepInterval:       10 * time.Minute,
+		MenuTTL:             store.DefaultMenuTTL,
+		OrderCache:          store.DefaultOrderCache,
+		MenuListenRetry:     store.DefaultMenuListenRetry,
+		RequestTimeout:      httpapi.DefaultRequestTimeout,
+		AuditTimeout:        httpapi.DefaultAuditTimeout,
+		MaxConns:            httpapi.DefaultMaxConns,
+		MaxConnsPerIP:       httpapi.DefaultMaxConnsPerIP,
+		Heartbeat:           kds.DefaultHeartbeat,
+		StreamAuthCheck:     httpapi.DefaultStreamAuthCheck,
+		StreamLimits:        httpapi.DefaultStreamLimits,
+		VerifyStream:        true,
+		VerifyStreamGrace:   audit.DefaultStreamGrace,
+		Relay:               true,
 	}
 }
 
@@ -262,7 +270,7 @@ func (c Config) Validate() error {
 		field string
 		v     int
 	}{
-		{"pool-max-conns", c.PoolMaxConns}, {"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP},
+		{"pool-max-conns", c.PoolMaxConns}, {"replica-pool-max-conns", c.ReplicaPoolMaxConns}, {"max-conns", c.MaxConns}, {"max-conns-per-ip", c.MaxConnsPerIP},
 		{"stream-per-device", c.StreamLimits.PerDevice}, {"stream-per-venue", c.StreamLimits.PerVenue},
 		{"stream-opens-per-device", c.StreamLimits.OpensPerDevice}, {"stream-opens-per-venue", c.StreamLimits.OpensPerVenue},
 		{"stream-max-replay", c.StreamLimits.MaxReplay},
@@ -283,6 +291,7 @@ func (c Config) Validate() error {
 // and the file it came from are shown.
 func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("addr", c.Addr).Str("database_url", RedactDSN(c.DatabaseURL)).Int("pool_max_conns", c.PoolMaxConns).
+		Str("replica_url", RedactDSN(c.ReplicaURL)).Int("replica_pool_max_conns", c.ReplicaPoolMaxConns).
 		Stringer("connect_timeout", c.ConnectTimeout).Stringer("statement_timeout", c.StatementTimeout).
 		Str("nats_url", RedactURL(c.NATSURL)).Stringer("nats_reconnect_wait", c.NATSReconnectWait).
 		Stringer("publish_ack_timeout", c.PublishAckTimeout).Int("stream_replicas", c.StreamReplicas).

@@ -43,6 +43,9 @@ type Report struct {
 	// MenuChangesTotal counts the shift's menu changes, listed or not: more
 	// than len(MenuChanges) when the bound cut the list short.
 	MenuChangesTotal int64 `json:"menu_changes_total"`
+	// ReadFrom is where the report was read when it was read off the
+	// primary (absent when read on posd's own database).
+	ReadFrom *ReadFrom `json:"read_from,omitempty"`
 }
 
 // MaxShiftRows bounds each of a report's lists of voids, comps, forced

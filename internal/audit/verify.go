@@ -125,6 +125,9 @@ type Result struct {
 	MenuChangesChecked  int64   `json:"menu_changes_checked"`
 	UnsignedMenuChanges int64   `json:"unsigned_menu_changes"`
 	Broken              *Broken `json:"broken,omitempty"`
+	// ReadFrom is where the journal was read when it was read off the
+	// primary (absent when read on posd's own database).
+	ReadFrom *ReadFrom `json:"read_from,omitempty"`
 }
 
 type seal struct {

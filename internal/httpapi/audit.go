@@ -3,17 +3,52 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/posd/posd/internal/audit"
+	"github.com/posd/posd/internal/store"
 )
 
-func (s *Server) auditVerify(c *fiber.Ctx) error {
-	r, err := s.cfg.Store.Verify(c.UserContext(), principal(c).Venue, s.cfg.Audit)
+// HeaderReadFrom says on an audit answer read off the primary where it was
+// read (audit.ReadFrom.Header).
+const HeaderReadFrom = "Posd-Read-From"
+
+// journal is the store the audit routes read: the standby's when posd has
+// one (Config.AuditStore).
+func (s *Server) journal() *store.Store {
+	if s.cfg.AuditStore != nil {
+		return s.cfg.AuditStore
+	}
+	return s.cfg.Store
+}
+
+// errStandbyUnavailable is a standby (Config.AuditStore) that did not
+// answer an audit read, or cancelled it: 503 standby-unavailable.
+var errStandbyUnavailable = errors.New("the standby did not answer")
+
+// readFrom sets Posd-Read-From when the answer was read off the primary;
+// the standby not answering is errStandbyUnavailable, whose answer names
+// the replica URL.
+func (s *Server) readFrom(c *fiber.Ctx, from *audit.ReadFrom, err error) error {
 	if err != nil {
+		if s.cfg.AuditStore != nil && store.Unavailable(err) {
+			return fmt.Errorf("%w: %w", errStandbyUnavailable, err)
+		}
+		return err
+	}
+	if from != nil {
+		c.Set(HeaderReadFrom, from.Header())
+	}
+	return nil
+}
+
+func (s *Server) auditVerify(c *fiber.Ctx) error {
+	r, err := s.journal().Verify(c.UserContext(), principal(c).Venue, s.cfg.Audit)
+	if err := s.readFrom(c, r.ReadFrom, err); err != nil {
 		return err
 	}
 	return c.JSON(r)
@@ -35,11 +70,11 @@ func (s *Server) auditShift(c *fiber.Ctx) error {
 	if err := audit.CheckRange(from, to); err != nil {
 		return badRequest("to", err.Error())
 	}
-	r, err := s.cfg.Store.Shift(c.UserContext(), principal(c).Venue, from, to)
+	r, err := s.journal().Shift(c.UserContext(), principal(c).Venue, from, to)
 	if errors.Is(err, audit.ErrRange) {
 		return badRequest("to", err.Error())
 	}
-	if err != nil {
+	if err := s.readFrom(c, r.ReadFrom, err); err != nil {
 		return err
 	}
 	if csvWanted {

@@ -269,6 +269,9 @@ func toProblem(err error) (p Problem, conflictKind string) {
 		p.Errors = []order.FieldProblem{{Field: "cursor", Detail: "after the stream's last message"}}
 	case errors.As(err, &streamLimit):
 		p = problemOf(429, "too-many-streams", "Too Many Requests", streamLimit.Error())
+	case errors.Is(err, errStandbyUnavailable):
+		p = problemOf(503, "standby-unavailable", "Service Unavailable",
+			"the standby the audit reads (--replica-url, DATABASE_REPLICA_URL) did not answer in time or cancelled the read; retry shortly (a replica URL naming the primary too, with target_session_attrs=prefer-standby, falls back to it)")
 	case errors.Is(err, kds.ErrUnavailable):
 		p = problemOf(503, "kitchen-unavailable", "Service Unavailable", "the kitchen stream cannot reach NATS right now; retry with your last cursor")
 	case errors.As(err, &fiberErr):

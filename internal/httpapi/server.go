@@ -65,7 +65,12 @@ type Check struct {
 // Config is what the HTTP edge needs.
 type Config struct {
 	Store *store.Store
-	Auth  *auth.Authenticator
+	// AuditStore, when set, is where /v1/audit/shift and /v1/audit/verify
+	// read the journal: a standby (posd serve --replica-url), so a long
+	// report does not load the primary. Their answers then say where they
+	// were read and how far behind (Posd-Read-From, read_from).
+	AuditStore *store.Store
+	Auth       *auth.Authenticator
 	// KDS serves the kitchen stream.
 	KDS     *kds.Gateway
 	Metrics *metrics.Metrics

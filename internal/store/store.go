@@ -42,6 +42,9 @@ type Store struct {
 	unchained bool
 	// eventKey signs each event written (SignEvents); nil: unsigned.
 	eventKey ed25519.PrivateKey
+	// offPrimary marks a store over a standby (NewReplica): its Shift and
+	// Verify say where and how far behind they read.
+	offPrimary bool
 }
 
 // OnCommit registers f to run after every committed write (the outbox relay
@@ -76,6 +79,16 @@ func (s *Store) signTicketEvent(venue string, e audit.TicketEvent) []byte {
 }
 
 // New returns a Store over pool.
+// NewReplica is a store over pool whose server is meant to be a standby
+// (posd's replica URL): only its reads (Shift, Verify) are for use, and
+// each answer says where it was read and how far behind the primary that
+// was (audit.ReadFrom).
+func NewReplica(pool *pgxpool.Pool) *Store {
+	s := New(pool)
+	s.offPrimary = true
+	return s
+}
+
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{
 		pool:    pool,
