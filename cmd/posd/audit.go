@@ -143,6 +143,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	interval := fs.Duration("seal-interval", audit.DefaultSealInterval, "how often posd seals (posd serve seals every minute)")
 	grace := fs.Duration("seal-grace", audit.DefaultSealGrace, "how much longer than --seal-interval an event may stay unsealed; 0 does not check")
 	natsURL := fs.String("nats-url", "", "also compare each order with posd's JetStream stream at this NATS URL: its last message must carry the order's version (events committed but never published are reported)")
+	natsCA := new(string)
+	bindNATSCA(fs, natsCA)
 	streamGrace := fs.Duration("stream-grace", audit.DefaultStreamGrace, "with --nats-url: orders changed more recently than this are not compared (their message may be in flight)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -165,7 +167,11 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		return errors.New("--public-key (or POSD_SEAL_PUBLIC_KEY) is required; --no-signatures verifies without it")
 	}
 	if *natsURL != "" {
-		nc, err := nats.Connect(*natsURL, nats.Name("posd audit verify"), nats.Timeout(audit.StreamLookupTimeout))
+		natsOpts := []nats.Option{nats.Name("posd audit verify"), nats.Timeout(audit.StreamLookupTimeout)}
+		if *natsCA != "" {
+			natsOpts = append(natsOpts, nats.RootCAs(*natsCA))
+		}
+		nc, err := nats.Connect(*natsURL, natsOpts...)
 		if err != nil {
 			return fmt.Errorf("connect to NATS (--nats-url): %w", err)
 		}

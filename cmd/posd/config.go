@@ -118,6 +118,12 @@ func bindReplicaURL(fs *flag.FlagSet, p *string, what string) {
 		"; the answer says how far behind the primary the standby was (several hosts with target_session_attrs=prefer-standby fall back to the primary)")
 }
 
+// bindNATSCA declares --nats-ca (POSD_NATS_CA) over p.
+func bindNATSCA(fs *flag.FlagSet, p *string) {
+	binder{fs}.str(p, "nats-ca", "POSD_NATS_CA",
+		"PEM file of the CA that signed the NATS servers' certificates (TLS to NATS; empty: the system's roots); user and password go in the NATS URL")
+}
+
 // ofOwner and ofApp are databaseURLFlag's whose for commands that need the
 // table owner and for posd's own role.
 const (

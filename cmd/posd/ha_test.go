@@ -147,7 +147,7 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	app := fmt.Sprintf("postgres://posd@%s/posd?sslmode=disable&target_session_attrs=read-write&connect_timeout=2", f.hosts())
 	// The audit routes read whichever node is the standby.
 	standbyURL := fmt.Sprintf("postgres://posd@%s/posd?sslmode=disable&target_session_attrs=prefer-standby&connect_timeout=2", f.hosts())
-	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + nc.URLs(), "POSD_STREAM_REPLICAS=3", "DATABASE_REPLICA_URL=" + standbyURL}
+	serveEnv := []string{"DATABASE_URL=" + app, "NATS_URL=" + nc.URLs(), "POSD_NATS_CA=" + nc.CA, "POSD_STREAM_REPLICAS=3", "DATABASE_REPLICA_URL=" + standbyURL}
 	var rs replicaSet
 	var servers []*opsServe
 	for i := 0; i < 2; i++ {
@@ -156,7 +156,7 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 		rs = append(rs, "http://"+s.addr)
 	}
 	// The test's own client: it tries the next node at once when one dies.
-	natsConn, err := nats.Connect(nc.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	natsConn, err := nats.Connect(nc.URLs(), append(nc.Options(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
 	require.NoError(t, err)
 	t.Cleanup(natsConn.Close)
 	js, err := jetstream.New(natsConn)
@@ -440,7 +440,7 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	eventIDs, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	waitFor("every order event at the JetStream consumer", 30*time.Second, func() bool { return watch.has(eventIDs) })
-	_, bySubject, err := benchkit.StreamMessages(ctx, nc.URLs(), outbox.StreamName, "pos.demo.order.>")
+	_, bySubject, err := benchkit.StreamMessages(ctx, nc.URLs(), outbox.StreamName, "pos.demo.order.>", nc.Options()...)
 	require.NoError(t, err)
 	var inStream uint64
 	for _, n := range bySubject {

@@ -47,6 +47,7 @@ func serveFlags(fs *flag.FlagSet, cfg *app.Config) {
 	b.int(&cfg.ReplicaPoolMaxConns, "replica-pool-max-conns", "POSD_REPLICA_POOL_MAX_CONNS",
 		"Postgres connections in the standby's pool, unless DATABASE_REPLICA_URL sets pool_max_conns")
 	b.str(&cfg.NATSURL, "nats-url", "NATS_URL", "NATS server URL")
+	bindNATSCA(fs, &cfg.NATSCA)
 	logFlags(fs, &cfg.Log)
 	b.int(&cfg.PoolMaxConns, "pool-max-conns", "POSD_POOL_MAX_CONNS",
 		"Postgres connections in posd's pool, unless DATABASE_URL sets pool_max_conns")

@@ -147,13 +147,16 @@ func New(ctx context.Context, cfg Config, o Options) (a *App, err error) {
 	// posd keeps serving orders while NATS is away; delivery resumes when it
 	// is back, so the first connection may fail and is retried for ever.
 	log := o.Log
-	a.NC, err = nats.Connect(cfg.NATSURL, nats.Name("posd"), nats.RetryOnFailedConnect(true),
+	natsOpts := []nats.Option{nats.Name("posd"), nats.RetryOnFailedConnect(true),
 		nats.MaxReconnects(-1), nats.ReconnectWait(cfg.NATSReconnectWait),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn().Err(err).Msg("NATS disconnected")
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("nats_url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") }))
-	if err != nil {
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info().Str("nats_url", c.ConnectedUrlRedacted()).Msg("NATS reconnected") })}
+	if cfg.NATSCA != "" {
+		natsOpts = append(natsOpts, nats.RootCAs(cfg.NATSCA))
+	}
+	if a.NC, err = nats.Connect(cfg.NATSURL, natsOpts...); err != nil {
 		return a, fmt.Errorf("connect to NATS: %w", err)
 	}
 	if a.JS, err = jetstream.New(a.NC, jetstream.WithPublishAsyncTimeout(cfg.PublishAckTimeout)); err != nil {

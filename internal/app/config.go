@@ -57,6 +57,11 @@ type Config struct {
 	// NATSURL is the NATS server posd publishes to and reads kitchen
 	// streams from (nats-url). posd dev points it at its embedded server.
 	NATSURL string
+	// NATSCA is a PEM file of the CA that signed the NATS servers'
+	// certificates (nats-ca), for TLS to a cluster with its own CA; empty:
+	// the system's roots (TLS is used when the servers ask for it or the
+	// URL says tls://). User and password go in NATSURL.
+	NATSCA string
 	// NATSReconnectWait is the pause between NATS reconnect attempts
 	// (nats-reconnect-wait); posd retries for ever.
 	NATSReconnectWait time.Duration
@@ -293,7 +298,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	e.Str("addr", c.Addr).Str("database_url", RedactDSN(c.DatabaseURL)).Int("pool_max_conns", c.PoolMaxConns).
 		Str("replica_url", RedactDSN(c.ReplicaURL)).Int("replica_pool_max_conns", c.ReplicaPoolMaxConns).
 		Stringer("connect_timeout", c.ConnectTimeout).Stringer("statement_timeout", c.StatementTimeout).
-		Str("nats_url", RedactURL(c.NATSURL)).Stringer("nats_reconnect_wait", c.NATSReconnectWait).
+		Str("nats_url", RedactURL(c.NATSURL)).Str("nats_ca", c.NATSCA).Stringer("nats_reconnect_wait", c.NATSReconnectWait).
 		Stringer("publish_ack_timeout", c.PublishAckTimeout).Int("stream_replicas", c.StreamReplicas).
 		Stringer("stream_check_timeout", c.StreamCheckTimeout).
 		Str("log_format", c.Log.Format).Str("log_level", c.Log.Level).Stringer("shutdown_timeout", c.ShutdownTimeout).

@@ -93,9 +93,10 @@ func ListenNATS(url, subject string, parse func(data []byte, at time.Time) (Mess
 }
 
 // StreamMessages returns the messages of a JetStream stream in total and,
-// when filter is set, per subject matching it.
-func StreamMessages(ctx context.Context, url, stream, filter string) (total uint64, bySubject map[string]uint64, err error) {
-	nc, err := nats.Connect(url, nats.Name("benchkit"))
+// when filter is set, per subject matching it; opts are further options of
+// the connection (a cluster's CA).
+func StreamMessages(ctx context.Context, url, stream, filter string, opts ...nats.Option) (total uint64, bySubject map[string]uint64, err error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("benchkit")}, opts...)...)
 	if err != nil {
 		return 0, nil, fmt.Errorf("connect to NATS %s: %w", url, err)
 	}
