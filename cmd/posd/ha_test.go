@@ -171,10 +171,12 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	waitFor("the POS stream on three current replicas", 30*time.Second, func() bool {
+	// streamOnThree reports whether POS is on three current replicas.
+	streamOnThree := func() bool {
 		_, current, err := streamState(js)
 		return err == nil && current == 3
-	})
+	}
+	waitFor("the POS stream on three current replicas", 30*time.Second, streamOnThree)
 	watch := watchOrderEvents(t, js)
 	kds := startKDS(t, rs, "grill")
 
@@ -250,16 +252,35 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	}
 	// ready reports whether every replica answers /readyz with 200.
 	notReady := atomic.Int64{}
-	checkReady := func() {
+	// checkReady asks every replica's /readyz, counting each answer other
+	// than 200 in notReady, and returns what the last answer that did not
+	// find NATS ok said of it ("" if none).
+	checkReady := func() (natsReport string) {
 		for _, base := range rs {
 			resp, err := haHTTP.Get(base + "/readyz")
-			if err == nil {
-				resp.Body.Close()
+			if err != nil {
+				notReady.Add(1)
+				continue
 			}
-			if err != nil || resp.StatusCode != http.StatusOK {
+			var body struct {
+				Checks map[string]string `json:"checks"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
 				notReady.Add(1)
 			}
+			if body.Checks["nats"] != "ok" {
+				natsReport = body.Checks["nats"]
+			}
 		}
+		return natsReport
+	}
+	// writesGoOn waits until 100 more writes have been acknowledged.
+	writesGoOn := func(what string, timeout time.Duration) {
+		t.Helper()
+		n := acked.Load()
+		waitFor(what, timeout, func() bool { return acked.Load() >= n+100 })
 	}
 
 	// A posd replica dies (SIGKILL): its handhelds' writes fail over to the
@@ -270,8 +291,7 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	waitFor("every handheld writing with one replica", 30*time.Second, everyoneWrote(phaseReplicaKilled, 10))
 	servers[0] = startOpsServeAt(t, servers[0].addr, serveEnv)
 	replicaBackAfter := time.Since(replicaKilledAt)
-	n0 := acked.Load()
-	waitFor("writes with the replica back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
+	writesGoOn("writes with the replica back", 30*time.Second)
 	phase.Store(phaseSteady)
 
 	// The NATS node leading the POS stream dies (SIGKILL). Writes go on
@@ -297,12 +317,10 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	nc.start(nc.node(leader))
 	waitFor("the killed NATS node current again", 60*time.Second, func() bool {
 		checkReady()
-		_, current, err := streamState(js)
-		return err == nil && current == 3
+		return streamOnThree()
 	})
 	natsBackAfter := time.Since(natsKilledAt)
-	n0 = acked.Load()
-	waitFor("writes with the NATS node back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
+	writesGoOn("writes with the NATS node back", 30*time.Second)
 	phase.Store(phaseSteady)
 	require.Zero(t, notReady.Load(), "a replica answered /readyz with other than 200 while a NATS node was down")
 
@@ -317,23 +335,8 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	}
 	var natsReported string
 	waitFor("every handheld writing with NATS down", 30*time.Second, func() bool {
-		for _, base := range rs {
-			resp, err := haHTTP.Get(base + "/readyz")
-			if err != nil {
-				notReady.Add(1)
-				continue
-			}
-			var body struct {
-				Checks map[string]string `json:"checks"`
-			}
-			_ = json.NewDecoder(resp.Body).Decode(&body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				notReady.Add(1)
-			}
-			if body.Checks["nats"] != "ok" {
-				natsReported = body.Checks["nats"]
-			}
+		if r := checkReady(); r != "" {
+			natsReported = r
 		}
 		return everyoneWrote(phaseNATSDown, 10)() && natsReported != "" && time.Since(natsDownAt) > 5*time.Second
 	})
@@ -341,13 +344,9 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	for _, n := range nc.nodes {
 		nc.start(n)
 	}
-	waitFor("the NATS cluster back with the POS stream on three current replicas", 90*time.Second, func() bool {
-		_, current, err := streamState(js)
-		return err == nil && current == 3
-	})
+	waitFor("the NATS cluster back with the POS stream on three current replicas", 90*time.Second, streamOnThree)
 	natsUpAfter := time.Since(natsDownAt)
-	n0 = acked.Load()
-	waitFor("writes with NATS back", 30*time.Second, func() bool { return acked.Load() >= n0+100 })
+	writesGoOn("writes with NATS back", 30*time.Second)
 	phase.Store(phaseSteady)
 	require.Zero(t, notReady.Load(), "a replica answered /readyz with other than 200 while NATS was down")
 
@@ -388,8 +387,7 @@ func TestHAFaultsUnderLoad(t *testing.T) {
 	for _, e := range f.events(faultAt) {
 		t.Log("monitor: " + e)
 	}
-	n := acked.Load()
-	waitFor("writes with the rejoined standby", 60*time.Second, func() bool { return acked.Load() >= n+100 })
+	writesGoOn("writes with the rejoined standby", 60*time.Second)
 	close(stop)
 	wg.Wait()
 
