@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,7 +19,8 @@ import (
 // TestAlertRulesNameServedMetrics keeps deploy/prometheus/posd-rules.yml true
 // to the code: every posd_* metric an alert selects, and every label it
 // selects on, is one a running posd serve exposes on /metrics (after an open,
-// a write and a stale write, so that each labelled family has a series).
+// a write and a stale write, so that each labelled family has a series), or
+// one the nightly posd audit verify --all-venues --textfile writes.
 // promtool checks the rules' syntax and behaviour in CI.
 func TestAlertRulesNameServedMetrics(t *testing.T) {
 	rules, err := os.ReadFile("../../deploy/prometheus/posd-rules.yml")
@@ -36,7 +38,17 @@ func TestAlertRulesNameServedMetrics(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.NoError(t, err)
-	served := string(body)
+	// The nightly check's series come from the file it leaves for the node
+	// exporter.
+	pub, err := posdCmd(t, nil, "audit", "public-key", "--seal-key-file", testSealKeyFile(t))
+	require.NoError(t, err, pub)
+	textfile := filepath.Join(t.TempDir(), "posd_audit_verify.prom")
+	out, err := posdCmd(t, []string{"DATABASE_URL=" + db.AppURL}, "audit", "verify", "--all-venues",
+		"--public-key", strings.TrimSpace(pub), "--textfile", textfile)
+	require.NoError(t, err, out)
+	verified, err := os.ReadFile(textfile)
+	require.NoError(t, err)
+	served := string(body) + string(verified)
 
 	sel := regexp.MustCompile(`(posd_[a-z_]+)(\{([^}]*)\})?`)
 	label := regexp.MustCompile(`([a-z_]+)\s*=~?`)

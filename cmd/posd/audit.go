@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/posd/posd/internal/audit"
 	"github.com/posd/posd/internal/store"
@@ -133,10 +134,13 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		"the order's rules, every order against its log, its kitchen tickets, and the venue's\n"+
 		"seals, each signed with posd's seal key. Exits 0 when it verifies, 1 naming the first\n"+
 		"broken link when it does not (also when events stayed unsealed longer than\n"+
-		"--seal-interval + --seal-grace).", stderr)
+		"--seal-interval + --seal-grace). --all-venues checks every venue in turn (the nightly\n"+
+		"check; --textfile leaves its outcome for Prometheus' node exporter).", stderr)
 	dbURL, replicaURL := auditFlags(fs)
-	venue := fs.String("venue", "", "venue id, e.g. demo (required)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	venue := fs.String("venue", "", "venue id, e.g. demo (this or --all-venues is required)")
+	all := fs.Bool("all-venues", false, "verify every venue in turn; exits 1 if any does not verify or could not be checked")
+	textfile := fs.String("textfile", "", "after the run, write its outcome to this file (name it *.prom) in Prometheus' text format for the node exporter's textfile collector: posd_audit_verify_ok per venue and posd_audit_verify_finished_timestamp_seconds; left as it was when the database could not be read")
+	asJSON := fs.Bool("json", false, "print the result as JSON (with --all-venues, one line per venue with its \"venue\")")
 	pubKey := fs.String("public-key", envString("POSD_SEAL_PUBLIC_KEY", ""),
 		"the seal key's public half, 64 hex digits, or a file holding it; after a rotation the current key, a comma, the older ones (POSD_SEAL_PUBLIC_KEY; \"posd audit public-key\" prints it)")
 	noSig := fs.Bool("no-signatures", false, "verify without a public key: seals are not checked against posd's key, so a forged tail may pass")
@@ -149,8 +153,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *venue == "" {
-		return errors.New("--venue is required")
+	if (*venue == "") == !*all {
+		return errors.New("give --venue or --all-venues (one of them)")
 	}
 	opts := audit.VerifyOptions{SealInterval: *interval, SealGrace: *grace}
 	if *grace == 0 {
@@ -187,49 +191,121 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer closeDB()
-	r, err := st.Verify(ctx, *venue, opts)
-	if err != nil {
-		return err
-	}
-	if *natsURL != "" && r.StreamError != "" {
-		// Asked for explicitly: not checking it is no success.
-		r.OK = false
-		if r.Broken == nil {
-			r.Broken = &audit.Broken{Reason: "JetStream could not be read (--nats-url): " + r.StreamError}
+	venues := []string{*venue}
+	if *all {
+		if venues, err = st.Venues(ctx); err != nil {
+			return fmt.Errorf("list the venues: %w", err)
 		}
 	}
-	if r.ReadFrom != nil && !*asJSON {
-		fmt.Fprintln(stdout, r.ReadFrom)
-	}
-	if *asJSON {
-		if err := json.NewEncoder(stdout).Encode(r); err != nil {
+	out := verifyOutput{w: stdout, json: *asJSON, all: *all, streamAsked: *natsURL != ""}
+	outcome := map[string]bool{}
+	var failed []error
+	for _, v := range venues {
+		r, err := st.Verify(ctx, v, opts)
+		if err != nil {
+			if !*all {
+				return err
+			}
+			fmt.Fprintf(stderr, "posd: venue %s could not be verified: %v\n", v, err)
+			failed = append(failed, fmt.Errorf("venue %s: %w", v, err))
+			outcome[v] = false
+			continue
+		}
+		if *natsURL != "" && r.StreamError != "" {
+			// Asked for explicitly: not checking it is no success.
+			r.OK = false
+			if r.Broken == nil {
+				r.Broken = &audit.Broken{Reason: "JetStream could not be read (--nats-url): " + r.StreamError}
+			}
+		}
+		if err := out.print(v, r); err != nil {
 			return err
 		}
-	} else if r.OK {
-		fmt.Fprintf(stdout, "ok: venue %s verifies (%d events, %d orders, %d seals)\n", *venue, r.EventsChecked, r.OrdersChecked, r.SealsChecked)
-		if !r.SignaturesChecked {
-			fmt.Fprintln(stdout, "warning: seal signatures NOT checked (--no-signatures)")
-		}
-		last := "no seal yet"
-		if r.LastSealAgeSeconds != nil {
-			last = fmt.Sprintf("last seal %s ago", (time.Duration(*r.LastSealAgeSeconds) * time.Second).String())
-		}
-		unsealed := ""
-		if r.UnsealedAgeSeconds != nil {
-			unsealed = fmt.Sprintf(", the oldest %s old", (time.Duration(*r.UnsealedAgeSeconds) * time.Second).String())
-		}
-		fmt.Fprintf(stdout, "%s; %d events not sealed yet%s\n", last, r.UnsealedEvents, unsealed)
-		fmt.Fprintf(stdout, "menu log: %d changes, %d of them the operator's unsigned\n", r.MenuChangesChecked, r.UnsignedMenuChanges)
-		if r.StreamChecked {
-			fmt.Fprintf(stdout, "JetStream: %d orders match their last message (the others changed within --stream-grace, are in flight, or are older than the stream keeps)\n", *r.StreamOrdersChecked)
-		}
-	} else {
-		fmt.Fprintf(stdout, "BROKEN: venue %s: %s (after %d good events)\n", *venue, r.Broken, r.EventsChecked)
+		outcome[v] = r.OK
 	}
-	if !r.OK {
-		return errBroken
+	if *textfile != "" {
+		if err := writeVerifyTextfile(*textfile, outcome, time.Now()); err != nil {
+			return fmt.Errorf("--textfile: %w", err)
+		}
+	}
+	for _, ok := range outcome {
+		if !ok {
+			if len(failed) > 0 {
+				return fmt.Errorf("%w; %w", errBroken, errors.Join(failed...))
+			}
+			return errBroken
+		}
+	}
+	if *all && !*asJSON {
+		fmt.Fprintf(stdout, "ok: %d venues verify\n", len(venues))
 	}
 	return nil
+}
+
+// verifyOutput prints posd audit verify's answer for each venue.
+type verifyOutput struct {
+	w           io.Writer
+	json, all   bool
+	streamAsked bool
+}
+
+func (o verifyOutput) print(venue string, r audit.Result) error {
+	if o.json {
+		if o.all {
+			return json.NewEncoder(o.w).Encode(struct {
+				Venue string `json:"venue"`
+				audit.Result
+			}{venue, r})
+		}
+		return json.NewEncoder(o.w).Encode(r)
+	}
+	if r.ReadFrom != nil {
+		fmt.Fprintln(o.w, r.ReadFrom)
+	}
+	if !r.OK {
+		fmt.Fprintf(o.w, "BROKEN: venue %s: %s (after %d good events)\n", venue, r.Broken, r.EventsChecked)
+		return nil
+	}
+	fmt.Fprintf(o.w, "ok: venue %s verifies (%d events, %d orders, %d seals)\n", venue, r.EventsChecked, r.OrdersChecked, r.SealsChecked)
+	if !r.SignaturesChecked {
+		fmt.Fprintln(o.w, "warning: seal signatures NOT checked (--no-signatures)")
+	}
+	last := "no seal yet"
+	if r.LastSealAgeSeconds != nil {
+		last = fmt.Sprintf("last seal %s ago", (time.Duration(*r.LastSealAgeSeconds) * time.Second).String())
+	}
+	unsealed := ""
+	if r.UnsealedAgeSeconds != nil {
+		unsealed = fmt.Sprintf(", the oldest %s old", (time.Duration(*r.UnsealedAgeSeconds) * time.Second).String())
+	}
+	fmt.Fprintf(o.w, "%s; %d events not sealed yet%s\n", last, r.UnsealedEvents, unsealed)
+	fmt.Fprintf(o.w, "menu log: %d changes, %d of them the operator's unsigned\n", r.MenuChangesChecked, r.UnsignedMenuChanges)
+	if r.StreamChecked {
+		fmt.Fprintf(o.w, "JetStream: %d orders match their last message (the others changed within --stream-grace, are in flight, or are older than the stream keeps)\n", *r.StreamOrdersChecked)
+	}
+	return nil
+}
+
+// writeVerifyTextfile leaves a verify run's outcome for the node exporter's
+// textfile collector (deploy/prometheus/posd-rules.yml alerts on it): per
+// venue 1 when it verified, 0 when it did not or could not be checked, and
+// when the run finished.
+func writeVerifyTextfile(path string, ok map[string]bool, finished time.Time) error {
+	reg := prometheus.NewRegistry()
+	verified := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posd_audit_verify_ok",
+		Help: "1 when the venue's journal verified in the last posd audit verify run, 0 when it did not or could not be checked."}, []string{"venue"})
+	done := prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_audit_verify_finished_timestamp_seconds",
+		Help: "When the last posd audit verify run that listed the venues finished (Unix time)."})
+	reg.MustRegister(verified, done)
+	for v, good := range ok {
+		if good {
+			verified.WithLabelValues(v).Set(1)
+		} else {
+			verified.WithLabelValues(v).Set(0)
+		}
+	}
+	done.Set(float64(finished.UnixNano()) / 1e9)
+	return prometheus.WriteToTextfile(path, reg)
 }
 
 func runAuditShift(ctx context.Context, args []string, stdout, stderr io.Writer) error {

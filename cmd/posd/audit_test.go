@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/posd/posd/internal/apitest"
@@ -199,6 +202,7 @@ func TestAuditShiftCLI(t *testing.T) {
 				"--from must fall within the years 0000 to 9999 in UTC"},
 			{shiftArgs(sc, "xml"), "--format"},
 			{[]string{"audit", "verify"}, "--venue"},
+			{[]string{"audit", "verify", "--venue", "demo", "--all-venues", "--no-signatures"}, "--all-venues"},
 			{[]string{"audit", "verify", "--venue", "demo", "--public-key", "abc"}, "--public-key"},
 			{[]string{"audit", "keygen"}, "--out"},
 			{[]string{"audit"}, "subcommand"},
@@ -377,13 +381,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 
 	// Behind posd's back: who voided the fries (T2 version 4).
 	ctx := context.Background()
-	require.NoError(t, pgx.BeginFunc(ctx, s.DB.Admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "UPDATE order_events SET actor_staff = 'Bruno' WHERE order_id = $1 AND version = 4", sc.Orders["T2"])
-		return err
-	}))
+	rewriteVoid(t, s, sc)
 	out, errOut, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo", "--public-key", pub)
 	require.Equal(t, 1, code, out+errOut)
 	require.True(t, strings.HasPrefix(out, "BROKEN: "), out)
@@ -413,6 +411,100 @@ func TestAuditVerifyCLI(t *testing.T) {
 	// The other venue is untouched and still verifies.
 	_, _, code = runPosd(t, s.DB.AdminURL, "audit", "verify", "--venue", "demo2", "--public-key", pub)
 	require.Zero(t, code)
+}
+
+// rewriteVoid edits the scripted shift's void (T2 version 4) as a superuser
+// with the triggers off: who voided the fries becomes Bruno.
+func rewriteVoid(t *testing.T, s *apitest.Stack, sc apitest.ShiftScript) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, s.DB.Admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "UPDATE order_events SET actor_staff = 'Bruno' WHERE order_id = $1 AND version = 4", sc.Orders["T2"])
+		return err
+	}))
+}
+
+// TestAuditVerifyAllVenuesTextfile: the nightly check. --all-venues verifies
+// every venue in turn and --textfile leaves the outcome for the node
+// exporter: 1 per venue that verifies, 0 for one that does not (and the run
+// exits 1 naming it), and when the run finished. When the database cannot
+// be read, the file keeps the last run's outcome (the alert on its age
+// fires), rather than claiming a run.
+func TestAuditVerifyAllVenuesTextfile(t *testing.T) {
+	t.Parallel()
+	s := apitest.Start(t)
+	sc := apitest.ScriptShift(t, s)
+	require.NoError(t, (&audit.Sealer{Journal: s.Store, Key: s.SealKey}).SealAll(context.Background()))
+	pub := audit.PublicKeyHex(s.SealKey)
+	prom := filepath.Join(t.TempDir(), "posd_audit_verify.prom")
+	textfile := func() map[string]float64 {
+		t.Helper()
+		f, err := os.Open(prom)
+		require.NoError(t, err)
+		defer f.Close()
+		fi, err := f.Stat()
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "the node exporter reads it as another user")
+		parser := expfmt.NewTextParser(model.LegacyValidation)
+		families, err := parser.TextToMetricFamilies(f)
+		require.NoError(t, err)
+		got := map[string]float64{}
+		for _, m := range families["posd_audit_verify_ok"].GetMetric() {
+			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+		}
+		finished := families["posd_audit_verify_finished_timestamp_seconds"].GetMetric()[0].GetGauge().GetValue()
+		require.InDelta(t, float64(time.Now().Unix()), finished, 60)
+		return got
+	}
+
+	before := time.Now()
+	out, errOut, code := runPosd(t, s.DB.AppURL, "audit", "verify", "--all-venues", "--public-key", pub, "--textfile", prom)
+	require.Zero(t, code, out+errOut)
+	require.Contains(t, out, "ok: venue demo verifies (26 events, 5 orders, 1 seals)")
+	require.Contains(t, out, "ok: venue demo2 verifies (0 events")
+	require.Contains(t, out, "ok: 2 venues verify")
+	require.Equal(t, map[string]float64{"demo": 1, "demo2": 1}, textfile())
+
+	out, errOut, code = runPosd(t, s.DB.AppURL, "audit", "verify", "--all-venues", "--json", "--public-key", pub)
+	require.Zero(t, code, errOut)
+	type venueLine struct {
+		Venue         string `json:"venue"`
+		OK            bool   `json:"ok"`
+		EventsChecked int64  `json:"events_checked"`
+	}
+	var lines []venueLine
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r venueLine
+		require.NoError(t, json.Unmarshal([]byte(l), &r), l)
+		lines = append(lines, r)
+	}
+	require.Len(t, lines, 2)
+	require.Equal(t, "demo", lines[0].Venue)
+	require.EqualValues(t, 26, lines[0].EventsChecked)
+	require.True(t, lines[0].OK && lines[1].OK)
+
+	// A superuser edits an event behind posd's back: the night's run says so.
+	rewriteVoid(t, s, sc)
+	out, errOut, code = runPosd(t, s.DB.AppURL, "audit", "verify", "--all-venues", "--public-key", pub, "--textfile", prom)
+	require.Equal(t, 1, code, out+errOut)
+	require.Contains(t, out, "BROKEN: venue demo: order "+sc.Orders["T2"].String()+" version 4")
+	require.Contains(t, out, "ok: venue demo2 verifies")
+	require.NotContains(t, out, "venues verify")
+	require.Equal(t, map[string]float64{"demo": 0, "demo2": 1}, textfile())
+
+	// No database: no run to report, the file is left as it was.
+	fi, err := os.Stat(prom)
+	require.NoError(t, err)
+	require.True(t, fi.ModTime().After(before))
+	_, errOut, code = runPosd(t, "postgres://posd@127.0.0.1:1/posd?connect_timeout=2", "audit", "verify", "--all-venues", "--public-key", pub, "--textfile", prom)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "list the venues")
+	again, err := os.Stat(prom)
+	require.NoError(t, err)
+	require.Equal(t, fi.ModTime(), again.ModTime())
 }
 
 // TestAuditVerifyCLIWithNATS: with --nats-url, "posd audit verify" compares
