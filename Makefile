@@ -31,7 +31,7 @@ test: ## Run every test against a real Postgres and NATS (started by the tests)
 	POSD_ORDER_CACHE_CHECK=1 go test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-ha
-test-ha: ## Fault tests on real pg_auto_failover and a 3-node NATS cluster (needs pg_autoctl: Debian's pg-auto-failover-cli, postgresql-15-auto-failover)
+test-ha: ## Fault tests on real pg_auto_failover and a 3-node NATS cluster, and the pgBackRest restore drill (needs pg_autoctl: Debian's pg-auto-failover-cli, postgresql-15-auto-failover; and pgbackrest)
 	go test -tags ha -count=1 -timeout 20m -run '^TestHA' -v ./cmd/posd/
 
 .PHONY: check-alerts

@@ -273,3 +273,72 @@ func catalog(t *testing.T, url string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// expandOnly are the statements a migration's Up must not hold, because the
+// posd binary still running during a rolling upgrade (deploy/README.md,
+// "Upgrading") reads and writes the schema as it was: it would lose a column
+// or table it uses, write a type it does not know, or fail an insert that
+// leaves a new NOT NULL column out.
+var expandOnly = []struct {
+	re   *regexp.Regexp
+	what string
+}{
+	{regexp.MustCompile(`(?i)\bDROP\s+(COLUMN|TABLE)\b`), "drops what the running binary uses"},
+	{regexp.MustCompile(`(?i)\bRENAME\b`), "renames what the running binary uses"},
+	{regexp.MustCompile(`(?i)\bALTER\s+COLUMN\s+\w+\s+(SET\s+DATA\s+)?TYPE\b`), "changes a column's type under the running binary"},
+	{regexp.MustCompile(`(?i)\bSET\s+NOT\s+NULL\b`), "makes the running binary's inserts without the column fail"},
+	{regexp.MustCompile(`(?i)\bADD\s+COLUMN\s+[^,;]*\bNOT\s+NULL\b`), "adds a NOT NULL column the running binary does not write"},
+}
+
+// expandOnlyExceptions are the statements that break the rule, each with why
+// the running binary is not hurt.
+var expandOnlyExceptions = map[string]string{
+	"0002_catalog.sql: ALTER COLUMN position SET NOT NULL": "the column is added and filled in the same migration, and menu items are written only by posd seed and posd menu import, which run the new binary",
+}
+
+// TestMigrationsExpandOnly: every migration's Up keeps the previous posd
+// working on the migrated schema, so migrations run first and the replicas
+// restart one by one (deploy/README.md, "Upgrading"). A new NOT NULL
+// column needs a DEFAULT; a view may be dropped only to be re-created in the
+// same migration (the replicas' prepared statements then answer one 503 and
+// the retry works).
+func TestMigrationsExpandOnly(t *testing.T) {
+	files, err := fs.Glob(db.Schema, "schema/*.sql")
+	require.NoError(t, err)
+	used := map[string]bool{}
+	for _, f := range files {
+		b, err := fs.ReadFile(db.Schema, f)
+		require.NoError(t, err)
+		name := filepath.Base(f)
+		up, _, _ := strings.Cut(string(b), "-- +goose Down")
+		var stmts []string
+		for _, line := range strings.Split(up, "\n") {
+			if l := strings.TrimSpace(line); l != "" && !strings.HasPrefix(l, "--") {
+				stmts = append(stmts, l)
+			}
+		}
+		for _, l := range stmts {
+			for _, r := range expandOnly {
+				if !r.re.MatchString(l) {
+					continue
+				}
+				if strings.Contains(l, "NOT NULL DEFAULT") && strings.Contains(r.what, "NOT NULL column") {
+					continue
+				}
+				key := name + ": " + strings.TrimSuffix(strings.TrimSuffix(l, ","), ";")
+				if _, ok := expandOnlyExceptions[key]; ok {
+					used[key] = true
+					continue
+				}
+				t.Errorf("%s: %q %s; add a column or table instead, and stop using the old one a release later", name, l, r.what)
+			}
+		}
+		for _, m := range regexp.MustCompile(`(?i)\bDROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?(\w+)`).FindAllStringSubmatch(strings.Join(stmts, "\n"), -1) {
+			require.Regexp(t, `(?i)\bCREATE\s+(OR\s+REPLACE\s+)?VIEW\s+`+m[1]+`\b`, strings.Join(stmts, "\n"),
+				"%s drops the view %s without re-creating it", name, m[1])
+		}
+	}
+	for key := range expandOnlyExceptions {
+		require.True(t, used[key], "exception %q matches no migration any more", key)
+	}
+}
