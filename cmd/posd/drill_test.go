@@ -138,7 +138,9 @@ func TestHARestoreDrill(t *testing.T) {
 	pgbackrest("stanza-create")
 	pgbackrest("check")
 	atBackup := write(1, 3)
+	t0 := time.Now()
 	pgbackrest("--type=full", "backup")
+	backupTook := time.Since(t0)
 	write(4, 4)
 	// posd stops (it would go on sealing), and the journal as it stands is
 	// what the restore must hold.
@@ -157,8 +159,11 @@ func TestHARestoreDrill(t *testing.T) {
 	drillPort, err := pgcluster.FreePort()
 	require.NoError(t, err)
 
+	t0 = time.Now()
 	out, code := runDrill(t, append(env, "POSD_SEAL_PUBLIC_KEY="+pub, "DRILL_DIR="+drillDir("d1"), "DRILL_PORT="+strconv.Itoa(drillPort)))
 	require.Equal(t, 0, code, out)
+	t.Logf("full backup %.1f s; the drill (restore, WAL replay, verify of every venue, clean-up) %.1f s; %d events at the backup, %d restored",
+		backupTook.Seconds(), time.Since(t0).Seconds(), atBackup.EventsChecked, final.EventsChecked)
 	require.Contains(t, out, fmt.Sprintf("ok: venue demo verifies (%d events, %d orders, %d seals)",
 		final.EventsChecked, final.OrdersChecked, final.SealsChecked), "the restore holds the writes after the backup")
 	require.Contains(t, out, "ok: restored and verified")
