@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/posd/posd/internal/migrate"
 	"github.com/posd/posd/internal/seed"
@@ -17,19 +19,36 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"posd's tables; the migrations create the NOLOGIN role posd_app and grant it\n"+
 		"what the server needs.", stderr)
 	dbURL := databaseURLFlag(fs, ofOwner)
+	wait := fs.Duration("wait", 0, "go on trying for this long while the database refuses the connection (at boot, during a failover), every 2 s; 0 tries once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := requireDatabaseURL(*dbURL); err != nil {
 		return err
 	}
-	v, err := migrate.Up(ctx, *dbURL)
-	if err != nil {
-		return err
+	deadline := time.Now().Add(*wait)
+	for {
+		v, err := migrate.Up(ctx, *dbURL)
+		var refused *pgconn.ConnectError
+		if err != nil && errors.As(err, &refused) && time.Now().Add(migrateRetry).Before(deadline) {
+			fmt.Fprintf(stderr, "posd migrate: %v; trying again in %s (--wait)\n", err, migrateRetry)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(migrateRetry):
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "schema at version %d\n", v)
+		return nil
 	}
-	fmt.Fprintf(stdout, "schema at version %d\n", v)
-	return nil
 }
+
+// migrateRetry is how often posd migrate --wait tries the database again.
+const migrateRetry = 2 * time.Second
 
 func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("seed", "Write demo data: venues demo (T1…T30) and demo2 (T1…T5), their menu, and the\n"+

@@ -138,8 +138,8 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		"check; --textfile leaves its outcome for Prometheus' node exporter).", stderr)
 	dbURL, replicaURL := auditFlags(fs)
 	venue := fs.String("venue", "", "venue id, e.g. demo (this or --all-venues is required)")
-	all := fs.Bool("all-venues", false, "verify every venue in turn; exits 1 if any does not verify or could not be checked")
-	textfile := fs.String("textfile", "", "after the run, write its outcome to this file (name it *.prom) in Prometheus' text format for the node exporter's textfile collector: posd_audit_verify_ok per venue and posd_audit_verify_finished_timestamp_seconds; left as it was when the database could not be read")
+	all := fs.Bool("all-venues", false, "verify every venue in turn; exits 1 if any does not verify or could not be checked (the others are still checked)")
+	textfile := fs.String("textfile", "", "after the run, write its outcome to this file (name it *.prom) in Prometheus' text format for the node exporter's textfile collector: posd_audit_verify_ok per venue, posd_audit_verify_unchecked_venues and posd_audit_verify_finished_timestamp_seconds; left as it was when the venues could not be listed or the run was stopped")
 	asJSON := fs.Bool("json", false, "print the result as JSON (with --all-venues, one line per venue with its \"venue\")")
 	pubKey := fs.String("public-key", envString("POSD_SEAL_PUBLIC_KEY", ""),
 		"the seal key's public half, 64 hex digits, or a file holding it; after a rotation the current key, a comma, the older ones (POSD_SEAL_PUBLIC_KEY; \"posd audit public-key\" prints it)")
@@ -203,12 +203,12 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	for _, v := range venues {
 		r, err := st.Verify(ctx, v, opts)
 		if err != nil {
-			if !*all {
+			if !*all || ctx.Err() != nil {
+				// Stopped (a timeout, systemctl stop): no outcome to report.
 				return err
 			}
 			fmt.Fprintf(stderr, "posd: venue %s could not be verified: %v\n", v, err)
 			failed = append(failed, fmt.Errorf("venue %s: %w", v, err))
-			outcome[v] = false
 			continue
 		}
 		if *natsURL != "" && r.StreamError != "" {
@@ -224,17 +224,17 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		outcome[v] = r.OK
 	}
 	if *textfile != "" {
-		if err := writeVerifyTextfile(*textfile, outcome, time.Now()); err != nil {
+		if err := writeVerifyTextfile(*textfile, outcome, len(failed), time.Now()); err != nil {
 			return fmt.Errorf("--textfile: %w", err)
 		}
 	}
 	for _, ok := range outcome {
 		if !ok {
-			if len(failed) > 0 {
-				return fmt.Errorf("%w; %w", errBroken, errors.Join(failed...))
-			}
-			return errBroken
+			return errors.Join(append([]error{errBroken}, failed...)...)
 		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d venues could not be checked: %w", len(failed), len(venues), errors.Join(failed...))
 	}
 	if *all && !*asJSON {
 		fmt.Fprintf(stdout, "ok: %d venues verify\n", len(venues))
@@ -288,15 +288,17 @@ func (o verifyOutput) print(venue string, r audit.Result) error {
 
 // writeVerifyTextfile leaves a verify run's outcome for the node exporter's
 // textfile collector (deploy/prometheus/posd-rules.yml alerts on it): per
-// venue 1 when it verified, 0 when it did not or could not be checked, and
-// when the run finished.
-func writeVerifyTextfile(path string, ok map[string]bool, finished time.Time) error {
+// venue checked 1 when it verified and 0 when it did not, how many venues
+// could not be checked (an error, not a verdict), and when the run finished.
+func writeVerifyTextfile(path string, ok map[string]bool, unchecked int, finished time.Time) error {
 	reg := prometheus.NewRegistry()
 	verified := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "posd_audit_verify_ok",
-		Help: "1 when the venue's journal verified in the last posd audit verify run, 0 when it did not or could not be checked."}, []string{"venue"})
+		Help: "1 when the venue's journal verified in the last posd audit verify run, 0 when it did not."}, []string{"venue"})
+	missed := prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_audit_verify_unchecked_venues",
+		Help: "Venues the last posd audit verify run could not check (the database failed it: see its log)."})
 	done := prometheus.NewGauge(prometheus.GaugeOpts{Name: "posd_audit_verify_finished_timestamp_seconds",
 		Help: "When the last posd audit verify run that listed the venues finished (Unix time)."})
-	reg.MustRegister(verified, done)
+	reg.MustRegister(verified, missed, done)
 	for v, good := range ok {
 		if good {
 			verified.WithLabelValues(v).Set(1)
@@ -304,6 +306,7 @@ func writeVerifyTextfile(path string, ok map[string]bool, finished time.Time) er
 			verified.WithLabelValues(v).Set(0)
 		}
 	}
+	missed.Set(float64(unchecked))
 	done.Set(float64(finished.UnixNano()) / 1e9)
 	return prometheus.WriteToTextfile(path, reg)
 }

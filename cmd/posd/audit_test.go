@@ -455,6 +455,7 @@ func TestAuditVerifyAllVenuesTextfile(t *testing.T) {
 		for _, m := range families["posd_audit_verify_ok"].GetMetric() {
 			got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
 		}
+		require.Zero(t, families["posd_audit_verify_unchecked_venues"].GetMetric()[0].GetGauge().GetValue())
 		finished := families["posd_audit_verify_finished_timestamp_seconds"].GetMetric()[0].GetGauge().GetValue()
 		require.InDelta(t, float64(time.Now().Unix()), finished, 60)
 		return got

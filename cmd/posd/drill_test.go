@@ -141,6 +141,10 @@ func TestHARestoreDrill(t *testing.T) {
 	t0 := time.Now()
 	pgbackrest("--type=full", "backup")
 	backupTook := time.Since(t0)
+	// A moment after the backup and before the next orders, to restore to.
+	time.Sleep(time.Second)
+	between := time.Now().UTC()
+	time.Sleep(time.Second)
 	write(4, 4)
 	// posd stops (it would go on sealing), and the journal as it stands is
 	// what the restore must hold.
@@ -169,6 +173,12 @@ func TestHARestoreDrill(t *testing.T) {
 	require.Contains(t, out, "ok: restored and verified")
 	require.NoDirExists(t, drillDir("d1"), "the drill removes its cluster")
 
+	// To a point in time: the orders after it are not there.
+	out, code = runDrill(t, append(env, "POSD_SEAL_PUBLIC_KEY="+pub, "DRILL_DIR="+drillDir("d0"), "DRILL_PORT="+strconv.Itoa(drillPort),
+		"DRILL_TARGET_TIME="+between.Format("2006-01-02 15:04:05.000000+00")))
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, fmt.Sprintf("ok: venue demo verifies (%d events, %d orders,", atBackup.EventsChecked, atBackup.OrdersChecked))
+
 	other := filepath.Join(t.TempDir(), "other.key")
 	otherKey, err := audit.WriteSealKey(other)
 	require.NoError(t, err)
@@ -178,9 +188,21 @@ func TestHARestoreDrill(t *testing.T) {
 	require.Contains(t, out, "venue demo does NOT verify")
 	require.Contains(t, out, "FAILED: the restored journal does not verify")
 
-	out, code = runDrill(t, append(env, "POSD_SEAL_PUBLIC_KEY="+pub, "PGBACKREST_STANZA=nothing-here", "DRILL_DIR="+drillDir("d3"), "DRILL_PORT="+strconv.Itoa(drillPort)))
-	require.Equal(t, 2, code, out)
-	require.Contains(t, out, "FAILED:")
+	// The drill failing is 2, never the 1 of a journal that does not verify:
+	// no backup to restore, no key, a directory that is there already.
+	for _, c := range []struct {
+		env  []string
+		says string
+	}{
+		{[]string{"POSD_SEAL_PUBLIC_KEY=" + pub, "PGBACKREST_STANZA=nothing-here", "DRILL_DIR=" + drillDir("d3")}, "FAILED: pgbackrest restore"},
+		{[]string{"DRILL_DIR=" + drillDir("d4")}, "FAILED: set POSD_SEAL_PUBLIC_KEY"},
+		{[]string{"POSD_SEAL_PUBLIC_KEY=" + pub, "DRILL_DIR=" + repo}, "FAILED: cannot create " + repo},
+	} {
+		out, code = runDrill(t, append(append(env, "DRILL_PORT="+strconv.Itoa(drillPort)), c.env...))
+		require.Equal(t, 2, code, out)
+		require.Contains(t, out, c.says)
+	}
+	require.DirExists(t, repo, "the drill never removes a directory it did not make")
 }
 
 // runDrill runs deploy/pgbackrest/restore-drill.sh with env and returns its

@@ -239,9 +239,16 @@ func TestDocumentedOperatorSteps(t *testing.T) {
 // the database posd, owned by posd_owner, empty until posd migrate.
 func documentedCluster(t *testing.T) int {
 	t.Helper()
-	ctx := context.Background()
 	port, err := pgcluster.FreePort()
 	require.NoError(t, err)
+	documentedClusterAt(t, port)
+	return port
+}
+
+// documentedClusterAt is documentedCluster on port.
+func documentedClusterAt(t *testing.T, port int) {
+	t.Helper()
+	ctx := context.Background()
 	var clusterLog bytes.Buffer
 	cluster, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(t.TempDir(), "pg"), Port: port,
 		Log: zerolog.New(&clusterLog).With().Str("component", "postgres").Logger()})
@@ -252,7 +259,37 @@ func documentedCluster(t *testing.T) int {
 	}
 
 	applyRoles(t, cluster.URL("postgres"))
-	return port
+}
+
+// TestMigrateWaitsForTheDatabase: at boot posd-migrate.service may start
+// before Postgres does; posd migrate --wait goes on trying, saying so, and
+// migrates once the database is there. Without --wait it tries once.
+func TestMigrateWaitsForTheDatabase(t *testing.T) {
+	port, err := pgcluster.FreePort()
+	require.NoError(t, err)
+	owner := fmt.Sprintf("postgres://posd_owner@127.0.0.1:%d/posd?sslmode=disable", port)
+	out, err := posdCmd(t, []string{"DATABASE_URL=" + owner}, "migrate")
+	require.Error(t, err)
+	require.NotContains(t, out, "trying again")
+
+	cmd := exec.Command(posdRaceBin, "migrate", "--wait", "2m")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+owner)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	time.Sleep(3 * time.Second)
+	documentedClusterAt(t, port)
+	select {
+	case err := <-done:
+		require.NoError(t, err, logs.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("posd migrate --wait did not finish once the database was up:\n%s", logs.String())
+	}
+	require.Contains(t, logs.String(), "trying again in 2s (--wait)")
+	require.Contains(t, logs.String(), "schema at version")
 }
 
 // applyRoles runs deploy/postgres/roles.sql, statement by statement, on the

@@ -25,10 +25,17 @@
 #   DRILL_SUPERUSER       the cluster's bootstrap superuser (postgres)
 #   DRILL_TARGET_TIME     restore to this moment instead of the latest
 #                         (e.g. "2026-12-04 23:00:00+00"; pgBackRest --type=time)
-#   DRILL_KEEP            1: leave the restored cluster running
+#   DRILL_KEEP            1: leave the restored cluster running (by hand only:
+#                         under posd-restore-drill.service systemd stops it)
 set -euo pipefail
 
-: "${POSD_SEAL_PUBLIC_KEY:?set POSD_SEAL_PUBLIC_KEY to the seal key\'s public half (posd audit public-key)}"
+say() { printf 'restore-drill: %s\n' "$*"; }
+die() { say "FAILED: $*" >&2; exit 2; }
+# Any other command that fails is the drill failing, not a verdict on a
+# journal: exit 2 too.
+trap 'die "line $LINENO: $BASH_COMMAND"' ERR
+
+[ -n "${POSD_SEAL_PUBLIC_KEY:-}" ] || die "set POSD_SEAL_PUBLIC_KEY to the seal key's public half (posd audit public-key)"
 PGBACKREST_CONFIG=${PGBACKREST_CONFIG:-/etc/pgbackrest/pgbackrest.conf}
 PGBACKREST_STANZA=${PGBACKREST_STANZA:-posd}
 POSD=${POSD:-posd}
@@ -36,9 +43,6 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 DRILL_PORT=${DRILL_PORT:-55432}
 DRILL_SUPERUSER=${DRILL_SUPERUSER:-postgres}
 DRILL_KEEP=${DRILL_KEEP:-0}
-
-say() { printf 'restore-drill: %s\n' "$*"; }
-die() { say "FAILED: $*" >&2; exit 2; }
 
 # as_pg runs a command as the postgres user when we are root.
 as_pg() {
@@ -56,10 +60,9 @@ command -v "$POSD" >/dev/null || die "posd binary '$POSD' not found (set POSD)"
 
 if [ -z "${DRILL_DIR:-}" ]; then
   DRILL_DIR=$(mktemp -d /var/tmp/posd-restore-drill.XXXXXX)
-  rmdir "$DRILL_DIR"
+else
+  mkdir -m 0700 "$DRILL_DIR" || die "cannot create $DRILL_DIR (it must not exist: the drill restores into a new directory)"
 fi
-[ ! -e "$DRILL_DIR" ] || die "$DRILL_DIR exists; the drill restores into a new directory"
-mkdir -m 0700 -p "$DRILL_DIR"
 if [ "$(id -u)" -eq 0 ]; then chown postgres: "$DRILL_DIR"; fi
 PGDATA_DRILL=$DRILL_DIR/pgdata
 started=0
