@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -458,11 +459,14 @@ func check(kind sseKind, screens []sseScreen, c *kitchenClient) (benchkit.Delive
 		}
 	}
 	d, _ := benchkit.Match(expected, got)
-	if stopped > 0 {
+	switch {
+	case stopped > 0:
 		return d, fmt.Sprintf("%d of %d streams ended (%v)", stopped, len(screens), firstErr)
+	case len(screens) == 0:
+		return d, "" // nothing to receive
 	}
 	if v := onceVerdict(d, "deliveries"); v != "met" {
-		return d, v
+		return d, strings.TrimPrefix(v, "**FAILED**: ")
 	}
 	return d, ""
 }

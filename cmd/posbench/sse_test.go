@@ -78,14 +78,17 @@ func TestSSECheck(t *testing.T) {
 		want    string
 	}{
 		{[]sseScreen{screen("grill", "a", "b"), screen("fry", "c", "a")}, ""},
-		{[]sseScreen{screen("grill", "a", "b"), screen("fry")}, "**FAILED**: 1 of 3 deliveries never arrived"},
-		{[]sseScreen{screen("grill", "a"), screen("fry", "c")}, "**FAILED**: 1 of 3 deliveries never arrived"},
-		{[]sseScreen{screen("grill", "a", "b", "b"), screen("fry", "c")}, "**FAILED**: 1 of 3 deliveries arrived more than once"},
+		{[]sseScreen{screen("grill", "a", "b"), screen("fry")}, "1 of 3 deliveries never arrived"},
+		{[]sseScreen{screen("grill", "a"), screen("fry", "c")}, "1 of 3 deliveries never arrived"},
+		{[]sseScreen{screen("grill", "a", "b", "b"), screen("fry", "c")}, "1 of 3 deliveries arrived more than once"},
 	} {
 		d, problem := check(sseKitchen, tc.screens, c)
 		if problem != tc.want {
 			t.Errorf("check = %q (%+v), want %q", problem, d, tc.want)
 		}
+	}
+	if _, problem := check(sseKitchen, nil, c); problem != "" {
+		t.Errorf("no streams: %q", problem)
 	}
 	ended := screen("grill", "a", "b")
 	close(ended.l.Done)
