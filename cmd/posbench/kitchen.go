@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,7 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 			return res, err
 		}
 	}
-	sse, err := listenSSE(ctx, a.base)
+	sse, err := listenTickets(ctx, a.base, sseStation, kitchenToken)
 	if err != nil {
 		return res, err
 	}
@@ -86,7 +87,7 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 	var mu sync.Mutex
 	var acks, grill []benchkit.Message
 	benchkit.RunClients(n, func(i int) {
-		c := &kitchenClient{out: benchkit.NewOutcomes()}
+		c := newKitchenClient(kitchenSKUs)
 		for j := 0; !w.Over(ctx); j++ {
 			if j%cfg.SendEvery == cfg.SendEvery-1 {
 				c.writeKitchen(a, kitchens[i], cfg.Lines, w)
@@ -97,7 +98,7 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 		mu.Lock()
 		defer mu.Unlock()
 		all.Merge(c.out)
-		acks, grill = append(acks, c.acks...), append(grill, c.grill...)
+		acks, grill = append(acks, c.acks...), append(grill, c.lines[sseStation]...)
 		mix = kitchenMix{mix.Add + c.mix.Add, mix.Remove + c.mix.Remove, mix.Send + c.mix.Send, mix.Settle + c.mix.Settle, mix.Open + c.mix.Open}
 	})
 	res.loadStats = newLoadStats(n, cfg.Duration, all, b.smp.Window(w.Start, w.End))
@@ -133,10 +134,15 @@ func runKitchen(ctx context.Context, b *bench, orders []*ownedOrder) (kitchenRes
 
 // kitchenClient is what one client of the kitchen scenario records.
 type kitchenClient struct {
+	skus  []string // sent in turn
 	out   *benchkit.Outcomes
-	acks  []benchkit.Message // every 200 inside the window, by order/version
-	grill []benchkit.Message // every grill line sent inside the window, by line id
+	acks  []benchkit.Message            // every 200 inside the window, by order/version
+	lines map[string][]benchkit.Message // every line sent inside the window, by station, by line id
 	mix   kitchenMix
+}
+
+func newKitchenClient(skus []string) *kitchenClient {
+	return &kitchenClient{skus: skus, out: benchkit.NewOutcomes(), lines: map[string][]benchkit.Message{}}
 }
 
 func ackOf(id string, version int64, at time.Time) benchkit.Message {
@@ -162,7 +168,7 @@ func (c *kitchenClient) writeKitchen(a *api, k *kitchenOrder, target int, w benc
 		}
 		return
 	}
-	settle, line, sku := k.lines >= target, newLineID(), kitchenSKUs[k.n%len(kitchenSKUs)]
+	settle, line, sku := k.lines >= target, newLineID(), c.skus[k.n%len(c.skus)]
 	ops := fmt.Appendf(nil, `[{"op":"add_item","sku":%q,"line_id":"%s"},{"op":"send"}]`, sku, line)
 	if settle {
 		ops = fmt.Appendf(nil, `[{"op":"add_payment","tender":"card","amount_cents":%d},{"op":"close"}]`, k.due)
@@ -183,8 +189,8 @@ func (c *kitchenClient) writeKitchen(a *api, k *kitchenOrder, target int, w benc
 			k.lines++
 			k.due += menuItem(sku).PriceCents
 			c.mix.Send += b2i(in)
-			if in && menuItem(sku).Station == sseStation {
-				c.grill = append(c.grill, benchkit.Message{Key: line.String(), Got: now})
+			if st := menuItem(sku).Station; in {
+				c.lines[st] = append(c.lines[st], benchkit.Message{Key: line.String(), Got: now})
 			}
 			return
 		}
@@ -221,41 +227,47 @@ func (k *kitchenOrder) open(ctx context.Context, a *api) error {
 	return err
 }
 
-// listenSSE holds the grill station's kitchen stream as the demo kitchen
-// device (with ?access_token=, as the browser display does): one message per
-// line of every ticket.created.
-func listenSSE(ctx context.Context, base string) (*benchkit.Listener, error) {
-	return benchkit.ListenSSE(ctx, base+"/v1/kitchen/stream?station="+sseStation+"&access_token="+kitchenToken,
-		func(typ, data string, at time.Time) (ms []benchkit.Message) {
-			var m struct {
-				Ticket struct {
-					CreatedAt time.Time `json:"created_at"`
-					Lines     []struct {
-						LineID uuid.UUID `json:"line_id"`
-					} `json:"lines"`
-				} `json:"ticket"`
-			}
-			if typ == "ticket.created" && json.Unmarshal([]byte(data), &m) == nil {
-				for _, ln := range m.Ticket.Lines {
-					ms = append(ms, benchkit.Message{Key: ln.LineID.String(), Stamped: m.Ticket.CreatedAt, Got: at})
-				}
-			}
-			return ms
-		})
+// listenTickets holds a station's kitchen stream as the kitchen device with
+// token (with ?access_token=, as the browser display does): one message per
+// line of every ticket.created. query is added to the URL ("&after=N").
+func listenTickets(ctx context.Context, base, station, token string, query ...string) (*benchkit.Listener, error) {
+	return benchkit.ListenSSE(ctx, base+"/v1/kitchen/stream?station="+station+"&access_token="+token+strings.Join(query, ""), ticketLines)
+}
+
+// ticketLines is a message per line of a ticket.created event.
+func ticketLines(typ, data string, at time.Time) (ms []benchkit.Message) {
+	var m struct {
+		Ticket struct {
+			CreatedAt time.Time `json:"created_at"`
+			Lines     []struct {
+				LineID uuid.UUID `json:"line_id"`
+			} `json:"lines"`
+		} `json:"ticket"`
+	}
+	if typ == "ticket.created" && json.Unmarshal([]byte(data), &m) == nil {
+		for _, ln := range m.Ticket.Lines {
+			ms = append(ms, benchkit.Message{Key: ln.LineID.String(), Stamped: m.Ticket.CreatedAt, Got: at})
+		}
+	}
+	return ms
 }
 
 // listenNATS subscribes to every order event of the demo venue (a core
 // subscription: each message as JetStream receives it from the relay).
 func listenNATS(url string) (*benchkit.Listener, error) {
-	return benchkit.ListenNATS(url, "pos.demo.order.>", func(data []byte, at time.Time) (benchkit.Message, bool) {
-		var ev struct {
-			OrderID string    `json:"order_id"`
-			Version int64     `json:"version"`
-			At      time.Time `json:"at"`
-		}
-		err := json.Unmarshal(data, &ev)
-		m := ackOf(ev.OrderID, ev.Version, at)
-		m.Stamped = ev.At
-		return m, err == nil
-	})
+	return benchkit.ListenNATS(url, "pos.demo.order.>", orderEvent)
+}
+
+// orderEvent is an order event (on NATS, or on the venue stream) under its
+// order/version, stamped with its at.
+func orderEvent(data []byte, at time.Time) (benchkit.Message, bool) {
+	var ev struct {
+		OrderID string    `json:"order_id"`
+		Version int64     `json:"version"`
+		At      time.Time `json:"at"`
+	}
+	err := json.Unmarshal(data, &ev)
+	m := ackOf(ev.OrderID, ev.Version, at)
+	m.Stamped = ev.At
+	return m, err == nil && ev.OrderID != ""
 }

@@ -7,7 +7,9 @@
 // PATCH an add_item + send, while posbench holds the grill SSE stream and a
 // NATS subscription); banquet (8 and 32 clients on one hot order, re-applying
 // on 409, no acknowledged line lost); drain (50,000 outbox rows committed at
-// once, timed through the relay and counted in the stream). It prints a
+// once, timed through the relay and counted in the stream); and, when
+// asked (--sse-screens, --sse-handhelds), SSE streams held open on a posd
+// serve replica beside it, idle and under a ticket load. It prints a
 // Markdown report (report.tmpl; also to --out) and stops posd with SIGTERM.
 //
 //	go build -o bin/posd ./cmd/posd && go run ./cmd/posbench --posd bin/posd
@@ -21,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -54,6 +57,11 @@ type Config struct {
 	DeliveryClients, SendEvery, Drain    int
 	DrainOrders                          int
 	Keep, PrintScript                    bool
+	// The SSE scenario: stream counts (kitchen screens, handhelds), the
+	// idle and the busy window at each, tickets a minute while busy.
+	SSEScreens, SSEHandhelds []int
+	SSEDuration              time.Duration
+	SSETickets               int
 }
 
 func parseFlags(args []string, stderr io.Writer) (Config, error) {
@@ -67,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		fs.PrintDefaults()
 	}
 	var cfg Config
-	var clients, banquet string
+	var clients, banquet, screens, handhelds string
 	fs.StringVar(&cfg.PosdPath, "posd", "bin/posd", "path of the built posd binary")
 	fs.StringVar(&cfg.PgbenchPath, "pgbench", "/usr/bin/pgbench", `path of pgbench ("" skips the pgbench runs)`)
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured duration of each scenario")
@@ -85,12 +93,18 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.SendEvery, "send-every", 4, "in the kitchen scenario, every n-th PATCH adds an item and sends it to the kitchen")
 	fs.IntVar(&cfg.Drain, "drain", 50000, "outbox backlog (events) whose drain by the relay is timed (0 skips it)")
 	fs.IntVar(&cfg.DrainOrders, "drain-orders", 1000, "orders (one subject each) the drain's events are spread over, in turn (1: every event on one subject, the relay's worst case)")
+	fs.StringVar(&screens, "sse-screens", "", `kitchen screens (SSE streams) to open on one posd serve replica, step by step, e.g. "0,250,500,1000" ("" skips it)`)
+	fs.StringVar(&handhelds, "sse-handhelds", "", `handhelds (venue streams, GET /v1/stream) to open on a fresh replica, step by step ("" skips it)`)
+	fs.DurationVar(&cfg.SSEDuration, "sse-duration", 20*time.Second, "at each SSE count, the idle window and then the busy window")
+	fs.IntVar(&cfg.SSETickets, "sse-tickets", 300, "tickets a minute fired at the venue (its four stations in turn) in each busy SSE window")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	var err, err2 error
-	cfg.Clients, err = parseCounts("--clients", clients)
-	cfg.BanquetClients, err2 = parseCounts("--banquet-clients", banquet)
+	var err, err2, err3, err4 error
+	cfg.Clients, err = parseCounts("--clients", clients, 1, 256)
+	cfg.BanquetClients, err2 = parseCounts("--banquet-clients", banquet, 1, 256)
+	cfg.SSEScreens, err3 = parseCounts("--sse-screens", screens, 0, maxSSEStreams)
+	cfg.SSEHandhelds, err4 = parseCounts("--sse-handhelds", handhelds, 0, maxSSEStreams)
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
@@ -107,24 +121,31 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		{cfg.SendEvery < 1, "--send-every must be at least 1"},
 		{cfg.Drain < 0 || cfg.Drain > 10_000_000, "--drain must be between 0 and 10000000"},
 		{cfg.DrainOrders < 1 || cfg.DrainOrders > 100_000, "--drain-orders must be between 1 and 100000"},
+		{cfg.SSEDuration < time.Second, "--sse-duration must be at least 1s"},
+		{cfg.SSETickets < 1 || cfg.SSETickets > 60_000, "--sse-tickets must be between 1 and 60000"},
+		{!slices.IsSorted(cfg.SSEScreens) || !slices.IsSorted(cfg.SSEHandhelds), "--sse-screens and --sse-handhelds must be in increasing order (streams stay open from one count to the next)"},
 	} {
 		if c.bad {
 			return cfg, errors.New(c.msg)
 		}
 	}
-	return cfg, errors.Join(err, err2)
+	return cfg, errors.Join(err, err2, err3, err4)
 }
 
-// parseCounts parses a comma-separated list of client counts (empty: none).
-func parseCounts(name, s string) ([]int, error) {
+// maxSSEStreams bounds --sse-screens and --sse-handhelds.
+const maxSSEStreams = 100_000
+
+// parseCounts parses a comma-separated list of counts between lo and hi
+// (empty: none).
+func parseCounts(name, s string, lo, hi int) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
 		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 || n > 256 {
-			return nil, fmt.Errorf("%s: %q is not a client count between 1 and 256", name, f)
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not a count between %d and %d", name, f, lo, hi)
 		}
 		out = append(out, n)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/template"
 	"time"
 
@@ -38,6 +39,7 @@ type report struct {
 	Banquet           []banquetResult
 	Kitchen           *kitchenResult // nil when skipped
 	Drain             *drainResult   // nil when skipped
+	SSE               []sseSeries    // kitchen screens, then handhelds
 	PeakRSS           int64          // posd VmHWM at the end
 	ErrorLogLines     int
 	ErrorLogSample    string
@@ -59,6 +61,11 @@ var reportFuncs = template.FuncMap{
 	"ms": ms, "mb": benchkit.MB, "per": benchkit.Per, "share": benchkit.Share, "bucket": benchkit.BucketMS,
 	"clients": clients, "ordinal": benchkit.Ordinal, "add": func(a, b int) int { return a + b },
 	"f0":    func(f float64) string { return fmt.Sprintf("%.0f", f) },
+	"f1":    func(f float64) string { return fmt.Sprintf("%.1f", f) },
+	"f2":    func(f float64) string { return fmt.Sprintf("%.2f", f) },
+	"mbn":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/1e6) },
+	"join":  strings.Join,
+	"max":   slicesMax,
 	"gib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<30)) },
 	"mib":   func(b int64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) },
 	"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
@@ -82,8 +89,10 @@ func (r *report) DeliveryMetric() string       { return deliveryMetric }
 func (r *report) SSEStation() string           { return sseStation }
 func (r *report) DeliveryGrace() time.Duration { return deliveryGrace }
 func (r *report) DrainPoll() time.Duration     { return drainPoll }
-func (r *report) QuietSamples() int            { return quietSamples }
-func (r *report) Took() time.Duration          { return r.Finished.Sub(r.Started).Round(time.Second) }
+func (r *report) SSEOpeners() int              { return sseOpeners }
+
+func (r *report) QuietSamples() int   { return quietSamples }
+func (r *report) Took() time.Duration { return r.Finished.Sub(r.Started).Round(time.Second) }
 func (r *report) RoundDuration() time.Duration {
 	return (r.Config.Duration / time.Duration(r.Config.Rounds)).Round(time.Second)
 }

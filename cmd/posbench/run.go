@@ -120,6 +120,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	if cfg.Drain > 0 {
 		steps = append(steps, b.drain)
 	}
+	if len(cfg.SSEScreens)+len(cfg.SSEHandhelds) > 0 {
+		steps = append(steps, b.sse)
+	}
 	for _, step := range append(steps, b.verify) {
 		if err := step(ctx); err != nil {
 			return err

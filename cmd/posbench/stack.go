@@ -55,6 +55,38 @@ func startStack(ctx context.Context, posdPath string) (*stack, error) {
 	return s, nil
 }
 
+// replica is a "posd serve" started beside the stack, on its Postgres and
+// NATS, as another replica of the same posd would run.
+type replica struct {
+	*benchkit.Process
+	addr  string
+	flags []string // the flags beyond the connection and the log
+}
+
+func (r *replica) baseURL() string { return "http://" + r.addr }
+
+// startReplica starts posdPath as "posd serve" on a free port against s's
+// Postgres (as posd's role) and NATS, with posd dev's seal key and the given
+// flags, logging into s's data directory as name.log; it waits for /readyz.
+func (s *stack) startReplica(ctx context.Context, posdPath, name string, flags ...string) (*replica, error) {
+	abs, err := filepath.Abs(posdPath)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := benchkit.FreePorts(1)
+	if err != nil {
+		return nil, err
+	}
+	r := &replica{addr: "127.0.0.1:" + strconv.Itoa(ports[0]), flags: flags}
+	args := append([]string{"serve", "--addr", r.addr, "--database-url", s.appURL(), "--nats-url", s.natsURL(),
+		"--seal-key-file", filepath.Join(s.dir, "seal.key"), "--log-level", "warn", "--log-format", "json"}, flags...)
+	cmd := exec.Command(abs, args...) // not CommandContext: SIGTERM, as for posd dev
+	if r.Process, err = benchkit.StartProcess(ctx, cmd, filepath.Join(s.dir, name+".log"), r.baseURL()+"/readyz", readyTimeout); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 func (s *stack) baseURL() string      { return "http://" + s.addr }
 func (s *stack) natsURL() string      { return fmt.Sprintf("nats://127.0.0.1:%d", s.natsPort) }
 func (s *stack) superuserURL() string { return s.url("postgres") } // trust-authenticated

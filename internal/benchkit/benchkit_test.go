@@ -97,6 +97,17 @@ other_bucket{le="1"} 5
 	}
 }
 
+func TestGauges(t *testing.T) {
+	exposition := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 42\ngo_goroutines_other 1\n" +
+		"go_memstats_heap_inuse_bytes 3.104768e+06\nlabelled{a=\"b\"} 7\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(exposition)) }))
+	defer srv.Close()
+	g, err := ScrapeGauges(context.Background(), srv.URL, "go_goroutines", "go_memstats_heap_inuse_bytes", "missing")
+	if err != nil || len(g) != 2 || g["go_goroutines"] != 42 || g["go_memstats_heap_inuse_bytes"] != 3104768 {
+		t.Fatalf("ScrapeGauges = %v, %v", g, err)
+	}
+}
+
 func TestReadSSE(t *testing.T) {
 	stream := "retry: 2000\n\n: heartbeat\n\nevent: ticket.created\ndata: {\"a\":1}\n\n" +
 		"id: 7\nevent: ticket.bumped\ndata: x\ndata: y\n\ndata: plain\n\nevent: cut.off\ndata: never dispatched\n"
@@ -243,6 +254,12 @@ func TestProcess(t *testing.T) {
 	}
 	if !Alive(p.PID()) {
 		t.Fatal("not alive")
+	}
+	if fds, err := OpenFDs(p.PID()); err != nil || fds < 3 {
+		t.Fatalf("OpenFDs = %d, %v", fds, err)
+	}
+	if cpu, err := CPUTime(p.PID()); err != nil || cpu < 0 || cpu > 5*time.Second {
+		t.Fatalf("CPUTime = %s, %v", cpu, err)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if n, first := p.ErrorLines(); n != 1 || !strings.Contains(first, `"m":"x"`) || !strings.Contains(p.LogTail(3), "ok") {

@@ -96,9 +96,27 @@ func ListenNATS(url, subject string, parse func(data []byte, at time.Time) (Mess
 // when filter is set, per subject matching it; opts are further options of
 // the connection (a cluster's CA).
 func StreamMessages(ctx context.Context, url, stream, filter string, opts ...nats.Option) (total uint64, bySubject map[string]uint64, err error) {
+	info, err := streamInfo(ctx, url, stream, filter, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	return info.State.Msgs, info.State.Subjects, nil
+}
+
+// StreamState returns the state of a JetStream stream: its messages, last
+// sequence and consumers.
+func StreamState(ctx context.Context, url, stream string, opts ...nats.Option) (jetstream.StreamState, error) {
+	info, err := streamInfo(ctx, url, stream, "", opts)
+	if err != nil {
+		return jetstream.StreamState{}, err
+	}
+	return info.State, nil
+}
+
+func streamInfo(ctx context.Context, url, stream, filter string, opts []nats.Option) (*jetstream.StreamInfo, error) {
 	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("benchkit")}, opts...)...)
 	if err != nil {
-		return 0, nil, fmt.Errorf("connect to NATS %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS %s: %w", url, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -113,9 +131,9 @@ func StreamMessages(ctx context.Context, url, stream, filter string, opts ...nat
 		info, err = s.Info(ctx)
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("JetStream stream %s: %w", stream, err)
+		return nil, fmt.Errorf("JetStream stream %s: %w", stream, err)
 	}
-	return info.State.Msgs, info.State.Subjects, nil
+	return info, nil
 }
 
 // Poll calls cond every interval until it reports done, fails, ctx ends or

@@ -80,9 +80,25 @@ func TestListenNATSAndStreamMessages(t *testing.T) {
 	if _, _, err := StreamMessages(ctx, ns.ClientURL(), "NONE", ""); err == nil {
 		t.Fatal("no error for a missing stream")
 	}
+	if st, err := StreamState(ctx, ns.ClientURL(), "S"); err != nil || st.LastSeq != 3 || st.Consumers != 0 {
+		t.Fatalf("StreamState = %+v, %v", st, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if stopped, err := l.Stopped(); stopped || err != nil {
+		t.Fatalf("Stopped before Close = %v, %v", stopped, err)
+	}
+	if taken := l.Take(); len(taken) != 2 || taken[0].Key != "1" || len(l.Take()) != 0 {
+		t.Fatalf("Take = %+v", taken)
+	}
+	if _, err := js.Publish(ctx, "s.b", []byte("3")); err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(100 * time.Millisecond)
 	got, err := l.Close()
-	if err != nil || len(got) != 2 || got[0].Key != "1" || got[1].Key != "2" {
-		t.Fatalf("Close = %+v, %v", got, err)
+	if err != nil || len(got) != 1 || got[0].Key != "3" {
+		t.Fatalf("Close after Take = %+v, %v", got, err)
+	}
+	if stopped, _ := l.Stopped(); !stopped {
+		t.Fatal("not stopped after Close")
 	}
 }

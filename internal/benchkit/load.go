@@ -155,6 +155,29 @@ func (c *Collector) Fail(err error) {
 	c.mu.Unlock()
 }
 
+// Take returns the messages gathered since the last Take and forgets them;
+// the listener goes on.
+func (c *Collector) Take() []Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.got
+	c.got = nil
+	return got
+}
+
+// Stopped reports whether the listener has stopped, and its first error.
+func (c *Collector) Stopped() (bool, error) {
+	c.mu.Lock()
+	err := c.err
+	c.mu.Unlock()
+	select {
+	case <-c.Done:
+		return true, err
+	default:
+		return false, err
+	}
+}
+
 // Wait waits for Done and returns the messages and the first error.
 func (c *Collector) Wait() ([]Message, error) {
 	<-c.Done

@@ -234,6 +234,18 @@ func ReadStat(pid int) (cpu int64, ppid int, err error) {
 	return ut + st, ppid, nil
 }
 
+// CPUTime is the user+system CPU time pid has used so far.
+func CPUTime(pid int) (time.Duration, error) {
+	t, _, err := ReadStat(pid)
+	return time.Duration(t) * (time.Second / clockTicks), err
+}
+
+// OpenFDs counts the file descriptors pid holds open.
+func OpenFDs(pid int) (int, error) {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	return len(ents), err
+}
+
 // Machine describes where a benchmark ran.
 type Machine struct {
 	CPU       string

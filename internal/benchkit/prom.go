@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,16 +26,9 @@ type Histogram struct {
 func ParseHistogram(r io.Reader, metric string) (h Histogram, ok bool, err error) {
 	type bucket struct{ le, n float64 }
 	var buckets []bucket
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, value, found := strings.Cut(sc.Text(), " ")
-		if !found || !strings.HasPrefix(name, metric) {
-			continue
-		}
-		v, perr := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if perr != nil {
-			continue
+	err = scanSamples(r, func(name string, v float64) {
+		if !strings.HasPrefix(name, metric) {
+			return
 		}
 		switch {
 		case strings.HasPrefix(name, metric+"_bucket{"):
@@ -42,8 +36,9 @@ func ParseHistogram(r io.Reader, metric string) (h Histogram, ok bool, err error
 			le, _, _ = strings.Cut(le, `"`)
 			bound := math.Inf(1)
 			if le != "+Inf" {
+				var perr error
 				if bound, perr = strconv.ParseFloat(le, 64); perr != nil {
-					continue
+					return
 				}
 			}
 			buckets, ok = append(buckets, bucket{bound, v}), true
@@ -52,31 +47,79 @@ func ParseHistogram(r io.Reader, metric string) (h Histogram, ok bool, err error
 		case name == metric+"_count":
 			h.Count = v
 		}
-	}
+	})
 	sort.Slice(buckets, func(i, j int) bool { return buckets[i].le < buckets[j].le })
 	for _, b := range buckets {
 		h.Bounds, h.Counts = append(h.Bounds, b.le), append(h.Counts, b.n)
 	}
-	return h, ok, sc.Err()
+	return h, ok, err
+}
+
+// ParseGauges reads the samples named names (without labels: a gauge such
+// as go_goroutines) from a Prometheus text exposition; an absent one is
+// left out of the map.
+func ParseGauges(r io.Reader, names ...string) (map[string]float64, error) {
+	out := map[string]float64{}
+	err := scanSamples(r, func(name string, v float64) {
+		if slices.Contains(names, name) {
+			out[name] = v
+		}
+	})
+	return out, err
+}
+
+// scanSamples calls fn with the name (labels included) and value of every
+// sample line of a Prometheus text exposition.
+func scanSamples(r io.Reader, fn func(name string, v float64)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, found := strings.Cut(sc.Text(), " ")
+		if !found || strings.HasPrefix(name, "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			fn(name, v)
+		}
+	}
+	return sc.Err()
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
 // ScrapeHistogram reads metric from url (a /metrics endpoint).
-func ScrapeHistogram(ctx context.Context, hc *http.Client, url, metric string) (Histogram, bool, error) {
+func ScrapeHistogram(ctx context.Context, hc *http.Client, url, metric string) (h Histogram, ok bool, err error) {
+	err = scrape(ctx, hc, url, func(r io.Reader) (err error) {
+		h, ok, err = ParseHistogram(r, metric)
+		return err
+	})
+	return h, ok, err
+}
+
+// ScrapeGauges reads the gauges names from url (a /metrics endpoint).
+func ScrapeGauges(ctx context.Context, url string, names ...string) (g map[string]float64, err error) {
+	err = scrape(ctx, httpClient, url, func(r io.Reader) (err error) {
+		g, err = ParseGauges(r, names...)
+		return err
+	})
+	return g, err
+}
+
+// scrape GETs url and passes the body of a 200 to parse.
+func scrape(ctx context.Context, hc *http.Client, url string, parse func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return Histogram{}, false, err
+		return err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Histogram{}, false, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Histogram{}, false, fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
+		return fmt.Errorf("GET %s: HTTP %d", url, resp.StatusCode)
 	}
-	return ParseHistogram(resp.Body, metric)
+	return parse(resp.Body)
 }
 
 // Sub returns the observations h has beyond before (a later reading).
