@@ -76,6 +76,9 @@ func TestSystemdUnits(t *testing.T) {
 	sysusers, err := exec.LookPath("systemd-sysusers")
 	require.NoError(t, err)
 	install("../../deploy/systemd/posd.sysusers", "usr/lib/sysusers.d/posd.conf", 0o644)
+	// Run as root, systemd-sysusers makes the root's /etc itself; as
+	// anyone else it needs it there.
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "etc"), 0o755))
 	out, err = exec.Command(sysusers, "--root="+root).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	passwd, err := os.ReadFile(filepath.Join(root, "etc/passwd"))
